@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# PostgreSQL on 127.0.0.1:5432 with the tradeflow role and service databases.
+# As root it runs the Debian cluster (pg_ctlcluster); as another user it runs
+# a private cluster under the cache dir (initdb + pg_ctl).
+#   postgres.sh up | down | status
+set -euo pipefail
+SCRIPT_NAME=postgres
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HOST=127.0.0.1
+PORT=5432
+DATABASES=(tradeflow_escrow tradeflow_ledger tradeflow_financing)
+# What `up` started, so `down` stops only that: "cluster VER NAME" or "pgctl".
+STARTED="$RUN_DIR/postgres.started"
+PGDATA_DIR="$CACHE/postgres/data"
+SOCKET_DIR="$CACHE/postgres/run"
+
+ready() { pg_isready -q -h "$HOST" -p "$PORT"; }
+
+pg_bin_dir() {
+  local v
+  v=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n1)
+  [[ -n $v && -x /usr/lib/postgresql/$v/bin/postgres ]] && echo "/usr/lib/postgresql/$v/bin"
+}
+
+ensure_installed() {
+  pg_bin_dir >/dev/null && return 0
+  [[ $EUID -eq 0 ]] || die "PostgreSQL server is not installed; run as root or: apt-get install postgresql"
+  log "installing PostgreSQL from apt"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+}
+
+# Root: start (creating if needed) the Debian cluster that owns port 5432.
+start_debian_cluster() {
+  local ver name
+  read -r ver name < <(pg_lsclusters -h | awk -v p="$PORT" '$3 == p {print $1, $2; exit}') || true
+  if [[ -z ${ver:-} ]]; then
+    ver=$(basename "$(dirname "$(pg_bin_dir)")")
+    name=main
+    pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" {f=1} END {exit !f}' && name=tradeflow
+    log "creating cluster $ver/$name on port $PORT"
+    pg_createcluster -p "$PORT" "$ver" "$name" >/dev/null
+  fi
+  log "starting cluster $ver/$name"
+  pg_ctlcluster "$ver" "$name" start
+  echo "cluster $ver $name" >"$STARTED"
+}
+
+# Non-root: a private cluster in the cache dir, TCP on 127.0.0.1 only.
+start_private_cluster() {
+  local bin
+  bin=$(pg_bin_dir)
+  mkdir -p "$SOCKET_DIR"
+  if [[ ! -f $PGDATA_DIR/PG_VERSION ]]; then
+    log "initdb $PGDATA_DIR"
+    "$bin/initdb" -D "$PGDATA_DIR" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  fi
+  log "starting private cluster $PGDATA_DIR"
+  "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG_DIR/postgres.log" -w \
+    -o "-c listen_addresses=$HOST -p $PORT -k $SOCKET_DIR" start >/dev/null
+  echo "pgctl" >"$STARTED"
+}
+
+# psql as the postgres superuser over the local socket.
+superuser_psql() {
+  if [[ $EUID -eq 0 ]]; then
+    (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -p $PORT -d postgres")
+  else
+    psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres
+  fi
+}
+
+# True when the tradeflow role can already log in to every service database
+# (e.g. a server someone else runs, where we may not be superuser).
+schema_ok() {
+  local db
+  for db in "${DATABASES[@]}"; do
+    PGPASSWORD=tradeflow psql -X -q -At -h "$HOST" -p "$PORT" -U tradeflow -d "$db" \
+      -c 'select 1' >/dev/null 2>&1 || return 1
+  done
+}
+
+ensure_schema() {
+  schema_ok && return 0
+  log "creating role tradeflow and databases ${DATABASES[*]}"
+  local dbs
+  dbs=$(printf "'%s'," "${DATABASES[@]}")
+  superuser_psql <<SQL
+SELECT 'CREATE ROLE tradeflow' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tradeflow')
+\gexec
+ALTER ROLE tradeflow LOGIN CREATEDB PASSWORD 'tradeflow';
+SELECT format('CREATE DATABASE %I OWNER tradeflow', d)
+  FROM unnest(ARRAY[${dbs%,}]) AS d
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d)
+\gexec
+SQL
+}
+
+up() {
+  if ! ready; then
+    ensure_installed
+    if [[ $EUID -eq 0 ]]; then start_debian_cluster; else start_private_cluster; fi
+    wait_for 30 "PostgreSQL on $HOST:$PORT" ready
+  fi
+  ensure_schema
+  echo "postgres: postgresql://tradeflow:tradeflow@$HOST:$PORT"
+}
+
+down() {
+  [[ -f $STARTED ]] || return 0
+  local kind ver name
+  read -r kind ver name <"$STARTED"
+  log "stopping PostgreSQL"
+  case $kind in
+    cluster) pg_ctlcluster "$ver" "$name" stop ;;
+    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -w stop >/dev/null ;;
+  esac
+  rm -f "$STARTED"
+}
+
+status() {
+  if ready; then
+    if [[ -f $STARTED ]]; then
+      echo "postgres: up $HOST:$PORT ($(cat "$STARTED"))"
+    else
+      echo "postgres: up $HOST:$PORT (not started by this script)"
+    fi
+  else
+    echo "postgres: down"
+    return 3
+  fi
+}
+
+dispatch "$@"
