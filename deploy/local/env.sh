@@ -1,0 +1,9 @@
+# Source this (`. deploy/local/env.sh`) to point Tradeflow at the local
+# infrastructure started by infra.sh. Values already set are left alone.
+# No `set -e` here: it would leak into the sourcing shell.
+
+: "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:9092}"
+# Server-level URL: services and tests derive the per-database URLs from it.
+: "${DATABASE_URL:=postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:5432/postgres}"
+: "${STRIPE_API_BASE:=http://127.0.0.1:12111}"
+export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL STRIPE_API_BASE
