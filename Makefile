@@ -1,0 +1,64 @@
+# Tradeflow developer entry points. Everything runs as local processes
+# (deploy/local/*.sh); no Docker engine needed.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+LOCAL := deploy/local
+WITH_ENV := . $(LOCAL)/env.sh &&
+PYTEST_ARGS ?=
+
+.PHONY: help venv infra services up down test lint demo bench clean
+
+help:
+	@echo "make venv      create .venv with the package and dev tools"
+	@echo "make infra     start PostgreSQL, Kafka and stripe-mock (local processes)"
+	@echo "make up        infra + the services (api, relay, consume, timers each)"
+	@echo "make down      stop the services and the infrastructure"
+	@echo "make test      run pytest against the local infra (PYTEST_ARGS='...')"
+	@echo "make lint      ruff check, ruff format --check, mypy"
+	@echo "make demo      start everything and run 'tradeflow demo'"
+	@echo "make bench     run the benchmarks (python -m bench)"
+	@echo "make clean     stop everything, remove .venv, .cache and tool caches"
+
+venv: $(STAMP)
+
+# Reinstall whenever the dependency list changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+infra:
+	bash $(LOCAL)/infra.sh up
+
+services: venv infra
+	bash $(LOCAL)/services.sh up
+
+up: infra services
+
+down:
+	bash $(LOCAL)/services.sh down
+	bash $(LOCAL)/infra.sh down
+
+test: venv infra
+	$(WITH_ENV) $(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+demo: venv infra services
+	$(WITH_ENV) $(VENV)/bin/tradeflow demo
+
+bench: venv infra
+	$(WITH_ENV) $(VENV)/bin/python -m bench
+
+clean: down
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Tradeflow services and the CLI that runs them."""

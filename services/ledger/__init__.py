@@ -1,0 +1,1 @@
+"""Tradeflow ledger service."""

@@ -1,0 +1,23 @@
+"""Backbone tables: outbox, inbox, timers, API keys, idempotency keys.
+
+Revision ID: ledger_0001
+Revises:
+"""
+
+from alembic import op
+
+from shared.migrations import create_backbone
+
+revision = "ledger_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_backbone(op)
+
+
+def downgrade() -> None:
+    for table in ("idempotency_keys", "api_keys", "timers", "inbox", "outbox"):
+        op.drop_table(table)

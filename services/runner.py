@@ -1,0 +1,170 @@
+"""How any Tradeflow service runs: its definition, and the processes built from it.
+
+A service is described once by a ``ServiceDefinition`` in its bootstrap.py. From that the
+CLI runs the four process roles: ``api`` (FastAPI under uvicorn), ``relay`` (outbox ->
+Kafka), ``consume`` (Kafka -> inbox -> handlers) and ``timers`` (durable timer worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+import typer
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from shared.http.app import create_service_app
+from shared.inbox import BatchHandler, Handler, InboxConsumer
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.timers import TimerHandler, TimerWorker
+
+log = structlog.get_logger(__name__)
+
+
+class Container(Protocol):
+    runtime: Runtime
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group: which topics it reads and how it applies each event."""
+
+    name: str
+    topics: Sequence[str]
+    handler: Handler
+    batch_handler: BatchHandler | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    bootstrap: Callable[[Settings], Awaitable[Any]]
+    routers: Callable[[], Sequence[APIRouter]]
+    consumers: Callable[[Any], Sequence[ConsumerSpec]] = lambda _c: ()
+    timers: Callable[[Any], Mapping[str, TimerHandler]] = lambda _c: {}
+    commands: typer.Typer | None = field(default=None, compare=False)
+
+
+def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        service=definition.name,
+        bootstrap=lambda: definition.bootstrap(settings),
+        routers=definition.routers(),
+    )
+
+
+def build_consumer(spec: ConsumerSpec, container: Container) -> InboxConsumer:
+    runtime = container.runtime
+    return InboxConsumer(
+        name=spec.name,
+        topics=spec.topics,
+        engine=runtime.engine,
+        bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
+        handler=spec.handler,
+        batch_handler=spec.batch_handler,
+        dlq_producer=runtime.producer,
+        dlq_topic=runtime.settings.dlq_topic,
+    )
+
+
+async def _until_signalled(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await work(stop)
+
+
+async def run_relay(definition: ServiceDefinition, settings: Settings) -> None:
+    container = await definition.bootstrap(settings)
+    try:
+        relay = OutboxRelay(container.runtime.engine, container.runtime.producer)
+        await _until_signalled(relay.run)
+    finally:
+        await container.close()
+
+
+async def run_consumers(definition: ServiceDefinition, settings: Settings) -> None:
+    container = await definition.bootstrap(settings)
+    consumers = [build_consumer(s, container) for s in definition.consumers(container)]
+    try:
+        for c in consumers:
+            await c.start()
+
+        async def work(stop: asyncio.Event) -> None:
+            await asyncio.gather(*(c.run(stop) for c in consumers), stop.wait())
+
+        await _until_signalled(work)
+    finally:
+        for c in consumers:
+            await c.stop()
+        await container.close()
+
+
+async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
+    container = await definition.bootstrap(settings)
+    try:
+        worker = TimerWorker(
+            container.runtime.engine, definition.timers(container), clock=container.runtime.clock
+        )
+        await _until_signalled(worker.run)
+    finally:
+        await container.close()
+
+
+def service_cli(definition: ServiceDefinition) -> typer.Typer:
+    """The ``tradeflow <service> ...`` command group."""
+    cli = definition.commands or typer.Typer(no_args_is_help=True)
+    name = definition.name
+
+    def settings() -> Settings:
+        s = Settings()
+        configure_logging(name, s.log_level, s.log_json)
+        return s
+
+    @cli.command("api")
+    def api(port: int | None = None, host: str | None = None) -> None:
+        """Serve the HTTP API."""
+        s = settings()
+        uvicorn.run(
+            create_app(definition, s),
+            host=host or s.host,
+            port=port or s.service_port(name),
+            log_config=None,
+        )
+
+    @cli.command("relay")
+    def relay() -> None:
+        """Publish committed outbox events to Kafka."""
+        asyncio.run(run_relay(definition, settings()))
+
+    @cli.command("consume")
+    def consume() -> None:
+        """Apply the events this service consumes."""
+        asyncio.run(run_consumers(definition, settings()))
+
+    @cli.command("timers")
+    def timers() -> None:
+        """Fire due durable timers."""
+        asyncio.run(run_timers(definition, settings()))
+
+    @cli.command("migrate")
+    def migrate() -> None:
+        """Create and migrate this service's database."""
+        from shared.migrations import upgrade
+
+        upgrade(name, settings())
+        typer.echo(f"{name}: migrated")
+
+    return cli

@@ -1,0 +1,1 @@
+"""What every Tradeflow service shares: money, events, outbox/inbox, timers, settings, logging."""

@@ -1,0 +1,93 @@
+"""Registry of versioned event models with upcasting.
+
+An event type has one *current* model and any number of upcasters, each turning the data
+of version N into version N+1. Consumers always see the current model: ``REGISTRY.load``
+upcasts older payloads step by step before validating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+Data = dict[str, Any]
+Upcaster = Callable[[Data], Data]
+E = TypeVar("E", bound="EventModel")
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+class EventModel(BaseModel):
+    """Base of every event payload. Subclasses are registered with ``@event``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int]
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._models: dict[str, type[EventModel]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, model: type[EventModel]) -> None:
+        existing = self._models.get(model.event_type)
+        if existing is not None and existing is not model:
+            raise ValueError(f"event type {model.event_type} registered twice")
+        self._models[model.event_type] = model
+
+    def add_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
+        self._upcasters[(event_type, from_version)] = fn
+
+    def model(self, event_type: str) -> type[EventModel]:
+        try:
+            return self._models[event_type]
+        except KeyError:
+            raise UnknownEventType(event_type) from None
+
+    def types(self) -> dict[str, type[EventModel]]:
+        return dict(sorted(self._models.items()))
+
+    def upcast(self, event_type: str, version: int, data: Data) -> Data:
+        model = self.model(event_type)
+        if version > model.event_version:
+            raise UnknownEventType(f"{event_type} v{version} is newer than this code")
+        while version < model.event_version:
+            step = self._upcasters.get((event_type, version))
+            if step is None:
+                raise UnknownEventType(f"no upcaster for {event_type} v{version}")
+            data = step(data)
+            version += 1
+        return data
+
+    def load(self, event_type: str, version: int, data: Data) -> EventModel:
+        model = self.model(event_type)
+        return model.model_validate(self.upcast(event_type, version, data))
+
+
+REGISTRY = EventRegistry()
+
+
+def event(event_type: str, version: int = 1) -> Callable[[type[E]], type[E]]:
+    """Class decorator: register ``cls`` as the current model of ``event_type``."""
+
+    def wrap(cls: type[E]) -> type[E]:
+        cls.event_type = event_type
+        cls.event_version = version
+        REGISTRY.register(cls)
+        return cls
+
+    return wrap
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def wrap(fn: Upcaster) -> Upcaster:
+        REGISTRY.add_upcaster(event_type, from_version, fn)
+        return fn
+
+    return wrap

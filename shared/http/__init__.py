@@ -1,0 +1,1 @@
+"""HTTP pieces every service API uses: typed errors, API-key auth, idempotency, ops routes."""

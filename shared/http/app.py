@@ -1,0 +1,85 @@
+"""The FastAPI application every service builds: errors, idempotency, /healthz, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.base import RequestResponseEndpoint
+
+from shared.http.errors import install_error_handlers
+from shared.http.idempotency import IdempotencyMiddleware
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.runtime import Runtime
+
+# bootstrap() -> an object with a ``runtime`` attribute and an async ``close()``.
+Bootstrap = Callable[[], Awaitable[Any]]
+
+
+def create_service_app(
+    *, service: str, bootstrap: Bootstrap, routers: Sequence[APIRouter], version: str = "0.1.0"
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await bootstrap()
+        app.state.container = container
+        app.state.engine = container.runtime.engine
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(title=f"Tradeflow {service}", version=version, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.container.runtime
+        checks = {"database": await _check_db(runtime), "kafka": await _check_kafka(runtime)}
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _check_db(runtime: Runtime) -> str:
+    try:
+        async with runtime.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=3)
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+async def _check_kafka(runtime: Runtime) -> str:
+    try:
+        ok = await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=3)
+        return "ok" if ok is not None else "error: no metadata"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"

@@ -1,0 +1,152 @@
+"""Transactional outbox: events are written in the same transaction as the state change,
+and a relay publishes them to Kafka afterwards.
+
+Guarantees: nothing is published that was not committed (the relay only sees committed
+rows), and nothing committed is lost (a row stays unsent until Kafka acknowledged it with
+acks=all). A relay that dies between publishing and marking the rows sent publishes them
+again on restart; consumers dedup by event id in their inbox, so the effect happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db import OUTBOX_CHANNEL, asyncpg_dsn, outbox
+from shared.events.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+# One relay publishes at a time per database (pg_advisory_xact_lock), which keeps a
+# subject's events in commit order even when several relay processes run for availability.
+RELAY_LOCK_ID = 0x7472_6164_6566_6C6F  # "tradeflo"
+
+
+async def add_to_outbox(conn: AsyncConnection, topic: str, *envelopes: Envelope) -> None:
+    """Stage events for publication inside the caller's transaction."""
+    if not envelopes:
+        return
+    await conn.execute(
+        outbox.insert(),
+        [
+            {
+                "event_id": env.id,
+                "topic": topic,
+                "key": env.subject,
+                "envelope": env.model_dump(mode="json"),
+            }
+            for env in envelopes
+        ],
+    )
+    # Delivered to listeners only when (and if) this transaction commits.
+    await conn.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    """The idempotent, acks=all producer every Tradeflow publisher uses."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "compression_type": None,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]) -> None:
+    """Send a batch and wait until every record is acknowledged."""
+    pending = []
+    for env in envelopes:
+        key, value, headers = env.to_kafka()
+        pending.append(await producer.send(topic, value=value, key=key, headers=headers))
+    await asyncio.gather(*pending)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent events; returns how many were published."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(RELAY_LOCK_ID)))
+            rows = (
+                await conn.execute(
+                    sa.select(outbox.c.seq, outbox.c.topic, outbox.c.envelope)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            by_topic: dict[str, list[Envelope]] = {}
+            for row in rows:
+                by_topic.setdefault(row.topic, []).append(Envelope.model_validate(row.envelope))
+            await asyncio.gather(*(publish(self.producer, t, envs) for t, envs in by_topic.items()))
+            await self._mark_sent(conn, [row.seq for row in rows])
+        log.debug("outbox.published", count=len(rows))
+        return len(rows)
+
+    async def _mark_sent(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        await conn.execute(
+            outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=sa.func.now())
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set, woken by NOTIFY and, as a fallback, by polling."""
+        listener = await self._listen()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    published = await self.relay_once()
+                except Exception:
+                    log.exception("outbox.relay_failed")
+                    published = 0
+                    await asyncio.sleep(1.0)
+                if published >= self.batch_size:
+                    continue  # more are waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first(stop), timeout=self.poll_interval)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _first(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(str(self.engine.url.render_as_string(False))))
+            await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except Exception:
+            log.exception("outbox.listen_failed_polling_only")
+            return None

@@ -1,0 +1,80 @@
+"""Configuration from the environment (pydantic-settings).
+
+The three infrastructure endpoints use the conventional names that the deploy scripts and
+the tests export (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, STRIPE_API_BASE); everything else
+is prefixed TRADEFLOW_. DATABASE_URL names the server; each service uses its own database
+on it, ``<database_prefix><service>`` (tradeflow_escrow, tradeflow_ledger, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+
+DEV_STRIPE_KEY = "sk_test_tradeflow_dev"
+DEV_WEBHOOK_SECRET = "whsec_tradeflow_dev"
+
+SERVICES = ("escrow", "ledger", "financing")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADEFLOW_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = Field(
+        "postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("TRADEFLOW_DATABASE_URL", "DATABASE_URL"),
+    )
+    database_prefix: str = "tradeflow_"
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "TRADEFLOW_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    topic_prefix: str = "tradeflow"
+
+    stripe_api_base: str = Field(
+        "https://api.stripe.com",
+        validation_alias=AliasChoices("TRADEFLOW_STRIPE_API_BASE", "STRIPE_API_BASE"),
+    )
+    stripe_api_key: SecretStr = SecretStr(DEV_STRIPE_KEY)
+    stripe_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+
+    host: str = "127.0.0.1"
+    escrow_port: int = 8001
+    ledger_port: int = 8002
+    financing_port: int = 8003
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name, value, default in (
+                ("stripe_api_key", self.stripe_api_key, DEV_STRIPE_KEY),
+                ("stripe_webhook_secret", self.stripe_webhook_secret, DEV_WEBHOOK_SECRET),
+            ):
+                if value.get_secret_value() == default:
+                    raise ValueError(f"TRADEFLOW_{name.upper()} must be set in production")
+        return self
+
+    def service_database_url(self, service: str) -> str:
+        url = make_url(self.database_url).set(database=f"{self.database_prefix}{service}")
+        return url.render_as_string(hide_password=False)
+
+    def service_port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def topic(self, service: str) -> str:
+        """The topic a service publishes its events to."""
+        return f"{self.topic_prefix}.{service}.events"
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic_prefix}.dead-letter"

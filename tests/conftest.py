@@ -1,0 +1,85 @@
+"""Fixtures for the integration and e2e layers. Unit tests need none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import asyncpg_dsn, make_engine
+from shared.migrations import upgrade
+from shared.settings import SERVICES, Settings
+from tests.support.infra import Endpoints, resolve
+
+TEST_DB_PREFIX = "tradeflow_test_"
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    with ExitStack() as stack:
+        yield resolve(stack)
+
+
+@pytest.fixture(scope="session")
+def settings(endpoints: Endpoints) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=endpoints.database_url,
+        kafka_bootstrap_servers=endpoints.kafka,
+        stripe_api_base=endpoints.stripe_api_base,
+        database_prefix=TEST_DB_PREFIX,
+        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        log_json=False,
+    )
+
+
+async def recreate_database(settings: Settings, name: str) -> str:
+    """Drop and create ``<prefix><name>``; returns its SQLAlchemy URL."""
+    url = settings.service_database_url(name)
+    admin_url = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        db = make_url(url).database
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await admin.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def migrated(settings: Settings) -> Settings:
+    """Fresh test databases for every service, migrated to head once per session."""
+    for service in SERVICES:
+        await recreate_database(settings, service)
+        await asyncio.to_thread(upgrade, service, settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def service_engines(migrated: Settings) -> AsyncIterator[dict[str, AsyncEngine]]:
+    engines = {s: make_engine(migrated.service_database_url(s)) for s in SERVICES}
+    yield engines
+    for engine in engines.values():
+        await engine.dispose()
+
+
+@pytest.fixture
+def unique_topic(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.t-{uuid.uuid4().hex[:10]}"
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()

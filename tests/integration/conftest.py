@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import BACKBONE, make_engine
+from shared.settings import Settings
+from tests.conftest import recreate_database
+
+pytestmark = pytest.mark.integration
+
+# A stand-in aggregate for testing the backbone itself: widgets change state, and consumers
+# count the effects they apply.
+EXTRA = sa.MetaData()
+widgets = sa.Table(
+    "widgets",
+    EXTRA,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+)
+effects = sa.Table(
+    "effects",
+    EXTRA,
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("applied", sa.BigInteger, sa.Identity(), primary_key=True),
+)
+
+
+@pytest.fixture(scope="session")
+async def backbone_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    url = await recreate_database(settings, "backbone")
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(BACKBONE.create_all)
+        await conn.run_sync(EXTRA.create_all)
+    yield engine
+    await engine.dispose()

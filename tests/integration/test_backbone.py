@@ -1,0 +1,291 @@
+"""The event backbone against real PostgreSQL and a real Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db import UnitOfWork, inbox, outbox
+from shared.events import Envelope
+from shared.inbox import InboxConsumer, RetryPolicy
+from shared.outbox import OutboxRelay, add_to_outbox, make_producer
+from shared.settings import Settings
+from tests.conftest import create_topic
+from tests.integration.conftest import effects, widgets
+from tests.support.events import WidgetChanged, widget_event
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(settings.kafka_bootstrap_servers)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+async def topic(settings: Settings, unique_topic: str) -> str:
+    await create_topic(settings.kafka_bootstrap_servers, unique_topic, partitions=6)
+    return unique_topic
+
+
+_failed_once: set[uuid.UUID] = set()
+
+
+async def record_effect(conn: AsyncConnection, env: Envelope) -> None:
+    payload = env.payload()
+    assert isinstance(payload, WidgetChanged)
+    if payload.fail == "always":
+        raise Boom(f"widget {payload.widget_id} cannot change")
+    if payload.fail == "once" and env.id not in _failed_once:
+        _failed_once.add(env.id)
+        raise Boom("transient")
+    await conn.execute(
+        effects.insert().values(event_id=env.id, subject=payload.widget_id, seq=payload.seq)
+    )
+
+
+def consumer_for(
+    settings: Settings,
+    engine: AsyncEngine,
+    topic: str,
+    dlq: AIOKafkaProducer,
+    group: str,
+    cls: type[InboxConsumer] = InboxConsumer,
+) -> InboxConsumer:
+    return cls(
+        name=group,
+        topics=[topic],
+        engine=engine,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        handler=record_effect,
+        dlq_producer=dlq,
+        dlq_topic=f"{topic}.dlq",
+        retry=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05),
+    )
+
+
+async def drain(consumer: InboxConsumer, expected: int, within: float = 30) -> int:
+    """Poll until ``expected`` records were covered (or time runs out)."""
+    seen = 0
+    deadline = asyncio.get_running_loop().time() + within
+    while seen < expected and asyncio.get_running_loop().time() < deadline:
+        seen += await consumer.poll_once(timeout_ms=500)
+    return seen
+
+
+async def effects_of(engine: AsyncEngine, event_ids: Sequence[uuid.UUID]) -> list[sa.Row]:
+    async with engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    sa.select(effects)
+                    .where(effects.c.event_id.in_(event_ids))
+                    .order_by(effects.c.applied)
+                )
+            ).all()
+        )
+
+
+async def read_all(settings: Settings, topic: str, expected: int) -> list:
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await c.start()
+    out: list = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(out) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await c.getmany(timeout_ms=500)
+            out += [r for rs in batch.values() for r in rs]
+    finally:
+        await c.stop()
+    return out
+
+
+async def test_state_change_and_outbox_event_commit_together(backbone_engine: AsyncEngine) -> None:
+    wid = f"w-{uuid.uuid4()}"
+    env = widget_event(wid, 1)
+    with pytest.raises(Boom):
+        async with UnitOfWork(backbone_engine) as uow:
+            await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
+            await add_to_outbox(uow.conn, "any-topic", env)
+            raise Boom("crash before commit")
+
+    async with UnitOfWork(backbone_engine) as uow:  # never committed: rolls back too
+        await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
+        await add_to_outbox(uow.conn, "any-topic", env)
+
+    async with backbone_engine.connect() as conn:
+        assert (await conn.execute(sa.select(widgets).where(widgets.c.id == wid))).first() is None
+        assert (
+            await conn.execute(sa.select(outbox).where(outbox.c.event_id == env.id))
+        ).first() is None
+
+    async with UnitOfWork(backbone_engine) as uow:
+        await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
+        await add_to_outbox(uow.conn, "any-topic", env)
+        await uow.commit()
+
+    async with backbone_engine.connect() as conn:
+        assert (
+            await conn.execute(sa.select(widgets.c.state).where(widgets.c.id == wid))
+        ).scalar() == "changed"
+        row = (await conn.execute(sa.select(outbox).where(outbox.c.event_id == env.id))).one()
+        assert row.sent_at is None and row.key == wid
+    async with backbone_engine.begin() as conn:  # keep other relays' batches clean
+        await conn.execute(outbox.delete().where(outbox.c.topic == "any-topic"))
+
+
+class CrashAfterPublish(OutboxRelay):
+    async def _mark_sent(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        raise Boom("relay died after Kafka acknowledged, before marking sent")
+
+
+async def test_relay_crash_publishes_twice_but_effect_happens_once(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    env = widget_event(f"w-{uuid.uuid4()}", 1)
+    async with UnitOfWork(backbone_engine) as uow:
+        await add_to_outbox(uow.conn, topic, env)
+        await uow.commit()
+
+    with pytest.raises(Boom):
+        await CrashAfterPublish(backbone_engine, producer).relay_once()
+    assert await OutboxRelay(backbone_engine, producer).relay_once() >= 1
+    assert await OutboxRelay(backbone_engine, producer).relay_once() == 0  # now marked sent
+
+    published = await read_all(settings, topic, expected=2)
+    assert [Envelope.from_kafka(r.value, r.headers).id for r in published] == [env.id, env.id]
+
+    consumer = consumer_for(settings, backbone_engine, topic, producer, f"g-{uuid.uuid4()}")
+    await consumer.start()
+    try:
+        assert await drain(consumer, expected=2) == 2
+    finally:
+        await consumer.stop()
+    assert len(await effects_of(backbone_engine, [env.id])) == 1
+
+
+class CrashBeforeOffsetCommit(InboxConsumer):
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        raise Boom("consumer died after the database commit, before the offset commit")
+
+
+async def test_consumer_crash_after_db_commit_redelivers_without_second_effect(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    env = widget_event(f"w-{uuid.uuid4()}", 1)
+    group = f"g-{uuid.uuid4()}"
+    async with UnitOfWork(backbone_engine) as uow:
+        await add_to_outbox(uow.conn, topic, env)
+        await uow.commit()
+    await OutboxRelay(backbone_engine, producer).relay_once()
+
+    crashing = consumer_for(
+        settings, backbone_engine, topic, producer, group, CrashBeforeOffsetCommit
+    )
+    await crashing.start()
+    try:
+        with pytest.raises(Boom):
+            await drain(crashing, expected=1)
+    finally:
+        await crashing.stop()
+    assert len(await effects_of(backbone_engine, [env.id])) == 1
+
+    restarted = consumer_for(settings, backbone_engine, topic, producer, group)
+    await restarted.start()
+    try:
+        assert await drain(restarted, expected=1) == 1  # redelivered: offset was never committed
+    finally:
+        await restarted.stop()
+    assert len(await effects_of(backbone_engine, [env.id])) == 1
+    async with backbone_engine.connect() as conn:
+        claims = await conn.execute(
+            sa.select(sa.func.count()).where(inbox.c.consumer == group, inbox.c.event_id == env.id)
+        )
+        assert claims.scalar() == 1
+
+
+async def test_poison_messages_are_dead_lettered_and_the_rest_still_processed(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    wid = f"w-{uuid.uuid4()}"
+    before = widget_event(wid, 1)
+    failing = widget_event(wid, 2, fail="always")
+    flaky = widget_event(wid, 3, fail="once")
+    after = widget_event(wid, 4)
+    key = wid.encode()
+    for env in (before,):
+        k, v, h = env.to_kafka()
+        await producer.send_and_wait(topic, v, key=k, headers=h)
+    await producer.send_and_wait(topic, b"{not json", key=key, headers=[("ce_type", b"x")])
+    for env in (failing, flaky, after):
+        k, v, h = env.to_kafka()
+        await producer.send_and_wait(topic, v, key=k, headers=h)
+
+    consumer = consumer_for(settings, backbone_engine, topic, producer, f"g-{uuid.uuid4()}")
+    await consumer.start()
+    try:
+        assert await drain(consumer, expected=5) == 5
+    finally:
+        await consumer.stop()
+
+    applied = await effects_of(backbone_engine, [before.id, failing.id, flaky.id, after.id])
+    assert [r.seq for r in applied] == [1, 3, 4]
+
+    dead = await read_all(settings, f"{topic}.dlq", expected=2)
+    reasons = [dict(r.headers) for r in dead]
+    assert len(dead) == 2
+    assert b"EnvelopeError" in reasons[0]["dlq_error_type"]
+    assert b"not JSON" in reasons[0]["dlq_reason"]
+    assert reasons[1]["dlq_error_type"] == b"Boom"
+    assert b"cannot change" in reasons[1]["dlq_reason"]
+    assert reasons[1]["dlq_attempts"] == b"3"
+    assert reasons[1]["ce_id"] == str(failing.id).encode()
+    assert reasons[1]["dlq_topic"] == topic.encode()
+
+
+async def test_one_subjects_events_arrive_in_order_across_partitions(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    subjects = [f"w-{uuid.uuid4()}" for _ in range(12)]
+    envs = []
+    # Interleave subjects across several transactions so partitions mix.
+    for seq in range(1, 21):
+        async with UnitOfWork(backbone_engine) as uow:
+            batch = [widget_event(s, seq) for s in subjects]
+            await add_to_outbox(uow.conn, topic, *batch)
+            await uow.commit()
+        envs += batch
+    relay = OutboxRelay(backbone_engine, producer, batch_size=37)
+    while await relay.relay_once():
+        pass
+
+    consumer = consumer_for(settings, backbone_engine, topic, producer, f"g-{uuid.uuid4()}")
+    await consumer.start()
+    try:
+        assert await drain(consumer, expected=len(envs)) == len(envs)
+    finally:
+        await consumer.stop()
+
+    rows = await effects_of(backbone_engine, [e.id for e in envs])
+    assert len(rows) == len(envs)
+    for s in subjects:
+        assert [r.seq for r in rows if r.subject == s] == list(range(1, 21))
+    on_topic = await read_all(settings, topic, expected=len(envs))
+    assert len({r.partition for r in on_topic}) > 1, "the test must span several partitions"
