@@ -7,6 +7,7 @@ upcasts older payloads step by step before validating them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -45,6 +46,8 @@ class EventRegistry:
         self._upcasters[(event_type, from_version)] = fn
 
     def model(self, event_type: str) -> type[EventModel]:
+        if event_type not in self._models:
+            _load_catalog(event_type)
         try:
             return self._models[event_type]
         except KeyError:
@@ -71,6 +74,25 @@ class EventRegistry:
 
 
 REGISTRY = EventRegistry()
+
+# Event types are named "<service>.<what_happened>"; the models of service X live in
+# shared/events/X.py and are imported the first time one of its types is looked up.
+CATALOGS = ("escrow", "ledger", "financing")
+
+
+def _load_catalog(event_type: str) -> None:
+    prefix = event_type.partition(".")[0]
+    if prefix in CATALOGS:
+        try:
+            importlib.import_module(f"shared.events.{prefix}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"shared.events.{prefix}":
+                raise
+
+
+def load_all_catalogs() -> None:
+    for prefix in CATALOGS:
+        _load_catalog(f"{prefix}.")
 
 
 def event(event_type: str, version: int = 1) -> Callable[[type[E]], type[E]]:
