@@ -18,7 +18,10 @@ from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 from tests.support.infra import Endpoints, resolve
 
-TEST_DB_PREFIX = "tradeflow_test_"
+# Every pytest session gets its own databases and topics, so parallel runs (two developers,
+# CI beside a dev loop) never drop each other's data; they are dropped again at the end.
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_DB_PREFIX = f"tradeflow_test_{RUN_ID}_"
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +38,20 @@ def settings(endpoints: Endpoints) -> Settings:
         kafka_bootstrap_servers=endpoints.kafka,
         stripe_api_base=endpoints.stripe_api_base,
         database_prefix=TEST_DB_PREFIX,
-        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        topic_prefix=f"test-{RUN_ID}",
         log_json=False,
     )
+
+
+async def _admin(settings: Settings) -> asyncpg.Connection:
+    url = make_url(settings.database_url).set(database="postgres")
+    return await asyncpg.connect(asyncpg_dsn(url.render_as_string(hide_password=False)))
 
 
 async def recreate_database(settings: Settings, name: str) -> str:
     """Drop and create ``<prefix><name>``; returns its SQLAlchemy URL."""
     url = settings.service_database_url(name)
-    admin_url = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    admin = await _admin(settings)
     try:
         db = make_url(url).database
         await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
@@ -54,9 +61,30 @@ async def recreate_database(settings: Settings, name: str) -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _drop_test_databases() -> AsyncIterator[None]:
+    yield
+    if "settings" not in _created:
+        return
+    settings = _created["settings"]
+    admin = await _admin(settings)
+    try:
+        names = await admin.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{TEST_DB_PREFIX}%"
+        )
+        for row in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+_created: dict[str, Settings] = {}
+
+
 @pytest.fixture(scope="session")
 async def migrated(settings: Settings) -> Settings:
     """Fresh test databases for every service, migrated to head once per session."""
+    _created["settings"] = settings
     for service in SERVICES:
         await recreate_database(settings, service)
         await asyncio.to_thread(upgrade, service, settings)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import BACKBONE, make_engine
 from shared.settings import Settings
-from tests.conftest import recreate_database
+from tests.conftest import _created, recreate_database
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,7 @@ effects = sa.Table(
 
 @pytest.fixture(scope="session")
 async def backbone_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    _created["settings"] = settings
     url = await recreate_database(settings, "backbone")
     engine = make_engine(url)
     async with engine.begin() as conn:
