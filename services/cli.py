@@ -61,5 +61,27 @@ def create_apikey(
     typer.echo(asyncio.run(create()))
 
 
+@app.command()
+def demo() -> None:
+    """Run the demo against the running services (start them with `make demo`)."""
+    from services.demo import run_demo
+
+    if not run_demo(console):
+        raise typer.Exit(1)
+
+
+@app.command("events")
+def events_docs(
+    out: str = typer.Option("docs/events", help="Where to write the documents"),
+) -> None:
+    """Write the AsyncAPI document and JSON Schemas of every event model."""
+    from pathlib import Path
+
+    from shared.events.schema import write_docs
+
+    for path in write_docs(Path(out)):
+        console.print(f"wrote {path}")
+
+
 if __name__ == "__main__":
     app()

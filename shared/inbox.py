@@ -35,6 +35,7 @@ from shared.db import inbox
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import UnknownEventType
 from shared.logging import bind_event
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +142,7 @@ class InboxConsumer:
                 for env in fresh:
                     with bind_event(env):
                         await self.handler(conn, env)
+        EVENTS_CONSUMED.labels(self.name).inc(len(fresh))
 
     async def _claim(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """Insert inbox rows; return the envelopes not seen before, in their original order."""
@@ -182,6 +184,7 @@ class InboxConsumer:
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:2000]
+        EVENTS_DEAD_LETTERED.labels(self.name).inc()
         log.error(
             "inbox.dead_lettered",
             consumer=self.name,
@@ -190,7 +193,16 @@ class InboxConsumer:
             offset=record.offset,
             reason=reason,
         )
-        headers = [*list(record.headers or ()), ("dlq_reason", reason.encode()), ("dlq_error_type", type(exc).__name__.encode()), ("dlq_consumer", self.name.encode()), ("dlq_topic", record.topic.encode()), ("dlq_partition", str(record.partition).encode()), ("dlq_offset", str(record.offset).encode()), ("dlq_attempts", str(attempts).encode())]
+        headers = [
+            *list(record.headers or ()),
+            ("dlq_reason", reason.encode()),
+            ("dlq_error_type", type(exc).__name__.encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(attempts).encode()),
+        ]
         await self.dlq_producer.send_and_wait(
             self.dlq_topic, value=record.value, key=record.key, headers=headers
         )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import OUTBOX_CHANNEL, asyncpg_dsn, outbox
 from shared.events.envelope import Envelope
+from shared.metrics import EVENTS_PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,8 @@ class OutboxRelay:
                 by_topic.setdefault(row.topic, []).append(Envelope.model_validate(row.envelope))
             await asyncio.gather(*(publish(self.producer, t, envs) for t, envs in by_topic.items()))
             await self._mark_sent(conn, [row.seq for row in rows])
+        for topic_name, envs in by_topic.items():
+            EVENTS_PUBLISHED.labels(topic_name).inc(len(envs))
         log.debug("outbox.published", count=len(rows))
         return len(rows)
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.clock import Clock, SystemClock
 from shared.db import timers
+from shared.metrics import TIMERS_FIRED
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,7 @@ class TimerWorker:
                             timers.update().where(timers.c.id == timer.id).values(fired_at=now)
                         )
                     fired += 1
+                    TIMERS_FIRED.labels(timer.kind).inc()
                 except Exception as exc:
                     backoff = min(timedelta(seconds=2**timer.attempts), self.max_backoff)
                     log.warning("timer.failed", kind=timer.kind, key=timer.key, error=repr(exc))

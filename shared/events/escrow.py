@@ -1,0 +1,206 @@
+"""Events of the escrow service (topic ``settings.topic("escrow")``).
+
+Contract, relied on by the ledger and financing services:
+- the Kafka key / envelope ``subject`` of every event is the order id, so one escrow's events
+  stay ordered; the envelope ``tenant_id`` is the order's tenant;
+- every event carries ``order_id``; amounts are integer minor units with a ``currency``;
+- every event that moves money in or out of the escrow carries ``held_after``: the escrow's
+  held amount (funded - released - refunded) right after the event, for three-way checks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.registry import EventModel, event
+from shared.events.types import (
+    CurrencyCode,
+    NonNegativeMinorUnits,
+    PositiveMinorUnits,
+)
+
+EvidenceKind = Literal[
+    "shipment", "customs_clearance", "delivery", "inspection", "buyer_acceptance"
+]
+# What a milestone is paid on. "contract" needs no evidence: it is due once the escrow is
+# fully funded (a deposit); the others name the evidence that completes them.
+MilestoneKind = Literal[
+    "contract", "shipment", "customs_clearance", "delivery", "inspection", "buyer_acceptance"
+]
+FundingMethod = Literal["stripe", "wire"]
+AcceptedBy = Literal["buyer", "inspection_window", "dispute_resolution"]
+DisputeOutcome = Literal["release", "refund", "split"]
+
+
+class MilestoneTerms(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    milestone_id: str
+    name: str
+    amount: PositiveMinorUnits
+    kind: MilestoneKind
+    evidence_required: list[EvidenceKind] = Field(default_factory=list)
+    inspection_window_seconds: int = Field(ge=0)
+
+
+@event("escrow.order_created", version=1)
+class OrderCreated(EventModel):
+    order_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str  # Stripe connected account receiving the transfers
+    currency: CurrencyCode
+    total: PositiveMinorUnits
+    milestones: list[MilestoneTerms]
+    platform_fee_bps: int = Field(ge=0, le=10_000)
+    platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+
+
+@event("escrow.funding_requested", version=1)
+class FundingRequested(EventModel):
+    order_id: str
+    payment_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    stripe_payment_intent_id: str
+
+
+@event("escrow.funded", version=1)
+class Funded(EventModel):
+    order_id: str
+    payment_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    method: FundingMethod
+    stripe_payment_intent_id: str | None
+    stripe_charge_id: str | None
+    funded_total: NonNegativeMinorUnits
+    held_after: NonNegativeMinorUnits
+    fully_funded: bool
+
+
+@event("escrow.funding_failed", version=1)
+class FundingFailed(EventModel):
+    order_id: str
+    payment_id: str
+    stripe_payment_intent_id: str | None
+    reason: str
+
+
+@event("escrow.evidence_submitted", version=1)
+class EvidenceSubmitted(EventModel):
+    order_id: str
+    milestone_id: str
+    evidence_id: str
+    kind: EvidenceKind
+    details: dict[str, Any]
+    evidence_complete: bool  # every evidence the milestone requires is now in
+
+
+@event("escrow.inspection_started", version=1)
+class InspectionStarted(EventModel):
+    """The milestone's inspection window opened; it is auto-accepted at ``ends_at``."""
+
+    order_id: str
+    milestone_id: str
+    ends_at: datetime
+
+
+@event("escrow.milestone_accepted", version=1)
+class MilestoneAccepted(EventModel):
+    order_id: str
+    milestone_id: str
+    accepted_by: AcceptedBy
+
+
+@event("escrow.milestone_released", version=1)
+class MilestoneReleased(EventModel):
+    """gross = platform_fee + lien_repayment + supplier_net, exactly."""
+
+    order_id: str
+    milestone_id: str
+    currency: CurrencyCode
+    gross: PositiveMinorUnits
+    platform_fee: NonNegativeMinorUnits
+    lien_repayment: NonNegativeMinorUnits
+    supplier_net: NonNegativeMinorUnits
+    advance_id: str | None
+    stripe_transfer_id: str | None  # None when nothing was left to transfer
+    held_after: NonNegativeMinorUnits
+
+
+@event("escrow.dispute_opened", version=1)
+class DisputeOpened(EventModel):
+    order_id: str
+    dispute_id: str
+    milestone_id: str | None  # None: a card chargeback on the whole escrow
+    amount: NonNegativeMinorUnits  # the amount frozen
+    currency: CurrencyCode
+    reason: str
+    evidence: list[str] = Field(default_factory=list)
+
+
+@event("escrow.dispute_resolved", version=1)
+class DisputeResolved(EventModel):
+    order_id: str
+    dispute_id: str
+    milestone_id: str | None
+    outcome: DisputeOutcome
+    release_amount: NonNegativeMinorUnits
+    refund_amount: NonNegativeMinorUnits
+    currency: CurrencyCode
+
+
+@event("escrow.refunded", version=1)
+class Refunded(EventModel):
+    order_id: str
+    refund_id: str
+    payment_id: str | None
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    stripe_refund_id: str | None  # None for a wire (returned offline by finance)
+    reason: str
+    held_after: NonNegativeMinorUnits
+
+
+@event("escrow.cancelled", version=1)
+class Cancelled(EventModel):
+    order_id: str
+    reason: str
+    refund_amount: NonNegativeMinorUnits
+    currency: CurrencyCode
+
+
+@event("escrow.completed", version=1)
+class Completed(EventModel):
+    order_id: str
+    currency: CurrencyCode
+    released_total: NonNegativeMinorUnits
+    refunded_total: NonNegativeMinorUnits
+    held_after: NonNegativeMinorUnits
+
+
+@event("escrow.lien_placed", version=1)
+class LienPlaced(EventModel):
+    order_id: str
+    advance_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+
+
+@event("escrow.lien_refused", version=1)
+class LienRefused(EventModel):
+    order_id: str
+    advance_id: str
+    reasons: list[str]
+
+
+@event("escrow.lien_released", version=1)
+class LienReleased(EventModel):
+    order_id: str
+    advance_id: str
+    reason: str  # "repaid" or the reason financing gave
+    repaid: NonNegativeMinorUnits  # repaid out of releases over the lien's life

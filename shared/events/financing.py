@@ -1,0 +1,86 @@
+"""Events of the financing service (supplier advances) that the ledger posts.
+
+Owned by the ledger: this is the financing -> ledger contract. Amounts are integer minor
+units of ``currency``; every model states the journal transaction the ledger posts for it
+(accounts from the chart in docs/ledger.md; "Dr" debits, "Cr" credits). The advance
+receivable and the deferred fee income are kept per advance (sub-ledger = advance_id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.events.registry import EventModel, event
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+
+
+@event("financing.advance_disbursed", version=1)
+class AdvanceDisbursed(EventModel):
+    """An advance was paid out to the supplier (Stripe transfer of the net amount).
+
+    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``. Posting:
+    Dr advance receivable[advance] principal / Cr Stripe clearing net_disbursed (external
+    ref = stripe_transfer_id), Cr deferred fee income[advance] fee.
+    """
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    net_disbursed: PositiveMinorUnits
+    stripe_transfer_id: str | None = None
+
+
+@event("financing.fee_amortized", version=1)
+class FeeAmortized(EventModel):
+    """Part of an advance's fee was earned (amortised over the days to release) up to ``as_of``.
+
+    Posting: Dr deferred fee income[advance] / Cr fee income, ``amount``.
+    """
+
+    advance_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+    as_of: datetime
+
+
+@event("financing.advance_repaid_early", version=1)
+class AdvanceRepaidEarly(EventModel):
+    """The supplier repaid ``amount`` in cash before release; the unearned fee is rebated.
+
+    Posting: Dr Stripe clearing ``amount``, Dr deferred fee income[advance] ``fee_rebate`` /
+    Cr advance receivable[advance] ``amount + fee_rebate``.
+    """
+
+    advance_id: str
+    currency: CurrencyCode
+    amount: NonNegativeMinorUnits
+    fee_rebate: NonNegativeMinorUnits
+    stripe_payment_id: str | None = None
+
+
+@event("financing.advance_written_off", version=1)
+class AdvanceWrittenOff(EventModel):
+    """Finance staff wrote off what remained of a defaulted advance.
+
+    Posting: Dr credit losses / Cr advance receivable[advance], ``amount``.
+    """
+
+    advance_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+
+
+@event("financing.recovery_recorded", version=1)
+class RecoveryRecorded(EventModel):
+    """Money was recovered on a written-off advance.
+
+    Posting: Dr Stripe clearing / Cr credit losses (a recovery reduces the loss), ``amount``.
+    """
+
+    advance_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+    stripe_payment_id: str | None = None

@@ -1,0 +1,161 @@
+"""API keys, typed errors, Idempotency-Key semantics, /healthz and /metrics on a real app."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import SystemClock
+from shared.http.app import create_service_app
+from shared.http.auth import Principal, create_api_key, requires
+from shared.http.errors import ApiError, not_found
+from shared.outbox import make_producer
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.integration.conftest import widgets
+
+Platform = Annotated[Principal, Depends(requires("platform"))]
+router = APIRouter(prefix="/v1/widgets")
+calls: list[str] = []
+
+
+class WidgetCreate(BaseModel):
+    name: str
+    amount: int
+
+
+@router.post("", status_code=201)
+async def create_widget(body: WidgetCreate, who: Platform) -> dict[str, str]:
+    if body.amount <= 0:
+        raise ApiError(422, "amount_not_positive", "amount must be positive")
+    calls.append(body.name)
+    wid = f"{who.tenant_id}:{uuid.uuid4()}"
+    return {"id": wid, "name": body.name}
+
+
+@router.get("/{wid}")
+async def get_widget(wid: str, who: Platform) -> dict[str, str]:
+    if not wid.startswith(f"{who.tenant_id}:"):
+        raise not_found("widget", wid)
+    return {"id": wid}
+
+
+@dataclass
+class _Container:
+    runtime: Runtime
+
+    async def close(self) -> None:
+        await self.runtime.producer.stop()
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, backbone_engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    async def bootstrap() -> _Container:
+        producer = make_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        return _Container(Runtime("test", settings, backbone_engine, producer, SystemClock()))
+
+    app = create_service_app(service="test", bootstrap=bootstrap, routers=[router])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+async def key(engine: AsyncEngine, tenant: str, *scopes: str) -> dict[str, str]:
+    async with engine.begin() as conn:
+        raw = await create_api_key(conn, tenant, scopes, f"{tenant}-key")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+async def test_auth_scopes_and_tenant_isolation(
+    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+) -> None:
+    a = await key(backbone_engine, "tenant-a", "platform")
+    b = await key(backbone_engine, "tenant-b", "platform")
+    finance = await key(backbone_engine, "tenant-a", "finance")
+
+    r = await client.post("/v1/widgets", json={"name": "x", "amount": 1})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    r = await client.post(
+        "/v1/widgets", json={"name": "x", "amount": 1}, headers={"Authorization": "Bearer nope"}
+    )
+    assert r.status_code == 401
+    r = await client.post("/v1/widgets", json={"name": "x", "amount": 1}, headers=finance)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
+
+    created = (await client.post("/v1/widgets", json={"name": "x", "amount": 1}, headers=a)).json()
+    assert (await client.get(f"/v1/widgets/{created['id']}", headers=a)).status_code == 200
+    other = await client.get(f"/v1/widgets/{created['id']}", headers=b)
+    assert other.status_code == 404 and other.json()["error"]["code"] == "widget_not_found"
+
+
+async def test_bad_input_gets_a_typed_error(
+    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+) -> None:
+    a = await key(backbone_engine, "tenant-a", "platform")
+    r = await client.post("/v1/widgets", json={"name": "x"}, headers=a)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["details"][0]["loc"] == ["body", "amount"]
+    r = await client.get("/v1/nothing-here", headers=a)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_idempotency_key_replays_and_refuses_reuse(
+    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+) -> None:
+    a = await key(backbone_engine, "tenant-a", "platform")
+    b = await key(backbone_engine, "tenant-b", "platform")
+    idem = {"Idempotency-Key": str(uuid.uuid4())}
+    name = f"n-{uuid.uuid4()}"
+
+    first = await client.post("/v1/widgets", json={"name": name, "amount": 5}, headers=a | idem)
+    again = await client.post("/v1/widgets", json={"amount": 5, "name": name}, headers=a | idem)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert calls.count(name) == 1
+
+    reused = await client.post("/v1/widgets", json={"name": name, "amount": 6}, headers=a | idem)
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+    # Keys belong to the API key that sent them: another tenant's same key is a new request.
+    theirs = await client.post("/v1/widgets", json={"name": name, "amount": 5}, headers=b | idem)
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+
+    # A domain error is remembered too (it started executing), a validation error is not.
+    idem2 = {"Idempotency-Key": str(uuid.uuid4())}
+    bad = await client.post("/v1/widgets", json={"name": "z", "amount": 0}, headers=a | idem2)
+    assert bad.json()["error"]["code"] == "amount_not_positive"
+    replay = await client.post("/v1/widgets", json={"name": "z", "amount": 0}, headers=a | idem2)
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    idem3 = {"Idempotency-Key": str(uuid.uuid4())}
+    await client.post("/v1/widgets", json={"name": "z"}, headers=a | idem3)
+    fixed = await client.post("/v1/widgets", json={"name": "z", "amount": 2}, headers=a | idem3)
+    assert fixed.status_code == 201
+
+
+async def test_health_and_metrics(client: httpx.AsyncClient, backbone_engine: AsyncEngine) -> None:
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {
+        "service": "test",
+        "status": "ok",
+        "checks": {"database": "ok", "kafka": "ok"},
+    }
+    m = await client.get("/metrics")
+    assert "tradeflow_http_requests_total" in m.text
+    async with backbone_engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(widgets))).scalar() >= 0

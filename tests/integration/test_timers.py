@@ -1,0 +1,52 @@
+"""Durable timers fire from the database under an injected clock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.clock import ManualClock
+from shared.db import timers
+from shared.timers import Timer, TimerWorker, cancel, schedule
+
+
+async def test_timers_fire_once_when_due_and_cancelled_ones_never(
+    backbone_engine: AsyncEngine,
+) -> None:
+    kind = f"test-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock()
+    fired: list[tuple[str, datetime]] = []
+    attempts: dict[str, int] = {}
+
+    async def handler(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
+        attempts[timer.key] = attempts.get(timer.key, 0) + 1
+        if timer.payload.get("flaky") and attempts[timer.key] == 1:
+            raise RuntimeError("downstream unavailable")
+        fired.append((timer.key, now))
+
+    async with backbone_engine.begin() as conn:
+        await schedule(conn, kind, "a", clock.now() + timedelta(hours=1))
+        await schedule(conn, kind, "b", clock.now() + timedelta(hours=2), {"flaky": True})
+        await schedule(conn, kind, "c", clock.now() + timedelta(hours=1))
+        await cancel(conn, kind, "c")
+        await schedule(conn, kind, "a", clock.now() + timedelta(hours=3))  # moved, not doubled
+
+    worker = TimerWorker(backbone_engine, {kind: handler}, clock=clock)
+    assert await worker.fire_due() == 0
+    clock.advance(timedelta(hours=2))
+    assert await worker.fire_due() == 0  # b failed once and was pushed back
+    clock.advance(timedelta(hours=1))
+    assert await worker.fire_due() == 2
+    assert await worker.fire_due() == 0
+    assert sorted(k for k, _ in fired) == ["a", "b"]
+
+    async with backbone_engine.connect() as conn:
+        rows = {
+            r.key: r for r in await conn.execute(sa.select(timers).where(timers.c.kind == kind))
+        }
+    assert rows["b"].attempts == 1 and "downstream unavailable" in rows["b"].last_error
+    assert rows["c"].cancelled_at is not None and rows["c"].fired_at is None
+    assert rows["a"].fired_at == clock.now()
