@@ -84,3 +84,27 @@ class RecoveryRecorded(EventModel):
     currency: CurrencyCode
     amount: PositiveMinorUnits
     stripe_payment_id: str | None = None
+
+
+# Commands from financing to escrow (the lien saga). Escrow answers each with
+# escrow.lien_placed / escrow.lien_refused, resp. escrow.lien_released.
+
+
+@event("financing.lien_requested", version=1)
+class LienRequested(EventModel):
+    """Financing asks escrow to place a lien for ``advance_id`` on the order's future releases."""
+
+    order_id: str
+    advance_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    supplier_id: str
+
+
+@event("financing.lien_release_requested", version=1)
+class LienReleaseRequested(EventModel):
+    """Financing no longer needs the lien (advance repaid, cancelled or written off)."""
+
+    order_id: str
+    advance_id: str
+    reason: str
