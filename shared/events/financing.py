@@ -9,6 +9,7 @@ receivable and the deferred fee income are kept per advance (sub-ledger = advanc
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from shared.events.registry import EventModel, event
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
@@ -108,3 +109,66 @@ class LienReleaseRequested(EventModel):
     order_id: str
     advance_id: str
     reason: str
+
+
+# The advance's own lifecycle, published by financing for observers (no ledger posting).
+# Subject / Kafka key of every financing event is the order id (see docs/financing.md).
+
+
+@event("financing.advance_offered", version=1)
+class AdvanceOffered(EventModel):
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    buyer_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    term_days: PositiveMinorUnits
+    daily_fee_rate: Decimal
+    apr: Decimal
+    expires_at: datetime
+
+
+@event("financing.advance_refused", version=1)
+class AdvanceRefused(EventModel):
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    reasons: list[str]
+
+
+@event("financing.advance_state_changed", version=1)
+class AdvanceStateChanged(EventModel):
+    """accepted, expired, cancelled, frozen, unfrozen, repaid, defaulted, recovered, ..."""
+
+    advance_id: str
+    order_id: str
+    state_from: str
+    state: str
+    reason: str | None = None
+    actor: str
+
+
+@event("financing.repayment_applied", version=1)
+class RepaymentApplied(EventModel):
+    """A release repaid part of the advance: fee first, then principal (docs/financing.md)."""
+
+    advance_id: str
+    order_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+    to_fee: NonNegativeMinorUnits
+    to_principal: NonNegativeMinorUnits
+    balance_after: NonNegativeMinorUnits
+
+
+@event("financing.recourse_claimed", version=1)
+class RecourseClaimed(EventModel):
+    """A refund left the escrow unable to repay: the shortfall is claimed from the supplier."""
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
