@@ -22,7 +22,7 @@ from shared.http.app import create_service_app
 from shared.inbox import BatchHandler, Handler, InboxConsumer
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
-from shared.runtime import Runtime
+from shared.runtime import Runtime, while_kafka_unreachable
 from shared.settings import Settings
 from shared.timers import TimerHandler, TimerWorker
 
@@ -100,7 +100,7 @@ async def run_consumers(definition: ServiceDefinition, settings: Settings) -> No
     consumers = [build_consumer(s, container) for s in definition.consumers(container)]
     try:
         for c in consumers:
-            await c.start()
+            await while_kafka_unreachable(c.start)
 
         async def work(stop: asyncio.Event) -> None:
             await asyncio.gather(*(c.run(stop) for c in consumers), stop.wait())

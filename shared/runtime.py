@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine
@@ -30,8 +33,25 @@ class Runtime:
         await self.engine.dispose()
 
 
+async def while_kafka_unreachable(start: Callable[[], Awaitable[None]], within: float = 60) -> None:
+    """Run ``start`` until the broker answers: services may come up before Kafka does."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(within),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry=retry_if_exception_type(KafkaConnectionError),
+        reraise=True,
+    ):
+        with attempt:
+            await start()
+
+
+async def start_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    producer = make_producer(bootstrap_servers)
+    await while_kafka_unreachable(producer.start)
+    return producer
+
+
 async def build_runtime(service: str, settings: Settings, clock: Clock | None = None) -> Runtime:
     engine = make_engine(settings.service_database_url(service))
-    producer = make_producer(settings.kafka_bootstrap_servers)
-    await producer.start()
+    producer = await start_producer(settings.kafka_bootstrap_servers)
     return Runtime(service, settings, engine, producer, clock or SystemClock())

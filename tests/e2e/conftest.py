@@ -1,0 +1,89 @@
+"""The services as real processes: every role of every service, on their own test ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.settings import SERVICES, Settings
+
+pytestmark = pytest.mark.e2e
+
+ROLES = ("api", "relay", "consume", "timers")
+E2E_PORTS = {"escrow": 18001, "ledger": 18002, "financing": 18003}
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        STRIPE_API_BASE=settings.stripe_api_base,
+        TRADEFLOW_DATABASE_PREFIX=settings.database_prefix,
+        TRADEFLOW_TOPIC_PREFIX=settings.topic_prefix,
+        TRADEFLOW_ENVIRONMENT="test",
+        TRADEFLOW_STRIPE_WEBHOOK_SECRET=settings.stripe_webhook_secret.get_secret_value(),
+        TRADEFLOW_STRIPE_API_KEY=settings.stripe_api_key.get_secret_value(),
+        **{f"TRADEFLOW_{s.upper()}_PORT": str(p) for s, p in E2E_PORTS.items()},
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def running_services(
+    migrated: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    env = service_env(migrated)
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    for service in SERVICES:
+        for role in ROLES:
+            log = logs / f"{service}-{role}.log"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", service, role],
+                env=env,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            procs.append((f"{service}-{role}", proc, log))
+    try:
+        _wait_healthy(procs)
+        yield migrated.model_copy(update={f"{s}_port": p for s, p in E2E_PORTS.items()})
+    finally:
+        for _, proc, _ in procs:
+            proc.terminate()
+        for _, proc, _ in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_healthy(
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 60
+) -> None:
+    deadline = time.monotonic() + within
+    pending = set(SERVICES)
+    while pending and time.monotonic() < deadline:
+        for name, proc, log in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
+        for service in list(pending):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{E2E_PORTS[service]}/healthz", timeout=2)
+                if r.status_code == 200:
+                    pending.discard(service)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    if pending:
+        raise RuntimeError(f"not healthy within {within}s: {sorted(pending)}")
