@@ -1,0 +1,167 @@
+"""From quote to money out: offer or refusal, acceptance, expiry, the lien saga, disbursement.
+
+Saga (DOMAIN.md "Financing"): accept -> ``financing.lien_requested`` -> escrow answers
+``lien_placed`` (disburse by Stripe transfer) or ``lien_refused`` (cancel). A failed transfer
+cancels the advance and asks escrow to release the lien. Answers that arrive twice or late
+are harmless: ``on_lien_placed`` says what to do for the advance's current state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from services.financing.domain.advance import (
+    ACCEPTED,
+    CANCELLED,
+    EXPIRED,
+    OFFERED,
+    REJECTED,
+    Advance,
+    Step,
+)
+from services.financing.domain.orders import OrderView
+from services.financing.domain.policy import Policy
+from services.financing.domain.sizing import Offer, Refusal
+from shared.events.financing import (
+    AdvanceDisbursed,
+    AdvanceOffered,
+    AdvanceRefused,
+    LienReleaseRequested,
+    LienRequested,
+)
+
+SYSTEM = "system:financing"
+
+
+def open_advance(
+    advance_id: str,
+    order: OrderView,
+    supplier_id: str,
+    outcome: Offer | Refusal,
+    policy: Policy,
+    now: datetime,
+) -> Step:
+    """A new advance: ``offered`` with its price, or ``rejected`` with its reasons."""
+    base = Advance(
+        advance_id=advance_id,
+        tenant_id=order.tenant_id,
+        order_id=order.order_id,
+        supplier_id=supplier_id,
+        buyer_id=order.buyer_id,
+        currency=order.currency,
+        state=REJECTED,
+        principal=0,
+        fee=0,
+        term_days=0,
+        daily_fee_rate=policy.daily_fee_rate,
+        apr=Decimal(0),
+        created_at=now,
+        expires_at=now,
+    )
+    if isinstance(outcome, Refusal):
+        codes = tuple(r.code for r in outcome.reasons)
+        refused = AdvanceRefused(
+            advance_id=advance_id,
+            order_id=order.order_id,
+            supplier_id=supplier_id,
+            reasons=list(codes),
+        )
+        return replace(base, reasons=codes), [refused]
+    p = outcome.price
+    advance = replace(
+        base,
+        state=OFFERED,
+        principal=p.principal,
+        fee=p.fee,
+        term_days=p.term_days,
+        apr=p.apr,
+        expires_at=now + policy.offer_ttl,
+    )
+    offered = AdvanceOffered(
+        advance_id=advance_id,
+        order_id=order.order_id,
+        supplier_id=supplier_id,
+        buyer_id=order.buyer_id,
+        currency=order.currency,
+        principal=p.principal,
+        fee=p.fee,
+        term_days=p.term_days,
+        daily_fee_rate=p.daily_fee_rate,
+        apr=p.apr,
+        expires_at=advance.expires_at,
+    )
+    return advance, [offered]
+
+
+def accept(advance: Advance, now: datetime, actor: str) -> Step:
+    """The supplier takes the offer: ask escrow for a lien of the full principal."""
+    advance.require(OFFERED, code="offer_not_open")
+    if now >= advance.expires_at:
+        return expire(advance, now)
+    accepted, events = advance.moved(ACCEPTED, actor)
+    lien = LienRequested(
+        order_id=advance.order_id,
+        advance_id=advance.advance_id,
+        amount=advance.principal,
+        currency=advance.currency,
+        supplier_id=advance.supplier_id,
+    )
+    return accepted, [*events, lien]
+
+
+def expire(advance: Advance, now: datetime) -> Step:
+    """The offer timer fired: an offer still open at its expiry lapses; otherwise nothing."""
+    if advance.state != OFFERED or now < advance.expires_at:
+        return advance, []
+    return advance.moved(EXPIRED, SYSTEM, "offer_expired")
+
+
+class LienAnswer(Enum):
+    DISBURSE = "disburse"
+    RELEASE = "release"  # a lien we no longer need: give it back
+    IGNORE = "ignore"  # a duplicate of an answer already acted on
+
+
+def on_lien_placed(advance: Advance) -> LienAnswer:
+    if advance.state == ACCEPTED:
+        return LienAnswer.DISBURSE
+    if advance.state in (CANCELLED, EXPIRED, REJECTED):
+        return LienAnswer.RELEASE
+    return LienAnswer.IGNORE
+
+
+def release_lien(advance: Advance, reason: str) -> LienReleaseRequested:
+    return LienReleaseRequested(
+        order_id=advance.order_id, advance_id=advance.advance_id, reason=reason
+    )
+
+
+def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime) -> Step:
+    advance.require(ACCEPTED)
+    disbursed, events = advance.moved(
+        "disbursed", SYSTEM, "lien_placed", disbursed_at=now, stripe_transfer_id=transfer_id
+    )
+    paid = AdvanceDisbursed(
+        advance_id=advance.advance_id,
+        order_id=advance.order_id,
+        supplier_id=advance.supplier_id,
+        currency=advance.currency,
+        principal=advance.principal,
+        fee=advance.fee,
+        net_disbursed=advance.net,
+        stripe_transfer_id=transfer_id,
+    )
+    return disbursed, [*events, paid]
+
+
+def cancel(advance: Advance, reason: str, *, lien_placed: bool, actor: str = SYSTEM) -> Step:
+    """Cancel an accepted advance before money moved; give a placed lien back."""
+    if advance.state != ACCEPTED:
+        return advance, []
+    cancelled, events = advance.moved(CANCELLED, actor, reason)
+    if lien_placed:
+        events.append(release_lien(advance, reason))
+    return cancelled, events

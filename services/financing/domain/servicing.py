@@ -1,0 +1,135 @@
+"""Servicing a disbursed advance: repayments from releases, fee amortisation, early payoff.
+
+Repayment waterfall (written down once): each repayment pays the fee first, then the
+principal (the lender's income before its capital, the usual order for interest and
+principal); anything beyond the balance is ``unapplied`` and due back to the supplier.
+
+Amortisation: the fee is earned per whole day since disbursement (pricing.earned_through).
+The daily timer emits the catch-up since the last tick, so a late or missed tick loses
+nothing. A full repayment by releases earns whatever fee was still deferred (the fee is
+flat); an early payoff by the supplier rebates the unearned part instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from services.financing.domain.advance import (
+    FROZEN,
+    OUTSTANDING,
+    PARTIALLY_REPAID,
+    RECOURSE,
+    REPAID,
+    Advance,
+    AdvanceRuleViolated,
+    Step,
+)
+from services.financing.domain.lifecycle import SYSTEM, release_lien
+from services.financing.domain.pricing import earned_through
+from shared.events.financing import AdvanceRepaidEarly, FeeAmortized, RepaymentApplied
+from shared.events.registry import EventModel
+
+DAY = timedelta(days=1)
+
+
+def days_elapsed(advance: Advance, now: datetime) -> int:
+    if advance.disbursed_at is None:
+        return 0
+    return max(0, (now - advance.disbursed_at) // DAY)
+
+
+def next_amortization_at(advance: Advance, now: datetime) -> datetime | None:
+    """When the daily amortisation timer should fire next, or None when it is done."""
+    if advance.disbursed_at is None or advance.fee_amortized >= advance.fee:
+        return None
+    if advance.state not in OUTSTANDING:
+        return None
+    return advance.disbursed_at + (days_elapsed(advance, now) + 1) * DAY
+
+
+def amortize_to(advance: Advance, target: int, now: datetime) -> Step:
+    amount = min(target, advance.fee) - advance.fee_amortized
+    if amount <= 0:
+        return advance, []
+    event = FeeAmortized(
+        advance_id=advance.advance_id, currency=advance.currency, amount=amount, as_of=now
+    )
+    return replace(advance, fee_amortized=advance.fee_amortized + amount), [event]
+
+
+def amortize(advance: Advance, now: datetime) -> Step:
+    """The daily tick: earn the fee for every whole day elapsed and not yet amortised."""
+    if advance.state not in OUTSTANDING:
+        return advance, []
+    return amortize_to(
+        advance, earned_through(advance.fee, advance.term_days, days_elapsed(advance, now)), now
+    )
+
+
+def apply_repayment(advance: Advance, amount: int, now: datetime) -> Step:
+    """A release repaid ``amount`` of this advance (escrow's lien repayment)."""
+    applied = min(amount, advance.balance) if advance.state in OUTSTANDING else 0
+    to_fee = min(applied, advance.fee_due)
+    to_principal = applied - to_fee
+    advance = replace(
+        advance,
+        repaid_fee=advance.repaid_fee + to_fee,
+        repaid_principal=advance.repaid_principal + to_principal,
+        unapplied=advance.unapplied + amount - applied,
+    )
+    if applied == 0:
+        return advance, []
+    events: list[EventModel] = [
+        RepaymentApplied(
+            advance_id=advance.advance_id,
+            order_id=advance.order_id,
+            currency=advance.currency,
+            amount=applied,
+            to_fee=to_fee,
+            to_principal=to_principal,
+            balance_after=advance.balance,
+        )
+    ]
+    if advance.balance == 0:
+        advance, earned = amortize_to(advance, advance.fee, now)
+        advance, moved = advance.moved(REPAID, SYSTEM, "repaid_from_releases", frozen_from=None)
+        return advance, [*events, *earned, *moved]
+    if advance.state not in (FROZEN, RECOURSE):
+        advance, moved = (
+            advance.moved(PARTIALLY_REPAID, SYSTEM)
+            if advance.state != PARTIALLY_REPAID
+            else (advance, [])
+        )
+        events += moved
+    return advance, events
+
+
+def payoff_quote(advance: Advance, now: datetime) -> tuple[int, int]:
+    """(amount to pay, fee rebated) to settle the advance now."""
+    earned = max(
+        advance.fee_amortized,
+        earned_through(advance.fee, advance.term_days, days_elapsed(advance, now)),
+    )
+    rebate = min(advance.fee - earned, advance.balance)
+    return advance.balance - rebate, rebate
+
+
+def repay_early(advance: Advance, now: datetime, actor: str, payment_id: str | None) -> Step:
+    """The supplier settles the whole balance now; the unearned fee is rebated pro rata."""
+    if advance.state not in OUTSTANDING:
+        raise AdvanceRuleViolated(
+            "nothing_to_repay", f"advance {advance.advance_id} is {advance.state}"
+        )
+    amount, rebate = payoff_quote(advance, now)
+    advance, earned = amortize_to(advance, advance.fee - rebate, now)
+    repaid = AdvanceRepaidEarly(
+        advance_id=advance.advance_id,
+        currency=advance.currency,
+        amount=amount,
+        fee_rebate=rebate,
+        stripe_payment_id=payment_id,
+    )
+    advance = replace(advance, repaid_early=amount, fee_rebated=rebate)
+    advance, moved = advance.moved(REPAID, actor, "repaid_early", frozen_from=None)
+    return advance, [*earned, repaid, *moved, release_lien(advance, "repaid_early")]
