@@ -23,8 +23,12 @@ ensure_jars() {
   [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
   log "resolving Kafka jars with Maven into $LIB"
   rm -rf "$LIB"
-  mvn -q -B -f "$CONF_DIR/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$LIB" -DincludeScope=runtime
+  # Maven prints stray ANSI codes even with -q -B: keep its output in a log.
+  if ! mvn -q -B -f "$CONF_DIR/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$LIB" -DincludeScope=runtime >"$LOG_DIR/kafka-mvn.log" 2>&1; then
+    cat "$LOG_DIR/kafka-mvn.log" >&2
+    die "Maven could not resolve the Kafka jars"
+  fi
   echo "$want" >"$stamp"
 }
 
@@ -48,7 +52,10 @@ started() {
 }
 
 up() {
-  if port_open "$HOST" "$PORT"; then
+  # Reuse any Kafka already there, even one still starting (controller
+  # port bound, broker port not yet): a second one would fail to bind.
+  if port_open "$HOST" "$PORT" || { ! pid_alive "$PIDFILE" && port_open "$HOST" 9093; }; then
+    wait_for 90 "the running Kafka on $HOST:$PORT" port_open "$HOST" "$PORT"
     echo "kafka: $HOST:$PORT"
     return 0
   fi
