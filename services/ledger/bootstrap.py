@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.runner import ServiceDefinition
+from fastapi import APIRouter
+
+from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
+from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
@@ -26,4 +30,20 @@ async def bootstrap(
     return LedgerContainer(await build_runtime(NAME, settings or Settings(), clock))
 
 
-DEFINITION = ServiceDefinition(name=NAME, bootstrap=bootstrap, routers=lambda: [])
+def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
+    settings = container.runtime.settings
+    return [
+        ConsumerSpec(
+            name=CONSUMER_NAME,
+            topics=[settings.topic("escrow"), settings.topic("financing")],
+            handler=post_event,
+            batch_handler=post_events,
+        )
+    ]
+
+
+def routers() -> Sequence[APIRouter]:
+    return []
+
+
+DEFINITION = ServiceDefinition(name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import make_engine
+from shared.migrations import upgrade
+from shared.settings import Settings
+from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
+
+pytestmark = pytest.mark.integration
+
+ScratchLedger = Callable[[str], Awaitable[AsyncEngine]]
+
+
+@pytest.fixture(scope="session")
+async def scratch_ledger(settings: Settings) -> AsyncIterator[ScratchLedger]:
+    """A factory of freshly migrated ledger databases of their own.
+
+    The ledger's hash chain and its audit cover a whole database, so tests that break them
+    on purpose (tamper, audit failures) get a database nobody else books into. The
+    databases carry the session's test prefix and are dropped with the others at the end.
+    """
+    _created["settings"] = settings
+    engines: list[AsyncEngine] = []
+
+    async def make(name: str) -> AsyncEngine:
+        own = settings.model_copy(update={"database_prefix": f"{TEST_DB_PREFIX}{name}_"})
+        await recreate_database(own, "ledger")
+        await asyncio.to_thread(upgrade, "ledger", own)
+        engine = make_engine(own.service_database_url("ledger"), pool_size=4)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def ledger(scratch_ledger: ScratchLedger) -> AsyncEngine:
+    """The ledger database the tests share, each booking into its own tenant."""
+    return await scratch_ledger("shared")
+
+
+@pytest.fixture
+def tenant() -> str:
+    """Each test books into its own tenant, so tests share the database without interfering."""
+    return f"t-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,95 @@
+"""Building events and reading the ledger back, for the ledger's integration tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ledger.adapters import queries
+from services.ledger.domain.chart import natural_balance
+from services.ledger.entrypoints.consumer import post_events
+from shared.events import Envelope, EventModel
+from shared.events.escrow import Funded, MilestoneReleased, Refunded
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def wrap(payload: EventModel, tenant: str, subject: str, at: datetime | None = None) -> Envelope:
+    source = payload.event_type.partition(".")[0]
+    return Envelope.wrap(payload, source=source, tenant_id=tenant, subject=subject, occurred_at=at)
+
+
+def funded(tenant: str, order: str, amount: int, held_after: int, **kw: Any) -> Envelope:
+    at = kw.pop("at", None)
+    fields: dict[str, Any] = {
+        "payment_id": f"pay_{order}",
+        "currency": "USD",
+        "method": "stripe",
+        "stripe_payment_intent_id": f"pi_{order}",
+        "stripe_charge_id": f"ch_{order}",
+        "funded_total": held_after,
+        "fully_funded": True,
+    }
+    fields.update(kw)
+    return wrap(
+        Funded(order_id=order, amount=amount, held_after=held_after, **fields), tenant, order, at
+    )
+
+
+def released(
+    tenant: str, order: str, gross: int, fee: int, lien: int, held_after: int, **kw: Any
+) -> Envelope:
+    fields: dict[str, Any] = {
+        "milestone_id": "m1",
+        "currency": "USD",
+        "advance_id": None,
+        "stripe_transfer_id": f"tr_{order}",
+    }
+    fields.update(kw)
+    net = gross - fee - lien
+    payload = MilestoneReleased(
+        order_id=order, gross=gross, platform_fee=fee, lien_repayment=lien, supplier_net=net,
+        held_after=held_after, **fields,
+    )  # fmt: skip
+    return wrap(payload, tenant, order)
+
+
+def refunded(tenant: str, order: str, amount: int, held_after: int, **kw: Any) -> Envelope:
+    fields: dict[str, Any] = {
+        "refund_id": f"rf_{order}",
+        "payment_id": f"pay_{order}",
+        "currency": "USD",
+        "stripe_refund_id": f"re_{order}",
+        "reason": "cancelled before shipment",
+    }
+    fields.update(kw)
+    return wrap(
+        Refunded(order_id=order, amount=amount, held_after=held_after, **fields), tenant, order
+    )
+
+
+async def post(engine: AsyncEngine, *envelopes: Envelope) -> None:
+    async with engine.begin() as conn:
+        await post_events(conn, envelopes)
+
+
+async def lines(engine: AsyncEngine, tenant: str, source_event_id: UUID) -> list[tuple[Any, ...]]:
+    """(code, sub-ledger, signed amount, external ref) per posting, in line order."""
+    async with engine.connect() as conn:
+        tx = await queries.transaction(conn, tenant, source_event_id=source_event_id)
+    assert tx is not None, f"no transaction for event {source_event_id}"
+    return [(p["code"], p["subledger"], p["amount"], p["external_ref"]) for p in tx["postings"]]
+
+
+async def natural(
+    engine: AsyncEngine, tenant: str, code: str, sub: str = "", currency: str = "USD",
+    as_of: datetime = FAR_FUTURE,
+) -> int:  # fmt: skip
+    async with engine.connect() as conn:
+        account = await queries.find_account(conn, tenant, code, currency, sub)
+        if account is None:
+            return 0
+        return natural_balance(code, await queries.balance(conn, account.id, as_of))
