@@ -1,0 +1,1 @@
+"""Escrow domain: pure state machine and money rules (no I/O, no frameworks)."""

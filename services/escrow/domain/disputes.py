@@ -1,0 +1,124 @@
+"""Disputes: the buyer freezes a milestone inside its window; finance resolves it.
+
+A resolution releases to the supplier, refunds the buyer, or splits the disputed amount
+exactly (release_amount + refund_amount = the amount, to the minor unit). A card
+chargeback (Stripe ``charge.dispute.created``) freezes the whole escrow instead; Stripe
+already took that money back, so resolving it as a refund books the refund without a
+Stripe call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownDispute
+from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.domain.payouts import begin_release
+from services.escrow.domain.refunds import reserve_refund
+from services.escrow.domain.rules import Decision, check_invariants, new_id
+from shared.events import EventModel
+from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
+
+
+def open_dispute(
+    escrow: Escrow, milestone_id: str, reason: str, evidence: Sequence[str], now: datetime
+) -> Decision:
+    m = escrow.milestone(milestone_id)
+    if escrow.closed or m.status != "in_inspection":
+        raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot dispute")
+    if m.inspection_ends_at is None or now >= m.inspection_ends_at:
+        raise InvalidTransition("the inspection window has ended")
+    dispute = Dispute(
+        dispute_id=new_id(),
+        milestone_id=milestone_id,
+        amount=m.amount,
+        reason=reason,
+        evidence=tuple(evidence),
+    )
+    escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
+    escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed"}))
+    return check_invariants(escrow), [_opened(escrow, dispute)]
+
+
+def open_chargeback(escrow: Escrow, stripe_dispute_id: str, amount: int, reason: str) -> Decision:
+    if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
+        return escrow, []
+    frozen = min(amount, escrow.available)
+    dispute = Dispute(
+        dispute_id=new_id(),
+        milestone_id=None,
+        amount=frozen,
+        reason=f"chargeback: {reason}",
+        stripe_dispute_id=stripe_dispute_id,
+    )
+    escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
+    return check_invariants(escrow), [_opened(escrow, dispute)]
+
+
+def _opened(escrow: Escrow, d: Dispute) -> DisputeOpened:
+    return DisputeOpened(
+        order_id=escrow.order_id,
+        dispute_id=d.dispute_id,
+        milestone_id=d.milestone_id,
+        amount=d.amount,
+        currency=escrow.currency,
+        reason=d.reason,
+        evidence=list(d.evidence),
+    )
+
+
+def resolve_dispute(
+    escrow: Escrow, dispute_id: str, outcome: DisputeOutcome, release_amount: int | None = None
+) -> Decision:
+    dispute = next((d for d in escrow.disputes if d.dispute_id == dispute_id), None)
+    if dispute is None:
+        raise UnknownDispute(f"dispute {dispute_id} is not part of order {escrow.order_id}")
+    if dispute.status != "open":
+        raise InvalidTransition("the dispute is already resolved")
+    release, refund = _amounts(dispute.amount, outcome, release_amount)
+    resolved = dispute.model_copy(update={"status": "resolved", "outcome": outcome})
+    disputes = tuple(resolved if d.dispute_id == dispute_id else d for d in escrow.disputes)
+    escrow = escrow.model_copy(update={"disputes": disputes})
+    events: list[EventModel] = [
+        DisputeResolved(
+            order_id=escrow.order_id,
+            dispute_id=dispute_id,
+            milestone_id=dispute.milestone_id,
+            outcome=outcome,
+            release_amount=release,
+            refund_amount=refund,
+            currency=escrow.currency,
+        )
+    ]
+    mid = dispute.milestone_id
+    if mid is None:  # chargeback: Stripe already returned the refunded part to the cardholder
+        if refund:
+            escrow, booked = reserve_refund(escrow, refund, "chargeback", None, via_stripe=False)
+            events += booked
+        return check_invariants(escrow), events
+    if release:
+        m = escrow.milestone(mid)
+        escrow = escrow.with_milestone(m.model_copy(update={"status": "accepted"}))
+        events.append(
+            MilestoneAccepted(
+                order_id=escrow.order_id, milestone_id=mid, accepted_by="dispute_resolution"
+            )
+        )
+        escrow, _ = begin_release(escrow, mid, gross=release)
+    if refund:
+        escrow, booked = reserve_refund(escrow, refund, f"dispute {dispute_id}", mid)
+        events += booked
+    return check_invariants(escrow), events
+
+
+def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:
+    if outcome == "release":
+        return amount, 0
+    if outcome == "refund":
+        return 0, amount
+    if release_amount is None or type(release_amount) is not int:
+        raise InvalidAmount("a split needs release_amount in minor units")
+    if not 0 < release_amount < amount:
+        raise InvalidAmount(f"a split's release_amount must be between 1 and {amount - 1}")
+    return release_amount, amount - release_amount

@@ -1,0 +1,49 @@
+"""Typed domain errors. ``code`` is machine-readable; the HTTP layer maps errors to statuses."""
+
+from __future__ import annotations
+
+
+class EscrowError(Exception):
+    """Base of every refusal by the escrow domain."""
+
+    code = "escrow_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidOrder(EscrowError):
+    """The order's terms are not acceptable (schedule does not sum, bad currency, ...)."""
+
+    code = "invalid_order"
+
+
+class InvalidTransition(EscrowError):
+    """The command is not allowed in the escrow's (or milestone's) current state."""
+
+    code = "invalid_transition"
+
+
+class InvalidAmount(EscrowError):
+    code = "invalid_amount"
+
+
+class InsufficientFunds(EscrowError):
+    """Paying out would take more than the escrow holds and is free to release."""
+
+    code = "insufficient_funds"
+
+
+class UnknownMilestone(EscrowError):
+    code = "milestone_not_found"
+
+
+class UnknownDispute(EscrowError):
+    code = "dispute_not_found"
+
+
+class InvariantViolation(EscrowError):
+    """held = funded - released - refunded >= 0 (or a sibling rule) would be broken."""
+
+    code = "invariant_violation"

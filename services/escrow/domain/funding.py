@@ -1,0 +1,121 @@
+"""Funding: PaymentIntents requested, payments that succeeded or failed, offline wires.
+
+Stripe may deliver webhooks twice or out of order. Recording a payment is therefore
+idempotent (a payment succeeds once) and monotonic (a late ``payment_failed`` never undoes
+a success). Money arriving on a cancelled order is refunded straight away.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.escrow.domain.errors import InvalidAmount, InvalidTransition
+from services.escrow.domain.model import Escrow, Payment
+from services.escrow.domain.refunds import reserve_refund
+from services.escrow.domain.rules import (
+    Decision,
+    check_invariants,
+    funding_status,
+    open_inspections,
+)
+from shared.events import EventModel
+from shared.events.escrow import Funded, FundingFailed, FundingMethod, FundingRequested
+
+
+def outstanding(escrow: Escrow) -> int:
+    return max(escrow.total - escrow.funded, 0)
+
+
+def request_funding(
+    escrow: Escrow, payment_id: str, amount: int, stripe_payment_intent_id: str
+) -> Decision:
+    check_new_funding(escrow, amount)
+    payment = Payment(
+        payment_id=payment_id,
+        method="stripe",
+        amount=amount,
+        status="requested",
+        stripe_payment_intent_id=stripe_payment_intent_id,
+    )
+    escrow = escrow.model_copy(update={"payments": (*escrow.payments, payment)})
+    event = FundingRequested(
+        order_id=escrow.order_id,
+        payment_id=payment_id,
+        amount=amount,
+        currency=escrow.currency,
+        stripe_payment_intent_id=stripe_payment_intent_id,
+    )
+    return escrow, [event]
+
+
+def check_new_funding(escrow: Escrow, amount: int) -> None:
+    """What the API refuses up front (a webhook reports money that already moved)."""
+    if escrow.closed:
+        raise InvalidTransition(f"order is {escrow.status}")
+    if amount <= 0 or amount > outstanding(escrow):
+        raise InvalidAmount(f"amount must be between 1 and the unfunded {outstanding(escrow)}")
+
+
+def record_funding(
+    escrow: Escrow,
+    payment_id: str,
+    amount: int,
+    method: FundingMethod,
+    now: datetime,
+    *,
+    stripe_payment_intent_id: str | None = None,
+    stripe_charge_id: str | None = None,
+) -> Decision:
+    if amount <= 0:
+        raise InvalidAmount("a payment must be positive")
+    existing = next((p for p in escrow.payments if p.payment_id == payment_id), None)
+    if existing is not None and existing.status == "succeeded":
+        return escrow, []  # a duplicate webhook or confirmation: already counted
+    paid = Payment(
+        payment_id=payment_id,
+        method=method,
+        amount=amount,
+        status="succeeded",
+        stripe_payment_intent_id=stripe_payment_intent_id,
+        stripe_charge_id=stripe_charge_id,
+    )
+    others = tuple(p for p in escrow.payments if p.payment_id != payment_id)
+    was_cancelled = escrow.status == "cancelled"
+    escrow = escrow.model_copy(
+        update={"payments": (*others, paid), "funded": escrow.funded + amount}
+    )
+    escrow = funding_status(escrow)
+    events: list[EventModel] = [
+        Funded(
+            order_id=escrow.order_id,
+            payment_id=payment_id,
+            amount=amount,
+            currency=escrow.currency,
+            method=method,
+            stripe_payment_intent_id=stripe_payment_intent_id,
+            stripe_charge_id=stripe_charge_id,
+            funded_total=escrow.funded,
+            held_after=escrow.held,
+            fully_funded=escrow.fully_funded,
+        )
+    ]
+    if was_cancelled:
+        escrow, refunds = reserve_refund(escrow, amount, "paid after cancellation", None)
+        return check_invariants(escrow), events + refunds
+    escrow, started = open_inspections(escrow, now)
+    return check_invariants(escrow), events + started
+
+
+def record_funding_failure(escrow: Escrow, payment_id: str, reason: str) -> Decision:
+    payment = next((p for p in escrow.payments if p.payment_id == payment_id), None)
+    if payment is None or payment.status != "requested":
+        return escrow, []  # unknown, already failed, or already succeeded (late webhook)
+    failed = payment.model_copy(update={"status": "failed"})
+    payments = tuple(failed if p.payment_id == payment_id else p for p in escrow.payments)
+    event = FundingFailed(
+        order_id=escrow.order_id,
+        payment_id=payment_id,
+        stripe_payment_intent_id=payment.stripe_payment_intent_id,
+        reason=reason,
+    )
+    return escrow.model_copy(update={"payments": payments}), [event]

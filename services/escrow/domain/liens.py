@@ -1,0 +1,74 @@
+"""Liens for supplier advances: financing asks, escrow places or refuses, later releases.
+
+Capacity: a lien may claim at most what future releases can repay, i.e. the unpaid,
+undisputed milestones' amounts less their platform fees. One advance at a time per order.
+"""
+
+from __future__ import annotations
+
+from services.escrow.domain.model import Escrow, Lien
+from services.escrow.domain.rules import Decision, split_release
+from shared.events.escrow import LienPlaced, LienRefused, LienReleased
+
+OPEN_FOR_LIEN = ("awaiting_evidence", "in_inspection", "accepted")
+
+
+def lien_capacity(escrow: Escrow) -> int:
+    total = 0
+    for m in escrow.milestones:
+        if m.status in OPEN_FOR_LIEN:
+            split = split_release(
+                m.amount, escrow.platform_fee_bps, escrow.platform_fee_fixed, None
+            )
+            total += split.gross - split.platform_fee
+    return total
+
+
+def request_lien(
+    escrow: Escrow, advance_id: str, amount: int, currency: str, supplier_id: str
+) -> Decision:
+    lien = escrow.lien
+    if lien is not None and lien.advance_id == advance_id and lien.status == "active":
+        placed = LienPlaced(
+            order_id=escrow.order_id,
+            advance_id=advance_id,
+            amount=lien.amount,
+            currency=escrow.currency,
+        )
+        return escrow, [placed]  # asked again: answer again, change nothing
+    reasons = []
+    if escrow.closed:
+        reasons.append(f"order_{escrow.status}")
+    if not escrow.fully_funded:
+        reasons.append("escrow_not_fully_funded")
+    if currency != escrow.currency:
+        reasons.append("currency_mismatch")
+    if supplier_id != escrow.supplier_id:
+        reasons.append("supplier_mismatch")
+    if lien is not None and lien.status == "active":
+        reasons.append("lien_already_active")
+    if escrow.frozen:
+        reasons.append("escrow_disputed")
+    if amount > lien_capacity(escrow):
+        reasons.append("amount_exceeds_future_releases")
+    if reasons:
+        return escrow, [
+            LienRefused(order_id=escrow.order_id, advance_id=advance_id, reasons=reasons)
+        ]
+    escrow = escrow.model_copy(update={"lien": Lien(advance_id=advance_id, amount=amount)})
+    return escrow, [
+        LienPlaced(
+            order_id=escrow.order_id, advance_id=advance_id, amount=amount, currency=currency
+        )
+    ]
+
+
+def release_lien(escrow: Escrow, advance_id: str, reason: str) -> Decision:
+    lien = escrow.lien
+    if lien is None or lien.advance_id != advance_id or lien.status != "active":
+        return escrow, []  # unknown or already released: nothing to do
+    escrow = escrow.model_copy(update={"lien": lien.model_copy(update={"status": "released"})})
+    released = LienReleased(
+        order_id=escrow.order_id, advance_id=advance_id, reason=reason, repaid=lien.repaid
+    )
+    return escrow, [released]

@@ -1,0 +1,189 @@
+"""The escrow aggregate: one order's money held between buyer and supplier.
+
+State is immutable; every command (see ``commands/``) returns a new state plus the events it
+caused. Money leaves the escrow in two steps, because a Stripe call cannot share a database
+transaction: a command first *reserves* a payout or refund (``pending``), the Stripe call is
+made with an idempotency key derived from that reservation's id, and a second command
+*completes* it. Reserved money still counts as held but is no longer available.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from services.escrow.domain.errors import UnknownMilestone
+from shared.events.escrow import EvidenceKind, FundingMethod, MilestoneKind
+
+MilestoneStatus = Literal[
+    "awaiting_evidence",  # evidence missing, or the escrow is not fully funded yet
+    "in_inspection",  # evidence in; the buyer may accept or dispute until the window ends
+    "accepted",  # to be released (release not started, or the last attempt failed)
+    "releasing",  # payout reserved, Stripe transfer in flight
+    "disputed",  # frozen until finance resolves the dispute
+    "refunding",  # refund to the buyer reserved, Stripe refund in flight
+    "released",  # paid out (a split may also have refunded part of it)
+    "refunded",  # all of it went back to the buyer
+    "cancelled",  # the order was cancelled before this milestone was paid
+]
+OrderStatus = Literal["awaiting_funding", "partially_funded", "funded", "completed", "cancelled"]
+FINAL_MILESTONE: frozenset[str] = frozenset({"released", "refunded", "cancelled"})
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Evidence(Frozen):
+    evidence_id: str
+    kind: EvidenceKind
+    details: dict[str, Any]
+    satisfies: bool  # False e.g. for a failed inspection report
+    submitted_by: str
+    submitted_at: datetime
+
+
+class Milestone(Frozen):
+    milestone_id: str
+    name: str
+    amount: int
+    kind: MilestoneKind
+    evidence_required: tuple[EvidenceKind, ...]
+    inspection_window_seconds: int
+    status: MilestoneStatus = "awaiting_evidence"
+    evidence: tuple[Evidence, ...] = ()
+    inspection_ends_at: datetime | None = None
+    released_amount: int = 0
+    refunded_amount: int = 0
+
+    @property
+    def evidence_complete(self) -> bool:
+        have = {e.kind for e in self.evidence if e.satisfies}
+        return all(kind in have for kind in self.evidence_required)
+
+
+class Payment(Frozen):
+    payment_id: str
+    method: FundingMethod
+    amount: int
+    status: Literal["requested", "succeeded", "failed"]
+    stripe_payment_intent_id: str | None = None
+    stripe_charge_id: str | None = None
+    refunded: int = 0  # completed and reserved refunds against this payment
+
+
+class Dispute(Frozen):
+    dispute_id: str
+    milestone_id: str | None  # None: a card chargeback freezing the whole escrow
+    amount: int
+    reason: str
+    evidence: tuple[str, ...] = ()
+    status: Literal["open", "resolved"] = "open"
+    outcome: Literal["release", "refund", "split"] | None = None
+    stripe_dispute_id: str | None = None
+
+
+class Lien(Frozen):
+    advance_id: str
+    amount: int
+    repaid: int = 0  # includes repayments reserved by payouts in flight
+    status: Literal["active", "released"] = "active"
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.repaid if self.status == "active" else 0
+
+
+class Payout(Frozen):
+    """A release to the supplier. ``payout_id`` is also the id of its milestone_released event."""
+
+    payout_id: str
+    milestone_id: str
+    gross: int
+    platform_fee: int
+    lien_repayment: int
+    supplier_net: int
+    advance_id: str | None
+    status: Literal["pending", "done"] = "pending"
+    stripe_transfer_id: str | None = None
+
+
+class Refund(Frozen):
+    """Money back to the buyer. ``refund_id`` is also the id of its escrow.refunded event."""
+
+    refund_id: str
+    payment_id: str | None
+    milestone_id: str | None
+    amount: int
+    reason: str
+    via_stripe: bool  # False: a wire returned offline, or money a chargeback already took
+    status: Literal["pending", "done"] = "pending"
+    stripe_refund_id: str | None = None
+
+
+class Escrow(Frozen):
+    order_id: str
+    tenant_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str
+    currency: str
+    total: int
+    platform_fee_bps: int
+    platform_fee_fixed: int
+    milestones: tuple[Milestone, ...]
+    created_at: datetime
+    status: OrderStatus = "awaiting_funding"
+    funded: int = 0
+    released: int = 0
+    refunded: int = 0
+    payments: tuple[Payment, ...] = ()
+    disputes: tuple[Dispute, ...] = ()
+    lien: Lien | None = None
+    payouts: tuple[Payout, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    version: int = 0
+
+    @property
+    def held(self) -> int:
+        return self.funded - self.released - self.refunded
+
+    @property
+    def reserved(self) -> int:
+        """Held money already promised to a payout or refund in flight."""
+        out = sum(p.gross for p in self.payouts if p.status == "pending")
+        return out + sum(r.amount for r in self.refunds if r.status == "pending")
+
+    @property
+    def frozen(self) -> int:
+        return sum(d.amount for d in self.disputes if d.status == "open")
+
+    @property
+    def available(self) -> int:
+        return self.held - self.reserved - self.frozen
+
+    @property
+    def fully_funded(self) -> bool:
+        return self.funded >= self.total
+
+    @property
+    def chargeback_open(self) -> bool:
+        return any(d.milestone_id is None and d.status == "open" for d in self.disputes)
+
+    @property
+    def closed(self) -> bool:
+        return self.status in ("completed", "cancelled")
+
+    def milestone(self, milestone_id: str) -> Milestone:
+        for m in self.milestones:
+            if m.milestone_id == milestone_id:
+                return m
+        raise UnknownMilestone(f"milestone {milestone_id} is not part of order {self.order_id}")
+
+    def with_milestone(self, milestone: Milestone) -> Escrow:
+        milestones = tuple(
+            milestone if m.milestone_id == milestone.milestone_id else m for m in self.milestones
+        )
+        return self.model_copy(update={"milestones": milestones})

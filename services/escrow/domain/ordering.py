@@ -1,0 +1,125 @@
+"""Creating an order: the trade contract and its milestone schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.escrow.domain.errors import InvalidOrder
+from services.escrow.domain.model import Escrow, Milestone
+from services.escrow.domain.rules import Decision, new_id
+from shared.events.escrow import EvidenceKind, MilestoneKind, MilestoneTerms, OrderCreated
+from shared.money import MoneyError, check_currency
+
+# Evidence a milestone needs when the contract does not list it: the kind itself.
+DEFAULT_EVIDENCE: dict[str, tuple[EvidenceKind, ...]] = {
+    "contract": (),
+    "shipment": ("shipment",),
+    "customs_clearance": ("customs_clearance",),
+    "delivery": ("delivery",),
+    "inspection": ("inspection",),
+    "buyer_acceptance": ("buyer_acceptance",),
+}
+
+
+@dataclass(frozen=True)
+class MilestoneSpec:
+    name: str
+    amount: int
+    kind: MilestoneKind
+    inspection_window_seconds: int
+    evidence_required: Sequence[EvidenceKind] | None = None
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    tenant_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str
+    currency: str
+    total: int
+    milestones: Sequence[MilestoneSpec]
+    platform_fee_bps: int
+    platform_fee_fixed: int
+    order_id: str = field(default_factory=new_id)
+
+
+def _validate(spec: OrderSpec) -> None:
+    try:
+        check_currency(spec.currency)
+    except MoneyError as exc:
+        raise InvalidOrder(str(exc)) from exc
+    if type(spec.total) is not int or spec.total <= 0:
+        raise InvalidOrder("total must be a positive integer of minor units")
+    for label, value in (("buyer_id", spec.buyer_id), ("supplier_id", spec.supplier_id)):
+        if not value.strip():
+            raise InvalidOrder(f"{label} is required")
+    if not spec.supplier_account_id.startswith("acct_"):
+        raise InvalidOrder("supplier_account_id must be a Stripe connected account (acct_...)")
+    if spec.buyer_id == spec.supplier_id:
+        raise InvalidOrder("buyer and supplier must differ")
+    if not spec.milestones:
+        raise InvalidOrder("an order needs at least one milestone")
+    if any(type(m.amount) is not int or m.amount <= 0 for m in spec.milestones):
+        raise InvalidOrder("milestone amounts must be positive integers of minor units")
+    scheduled = sum(m.amount for m in spec.milestones)
+    if scheduled != spec.total:
+        raise InvalidOrder(f"milestones sum to {scheduled}, the total is {spec.total}")
+    if any(m.inspection_window_seconds < 0 for m in spec.milestones):
+        raise InvalidOrder("inspection windows cannot be negative")
+    if not 0 <= spec.platform_fee_bps <= 10_000 or spec.platform_fee_fixed < 0:
+        raise InvalidOrder("platform fee must be 0-10000 bps plus a non-negative fixed amount")
+
+
+def create_order(spec: OrderSpec, now: datetime) -> Decision:
+    _validate(spec)
+    milestones = tuple(
+        Milestone(
+            milestone_id=new_id(),
+            name=m.name,
+            amount=m.amount,
+            kind=m.kind,
+            evidence_required=tuple(
+                m.evidence_required if m.evidence_required is not None else DEFAULT_EVIDENCE[m.kind]
+            ),
+            inspection_window_seconds=m.inspection_window_seconds,
+        )
+        for m in spec.milestones
+    )
+    escrow = Escrow(
+        order_id=spec.order_id,
+        tenant_id=spec.tenant_id,
+        buyer_id=spec.buyer_id,
+        supplier_id=spec.supplier_id,
+        supplier_account_id=spec.supplier_account_id,
+        currency=spec.currency,
+        total=spec.total,
+        platform_fee_bps=spec.platform_fee_bps,
+        platform_fee_fixed=spec.platform_fee_fixed,
+        milestones=milestones,
+        created_at=now,
+    )
+    event = OrderCreated(
+        order_id=escrow.order_id,
+        buyer_id=escrow.buyer_id,
+        supplier_id=escrow.supplier_id,
+        supplier_account_id=escrow.supplier_account_id,
+        currency=escrow.currency,
+        total=escrow.total,
+        milestones=[
+            MilestoneTerms(
+                milestone_id=m.milestone_id,
+                name=m.name,
+                amount=m.amount,
+                kind=m.kind,
+                evidence_required=list(m.evidence_required),
+                inspection_window_seconds=m.inspection_window_seconds,
+            )
+            for m in milestones
+        ],
+        platform_fee_bps=escrow.platform_fee_bps,
+        platform_fee_fixed=escrow.platform_fee_fixed,
+    )
+    return escrow, [event]

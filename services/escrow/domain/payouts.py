@@ -1,0 +1,124 @@
+"""Releasing a milestone to the supplier: fee, then lien repayment, then the transfer.
+
+``begin_release`` reserves the payout (its split is fixed then, and the lien repayment is
+claimed so a concurrent release cannot repay the same lien twice); ``complete_payout``
+books it once Stripe made the transfer; ``abort_payout`` puts the milestone back to
+``accepted`` when the transfer was refused, so it can be retried.
+"""
+
+from __future__ import annotations
+
+from services.escrow.domain.errors import InsufficientFunds, InvalidAmount, InvalidTransition
+from services.escrow.domain.model import Escrow, Payout
+from services.escrow.domain.rules import (
+    Decision,
+    check_invariants,
+    complete_if_done,
+    new_id,
+    settle_milestone,
+    split_release,
+)
+from shared.events import EventModel
+from shared.events.escrow import LienReleased, MilestoneReleased
+
+
+def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -> Decision:
+    """Reserve the payout of an accepted milestone (``gross`` < amount after a split)."""
+    m = escrow.milestone(milestone_id)
+    if escrow.status == "cancelled" or m.status != "accepted":
+        raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot release")
+    if escrow.chargeback_open:
+        raise InvalidTransition("a card chargeback freezes this escrow")
+    remaining = m.amount - m.released_amount - m.refunded_amount
+    gross = remaining if gross is None else gross
+    if not 0 < gross <= remaining:
+        raise InvalidAmount(f"a release must be between 1 and the unpaid {remaining}")
+    if gross > escrow.available:
+        raise InsufficientFunds(f"release of {gross} exceeds the available {escrow.available}")
+    split = split_release(gross, escrow.platform_fee_bps, escrow.platform_fee_fixed, escrow.lien)
+    payout = Payout(
+        payout_id=new_id(),
+        milestone_id=milestone_id,
+        gross=split.gross,
+        platform_fee=split.platform_fee,
+        lien_repayment=split.lien_repayment,
+        supplier_net=split.supplier_net,
+        advance_id=split.advance_id,
+    )
+    lien = escrow.lien
+    if lien is not None and split.lien_repayment:
+        lien = lien.model_copy(update={"repaid": lien.repaid + split.lien_repayment})
+    escrow = escrow.model_copy(update={"payouts": (*escrow.payouts, payout), "lien": lien})
+    return check_invariants(settle_milestone(escrow, milestone_id)), []
+
+
+def pending_payout(escrow: Escrow, payout_id: str) -> Payout | None:
+    return next(
+        (p for p in escrow.payouts if p.payout_id == payout_id and p.status == "pending"), None
+    )
+
+
+def complete_payout(escrow: Escrow, payout_id: str, stripe_transfer_id: str | None) -> Decision:
+    """Book a payout Stripe made. Completing it twice changes nothing the second time."""
+    payout = pending_payout(escrow, payout_id)
+    if payout is None:
+        return escrow, []
+    done = payout.model_copy(update={"status": "done", "stripe_transfer_id": stripe_transfer_id})
+    m = escrow.milestone(payout.milestone_id)
+    escrow = escrow.model_copy(
+        update={
+            "payouts": tuple(done if p.payout_id == payout_id else p for p in escrow.payouts),
+            "released": escrow.released + payout.gross,
+        }
+    ).with_milestone(m.model_copy(update={"released_amount": m.released_amount + payout.gross}))
+    escrow = check_invariants(settle_milestone(escrow, payout.milestone_id))
+    events: list[EventModel] = [
+        MilestoneReleased(
+            order_id=escrow.order_id,
+            milestone_id=payout.milestone_id,
+            currency=escrow.currency,
+            gross=payout.gross,
+            platform_fee=payout.platform_fee,
+            lien_repayment=payout.lien_repayment,
+            supplier_net=payout.supplier_net,
+            advance_id=payout.advance_id,
+            stripe_transfer_id=stripe_transfer_id,
+            held_after=escrow.held,
+        )
+    ]
+    lien = escrow.lien
+    if (
+        lien is not None
+        and lien.status == "active"
+        and payout.lien_repayment
+        and not lien.outstanding
+    ):
+        escrow = escrow.model_copy(update={"lien": lien.model_copy(update={"status": "released"})})
+        events.append(
+            LienReleased(
+                order_id=escrow.order_id,
+                advance_id=lien.advance_id,
+                reason="repaid",
+                repaid=lien.repaid,
+            )
+        )
+    escrow, completed = complete_if_done(escrow)
+    return escrow, events + completed
+
+
+def abort_payout(escrow: Escrow, payout_id: str) -> Decision:
+    """Stripe refused the transfer: give back the reservation; the milestone stays accepted."""
+    payout = pending_payout(escrow, payout_id)
+    if payout is None:
+        return escrow, []
+    lien = escrow.lien
+    if lien is not None and payout.lien_repayment:
+        lien = lien.model_copy(update={"repaid": lien.repaid - payout.lien_repayment})
+    m = escrow.milestone(payout.milestone_id)
+    escrow = escrow.model_copy(
+        update={
+            "payouts": tuple(p for p in escrow.payouts if p.payout_id != payout_id),
+            "lien": lien,
+        }
+    ).with_milestone(m.model_copy(update={"status": "accepted"}))
+    return check_invariants(escrow), []

@@ -1,0 +1,172 @@
+"""Money back to the buyer: reserving refunds across payments, completing them, cancelling.
+
+A refund is spread over the succeeded payments, most recent first, each up to what was not
+refunded from it yet; a Stripe payment is refunded through Stripe (reserved now, completed
+when Stripe answered), a wire is returned offline by finance and recorded at once.
+"""
+
+from __future__ import annotations
+
+from services.escrow.domain.errors import InsufficientFunds, InvalidAmount, InvalidTransition
+from services.escrow.domain.model import Escrow, Payment, Refund
+from services.escrow.domain.rules import (
+    Decision,
+    check_invariants,
+    complete_if_done,
+    new_id,
+    settle_milestone,
+)
+from shared.events import EventModel
+from shared.events.escrow import Cancelled, Refunded
+
+SHIPPED_EVIDENCE = frozenset({"shipment", "customs_clearance", "delivery", "inspection"})
+
+
+def _allocate(escrow: Escrow, amount: int) -> list[tuple[Payment, int]]:
+    parts: list[tuple[Payment, int]] = []
+    left = amount
+    for p in reversed(escrow.payments):
+        if left == 0:
+            break
+        free = p.amount - p.refunded if p.status == "succeeded" else 0
+        if free > 0:
+            part = min(free, left)
+            parts.append((p, part))
+            left -= part
+    if left:
+        raise InsufficientFunds(f"payments cannot cover a refund of {amount}")
+    return parts
+
+
+def _refunded_event(escrow: Escrow, refund: Refund) -> Refunded:
+    return Refunded(
+        order_id=escrow.order_id,
+        refund_id=refund.refund_id,
+        payment_id=refund.payment_id,
+        amount=refund.amount,
+        currency=escrow.currency,
+        stripe_refund_id=refund.stripe_refund_id,
+        reason=refund.reason,
+        held_after=escrow.held,
+    )
+
+
+def _book(escrow: Escrow, refund: Refund) -> Decision:
+    """Count a completed refund: it leaves the escrow."""
+    escrow = escrow.model_copy(update={"refunded": escrow.refunded + refund.amount})
+    if refund.milestone_id is not None:
+        m = escrow.milestone(refund.milestone_id)
+        escrow = escrow.with_milestone(
+            m.model_copy(update={"refunded_amount": m.refunded_amount + refund.amount})
+        )
+        escrow = settle_milestone(escrow, refund.milestone_id)
+    return escrow, [_refunded_event(check_invariants(escrow), refund)]
+
+
+def reserve_refund(
+    escrow: Escrow, amount: int, reason: str, milestone_id: str | None, *, via_stripe: bool = True
+) -> Decision:
+    if amount <= 0:
+        raise InvalidAmount("a refund must be positive")
+    events: list[EventModel] = []
+    for payment, part in _allocate(escrow, amount):
+        stripe = via_stripe and payment.method == "stripe"
+        refund = Refund(
+            refund_id=new_id(),
+            payment_id=payment.payment_id,
+            milestone_id=milestone_id,
+            amount=part,
+            reason=reason,
+            via_stripe=stripe,
+            status="pending" if stripe else "done",
+        )
+        payments = tuple(
+            p.model_copy(update={"refunded": p.refunded + part})
+            if p.payment_id == payment.payment_id
+            else p
+            for p in escrow.payments
+        )
+        escrow = escrow.model_copy(
+            update={"payments": payments, "refunds": (*escrow.refunds, refund)}
+        )
+        if not stripe:
+            escrow, booked = _book(escrow, refund)
+            events += booked
+    if milestone_id is not None:
+        escrow = settle_milestone(escrow, milestone_id)
+    return check_invariants(escrow), events
+
+
+def complete_refund(escrow: Escrow, refund_id: str, stripe_refund_id: str | None) -> Decision:
+    """Stripe refunded: book it. A second completion of the same refund changes nothing."""
+    refund = next((r for r in escrow.refunds if r.refund_id == refund_id), None)
+    if refund is None or refund.status == "done":
+        return escrow, []
+    done = refund.model_copy(update={"status": "done", "stripe_refund_id": stripe_refund_id})
+    refunds = tuple(done if r.refund_id == refund_id else r for r in escrow.refunds)
+    escrow, events = _book(escrow.model_copy(update={"refunds": refunds}), done)
+    escrow, completed = complete_if_done(escrow)
+    return escrow, events + completed
+
+
+def cancel_order(escrow: Escrow, reason: str) -> Decision:
+    """Cancel before shipment: unpaid milestones are cancelled, everything held goes back."""
+    if escrow.closed:
+        raise InvalidTransition(f"order is already {escrow.status}")
+    shipped = [
+        m.milestone_id
+        for m in escrow.milestones
+        if any(e.kind in SHIPPED_EVIDENCE for e in m.evidence)
+    ]
+    if shipped:
+        raise InvalidTransition("the goods have shipped; only a dispute can return money now")
+    busy = [m.milestone_id for m in escrow.milestones if m.status in ("releasing", "disputed")]
+    if busy or escrow.reserved or escrow.frozen:
+        raise InvalidTransition("a payout, refund or dispute is in progress")
+    milestones = tuple(
+        m if m.status in ("released", "refunded") else m.model_copy(update={"status": "cancelled"})
+        for m in escrow.milestones
+    )
+    refund_amount = escrow.held
+    escrow = escrow.model_copy(update={"milestones": milestones, "status": "cancelled"})
+    events: list[EventModel] = [
+        Cancelled(
+            order_id=escrow.order_id,
+            reason=reason,
+            refund_amount=refund_amount,
+            currency=escrow.currency,
+        )
+    ]
+    if refund_amount:
+        escrow, refunded = reserve_refund(escrow, refund_amount, f"cancelled: {reason}", None)
+        events += refunded
+    return escrow, events
+
+
+def record_external_refund(
+    escrow: Escrow, payment_id: str, stripe_refund_id: str, amount: int
+) -> Decision:
+    """A refund made outside Tradeflow (Stripe dashboard) seen in charge.refunded."""
+    if any(r.stripe_refund_id == stripe_refund_id for r in escrow.refunds):
+        return escrow, []
+    if amount > escrow.available:
+        raise InsufficientFunds(f"external refund {amount} exceeds available {escrow.available}")
+    payment = next(p for p in escrow.payments if p.payment_id == payment_id)
+    refund = Refund(
+        refund_id=new_id(),
+        payment_id=payment_id,
+        milestone_id=None,
+        amount=amount,
+        reason="refunded outside Tradeflow",
+        via_stripe=True,
+        status="done",
+        stripe_refund_id=stripe_refund_id,
+    )
+    payments = tuple(
+        p.model_copy(update={"refunded": p.refunded + amount})
+        if p.payment_id == payment.payment_id
+        else p
+        for p in escrow.payments
+    )
+    escrow = escrow.model_copy(update={"payments": payments, "refunds": (*escrow.refunds, refund)})
+    return _book(escrow, refund)
