@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
+from services.ledger.entrypoints.api import accounts, journal, periods
 from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
@@ -43,7 +44,7 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    return []
+    return [accounts.router, journal.router, periods.router]
 
 
 DEFINITION = ServiceDefinition(name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers)

@@ -129,3 +129,9 @@ async def transaction(
         .order_by(postings.c.line)
     )
     return {**row._mapping, "postings": [dict(p._mapping) for p in lines]}
+
+
+async def reversed_by(conn: AsyncConnection, transaction_id: UUID) -> UUID | None:
+    q = sa.select(journal.c.id).where(journal.c.reverses == transaction_id)
+    found: UUID | None = (await conn.execute(q)).scalar_one_or_none()
+    return found

@@ -3,12 +3,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ledger.bootstrap import DEFINITION, LedgerContainer
+from services.runner import create_app
+from shared.clock import ManualClock
 from shared.db import make_engine
+from shared.http.auth import create_api_key
 from shared.migrations import upgrade
+from shared.outbox import make_producer
+from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
 
@@ -51,3 +60,32 @@ async def ledger(scratch_ledger: ScratchLedger) -> AsyncEngine:
 def tenant() -> str:
     """Each test books into its own tenant, so tests share the database without interfering."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    clock: ManualClock
+    tenant: str
+    key: str
+
+
+@pytest.fixture
+async def api(ledger: AsyncEngine, settings: Settings, tenant: str) -> AsyncIterator[Api]:
+    """The ledger's HTTP API in-process over the shared test database, with a finance key."""
+    clock = ManualClock(datetime(2026, 6, 30, 12, tzinfo=UTC))
+    producer = make_producer(
+        settings.kafka_bootstrap_servers
+    )  # never started: the API sends nothing
+    runtime = Runtime("ledger", settings, ledger, producer, clock)
+    app = create_app(DEFINITION, settings)
+    app.state.container = LedgerContainer(runtime)
+    app.state.engine = ledger
+    async with ledger.begin() as conn:
+        key = await create_api_key(conn, tenant, ["finance"], "alice")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://ledger", headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        yield Api(client, clock, tenant, key)
+    await producer.stop()

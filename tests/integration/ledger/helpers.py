@@ -42,6 +42,7 @@ def funded(tenant: str, order: str, amount: int, held_after: int, **kw: Any) -> 
 def released(
     tenant: str, order: str, gross: int, fee: int, lien: int, held_after: int, **kw: Any
 ) -> Envelope:
+    at = kw.pop("at", None)
     fields: dict[str, Any] = {
         "milestone_id": "m1",
         "currency": "USD",
@@ -54,10 +55,11 @@ def released(
         order_id=order, gross=gross, platform_fee=fee, lien_repayment=lien, supplier_net=net,
         held_after=held_after, **fields,
     )  # fmt: skip
-    return wrap(payload, tenant, order)
+    return wrap(payload, tenant, order, at)
 
 
 def refunded(tenant: str, order: str, amount: int, held_after: int, **kw: Any) -> Envelope:
+    at = kw.pop("at", None)
     fields: dict[str, Any] = {
         "refund_id": f"rf_{order}",
         "payment_id": f"pay_{order}",
@@ -66,9 +68,8 @@ def refunded(tenant: str, order: str, amount: int, held_after: int, **kw: Any) -
         "reason": "cancelled before shipment",
     }
     fields.update(kw)
-    return wrap(
-        Refunded(order_id=order, amount=amount, held_after=held_after, **fields), tenant, order
-    )
+    payload = Refunded(order_id=order, amount=amount, held_after=held_after, **fields)
+    return wrap(payload, tenant, order, at)
 
 
 async def post(engine: AsyncEngine, *envelopes: Envelope) -> None:

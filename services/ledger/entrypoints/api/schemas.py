@@ -1,0 +1,147 @@
+"""API schemas of the ledger, split by direction. Amounts are integer minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field, model_validator
+
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits
+
+
+class AccountPublic(BaseModel):
+    id: int | None
+    code: str
+    number: str
+    name: str
+    type: str
+    currency: str | None
+    subledger: str | None
+
+
+class BalancePublic(BaseModel):
+    account: AccountPublic
+    as_of: datetime
+    balance: int = Field(description="natural balance: positive on the account's normal side")
+    debit_minus_credit: int
+
+
+class PostingPublic(BaseModel):
+    line: int
+    account_id: int
+    account: str
+    subledger: str
+    currency: str
+    debit: int
+    credit: int
+    external_ref: str | None
+
+    @classmethod
+    def of(cls, p: dict[str, Any]) -> PostingPublic:
+        amount = p["amount"]
+        return cls(
+            line=p["line"], account_id=p["account_id"], account=p["code"],
+            subledger=p["subledger"], currency=p["currency"], debit=max(amount, 0),
+            credit=max(-amount, 0), external_ref=p["external_ref"],
+        )  # fmt: skip
+
+
+class TransactionPublic(BaseModel):
+    id: UUID
+    seq: int
+    posted_at: datetime
+    original_date: datetime | None
+    recorded_at: datetime
+    source_event_id: UUID
+    source_type: str
+    kind: str
+    actor: str | None
+    reason: str | None
+    memo: str
+    reverses: UUID | None
+    hash: str
+    postings: list[PostingPublic]
+
+    @classmethod
+    def of(cls, tx: dict[str, Any]) -> TransactionPublic:
+        fields = {k: tx[k] for k in cls.model_fields if k != "postings"}
+        return cls(**fields, postings=[PostingPublic.of(p) for p in tx["postings"]])
+
+
+class AdjustmentLine(BaseModel):
+    account: str
+    subledger: str = ""
+    currency: CurrencyCode
+    debit: NonNegativeMinorUnits = 0
+    credit: NonNegativeMinorUnits = 0
+    external_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> AdjustmentLine:
+        if (self.debit > 0) == (self.credit > 0):
+            raise ValueError("each line has exactly one of debit or credit, above zero")
+        return self
+
+
+class AdjustmentCreate(BaseModel):
+    reason: str = Field(min_length=3)
+    memo: str = ""
+    posted_at: datetime | None = None
+    lines: list[AdjustmentLine] = Field(min_length=2)
+
+
+class ReversalCreate(BaseModel):
+    reason: str = Field(min_length=3)
+
+
+class StatementLinePublic(BaseModel):
+    transaction_id: UUID
+    line: int
+    posted_at: datetime
+    memo: str
+    kind: str
+    source_event_id: UUID
+    external_ref: str | None
+    debit: int
+    credit: int
+    balance: int
+
+
+class StatementPublic(BaseModel):
+    account: AccountPublic
+    start: datetime | None
+    end: datetime
+    opening_balance: int
+    closing_balance: int
+    lines: list[StatementLinePublic]
+    next_cursor: str | None
+
+
+class TrialLinePublic(BaseModel):
+    account: str
+    number: str
+    name: str
+    type: str
+    accounts: int
+    debit: int
+    credit: int
+
+
+class TrialCurrencyPublic(BaseModel):
+    currency: str
+    lines: list[TrialLinePublic]
+    total_debit: int
+    total_credit: int
+    difference: int = Field(description="total_debit - total_credit; zero when the books balance")
+
+
+class TrialBalancePublic(BaseModel):
+    as_of: datetime
+    currencies: list[TrialCurrencyPublic]
+
+
+class PeriodClose(BaseModel):
+    through: datetime
+    reason: str | None = None
