@@ -1,0 +1,209 @@
+"""Loading and saving escrows with optimistic concurrency; listing; the timeline; fee policies."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.escrow.adapters.tables import escrows, fee_policies, payment_intents, timeline
+from services.escrow.domain.errors import InvariantViolation
+from services.escrow.domain.model import Escrow
+from shared.events import Envelope
+
+DEFAULT_FEE_BPS = 100  # 1% when a tenant set no policy
+DEFAULT_FIXED_FEE = 0
+
+
+class ConcurrentModification(Exception):
+    """Another transaction changed the escrow since it was read."""
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    buyer_id: str | None = None
+    supplier_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def _columns(e: Escrow, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": e.tenant_id,
+        "buyer_id": e.buyer_id,
+        "supplier_id": e.supplier_id,
+        "currency": e.currency,
+        "status": e.status,
+        "total": e.total,
+        "funded": e.funded,
+        "released": e.released,
+        "refunded": e.refunded,
+        "updated_at": now,
+        "state": e.model_dump(mode="json", exclude={"version"}),
+    }
+
+
+def _load(row: sa.Row) -> Escrow:
+    return Escrow.model_validate({**row.state, "version": row.version})
+
+
+async def get(conn: AsyncConnection, order_id: str, tenant_id: str | None = None) -> Escrow | None:
+    """The escrow, or None; with ``tenant_id`` another tenant's escrow is None too."""
+    query = sa.select(escrows.c.state, escrows.c.version).where(escrows.c.order_id == order_id)
+    if tenant_id is not None:
+        query = query.where(escrows.c.tenant_id == tenant_id)
+    row = (await conn.execute(query)).first()
+    return _load(row) if row is not None else None
+
+
+async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
+    saved = escrow.model_copy(update={"version": 1})
+    await conn.execute(
+        escrows.insert().values(
+            order_id=escrow.order_id,
+            version=1,
+            created_at=escrow.created_at,
+            **_columns(saved, now),
+        )
+    )
+    return saved
+
+
+async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
+    """Write ``escrow`` if nobody wrote since it was read at ``escrow.version``."""
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                escrows.update()
+                .where(escrows.c.order_id == escrow.order_id, escrows.c.version == escrow.version)
+                .values(version=escrow.version + 1, **_columns(escrow, now))
+            )
+    except IntegrityError as exc:  # the CHECK constraint: the database's own guard
+        raise InvariantViolation(f"the database refused the escrow state: {exc.orig}") from exc
+    if result.rowcount != 1:
+        raise ConcurrentModification(
+            f"escrow {escrow.order_id} changed since version {escrow.version}"
+        )
+    return escrow.model_copy(update={"version": escrow.version + 1})
+
+
+async def record_timeline(
+    conn: AsyncConnection, escrow: Escrow, envelopes: Sequence[Envelope], actor: str
+) -> None:
+    if envelopes:
+        await conn.execute(
+            timeline.insert(),
+            [
+                {
+                    "order_id": escrow.order_id,
+                    "tenant_id": escrow.tenant_id,
+                    "event_id": env.id,
+                    "event_type": env.type,
+                    "actor": actor,
+                    "occurred_at": env.occurred_at,
+                    "data": env.data,
+                }
+                for env in envelopes
+            ],
+        )
+
+
+async def read_timeline(conn: AsyncConnection, tenant_id: str, order_id: str) -> list[sa.Row]:
+    query = (
+        sa.select(timeline)
+        .where(timeline.c.order_id == order_id, timeline.c.tenant_id == tenant_id)
+        .order_by(timeline.c.seq)
+    )
+    return list((await conn.execute(query)).all())
+
+
+def encode_cursor(created_at: datetime, order_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), order_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    created, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return datetime.fromisoformat(created), str(order_id)
+
+
+async def list_orders(
+    conn: AsyncConnection, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
+) -> tuple[list[Escrow], str | None]:
+    """Newest first, keyset-paginated on (created_at, order_id)."""
+    query = sa.select(escrows.c.state, escrows.c.version, escrows.c.created_at).where(
+        escrows.c.tenant_id == tenant_id
+    )
+    for column, value in (
+        (escrows.c.status, flt.status),
+        (escrows.c.buyer_id, flt.buyer_id),
+        (escrows.c.supplier_id, flt.supplier_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if flt.created_from is not None:
+        query = query.where(escrows.c.created_at >= flt.created_from)
+    if flt.created_to is not None:
+        query = query.where(escrows.c.created_at < flt.created_to)
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        query = query.where(sa.tuple_(escrows.c.created_at, escrows.c.order_id) < after)
+    query = query.order_by(escrows.c.created_at.desc(), escrows.c.order_id.desc()).limit(limit + 1)
+    rows = (await conn.execute(query)).all()
+    page = [_load(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return page, encode_cursor(page[-1].created_at, page[-1].order_id) if more else None
+
+
+async def index_payment_intent(conn: AsyncConnection, pi_id: str, escrow: Escrow) -> None:
+    await conn.execute(
+        pg_insert(payment_intents)
+        .values(
+            stripe_payment_intent_id=pi_id, order_id=escrow.order_id, tenant_id=escrow.tenant_id
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def orders_of_payment_intent(conn: AsyncConnection, pi_id: str) -> list[str]:
+    query = sa.select(payment_intents.c.order_id).where(
+        payment_intents.c.stripe_payment_intent_id == pi_id
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def fee_policy(conn: AsyncConnection, tenant_id: str) -> tuple[int, dict[str, int]]:
+    row = (
+        await conn.execute(sa.select(fee_policies).where(fee_policies.c.tenant_id == tenant_id))
+    ).first()
+    if row is None:
+        return DEFAULT_FEE_BPS, {}
+    return row.basis_points, dict(row.fixed_fees)
+
+
+async def set_fee_policy(
+    conn: AsyncConnection, tenant_id: str, bps: int, fixed: dict[str, int], actor: str
+) -> None:
+    stmt = pg_insert(fee_policies).values(
+        tenant_id=tenant_id, basis_points=bps, fixed_fees=fixed, updated_by=actor
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_={
+                "basis_points": stmt.excluded.basis_points,
+                "fixed_fees": stmt.excluded.fixed_fees,
+                "updated_by": stmt.excluded.updated_by,
+                "updated_at": sa.func.now(),
+            },
+        )
+    )

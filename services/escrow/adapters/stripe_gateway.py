@@ -1,0 +1,119 @@
+"""The payment gateway on the official stripe library (StripeClient, async over httpx).
+
+``api_base`` comes from settings.stripe_api_base (stripe-mock in tests). Webhooks are
+verified with ``stripe.Webhook.construct_event`` (HMAC-SHA256 over ``"{t}.{payload}"``,
+timestamps older than ``WEBHOOK_TOLERANCE`` seconds refused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from services.escrow.service_layer.gateway import (
+    GatewayRefused,
+    GatewayUnavailable,
+    PaymentGateway,
+    PaymentIntent,
+)
+
+WEBHOOK_TOLERANCE = 300
+_REFUSED = (
+    stripe.InvalidRequestError,
+    stripe.CardError,
+    stripe.PermissionError,
+    stripe.AuthenticationError,
+    stripe.IdempotencyError,
+)
+
+
+class StripeGateway(PaymentGateway):
+    def __init__(self, api_key: str, api_base: str, webhook_secret: str) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            http_client=stripe.HTTPXClient(),
+            max_network_retries=2,
+        )
+        self._webhook_secret = webhook_secret
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except _REFUSED as exc:
+            raise GatewayRefused(str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+
+    async def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        order_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentIntent:
+        intent = await self._call(
+            self._client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "transfer_group": order_id,
+                    "metadata": metadata,
+                    "automatic_payment_methods": {"enabled": True},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return PaymentIntent(id=intent.id, client_secret=intent.client_secret or "")
+
+    async def transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        transfer = await self._call(
+            self._client.v1.transfers.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "destination": destination,
+                    "transfer_group": transfer_group,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(transfer.id)
+
+    async def refund(
+        self, *, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        refund = await self._call(
+            self._client.v1.refunds.create_async(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "amount": amount,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(refund.id)
+
+    def verify_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise ValueError(f"invalid Stripe signature: {exc}") from exc
+        result: dict[str, Any] = event.to_dict()
+        return result

@@ -1,0 +1,85 @@
+"""The escrow service's own tables (the backbone tables live in shared.db).
+
+The aggregate is stored as one JSONB document (``state``) next to the columns that queries
+and constraints need. ``version`` implements optimistic concurrency: a write names the
+version it read and fails when another writer got there first. The CHECK constraint makes
+the database itself refuse an escrow holding less than nothing.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+ESCROW = sa.MetaData()
+
+escrows = sa.Table(
+    "escrows",
+    ESCROW,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("funded", sa.BigInteger, nullable=False),
+    sa.Column("released", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", JSONB, nullable=False),
+    sa.CheckConstraint("funded - released - refunded >= 0", name="escrows_held_non_negative"),
+    sa.CheckConstraint(
+        "funded >= 0 AND released >= 0 AND refunded >= 0", name="escrows_amounts_non_negative"
+    ),
+    sa.Index("escrows_tenant_created", "tenant_id", "created_at", "order_id"),
+)
+
+timeline = sa.Table(
+    "escrow_timeline",
+    ESCROW,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Index("escrow_timeline_order", "order_id", "seq"),
+)
+
+# Stripe webhook event ids already handled: a redelivery is acknowledged and ignored.
+stripe_events = sa.Table(
+    "stripe_webhook_events",
+    ESCROW,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column(
+        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+# Which order a PaymentIntent funds, for webhooks whose object carries no metadata.
+payment_intents = sa.Table(
+    "escrow_payment_intents",
+    ESCROW,
+    sa.Column("stripe_payment_intent_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+)
+
+fee_policies = sa.Table(
+    "fee_policies",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("basis_points", sa.Integer, nullable=False),
+    sa.Column("fixed_fees", JSONB, nullable=False),  # {"USD": 30}: minor units per currency
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint("basis_points BETWEEN 0 AND 10000", name="fee_policies_bps_range"),
+)

@@ -1,0 +1,1 @@
+"""Use cases: load an escrow, let the domain decide, commit state + events + timers together."""

@@ -1,0 +1,105 @@
+"""Paying out and refunding through the gateway, then booking the result.
+
+The idempotency key of every Stripe call is derived from the reservation id, which is also
+the id of the event booking it. Repeating the call (inline after the commit, then again by
+the settlement timer after a crash) therefore moves the money once.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.escrow.adapters import repository
+from services.escrow.domain.model import Escrow
+from services.escrow.domain.payouts import abort_payout, complete_payout
+from services.escrow.domain.refunds import complete_refund
+from services.escrow.service_layer.context import EscrowContext
+from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
+from services.escrow.service_layer.unit import Decide, commit_decision, execute, pending_effects
+
+log = structlog.get_logger(__name__)
+ACTOR = "system:settlement"
+
+
+def payout_key(payout_id: str) -> str:
+    return f"escrow-payout-{payout_id}"
+
+
+def refund_key(refund_id: str) -> str:
+    return f"escrow-refund-{refund_id}"
+
+
+async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide | None:
+    """Make the Stripe call of a reserved payout/refund; the decision that books its outcome.
+
+    None when there is nothing to do (already completed) or Stripe is unavailable (the
+    reservation stays; the settlement timer retries with the same idempotency key).
+    """
+    meta = {"order_id": escrow.order_id, "tenant_id": escrow.tenant_id}
+    payout = next((p for p in escrow.payouts if p.payout_id == effect_id), None)
+    if payout is not None and payout.status == "pending":
+        transfer_id = None
+        try:
+            if payout.supplier_net > 0:
+                transfer_id = await ctx.gateway.transfer(
+                    amount=payout.supplier_net,
+                    currency=escrow.currency,
+                    destination=escrow.supplier_account_id,
+                    transfer_group=escrow.order_id,
+                    metadata={
+                        **meta,
+                        "payout_id": payout.payout_id,
+                        "milestone_id": payout.milestone_id,
+                    },
+                    idempotency_key=payout_key(payout.payout_id),
+                )
+        except GatewayRefused as exc:
+            log.warning("escrow.transfer_refused", payout_id=effect_id, error=str(exc))
+            return lambda e: abort_payout(e, effect_id)
+        except GatewayUnavailable as exc:
+            log.warning("escrow.transfer_deferred", payout_id=effect_id, error=str(exc))
+            return None
+        return lambda e: complete_payout(e, effect_id, transfer_id)
+    refund = next((r for r in escrow.refunds if r.refund_id == effect_id), None)
+    if refund is not None and refund.status == "pending":
+        payment = next(p for p in escrow.payments if p.payment_id == refund.payment_id)
+        try:
+            assert payment.stripe_payment_intent_id is not None
+            refund_id = await ctx.gateway.refund(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                amount=refund.amount,
+                metadata={**meta, "refund_id": refund.refund_id},
+                idempotency_key=refund_key(refund.refund_id),
+            )
+        except (GatewayRefused, GatewayUnavailable) as exc:
+            # Money owed to the buyer stays reserved; the timer retries, finance is alerted.
+            log.error("escrow.refund_deferred", refund_id=effect_id, error=str(exc))
+            return None
+        return lambda e: complete_refund(e, effect_id, refund_id)
+    return None
+
+
+async def settle(ctx: EscrowContext, escrow: Escrow, effect_ids: list[str]) -> Escrow:
+    """Inline path, right after the reserving commit."""
+    for effect_id in effect_ids:
+        decide = await effect(ctx, escrow, effect_id)
+        if decide is not None:
+            escrow, _ = await execute(ctx, escrow.order_id, escrow.tenant_id, decide, ACTOR)
+    return escrow
+
+
+async def settle_in(
+    conn: AsyncConnection, ctx: EscrowContext, order_id: str, effect_id: str
+) -> None:
+    """Timer path, inside the timer worker's transaction."""
+    escrow = await repository.get(conn, order_id)
+    if escrow is None:
+        return
+    decide = await effect(ctx, escrow, effect_id)
+    if decide is None:
+        if effect_id in pending_effects(escrow):
+            raise GatewayUnavailable(f"{effect_id} is still pending; the timer retries it")
+        return
+    after, events = decide(escrow)
+    await commit_decision(conn, ctx, escrow, after, events, ACTOR)
