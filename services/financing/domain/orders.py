@@ -39,6 +39,7 @@ class OrderView:
     refunded_total: int = 0
     disputed_total: int = 0  # amount frozen by open disputes
     status: str = "open"  # open | cancelled | completed
+    supplier_account_id: str = ""  # Stripe connected account that receives disbursements
 
     @property
     def held(self) -> int:
@@ -60,6 +61,13 @@ class OrderView:
         gross = min(sum(m.amount for m in eligible), max(0, self.held - self.disputed_total))
         fees = sum(self.platform_fee_on(m.amount) for m in eligible)
         return max(0, gross - fees)
+
+    def repayable(self) -> int:
+        """What the remaining releases could still repay: held, unreleased, net of fees
+        (disputed amounts included: a dispute may still end in a release)."""
+        unreleased = [m for m in self.milestones if not m.released]
+        gross = min(sum(m.amount for m in unreleased), self.held)
+        return max(0, gross - sum(self.platform_fee_on(m.amount) for m in unreleased))
 
     def with_milestone(
         self,

@@ -1,0 +1,78 @@
+"""Disbursement by Stripe transfer to the supplier's connected account.
+
+The idempotency key is derived from the event that triggered the disbursement
+(escrow.lien_placed), so a redelivered event or a retried handler never pays twice: Stripe
+answers a replay with the first transfer. Errors Stripe will answer the same way again
+(invalid request, permission, card) are ``TransferFailed`` and cancel the advance;
+connection and rate-limit errors propagate, so the inbox retries the event.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+from shared.settings import Settings
+
+PERMANENT = (
+    stripe.InvalidRequestError,
+    stripe.PermissionError,
+    stripe.CardError,
+    stripe.AuthenticationError,
+)
+
+
+class TransferFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransferGateway:
+    """The port: pays ``amount`` minor units to ``destination``; returns the transfer id."""
+
+    async def transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str:
+        raise NotImplementedError
+
+
+class StripeTransferGateway(TransferGateway):
+    def __init__(self, settings: Settings) -> None:
+        self.client = stripe.StripeClient(
+            settings.stripe_api_key.get_secret_value(),
+            base_addresses={"api": settings.stripe_api_base},
+            http_client=stripe.HTTPXClient(),
+            max_network_retries=2,
+        )
+
+    async def transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str:
+        try:
+            created = await self.client.v1.transfers.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "destination": destination,
+                    "transfer_group": transfer_group,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except PERMANENT as exc:
+            raise TransferFailed(exc.code or type(exc).__name__, str(exc)) from exc
+        return str(created.id)

@@ -1,0 +1,201 @@
+"""The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances.
+Finance scope: policy, default, write-off, recoveries. Platform scope: read access.
+Every write needs an Idempotency-Key (replayed by the shared middleware)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+
+from services.financing.adapters.advances import AdvanceRepository
+from services.financing.adapters.orders import PolicyRepository
+from services.financing.adapters.tables import advance_history
+from services.financing.domain.advance import Advance
+from services.financing.domain.policy import DEFAULT_DAYS_BY_KIND, Policy
+from services.financing.domain.statement import build_statement
+from services.financing.entrypoints import commands
+from services.financing.entrypoints.http_support import (
+    Finance,
+    IdempotencyKey,
+    Reader,
+    Supplier,
+    deps_of,
+    supplier_filter,
+    transaction,
+)
+from services.financing.entrypoints.schemas import (
+    AdvancePublic,
+    AdvancesPublic,
+    EarlyRepayment,
+    FinanceAction,
+    PolicyPublic,
+    PolicyUpdate,
+    QuoteCreate,
+    RecoveryCreate,
+    StatementPublic,
+    SupplierAction,
+)
+from shared.http.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["financing"])
+
+
+def _public(request: Request, advance: Advance) -> AdvancePublic:
+    return AdvancePublic.of(advance, deps_of(request).clock.now())
+
+
+@router.post("/quotes", status_code=201)
+async def request_quote(
+    body: QuoteCreate, request: Request, who: Supplier, _key: IdempotencyKey
+) -> AdvancePublic:
+    deps = deps_of(request)
+    async with transaction(request) as uow:
+        advance, refusal = await commands.quote(
+            uow.conn, deps, who.tenant_id, body.supplier_id, body.order_id, body.amount, who.actor
+        )
+        await uow.commit()  # a refusal is recorded too
+    if refusal is not None:
+        raise refusal
+    return _public(request, advance)
+
+
+@router.post("/advances/{advance_id}/accept")
+async def accept_offer(
+    advance_id: str, body: SupplierAction, request: Request, who: Supplier, _key: IdempotencyKey
+) -> AdvancePublic:
+    async with transaction(request) as uow:
+        advance = await commands.accept(
+            uow.conn, deps_of(request), who.tenant_id, body.supplier_id, advance_id, who.actor
+        )
+        await uow.commit()
+    return _public(request, advance)
+
+
+@router.post("/advances/{advance_id}/repay-early")
+async def repay_early(
+    advance_id: str, body: EarlyRepayment, request: Request, who: Supplier, _key: IdempotencyKey
+) -> AdvancePublic:
+    async with transaction(request) as uow:
+        advance = await commands.repay_early(
+            uow.conn,
+            deps_of(request),
+            who.tenant_id,
+            body.supplier_id,
+            advance_id,
+            body.payment_reference,
+            who.actor,
+        )
+        await uow.commit()
+    return _public(request, advance)
+
+
+@router.get("/advances")
+async def list_advances(
+    request: Request, who: Reader, supplier_id: str | None = None
+) -> AdvancesPublic:
+    supplier = supplier_filter(who, supplier_id)
+    async with transaction(request) as uow:
+        found = await AdvanceRepository(uow.conn).list(who.tenant_id, supplier)
+    return AdvancesPublic(data=[_public(request, a) for a in found])
+
+
+@router.get("/advances/{advance_id}")
+async def get_advance(
+    advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
+) -> AdvancePublic:
+    supplier = supplier_filter(who, supplier_id)
+    async with transaction(request) as uow:
+        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier)
+    return _public(request, advance)
+
+
+@router.get("/advances/{advance_id}/statement")
+async def get_statement(
+    advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
+) -> StatementPublic:
+    supplier = supplier_filter(who, supplier_id)
+    async with transaction(request) as uow:
+        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier)
+        h = advance_history.c
+        rows = await uow.conn.execute(
+            sa.select(h.at, h.event_type, h.data).where(h.advance_id == advance_id).order_by(h.id)
+        )
+        history = [(r.at, r.event_type, r.data) for r in rows]
+    return StatementPublic.of(build_statement(advance_id, advance.currency, history))
+
+
+@router.put("/policies/{currency}")
+async def set_policy(
+    currency: str, body: PolicyUpdate, request: Request, who: Finance, _key: IdempotencyKey
+) -> PolicyPublic:
+    fields = body.model_dump(exclude={"offer_ttl_seconds", "days_by_kind"})
+    days = body.days_by_kind or dict(DEFAULT_DAYS_BY_KIND)
+    async with transaction(request) as uow:
+        try:
+            policy = Policy(
+                currency=currency,
+                offer_ttl=timedelta(seconds=body.offer_ttl_seconds),
+                days_by_kind=days,
+                **fields,
+            )
+        except ValueError as exc:
+            raise ApiError(422, "invalid_policy", str(exc)) from exc
+        await PolicyRepository(uow.conn).put(who.tenant_id, policy, who.actor)
+        await uow.commit()
+    return PolicyPublic(
+        currency=currency, **body.model_dump(exclude={"days_by_kind"}), days_by_kind=days
+    )
+
+
+@router.get("/policies/{currency}")
+async def get_policy(currency: str, request: Request, who: Reader) -> PolicyPublic:
+    async with transaction(request) as uow:
+        p = await PolicyRepository(uow.conn).get(who.tenant_id, currency)
+    fields = {k: getattr(p, k) for k in PolicyUpdate.model_fields if hasattr(p, k)}
+    return PolicyPublic(
+        currency=currency, offer_ttl_seconds=int(p.offer_ttl.total_seconds()), **fields
+    )
+
+
+@router.post("/advances/{advance_id}/default")
+async def mark_default(
+    advance_id: str, body: FinanceAction, request: Request, who: Finance, _key: IdempotencyKey
+) -> AdvancePublic:
+    async with transaction(request) as uow:
+        advance = await commands.mark_default(
+            uow.conn, deps_of(request), who.tenant_id, advance_id, body.reason, who.actor
+        )
+        await uow.commit()
+    return _public(request, advance)
+
+
+@router.post("/advances/{advance_id}/write-off")
+async def write_off(
+    advance_id: str, body: FinanceAction, request: Request, who: Finance, _key: IdempotencyKey
+) -> AdvancePublic:
+    async with transaction(request) as uow:
+        advance = await commands.write_off(
+            uow.conn, deps_of(request), who.tenant_id, advance_id, body.reason, who.actor
+        )
+        await uow.commit()
+    return _public(request, advance)
+
+
+@router.post("/advances/{advance_id}/recoveries", status_code=201)
+async def record_recovery(
+    advance_id: str, body: RecoveryCreate, request: Request, who: Finance, _key: IdempotencyKey
+) -> AdvancePublic:
+    async with transaction(request) as uow:
+        advance = await commands.record_recovery(
+            uow.conn,
+            deps_of(request),
+            who.tenant_id,
+            advance_id,
+            body.amount,
+            body.payment_reference,
+            who.actor,
+        )
+        await uow.commit()
+    return _public(request, advance)

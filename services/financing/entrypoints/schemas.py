@@ -1,0 +1,144 @@
+"""API schemas, split by direction. Money is integer minor units; rates are strings/bps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from services.financing.domain.advance import OUTSTANDING, Advance
+from services.financing.domain.servicing import payoff_quote
+from services.financing.domain.statement import Statement
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("rates are decimal strings, never floats")
+    return value
+
+
+Rate = Annotated[Decimal, BeforeValidator(_no_float)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QuoteCreate(_In):
+    order_id: str
+    supplier_id: str
+    amount: PositiveMinorUnits | None = Field(None, description="omit for the most available")
+
+
+class SupplierAction(_In):
+    supplier_id: str
+
+
+class EarlyRepayment(SupplierAction):
+    payment_reference: str | None = None
+
+
+class FinanceAction(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RecoveryCreate(_In):
+    amount: PositiveMinorUnits
+    payment_reference: str | None = None
+
+
+class PolicyUpdate(_In):
+    advance_rate_bps: int = Field(8_000, ge=1, le=10_000)
+    daily_fee_rate: Rate = Field(Decimal("0.0005"), description='a decimal string, e.g. "0.0005"')
+    supplier_limit: NonNegativeMinorUnits | None = None
+    buyer_limit: NonNegativeMinorUnits | None = None
+    pair_limit: NonNegativeMinorUnits | None = None
+    concentration_cap_bps: int | None = Field(None, ge=1, le=10_000)
+    concentration_min_book: NonNegativeMinorUnits = 0
+    min_advance: PositiveMinorUnits = 1
+    offer_ttl_seconds: int = Field(86_400, gt=0)
+    days_by_kind: dict[str, int] | None = None
+
+
+class PolicyPublic(PolicyUpdate):
+    currency: CurrencyCode
+    days_by_kind: dict[str, int] | None = None
+
+
+class Payoff(BaseModel):
+    amount: int
+    fee_rebate: int
+
+
+class AdvancePublic(BaseModel):
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    buyer_id: str
+    state: str
+    currency: str
+    principal: int
+    fee: int
+    net: int
+    term_days: int
+    daily_fee_rate: Decimal
+    apr: Decimal
+    expires_at: datetime
+    reasons: list[str]
+    disbursed_at: datetime | None
+    stripe_transfer_id: str | None
+    balance: int
+    fee_due: int
+    fee_earned: int
+    repaid: int
+    recourse: int
+    written_off: int
+    recovered: int
+    payoff_now: Payoff | None
+
+    @classmethod
+    def of(cls, a: Advance, now: datetime) -> AdvancePublic:
+        payoff = None
+        if a.state in OUTSTANDING:
+            amount, rebate = payoff_quote(a, now)
+            payoff = Payoff(amount=amount, fee_rebate=rebate)
+        return cls(
+            **{k: getattr(a, k) for k in cls.model_fields if hasattr(a, k) and k != "reasons"},
+            reasons=list(a.reasons),
+            fee_earned=a.fee_amortized,
+            repaid=a.repaid_fee + a.repaid_principal + a.repaid_early,
+            payoff_now=payoff,
+        )
+
+
+class AdvancesPublic(BaseModel):
+    data: list[AdvancePublic]
+
+
+class LinePublic(BaseModel):
+    at: datetime
+    kind: str
+    amount: int
+    balance_after: int
+    detail: dict[str, Any]
+
+
+class StatementPublic(BaseModel):
+    advance_id: str
+    currency: str
+    balance: int
+    totals: dict[str, int]
+    lines: list[LinePublic]
+
+    @classmethod
+    def of(cls, s: Statement) -> StatementPublic:
+        return cls(
+            advance_id=s.advance_id,
+            currency=s.currency,
+            balance=s.balance,
+            totals=s.totals,
+            lines=[LinePublic(**vars(line)) for line in s.lines],
+        )

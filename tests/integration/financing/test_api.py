@@ -1,0 +1,232 @@
+"""The /v1 API on real PostgreSQL: scopes, tenants, idempotency, quotes, policy, expiry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from services.financing.adapters.tables import advance_history
+from services.financing.bootstrap import timers
+from shared.db import outbox
+from shared.timers import TimerWorker
+from tests.integration.financing.conftest import Harness, funded_order
+
+pytestmark = pytest.mark.integration
+
+
+def idem() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def post(
+    client: httpx.AsyncClient, h: Harness, who: str, path: str, body: dict
+) -> httpx.Response:
+    return await client.post(path, json=body, headers={**h.keys[who], **idem()})
+
+
+async def test_quote_sizes_80_percent_and_shows_fee_and_apr(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    r = await post(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+    )
+    assert r.status_code == 201, r.text
+    offer = r.json()
+    # financeable: 70,000.00 held less 1 % platform fee on both releases = 69,300.00; 80 %:
+    assert offer["principal"] == 5_544_000 and offer["state"] == "offered"
+    # repaid by the inspection release, expected day 70 -> 60 days from day 10
+    assert offer["term_days"] == 60
+    assert offer["fee"] == 166_320 and offer["net"] == 5_377_680
+    assert offer["apr"] == "0.188144" and offer["daily_fee_rate"] == "0.0005"
+
+
+async def test_refusal_is_typed_recorded_and_lists_reasons(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    body = {"order_id": oid, "supplier_id": "s1", "amount": 6_000_000}
+    r = await post(client, harness, "t1-supplier", "/v1/quotes", body)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "advance_refused"
+    assert err["details"]["reasons"] == [
+        {
+            "code": "advance_rate",
+            "message": "advance rate leaves 5544000 available",
+            "available": 5_544_000,
+        }
+    ]
+    got = await client.get(
+        f"/v1/advances/{err['details']['advance_id']}", headers=harness.keys["t1-platform"]
+    )
+    assert got.json()["state"] == "rejected" and got.json()["reasons"] == ["advance_rate"]
+    r = await post(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": "nope", "supplier_id": "s1"}
+    )
+    assert r.json()["error"]["details"]["reasons"][0]["code"] == "order_unknown"
+
+
+async def test_every_write_needs_an_idempotency_key_and_replays(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    body = {"order_id": oid, "supplier_id": "s1", "amount": 1_000_000}
+    headers = {**harness.keys["t1-supplier"], "Idempotency-Key": uuid.uuid4().hex}
+    missing = await client.post("/v1/quotes", json=body, headers=harness.keys["t1-supplier"])
+    assert (
+        missing.status_code == 400 and missing.json()["error"]["code"] == "idempotency_key_required"
+    )
+    first = await client.post("/v1/quotes", json=body, headers=headers)
+    again = await client.post("/v1/quotes", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["advance_id"] == first.json()["advance_id"]
+    other = await client.post("/v1/quotes", json={**body, "amount": 2_000_000}, headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_tenants_scopes_and_suppliers_are_isolated(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    r = await post(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+    )
+    aid = r.json()["advance_id"]
+    assert (
+        await client.get(f"/v1/advances/{aid}", headers=harness.keys["t2-platform"])
+    ).status_code == 404
+    mine = await client.get(
+        f"/v1/advances/{aid}?supplier_id=s1", headers=harness.keys["t1-supplier"]
+    )
+    assert mine.status_code == 200
+    theirs = await client.get(
+        f"/v1/advances/{aid}?supplier_id=s2", headers=harness.keys["t1-supplier"]
+    )
+    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "advance_not_found"
+    listed = await client.get("/v1/advances?supplier_id=s1", headers=harness.keys["t1-supplier"])
+    assert aid in [a["advance_id"] for a in listed.json()["data"]]
+    assert {a["supplier_id"] for a in listed.json()["data"]} == {"s1"}
+    forbidden = await post(
+        client, harness, "t1-supplier", f"/v1/advances/{aid}/default", {"reason": "x"}
+    )
+    assert (
+        forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "insufficient_scope"
+    )
+    stolen = await post(
+        client, harness, "t2-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
+    )
+    assert stolen.status_code == 404
+    wrong_supplier = await post(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s9"}
+    )
+    assert [x["code"] for x in wrong_supplier.json()["error"]["details"]["reasons"]] == [
+        "not_the_supplier"
+    ]
+
+
+async def test_accept_requests_a_lien_keyed_by_order_and_records_the_actor(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    aid = (
+        await post(
+            client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+        )
+    ).json()["advance_id"]
+    r = await post(
+        client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
+    )
+    assert r.status_code == 200 and r.json()["state"] == "accepted"
+    again = await post(
+        client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "offer_not_open"
+    second = await post(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+    )
+    assert second.json()["error"]["details"]["reasons"][0]["code"] == "advance_exists"
+    async with harness.engine.connect() as conn:
+        lien = (
+            await conn.execute(
+                sa.select(outbox.c.key, outbox.c.envelope).where(
+                    outbox.c.envelope["type"].astext == "financing.lien_requested",
+                    outbox.c.envelope["data"]["advance_id"].astext == aid,
+                )
+            )
+        ).one()
+        actors = (
+            await conn.execute(
+                sa.select(advance_history.c.event_type, advance_history.c.actor)
+                .where(advance_history.c.advance_id == aid)
+                .order_by(advance_history.c.id)
+            )
+        ).all()
+    assert lien.key == oid and lien.envelope["data"]["amount"] == 5_544_000
+    assert [tuple(a) for a in actors] == [
+        ("financing.advance_offered", "apikey:t1-supplier"),
+        ("financing.advance_state_changed", "apikey:t1-supplier"),
+        ("financing.lien_requested", "apikey:t1-supplier"),
+    ]
+
+
+async def test_finance_sets_policy_and_its_limits_bind(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    body = {"advance_rate_bps": 7_000, "daily_fee_rate": "0.0004", "supplier_limit": 3_000_000}
+    r = await client.put(
+        "/v1/policies/USD", json=body, headers={**harness.keys["t2-finance"], **idem()}
+    )
+    assert r.status_code == 200, r.text
+    floats = await client.put(
+        "/v1/policies/USD",
+        json={**body, "daily_fee_rate": 0.0004},
+        headers={**harness.keys["t2-finance"], **idem()},
+    )
+    assert floats.status_code == 422
+    got = await client.get("/v1/policies/USD", headers=harness.keys["t2-platform"])
+    assert got.json()["daily_fee_rate"] == "0.0004" and got.json()["supplier_limit"] == 3_000_000
+    oid = await funded_order(harness, tenant="t2")
+    r = await post(
+        client, harness, "t2-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+    )
+    assert r.json()["principal"] == 3_000_000  # 70 % would be 4,851,000: the limit binds
+    r = await post(
+        client,
+        harness,
+        "t2-supplier",
+        "/v1/quotes",
+        {"order_id": oid, "supplier_id": "s1", "amount": 3_000_001},
+    )
+    assert [x["code"] for x in r.json()["error"]["details"]["reasons"]] == ["supplier_limit"]
+
+
+async def test_offers_expire_on_their_durable_timer(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    aid = (
+        await post(
+            client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+        )
+    ).json()["advance_id"]
+    worker = TimerWorker(harness.engine, timers(harness.container), clock=harness.clock)
+    harness.clock.advance(timedelta(hours=23))
+    await worker.fire_due()
+    assert (await client.get(f"/v1/advances/{aid}", headers=harness.keys["t1-platform"])).json()[
+        "state"
+    ] == "offered"
+    harness.clock.advance(timedelta(hours=1))
+    await worker.fire_due()
+    assert (await client.get(f"/v1/advances/{aid}", headers=harness.keys["t1-platform"])).json()[
+        "state"
+    ] == "expired"
+    late = await post(
+        client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
+    )
+    assert late.status_code == 409 and late.json()["error"]["code"] == "offer_not_open"
