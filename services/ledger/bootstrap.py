@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
-from services.ledger.entrypoints.api import accounts, journal, periods
+from services.ledger.entrypoints.api import accounts, export, journal, periods
+from services.ledger.entrypoints.cli import app as commands
 from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
@@ -44,7 +45,9 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    return [accounts.router, journal.router, periods.router]
+    return [accounts.router, journal.router, periods.router, export.router]
 
 
-DEFINITION = ServiceDefinition(name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers)
+DEFINITION = ServiceDefinition(
+    name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers, commands=commands
+)

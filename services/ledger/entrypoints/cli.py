@@ -1,0 +1,114 @@
+"""``tradeflow ledger verify | audit | export | reconcile``: finance operations from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ledger.adapters import export as journal_export
+from services.ledger.adapters.audit import audit as run_audit
+from services.ledger.adapters.chain import verify_chain
+from shared.db import make_engine
+from shared.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="The ledger service.")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+DatabaseUrl = typer.Option(None, "--database-url", help="Ledger database (default: from settings)")
+
+
+def run(database_url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    async def main() -> T:
+        engine = make_engine(database_url or Settings().service_database_url("ledger"), pool_size=2)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def verify(database_url: str | None = DatabaseUrl) -> None:
+    """Recompute the hash chain from genesis; name the first broken link, exit 1 if any."""
+
+    async def work(engine: AsyncEngine) -> bool:
+        async with engine.connect() as conn:
+            report = await verify_chain(conn)
+        if report.broken is None:
+            console.print(
+                f"[green]✓[/] hash chain intact: {report.checked} transactions, head {report.head[:16]}…"
+            )
+            return True
+        b = report.broken
+        console.print(
+            f"[red]✗ first broken link: seq {b.seq}, transaction {b.transaction_id}: {b.reason}"
+        )
+        console.print(f"  {report.checked} transactions before it verified")
+        return False
+
+    if not run(database_url, work):
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(database_url: str | None = DatabaseUrl) -> None:
+    """Check every ledger invariant on the live database; exit 1 on any failure."""
+
+    async def work(engine: AsyncEngine) -> bool:
+        async with engine.connect() as conn:
+            checks = await run_audit(conn)
+        for check in checks:
+            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+            console.print(f"{mark} {check.name}")
+            for detail in check.details:
+                console.print(f"    {detail}")
+        return all(c.ok for c in checks)
+
+    if not run(database_url, work):
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_journal(
+    tenant: str = typer.Option(..., help="Tenant whose journal to export"),
+    format: str = typer.Option("csv", help="csv or json"),
+    out: Path | None = typer.Option(None, help="File to write (default: standard output)"),
+    start: datetime | None = typer.Option(None, "--from", help="First posting date (inclusive)"),
+    end: datetime | None = typer.Option(None, "--to", help="Last posting date (exclusive)"),
+    database_url: str | None = DatabaseUrl,
+) -> None:
+    """Export the journal, one row per posting (columns in docs/ledger.md)."""
+    if format not in ("csv", "json"):
+        raise typer.BadParameter("format is csv or json")
+    first = (start or datetime(1970, 1, 1)).replace(
+        tzinfo=start.tzinfo if start and start.tzinfo else UTC
+    )
+    last = (end or datetime(9999, 1, 1)).replace(tzinfo=end.tzinfo if end and end.tzinfo else UTC)
+
+    async def work(engine: AsyncEngine) -> None:
+        sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            async with engine.connect() as conn:
+                source = journal_export.rows(conn, tenant, first, last)
+                chunks = (
+                    journal_export.as_csv(source)
+                    if format == "csv"
+                    else journal_export.as_json(source)
+                )
+                async for chunk in chunks:
+                    sink.write(chunk)
+        finally:
+            if out:
+                sink.close()
+
+    run(database_url, work)

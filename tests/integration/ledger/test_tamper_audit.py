@@ -1,0 +1,83 @@
+"""Tamper evidence and the audit, each on a database of its own (they break it on purpose)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from services.ledger.adapters.audit import audit
+from services.ledger.adapters.chain import verify_chain
+from services.ledger.entrypoints.cli import app
+from tests.integration.ledger.conftest import ScratchLedger
+from tests.integration.ledger.helpers import funded, post, refunded, released
+
+
+async def _book(engine: AsyncEngine) -> None:
+    for n in range(3):
+        order = f"o{n}"
+        await post(engine, funded("t1", order, 10_000, 10_000), funded("t2", order, 500, 500))
+        await post(
+            engine, released("t1", order, 4_000, 100, 0, 6_000), refunded("t1", order, 1_000, 5_000)
+        )
+
+
+async def _tamper(engine: AsyncEngine, sql: str) -> None:
+    """What someone with the table owner's rights could do: switch the guard off, edit."""
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE postings DISABLE TRIGGER postings_append_only"))
+        await conn.execute(sa.text(sql))
+        await conn.execute(sa.text("ALTER TABLE postings ENABLE TRIGGER postings_append_only"))
+
+
+async def _cli(engine: AsyncEngine, *args: str) -> tuple[int, str]:
+    url = engine.url.render_as_string(hide_password=False)
+    result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--database-url", url])
+    return result.exit_code, result.output
+
+
+async def test_verify_finds_the_first_altered_transaction(scratch_ledger: ScratchLedger) -> None:
+    engine = await scratch_ledger("tamper")
+    await _book(engine)
+    async with engine.connect() as conn:
+        clean = await verify_chain(conn)
+    assert clean.ok and clean.checked == 12
+    code, output = await _cli(engine, "verify")
+    assert code == 0 and "hash chain intact: 12 transactions" in output
+
+    # A balanced edit (both sides of seq 5) passes every sum; only the chain can tell.
+    await _tamper(engine, "UPDATE postings SET amount = amount * 2 WHERE seq = 5")
+    async with engine.connect() as conn:
+        report = await verify_chain(conn)
+        checks = {c.name: c.ok for c in await audit(conn)}
+    assert report.broken is not None and report.broken.seq == 5 and report.checked == 4
+    assert "altered" in report.broken.reason
+    code, output = await _cli(engine, "verify")
+    assert code == 1 and "first broken link: seq 5" in output
+    assert [name for name, ok in checks.items() if not ok] == [
+        "hash chain intact (4 links verified)"
+    ]
+
+
+async def test_audit_names_every_broken_invariant(scratch_ledger: ScratchLedger) -> None:
+    engine = await scratch_ledger("audit")
+    await _book(engine)
+    code, output = await _cli(engine, "audit")
+    assert code == 0, output
+    # one escrow-held credit turned into a debit: unbalanced, and the escrow goes negative
+    await _tamper(
+        engine,
+        "UPDATE postings SET amount = -amount WHERE seq = 1 AND line = 2",
+    )
+    code, output = await _cli(engine, "audit")
+    assert code == 1
+    for failed in (
+        "✗ every transaction balances per currency",
+        "✗ trial balance is zero per tenant and currency",
+        "✗ no escrow holds a negative balance",
+        "✗ hash chain intact (0 links verified)",
+    ):
+        assert failed in output
+    assert "✓ every transaction has at least two postings" in output
