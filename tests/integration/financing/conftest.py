@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.financing.adapters.stripe_gateway import StripeTransferGateway, TransferFailed
@@ -63,7 +64,11 @@ async def harness(
     producer = make_producer(migrated.kafka_bootstrap_servers)
     await producer.start()
     clock = ManualClock(T0)
-    gateway = RecordingGateway(migrated)
+    # stripe-mock accepts only keys shaped like sk_test_<alphanumerics>; the dev default
+    # (sk_test_tradeflow_dev) is refused, so the tests use a mock-friendly one.
+    gateway = RecordingGateway(
+        migrated.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow")})
+    )
     runtime = Runtime("financing", migrated, engine, producer, clock)
     h = Harness(make_container(runtime, gateway), clock, gateway, engine)
     async with engine.begin() as conn:
