@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.runner import ServiceDefinition
+from fastapi import APIRouter
+
+from services.escrow.service_layer.context import EscrowContext
+from services.escrow.service_layer.gateway import PaymentGateway
+from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
+from shared.timers import TimerHandler
 
 NAME = "escrow"
 
@@ -15,15 +21,56 @@ NAME = "escrow"
 @dataclass
 class EscrowContainer:
     runtime: Runtime
+    gateway: PaymentGateway
+
+    @property
+    def context(self) -> EscrowContext:
+        return EscrowContext(
+            engine=self.runtime.engine,
+            clock=self.runtime.clock,
+            topic=self.runtime.topic,
+            gateway=self.gateway,
+        )
 
     async def close(self) -> None:
         await self.runtime.close()
 
 
 async def bootstrap(
-    settings: Settings | None = None, clock: Clock | None = None
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    gateway: PaymentGateway | None = None,
 ) -> EscrowContainer:
-    return EscrowContainer(await build_runtime(NAME, settings or Settings(), clock))
+    from services.escrow.adapters.stripe_gateway import StripeGateway
+
+    settings = settings or Settings()
+    gateway = gateway or StripeGateway(
+        settings.stripe_api_key.get_secret_value(),
+        settings.stripe_api_base,
+        settings.stripe_webhook_secret.get_secret_value(),
+    )
+    return EscrowContainer(await build_runtime(NAME, settings, clock), gateway)
 
 
-DEFINITION = ServiceDefinition(name=NAME, bootstrap=bootstrap, routers=lambda: [])
+def routers() -> Sequence[APIRouter]:
+    from services.escrow.entrypoints.http import fees, funding, milestones, orders, webhooks
+
+    return [orders.router, funding.router, milestones.router, fees.router, webhooks.router]
+
+
+def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:
+    from services.escrow.entrypoints.consumers import lien_handler
+
+    topic = container.runtime.settings.topic("financing")
+    return [ConsumerSpec("escrow.liens", [topic], lien_handler(container.context))]
+
+
+def timers(container: EscrowContainer) -> Mapping[str, TimerHandler]:
+    from services.escrow.entrypoints.timers import handlers
+
+    return handlers(container.context)
+
+
+DEFINITION = ServiceDefinition(
+    name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers, timers=timers
+)

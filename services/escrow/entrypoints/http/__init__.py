@@ -1,0 +1,1 @@
+"""The escrow HTTP API under /v1."""

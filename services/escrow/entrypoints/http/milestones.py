@@ -1,0 +1,97 @@
+"""Milestones: evidence, buyer acceptance (which releases), explicit release, disputes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.escrow.domain.disputes import open_dispute, resolve_dispute
+from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.milestones import accept_milestone, submit_evidence
+from services.escrow.domain.model import Escrow
+from services.escrow.domain.payouts import begin_release
+from services.escrow.domain.rules import Decision
+from services.escrow.entrypoints.http.deps import (
+    Ctx,
+    Finance,
+    Platform,
+    PlatformOrFinance,
+    PlatformOrSupplier,
+    run,
+)
+from services.escrow.entrypoints.http.schemas import (
+    DisputeCreate,
+    DisputeResolution,
+    EvidenceSubmission,
+    evidence_details,
+    evidence_kind,
+    order_public,
+)
+
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["milestones"])
+
+
+def accept_and_release(e: Escrow, milestone_id: str) -> Decision:
+    """Acceptance releases at once; if the release cannot start, the acceptance stands."""
+    accepted, events = accept_milestone(e, milestone_id)
+    try:
+        released, more = begin_release(accepted, milestone_id)
+    except EscrowError:
+        return accepted, events
+    return released, events + more
+
+
+@router.post("/milestones/{milestone_id}/evidence", status_code=201)
+async def evidence(
+    order_id: str, milestone_id: str, body: EvidenceSubmission, who: PlatformOrSupplier, ctx: Ctx
+) -> dict[str, Any]:
+    kind, details = evidence_kind(body.evidence), evidence_details(body.evidence)
+    escrow = await run(
+        ctx,
+        who,
+        order_id,
+        lambda e: submit_evidence(e, milestone_id, kind, details, who.actor, ctx.clock.now()),
+    )
+    return order_public(escrow)
+
+
+@router.post("/milestones/{milestone_id}/accept")
+async def accept(order_id: str, milestone_id: str, who: Platform, ctx: Ctx) -> dict[str, Any]:
+    escrow = await run(ctx, who, order_id, lambda e: accept_and_release(e, milestone_id))
+    return order_public(escrow)
+
+
+@router.post("/milestones/{milestone_id}/release")
+async def release(
+    order_id: str, milestone_id: str, who: PlatformOrFinance, ctx: Ctx
+) -> dict[str, Any]:
+    """Release an accepted milestone whose earlier release attempt did not go through."""
+    escrow = await run(ctx, who, order_id, lambda e: begin_release(e, milestone_id))
+    return order_public(escrow)
+
+
+@router.post("/milestones/{milestone_id}/disputes", status_code=201)
+async def dispute(
+    order_id: str, milestone_id: str, body: DisputeCreate, who: Platform, ctx: Ctx
+) -> dict[str, Any]:
+    escrow = await run(
+        ctx,
+        who,
+        order_id,
+        lambda e: open_dispute(e, milestone_id, body.reason, body.evidence, ctx.clock.now()),
+    )
+    return order_public(escrow)
+
+
+@router.post("/disputes/{dispute_id}/resolve")
+async def resolve(
+    order_id: str, dispute_id: str, body: DisputeResolution, who: Finance, ctx: Ctx
+) -> dict[str, Any]:
+    escrow = await run(
+        ctx,
+        who,
+        order_id,
+        lambda e: resolve_dispute(e, dispute_id, body.outcome, body.release_amount),
+    )
+    return order_public(escrow)

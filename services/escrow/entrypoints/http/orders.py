@@ -1,0 +1,119 @@
+"""Orders: create (with escrow and milestone schedule), read, list, timeline, cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.escrow.adapters import repository
+from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.ordering import MilestoneSpec, OrderSpec, create_order
+from services.escrow.domain.refunds import cancel_order
+from services.escrow.entrypoints.http.deps import (
+    Anyone,
+    Ctx,
+    Platform,
+    PlatformOrFinance,
+    page,
+    raise_api_error,
+    run,
+)
+from services.escrow.entrypoints.http.schemas import CancelRequest, OrderCreate, order_public
+from services.escrow.service_layer.unit import commit_decision
+from shared.db import UnitOfWork
+from shared.http.errors import ApiError, not_found
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+
+@router.post("", status_code=201)
+async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> dict[str, Any]:
+    async with UnitOfWork(ctx.engine) as uow:
+        bps, fixed = await repository.fee_policy(uow.conn, who.tenant_id)
+        spec = OrderSpec(
+            tenant_id=who.tenant_id,
+            buyer_id=body.buyer_id,
+            supplier_id=body.supplier_id,
+            supplier_account_id=body.supplier_account_id,
+            currency=body.currency,
+            total=body.total,
+            milestones=[
+                MilestoneSpec(
+                    m.name, m.amount, m.kind, m.inspection_window_seconds, m.evidence_required
+                )
+                for m in body.milestones
+            ],
+            platform_fee_bps=bps,
+            platform_fee_fixed=fixed.get(body.currency, 0),
+        )
+        try:
+            escrow, events = create_order(spec, ctx.clock.now())
+        except EscrowError as exc:
+            raise_api_error(exc, spec.order_id)
+        saved = await commit_decision(uow.conn, ctx, None, escrow, events, who.actor)
+        await uow.commit()
+    return order_public(saved)
+
+
+@router.get("")
+async def list_orders(
+    who: Anyone,
+    ctx: Ctx,
+    status: str | None = None,
+    buyer_id: str | None = None,
+    supplier_id: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    flt = repository.OrderFilter(status, buyer_id, supplier_id, created_from, created_to)
+    async with ctx.engine.connect() as conn:
+        try:
+            orders, next_cursor = await repository.list_orders(
+                conn, who.tenant_id, flt, cursor, limit
+            )
+        except (ValueError, TypeError) as exc:
+            raise ApiError(
+                400, "invalid_cursor", "the cursor is not one this API returned"
+            ) from exc
+    return page([order_public(o) for o in orders], next_cursor)
+
+
+@router.get("/{order_id}")
+async def get(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        escrow = await repository.get(conn, order_id, who.tenant_id)
+    if escrow is None:
+        raise not_found("order", order_id)
+    return order_public(escrow)
+
+
+@router.get("/{order_id}/timeline")
+async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        if await repository.get(conn, order_id, who.tenant_id) is None:
+            raise not_found("order", order_id)
+        rows = await repository.read_timeline(conn, who.tenant_id, order_id)
+    items = [
+        {
+            "seq": r.seq,
+            "event_id": str(r.event_id),
+            "type": r.event_type,
+            "actor": r.actor,
+            "occurred_at": r.occurred_at.isoformat(),
+            "data": r.data,
+        }
+        for r in rows
+    ]
+    return {"order_id": order_id, "events": items}
+
+
+@router.post("/{order_id}/cancel")
+async def cancel(
+    order_id: str, body: CancelRequest, who: PlatformOrFinance, ctx: Ctx
+) -> dict[str, Any]:
+    escrow = await run(ctx, who, order_id, lambda e: cancel_order(e, body.reason))
+    return order_public(escrow)
