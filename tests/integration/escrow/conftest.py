@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.escrow.bootstrap import DEFINITION, EscrowContainer, bootstrap
@@ -76,7 +77,9 @@ async def api(migrated: Settings, service_engines: dict[str, AsyncEngine]) -> As
 
     async def boot() -> EscrowContainer:
         nonlocal container
-        container = await bootstrap(migrated, clock)
+        # stripe-mock refuses the dev default key (sk_test_tradeflow_dev: underscores).
+        settings = migrated.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow")})
+        container = await bootstrap(settings, clock)
         return container
 
     app = create_service_app(service="escrow", bootstrap=boot, routers=DEFINITION.routers())
