@@ -69,6 +69,19 @@ class OrderView:
         gross = min(sum(m.amount for m in unreleased), self.held)
         return max(0, gross - sum(self.platform_fee_on(m.amount) for m in unreleased))
 
+    def refunded_from(self, milestone_id: str | None, amount: int) -> OrderView:
+        """A dispute refunded ``amount`` of a milestone to the buyer: less is left to release
+        (a milestone refunded in full is done, as if released)."""
+        if amount <= 0:
+            return self
+        milestones = tuple(
+            replace(m, amount=max(0, m.amount - amount), released=m.released or m.amount <= amount)
+            if m.milestone_id == milestone_id
+            else m
+            for m in self.milestones
+        )
+        return replace(self, milestones=milestones)
+
     def with_milestone(
         self,
         milestone_id: str | None,

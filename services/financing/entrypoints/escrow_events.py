@@ -157,6 +157,7 @@ def _fold(order: OrderView, disputes: dict[str, Any], p: Any) -> tuple[OrderView
         disputes = {k: v for k, v in disputes.items() if k != p.dispute_id}
         if p.milestone_id not in {d["milestone_id"] for d in disputes.values()}:
             order = order.with_milestone(p.milestone_id, disputed=False)
+        order = order.refunded_from(p.milestone_id, p.refund_amount)
     elif isinstance(p, ev.Refunded):
         order = replace(order, refunded_total=order.refunded_total + p.amount)
     elif isinstance(p, ev.Cancelled):
