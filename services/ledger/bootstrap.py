@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
-from services.ledger.entrypoints.api import accounts, export, journal, periods
+from services.ledger.entrypoints.api import accounts, export, journal, periods, recon
 from services.ledger.entrypoints.cli import app as commands
 from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
 from services.runner import ConsumerSpec, ServiceDefinition
@@ -45,7 +45,7 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    return [accounts.router, journal.router, periods.router, export.router]
+    return [accounts.router, journal.router, periods.router, export.router, recon.router]
 
 
 DEFINITION = ServiceDefinition(

@@ -74,3 +74,46 @@ escrow_held_reports = sa.Table(
     sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
     sa.Column("event_id", UUID(as_uuid=True), nullable=False),
 )
+
+recon_runs = sa.Table(
+    "recon_runs",
+    LEDGER,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    *(
+        sa.Column(name, sa.BigInteger, nullable=False)
+        for name in (
+            "stripe_rows",
+            "matched",
+            "missing_in_ledger",
+            "missing_in_stripe",
+            "amount_mismatch",
+            "escrow_held_mismatch",
+        )
+    ),
+)
+
+recon_breaks = sa.Table(
+    "recon_breaks",
+    LEDGER,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("object_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("ledger_amount", sa.BigInteger),
+    sa.Column("other_amount", sa.BigInteger),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("first_run_id", sa.BigInteger, nullable=False),
+    sa.Column("last_run_id", sa.BigInteger, nullable=False),
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text),
+)

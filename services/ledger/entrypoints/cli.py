@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.adapters import export as journal_export
 from services.ledger.adapters.audit import audit as run_audit
 from services.ledger.adapters.chain import verify_chain
+from services.ledger.adapters.recon import breaks
+from services.ledger.adapters.stripe_source import StripeLine, parse_report_csv
+from services.ledger.reconciliation import pull_from_stripe
+from services.ledger.reconciliation import reconcile as reconcile_run
 from shared.db import make_engine
 from shared.settings import Settings
 
@@ -112,3 +125,66 @@ def export_journal(
                 sink.close()
 
     run(database_url, work)
+
+
+@app.command()
+def reconcile(
+    tenant: str = typer.Option(..., help="Tenant whose Stripe clearing to reconcile"),
+    csv_file: Path | None = typer.Option(
+        None, "--csv", help="A Stripe report CSV instead of the API"
+    ),
+    escrow_only: bool = typer.Option(False, help="Only the three-way escrow-held check"),
+    database_url: str | None = DatabaseUrl,
+) -> None:
+    """Reconcile Stripe clearing against Stripe and escrow held against the escrow service;
+    list the open breaks. Exits 1 when any break is open."""
+    settings = Settings()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+    async def work(engine: AsyncEngine) -> int:
+        with Progress(*columns, console=console) as bar:
+            lines: Iterable[StripeLine] | None = None
+            if csv_file is not None:
+                total = max(sum(1 for _ in csv_file.open(encoding="utf-8-sig")) - 1, 0)
+                task = bar.add_task(f"staging {csv_file.name}", total=total)
+                lines = parse_report_csv(csv_file.open(encoding="utf-8-sig"))
+            elif not escrow_only:
+                task = bar.add_task("pulling Stripe balance transactions", total=None)
+                lines = list(
+                    await pull_from_stripe(
+                        settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
+                    )
+                )
+                bar.update(task, total=len(lines), description="staging Stripe lines")
+            step = bar.add_task("matching and three-way check", total=1, start=False)
+            result = await reconcile_run(
+                engine, tenant, source="csv" if csv_file else ("none" if escrow_only else "stripe"),
+                lines=lines, actor="cli", now=datetime.now(UTC),
+                progress=(lambda n: bar.advance(task, n)) if lines is not None else None,
+            )  # fmt: skip
+            bar.start_task(step)
+            bar.update(step, completed=1)
+        table = Table(
+            title=f"Reconciliation run {result.run_id} ({result.stripe_rows} Stripe lines)"
+        )
+        table.add_column("outcome")
+        table.add_column("count", justify="right")
+        for kind, n in result.counts.items():
+            table.add_row(kind, str(n))
+        console.print(table)
+        async with engine.connect() as conn:
+            still_open = await breaks(conn, tenant, "open", None, 50)
+        for b in still_open:
+            console.print(
+                f"  [yellow]{b['kind']}[/] {b['object_id']} {b['currency']} ledger={b['ledger_amount']} other={b['other_amount']} owner={b['owner']}"
+            )
+        return len(still_open)
+
+    if run(database_url, work):
+        raise typer.Exit(1)

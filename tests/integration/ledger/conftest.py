@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.bootstrap import DEFINITION, LedgerContainer
@@ -77,6 +78,8 @@ async def api(ledger: AsyncEngine, settings: Settings, tenant: str) -> AsyncIter
     producer = make_producer(
         settings.kafka_bootstrap_servers
     )  # never started: the API sends nothing
+    # stripe-mock accepts only keys shaped like sk_test_<alphanumerics>
+    settings = settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow123")})
     runtime = Runtime("ledger", settings, ledger, producer, clock)
     app = create_app(DEFINITION, settings)
     app.state.container = LedgerContainer(runtime)

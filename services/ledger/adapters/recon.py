@@ -1,0 +1,153 @@
+"""Reconciliation in set-based SQL: stage Stripe lines with COPY, match them against the
+Stripe-clearing postings in one statement, fold the differences into breaks kept across runs.
+
+Matching key: the Stripe object id (charge, refund, transfer, ...) and currency. The ledger
+side is the sum of the Stripe-clearing postings carrying that id as external ref; the Stripe
+side the sum of the balance transactions whose source it is (gross amounts: fees are not
+in the clearing account until booked). Same key, same amount: matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.ledger.adapters.posting import driver
+from services.ledger.adapters.stripe_source import StripeLine
+from services.ledger.adapters.tables import recon_breaks, recon_runs
+from services.ledger.domain.recon import DEFAULT_OWNER, STRIPE_KINDS, BreakKind
+
+COPY_CHUNK = 50_000
+STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
+
+_STRIPE_RESULTS = """
+CREATE TEMP TABLE recon_result ON COMMIT DROP AS
+WITH ledger AS (
+    SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount
+    FROM accounts a JOIN postings p ON p.account_id = a.id
+    WHERE a.tenant_id = $1 AND a.code = 'stripe_clearing' AND p.external_ref IS NOT NULL
+    GROUP BY p.external_ref, p.currency
+), stripe AS (
+    SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount
+    FROM stripe_lines WHERE run_id = $2 GROUP BY source_id, currency
+)
+SELECT coalesce(l.object_id, s.object_id) AS object_id, coalesce(l.currency, s.currency) AS currency,
+       l.amount AS ledger_amount, s.amount AS other_amount,
+       CASE WHEN l.object_id IS NULL THEN 'missing_in_ledger'
+            WHEN s.object_id IS NULL THEN 'missing_in_stripe'
+            WHEN l.amount <> s.amount THEN 'amount_mismatch'
+            ELSE 'matched' END AS kind
+FROM ledger l FULL JOIN stripe s ON s.object_id = l.object_id AND s.currency = l.currency
+"""
+_ESCROW_RESULTS = """
+INSERT INTO recon_result (object_id, currency, ledger_amount, other_amount, kind)
+SELECT coalesce(l.order_id, r.order_id), coalesce(l.currency, r.currency), l.held,
+       r.held_after, 'escrow_held_mismatch'
+FROM (
+    SELECT a.subledger AS order_id, a.currency, -sum(p.amount)::bigint AS held
+    FROM accounts a JOIN postings p ON p.account_id = a.id
+    WHERE a.tenant_id = $1 AND a.code = 'escrow_held' GROUP BY a.subledger, a.currency
+) l
+FULL JOIN (SELECT order_id, currency, held_after FROM escrow_held_reports WHERE tenant_id = $1) r
+  ON r.order_id = l.order_id AND r.currency = l.currency
+WHERE coalesce(l.held, 0) <> coalesce(r.held_after, 0)
+"""
+_FOLD = """
+INSERT INTO recon_breaks AS b (tenant_id, kind, object_id, currency, ledger_amount,
+    other_amount, owner, first_seen_at, last_seen_at, first_run_id, last_run_id)
+SELECT $1, r.kind, r.object_id, r.currency, r.ledger_amount, r.other_amount,
+       o.owner, $3, $3, $2, $2
+FROM recon_result r JOIN unnest($4::text[], $5::text[]) AS o(kind, owner) ON o.kind = r.kind
+ON CONFLICT (tenant_id, kind, object_id, currency) DO UPDATE
+SET ledger_amount = excluded.ledger_amount, other_amount = excluded.other_amount,
+    last_seen_at = excluded.last_seen_at, last_run_id = excluded.last_run_id,
+    status = CASE WHEN b.status = 'cleared' THEN 'open' ELSE b.status END,
+    first_seen_at = CASE WHEN b.status = 'cleared' THEN excluded.first_seen_at ELSE b.first_seen_at END
+"""
+_CLEAR = """
+UPDATE recon_breaks SET status = 'cleared'
+WHERE tenant_id = $1 AND status = 'open' AND last_run_id <> $2 AND kind = ANY($3::text[])
+"""
+
+Progress = Callable[[int], None]
+
+
+async def start_run(conn: AsyncConnection, tenant_id: str, source: str, actor: str) -> int:
+    q = recon_runs.insert().values(tenant_id=tenant_id, source=source, actor=actor)
+    return int((await conn.execute(q.returning(recon_runs.c.id))).scalar_one())
+
+
+async def stage(
+    conn: AsyncConnection,
+    run_id: int,
+    lines: Iterable[StripeLine],
+    progress: Progress | None = None,
+) -> int:
+    """COPY the Stripe lines of a run into the staging table, in chunks; returns the count."""
+    pg, it, total = await driver(conn), iter(lines), 0
+    while chunk := [(run_id, *line) for line in islice(it, COPY_CHUNK)]:
+        await pg.copy_records_to_table("stripe_lines", records=chunk, columns=STRIPE_COLUMNS)
+        total += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return total
+
+
+async def reconcile(
+    conn: AsyncConnection, tenant_id: str, run_id: int, now: datetime, *, stripe: bool = True
+) -> dict[str, int]:
+    """Match, three-way check, fold into breaks; returns counts per outcome."""
+    pg = await driver(conn)
+    if stripe:
+        await pg.execute(_STRIPE_RESULTS, tenant_id, run_id)
+    else:
+        await pg.execute(
+            "CREATE TEMP TABLE recon_result (object_id text, currency text, ledger_amount bigint,"
+            " other_amount bigint, kind text) ON COMMIT DROP"
+        )
+    await pg.execute(_ESCROW_RESULTS, tenant_id)
+    kinds = list(DEFAULT_OWNER)
+    await pg.execute(_FOLD, tenant_id, run_id, now, kinds, [DEFAULT_OWNER[k] for k in kinds])
+    cleared_kinds = [*(STRIPE_KINDS if stripe else ()), BreakKind.ESCROW_HELD_MISMATCH]
+    await pg.execute(_CLEAR, tenant_id, run_id, cleared_kinds)
+    counts = {k: 0 for k in ("matched", *kinds)}
+    for row in await pg.fetch("SELECT kind, count(*) AS n FROM recon_result GROUP BY kind"):
+        counts[row["kind"]] = row["n"]
+    await pg.execute("DELETE FROM stripe_lines WHERE run_id = $1", run_id)
+    await pg.execute("DROP TABLE recon_result")
+    await conn.execute(
+        recon_runs.update().where(recon_runs.c.id == run_id).values(finished_at=now, **counts)
+    )
+    return counts
+
+
+async def breaks(
+    conn: AsyncConnection, tenant_id: str, status: str | None, kind: str | None, limit: int
+) -> list[dict[str, Any]]:
+    q = sa.select(recon_breaks).where(recon_breaks.c.tenant_id == tenant_id)
+    if status:
+        q = q.where(recon_breaks.c.status == status)
+    if kind:
+        q = q.where(recon_breaks.c.kind == kind)
+    rows = await conn.execute(
+        q.order_by(recon_breaks.c.first_seen_at, recon_breaks.c.id).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def update_break(
+    conn: AsyncConnection, tenant_id: str, break_id: int, **values: Any
+) -> dict[str, Any] | None:
+    q = (
+        recon_breaks.update()
+        .where(recon_breaks.c.id == break_id, recon_breaks.c.tenant_id == tenant_id)
+        .values(**values)
+        .returning(*recon_breaks.c)
+    )
+    row = (await conn.execute(q)).first()
+    return dict(row._mapping) if row else None

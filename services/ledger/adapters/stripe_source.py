@@ -1,0 +1,107 @@
+"""Stripe balance transactions, from the API (auto-paginated) or from a report CSV.
+
+Both yield ``StripeLine`` tuples in integer minor units. The API gives minor units already;
+report CSVs (Balance / itemised balance change reports, or the dashboard's balance
+transactions export) give decimal strings in major units, parsed exactly with ``Money.parse``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import stripe
+
+from shared.money import Money
+
+
+class StripeLine(NamedTuple):
+    balance_txn_id: str
+    source_id: str
+    type: str
+    currency: str  # upper case ISO 4217
+    amount: int  # gross, minor units, signed as on the Stripe balance
+    fee: int
+    created: datetime
+
+
+def pull_balance_transactions(
+    api_key: str, api_base: str, created_gte: datetime | None = None
+) -> Iterator[StripeLine]:
+    """Every balance transaction of the account (100 per page, pages fetched as needed)."""
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base})
+    params: dict[str, object] = {"limit": 100}
+    if created_gte is not None:
+        params["created"] = {"gte": int(created_gte.timestamp())}
+    page = client.v1.balance_transactions.list(params=params)  # type: ignore[arg-type]
+    for bt in page.auto_paging_iter():
+        source = bt.source if isinstance(bt.source, str) else getattr(bt.source, "id", None)
+        yield StripeLine(
+            bt.id, source or bt.id, bt.type, bt.currency.upper(), bt.amount, bt.fee,
+            datetime.fromtimestamp(bt.created, UTC),
+        )  # fmt: skip
+
+
+_ALIASES = {
+    "balance_txn_id": ("balance_transaction_id", "id"),
+    "source_id": ("source_id", "source"),
+    "type": ("reporting_category", "type"),
+    "currency": ("currency",),
+    "amount": ("gross", "amount"),
+    "fee": ("fee",),
+    "created": ("created_utc", "created", "created (utc)"),
+}
+
+
+class ReportFormatError(ValueError):
+    pass
+
+
+def _column(header: list[str], name: str) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    for alias in _ALIASES[name]:
+        if alias in lowered:
+            return lowered.index(alias)
+    return None
+
+
+def _when(value: str) -> datetime:
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), UTC)
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return
+    header[0] = header[0].lstrip("\ufeff")
+    cols = {name: _column(header, name) for name in _ALIASES}
+    missing = [n for n in ("balance_txn_id", "currency", "amount") if cols[n] is None]
+    if missing:
+        raise ReportFormatError(f"report CSV lacks columns: {', '.join(missing)}")
+
+    def get(row: list[str], name: str, default: str = "") -> str:
+        i = cols[name]
+        return row[i].strip() if i is not None and i < len(row) and row[i].strip() else default
+
+    for n, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            currency = get(row, "currency").upper()
+            yield StripeLine(
+                get(row, "balance_txn_id"),
+                get(row, "source_id") or get(row, "balance_txn_id"),
+                get(row, "type", "unknown"),
+                currency,
+                Money.parse(get(row, "amount"), currency).amount,
+                Money.parse(get(row, "fee", "0"), currency).amount,
+                _when(get(row, "created", "1970-01-01T00:00:00+00:00")),
+            )
+        except ValueError as exc:
+            raise ReportFormatError(f"line {n}: {exc}") from exc

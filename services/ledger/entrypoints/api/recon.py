@@ -1,0 +1,92 @@
+"""Reconciliation over HTTP: run one (Stripe API or report CSV), list and work the breaks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+
+from services.ledger.adapters import recon
+from services.ledger.adapters.stripe_source import ReportFormatError, parse_report_csv
+from services.ledger.domain.recon import age_days
+from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, WriteConn
+from services.ledger.reconciliation import pull_from_stripe, reconcile
+from shared.http.errors import ApiError, not_found
+
+router = APIRouter(prefix="/ledger/reconciliation", tags=["ledger"])
+
+
+class Resolve(BaseModel):
+    resolution: str = Field(min_length=3)
+
+
+class Assign(BaseModel):
+    owner: str = Field(min_length=1)
+
+
+@router.post("/runs", status_code=status.HTTP_201_CREATED)
+async def run(
+    request: Request, who: Finance, clock: ClockDep, source: Literal["stripe", "csv"] = "stripe"
+) -> dict[str, Any]:
+    """Reconcile Stripe clearing against Stripe: ``source=stripe`` pulls balance transactions
+    through the API; ``source=csv`` reads a Stripe report CSV sent as the request body."""
+    settings = request.app.state.container.runtime.settings
+    if source == "csv":
+        text = (await request.body()).decode("utf-8-sig")
+        lines = list(parse_report_csv_checked(text.splitlines()))
+    else:
+        key = settings.stripe_api_key.get_secret_value()
+        lines = list(await pull_from_stripe(key, settings.stripe_api_base))
+    result = await reconcile(
+        request.app.state.engine, who.tenant_id, source=source, lines=lines, actor=who.actor,
+        now=clock.now(),
+    )  # fmt: skip
+    return {"run_id": result.run_id, "stripe_rows": result.stripe_rows, **result.counts}
+
+
+def parse_report_csv_checked(lines: list[str]) -> list[Any]:
+    try:
+        return list(parse_report_csv(lines))
+    except ReportFormatError as exc:
+        raise ApiError(422, "invalid_report", str(exc)) from exc
+
+
+def _public(row: dict[str, Any], clock: ClockDep) -> dict[str, Any]:
+    return {**row, "age_days": age_days(row["first_seen_at"], clock.now())}
+
+
+@router.get("/breaks")
+async def list_breaks(
+    who: Finance,
+    conn: ReadConn,
+    clock: ClockDep,
+    status: Literal["open", "resolved", "cleared"] | None = "open",
+    kind: str | None = None,
+    limit: int = Query(500, ge=1, le=5000),
+) -> list[dict[str, Any]]:
+    """Breaks, oldest first, with owner and age in days."""
+    return [_public(b, clock) for b in await recon.breaks(conn, who.tenant_id, status, kind, limit)]
+
+
+@router.post("/breaks/{break_id}/resolve")
+async def resolve(
+    break_id: int, body: Resolve, who: Finance, conn: WriteConn, clock: ClockDep
+) -> dict[str, Any]:
+    row = await recon.update_break(
+        conn, who.tenant_id, break_id, status="resolved", resolution=body.resolution,
+        resolved_by=who.actor, resolved_at=clock.now(),
+    )  # fmt: skip
+    if row is None:
+        raise not_found("break", break_id)
+    return _public(row, clock)
+
+
+@router.post("/breaks/{break_id}/assign")
+async def assign(
+    break_id: int, body: Assign, who: Finance, conn: WriteConn, clock: ClockDep
+) -> dict[str, Any]:
+    row = await recon.update_break(conn, who.tenant_id, break_id, owner=body.owner)
+    if row is None:
+        raise not_found("break", break_id)
+    return _public(row, clock)

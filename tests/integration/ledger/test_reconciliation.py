@@ -1,0 +1,130 @@
+"""Reconciliation: every kind of break, states kept across runs, Stripe API and report CSV."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from services.ledger.entrypoints.cli import app
+from tests.integration.ledger.conftest import Api
+from tests.integration.ledger.helpers import funded, post, refunded
+
+HEADER = "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee,net\n"
+
+
+def report(*rows: tuple[str, str, str]) -> str:
+    """A Stripe itemised balance report: (source id, category, gross in major units)."""
+    return HEADER + "".join(
+        f"txn_{i},2026-06-01 10:00:00,{src},{cat},usd,{gross},0.30,{gross}\n"
+        for i, (src, cat, gross) in enumerate(rows)
+    )
+
+
+async def _run_csv(api: Api, body: str) -> dict[str, int]:
+    r = await api.client.post(
+        "/ledger/reconciliation/runs", params={"source": "csv"}, content=body.encode(),
+        headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _open(api: Api) -> dict[tuple[str, str], dict[str, object]]:
+    rows = (await api.client.get("/ledger/reconciliation/breaks")).json()
+    return {(b["kind"], b["object_id"]): b for b in rows}
+
+
+async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngine) -> None:
+    t = api.tenant
+    await post(
+        ledger,
+        funded(t, "A", 10_000, 10_000, stripe_charge_id="ch_A"),
+        funded(t, "B", 5_000, 5_000, stripe_charge_id="ch_B"),
+        funded(t, "C", 3_000, 3_000, stripe_charge_id="ch_C"),
+        funded(t, "E", 2_000, 1_500, stripe_charge_id="ch_E"),  # escrow says it holds 15.00
+    )
+    await post(ledger, refunded(t, "A", 2_000, 8_000, stripe_refund_id="re_A"))
+    stripe = report(
+        ("ch_A", "charge", "100.00"),
+        ("re_A", "refund", "-20.00"),
+        ("ch_B", "charge", "49.99"),  # one cent short
+        ("ch_D", "charge", "7.00"),  # no event booked it
+        ("ch_E", "charge", "20.00"),
+    )
+    counts = await _run_csv(api, stripe)
+    assert {k: counts[k] for k in ("matched", "missing_in_ledger", "missing_in_stripe",
+                                   "amount_mismatch", "escrow_held_mismatch")} == {
+        "matched": 3, "missing_in_ledger": 1, "missing_in_stripe": 1, "amount_mismatch": 1,
+        "escrow_held_mismatch": 1,
+    }  # fmt: skip
+    breaks = await _open(api)
+    assert set(breaks) == {
+        ("missing_in_ledger", "ch_D"), ("missing_in_stripe", "ch_C"),
+        ("amount_mismatch", "ch_B"), ("escrow_held_mismatch", "E"),
+    }  # fmt: skip
+    mismatch = breaks[("amount_mismatch", "ch_B")]
+    assert (mismatch["ledger_amount"], mismatch["other_amount"], mismatch["owner"]) == (
+        5_000,
+        4_999,
+        "finance",
+    )
+    assert breaks[("escrow_held_mismatch", "E")]["ledger_amount"] == 2_000
+    assert breaks[("escrow_held_mismatch", "E")]["other_amount"] == 1_500
+    assert all(b["age_days"] == 0 and b["status"] == "open" for b in breaks.values())
+
+    # Staff resolve the one-cent difference; ch_D gets booked; Stripe later settles ch_C.
+    r = await api.client.post(
+        f"/ledger/reconciliation/breaks/{mismatch['id']}/resolve",
+        json={"resolution": "Stripe FX rounding"},
+    )
+    assert r.json()["status"] == "resolved" and r.json()["resolved_by"] == "apikey:alice"
+    await post(ledger, funded(t, "D", 700, 700, stripe_charge_id="ch_D"))
+    counts = await _run_csv(api, report(("ch_A", "charge", "100.00"), ("re_A", "refund", "-20.00"),
+                                       ("ch_B", "charge", "49.99"), ("ch_C", "charge", "30.00"),
+                                       ("ch_D", "charge", "7.00"), ("ch_E", "charge", "20.00")))  # fmt: skip
+    assert counts["matched"] == 5 and counts["amount_mismatch"] == 1
+    assert set(await _open(api)) == {("escrow_held_mismatch", "E")}
+    resolved = (
+        await api.client.get("/ledger/reconciliation/breaks", params={"status": "resolved"})
+    ).json()
+    assert [b["object_id"] for b in resolved] == ["ch_B"]  # stays resolved across runs
+    cleared = (
+        await api.client.get("/ledger/reconciliation/breaks", params={"status": "cleared"})
+    ).json()
+    assert {b["object_id"] for b in cleared} == {"ch_C", "ch_D"}
+
+
+async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEngine) -> None:
+    # stripe-mock always answers with its one fixture: a 1.00 USD charge
+    charge = "ch_1PgafuB7WZ01zgkWXYmPNZs8"
+    await post(ledger, funded(api.tenant, "M", 100, 100, stripe_charge_id=charge))
+    r = await api.client.post("/ledger/reconciliation/runs", params={"source": "stripe"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["stripe_rows"], r.json()["matched"], r.json()["missing_in_ledger"]) == (
+        1,
+        1,
+        0,
+    )
+
+
+async def test_a_malformed_report_is_refused(api: Api) -> None:
+    r = await api.client.post(
+        "/ledger/reconciliation/runs", params={"source": "csv"}, content=b"a,b\n1,2\n"
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_report"
+
+
+async def test_cli_reconciles_a_report_file(
+    ledger: AsyncEngine, tenant: str, tmp_path: Path
+) -> None:
+    await post(ledger, funded(tenant, "A", 10_000, 10_000, stripe_charge_id="ch_A"))
+    path = tmp_path / "report.csv"
+    path.write_text(report(("ch_A", "charge", "100.00"), ("ch_Z", "charge", "1.00")))
+    url = ledger.url.render_as_string(hide_password=False)
+    args = ["reconcile", "--tenant", tenant, "--csv", str(path), "--database-url", url]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 1, result.output  # one open break
+    assert "missing_in_ledger ch_Z USD" in result.output
