@@ -1,0 +1,130 @@
+"""The ledger's pure domain: lines, drafts, posting rules, the hash chain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.ledger.domain.chain import (
+    GENESIS,
+    ChainedPosting,
+    ChainedTransaction,
+    check_link,
+    link,
+)
+from services.ledger.domain.chart import CHART, natural_balance
+from services.ledger.domain.journal import JournalDraft, Line, UnbalancedTransaction, cr, dr, totals
+from services.ledger.domain.rules import draft_for
+from services.ledger.domain.staff import InvalidAdjustment, adjustment, reversal
+from shared.events import Envelope
+from shared.events.escrow import MilestoneReleased, OrderCreated
+from shared.events.financing import AdvanceRepaidEarly
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_lines_refuse_zero_float_and_wrong_subledger() -> None:
+    with pytest.raises(UnbalancedTransaction):
+        Line("bank", "USD", 0)
+    with pytest.raises(UnbalancedTransaction):
+        Line("bank", "USD", 1.5)  # type: ignore[arg-type]
+    with pytest.raises(UnbalancedTransaction, match="needs"):
+        Line("escrow_held", "USD", 1)
+    with pytest.raises(UnbalancedTransaction, match="takes no"):
+        Line("bank", "USD", 1, "o1")
+
+
+def test_draft_must_balance_per_currency() -> None:
+    def draft(*lines: Line) -> JournalDraft:
+        return JournalDraft(uuid4(), "t", NOW, uuid4(), "x", "", tuple(lines))
+
+    draft(dr("bank", "USD", 5), cr("suspense", "USD", 5))
+    with pytest.raises(UnbalancedTransaction, match="differ by 1 in USD"):
+        draft(dr("bank", "USD", 6), cr("suspense", "USD", 5))
+    with pytest.raises(UnbalancedTransaction):  # balanced in total, not per currency
+        draft(dr("bank", "USD", 5), cr("suspense", "EUR", 5))
+    with pytest.raises(UnbalancedTransaction, match="at least two"):
+        draft(dr("bank", "USD", 5))
+
+
+def test_natural_balance_follows_the_normal_side() -> None:
+    assert natural_balance("stripe_clearing", 100) == 100
+    assert natural_balance("escrow_held", -100) == 100
+    assert {a.type for a in CHART.values()} == {"asset", "liability", "income", "expense"}
+
+
+def test_events_without_money_are_not_posted() -> None:
+    env = Envelope.wrap(
+        OrderCreated(order_id="o", buyer_id="b", supplier_id="s", supplier_account_id="acct",
+                     currency="USD", total=100, milestones=[], platform_fee_bps=100,
+                     platform_fee_fixed=0),
+        source="escrow", tenant_id="t", subject="o",
+    )  # fmt: skip
+    assert draft_for(env) is None
+
+
+def test_a_release_that_does_not_add_up_is_refused() -> None:
+    env = Envelope.wrap(
+        MilestoneReleased(order_id="o", milestone_id="m", currency="USD", gross=100,
+                          platform_fee=1, lien_repayment=0, supplier_net=98, advance_id=None,
+                          stripe_transfer_id=None, held_after=0),
+        source="escrow", tenant_id="t", subject="o",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="gross"):
+        draft_for(env)
+
+
+def test_an_early_repayment_of_nothing_posts_nothing() -> None:
+    env = Envelope.wrap(
+        AdvanceRepaidEarly(advance_id="a", currency="USD", amount=0, fee_rebate=0),
+        source="financing",
+        tenant_id="t",
+        subject="o",
+    )
+    assert draft_for(env) is None
+
+
+def test_staff_postings_need_a_reason_and_reversals_mirror() -> None:
+    lines = [dr("bank", "USD", 5), cr("suspense", "USD", 5)]
+    with pytest.raises(InvalidAdjustment):
+        adjustment(tenant_id="t", actor="a", reason=" ", memo="", posted_at=NOW, lines=lines)
+    original = uuid4()
+    rev = reversal(tenant_id="t", original_id=original, original_lines=lines, actor="a",
+                   reason="typo", posted_at=NOW)  # fmt: skip
+    assert [ln.amount for ln in rev.lines] == [-5, 5] and rev.reverses == original
+
+
+def _tx(seq: int, amount: int = 10) -> ChainedTransaction:
+    postings = [ChainedPosting("bank", "", "USD", amount, None),
+                ChainedPosting("suspense", "", "USD", -amount, None)]  # fmt: skip
+    return ChainedTransaction(uuid4(), seq, "t", NOW, None, uuid4(), "x", "event", None, None,
+                              "memo", None, postings)  # fmt: skip
+
+
+def test_chain_detects_altered_content_and_gaps() -> None:
+    first = _tx(1)
+    h1 = link(GENESIS, first)
+    assert check_link(1, GENESIS, first, GENESIS, h1) is None
+    altered = replace(first, postings=[replace(p, amount=p.amount * 2) for p in first.postings])
+    assert "altered" in check_link(1, GENESIS, altered, GENESIS, h1).reason  # type: ignore[union-attr]
+    second = _tx(3)
+    assert "jumps" in check_link(2, h1, second, h1, link(h1, second)).reason  # type: ignore[union-attr]
+    assert "previous" in check_link(3, h1, second, "f" * 64, link(h1, second)).reason  # type: ignore[union-attr]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["USD", "EUR", "JPY"]), st.integers(1, 10**12)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_any_set_of_mirrored_lines_balances(pairs: list[tuple[str, int]]) -> None:
+    lines = [ln for cur, amt in pairs for ln in (dr("bank", cur, amt), cr("suspense", cur, amt))]
+    draft = JournalDraft(uuid4(), "t", NOW, uuid4(), "x", "", tuple(lines))
+    assert set(totals(draft.lines).values()) == {0}
