@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from itertools import pairwise
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -76,7 +77,7 @@ async def test_random_streams_keep_the_books_balanced(
     tenant = f"p-{uuid.uuid4().hex[:12]}"
     events, held = stream(tenant, plan)
     bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in pairwise(bounds):
         await post(ledger, *events[lo:hi])
     await post(ledger, *events)  # a full redelivery changes nothing
 
