@@ -111,8 +111,8 @@ async def reconcile(
             " other_amount bigint, kind text) ON COMMIT DROP"
         )
     await pg.execute(_ESCROW_RESULTS, tenant_id)
-    kinds = list(DEFAULT_OWNER)
-    await pg.execute(_FOLD, tenant_id, run_id, now, kinds, [DEFAULT_OWNER[k] for k in kinds])
+    kinds = [str(k) for k in DEFAULT_OWNER]
+    await pg.execute(_FOLD, tenant_id, run_id, now, kinds, list(DEFAULT_OWNER.values()))
     cleared_kinds = [*(STRIPE_KINDS if stripe else ()), BreakKind.ESCROW_HELD_MISMATCH]
     await pg.execute(_CLEAR, tenant_id, run_id, cleared_kinds)
     counts = {k: 0 for k in ("matched", *kinds)}
