@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
-DEV_STRIPE_KEY = "sk_test_tradeflow_dev"
+DEV_STRIPE_KEY = "sk_test_tradeflow123"  # stripe-mock accepts only [A-Za-z0-9] after sk_test_
 DEV_WEBHOOK_SECRET = "whsec_tradeflow_dev"
 
 SERVICES = ("escrow", "ledger", "financing")
