@@ -85,14 +85,14 @@ class Books:
     async def balance(self, code: str, subledger: str) -> int:
         accounts = (
             await self.ledger.get(
-                f"/ledger/accounts?code={code}&currency=USD", headers=self.headers
+                f"/v1/ledger/accounts?code={code}&currency=USD", headers=self.headers
             )
         ).json()
         match = [a for a in accounts if a["subledger"] == subledger]
         if not match:
             return 0
         r = await self.ledger.get(
-            f"/ledger/accounts/{match[0]['id']}/balance", headers=self.headers
+            f"/v1/ledger/accounts/{match[0]['id']}/balance", headers=self.headers
         )
         return int(r.json()["balance"])
 
@@ -180,6 +180,6 @@ async def test_a_70_percent_advance_repaid_by_releases_agrees_with_the_ledger(
     # the supplier received everything but the platform's fees and the advance fee, to the cent
     supplier_cash = 2_970_000 + statement["totals"]["net_disbursed"] + m3.supplier_net
     assert supplier_cash == 10_000_000 - 100_000 - 145_530
-    trial = (await ledger_client.get("/ledger/trial-balance", headers=books.headers)).json()
+    trial = (await ledger_client.get("/v1/ledger/trial-balance", headers=books.headers)).json()
     (usd,) = [c for c in trial["currencies"] if c["currency"] == "USD"]
     assert usd["difference"] == 0 and usd["total_debit"] == usd["total_credit"] > 0

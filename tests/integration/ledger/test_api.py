@@ -25,17 +25,17 @@ async def _book_order(ledger: AsyncEngine, tenant: str) -> None:
 
 
 async def _account_id(api: Api, code: str, currency: str = "USD", sub: str = "") -> int:
-    r = await api.client.get("/ledger/accounts", params={"code": code, "currency": currency})
+    r = await api.client.get("/v1/ledger/accounts", params={"code": code, "currency": currency})
     return next(a["id"] for a in r.json() if a["subledger"] == sub)
 
 
 async def test_chart_and_accounts(api: Api, ledger: AsyncEngine) -> None:
-    chart = (await api.client.get("/ledger/chart")).json()
+    chart = (await api.client.get("/v1/ledger/chart")).json()
     assert {a["code"] for a in chart} >= {"stripe_clearing", "escrow_held", "suspense"}
     await _book_order(ledger, api.tenant)
     codes = {
         (a["code"], a["currency"], a["subledger"])
-        for a in (await api.client.get("/ledger/accounts")).json()
+        for a in (await api.client.get("/v1/ledger/accounts")).json()
     }
     assert ("escrow_held", "USD", "o1") in codes and ("escrow_held", "EUR", "o2") in codes
 
@@ -43,14 +43,14 @@ async def test_chart_and_accounts(api: Api, ledger: AsyncEngine) -> None:
 async def test_balance_as_of_any_moment(api: Api, ledger: AsyncEngine) -> None:
     await _book_order(ledger, api.tenant)
     held = await _account_id(api, "escrow_held", sub="o1")
-    now = (await api.client.get(f"/ledger/accounts/{held}/balance")).json()
+    now = (await api.client.get(f"/v1/ledger/accounts/{held}/balance")).json()
     assert (now["balance"], now["debit_minus_credit"]) == (60_000, -60_000)
     then = await api.client.get(
-        f"/ledger/accounts/{held}/balance", params={"as_of": T0.isoformat()}
+        f"/v1/ledger/accounts/{held}/balance", params={"as_of": T0.isoformat()}
     )
     assert then.json()["balance"] == 100_000
     before = await api.client.get(
-        f"/ledger/accounts/{held}/balance",
+        f"/v1/ledger/accounts/{held}/balance",
         params={"as_of": (T0 - timedelta(seconds=1)).isoformat()},
     )
     assert before.json()["balance"] == 0
@@ -60,7 +60,7 @@ async def test_statement_pages_with_running_balance(api: Api, ledger: AsyncEngin
     await _book_order(ledger, api.tenant)
     clearing = await _account_id(api, "stripe_clearing")
     first = (
-        await api.client.get(f"/ledger/accounts/{clearing}/statement", params={"limit": 2})
+        await api.client.get(f"/v1/ledger/accounts/{clearing}/statement", params={"limit": 2})
     ).json()
     assert [(x["debit"], x["credit"], x["balance"]) for x in first["lines"]] == [
         (100_000, 0, 100_000),
@@ -69,7 +69,7 @@ async def test_statement_pages_with_running_balance(api: Api, ledger: AsyncEngin
     assert first["opening_balance"] == 0 and first["next_cursor"]
     second = (
         await api.client.get(
-            f"/ledger/accounts/{clearing}/statement",
+            f"/v1/ledger/accounts/{clearing}/statement",
             params={"limit": 2, "cursor": first["next_cursor"]},
         )
     ).json()
@@ -80,7 +80,7 @@ async def test_statement_pages_with_running_balance(api: Api, ledger: AsyncEngin
 
 async def test_trial_balance_sums_to_zero_per_currency(api: Api, ledger: AsyncEngine) -> None:
     await _book_order(ledger, api.tenant)
-    tb = (await api.client.get("/ledger/trial-balance")).json()
+    tb = (await api.client.get("/v1/ledger/trial-balance")).json()
     by_cur = {c["currency"]: c for c in tb["currencies"]}
     assert set(by_cur) == {"USD", "EUR"}
     for c in by_cur.values():
@@ -88,14 +88,14 @@ async def test_trial_balance_sums_to_zero_per_currency(api: Api, ledger: AsyncEn
     usd = {x["account"]: (x["debit"], x["credit"]) for x in by_cur["USD"]["lines"]}
     assert usd["platform_fee_revenue"] == (0, 900)
     assert usd["escrow_held"] == (0, 60_000)
-    early = (await api.client.get("/ledger/trial-balance", params={"as_of": T0.isoformat()})).json()
+    early = (await api.client.get("/v1/ledger/trial-balance", params={"as_of": T0.isoformat()})).json()
     assert [c["currency"] for c in early["currencies"] if c["total_debit"]] == ["USD"]
 
 
 async def test_transaction_by_id_and_by_source(api: Api, ledger: AsyncEngine) -> None:
     event = funded(api.tenant, "o7", 5_000, 5_000)
     await post(ledger, event)
-    by_src = await api.client.get("/ledger/transactions", params={"source_event_id": str(event.id)})
+    by_src = await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
     assert by_src.status_code == 200
     tx = by_src.json()
     assert tx["source_type"] == "escrow.funded" and len(tx["hash"]) == 64
@@ -103,7 +103,7 @@ async def test_transaction_by_id_and_by_source(api: Api, ledger: AsyncEngine) ->
         ("stripe_clearing", 5_000, 0),
         ("escrow_held", 0, 5_000),
     ]
-    assert (await api.client.get(f"/ledger/transactions/{tx['id']}")).json() == tx
+    assert (await api.client.get(f"/v1/ledger/transactions/{tx['id']}")).json() == tx
 
 
 async def test_adjustment_records_actor_and_reason_and_replays(api: Api) -> None:
@@ -121,14 +121,14 @@ async def test_adjustment_records_actor_and_reason_and_replays(api: Api) -> None
         ],
     }
     headers = {"Idempotency-Key": "adj-1"}
-    r = await api.client.post("/ledger/adjustments", json=body, headers=headers)
+    r = await api.client.post("/v1/ledger/adjustments", json=body, headers=headers)
     assert r.status_code == 201, r.text
     tx = r.json()
     assert (tx["kind"], tx["actor"], tx["reason"]) == ("adjustment", "apikey:alice", body["reason"])
-    again = await api.client.post("/ledger/adjustments", json=body, headers=headers)
+    again = await api.client.post("/v1/ledger/adjustments", json=body, headers=headers)
     assert again.json()["id"] == tx["id"] and again.headers["Idempotent-Replayed"] == "true"
     unbalanced = {**body, "lines": [{**body["lines"][0], "debit": 321}, body["lines"][1]]}
-    bad = await api.client.post("/ledger/adjustments", json=unbalanced)
+    bad = await api.client.post("/v1/ledger/adjustments", json=unbalanced)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_adjustment"
 
 
@@ -136,10 +136,10 @@ async def test_reversal_mirrors_and_happens_once(api: Api, ledger: AsyncEngine) 
     event = funded(api.tenant, "o8", 4_000, 4_000)
     await post(ledger, event)
     tx = (
-        await api.client.get("/ledger/transactions", params={"source_event_id": str(event.id)})
+        await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
     ).json()
     r = await api.client.post(
-        f"/ledger/transactions/{tx['id']}/reverse", json={"reason": "duplicate charge"}
+        f"/v1/ledger/transactions/{tx['id']}/reverse", json={"reason": "duplicate charge"}
     )
     assert r.status_code == 201, r.text
     rev = r.json()
@@ -149,7 +149,7 @@ async def test_reversal_mirrors_and_happens_once(api: Api, ledger: AsyncEngine) 
         ("escrow_held", 4_000, 0),
     ]
     twice = await api.client.post(
-        f"/ledger/transactions/{tx['id']}/reverse", json={"reason": "again"}
+        f"/v1/ledger/transactions/{tx['id']}/reverse", json={"reason": "again"}
     )
     assert twice.status_code == 409
 
@@ -158,18 +158,18 @@ async def test_other_tenants_and_scopes(api: Api, ledger: AsyncEngine) -> None:
     event = funded(api.tenant, "o9", 1_000, 1_000)
     await post(ledger, event)
     tx = (
-        await api.client.get("/ledger/transactions", params={"source_event_id": str(event.id)})
+        await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
     ).json()
     async with ledger.begin() as conn:
         other = await create_api_key(conn, "someone-else", ["finance"], "mallory")
         platform = await create_api_key(conn, api.tenant, ["platform"], "bot")
     as_other = {"Authorization": f"Bearer {other}"}
     assert (
-        await api.client.get(f"/ledger/transactions/{tx['id']}", headers=as_other)
+        await api.client.get(f"/v1/ledger/transactions/{tx['id']}", headers=as_other)
     ).status_code == 404
     account = tx["postings"][0]["account_id"]
     assert (
-        await api.client.get(f"/ledger/accounts/{account}/balance", headers=as_other)
+        await api.client.get(f"/v1/ledger/accounts/{account}/balance", headers=as_other)
     ).status_code == 404
     as_platform = {"Authorization": f"Bearer {platform}"}
-    assert (await api.client.get("/ledger/chart", headers=as_platform)).status_code == 403
+    assert (await api.client.get("/v1/ledger/chart", headers=as_platform)).status_code == 403

@@ -19,12 +19,12 @@ async def test_csv_and_json_carry_the_same_rows(api: Api, ledger: AsyncEngine) -
     event = funded(api.tenant, "o1", 123_456, 123_456, at=AT, currency="JPY")
     await post(ledger, event)
     await api.client.post(
-        "/ledger/adjustments",
+        "/v1/ledger/adjustments",
         json={"reason": "=HYPERLINK(\"http://evil\")", "posted_at": AT.isoformat(), "lines": [
             {"account": "suspense", "currency": "JPY", "debit": 7},
             {"account": "bank", "currency": "JPY", "credit": 7}]},
     )  # fmt: skip
-    r = await api.client.get("/ledger/export", params={"format": "csv"})
+    r = await api.client.get("/v1/ledger/export", params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for spreadsheets
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
@@ -37,12 +37,12 @@ async def test_csv_and_json_carry_the_same_rows(api: Api, ledger: AsyncEngine) -
     assert first["posted_at"] == "2026-05-05T00:00:00+00:00"
     assert rows[2]["reason"].startswith("'=")  # a formula is text, never run
 
-    js = (await api.client.get("/ledger/export", params={"format": "json"})).json()
+    js = (await api.client.get("/v1/ledger/export", params={"format": "json"})).json()
     assert js["columns"] == list(COLUMNS)
     assert [(x["account_code"], x["debit"], x["credit"]) for x in js["rows"]] == [
         (x["account_code"], int(x["debit"]), int(x["credit"])) for x in rows
     ]
     later = await api.client.get(
-        "/ledger/export", params={"format": "json", "from": "2026-05-06T00:00:00Z"}
+        "/v1/ledger/export", params={"format": "json", "from": "2026-05-06T00:00:00Z"}
     )
     assert later.json()["rows"] == []

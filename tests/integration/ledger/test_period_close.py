@@ -18,7 +18,7 @@ MAY_END = datetime(2026, 6, 1, tzinfo=UTC)
 
 async def _close(api: Api, through: datetime) -> int:
     r = await api.client.post(
-        "/ledger/periods/close", json={"through": through.isoformat(), "reason": "May books"}
+        "/v1/ledger/periods/close", json={"through": through.isoformat(), "reason": "May books"}
     )
     return r.status_code
 
@@ -28,13 +28,13 @@ async def test_late_event_posts_into_the_open_period(api: Api, ledger: AsyncEngi
     late = funded(api.tenant, "o1", 2_500, 2_500, at=MAY_END - timedelta(days=3))
     await post(ledger, late)
     tx = (
-        await api.client.get("/ledger/transactions", params={"source_event_id": str(late.id)})
+        await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(late.id)})
     ).json()
     assert datetime.fromisoformat(tx["posted_at"]) == MAY_END
     assert datetime.fromisoformat(tx["original_date"]) == MAY_END - timedelta(days=3)
     held = tx["postings"][1]["account_id"]
     may = await api.client.get(
-        f"/ledger/accounts/{held}/balance",
+        f"/v1/ledger/accounts/{held}/balance",
         params={"as_of": (MAY_END - timedelta(microseconds=1)).isoformat()},
     )
     assert may.json()["balance"] == 0  # the closed May is unchanged
@@ -50,10 +50,10 @@ async def test_staff_posting_dated_in_a_closed_period_is_refused(api: Api) -> No
             {"account": "bank", "currency": "USD", "credit": 10},
         ],
     }
-    r = await api.client.post("/ledger/adjustments", json=body)
+    r = await api.client.post("/v1/ledger/adjustments", json=body)
     assert r.status_code == 409 and r.json()["error"]["code"] == "period_closed"
     ok = await api.client.post(
-        "/ledger/adjustments", json={**body, "posted_at": MAY_END.isoformat()}
+        "/v1/ledger/adjustments", json={**body, "posted_at": MAY_END.isoformat()}
     )
     assert ok.status_code == 201
 
@@ -62,7 +62,7 @@ async def test_closes_only_move_forward_and_only_over_the_past(api: Api) -> None
     assert await _close(api, MAY_END) == 201
     assert await _close(api, MAY_END - timedelta(days=31)) == 409
     assert await _close(api, api.clock.now() + timedelta(days=1)) == 409
-    history = (await api.client.get("/ledger/periods")).json()
+    history = (await api.client.get("/v1/ledger/periods")).json()
     assert [(h["closed_by"], h["reason"]) for h in history] == [("apikey:alice", "May books")]
 
 

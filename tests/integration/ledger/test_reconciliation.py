@@ -25,7 +25,7 @@ def report(*rows: tuple[str, str, str]) -> str:
 
 async def _run_csv(api: Api, body: str) -> dict[str, int]:
     r = await api.client.post(
-        "/ledger/reconciliation/runs", params={"source": "csv"}, content=body.encode(),
+        "/v1/ledger/reconciliation/runs", params={"source": "csv"}, content=body.encode(),
         headers={"Content-Type": "text/csv"},
     )  # fmt: skip
     assert r.status_code == 201, r.text
@@ -33,7 +33,7 @@ async def _run_csv(api: Api, body: str) -> dict[str, int]:
 
 
 async def _open(api: Api) -> dict[tuple[str, str], dict[str, object]]:
-    rows = (await api.client.get("/ledger/reconciliation/breaks")).json()
+    rows = (await api.client.get("/v1/ledger/reconciliation/breaks")).json()
     return {(b["kind"], b["object_id"]): b for b in rows}
 
 
@@ -77,7 +77,7 @@ async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngin
 
     # Staff resolve the one-cent difference; ch_D gets booked; Stripe later settles ch_C.
     r = await api.client.post(
-        f"/ledger/reconciliation/breaks/{mismatch['id']}/resolve",
+        f"/v1/ledger/reconciliation/breaks/{mismatch['id']}/resolve",
         json={"resolution": "Stripe FX rounding"},
     )
     assert r.json()["status"] == "resolved" and r.json()["resolved_by"] == "apikey:alice"
@@ -88,11 +88,11 @@ async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngin
     assert counts["matched"] == 5 and counts["amount_mismatch"] == 1
     assert set(await _open(api)) == {("escrow_held_mismatch", "E")}
     resolved = (
-        await api.client.get("/ledger/reconciliation/breaks", params={"status": "resolved"})
+        await api.client.get("/v1/ledger/reconciliation/breaks", params={"status": "resolved"})
     ).json()
     assert [b["object_id"] for b in resolved] == ["ch_B"]  # stays resolved across runs
     cleared = (
-        await api.client.get("/ledger/reconciliation/breaks", params={"status": "cleared"})
+        await api.client.get("/v1/ledger/reconciliation/breaks", params={"status": "cleared"})
     ).json()
     assert {b["object_id"] for b in cleared} == {"ch_C", "ch_D"}
 
@@ -101,7 +101,7 @@ async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEng
     # stripe-mock always answers with its one fixture: a 1.00 USD charge
     charge = "ch_1PgafuB7WZ01zgkWXYmPNZs8"
     await post(ledger, funded(api.tenant, "M", 100, 100, stripe_charge_id=charge))
-    r = await api.client.post("/ledger/reconciliation/runs", params={"source": "stripe"})
+    r = await api.client.post("/v1/ledger/reconciliation/runs", params={"source": "stripe"})
     assert r.status_code == 201, r.text
     assert (r.json()["stripe_rows"], r.json()["matched"], r.json()["missing_in_ledger"]) == (
         1,
@@ -112,7 +112,7 @@ async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEng
 
 async def test_a_malformed_report_is_refused(api: Api) -> None:
     r = await api.client.post(
-        "/ledger/reconciliation/runs", params={"source": "csv"}, content=b"a,b\n1,2\n"
+        "/v1/ledger/reconciliation/runs", params={"source": "csv"}, content=b"a,b\n1,2\n"
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_report"
 

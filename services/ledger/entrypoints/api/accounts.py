@@ -23,7 +23,7 @@ from services.ledger.entrypoints.api.schemas import (
 )
 from shared.http.errors import ApiError, not_found
 
-router = APIRouter(prefix="/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 

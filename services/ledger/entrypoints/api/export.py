@@ -1,4 +1,4 @@
-"""Journal export over HTTP, streamed: ``GET /ledger/export?format=csv|json&from=&to=``."""
+"""Journal export over HTTP, streamed: ``GET /v1/ledger/export?format=csv|json&from=&to=``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from services.ledger.adapters import export
 from services.ledger.entrypoints.api.deps import Finance
 
-router = APIRouter(prefix="/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 END = datetime(9999, 1, 1, tzinfo=UTC)
 

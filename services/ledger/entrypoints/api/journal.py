@@ -20,7 +20,7 @@ from services.ledger.entrypoints.api.schemas import (
 from shared.http.errors import ApiError, not_found
 from shared.money import MoneyError
 
-router = APIRouter(prefix="/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
 
 @router.get("/transactions/{transaction_id}")

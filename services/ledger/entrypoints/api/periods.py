@@ -11,7 +11,7 @@ from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, Wr
 from services.ledger.entrypoints.api.schemas import PeriodClose
 from shared.http.errors import ApiError
 
-router = APIRouter(prefix="/ledger/periods", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger/periods", tags=["ledger"])
 
 
 @router.get("")

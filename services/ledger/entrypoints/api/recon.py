@@ -14,7 +14,7 @@ from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, Wr
 from services.ledger.reconciliation import pull_from_stripe, reconcile
 from shared.http.errors import ApiError, not_found
 
-router = APIRouter(prefix="/ledger/reconciliation", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
 
 
 class Resolve(BaseModel):
