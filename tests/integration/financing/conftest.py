@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,13 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.financing.adapters.stripe_gateway import StripeTransferGateway, TransferFailed
 from services.financing.bootstrap import FinancingContainer, make_container, routers
 from shared.clock import ManualClock
+from shared.db import make_engine
 from shared.events import Envelope, EventModel
 from shared.events import escrow as ev
 from shared.http.app import create_service_app
 from shared.http.auth import create_api_key
+from shared.migrations import upgrade
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.conftest import TEST_DB_PREFIX, recreate_database
 from tests.unit.financing.builders import T0
 
 pytestmark = pytest.mark.integration
@@ -49,6 +53,7 @@ class Harness:
     clock: ManualClock
     gateway: RecordingGateway
     engine: AsyncEngine
+    settings: Settings
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -57,20 +62,29 @@ class Harness:
 
 
 @pytest.fixture(scope="session")
-async def harness(
-    migrated: Settings, service_engines: dict[str, AsyncEngine]
-) -> AsyncIterator[Harness]:
-    engine = service_engines["financing"]
-    producer = make_producer(migrated.kafka_bootstrap_servers)
+async def harness(migrated: Settings) -> AsyncIterator[Harness]:
+    # Financing's integration tests get a database and topics of their own: the e2e layer
+    # runs the real services (with the system clock) against the session's shared ones, and
+    # their timer worker and consumers must not act on these tests' advances.
+    settings = migrated.model_copy(
+        update={
+            "database_prefix": f"{TEST_DB_PREFIX}fin_",
+            "topic_prefix": f"{migrated.topic_prefix}-fin",
+        }
+    )
+    await recreate_database(settings, "financing")
+    await asyncio.to_thread(upgrade, "financing", settings)
+    engine = make_engine(settings.service_database_url("financing"))
+    producer = make_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     clock = ManualClock(T0)
     # stripe-mock accepts only keys shaped like sk_test_<alphanumerics>; the dev default
     # (sk_test_tradeflow_dev) is refused, so the tests use a mock-friendly one.
     gateway = RecordingGateway(
-        migrated.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow")})
+        settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow")})
     )
-    runtime = Runtime("financing", migrated, engine, producer, clock)
-    h = Harness(make_container(runtime, gateway), clock, gateway, engine)
+    runtime = Runtime("financing", settings, engine, producer, clock)
+    h = Harness(make_container(runtime, gateway), clock, gateway, engine, settings)
     async with engine.begin() as conn:
         for tenant in ("t1", "t2"):
             for scopes in (["supplier"], ["finance"], ["platform"]):
@@ -78,6 +92,7 @@ async def harness(
                 h.keys[f"{tenant}-{scopes[0]}"] = {"Authorization": f"Bearer {raw}"}
     yield h
     await producer.stop()
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

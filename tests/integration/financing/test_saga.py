@@ -66,7 +66,8 @@ class Escrow:
 
 
 @pytest.fixture
-async def escrow(harness: Harness, settings: Settings) -> AsyncIterator[Escrow]:
+async def escrow(harness: Harness) -> AsyncIterator[Escrow]:
+    settings = harness.settings
     topic = f"{settings.topic_prefix}.escrow-{uuid.uuid4().hex[:8]}"
     await create_topic(settings.kafka_bootstrap_servers, topic, partitions=3)
     e = Escrow(harness, settings, topic)
@@ -148,8 +149,9 @@ async def outbox_types(h: Harness, aid: str) -> list[str]:
 
 
 async def test_lien_placed_disburses_once_despite_duplicates(
-    escrow: Escrow, client: httpx.AsyncClient, harness: Harness, settings: Settings
+    escrow: Escrow, client: httpx.AsyncClient, harness: Harness
 ) -> None:
+    settings = harness.settings
     oid, aid = await accepted_advance(escrow, client)
     lien = await financing_commands(settings, harness, oid, want=1)
     requested = [e for e in lien if e.type == "financing.lien_requested"]
@@ -189,8 +191,9 @@ async def test_lien_refused_cancels_and_a_late_placement_is_given_back(
 
 
 async def test_a_refused_transfer_cancels_and_releases_the_lien(
-    escrow: Escrow, client: httpx.AsyncClient, harness: Harness, settings: Settings
+    escrow: Escrow, client: httpx.AsyncClient, harness: Harness
 ) -> None:
+    settings = harness.settings
     harness.gateway.refuse.add("acct_s-broken")
     oid, aid = await accepted_advance(escrow, client, supplier="s-broken")
     await escrow.send(
