@@ -35,11 +35,16 @@ class AdvanceRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def get(self, advance_id: str, *, tenant_id: str | None = None) -> Advance | None:
+    async def get(
+        self, advance_id: str, *, tenant_id: str | None = None, lock: bool = True
+    ) -> Advance | None:
+        """The advance (row-locked for the transaction unless ``lock`` is False)."""
         query = sa.select(advances).where(advances.c.advance_id == advance_id)
         if tenant_id is not None:
             query = query.where(advances.c.tenant_id == tenant_id)
-        row = (await self.conn.execute(query.with_for_update())).first()
+        if lock:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
         return None if row is None else _from_row(row)
 
     async def live_for_order(self, tenant_id: str, order_id: str) -> Advance | None:

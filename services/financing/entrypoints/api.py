@@ -107,7 +107,7 @@ async def get_advance(
 ) -> AdvancePublic:
     supplier = supplier_filter(who, supplier_id)
     async with transaction(request) as uow:
-        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier)
+        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier, lock=False)
     return _public(request, advance)
 
 
@@ -117,7 +117,7 @@ async def get_statement(
 ) -> StatementPublic:
     supplier = supplier_filter(who, supplier_id)
     async with transaction(request) as uow:
-        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier)
+        advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier, lock=False)
         h = advance_history.c
         rows = await uow.conn.execute(
             sa.select(h.at, h.event_type, h.data).where(h.advance_id == advance_id).order_by(h.id)

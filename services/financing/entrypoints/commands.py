@@ -69,9 +69,15 @@ async def _lock_book(conn: AsyncConnection, tenant_id: str, currency: str) -> No
 
 
 async def load(
-    conn: AsyncConnection, tenant_id: str, advance_id: str, supplier_id: str | None = None
+    conn: AsyncConnection,
+    tenant_id: str,
+    advance_id: str,
+    supplier_id: str | None = None,
+    *,
+    lock: bool = True,
 ) -> Advance:
-    advance = await AdvanceRepository(conn).get(advance_id, tenant_id=tenant_id)
+    """The tenant's advance (another tenant's, or another supplier's, is a 404)."""
+    advance = await AdvanceRepository(conn).get(advance_id, tenant_id=tenant_id, lock=lock)
     if advance is None or (supplier_id is not None and advance.supplier_id != supplier_id):
         raise not_found("advance", advance_id)
     return advance
