@@ -4,7 +4,9 @@ The idempotency key is derived from the event that triggered the disbursement
 (escrow.lien_placed), so a redelivered event or a retried handler never pays twice: Stripe
 answers a replay with the first transfer. Errors Stripe will answer the same way again
 (invalid request, permission, card) are ``TransferFailed`` and cancel the advance;
-connection and rate-limit errors propagate, so the inbox retries the event.
+connection and rate-limit errors propagate, so the inbox retries the event. So do
+authentication errors: a wrong API key is the platform's misconfiguration, not a reason to
+cancel every supplier's advance; the event is retried and then parked on the dead letters.
 """
 
 from __future__ import annotations
@@ -13,12 +15,7 @@ import stripe
 
 from shared.settings import Settings
 
-PERMANENT = (
-    stripe.InvalidRequestError,
-    stripe.PermissionError,
-    stripe.CardError,
-    stripe.AuthenticationError,
-)
+PERMANENT = (stripe.InvalidRequestError, stripe.PermissionError, stripe.CardError)
 
 
 class TransferFailed(Exception):
