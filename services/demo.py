@@ -52,4 +52,12 @@ def run_demo(console: Console | None = None) -> bool:
             str(checks.get("kafka", checks.get("error", "-"))),
         )
     console.print(table)
-    return all(h.get("status") == "ok" for h in health.values())
+    if not all(h.get("status") == "ok" for h in health.values()):
+        return False
+    from services.demo_trade import DemoFailed, run_trade
+
+    try:
+        return asyncio.run(run_trade(settings, console))
+    except DemoFailed as exc:
+        console.print(f"[red]demo failed:[/] {exc}")
+        return False

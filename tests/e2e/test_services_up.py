@@ -10,8 +10,9 @@ from shared.settings import SERVICES, Settings
 
 async def test_every_service_is_healthy_with_database_and_kafka(running_services: Settings) -> None:
     health = await service_health(running_services, attempts=1)
-    for service in SERVICES:
-        assert health[service]["status_code"] == 200, health[service]
-        assert health[service]["checks"] == {"database": "ok", "kafka": "ok"}
-        metrics = httpx.get(health[service]["url"].replace("/healthz", "/metrics"))
-        assert "tradeflow_http_requests_total" in metrics.text
+    async with httpx.AsyncClient() as client:
+        for service in SERVICES:
+            assert health[service]["status_code"] == 200, health[service]
+            assert health[service]["checks"] == {"database": "ok", "kafka": "ok"}
+            metrics = await client.get(health[service]["url"].replace("/healthz", "/metrics"))
+            assert "tradeflow_http_requests_total" in metrics.text

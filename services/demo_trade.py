@@ -1,0 +1,377 @@
+"""A full cross-border trade over the public APIs of the running services.
+
+A buyer in Rotterdam orders USD 125,000.00 of machine parts from a supplier in Shenzhen,
+30/40/30 (deposit / shipment / delivery + inspection). The buyer pays by card (a Stripe
+PaymentIntent on stripe-mock, confirmed by a webhook signed the way Stripe signs it). The
+supplier takes a 70% advance on the funded deposit; escrow places a lien; the deposit's
+inspection window lapses and the durable timer releases it, repaying the advance first.
+Shipment (bill of lading) and delivery + inspection follow; then the ledger must balance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from shared.db import make_engine
+from shared.http.auth import create_api_key
+from shared.money import Money
+from shared.settings import SERVICES, Settings
+
+T = TypeVar("T")
+TOTAL, CURRENCY = 12_500_000, "USD"
+DEPOSIT_WINDOW_SECONDS = 20
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+async def create_keys(settings: Settings, tenant: str) -> dict[str, dict[str, str]]:
+    """One key per scope for the demo tenant, valid on every service."""
+    raw = {
+        scope: f"tf_demo_{scope}_{uuid.uuid4().hex}"
+        for scope in ("platform", "finance", "supplier")
+    }
+    for service in SERVICES:
+        engine = make_engine(settings.service_database_url(service))
+        async with engine.begin() as conn:
+            for scope, key in raw.items():
+                await create_api_key(conn, tenant, [scope], f"demo-{scope}", key)
+        await engine.dispose()
+    return {s: {"Authorization": f"Bearer {k}"} for s, k in raw.items()}
+
+
+async def until(what: str, probe: Callable[[], Awaitable[T | None]], within: float = 90) -> T:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = await probe()
+        if result is not None:
+            return result
+        await asyncio.sleep(0.5)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+def stripe_signed(payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    ts = int(time.time())
+    sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={ts},v1={sig}", "Content-Type": "application/json"}
+
+
+class Trade:
+    def __init__(
+        self, settings: Settings, console: Console, keys: dict[str, dict[str, str]]
+    ) -> None:
+        self.s, self.console, self.keys = settings, console, keys
+        base = f"http://{settings.host}"
+        self.escrow = httpx.AsyncClient(base_url=f"{base}:{settings.escrow_port}", timeout=30)
+        self.ledger = httpx.AsyncClient(base_url=f"{base}:{settings.ledger_port}", timeout=30)
+        self.financing = httpx.AsyncClient(base_url=f"{base}:{settings.financing_port}", timeout=30)
+
+    async def call(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        scope: str,
+        body: dict[str, Any] | None = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> Any:
+        headers = dict(self.keys[scope])
+        if method != "GET":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        r = await client.request(method, path, json=body, headers=headers)
+        if r.status_code not in ok:
+            raise DemoFailed(f"{method} {path} -> {r.status_code}: {r.text}")
+        return r.json()
+
+    def step(self, text: str) -> None:
+        self.console.print(f"[bold cyan]▸[/] {text}")
+
+    async def order(self) -> Any:
+        return await self.call(self.escrow, "GET", f"/v1/orders/{self.order_id}", "platform")
+
+    async def run(self) -> dict[str, Any]:
+        await self.call(
+            self.escrow,
+            "PUT",
+            "/v1/fee-policy",
+            "finance",
+            {"basis_points": 150, "fixed_fees": {CURRENCY: 2_500}},
+        )
+        await self.call(
+            self.financing,
+            "PUT",
+            f"/v1/policies/{CURRENCY}",
+            "finance",
+            {"advance_rate_bps": 8_000, "daily_fee_rate": "0.0005"},
+        )
+        self.step(
+            "Platform fee policy 1.50% + USD 25.00 per release; advances up to 80% at 0.05%/day"
+        )
+
+        milestones = [
+            {
+                "name": "Deposit on contract",
+                "amount": 3_750_000,
+                "kind": "contract",
+                "inspection_window_seconds": DEPOSIT_WINDOW_SECONDS,
+            },
+            {"name": "Shipment (bill of lading)", "amount": 5_000_000, "kind": "shipment"},
+            {
+                "name": "Delivery + inspection",
+                "amount": 3_750_000,
+                "kind": "inspection",
+                "evidence_required": ["delivery", "inspection"],
+            },
+        ]
+        order = await self.call(
+            self.escrow,
+            "POST",
+            "/v1/orders",
+            "platform",
+            {
+                "buyer_id": "buyer-rotterdam",
+                "supplier_id": "supplier-shenzhen",
+                "supplier_account_id": "acct_1SupplierShenzhen",
+                "currency": CURRENCY,
+                "total": TOTAL,
+                "milestones": milestones,
+            },
+        )
+        self.order_id = order["order_id"]
+        deposit, shipment, final = (m["milestone_id"] for m in order["milestones"])
+        self.step(f"Order {self.order_id}: {Money(TOTAL, CURRENCY)} in three milestones 30/40/30")
+
+        funding = await self.call(
+            self.escrow, "POST", f"/v1/orders/{self.order_id}/fund", "platform", {}
+        )
+        self.step(f"Buyer pays by card: PaymentIntent {funding['stripe_payment_intent_id']}")
+        event = {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": funding["stripe_payment_intent_id"],
+                    "object": "payment_intent",
+                    "amount": funding["amount"],
+                    "amount_received": funding["amount"],
+                    "currency": CURRENCY.lower(),
+                    "latest_charge": f"ch_{uuid.uuid4().hex[:14]}",
+                    "metadata": {"order_id": self.order_id, "payment_id": funding["payment_id"]},
+                }
+            },
+        }
+        body, headers = stripe_signed(event, self.s.stripe_webhook_secret.get_secret_value())
+        r = await self.escrow.post("/v1/webhooks/stripe", content=body, headers=headers)
+        if r.status_code != 200:
+            raise DemoFailed(f"webhook -> {r.status_code}: {r.text}")
+        funded = await self.order()
+        self.step(
+            f"Signed webhook payment_intent.succeeded: escrow funded {Money(funded['funded'], CURRENCY)}"
+        )
+
+        async def offer() -> Any:
+            r = await self.financing.post(
+                "/v1/quotes",
+                json={
+                    "order_id": self.order_id,
+                    "supplier_id": "supplier-shenzhen",
+                    "amount": 2_625_000,
+                },
+                headers=self.keys["supplier"] | {"Idempotency-Key": str(uuid.uuid4())},
+            )
+            return r.json() if r.status_code == 201 else None
+
+        adv = await until("an advance offer (financing reads escrow's events)", offer)
+        self.step(
+            f"Supplier is offered an advance of {Money(adv['principal'], CURRENCY)} for a fee "
+            f"of {Money(adv['fee'], CURRENCY)} (APR {Decimal(str(adv['apr'])) * 100:.2f}%), accepts it"
+        )
+        await self.call(
+            self.financing,
+            "POST",
+            f"/v1/advances/{adv['advance_id']}/accept",
+            "supplier",
+            {"supplier_id": "supplier-shenzhen"},
+        )
+
+        async def disbursed() -> Any:
+            a = await self.call(
+                self.financing,
+                "GET",
+                f"/v1/advances/{adv['advance_id']}?supplier_id=supplier-shenzhen",
+                "supplier",
+            )
+            if a["state"] in ("cancelled", "rejected"):
+                raise DemoFailed(f"advance {a['state']}: {a['reasons']}")
+            return a if a["stripe_transfer_id"] else None
+
+        a = await until("the lien saga and the disbursement", disbursed)
+        self.step(
+            f"Escrow placed a lien; financing disbursed {Money(a['net'], CURRENCY)} "
+            f"(transfer {a['stripe_transfer_id']})"
+        )
+
+        self.step(
+            f"Deposit inspection window ({DEPOSIT_WINDOW_SECONDS}s) lapses; the durable timers "
+            "accept and settle it…"
+        )
+
+        async def deposit_paid() -> Any:
+            o = await self.order()
+            return (
+                o
+                if any(
+                    p["milestone_id"] == deposit and p.get("stripe_transfer_id")
+                    for p in o["payouts"]
+                )
+                else None
+            )
+
+        await until("the deposit release", deposit_paid, within=120)
+        shipped = {
+            "kind": "shipment",
+            "document": "bill_of_lading",
+            "number": "MAEU-2231-778",
+            "carrier": "Maersk",
+            "tracking": "MSKU7781",
+        }
+        await self.call(
+            self.escrow,
+            "POST",
+            f"/v1/orders/{self.order_id}/milestones/{shipment}/evidence",
+            "supplier",
+            {"evidence": shipped},
+        )
+        await self.call(
+            self.escrow,
+            "POST",
+            f"/v1/orders/{self.order_id}/milestones/{shipment}/accept",
+            "platform",
+            {},
+        )
+        self.step("Shipment: bill of lading MAEU-2231-778 (Maersk) submitted; buyer accepts")
+        for ev in (
+            {"kind": "delivery", "delivered_at": "2026-11-20T10:00:00Z", "received_by": "Dock 4"},
+            {"kind": "inspection", "inspector": "SGS", "report_id": "SGS-NL-5521", "passed": True},
+        ):
+            await self.call(
+                self.escrow,
+                "POST",
+                f"/v1/orders/{self.order_id}/milestones/{final}/evidence",
+                "supplier",
+                {"evidence": ev},
+            )
+        await self.call(
+            self.escrow,
+            "POST",
+            f"/v1/orders/{self.order_id}/milestones/{final}/accept",
+            "platform",
+            {},
+        )
+        self.step("Delivery and a passed SGS inspection; buyer accepts")
+
+        async def completed() -> Any:
+            o = await self.order()
+            return o if o["status"] == "completed" else None
+
+        done = await until("the order to complete", completed)
+        return {"order": done, "advance": adv["advance_id"]}
+
+
+def amount(minor: int) -> str:
+    """Minor units as a column figure: 1234567 -> '12,345.67' (the currency is in the title)."""
+    major = Money(minor, CURRENCY).format().split()[0]
+    whole, _, cents = major.partition(".")
+    return f"{int(whole):,}.{cents}" if cents else f"{int(whole):,}"
+
+
+async def show_books(trade: Trade, result: dict[str, Any]) -> bool:
+    """Wait for the ledger to post the trade, then show payouts, the advance and the books."""
+    order, console = result["order"], trade.console
+    fees = sum(p["platform_fee"] for p in order["payouts"])
+    table = Table(title=f"Releases of order {order['order_id']} ({CURRENCY})")
+    for col in ("milestone", "gross", "platform fee", "advance repaid", "to supplier", "transfer"):
+        table.add_column(col, justify="right" if col not in ("milestone", "transfer") else "left")
+    names = {m["milestone_id"]: m["name"] for m in order["milestones"]}
+    for p in order["payouts"]:
+        table.add_row(
+            names[p["milestone_id"]],
+            *(amount(p[k]) for k in ("gross", "platform_fee", "lien_repayment", "supplier_net")),
+            str(p["stripe_transfer_id"]),
+        )
+    console.print(table)
+
+    statement = await trade.call(
+        trade.financing,
+        "GET",
+        f"/v1/advances/{result['advance']}/statement?supplier_id=supplier-shenzhen",
+        "supplier",
+    )
+    console.print(
+        f"Advance {result['advance']}: balance {Money(statement['balance'], CURRENCY)}; "
+        f"totals {statement['totals']}"
+    )
+
+    async def posted() -> Any:
+        tb = await trade.call(trade.ledger, "GET", "/v1/ledger/trial-balance", "finance")
+        usd = next((c for c in tb["currencies"] if c["currency"] == CURRENCY), None)
+        if usd is None:
+            return None
+        credit = {line["account"]: line["credit"] - line["debit"] for line in usd["lines"]}
+        return (
+            usd
+            if credit.get("platform_fee_revenue") == fees and credit.get("escrow_held", 0) == 0
+            else None
+        )
+
+    usd = await until("the ledger to post every event", posted)
+    tb = Table(title=f"Trial balance ({CURRENCY}), tenant's books")
+    for col in ("account", "name", "debit", "credit"):
+        tb.add_column(col, justify="right" if col in ("debit", "credit") else "left")
+    for line in usd["lines"]:
+        tb.add_row(
+            line["number"],
+            line["name"],
+            amount(line["debit"]),
+            amount(line["credit"]),
+        )
+    tb.add_row(
+        "",
+        "total",
+        amount(usd["total_debit"]),
+        amount(usd["total_credit"]),
+    )
+    console.print(tb)
+    balanced = usd["difference"] == 0
+    console.print(
+        "[green]Ledger balanced to the cent.[/]" if balanced else "[red]Ledger out of balance![/]"
+    )
+    return balanced
+
+
+async def run_trade(settings: Settings, console: Console) -> bool:
+    tenant = f"demo-{uuid.uuid4().hex[:8]}"
+    keys = await create_keys(settings, tenant)
+    console.print(f"\n[bold]A cross-border trade[/] (tenant {tenant})")
+    trade = Trade(settings, console, keys)
+    try:
+        result = await trade.run()
+        return await show_books(trade, result)
+    finally:
+        for c in (trade.escrow, trade.ledger, trade.financing):
+            await c.aclose()
