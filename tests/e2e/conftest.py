@@ -36,7 +36,9 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+# Module scope: the 12 processes stop when the e2e tests are done, so their consumers and
+# timer workers do not act on the databases and topics the integration tests share.
+@pytest.fixture(scope="module")
 def running_services(
     migrated: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
