@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from services.financing.bootstrap import timers
+from shared.db import outbox
 from shared.events import escrow as ev
 from shared.timers import TimerWorker
 from tests.integration.financing.conftest import Harness, escrow_event, feed, funded_order, released
@@ -179,3 +181,44 @@ async def test_dispute_freezes_refund_claims_recourse_then_default_write_off_rec
     s = await get(client, harness, f"/v1/advances/{aid}/statement")
     assert s["balance"] == 0 and s["totals"]["written_off"] == 4_900_000
     assert s["totals"]["recovered"] == 1_000_000 and s["totals"]["fee_earned"] == s["totals"]["fee"]
+
+
+async def test_an_order_cancelled_while_the_lien_is_pending_cancels_and_releases(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    q = await call(
+        client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+    )
+    aid = q["advance_id"]
+    await call(client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"})
+    cancelled = ev.Cancelled(
+        order_id=oid, reason="buyer withdrew", refund_amount=7_000_000, currency="USD"
+    )
+    await feed(harness, escrow_event(cancelled, oid))
+    a = await get(client, harness, f"/v1/advances/{aid}")
+    assert (a["state"], a["balance"]) == ("cancelled", 0)
+    async with harness.engine.connect() as conn:
+        last = (
+            await conn.execute(
+                select(outbox.c.envelope)
+                .where(outbox.c.key == oid)
+                .order_by(outbox.c.seq.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+    assert last["type"] == "financing.lien_release_requested"
+    assert last["data"]["reason"] == "order_cancelled"
+
+
+async def test_an_order_completed_with_a_balance_left_claims_recourse(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid, aid = await disbursed(client, harness)
+    completed = ev.Completed(
+        order_id=oid, currency="USD", released_total=3_000_000, refunded_total=7_000_000,
+        held_after=0,
+    )  # fmt: skip
+    await feed(harness, escrow_event(completed, oid))
+    a = await get(client, harness, f"/v1/advances/{aid}")
+    assert (a["state"], a["recourse"], a["balance"]) == ("recourse", 4_900_000, 4_900_000)
