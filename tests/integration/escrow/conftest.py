@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -72,7 +73,8 @@ async def _key(engine: AsyncEngine, tenant: str, *scopes: str) -> dict[str, str]
 @pytest.fixture(scope="session")
 async def api(migrated: Settings, service_engines: dict[str, AsyncEngine]) -> AsyncIterator[Api]:
     engine = service_engines["escrow"]
-    clock = ManualClock()
+    # Ahead of real time, so no timer worker on the system clock ever fires our timers.
+    clock = ManualClock(datetime.now(UTC) + timedelta(days=1))
     container: EscrowContainer | None = None
 
     async def boot() -> EscrowContainer:
