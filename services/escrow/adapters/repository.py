@@ -20,7 +20,6 @@ from services.escrow.domain.model import Escrow
 from shared.events import Envelope
 
 DEFAULT_FEE_BPS = 100  # 1% when a tenant set no policy
-DEFAULT_FIXED_FEE = 0
 
 
 class ConcurrentModification(Exception):
