@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,12 +14,23 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
+from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
 
 pytestmark = pytest.mark.e2e
 
 ROLES = ("api", "relay", "consume", "timers")
-E2E_PORTS = {"escrow": 18001, "ledger": 18002, "financing": 18003}
+
+
+def free_port() -> int:
+    """A port nothing listens on now: stale processes of an aborted run can never answer."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+E2E_PORTS = {service: free_port() for service in SERVICES}
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -36,12 +49,28 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-# Module scope: the 12 processes stop when the e2e tests are done, so their consumers and
-# timer workers do not act on the databases and topics the integration tests share.
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+async def e2e_settings(settings: Settings) -> Settings:
+    """Databases and topics of their own: the processes' consumers and real-clock timer
+    workers must never act on what the in-process integration tests share."""
+    own = settings.model_copy(
+        update={
+            "database_prefix": f"{TEST_DB_PREFIX}e2e_",
+            "topic_prefix": f"{settings.topic_prefix}-e2e",
+        }
+    )
+    _created["settings"] = settings
+    for service in SERVICES:
+        await recreate_database(own, service)
+        await asyncio.to_thread(upgrade, service, own)
+    return own
+
+
+@pytest.fixture(scope="session")
 def running_services(
-    migrated: Settings, tmp_path_factory: pytest.TempPathFactory
+    e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
+    migrated = e2e_settings
     logs = tmp_path_factory.mktemp("service-logs")
     env = service_env(migrated)
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
