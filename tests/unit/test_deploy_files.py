@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def published_ports(service: dict) -> set[int]:
-    return {int(str(p).split(":")[-2 if str(p).count(":") else -1]) for p in service.get("ports", [])}
+    return {
+        int(str(p).split(":")[-2 if str(p).count(":") else -1]) for p in service.get("ports", [])
+    }
 
 
 def test_compose_runs_the_real_servers_and_every_service() -> None:

@@ -88,14 +88,18 @@ async def test_trial_balance_sums_to_zero_per_currency(api: Api, ledger: AsyncEn
     usd = {x["account"]: (x["debit"], x["credit"]) for x in by_cur["USD"]["lines"]}
     assert usd["platform_fee_revenue"] == (0, 900)
     assert usd["escrow_held"] == (0, 60_000)
-    early = (await api.client.get("/v1/ledger/trial-balance", params={"as_of": T0.isoformat()})).json()
+    early = (
+        await api.client.get("/v1/ledger/trial-balance", params={"as_of": T0.isoformat()})
+    ).json()
     assert [c["currency"] for c in early["currencies"] if c["total_debit"]] == ["USD"]
 
 
 async def test_transaction_by_id_and_by_source(api: Api, ledger: AsyncEngine) -> None:
     event = funded(api.tenant, "o7", 5_000, 5_000)
     await post(ledger, event)
-    by_src = await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
+    by_src = await api.client.get(
+        "/v1/ledger/transactions", params={"source_event_id": str(event.id)}
+    )
     assert by_src.status_code == 200
     tx = by_src.json()
     assert tx["source_type"] == "escrow.funded" and len(tx["hash"]) == 64
