@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from shared.correlation import correlated
+
 if TYPE_CHECKING:
     from shared.events.envelope import Envelope
 
@@ -37,11 +39,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
 
 @contextlib.contextmanager
 def bind_event(env: Envelope) -> Iterator[None]:
-    """Every log line inside carries the event's id, type and correlation id."""
-    with structlog.contextvars.bound_contextvars(
-        event_id=str(env.id),
-        event_type=env.type,
-        correlation_id=str(env.correlation_id),
-        tenant_id=env.tenant_id,
+    """Every log line inside, and every event caused inside, carries the correlation id."""
+    with correlated(
+        env.correlation_id, event_id=str(env.id), event_type=env.type, tenant_id=env.tenant_id
     ):
         yield

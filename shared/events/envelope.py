@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from uuid6 import uuid7
 
+from shared.correlation import current_correlation_id
 from shared.events.registry import REGISTRY, EventModel
 
 SPEC_VERSION = "1.0"
@@ -67,8 +68,13 @@ class Envelope(BaseModel):
         causation_id: UUID | None = None,
         occurred_at: datetime | None = None,
     ) -> Envelope:
-        """Envelope a registered event model. A new conversation starts a new correlation id."""
+        """Envelope a registered event model.
+
+        The correlation id is, in order: the one given, the one of the request or event being
+        handled (shared.correlation), or this event's own id (a new conversation).
+        """
         event_id = new_event_id()
+        correlation_id = correlation_id or current_correlation_id()
         return cls(
             id=event_id,
             type=payload.event_type,

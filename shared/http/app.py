@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -14,10 +15,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import RequestResponseEndpoint
 
+from shared.correlation import correlated
+from shared.events.envelope import new_event_id
 from shared.http.errors import install_error_handlers
 from shared.http.idempotency import IdempotencyMiddleware
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
+
+CORRELATION_HEADER = "X-Correlation-Id"
 
 # bootstrap() -> an object with a ``runtime`` attribute and an async ``close()``.
 Bootstrap = Callable[[], Awaitable[Any]]
@@ -41,9 +46,12 @@ def create_service_app(
     app.add_middleware(IdempotencyMiddleware)
 
     @app.middleware("http")
-    async def _metrics(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    async def _observe(request: Request, call_next: RequestResponseEndpoint) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        cid = _correlation_id(request.headers.get(CORRELATION_HEADER))
+        with correlated(cid, http_method=request.method, http_path=request.url.path):
+            response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = str(cid)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
         HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
@@ -66,6 +74,14 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _correlation_id(header: str | None) -> UUID:
+    """The caller's correlation id when it is a UUID, else a new one."""
+    try:
+        return UUID(header) if header else new_event_id()
+    except ValueError:
+        return new_event_id()
 
 
 async def _check_db(runtime: Runtime) -> str:

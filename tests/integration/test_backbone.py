@@ -289,3 +289,23 @@ async def test_one_subjects_events_arrive_in_order_across_partitions(
         assert [r.seq for r in rows if r.subject == s] == list(range(1, 21))
     on_topic = await read_all(settings, topic, expected=len(envs))
     assert len({r.partition for r in on_topic}) > 1, "the test must span several partitions"
+
+
+async def test_the_relay_is_woken_by_notify_not_only_by_polling(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    # Polling once an hour: an event that still arrives promptly was announced by NOTIFY.
+    relay = OutboxRelay(backbone_engine, producer, poll_interval=3600)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the first (empty) pass is done; the relay now waits
+        env = widget_event(f"w-{uuid.uuid4()}", 1)
+        async with UnitOfWork(backbone_engine) as uow:
+            await add_to_outbox(uow.conn, topic, env)
+            await uow.commit()
+        published = await read_all(settings, topic, expected=1)
+        assert [Envelope.from_kafka(r.value, r.headers).id for r in published] == [env.id]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)

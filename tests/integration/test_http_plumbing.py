@@ -147,6 +147,14 @@ async def test_idempotency_key_replays_and_refuses_reuse(
     assert fixed.status_code == 201
 
 
+async def test_correlation_ids_are_echoed_or_minted(client: httpx.AsyncClient) -> None:
+    given = str(uuid.uuid4())
+    r = await client.get("/healthz", headers={"X-Correlation-Id": given})
+    assert r.headers["X-Correlation-Id"] == given
+    minted = (await client.get("/healthz", headers={"X-Correlation-Id": "not-a-uuid"})).headers
+    assert uuid.UUID(minted["X-Correlation-Id"]).version == 7
+
+
 async def test_health_and_metrics(client: httpx.AsyncClient, backbone_engine: AsyncEngine) -> None:
     r = await client.get("/healthz")
     assert r.status_code == 200

@@ -106,3 +106,14 @@ def test_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError):
         WidgetChanged.model_validate({"widget_id": "w", "seq": 1, "surprise": True})
     assert uuid.UUID(str(widget_event("w", 1).id))
+
+
+def test_events_caused_inside_a_request_or_handler_inherit_its_correlation_id() -> None:
+    from shared.correlation import correlated
+
+    conversation = uuid.uuid4()
+    with correlated(conversation):
+        inside = widget_event("w", 1)
+    outside = widget_event("w", 2)
+    assert inside.correlation_id == conversation
+    assert outside.correlation_id == outside.id
