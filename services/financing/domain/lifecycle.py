@@ -20,6 +20,7 @@ from services.financing.domain.advance import (
     OFFERED,
     REJECTED,
     Advance,
+    AdvanceRuleViolated,
     Step,
 )
 from services.financing.domain.orders import OrderView
@@ -97,10 +98,15 @@ def open_advance(
 
 
 def accept(advance: Advance, now: datetime, actor: str) -> Step:
-    """The supplier takes the offer: ask escrow for a lien of the full principal."""
+    """The supplier takes the offer: ask escrow for a lien of the full principal.
+
+    An offer past its expiry is refused like any closed offer, whether or not the expiry
+    timer has lapsed it yet (the timer does that; a refusal must not change state)."""
     advance.require(OFFERED, code="offer_not_open")
     if now >= advance.expires_at:
-        return expire(advance, now)
+        raise AdvanceRuleViolated(
+            "offer_not_open", f"the offer {advance.advance_id} expired at {advance.expires_at}"
+        )
     accepted, events = advance.moved(ACCEPTED, actor)
     lien = LienRequested(
         order_id=advance.order_id,

@@ -230,3 +230,29 @@ async def test_offers_expire_on_their_durable_timer(
         client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
     )
     assert late.status_code == 409 and late.json()["error"]["code"] == "offer_not_open"
+
+
+async def test_an_offer_past_its_expiry_is_refused_even_before_the_timer_fires(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    aid = (
+        await post(
+            client, harness, "t1-supplier", "/v1/quotes", {"order_id": oid, "supplier_id": "s1"}
+        )
+    ).json()["advance_id"]
+    harness.clock.advance(timedelta(hours=25))  # the expiry timer has not run yet
+    late = await post(
+        client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"}
+    )
+    assert late.status_code == 409 and late.json()["error"]["code"] == "offer_not_open"
+    got = await client.get(f"/v1/advances/{aid}", headers=harness.keys["t1-platform"])
+    assert got.json()["state"] in ("offered", "expired")
+    async with harness.engine.connect() as conn:
+        liens = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                outbox.c.envelope["type"].astext == "financing.lien_requested",
+                outbox.c.envelope["data"]["advance_id"].astext == aid,
+            )
+        )
+    assert liens == 0

@@ -59,11 +59,11 @@ def test_accepting_requests_a_lien_for_the_principal() -> None:
     assert err.value.code == "offer_not_open"
 
 
-def test_an_offer_accepted_too_late_expires_instead() -> None:
+def test_an_offer_accepted_too_late_is_refused() -> None:
     advance, _ = offered()
-    late, events = accept(advance, T0 + DAY, "apikey:s1")
-    assert late.state == "expired"
-    assert not any(isinstance(e, LienRequested) for e in events)
+    with pytest.raises(AdvanceRuleViolated) as err:
+        accept(advance, T0 + DAY, "apikey:s1")
+    assert err.value.code == "offer_not_open"
 
 
 def test_the_expiry_timer_only_lapses_open_offers() -> None:
