@@ -17,6 +17,7 @@ from services.escrow.domain.rules import (
     new_id,
     settle_milestone,
     split_release,
+    unpaid,
 )
 from shared.events import EventModel
 from shared.events.escrow import LienReleased, MilestoneReleased
@@ -29,7 +30,7 @@ def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot release")
     if escrow.chargeback_open:
         raise InvalidTransition("a card chargeback freezes this escrow")
-    remaining = m.amount - m.released_amount - m.refunded_amount
+    remaining = unpaid(escrow, milestone_id)
     gross = remaining if gross is None else gross
     if not 0 < gross <= remaining:
         raise InvalidAmount(f"a release must be between 1 and the unpaid {remaining}")

@@ -53,9 +53,20 @@ def check_invariants(escrow: Escrow) -> Escrow:
     if escrow.reserved > escrow.held:
         raise InvariantViolation(f"reserved {escrow.reserved} exceeds held {escrow.held}")
     for m in escrow.milestones:
-        if m.released_amount + m.refunded_amount > m.amount:
+        if unpaid(escrow, m.milestone_id) < 0:
             raise InvariantViolation(f"milestone {m.milestone_id} paid out more than its amount")
     return escrow
+
+
+def unpaid(escrow: Escrow, milestone_id: str) -> int:
+    """What of a milestone is neither paid out nor promised to a payout or refund in flight."""
+    m = escrow.milestone(milestone_id)
+    in_flight = sum(
+        p.gross for p in escrow.payouts if p.milestone_id == milestone_id and p.status == "pending"
+    ) + sum(
+        r.amount for r in escrow.refunds if r.milestone_id == milestone_id and r.status == "pending"
+    )
+    return m.amount - m.released_amount - m.refunded_amount - in_flight
 
 
 def funding_status(escrow: Escrow) -> Escrow:

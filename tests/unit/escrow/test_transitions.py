@@ -168,3 +168,20 @@ def test_a_chargeback_freezes_then_is_booked_without_a_stripe_refund() -> None:
     assert open_chargeback(e, "dp_1", 100_000, "fraudulent") == (e, [])
     e, ev = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
     assert types(ev) == ["escrow.dispute_resolved", "escrow.refunded"] and e.held == 0
+
+
+def test_retrying_a_split_release_pays_only_the_release_part() -> None:
+    # A split reserves a payout and a refund; Stripe refuses the transfer and finance retries
+    # it while the buyer's refund is still in flight. The retry must release the 10 000 of the
+    # split, not the whole 40 000: the refund of 30 000 is already promised to the buyer.
+    e = evidenced(funded(new_order()), 1)
+    e, _ = open_dispute(e, ms(e, 1), "short shipped", [], T0 + DAY)
+    e, _ = resolve_dispute(e, e.disputes[0].dispute_id, "split", release_amount=10_000)
+    e, _ = abort_payout(e, e.payouts[0].payout_id)
+    e, _ = begin_release(e, ms(e, 1))
+    assert e.payouts[-1].gross == 10_000
+    e, _ = complete_payout(e, e.payouts[-1].payout_id, "tr_2")
+    e, _ = complete_refund(e, e.refunds[0].refund_id, "re_1")
+    m = e.milestones[1]
+    assert (m.status, m.released_amount, m.refunded_amount) == ("released", 10_000, 30_000)
+    assert e.held == 60_000
