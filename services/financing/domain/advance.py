@@ -95,11 +95,15 @@ class Advance:
         return self.disbursed_at is not None
 
     @property
-    def balance(self) -> int:
-        if not self.disbursed:
-            return 0
+    def owed(self) -> int:
+        """What the principal still needs, counting releases that repaid the lien before the
+        payout (a parked ``lien_placed`` replayed late)."""
         paid = self.repaid_fee + self.repaid_principal + self.repaid_early
         return self.principal - paid - self.fee_rebated - self.written_off
+
+    @property
+    def balance(self) -> int:
+        return self.owed if self.disbursed else 0
 
     @property
     def fee_due(self) -> int:

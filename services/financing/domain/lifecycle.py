@@ -164,10 +164,18 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
 
 
 def cancel(advance: Advance, reason: str, *, lien_placed: bool, actor: str = SYSTEM) -> Step:
-    """Cancel an accepted advance before money moved; give a placed lien back."""
+    """Cancel an accepted advance before money moved; give a placed lien back. What a
+    release already repaid on the lien is due back to the supplier (``unapplied``)."""
     if advance.state != ACCEPTED:
         return advance, []
-    cancelled, events = advance.moved(CANCELLED, actor, reason)
+    cancelled, events = advance.moved(
+        CANCELLED,
+        actor,
+        reason,
+        repaid_fee=0,
+        repaid_principal=0,
+        unapplied=advance.unapplied + advance.repaid_fee + advance.repaid_principal,
+    )
     if lien_placed:
         events.append(release_lien(advance, reason))
     return cancelled, events

@@ -16,16 +16,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.financing.domain.advance import (
-    FROZEN,
+    ACCEPTED,
+    DISBURSED,
     OUTSTANDING,
     PARTIALLY_REPAID,
-    RECOURSE,
     REPAID,
     Advance,
     AdvanceRuleViolated,
     Step,
 )
-from services.financing.domain.lifecycle import SYSTEM, release_lien
+from services.financing.domain.lifecycle import SYSTEM, record_disbursement, release_lien
 from services.financing.domain.pricing import earned_through
 from shared.events.financing import AdvanceRepaidEarly, FeeAmortized, RepaymentApplied
 from shared.events.registry import EventModel
@@ -68,8 +68,17 @@ def amortize(advance: Advance, now: datetime) -> Step:
 
 
 def apply_repayment(advance: Advance, amount: int, now: datetime) -> Step:
-    """A release repaid ``amount`` of this advance (escrow's lien repayment)."""
-    applied = min(amount, advance.balance) if advance.state in OUTSTANDING else 0
+    """A release repaid ``amount`` of this advance (escrow's lien repayment).
+
+    The event carries the whole ``amount``, which is what the ledger credits to the advance
+    receivable; ``to_fee + to_principal`` is what was owed, the rest is ``unapplied`` (due
+    back to the supplier). A lien exists from acceptance on, so a release may repay it
+    before the payout when escrow's ``lien_placed`` was parked and replays late: that
+    repayment counts, and the disbursement then starts from what is still owed.
+    """
+    if amount <= 0:
+        return advance, []
+    applied = min(amount, advance.owed) if advance.state in OUTSTANDING | {ACCEPTED} else 0
     to_fee = min(applied, advance.fee_due)
     to_principal = applied - to_fee
     advance = replace(
@@ -78,30 +87,40 @@ def apply_repayment(advance: Advance, amount: int, now: datetime) -> Step:
         repaid_principal=advance.repaid_principal + to_principal,
         unapplied=advance.unapplied + amount - applied,
     )
-    if applied == 0:
-        return advance, []
     events: list[EventModel] = [
         RepaymentApplied(
             advance_id=advance.advance_id,
             order_id=advance.order_id,
             currency=advance.currency,
-            amount=applied,
+            amount=amount,
             to_fee=to_fee,
             to_principal=to_principal,
             balance_after=advance.balance,
         )
     ]
+    if applied == 0 or advance.state not in OUTSTANDING:
+        return advance, events
+    return settled(advance, events, now)
+
+
+def disburse(advance: Advance, transfer_id: str | None, now: datetime) -> Step:
+    """The Stripe transfer went out; releases that repaid the lien before it count now."""
+    advance, events = record_disbursement(advance, transfer_id, now)
+    if advance.owed == advance.principal:
+        return advance, events
+    return settled(advance, events, now)
+
+
+def settled(advance: Advance, events: list[EventModel], now: datetime) -> Step:
+    """After a repayment: repaid in full (the rest of the fee earned), or partially repaid.
+    A frozen, recourse or defaulted advance keeps its state until it is repaid in full."""
     if advance.balance == 0:
         advance, earned = amortize_to(advance, advance.fee, now)
         advance, moved = advance.moved(REPAID, SYSTEM, "repaid_from_releases", frozen_from=None)
         return advance, [*events, *earned, *moved]
-    if advance.state not in (FROZEN, RECOURSE):
-        advance, moved = (
-            advance.moved(PARTIALLY_REPAID, SYSTEM)
-            if advance.state != PARTIALLY_REPAID
-            else (advance, [])
-        )
-        events += moved
+    if advance.state in (DISBURSED):
+        advance, moved = advance.moved(PARTIALLY_REPAID, SYSTEM)
+        return advance, [*events, *moved]
     return advance, events
 
 

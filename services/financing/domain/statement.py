@@ -1,8 +1,9 @@
 """An advance's statement, replayed from its recorded events.
 
 The running ``balance`` is what the supplier owes, i.e. the ledger's advance receivable for
-this advance: + principal at disbursement, - each repayment from a release, - an early
-payoff and its fee rebate, - a write-off. Fee amortisation and recoveries are shown but do
+this advance: + principal at disbursement, - each repayment from a release (all of it, even
+beyond what was owed: the excess is due back to the supplier and shows as a negative
+balance), - an early payoff and its fee rebate, - a write-off. Fee amortisation and recoveries are shown but do
 not move it (they move deferred fee income and credit losses).
 """
 
@@ -62,6 +63,7 @@ def build_statement(
             "repaid_early",
             "written_off",
             "recovered",
+            "unapplied",
         ),
         0,
     )
@@ -83,8 +85,14 @@ def build_statement(
             totals["fee_rebated"] += data["fee_rebate"]
             detail = {"fee_rebate": data["fee_rebate"]}
         elif kind == "repayment":
-            totals["repaid"] += amount
+            # ``amount`` is what the release paid (the ledger's credit); beyond the split
+            # it is unapplied, due back to the supplier, and takes the balance below zero.
+            applied = data["to_fee"] + data["to_principal"]
+            totals["repaid"] += applied
+            totals["unapplied"] += amount - applied
             detail = {"to_fee": data["to_fee"], "to_principal": data["to_principal"]}
+            if amount != applied:
+                detail["unapplied"] = amount - applied
         else:
             totals[
                 {"fee_earned": "fee_earned", "written_off": "written_off"}.get(kind, "recovered")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.advances import AdvanceRepository
 from services.financing.adapters.stripe_gateway import TransferFailed
-from services.financing.domain import lifecycle
+from services.financing.domain import lifecycle, servicing
 from services.financing.domain.lifecycle import LienAnswer
 from services.financing.domain.orders import OrderView
 from shared.events import escrow as ev
@@ -56,5 +56,5 @@ async def on_lien_placed(
     except TransferFailed as exc:
         step = lifecycle.cancel(advance, f"transfer_failed:{exc.code}", lien_placed=True)
     else:
-        step = lifecycle.record_disbursement(advance, transfer_id, deps.clock.now())
+        step = servicing.disburse(advance, transfer_id, deps.clock.now())
     await handler.apply_step(conn, env, advance, step)

@@ -97,6 +97,7 @@ class AdvancePublic(BaseModel):
     recourse: int
     written_off: int
     recovered: int
+    unapplied: int  # repaid beyond what was owed: due back to the supplier
     payoff_now: Payoff | None
 
     @classmethod

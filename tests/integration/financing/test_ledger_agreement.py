@@ -183,3 +183,92 @@ async def test_a_70_percent_advance_repaid_by_releases_agrees_with_the_ledger(
     trial = (await ledger_client.get("/v1/ledger/trial-balance", headers=books.headers)).json()
     (usd,) = [c for c in trial["currencies"] if c["currency"] == "USD"]
     assert usd["difference"] == 0 and usd["total_debit"] == usd["total_credit"] > 0
+
+
+async def _books_for_new_order(
+    harness: Harness,
+    ledger_client: httpx.AsyncClient,
+    service_engines: dict[str, AsyncEngine],
+) -> tuple[Books, dict[str, str], dict[str, str]]:
+    """A funded 30/40/30 order with its deposit released, posted to the ledger; day 10.
+    Returns the books and the financing supplier and finance keys of a fresh tenant."""
+    tenant = f"tl-{uuid.uuid4().hex[:8]}"
+    order = new_order()
+    oid = order.order_id
+    books = Books(harness, ledger_client, service_engines["ledger"], tenant, oid)
+    async with service_engines["ledger"].begin() as conn:
+        raw = await create_api_key(conn, tenant, ["finance"], "auditor")
+        books.headers = {"Authorization": f"Bearer {raw}"}
+    async with harness.engine.begin() as conn:
+        sup = await create_api_key(conn, tenant, ["supplier"], "supplier-portal")
+        fin = await create_api_key(conn, tenant, ["finance"], "finance-desk")
+    harness.clock.set(T0)
+    await books.escrow(order, occurred_at=T0)
+    await books.escrow(funded(oid), released(oid, "m1", 3_000_000, held_after=7_000_000))
+    harness.clock.set(T0 + 10 * DAY)
+    return books, {"Authorization": f"Bearer {sup}"}, {"Authorization": f"Bearer {fin}"}
+
+
+def _idem(keys: dict[str, str]) -> dict[str, str]:
+    return {**keys, "Idempotency-Key": uuid.uuid4().hex}
+
+
+async def _accepted(client: httpx.AsyncClient, books: Books, sup: dict[str, str]) -> str:
+    body = {"order_id": books.order_id, "supplier_id": "s1", "amount": 4_851_000}
+    aid: str = (await client.post("/v1/quotes", json=body, headers=_idem(sup))).json()["advance_id"]
+    r = await client.post(
+        f"/v1/advances/{aid}/accept", json={"supplier_id": "s1"}, headers=_idem(sup)
+    )
+    assert r.status_code == 200, r.text
+    await books.financing_happened()
+    return aid
+
+
+async def test_a_release_before_the_disbursement_agrees_with_the_ledger(
+    harness: Harness,
+    client: httpx.AsyncClient,
+    ledger_client: httpx.AsyncClient,
+    service_engines: dict[str, AsyncEngine],
+) -> None:
+    """escrow.lien_placed was parked (Stripe unreachable) while escrow went on: the shipment
+    release repaid the lien before financing paid out; the parked lien_placed replays later."""
+    books, sup, fin = await _books_for_new_order(harness, ledger_client, service_engines)
+    oid = books.order_id
+    aid = await _accepted(client, books, sup)
+    placed = ev.LienPlaced(order_id=oid, advance_id=aid, amount=4_851_000, currency="USD")
+    await books.escrow(
+        released(oid, "m2", 4_000_000, lien=3_960_000, advance_id=aid, held_after=3_000_000)
+    )
+    await books.escrow(placed)  # replayed from the dead letters
+    a = (await client.get(f"/v1/advances/{aid}", headers=fin)).json()
+    assert (a["state"], a["balance"]) == ("partially_repaid", 891_000)
+    statement = (await client.get(f"/v1/advances/{aid}/statement", headers=fin)).json()
+    assert statement["balance"] == 891_000 == await books.balance("advance_receivable", aid)
+
+
+async def test_a_release_after_early_payoff_agrees_with_the_ledger(
+    harness: Harness,
+    client: httpx.AsyncClient,
+    ledger_client: httpx.AsyncClient,
+    service_engines: dict[str, AsyncEngine],
+) -> None:
+    """The supplier paid off early; escrow released the shipment before it saw the lien
+    release: the overpayment is due back to the supplier, in the statement as in the ledger."""
+    books, sup, fin = await _books_for_new_order(harness, ledger_client, service_engines)
+    oid = books.order_id
+    aid = await _accepted(client, books, sup)
+    await books.escrow(
+        ev.LienPlaced(order_id=oid, advance_id=aid, amount=4_851_000, currency="USD")
+    )
+    r = await client.post(
+        f"/v1/advances/{aid}/repay-early", json={"supplier_id": "s1"}, headers=_idem(sup)
+    )
+    assert r.status_code == 200, r.text
+    await books.financing_happened()
+    await books.escrow(
+        released(oid, "m2", 4_000_000, lien=3_960_000, advance_id=aid, held_after=3_000_000)
+    )
+    a = (await client.get(f"/v1/advances/{aid}", headers=fin)).json()
+    assert (a["state"], a["unapplied"]) == ("repaid", 3_960_000)
+    statement = (await client.get(f"/v1/advances/{aid}/statement", headers=fin)).json()
+    assert statement["balance"] == -3_960_000 == await books.balance("advance_receivable", aid)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from services.financing.domain.lifecycle import cancel
 from services.financing.domain.servicing import (
     amortize,
     apply_repayment,
+    disburse,
     next_amortization_at,
     payoff_quote,
     repay_early,
 )
 from shared.events.financing import (
+    AdvanceDisbursed,
     AdvanceRepaidEarly,
     FeeAmortized,
     LienReleaseRequested,
@@ -89,3 +94,45 @@ def test_early_repayment_after_a_partial_release_repayment() -> None:
     assert (amount, rebate) == (1_600_000 - 112_000, 112_000)
     a, _ = repay_early(a, T0 + 30 * DAY, "apikey:s1", None)
     assert a.balance == 0 and a.fee_amortized + a.fee_rebated == a.fee
+
+
+def test_a_release_before_disbursement_counts_once_the_advance_pays_out() -> None:
+    # lien_placed was parked (e.g. Stripe unreachable) while escrow already repaid the lien
+    # from a release; the lien_placed replayed later disburses the advance.
+    a = disbursed_advance()
+    accepted = replace(a, state="accepted", disbursed_at=None, stripe_transfer_id=None)
+    accepted, events = apply_repayment(accepted, 4_000_000, T0 + DAY)
+    (applied,) = events
+    assert isinstance(applied, RepaymentApplied) and applied.amount == 4_000_000
+    assert (applied.to_fee, applied.to_principal) == (196_000, 3_804_000)
+    assert accepted.state == "accepted" and accepted.unapplied == 0
+    paid, _ = disburse(accepted, "tr_1", T0 + 2 * DAY)
+    assert (paid.state, paid.balance) == ("partially_repaid", 1_600_000)
+
+
+def test_a_release_that_repays_all_before_disbursement_leaves_the_advance_repaid() -> None:
+    a = disbursed_advance()
+    accepted = replace(a, state="accepted", disbursed_at=None, stripe_transfer_id=None)
+    accepted, _ = apply_repayment(accepted, 5_600_000, T0 + DAY)
+    paid, events = disburse(accepted, "tr_1", T0 + 2 * DAY)
+    assert (paid.state, paid.balance, paid.fee_amortized) == ("repaid", 0, paid.fee)
+    assert any(isinstance(e, AdvanceDisbursed) for e in events)
+
+
+def test_a_cancelled_advance_owes_back_what_a_release_repaid_before_payout() -> None:
+    a = disbursed_advance()
+    accepted = replace(a, state="accepted", disbursed_at=None, stripe_transfer_id=None)
+    accepted, _ = apply_repayment(accepted, 1_000_000, T0 + DAY)
+    cancelled, _ = cancel(accepted, "transfer_failed:x", lien_placed=True)
+    assert (cancelled.state, cancelled.balance, cancelled.unapplied) == ("cancelled", 0, 1_000_000)
+
+
+def test_a_repayment_beyond_the_balance_is_reported_whole_so_the_ledger_agrees() -> None:
+    # The ledger credits the advance receivable with everything escrow repaid; the event
+    # must carry all of it, with the split showing what was applied.
+    a, _ = repay_early(disbursed_advance(), T0 + 20 * DAY, "apikey:s1", None)
+    a, events = apply_repayment(a, 300_000, T0 + 21 * DAY)
+    (applied,) = events
+    assert isinstance(applied, RepaymentApplied)
+    assert (applied.amount, applied.to_fee, applied.to_principal) == (300_000, 0, 0)
+    assert a.unapplied == 300_000 and a.state == "repaid"
