@@ -36,6 +36,12 @@ def request_lien(
             currency=escrow.currency,
         )
         return escrow, [placed]  # asked again: answer again, change nothing
+    was_released = lien is not None and lien.advance_id == advance_id  # i.e. not active
+    if was_released or advance_id in escrow.released_advances:
+        refused = ["lien_already_released"]
+        return escrow, [
+            LienRefused(order_id=escrow.order_id, advance_id=advance_id, reasons=refused)
+        ]
     reasons = []
     if escrow.closed:
         reasons.append(f"order_{escrow.status}")
@@ -64,9 +70,14 @@ def request_lien(
 
 
 def release_lien(escrow: Escrow, advance_id: str, reason: str) -> Decision:
+    if advance_id in escrow.released_advances:
+        return escrow, []  # already released: nothing to do
+    escrow = escrow.model_copy(
+        update={"released_advances": (*escrow.released_advances, advance_id)}
+    )
     lien = escrow.lien
     if lien is None or lien.advance_id != advance_id or lien.status != "active":
-        return escrow, []  # unknown or already released: nothing to do
+        return escrow, []  # the request has not arrived yet: remember to refuse it
     escrow = escrow.model_copy(update={"lien": lien.model_copy(update={"status": "released"})})
     released = LienReleased(
         order_id=escrow.order_id, advance_id=advance_id, reason=reason, repaid=lien.repaid

@@ -142,6 +142,9 @@ class Escrow(Frozen):
     payments: tuple[Payment, ...] = ()
     disputes: tuple[Dispute, ...] = ()
     lien: Lien | None = None
+    # Advances whose lien was released (or whose release came before the request): a late
+    # or repeated request for one of them is refused instead of placing the lien again.
+    released_advances: tuple[str, ...] = ()
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
     version: int = 0

@@ -94,7 +94,12 @@ def complete_payout(escrow: Escrow, payout_id: str, stripe_transfer_id: str | No
         and payout.lien_repayment
         and not lien.outstanding
     ):
-        escrow = escrow.model_copy(update={"lien": lien.model_copy(update={"status": "released"})})
+        escrow = escrow.model_copy(
+            update={
+                "lien": lien.model_copy(update={"status": "released"}),
+                "released_advances": (*escrow.released_advances, lien.advance_id),
+            }
+        )
         events.append(
             LienReleased(
                 order_id=escrow.order_id,

@@ -51,3 +51,24 @@ def test_financing_releases_a_lien_once() -> None:
     e, ev = release_lien(e, "adv-1", "advance cancelled")
     assert isinstance(ev[0], LienReleased) and e.lien is not None and e.lien.outstanding == 0
     assert release_lien(e, "adv-1", "again") == (e, [])
+
+
+def test_a_released_lien_is_not_placed_again_by_a_late_or_repeated_request() -> None:
+    # Financing's request redelivered under a new id (or replayed from the dead-letter topic)
+    # after the lien was released must not put a released advance back on the order.
+    e = funded(new_order())
+    e, _ = request_lien(e, "adv-1", 1_000, "USD", "supplier-1")
+    e, _ = release_lien(e, "adv-1", "advance cancelled")
+    e, ev = request_lien(e, "adv-1", 1_000, "USD", "supplier-1")
+    assert isinstance(ev[0], LienRefused) and ev[0].reasons == ["lien_already_released"]
+    assert e.lien is not None and e.lien.outstanding == 0
+    # Reordered: the release arrives before the request it releases.
+    f = funded(new_order())
+    f, ev = release_lien(f, "adv-2", "advance cancelled")
+    assert ev == []
+    f, ev = request_lien(f, "adv-2", 1_000, "USD", "supplier-1")
+    assert isinstance(ev[0], LienRefused) and ev[0].reasons == ["lien_already_released"]
+    assert f.lien is None
+    # A later, different advance is still welcome.
+    f, ev = request_lien(f, "adv-3", 1_000, "USD", "supplier-1")
+    assert isinstance(ev[0], LienPlaced)
