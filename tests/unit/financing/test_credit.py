@@ -79,3 +79,13 @@ def test_finance_commands_check_the_state() -> None:
         with pytest.raises(AdvanceRuleViolated) as err:
             command()
         assert err.value.code == code
+
+
+def test_a_partial_release_repayment_keeps_a_defaulted_advance_defaulted() -> None:
+    # the default is finance staff's call; a release that repays part of it does not cure it,
+    # and finance can still write off the rest
+    a, _ = mark_default(disbursed_advance(), T0 + DAY, "apikey:finance", "supplier insolvent")
+    a, _ = apply_repayment(a, 1_000_000, T0 + 2 * DAY)
+    assert a.state == "defaulted" and a.balance == 4_600_000
+    a, events = write_off(a, "apikey:finance", "uncollectable")
+    assert a.state == "written_off" and a.written_off == 4_600_000
