@@ -33,7 +33,8 @@ _CHECKS: dict[str, str] = {
         LEFT JOIN journal_transactions j ON j.id = p.transaction_id
         LEFT JOIN accounts a ON a.id = p.account_id
         WHERE j.id IS NULL OR a.id IS NULL OR j.seq <> p.seq OR j.posted_at <> p.posted_at
-           OR j.tenant_id <> p.tenant_id OR a.currency <> p.currency LIMIT :n""",
+           OR j.tenant_id <> p.tenant_id OR a.tenant_id <> p.tenant_id
+           OR a.currency <> p.currency LIMIT :n""",
 }
 
 

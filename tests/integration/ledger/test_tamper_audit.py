@@ -81,3 +81,23 @@ async def test_audit_names_every_broken_invariant(scratch_ledger: ScratchLedger)
     ):
         assert failed in output
     assert "✓ every transaction has at least two postings" in output
+
+
+async def test_audit_finds_a_posting_moved_to_another_tenants_account(
+    scratch_ledger: ScratchLedger,
+) -> None:
+    """Same code, sub-ledger and currency in another tenant's books: the hash (which names
+    the account by code) still holds and every transaction still balances; the audit must
+    see that the posting's tenant is not its account's."""
+    engine = await scratch_ledger("moved")
+    await _book(engine)
+    await _tamper(
+        engine,
+        "UPDATE postings p SET account_id = other.id FROM accounts mine, accounts other"
+        " WHERE p.account_id = mine.id AND mine.tenant_id = 't1' AND other.tenant_id = 't2'"
+        " AND other.code = mine.code AND other.subledger = mine.subledger"
+        " AND other.currency = mine.currency AND p.seq = 1",
+    )
+    async with engine.connect() as conn:
+        failed = [c for c in await audit(conn) if not c.ok]
+    assert "postings agree with their transaction and account" in [c.name for c in failed]

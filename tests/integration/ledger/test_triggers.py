@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ledger.entrypoints.consumer import post_events
 from tests.integration.ledger.helpers import funded, post
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -21,9 +22,11 @@ async def _account(engine: AsyncEngine, tenant: str, code: str) -> int:
             (
                 await conn.execute(
                     sa.text(
-                        "INSERT INTO accounts (tenant_id, code, currency) VALUES (:t, :c, 'USD')"
-                        " ON CONFLICT (tenant_id, code, currency, subledger)"
-                        " DO UPDATE SET code = excluded.code RETURNING id"
+                        "WITH new AS (INSERT INTO accounts (tenant_id, code, currency)"
+                        " VALUES (:t, :c, 'USD') ON CONFLICT DO NOTHING RETURNING id)"
+                        " SELECT id FROM new UNION ALL SELECT id FROM accounts"
+                        " WHERE tenant_id = :t AND code = :c AND currency = 'USD'"
+                        " AND subledger = ''"
                     ),
                     {"t": tenant, "c": code},
                 )
@@ -115,3 +118,96 @@ async def test_a_committed_transaction_gains_no_postings(ledger: AsyncEngine, te
                 {"tx": row.transaction_id, "seq": row.seq, "t": tenant, "a": row.account_id,
                  "at": row.posted_at},
             )  # fmt: skip
+
+
+_JOURNAL_ROW = (
+    "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at, source_event_id,"
+    " source_type, kind, memo, prev_hash, hash{extra})"
+    " VALUES (:id, :seq, :t, :at, :src, 'test', 'event', 'by hand', 'x', 'y'{value})"
+)
+
+
+async def test_a_row_claiming_another_database_transaction_is_refused(
+    ledger: AsyncEngine, tenant: str
+) -> None:
+    """The balance check finds the rows to check by xact_id; a row written with someone
+    else's xact_id would escape it (here: a transaction with no postings at all)."""
+    with pytest.raises(DBAPIError, match="written by database transaction"):
+        async with ledger.begin() as conn:
+            await conn.execute(
+                sa.text(_JOURNAL_ROW.format(extra=", xact_id", value=", 1")),
+                {"id": uuid.uuid4(), "seq": 10**12 + uuid.uuid4().int % 10**9, "t": tenant,
+                 "at": NOW, "src": uuid.uuid4()},
+            )  # fmt: skip
+
+
+async def test_nothing_slips_in_after_an_immediate_balance_check(
+    ledger: AsyncEngine, tenant: str
+) -> None:
+    """SET CONSTRAINTS ... IMMEDIATE runs the check early; what is written afterwards must
+    not ride on it: neither a posting added to a checked transaction nor a journal row
+    numbered below the checked ones."""
+    with pytest.raises(DBAPIError, match="already checked for balance"):
+        async with ledger.begin() as conn:
+            await post_events(conn, [funded(tenant, "o2", 1_000, 1_000)])
+            await conn.execute(sa.text("SET CONSTRAINTS journal_balanced IMMEDIATE"))
+            checked = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT transaction_id, seq, account_id, posted_at FROM postings"
+                        " WHERE tenant_id = :t AND line = 1"
+                    ),
+                    {"t": tenant},
+                )
+            ).one()
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO postings (transaction_id, line, seq, tenant_id, account_id,"
+                    " currency, amount, posted_at) VALUES (:tx, 9, :seq, :t, :a, 'USD', 5, :at)"
+                ),
+                {"tx": checked.transaction_id, "seq": checked.seq, "t": tenant,
+                 "a": checked.account_id, "at": checked.posted_at},
+            )  # fmt: skip
+    bank, suspense = (
+        await _account(ledger, tenant, "bank"),
+        await _account(ledger, tenant, "suspense"),
+    )
+    with pytest.raises(DBAPIError, match="numbered below rows already checked"):
+        async with ledger.begin() as conn:
+            head = (
+                await conn.execute(sa.text("SELECT max(seq) FROM journal_transactions"))
+            ).scalar()
+            high, low = (head or 0) + 1_000, (head or 0) + 500
+            tx = uuid.uuid4()
+            await conn.execute(
+                sa.text(_JOURNAL_ROW.format(extra="", value="")),
+                {"id": tx, "seq": high, "t": tenant, "at": NOW, "src": uuid.uuid4()},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO postings (transaction_id, line, seq, tenant_id, account_id,"
+                    " currency, amount, posted_at) VALUES (:tx, 1, :seq, :t, :d, 'USD', 5, :at),"
+                    " (:tx, 2, :seq, :t, :c, 'USD', -5, :at)"
+                ),
+                {"tx": tx, "seq": high, "t": tenant, "d": bank, "c": suspense, "at": NOW},
+            )
+            await conn.execute(sa.text("SET CONSTRAINTS journal_balanced IMMEDIATE"))
+            await conn.execute(sa.text("SET CONSTRAINTS journal_balanced DEFERRED"))
+            await conn.execute(  # no postings at all, and the check would skip it
+                sa.text(_JOURNAL_ROW.format(extra="", value="")),
+                {"id": uuid.uuid4(), "seq": low, "t": tenant, "at": NOW, "src": uuid.uuid4()},
+            )
+
+
+async def test_accounts_and_closes_are_append_only_too(ledger: AsyncEngine, tenant: str) -> None:
+    """Postings name their account by id: re-labelling an account (another tenant, code or
+    currency) would move money between books without touching a posting."""
+    await post(ledger, funded(tenant, "o1", 1_000, 1_000))
+    for statement in (
+        "UPDATE accounts SET tenant_id = 'someone-else' WHERE tenant_id = :t",
+        "DELETE FROM accounts WHERE tenant_id = :t",
+        "TRUNCATE accounts, period_closes",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with ledger.begin() as conn:
+                await conn.execute(sa.text(statement), {"t": tenant})
