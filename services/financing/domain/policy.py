@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from shared.money import EXPONENTS
+
 DEFAULT_ADVANCE_RATE_BPS = 8_000  # 80 %
 DEFAULT_DAILY_FEE_RATE = Decimal("0.0005")  # 0.05 % a day, 18.25 % a year nominal
 DEFAULT_OFFER_TTL = timedelta(hours=24)
@@ -49,6 +51,8 @@ class Policy:
     days_by_kind: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DAYS_BY_KIND))
 
     def __post_init__(self) -> None:
+        if self.currency not in EXPONENTS:
+            raise PolicyError(f"unknown currency {self.currency!r}: an ISO 4217 code, upper case")
         if type(self.advance_rate_bps) is not int or not 0 < self.advance_rate_bps <= 10_000:
             raise PolicyError("advance_rate_bps must be an integer in 1..10000")
         if not isinstance(self.daily_fee_rate, Decimal) or not (

@@ -256,3 +256,16 @@ async def test_an_offer_past_its_expiry_is_refused_even_before_the_timer_fires(
             )
         )
     assert liens == 0
+
+
+async def test_a_policy_for_a_malformed_or_unknown_currency_is_refused(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    for currency in ("usd", "XXX", "DOLLARS"):
+        r = await client.put(
+            f"/v1/policies/{currency}",
+            json={"advance_rate_bps": 7_000},
+            headers={**harness.keys["t1-finance"], **idem()},
+        )
+        assert r.status_code == 422, (currency, r.text)
+        assert r.json()["error"]["code"] == "invalid_policy"
