@@ -75,6 +75,10 @@ EXPONENTS: dict[str, int] = {
 }
 
 
+# Largest magnitude Money.parse accepts: 10**18 major units, beyond any real trade.
+MAX_DIGITS = 18
+
+
 class MoneyError(ValueError):
     """Base class for invalid money operations."""
 
@@ -119,7 +123,12 @@ class Money:
         """Parse a decimal string in major units ("1234.50") exactly; refuse extra precision."""
         if not isinstance(major, str):
             raise MoneyError("parse takes a decimal string, never a float")
-        value = Decimal(major)
+        try:
+            value = Decimal(major.strip())
+        except ArithmeticError:
+            raise MoneyError(f"{major!r} is not a decimal amount") from None
+        if not value.is_finite() or abs(value.adjusted()) > MAX_DIGITS:
+            raise MoneyError(f"{major!r} is not a usable amount")
         scaled = value.scaleb(exponent(currency))
         if scaled != scaled.to_integral_value():
             raise MoneyError(f"{major} has more precision than {currency} allows")

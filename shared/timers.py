@@ -117,7 +117,9 @@ class TimerWorker:
                     fired += 1
                     TIMERS_FIRED.labels(timer.kind).inc()
                 except Exception as exc:
-                    backoff = min(timedelta(seconds=2**timer.attempts), self.max_backoff)
+                    # Cap the exponent first: 2**47 seconds overflows timedelta.
+                    seconds = 2 ** min(timer.attempts, 20)
+                    backoff = min(timedelta(seconds=seconds), self.max_backoff)
                     log.warning("timer.failed", kind=timer.kind, key=timer.key, error=repr(exc))
                     await conn.execute(
                         timers.update()

@@ -119,7 +119,12 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_kafka(cls, value: bytes | None, headers: Any) -> Envelope:
-        hdrs = {k: v.decode() for k, v in (headers or ()) if v is not None}
+        ours = set(_HEADERS.values())
+        try:
+            # Only our attributes are decoded: foreign headers (tracing, binary) are not ours.
+            hdrs = {k: v.decode() for k, v in (headers or ()) if k in ours and v is not None}
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError(f"a CloudEvents header is not UTF-8: {exc}") from exc
         try:
             data = json.loads(value or b"")
         except (ValueError, UnicodeDecodeError) as exc:

@@ -50,3 +50,34 @@ async def test_timers_fire_once_when_due_and_cancelled_ones_never(
     assert rows["b"].attempts == 1 and "downstream unavailable" in rows["b"].last_error
     assert rows["c"].cancelled_at is not None and rows["c"].fired_at is None
     assert rows["a"].fired_at == clock.now()
+
+
+async def test_a_long_failing_timer_does_not_block_the_others(backbone_engine: AsyncEngine) -> None:
+    kind = f"test-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock()
+    fired: list[str] = []
+
+    async def handler(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
+        if timer.key == "broken":
+            raise RuntimeError("still failing")
+        fired.append(timer.key)
+
+    async with backbone_engine.begin() as conn:
+        await schedule(conn, kind, "broken", clock.now())
+        await schedule(conn, kind, "healthy", clock.now() + timedelta(seconds=1))
+        # Failing for days: the backoff exponent must not overflow.
+        await conn.execute(
+            timers.update()
+            .where(timers.c.kind == kind, timers.c.key == "broken")
+            .values(attempts=60)
+        )
+    clock.advance(timedelta(seconds=5))
+    assert await TimerWorker(backbone_engine, {kind: handler}, clock=clock).fire_due() == 1
+    assert fired == ["healthy"]
+    async with backbone_engine.connect() as conn:
+        broken = (
+            await conn.execute(
+                sa.select(timers).where(timers.c.kind == kind, timers.c.key == "broken")
+            )
+        ).one()
+    assert broken.attempts == 61 and broken.due_at == clock.now() + timedelta(minutes=10)

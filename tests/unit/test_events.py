@@ -117,3 +117,13 @@ def test_events_caused_inside_a_request_or_handler_inherit_its_correlation_id() 
     outside = widget_event("w", 2)
     assert inside.correlation_id == conversation
     assert outside.correlation_id == outside.id
+
+
+def test_foreign_binary_headers_are_ignored_and_bad_ce_headers_are_envelope_errors() -> None:
+    env = widget_event("w", 1)
+    _, value, headers = env.to_kafka()
+    traced = [*headers, ("traceparent", b"\xff\xfe binary")]
+    assert Envelope.from_kafka(value, traced) == env
+    broken = [(k, b"\xff\xfe" if k == "ce_type" else v) for k, v in headers]
+    with pytest.raises(EnvelopeError, match="not UTF-8"):
+        Envelope.from_kafka(value, broken)

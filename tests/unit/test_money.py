@@ -110,3 +110,9 @@ def test_allocation_refuses_bad_weights() -> None:
     for ws in ([], [0, 0], [1, -1]):
         with pytest.raises(MoneyError):
             allocate(10, ws)
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "Infinity", "NaN", "1e400", "1,000.00"])
+def test_parse_refuses_what_is_not_an_amount(bad: str) -> None:
+    with pytest.raises(MoneyError):
+        Money.parse(bad, "USD")
