@@ -29,6 +29,12 @@ class InvalidAmount(EscrowError):
     code = "invalid_amount"
 
 
+class CurrencyMismatch(EscrowError):
+    """Money in another currency than the order's: never added to (or taken from) it."""
+
+    code = "currency_mismatch"
+
+
 class InsufficientFunds(EscrowError):
     """Paying out would take more than the escrow holds and is free to release."""
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from services.escrow.domain.disputes import open_chargeback
+from services.escrow.domain.errors import CurrencyMismatch
 from services.escrow.domain.funding import record_funding, record_funding_failure
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.refunds import complete_refund, record_external_refund
@@ -42,11 +43,18 @@ def _payment_id(e: Escrow, pi_id: str) -> str | None:
     return next((p.payment_id for p in e.payments if p.stripe_payment_intent_id == pi_id), None)
 
 
+def _same_currency(e: Escrow, obj: dict[str, Any]) -> None:
+    currency = str(obj.get("currency") or e.currency).upper()
+    if currency != e.currency:
+        raise CurrencyMismatch(f"{obj.get('id')} is in {currency}, the order in {e.currency}")
+
+
 def decision_for(event: dict[str, Any], now: datetime) -> Callable[[Escrow], Decision]:
     kind, obj = event["type"], event["data"]["object"]
     pi_id = payment_intent_of(event) or ""
 
     def succeeded(e: Escrow) -> Decision:
+        _same_currency(e, obj)
         payment_id = (obj.get("metadata") or {}).get("payment_id") or _payment_id(e, pi_id)
         amount = int(obj.get("amount_received") or obj["amount"])
         return record_funding(
@@ -75,6 +83,7 @@ def decision_for(event: dict[str, Any], now: datetime) -> Callable[[Escrow], Dec
                 payment_id = _payment_id(e, pi_id)
                 if payment_id is None:
                     continue
+                _same_currency(e, refund)
                 e, booked = record_external_refund(
                     e, payment_id, refund["id"], int(refund["amount"])
                 )
@@ -82,6 +91,7 @@ def decision_for(event: dict[str, Any], now: datetime) -> Callable[[Escrow], Dec
         return e, events
 
     def disputed(e: Escrow) -> Decision:
+        _same_currency(e, obj)
         return open_chargeback(e, str(obj["id"]), int(obj["amount"]), str(obj.get("reason")))
 
     return {

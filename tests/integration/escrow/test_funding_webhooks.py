@@ -142,3 +142,14 @@ async def test_a_chargeback_freezes_the_escrow(api: Api) -> None:
     assert (await api.webhook(dispute)).json()["handled"]
     state = await get(api, order)
     assert state["frozen"] == 100_000 and state["available"] == 0
+
+
+async def test_a_payment_in_another_currency_is_not_counted_as_funding(api: Api) -> None:
+    # A PaymentIntent carrying the order's metadata but made in EUR (e.g. created by hand in
+    # the dashboard) must not add euros to a USD escrow: money of two currencies never adds up.
+    order = await new_order(api)
+    funding = await fund(api, order)
+    eur = await api.webhook(pi_event("payment_intent.succeeded", order, funding, currency="eur"))
+    assert eur.status_code == 200 and eur.json()["error"] == "currency_mismatch"
+    state = await get(api, order)
+    assert (state["funded"], state["status"]) == (0, "awaiting_funding")

@@ -24,6 +24,7 @@ Anyone = Annotated[Principal, Depends(requires("platform", "finance", "supplier"
 STATUS = {
     domain.InvalidOrder: 422,
     domain.InvalidAmount: 422,
+    domain.CurrencyMismatch: 422,
     domain.InvalidTransition: 409,
     domain.InsufficientFunds: 409,
     domain.InvariantViolation: 409,
