@@ -9,7 +9,7 @@ in the clearing account until booked). Same key, same amount: matched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -88,14 +88,26 @@ async def stage(
     lines: Iterable[StripeLine],
     progress: Progress | None = None,
 ) -> int:
-    """COPY the Stripe lines of a run into the staging table, in chunks; returns the count."""
-    pg, it, total = await driver(conn), iter(lines), 0
-    while chunk := [(run_id, *line) for line in islice(it, COPY_CHUNK)]:
+    """COPY the Stripe lines of a run into the staging table, in chunks; returns the count.
+
+    A balance transaction is staged once however often it is listed (overlapping report
+    exports repeat lines): summing the copies would turn a match into a false mismatch.
+    """
+    pg, unique, total = await driver(conn), _first_of_each(lines), 0
+    while chunk := [(run_id, *line) for line in islice(unique, COPY_CHUNK)]:
         await pg.copy_records_to_table("stripe_lines", records=chunk, columns=STRIPE_COLUMNS)
         total += len(chunk)
         if progress:
             progress(len(chunk))
     return total
+
+
+def _first_of_each(lines: Iterable[StripeLine]) -> Iterator[StripeLine]:
+    seen: set[str] = set()
+    for line in lines:
+        if line.balance_txn_id not in seen:
+            seen.add(line.balance_txn_id)
+            yield line
 
 
 async def reconcile(

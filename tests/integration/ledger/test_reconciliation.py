@@ -128,3 +128,28 @@ async def test_cli_reconciles_a_report_file(
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 1, result.output  # one open break
     assert "missing_in_ledger ch_Z USD" in result.output
+
+
+async def test_a_balance_transaction_listed_twice_counts_once(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    """Overlapping report exports (or a report pasted twice) repeat balance transactions;
+    summing the copies would turn a matched charge into a false amount mismatch."""
+    await post(ledger, funded(api.tenant, "A", 10_000, 10_000, stripe_charge_id="ch_A"))
+    once = report(("ch_A", "charge", "100.00"))
+    twice = once + once.split("\n", 1)[1]
+    counts = await _run_csv(api, twice)
+    assert (counts["stripe_rows"], counts["matched"], counts["amount_mismatch"]) == (1, 1, 0)
+
+
+async def test_unreadable_reports_are_refused_with_nothing_recorded(api: Api) -> None:
+    for body in (
+        b"\xff\xfe not UTF-8",
+        (HEADER + "txn_1,2026-06-01 10:00:00,ch_1,charge,usd,abc,0,0\n").encode(),
+        (HEADER + "txn_1,2026-06-01 10:00:00,ch_1,charge,usd,Infinity,0,0\n").encode(),
+    ):
+        r = await api.client.post(
+            "/v1/ledger/reconciliation/runs", params={"source": "csv"}, content=body
+        )
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_report", r.text
+    assert await _open(api) == {}
