@@ -94,6 +94,8 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
             continue
         try:
             currency = get(row, "currency").upper()
+            if not get(row, "balance_txn_id"):
+                raise ValueError("no balance transaction id")
             yield StripeLine(
                 get(row, "balance_txn_id"),
                 get(row, "source_id") or get(row, "balance_txn_id"),
@@ -103,5 +105,5 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
                 Money.parse(get(row, "fee", "0"), currency).amount,
                 _when(get(row, "created", "1970-01-01T00:00:00+00:00")),
             )
-        except ValueError as exc:
-            raise ReportFormatError(f"line {n}: {exc}") from exc
+        except (ValueError, ArithmeticError) as exc:  # decimal's errors are ArithmeticErrors
+            raise ReportFormatError(f"line {n}: {exc!r}") from exc

@@ -33,7 +33,10 @@ async def run(
     through the API; ``source=csv`` reads a Stripe report CSV sent as the request body."""
     settings = request.app.state.container.runtime.settings
     if source == "csv":
-        text = (await request.body()).decode("utf-8-sig")
+        try:
+            text = (await request.body()).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ApiError(422, "invalid_report", f"a report CSV is UTF-8 text: {exc}") from exc
         lines = list(parse_report_csv_checked(text.splitlines()))
     else:
         key = settings.stripe_api_key.get_secret_value()
