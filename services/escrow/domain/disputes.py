@@ -113,6 +113,8 @@ def resolve_dispute(
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:
+    if outcome != "split" and release_amount is not None:
+        raise InvalidAmount(f"release_amount is only for a split, not for a {outcome}")
     if outcome == "release":
         return amount, 0
     if outcome == "refund":

@@ -189,6 +189,19 @@ CASES: list[tuple[str, Callable[[], Escrow], Callable[[Escrow], object], type[Es
         InvalidAmount,
     ),
     (
+        # finance meant a split but picked "release": releasing everything is not what was asked
+        "release_amount without a split",
+        disputed,
+        lambda e: resolve_dispute(e, e.disputes[0].dispute_id, "release", release_amount=5_000),
+        InvalidAmount,
+    ),
+    (
+        "release_amount with a refund",
+        disputed,
+        lambda e: resolve_dispute(e, e.disputes[0].dispute_id, "refund", release_amount=5_000),
+        InvalidAmount,
+    ),
+    (
         "release more than available",
         _accepted_and_disputed,
         lambda e: begin_release(e, ms(e, 0), gross=0),
