@@ -131,7 +131,9 @@ async def set_policy(
     currency: str, body: PolicyUpdate, request: Request, who: Finance, _key: IdempotencyKey
 ) -> PolicyPublic:
     fields = body.model_dump(exclude={"offer_ttl_seconds", "days_by_kind"})
-    days = body.days_by_kind or dict(DEFAULT_DAYS_BY_KIND)
+    # An override names the kinds it changes; the others keep their typical days (a kind
+    # missing from the map would otherwise date its release at the latest day given).
+    days = {**DEFAULT_DAYS_BY_KIND, **(body.days_by_kind or {})}
     async with transaction(request) as uow:
         try:
             policy = Policy(

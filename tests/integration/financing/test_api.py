@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from services.financing.adapters.tables import advance_history
 from services.financing.bootstrap import timers
 from shared.db import outbox
+from shared.http.auth import create_api_key
 from shared.timers import TimerWorker
 from tests.integration.financing.conftest import Harness, funded_order
 
@@ -269,3 +270,29 @@ async def test_a_policy_for_a_malformed_or_unknown_currency_is_refused(
         )
         assert r.status_code == 422, (currency, r.text)
         assert r.json()["error"]["code"] == "invalid_policy"
+
+
+async def test_a_policy_overriding_some_milestone_days_keeps_the_others(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    tenant = f"tp-{uuid.uuid4().hex[:8]}"
+    async with harness.engine.begin() as conn:
+        fin = await create_api_key(conn, tenant, ["finance"], "fin")
+        sup = await create_api_key(conn, tenant, ["supplier"], "sup")
+    r = await client.put(
+        "/v1/policies/USD",
+        json={"days_by_kind": {"shipment": 20}},
+        headers={"Authorization": f"Bearer {fin}", **idem()},
+    )
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["days_by_kind"]["inspection"] == 65 and r.json()["days_by_kind"]["shipment"] == 20
+    )
+    oid = await funded_order(harness, tenant=tenant)
+    offer = await client.post(
+        "/v1/quotes",
+        json={"order_id": oid, "supplier_id": "s1"},
+        headers={"Authorization": f"Bearer {sup}", **idem()},
+    )
+    # 55,440.00 needs the inspection release: still expected on day 65 + 5, 60 days from 10
+    assert offer.json()["term_days"] == 60, offer.text
