@@ -2,7 +2,7 @@
 
 Stripe may deliver webhooks twice or out of order. Recording a payment is therefore
 idempotent (a payment succeeds once) and monotonic (a late ``payment_failed`` never undoes
-a success). Money arriving on a cancelled order is refunded straight away.
+a success). Money arriving on a cancelled order, or beyond the contract total, is refunded straight away.
 """
 
 from __future__ import annotations
@@ -103,7 +103,14 @@ def record_funding(
         escrow, refunds = reserve_refund(escrow, amount, "paid after cancellation", None)
         return check_invariants(escrow), events + refunds
     escrow, started = open_inspections(escrow, now)
-    return check_invariants(escrow), events + started
+    events += started
+    # Whatever goes beyond the contract total (a second PaymentIntent for the same amount, a
+    # payment after completion) is not the supplier's and would be held forever: return it.
+    excess = min(amount, escrow.funded - escrow.total)
+    if excess > 0:
+        escrow, refunds = reserve_refund(escrow, excess, "paid beyond the contract total", None)
+        events += refunds
+    return check_invariants(escrow), events
 
 
 def record_funding_failure(escrow: Escrow, payment_id: str, reason: str) -> Decision:

@@ -185,3 +185,25 @@ def test_retrying_a_split_release_pays_only_the_release_part() -> None:
     m = e.milestones[1]
     assert (m.status, m.released_amount, m.refunded_amount) == ("released", 10_000, 30_000)
     assert e.held == 60_000
+
+
+def test_money_beyond_the_contract_total_goes_back_to_the_buyer() -> None:
+    # Two PaymentIntents both succeeded for the unfunded amount: the buyer paid twice.
+    e = new_order((600, 400), ("contract", "delivery"))
+    e, _ = record_funding(e, "p1", 700, "stripe", T0, stripe_payment_intent_id="pi_1")
+    e, ev = record_funding(e, "p2", 700, "stripe", T0, stripe_payment_intent_id="pi_2")
+    assert e.status == "funded" and e.reserved == 400
+    assert (e.refunds[0].payment_id, e.refunds[0].amount) == ("p2", 400)
+    e, _ = complete_refund(e, e.refunds[0].refund_id, "re_1")
+    assert e.held == 1_000
+    # A payment arriving after completion would otherwise stay held forever.
+    e = evidenced(e, 1)
+    for i in (0, 1):
+        e, _ = accept_milestone(e, ms(e, i))
+        e, _ = begin_release(e, ms(e, i))
+        e, _ = complete_payout(e, e.payouts[-1].payout_id, f"tr_{i}")
+    assert e.status == "completed"
+    e, ev = record_funding(e, "p3", 250, "stripe", T0, stripe_payment_intent_id="pi_3")
+    assert types(ev) == ["escrow.funded"] and e.reserved == 250
+    e, _ = complete_refund(e, e.refunds[-1].refund_id, "re_2")
+    assert (e.status, e.held) == ("completed", 0)
