@@ -106,8 +106,9 @@ def order_reasons(
         reasons.append(Reason("not_the_supplier", "the order belongs to another supplier"))
     if order.status != "open":
         reasons.append(Reason("order_closed", f"the order is {order.status}"))
-    if order.funded_total == 0:
-        reasons.append(Reason("order_not_funded", "the escrow holds no funds yet"))
+    if order.funded_total < order.total:
+        # escrow places a lien only on a fully funded escrow
+        reasons.append(Reason("order_not_funded", "the escrow is not fully funded yet"))
     if has_live_advance:
         reasons.append(Reason("advance_exists", "the order already carries a live advance"))
     return reasons

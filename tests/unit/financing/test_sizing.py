@@ -145,3 +145,10 @@ def test_policy_refuses_floats_and_nonsense() -> None:
     with pytest.raises(PolicyError):
         Policy(currency="USD", concentration_cap_bps=0)
     assert Policy(currency="USD").daily_fee_rate == Decimal("0.0005")
+
+
+def test_a_partly_funded_escrow_is_not_yet_financeable() -> None:
+    # escrow refuses a lien until the escrow is fully funded: an offer would only be
+    # accepted to be cancelled by the refused lien
+    partly = order_30_40_30(funded=6_000_000)
+    assert [r.code for r in order_reasons(partly, "s1", False)] == ["order_not_funded"]
