@@ -16,6 +16,10 @@ from uuid import UUID
 from services.ledger.domain.chart import account
 from shared.money import check_currency
 
+# No single posting is larger: 10^15 minor units is ten trillion dollars, far above any
+# payment, and low enough that sums over thousands of postings stay inside bigint.
+MAX_AMOUNT = 10**15
+
 
 class UnbalancedTransaction(ValueError):
     pass
@@ -34,6 +38,8 @@ class Line:
             raise UnbalancedTransaction(f"amount must be int minor units, got {self.amount!r}")
         if self.amount == 0:
             raise UnbalancedTransaction("a posting of zero says nothing; leave it out")
+        if abs(self.amount) > MAX_AMOUNT:
+            raise UnbalancedTransaction(f"{self.amount} is above the {MAX_AMOUNT} a posting may be")
         check_currency(self.currency)
         spec = account(self.code)
         if (spec.subledger is None) != (self.subledger == ""):

@@ -177,3 +177,27 @@ async def test_other_tenants_and_scopes(api: Api, ledger: AsyncEngine) -> None:
     ).status_code == 404
     as_platform = {"Authorization": f"Bearer {platform}"}
     assert (await api.client.get("/v1/ledger/chart", headers=as_platform)).status_code == 403
+
+
+async def test_out_of_range_input_is_a_4xx_and_changes_nothing(api: Api) -> None:
+    for path in (
+        f"/v1/ledger/accounts/{2**63}/balance",
+        f"/v1/ledger/accounts/{10**20}/statement",
+    ):
+        r = await api.client.get(path)
+        assert r.status_code in (404, 422), (path, r.status_code, r.text)
+    r = await api.client.post(
+        f"/v1/ledger/reconciliation/breaks/{10**20}/resolve", json={"resolution": "nope"}
+    )
+    assert r.status_code in (404, 422), r.text
+    too_big = {
+        "reason": "more money than exists",
+        "lines": [
+            {"account": "suspense", "currency": "USD", "debit": 10**19},
+            {"account": "bank", "currency": "USD", "credit": 10**19},
+        ],
+    }
+    r = await api.client.post("/v1/ledger/adjustments", json=too_big)
+    assert r.status_code == 422, r.text
+    assert (await api.client.get("/v1/ledger/accounts")).json() == []
+

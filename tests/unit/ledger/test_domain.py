@@ -18,7 +18,15 @@ from services.ledger.domain.chain import (
     link,
 )
 from services.ledger.domain.chart import CHART, natural_balance
-from services.ledger.domain.journal import JournalDraft, Line, UnbalancedTransaction, cr, dr, totals
+from services.ledger.domain.journal import (
+    MAX_AMOUNT,
+    JournalDraft,
+    Line,
+    UnbalancedTransaction,
+    cr,
+    dr,
+    totals,
+)
 from services.ledger.domain.rules import draft_for
 from services.ledger.domain.staff import InvalidAdjustment, adjustment, reversal
 from shared.events import Envelope
@@ -33,6 +41,9 @@ def test_lines_refuse_zero_float_and_wrong_subledger() -> None:
         Line("bank", "USD", 0)
     with pytest.raises(UnbalancedTransaction):
         Line("bank", "USD", 1.5)  # type: ignore[arg-type]
+    with pytest.raises(UnbalancedTransaction, match="above"):  # would overflow bigint sums
+        dr("bank", "USD", MAX_AMOUNT + 1)
+    assert cr("bank", "USD", MAX_AMOUNT).amount == -MAX_AMOUNT
     with pytest.raises(UnbalancedTransaction, match="needs"):
         Line("escrow_held", "USD", 1)
     with pytest.raises(UnbalancedTransaction, match="takes no"):

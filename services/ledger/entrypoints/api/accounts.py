@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from services.ledger.adapters import queries
 from services.ledger.adapters.statements import Position, statement_page
 from services.ledger.domain.chart import CHART, account, natural_balance
-from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, at_or_now
+from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, RowId, at_or_now
 from services.ledger.entrypoints.api.schemas import (
     AccountPublic,
     BalancePublic,
@@ -62,7 +62,7 @@ async def _account(conn: ReadConn, tenant_id: str, account_id: int) -> queries.A
 
 @router.get("/accounts/{account_id}/balance")
 async def balance(
-    account_id: int, who: Finance, conn: ReadConn, clock: ClockDep, as_of: datetime | None = None
+    account_id: RowId, who: Finance, conn: ReadConn, clock: ClockDep, as_of: datetime | None = None
 ) -> BalancePublic:
     """The balance of the postings dated at or before ``as_of`` (default: now)."""
     row = await _account(conn, who.tenant_id, account_id)
@@ -90,7 +90,7 @@ def _decode(cursor: str) -> Position:
 
 @router.get("/accounts/{account_id}/statement")
 async def statement(
-    account_id: int,
+    account_id: RowId,
     who: Finance,
     conn: ReadConn,
     clock: ClockDep,

@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.clock import Clock
 from shared.http.auth import Principal, requires
 
 Finance = Annotated[Principal, Depends(requires("finance"))]
+# A bigint row id from the path: out of range is a 422, not a driver error.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 async def _read(request: Request) -> AsyncIterator[AsyncConnection]:

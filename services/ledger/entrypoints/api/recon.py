@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from services.ledger.adapters import recon
 from services.ledger.adapters.stripe_source import ReportFormatError, parse_report_csv
 from services.ledger.domain.recon import age_days
-from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, WriteConn
+from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, RowId, WriteConn
 from services.ledger.reconciliation import pull_from_stripe, reconcile
 from shared.http.errors import ApiError, not_found
 
@@ -74,7 +74,7 @@ async def list_breaks(
 
 @router.post("/breaks/{break_id}/resolve")
 async def resolve(
-    break_id: int, body: Resolve, who: Finance, conn: WriteConn, clock: ClockDep
+    break_id: RowId, body: Resolve, who: Finance, conn: WriteConn, clock: ClockDep
 ) -> dict[str, Any]:
     row = await recon.update_break(
         conn, who.tenant_id, break_id, status="resolved", resolution=body.resolution,
@@ -87,7 +87,7 @@ async def resolve(
 
 @router.post("/breaks/{break_id}/assign")
 async def assign(
-    break_id: int, body: Assign, who: Finance, conn: WriteConn, clock: ClockDep
+    break_id: RowId, body: Assign, who: Finance, conn: WriteConn, clock: ClockDep
 ) -> dict[str, Any]:
     row = await recon.update_break(conn, who.tenant_id, break_id, owner=body.owner)
     if row is None:
