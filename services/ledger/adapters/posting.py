@@ -39,6 +39,11 @@ class ClosedPeriod(Exception):
     """A staff posting dated inside a closed period."""
 
 
+class AlreadyReversed(Exception):
+    """A reversal of a transaction that has been reversed already (checked under the lock,
+    so two concurrent reversals cannot both pass)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     id: UUID
@@ -97,6 +102,11 @@ async def post_batch(conn: AsyncConnection, drafts: Sequence[JournalDraft]) -> l
         for r in known
     }
     closes = await closed_through(pg, sorted({d.tenant_id for d in drafts}))
+    reversing = [d.reverses for d in drafts if d.reverses is not None]
+    if reversing and await pg.fetchval(
+        "SELECT count(*) FROM journal_transactions WHERE reverses = ANY($1::uuid[])", reversing
+    ):
+        raise AlreadyReversed("this transaction has been reversed already")
     fresh: list[JournalDraft] = []
     taken = set(done)
     for draft in drafts:

@@ -3,6 +3,7 @@ adjustments and reversals; tenant isolation and scopes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -201,3 +202,21 @@ async def test_out_of_range_input_is_a_4xx_and_changes_nothing(api: Api) -> None
     assert r.status_code == 422, r.text
     assert (await api.client.get("/v1/ledger/accounts")).json() == []
 
+
+async def test_concurrent_reversals_one_wins_the_others_conflict(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    event = funded(api.tenant, "o8", 4_000, 4_000)
+    await post(ledger, event)
+    tx = (
+        await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
+    ).json()
+    answers = await asyncio.gather(
+        *(
+            api.client.post(
+                f"/v1/ledger/transactions/{tx['id']}/reverse", json={"reason": f"dup {n}"}
+            )
+            for n in range(3)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409, 409], [r.text for r in answers]

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from services.ledger.adapters import queries
-from services.ledger.adapters.posting import ClosedPeriod, post_batch
+from services.ledger.adapters.posting import AlreadyReversed, ClosedPeriod, post_batch
 from services.ledger.domain.chart import UnknownAccount
 from services.ledger.domain.journal import JournalDraft, Line, UnbalancedTransaction
 from services.ledger.domain.staff import InvalidAdjustment, adjustment, reversal
@@ -45,6 +45,8 @@ async def _post(conn: WriteConn, draft: JournalDraft) -> TransactionPublic:
         await post_batch(conn, [draft])
     except ClosedPeriod as exc:
         raise ApiError(409, "period_closed", str(exc)) from exc
+    except AlreadyReversed as exc:
+        raise ApiError(409, "not_reversible", str(exc)) from exc
     tx = await queries.transaction(conn, draft.tenant_id, id=draft.id)
     assert tx is not None
     return TransactionPublic.of(tx)
