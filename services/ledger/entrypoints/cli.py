@@ -59,7 +59,7 @@ def verify(database_url: str | None = DatabaseUrl) -> None:
             report = await verify_chain(conn)
         if report.broken is None:
             console.print(
-                f"[green]✓[/] hash chain intact: {report.checked} transactions, head {report.head[:16]}…"
+                f"[green]✓[/] hash chain intact: {report.checked} transactions, head {report.head}"
             )
             return True
         b = report.broken
