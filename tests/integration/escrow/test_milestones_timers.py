@@ -145,3 +145,19 @@ async def test_a_refused_transfer_returns_the_milestone_to_accepted_for_a_retry(
     api.container.gateway = api.container.gateway.real  # type: ignore[attr-defined]
     retry = await api.post(f"/v1/orders/{oid}/milestones/{mid}/release", {}, api.finance)
     assert retry.json()["milestones"][0]["status"] == "released"
+
+
+async def test_only_the_buyer_side_can_evidence_the_buyers_acceptance(api: Api) -> None:
+    # A supplier key may bring shipping documents, but "the buyer accepted" is the buyer's word
+    # (platform scope): from the supplier it would start the window that releases the money.
+    order = await funded_order(api, kinds=("contract", "shipment", "buyer_acceptance"))
+    oid, mid = order["order_id"], order["milestones"][2]["milestone_id"]
+    path = f"/v1/orders/{oid}/milestones/{mid}/evidence"
+    acceptance = {"evidence": {"kind": "buyer_acceptance", "accepted_by": "buyer-acme"}}
+    forged = await api.post(path, acceptance, api.supplier)
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "insufficient_scope"
+    state = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
+    assert state["milestones"][2]["status"] == "awaiting_evidence"
+    assert state["milestones"][2]["evidence"] == []
+    ok = await api.post(path, acceptance, api.platform)
+    assert ok.status_code == 201 and ok.json()["milestones"][2]["status"] == "in_inspection"

@@ -28,8 +28,11 @@ from services.escrow.entrypoints.http.schemas import (
     evidence_kind,
     order_public,
 )
+from shared.http.errors import ApiError
 
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["milestones"])
+# Evidence only the buyer's side (platform scope) may give: a supplier key cannot accept for the buyer.
+BUYER_EVIDENCE = frozenset({"buyer_acceptance"})
 
 
 def accept_and_release(e: Escrow, milestone_id: str) -> Decision:
@@ -47,6 +50,12 @@ async def evidence(
     order_id: str, milestone_id: str, body: EvidenceSubmission, who: PlatformOrSupplier, ctx: Ctx
 ) -> dict[str, Any]:
     kind, details = evidence_kind(body.evidence), evidence_details(body.evidence)
+    if kind in BUYER_EVIDENCE and "platform" not in who.scopes:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"{kind} evidence is the buyer's: it needs the platform scope",
+        )
     escrow = await run(
         ctx,
         who,
