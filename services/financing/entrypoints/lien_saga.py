@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.advances import AdvanceRepository
+from services.financing.adapters.orders import OrderRepository
 from services.financing.adapters.stripe_gateway import TransferFailed
-from services.financing.domain import lifecycle, servicing
+from services.financing.domain import credit, lifecycle, servicing
 from services.financing.domain.lifecycle import LienAnswer
 from services.financing.domain.orders import OrderView
 from shared.events import escrow as ev
@@ -57,4 +58,11 @@ async def on_lien_placed(
         step = lifecycle.cancel(advance, f"transfer_failed:{exc.code}", lien_placed=True)
     else:
         step = servicing.disburse(advance, transfer_id, deps.clock.now())
+        # A dispute opened after the lien was placed but before the payout: the advance is
+        # out now, so it is frozen like any disbursed advance when its order is disputed.
+        found = await OrderRepository(conn).get(order.tenant_id, order.order_id)
+        disputes = found[1] if found else {}
+        if disputes:
+            frozen, events = credit.freeze(step[0], sorted(disputes)[0])
+            step = frozen, [*step[1], *events]
     await handler.apply_step(conn, env, advance, step)

@@ -222,3 +222,32 @@ async def test_an_order_completed_with_a_balance_left_claims_recourse(
     await feed(harness, escrow_event(completed, oid))
     a = await get(client, harness, f"/v1/advances/{aid}")
     assert (a["state"], a["recourse"], a["balance"]) == ("recourse", 4_900_000, 4_900_000)
+
+
+async def test_a_dispute_opened_before_the_payout_freezes_the_advance_once_paid_out(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    q = await call(
+        client,
+        harness,
+        "t1-supplier",
+        "/v1/quotes",
+        {"order_id": oid, "supplier_id": "s1", "amount": 4_900_000},
+    )
+    aid = q["advance_id"]
+    await call(client, harness, "t1-supplier", f"/v1/advances/{aid}/accept", {"supplier_id": "s1"})
+    opened = ev.DisputeOpened(
+        order_id=oid, dispute_id="d1", milestone_id="m2", amount=4_000_000, currency="USD",
+        reason="damaged",
+    )  # fmt: skip
+    placed = ev.LienPlaced(order_id=oid, advance_id=aid, amount=4_900_000, currency="USD")
+    await feed(harness, escrow_event(opened, oid), escrow_event(placed, oid))
+    a = await get(client, harness, f"/v1/advances/{aid}")
+    assert (a["state"], a["balance"]) == ("frozen", 4_900_000)
+    resolved = ev.DisputeResolved(
+        order_id=oid, dispute_id="d1", milestone_id="m2", outcome="release",
+        release_amount=4_000_000, refund_amount=0, currency="USD",
+    )  # fmt: skip
+    await feed(harness, escrow_event(resolved, oid))
+    assert (await get(client, harness, f"/v1/advances/{aid}"))["state"] == "disbursed"
