@@ -41,7 +41,13 @@ def open_dispute(
     return check_invariants(escrow), [_opened(escrow, dispute)]
 
 
-def open_chargeback(escrow: Escrow, stripe_dispute_id: str, amount: int, reason: str) -> Decision:
+def open_chargeback(
+    escrow: Escrow,
+    stripe_dispute_id: str,
+    amount: int,
+    reason: str,
+    payment_id: str | None = None,
+) -> Decision:
     if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
         return escrow, []
     frozen = min(amount, escrow.available)
@@ -51,6 +57,7 @@ def open_chargeback(escrow: Escrow, stripe_dispute_id: str, amount: int, reason:
         amount=frozen,
         reason=f"chargeback: {reason}",
         stripe_dispute_id=stripe_dispute_id,
+        payment_id=payment_id,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     return check_invariants(escrow), [_opened(escrow, dispute)]
@@ -94,7 +101,9 @@ def resolve_dispute(
     mid = dispute.milestone_id
     if mid is None:  # chargeback: Stripe already returned the refunded part to the cardholder
         if refund:
-            escrow, booked = reserve_refund(escrow, refund, "chargeback", None, via_stripe=False)
+            escrow, booked = reserve_refund(
+                escrow, refund, "chargeback", None, via_stripe=False, payment_id=dispute.payment_id
+            )
             events += booked
         return check_invariants(escrow), events
     if release:

@@ -83,6 +83,7 @@ class Dispute(Frozen):
     status: Literal["open", "resolved"] = "open"
     outcome: Literal["release", "refund", "split"] | None = None
     stripe_dispute_id: str | None = None
+    payment_id: str | None = None  # a chargeback: the card payment the bank took back
 
 
 class Lien(Frozen):

@@ -22,10 +22,12 @@ from shared.events.escrow import Cancelled, Refunded
 SHIPPED_EVIDENCE = frozenset({"shipment", "customs_clearance", "delivery", "inspection"})
 
 
-def _allocate(escrow: Escrow, amount: int) -> list[tuple[Payment, int]]:
+def _allocate(escrow: Escrow, amount: int, first: str | None = None) -> list[tuple[Payment, int]]:
+    """Latest payment first; ``first`` (a chargeback's card payment) before all others."""
     parts: list[tuple[Payment, int]] = []
     left = amount
-    for p in reversed(escrow.payments):
+    ordered = sorted(reversed(escrow.payments), key=lambda p: p.payment_id != first)
+    for p in ordered:
         if left == 0:
             break
         free = p.amount - p.refunded if p.status == "succeeded" else 0
@@ -64,12 +66,18 @@ def _book(escrow: Escrow, refund: Refund) -> Decision:
 
 
 def reserve_refund(
-    escrow: Escrow, amount: int, reason: str, milestone_id: str | None, *, via_stripe: bool = True
+    escrow: Escrow,
+    amount: int,
+    reason: str,
+    milestone_id: str | None,
+    *,
+    via_stripe: bool = True,
+    payment_id: str | None = None,
 ) -> Decision:
     if amount <= 0:
         raise InvalidAmount("a refund must be positive")
     events: list[EventModel] = []
-    for payment, part in _allocate(escrow, amount):
+    for payment, part in _allocate(escrow, amount, payment_id):
         stripe = via_stripe and payment.method == "stripe"
         refund = Refund(
             refund_id=new_id(),

@@ -92,7 +92,8 @@ def decision_for(event: dict[str, Any], now: datetime) -> Callable[[Escrow], Dec
 
     def disputed(e: Escrow) -> Decision:
         _same_currency(e, obj)
-        return open_chargeback(e, str(obj["id"]), int(obj["amount"]), str(obj.get("reason")))
+        amount, reason = int(obj["amount"]), str(obj.get("reason"))
+        return open_chargeback(e, str(obj["id"]), amount, reason, _payment_id(e, pi_id))
 
     return {
         "payment_intent.succeeded": succeeded,

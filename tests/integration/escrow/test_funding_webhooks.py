@@ -142,6 +142,7 @@ async def test_a_chargeback_freezes_the_escrow(api: Api) -> None:
     assert (await api.webhook(dispute)).json()["handled"]
     state = await get(api, order)
     assert state["frozen"] == 100_000 and state["available"] == 0
+    assert state["disputes"][0]["payment_id"] == funding["payment_id"]  # the card money taken
 
 
 async def test_a_payment_in_another_currency_is_not_counted_as_funding(api: Api) -> None:

@@ -207,3 +207,15 @@ def test_money_beyond_the_contract_total_goes_back_to_the_buyer() -> None:
     assert types(ev) == ["escrow.funded"] and e.reserved == 250
     e, _ = complete_refund(e, e.refunds[-1].refund_id, "re_2")
     assert (e.status, e.held) == ("completed", 0)
+
+
+def test_a_lost_chargeback_is_booked_against_the_disputed_card_payment() -> None:
+    # Funded half by card, then half by wire. The card holder's bank took the card money back:
+    # the refund is that card payment's, not the wire's (which finance may still have to return).
+    e = new_order()
+    e, _ = record_funding(e, "card", 50_000, "stripe", T0, stripe_payment_intent_id="pi_1")
+    e, _ = record_funding(e, "wire", 50_000, "wire", T0)
+    e, _ = open_chargeback(e, "dp_1", 50_000, "fraudulent", payment_id="card")
+    e, ev = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
+    assert isinstance(ev[1], Refunded) and (ev[1].payment_id, ev[1].amount) == ("card", 50_000)
+    assert {p.payment_id: p.refunded for p in e.payments} == {"card": 50_000, "wire": 0}
