@@ -16,6 +16,10 @@ from shared.money import EXPONENTS
 DEFAULT_ADVANCE_RATE_BPS = 8_000  # 80 %
 DEFAULT_DAILY_FEE_RATE = Decimal("0.0005")  # 0.05 % a day, 18.25 % a year nominal
 DEFAULT_OFFER_TTL = timedelta(hours=24)
+# Bounds the service can store and date with (numeric(12, 8), integer seconds, datetimes).
+RATE_PLACES = 8
+MAX_DAYS = 3_650
+MAX_OFFER_TTL = timedelta(days=365)
 
 # Escrow's schedule names what a milestone is paid on, not when. The expected release of a
 # milestone is the order's creation time plus these typical days for its kind, plus the
@@ -59,6 +63,9 @@ class Policy:
             Decimal(0) <= self.daily_fee_rate < Decimal("0.01")
         ):
             raise PolicyError("daily_fee_rate must be a Decimal in [0, 0.01)")
+        exponent = self.daily_fee_rate.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -RATE_PLACES:
+            raise PolicyError(f"daily_fee_rate has at most {RATE_PLACES} decimal places")
         for name in ("supplier_limit", "buyer_limit", "pair_limit"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value < 0):
@@ -68,5 +75,9 @@ class Policy:
             raise PolicyError("concentration_cap_bps must be an integer in 1..10000")
         if type(self.min_advance) is not int or self.min_advance < 1:
             raise PolicyError("min_advance must be a positive integer of minor units")
-        if any(type(d) is not int or d < 0 for d in self.days_by_kind.values()):
-            raise PolicyError("days_by_kind must map kinds to non-negative integers")
+        if any(type(d) is not int or not 0 <= d <= MAX_DAYS for d in self.days_by_kind.values()):
+            raise PolicyError(f"days_by_kind must map kinds to integers in 0..{MAX_DAYS}")
+        if not timedelta(0) < self.offer_ttl <= MAX_OFFER_TTL:
+            raise PolicyError(
+                f"offer_ttl_seconds must be in 1..{int(MAX_OFFER_TTL.total_seconds())}"
+            )

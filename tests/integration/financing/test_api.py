@@ -296,3 +296,23 @@ async def test_a_policy_overriding_some_milestone_days_keeps_the_others(
     )
     # 55,440.00 needs the inspection release: still expected on day 65 + 5, 60 days from 10
     assert offer.json()["term_days"] == 60, offer.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"daily_fee_rate": "0.000123456789"},  # finer than the stored 8 places: silently rounded
+        {"days_by_kind": {"inspection": 10_000_000}},  # dates past year 9999 at quote time
+        {"offer_ttl_seconds": 3_000_000_000},  # beyond the column
+    ],
+)
+async def test_a_policy_the_service_cannot_keep_or_use_is_refused(
+    client: httpx.AsyncClient, harness: Harness, body: dict
+) -> None:
+    r = await client.put(
+        "/v1/policies/EUR", json=body, headers={**harness.keys["t1-finance"], **idem()}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] in ("invalid_policy", "validation_error")
+    got = await client.get("/v1/policies/EUR", headers=harness.keys["t1-finance"])
+    assert got.json()["daily_fee_rate"] == "0.0005"  # nothing stored

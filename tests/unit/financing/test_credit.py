@@ -51,7 +51,7 @@ def test_default_earns_the_fee_then_write_off_takes_the_balance_and_releases_the
     a, events = mark_default(a, T0 + 5 * DAY, "apikey:finance", "supplier insolvent")
     assert a.state == "defaulted" and a.fee_amortized == a.fee
     assert isinstance(events[0], FeeAmortized) and events[0].amount == a.fee
-    a, events = write_off(a, "apikey:finance", "uncollectable")
+    a, _ = write_off(a, "apikey:finance", "uncollectable")
     lost = events[0]
     assert isinstance(lost, AdvanceWrittenOff) and lost.amount == 4_600_000
     assert isinstance(events[-1], LienReleaseRequested)
@@ -87,5 +87,5 @@ def test_a_partial_release_repayment_keeps_a_defaulted_advance_defaulted() -> No
     a, _ = mark_default(disbursed_advance(), T0 + DAY, "apikey:finance", "supplier insolvent")
     a, _ = apply_repayment(a, 1_000_000, T0 + 2 * DAY)
     assert a.state == "defaulted" and a.balance == 4_600_000
-    a, events = write_off(a, "apikey:finance", "uncollectable")
+    a, _ = write_off(a, "apikey:finance", "uncollectable")
     assert a.state == "written_off" and a.written_off == 4_600_000
