@@ -16,7 +16,7 @@ from services.escrow.domain.errors import InvalidAmount, InvalidTransition, Unkn
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.payouts import begin_release
 from services.escrow.domain.refunds import reserve_refund
-from services.escrow.domain.rules import Decision, check_invariants, new_id
+from services.escrow.domain.rules import Decision, check_invariants, complete_if_done, new_id
 from shared.events import EventModel
 from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
 
@@ -118,7 +118,9 @@ def resolve_dispute(
     if refund:
         escrow, booked = reserve_refund(escrow, refund, f"dispute {dispute_id}", mid)
         events += booked
-    return check_invariants(escrow), events
+    # A refund booked at once (wire money, returned offline) may settle the last milestone.
+    escrow, completed = complete_if_done(check_invariants(escrow))
+    return escrow, events + completed
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:

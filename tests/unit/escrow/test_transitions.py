@@ -219,3 +219,13 @@ def test_a_lost_chargeback_is_booked_against_the_disputed_card_payment() -> None
     e, ev = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
     assert isinstance(ev[1], Refunded) and (ev[1].payment_id, ev[1].amount) == ("card", 50_000)
     assert {p.payment_id: p.refunded for p in e.payments} == {"card": 50_000, "wire": 0}
+
+
+def test_a_dispute_refunded_at_once_on_the_last_milestone_completes_the_order() -> None:
+    # Wire-funded: the refund is booked at once (finance returns it offline), so no Stripe
+    # completion follows that would complete the order; the resolution itself must.
+    e = evidenced(funded(new_order((1_000,), ("shipment",)), method="wire"), 0)
+    e, _ = open_dispute(e, ms(e, 0), "never arrived", [], T0)
+    e, ev = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
+    assert types(ev) == ["escrow.dispute_resolved", "escrow.refunded", "escrow.completed"]
+    assert (e.status, e.held, e.milestones[0].status) == ("completed", 0, "refunded")
