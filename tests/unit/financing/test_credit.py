@@ -51,7 +51,7 @@ def test_default_earns_the_fee_then_write_off_takes_the_balance_and_releases_the
     a, events = mark_default(a, T0 + 5 * DAY, "apikey:finance", "supplier insolvent")
     assert a.state == "defaulted" and a.fee_amortized == a.fee
     assert isinstance(events[0], FeeAmortized) and events[0].amount == a.fee
-    a, _ = write_off(a, "apikey:finance", "uncollectable")
+    a, events = write_off(a, "apikey:finance", "uncollectable")
     lost = events[0]
     assert isinstance(lost, AdvanceWrittenOff) and lost.amount == 4_600_000
     assert isinstance(events[-1], LienReleaseRequested)
