@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
+from services.escrow.bootstrap import DEFINITION
+from shared.clock import ManualClock
+from shared.timers import TimerWorker
 from tests.integration.escrow.conftest import Api, order_body
 
 pytestmark = pytest.mark.integration
@@ -57,3 +61,32 @@ async def test_fifty_concurrent_actions_end_in_one_consistent_outcome(api: Api) 
     timeline = (await api.client.get(f"/v1/orders/{oid}/timeline", headers=api.finance)).json()
     decisive = {"escrow.milestone_accepted", "escrow.cancelled", "escrow.dispute_opened"}
     assert sum(e["type"] in decisive for e in timeline["events"]) == 1
+
+
+async def test_a_dispute_racing_the_inspection_timer_ends_in_one_outcome(api: Api) -> None:
+    # The buyer disputes a moment before the window ends while the timer worker (its clock at
+    # the end of the window) auto-accepts: either the dispute wins and the timer is a no-op,
+    # or the acceptance wins and the dispute is refused; never both, never neither.
+    order = (
+        await api.post("/v1/orders", order_body((100_000,), ("contract",), window=60), api.platform)
+    ).json()
+    oid, mid = order["order_id"], order["milestones"][0]["milestone_id"]
+    wire = {"amount": 100_000, "reference": f"wire-{oid}"}
+    funded = (await api.post(f"/v1/orders/{oid}/wire-confirmations", wire, api.finance)).json()
+    ends_at = funded["milestones"][0]["inspection_ends_at"]
+    api.clock.advance(timedelta(seconds=59))
+    timer_clock = ManualClock(api.clock.now() + timedelta(seconds=1))
+    worker = TimerWorker(api.engine, DEFINITION.timers(api.container), clock=timer_clock)
+    dispute, _ = await asyncio.gather(
+        api.post(f"/v1/orders/{oid}/milestones/{mid}/disputes", {"reason": "late"}, api.platform),
+        worker.fire_due(),
+    )
+    await worker.fire_due()  # a timer pushed back by a version conflict fires again
+    state = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
+    status = state["milestones"][0]["status"]
+    assert ends_at is not None and state["held"] == 100_000
+    if dispute.status_code == 201:
+        assert (status, state["frozen"], state["reserved"]) == ("disputed", 100_000, 0)
+    else:
+        assert dispute.json()["error"]["code"] == "invalid_transition"
+        assert (status, state["frozen"], state["reserved"]) == ("releasing", 0, 100_000)
