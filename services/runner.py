@@ -13,15 +13,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 import structlog
 import typer
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from shared.db import make_engine, parked_subjects
 from shared.http.app import create_service_app
 from shared.inbox import BatchHandler, Handler, InboxConsumer
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
+from shared.parking import replay
 from shared.runtime import Runtime, while_kafka_unreachable
 from shared.settings import Settings
 from shared.timers import TimerHandler, TimerWorker
@@ -123,6 +126,38 @@ async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
         await container.close()
 
 
+async def _print_parked(definition: ServiceDefinition, settings: Settings) -> None:
+    engine = make_engine(settings.service_database_url(definition.name))
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(parked_subjects).order_by("parked_at"))).all()
+    finally:
+        await engine.dispose()
+    for row in rows:
+        typer.echo(
+            f"{row.parked_at:%Y-%m-%d %H:%M:%S}  {row.consumer}  {row.subject}  {row.reason}"
+        )
+    if not rows:
+        typer.echo("nothing parked")
+
+
+async def _replay(
+    definition: ServiceDefinition, settings: Settings, consumer: str, subject: str
+) -> int:
+    container = await definition.bootstrap(settings)
+    try:
+        return await replay(
+            container.runtime.engine,
+            container.runtime.producer,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            dlq_topic=settings.dlq_topic,
+            consumer=consumer,
+            subject=subject,
+        )
+    finally:
+        await container.close()
+
+
 def service_cli(definition: ServiceDefinition) -> typer.Typer:
     """The ``tradeflow <service> ...`` command group."""
     cli = definition.commands or typer.Typer(no_args_is_help=True)
@@ -158,6 +193,20 @@ def service_cli(definition: ServiceDefinition) -> typer.Typer:
     def timers() -> None:
         """Fire due durable timers."""
         asyncio.run(run_timers(definition, settings()))
+
+    @cli.command("parked")
+    def list_parked() -> None:
+        """List subjects parked behind a dead-lettered event, per consumer."""
+        asyncio.run(_print_parked(definition, settings()))
+
+    @cli.command("replay")
+    def replay_parked(
+        consumer: str = typer.Option(..., help="Consumer group that parked the subject"),
+        subject: str = typer.Option(..., help="Subject (aggregate id) to replay"),
+    ) -> None:
+        """Republish a parked subject's dead letters in order and unpark it (fix the cause first)."""
+        count = asyncio.run(_replay(definition, settings(), consumer, subject))
+        typer.echo(f"replayed {count} event(s) of {subject} for {consumer}")
 
     @cli.command("migrate")
     def migrate() -> None:

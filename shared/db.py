@@ -62,6 +62,20 @@ timers = sa.Table(
     ),
 )
 
+# A subject (aggregate) whose event a consumer had to dead-letter: its later events are
+# parked behind it, never applied out of order, until an operator replays them.
+parked_subjects = sa.Table(
+    "parked_subjects",
+    BACKBONE,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column(
+        "parked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 api_keys = sa.Table(
     "api_keys",
     BACKBONE,

@@ -9,8 +9,11 @@ For each batch fetched from Kafka:
 3. only after that transaction commits are the Kafka offsets committed. A crash in between
    redelivers the batch, which step 2 turns into a no-op.
 If the batch transaction fails, each event is retried on its own with exponential backoff
-(tenacity); one that still fails is parked on the dead-letter topic with the reason in its
-headers, and the consumer goes on with the next one.
+(tenacity). One that still fails is parked on the dead-letter topic with the reason in its
+headers, and so is every later event of the same subject (shared.parking), so an aggregate's
+events are never applied with a gap; other subjects go on.
+When the *infrastructure* fails (database unreachable, an event newer than this code), no
+event is to blame: nothing is dead-lettered, the batch is rewound and retried after a pause.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import pydantic
+import sqlalchemy.exc
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import (
@@ -33,14 +39,16 @@ from tenacity import (
 
 from shared.db import inbox
 from shared.events.envelope import Envelope, EnvelopeError
-from shared.events.registry import UnknownEventType
+from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from shared.parking import park, parked
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[Envelope]], Awaitable[None]]
+Item = tuple[ConsumerRecord, Envelope]
 
 DEFAULT_DLQ_TOPIC = "tradeflow.dead-letter"
 
@@ -49,7 +57,24 @@ class PermanentFailure(Exception):
     """An event that can never succeed (invalid, or refused by the domain): no retries."""
 
 
+class Stalled(Exception):
+    """Nothing can be processed now (the infrastructure is down): rewind and pause."""
+
+
 PERMANENT = (PermanentFailure, EnvelopeError, UnknownEventType, pydantic.ValidationError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Failures that say nothing about the event: every event would fail the same way now."""
+    if isinstance(
+        exc, NewerEventVersion | OSError | TimeoutError | asyncpg.PostgresConnectionError
+    ):
+        return True
+    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.InterfaceError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.connection_invalidated or is_unavailable(exc.orig)  # type: ignore[arg-type]
+    return False
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class RetryPolicy:
     attempts: int = 5
     initial_wait: float = 0.1
     max_wait: float = 5.0
+    stall_max_wait: float = 30.0
 
 
 class InboxConsumer:
@@ -83,6 +109,7 @@ class InboxConsumer:
         self.dlq_topic = dlq_topic
         self.retry = retry or RetryPolicy()
         self.max_records = max_records
+        self._stalls = 0
         self.consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=bootstrap_servers,
@@ -100,7 +127,11 @@ class InboxConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self.poll_once(timeout_ms=500)
+            try:
+                await self.poll_once(timeout_ms=500)
+            except KafkaError as exc:  # the broker went away: the next poll reconnects
+                log.warning("inbox.kafka_error", consumer=self.name, error=repr(exc))
+                await asyncio.sleep(1.0)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
         """Fetch, process and commit one batch; returns how many records it covered."""
@@ -108,45 +139,69 @@ class InboxConsumer:
         records = [r for batch in fetched.values() for r in batch]
         if not records:
             return 0
-        await self.process(records)
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
-        await self._commit_offsets(offsets)
+        try:
+            await self.process(records)
+        except Stalled as exc:
+            self._stalls += 1
+            pause = min(self.retry.initial_wait * 2**self._stalls, self.retry.stall_max_wait)
+            log.warning("inbox.stalled", consumer=self.name, error=repr(exc.__cause__), pause=pause)
+            for tp, batch in fetched.items():
+                self.consumer.seek(tp, batch[0].offset)
+            await asyncio.sleep(pause)
+            return 0
+        self._stalls = 0
+        assigned = self.consumer.assignment()
+        offsets = {tp: b[-1].offset + 1 for tp, b in fetched.items() if b and tp in assigned}
+        try:
+            await self._commit_offsets(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took partitions away mid-batch; their new owner gets the records
+            # again and the inbox makes that harmless.
+            log.warning("inbox.commit_skipped", consumer=self.name, error=repr(exc))
         return len(records)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self.consumer.commit(offsets)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
-        parsed: list[tuple[ConsumerRecord, Envelope]] = []
+        items: list[Item] = []
         for record in records:
             try:
-                parsed.append((record, Envelope.from_kafka(record.value, record.headers)))
+                items.append((record, Envelope.from_kafka(record.value, record.headers)))
             except EnvelopeError as exc:
-                await self._dead_letter(record, exc, attempts=1)
-        if not parsed:
+                await self._dead_letter(record, None, exc, attempts=1)
+        if not items:
             return
         try:
-            await self._apply([env for _, env in parsed], use_batch=self.batch_handler is not None)
+            await self._apply(items, use_batch=self.batch_handler is not None)
         except Exception as exc:
+            if is_unavailable(exc):
+                raise Stalled() from exc
             log.warning("inbox.batch_failed_retrying_singly", consumer=self.name, error=repr(exc))
-            for record, env in parsed:
-                await self._apply_one_with_retry(record, env)
+            for item in items:
+                await self._apply_one_with_retry(item)
 
-    async def _apply(self, envelopes: Sequence[Envelope], *, use_batch: bool) -> None:
+    async def _apply(self, items: Sequence[Item], *, use_batch: bool) -> None:
+        """Claim, skip what was seen, divert what is parked, apply the rest: one transaction."""
         async with self.engine.begin() as conn:
-            fresh = await self._claim(conn, envelopes)
+            fresh = await self._claim(conn, items)
+            blocked = await parked(conn, self.name, {env.subject for _, env in fresh})
+            ready = [env for _, env in fresh if env.subject not in blocked]
+            for record, env in fresh:
+                if env.subject in blocked:
+                    await self._send_dead_letter(record, blocked[env.subject], "SubjectParked", 0)
             if use_batch and self.batch_handler is not None:
-                if fresh:
-                    await self.batch_handler(conn, fresh)
+                if ready:
+                    await self.batch_handler(conn, ready)
             else:
-                for env in fresh:
+                for env in ready:
                     with bind_event(env):
                         await self.handler(conn, env)
-        EVENTS_CONSUMED.labels(self.name).inc(len(fresh))
+        EVENTS_CONSUMED.labels(self.name).inc(len(ready))
 
-    async def _claim(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> list[Envelope]:
-        """Insert inbox rows; return the envelopes not seen before, in their original order."""
-        unique = {env.id: env for env in envelopes}
+    async def _claim(self, conn: AsyncConnection, items: Sequence[Item]) -> list[Item]:
+        """Insert inbox rows; return the items not seen before, in their original order."""
+        unique = {env.id: env for _, env in items}
         stmt = (
             pg_insert(inbox)
             .values(
@@ -159,15 +214,15 @@ class InboxConsumer:
             .returning(inbox.c.event_id)
         )
         new_ids = set((await conn.execute(stmt)).scalars())
-        seen: set[object] = set()
         fresh = []
-        for env in envelopes:
-            if env.id in new_ids and env.id not in seen:
-                seen.add(env.id)
-                fresh.append(env)
+        for record, env in items:
+            if env.id in new_ids:
+                new_ids.discard(env.id)
+                fresh.append((record, env))
         return fresh
 
-    async def _apply_one_with_retry(self, record: ConsumerRecord, env: Envelope) -> None:
+    async def _apply_one_with_retry(self, item: Item) -> None:
+        record, env = item
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -178,25 +233,43 @@ class InboxConsumer:
             ):
                 with attempt:
                     attempts += 1
-                    await self._apply([env], use_batch=False)
+                    await self._apply([item], use_batch=False)
         except Exception as exc:
-            await self._dead_letter(record, exc, attempts=attempts)
+            if is_unavailable(exc):
+                raise Stalled() from exc
+            await self._dead_letter(record, env, exc, attempts=attempts)
 
-    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+    async def _dead_letter(
+        self, record: ConsumerRecord, env: Envelope | None, exc: BaseException, attempts: int
+    ) -> None:
+        """Park the record's subject and send it to the dead-letter topic, atomically enough:
+        the letter is sent before the parking commits, so a crash can only duplicate it."""
         reason = f"{type(exc).__name__}: {exc}"[:2000]
-        EVENTS_DEAD_LETTERED.labels(self.name).inc()
-        log.error(
-            "inbox.dead_lettered",
-            consumer=self.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
+        subject = (
+            env.subject if env else (record.key.decode(errors="replace") if record.key else None)
         )
+        log.error("inbox.dead_lettered", consumer=self.name, topic=record.topic,
+                  partition=record.partition, offset=record.offset, reason=reason)  # fmt: skip
+        async with self.engine.begin() as conn:
+            if env is not None:
+                await conn.execute(
+                    pg_insert(inbox)
+                    .values(consumer=self.name, event_id=env.id, event_type=env.type)
+                    .on_conflict_do_nothing()
+                )
+            if subject is not None:
+                await park(conn, self.name, subject, env.id if env else None,
+                           f"event {env.id if env else f'at offset {record.offset}'} failed: {reason}")  # fmt: skip
+            await self._send_dead_letter(record, reason, type(exc).__name__, attempts)
+
+    async def _send_dead_letter(
+        self, record: ConsumerRecord, reason: str, error_type: str, attempts: int
+    ) -> None:
+        EVENTS_DEAD_LETTERED.labels(self.name).inc()
         headers = [
-            *list(record.headers or ()),
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")],
             ("dlq_reason", reason.encode()),
-            ("dlq_error_type", type(exc).__name__.encode()),
+            ("dlq_error_type", error_type.encode()),
             ("dlq_consumer", self.name.encode()),
             ("dlq_topic", record.topic.encode()),
             ("dlq_partition", str(record.partition).encode()),

@@ -46,7 +46,7 @@ async def ensure_database(url: str) -> None:
         await admin.close()
 
 
-def upgrade(service: str, settings: Settings | None = None, revision: str = "head") -> str:
+def upgrade(service: str, settings: Settings | None = None, revision: str = "heads") -> str:
     """Create (if needed) and migrate one service's database. Call it outside an event loop."""
     settings = settings or Settings()
     url = settings.service_database_url(service)

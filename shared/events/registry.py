@@ -22,6 +22,10 @@ class UnknownEventType(LookupError):
     pass
 
 
+class NewerEventVersion(UnknownEventType):
+    """A version this code does not know yet (a rolling deploy): wait, do not discard."""
+
+
 class EventModel(BaseModel):
     """Base of every event payload. Subclasses are registered with ``@event``."""
 
@@ -59,7 +63,7 @@ class EventRegistry:
     def upcast(self, event_type: str, version: int, data: Data) -> Data:
         model = self.model(event_type)
         if version > model.event_version:
-            raise UnknownEventType(f"{event_type} v{version} is newer than this code")
+            raise NewerEventVersion(f"{event_type} v{version} is newer than this code")
         while version < model.event_version:
             step = self._upcasters.get((event_type, version))
             if step is None:

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db import UnitOfWork, inbox, outbox
+from shared.db import UnitOfWork, inbox, make_engine, outbox
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.outbox import OutboxRelay, add_to_outbox, make_producer
+from shared.parking import replay
 from shared.settings import Settings
 from tests.conftest import create_topic
 from tests.integration.conftest import effects, widgets
@@ -97,7 +98,7 @@ async def effects_of(engine: AsyncEngine, event_ids: Sequence[uuid.UUID]) -> lis
         )
 
 
-async def read_all(settings: Settings, topic: str, expected: int) -> list:
+async def read_all(settings: Settings, topic: str, expected: int, within: float = 20) -> list:
     c = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -108,7 +109,7 @@ async def read_all(settings: Settings, topic: str, expected: int) -> list:
     await c.start()
     out: list = []
     try:
-        deadline = asyncio.get_running_loop().time() + 20
+        deadline = asyncio.get_running_loop().time() + within
         while len(out) < expected and asyncio.get_running_loop().time() < deadline:
             batch = await c.getmany(timeout_ms=500)
             out += [r for rs in batch.values() for r in rs]
@@ -221,43 +222,111 @@ async def test_consumer_crash_after_db_commit_redelivers_without_second_effect(
         assert claims.scalar() == 1
 
 
+async def send(producer: AIOKafkaProducer, topic: str, *envs: Envelope) -> None:
+    for env in envs:
+        k, v, h = env.to_kafka()
+        await producer.send_and_wait(topic, v, key=k, headers=h)
+
+
 async def test_poison_messages_are_dead_lettered_and_the_rest_still_processed(
     settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    wid = f"w-{uuid.uuid4()}"
-    before = widget_event(wid, 1)
-    failing = widget_event(wid, 2, fail="always")
-    flaky = widget_event(wid, 3, fail="once")
-    after = widget_event(wid, 4)
-    key = wid.encode()
-    for env in (before,):
-        k, v, h = env.to_kafka()
-        await producer.send_and_wait(topic, v, key=k, headers=h)
-    await producer.send_and_wait(topic, b"{not json", key=key, headers=[("ce_type", b"x")])
-    for env in (failing, flaky, after):
-        k, v, h = env.to_kafka()
-        await producer.send_and_wait(topic, v, key=k, headers=h)
+    a, b = f"a-{uuid.uuid4()}", f"b-{uuid.uuid4()}"
+    a1, a2, a3 = widget_event(a, 1), widget_event(a, 2, fail="always"), widget_event(a, 3)
+    b1, b2 = widget_event(b, 1, fail="once"), widget_event(b, 2)
+    await send(producer, topic, a1)
+    await producer.send_and_wait(topic, b"{not json", key=b"c-1", headers=[("ce_type", b"x")])
+    await send(producer, topic, a2, b1, a3, b2)
 
     consumer = consumer_for(settings, backbone_engine, topic, producer, f"g-{uuid.uuid4()}")
     await consumer.start()
     try:
-        assert await drain(consumer, expected=5) == 5
+        assert await drain(consumer, expected=6) == 6
     finally:
         await consumer.stop()
 
-    applied = await effects_of(backbone_engine, [before.id, failing.id, flaky.id, after.id])
-    assert [r.seq for r in applied] == [1, 3, 4]
+    # a2 failed for good: it and a3 behind it (same subject) are parked, never applied out of
+    # order; b1 succeeded on its retry and subject b went on.
+    applied = await effects_of(backbone_engine, [a1.id, a2.id, a3.id, b1.id, b2.id])
+    assert sorted((r.subject, r.seq) for r in applied) == sorted([(a, 1), (b, 1), (b, 2)])
 
-    dead = await read_all(settings, f"{topic}.dlq", expected=2)
-    reasons = [dict(r.headers) for r in dead]
-    assert len(dead) == 2
-    assert b"EnvelopeError" in reasons[0]["dlq_error_type"]
-    assert b"not JSON" in reasons[0]["dlq_reason"]
-    assert reasons[1]["dlq_error_type"] == b"Boom"
-    assert b"cannot change" in reasons[1]["dlq_reason"]
-    assert reasons[1]["dlq_attempts"] == b"3"
-    assert reasons[1]["ce_id"] == str(failing.id).encode()
-    assert reasons[1]["dlq_topic"] == topic.encode()
+    dead = await read_all(settings, f"{topic}.dlq", expected=3)
+    letters = {dict(r.headers).get("ce_id", b"poison"): dict(r.headers) for r in dead}
+    assert len(dead) == 3
+    assert letters[b"poison"]["dlq_error_type"] == b"EnvelopeError"
+    assert b"not JSON" in letters[b"poison"]["dlq_reason"]
+    failed = letters[str(a2.id).encode()]
+    assert failed["dlq_error_type"] == b"Boom" and b"cannot change" in failed["dlq_reason"]
+    assert failed["dlq_attempts"] == b"3" and failed["dlq_topic"] == topic.encode()
+    held = letters[str(a3.id).encode()]
+    assert held["dlq_error_type"] == b"SubjectParked"
+    assert str(a2.id).encode() in held["dlq_reason"]
+
+
+_broken: set[str] = set()
+
+
+async def effect_unless_broken(conn: AsyncConnection, env: Envelope) -> None:
+    if env.subject in _broken:
+        raise Boom(f"{env.subject} is broken")
+    await record_effect(conn, env)
+
+
+async def test_replay_applies_a_parked_subject_in_order_once_fixed(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    w = f"w-{uuid.uuid4()}"
+    envs = [widget_event(w, seq) for seq in (1, 2, 3)]
+    group, dlq = f"g-{uuid.uuid4()}", f"{topic}.dlq"
+    await create_topic(settings.kafka_bootstrap_servers, dlq, partitions=1)
+    consumer = InboxConsumer(
+        name=group, topics=[topic], engine=backbone_engine,
+        bootstrap_servers=settings.kafka_bootstrap_servers, handler=effect_unless_broken,
+        dlq_producer=producer, dlq_topic=dlq, retry=RetryPolicy(attempts=2, initial_wait=0.01),
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        _broken.add(w)
+        await send(producer, topic, *envs)
+        assert await drain(consumer, expected=3) == 3
+        assert await effects_of(backbone_engine, [e.id for e in envs]) == []
+
+        _broken.discard(w)  # the operator fixed the cause
+        replayed = await replay(
+            backbone_engine, producer, bootstrap_servers=settings.kafka_bootstrap_servers,
+            dlq_topic=dlq, consumer=group, subject=w,
+        )  # fmt: skip
+        assert replayed == 3
+        assert await drain(consumer, expected=3) == 3
+    finally:
+        await consumer.stop()
+    assert [r.seq for r in await effects_of(backbone_engine, [e.id for e in envs])] == [1, 2, 3]
+
+
+async def test_a_database_outage_stalls_the_consumer_instead_of_dead_lettering(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    env = widget_event(f"w-{uuid.uuid4()}", 1)
+    await send(producer, topic, env)
+    group = f"g-{uuid.uuid4()}"
+    down = make_engine("postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:1/nowhere")
+    outage = consumer_for(settings, down, topic, producer, group)
+    await outage.start()
+    try:
+        for _ in range(3):
+            assert await outage.poll_once(timeout_ms=3000) == 0  # rewound, nothing committed
+    finally:
+        await outage.stop()
+        await down.dispose()
+
+    recovered = consumer_for(settings, backbone_engine, topic, producer, group)
+    await recovered.start()
+    try:
+        assert await drain(recovered, expected=1) == 1
+    finally:
+        await recovered.stop()
+    assert len(await effects_of(backbone_engine, [env.id])) == 1
+    assert await read_all(settings, f"{topic}.dlq", expected=1, within=3) == []
 
 
 async def test_one_subjects_events_arrive_in_order_across_partitions(

@@ -1,0 +1,139 @@
+"""Parked subjects and dead-letter replay.
+
+When a consumer dead-letters an event, the event's subject (aggregate) is *parked* for that
+consumer: its later events go to the dead-letter topic too instead of being applied after a
+gap (a ledger must not post a release whose funding it never saw). Other subjects flow on.
+An operator fixes the cause, then ``replay`` puts the subject's dead-lettered events back on
+their original topic, in their original order, and unparks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from dataclasses import dataclass
+from uuid import UUID
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db import inbox, parked_subjects
+
+
+async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]) -> dict[str, str]:
+    """Which of ``subjects`` are parked for ``consumer``, with the reason."""
+    if not subjects:
+        return {}
+    t = parked_subjects
+    rows = await conn.execute(
+        sa.select(t.c.subject, t.c.reason).where(
+            t.c.consumer == consumer, t.c.subject.in_(list(subjects))
+        )
+    )
+    return {r.subject: r.reason for r in rows}
+
+
+async def park(
+    conn: AsyncConnection, consumer: str, subject: str, event_id: UUID | None, reason: str
+) -> None:
+    await conn.execute(
+        pg_insert(parked_subjects)
+        .values(consumer=consumer, subject=subject, event_id=event_id, reason=reason[:2000])
+        .on_conflict_do_nothing()
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    headers: dict[str, bytes]
+
+    @property
+    def subject(self) -> str | None:
+        return self.record.key.decode(errors="replace") if self.record.key else None
+
+    @property
+    def event_id(self) -> UUID | None:
+        try:
+            return UUID(self.headers["ce_id"].decode())
+        except (KeyError, ValueError):
+            return None
+
+
+async def read_dead_letters(
+    bootstrap_servers: str, dlq_topic: str, consumer: str, within: float = 30
+) -> list[DeadLetter]:
+    """Every dead letter of ``consumer`` on the topic, oldest first (read to the current end)."""
+    reader = AIOKafkaConsumer(
+        dlq_topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await reader.start()
+    found: list[DeadLetter] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        tps = reader.assignment()
+        while not tps and loop.time() < min(deadline, loop.time() + 5):
+            await asyncio.sleep(0.1)  # metadata for the subscription is still on its way
+            tps = reader.assignment()
+        if not tps:
+            return []
+        ends = await reader.end_offsets(list(tps))
+        while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
+            if loop.time() > deadline:
+                raise TimeoutError(f"could not read {dlq_topic} to its end in {within}s")
+            batch = await reader.getmany(timeout_ms=500)
+            for record in (r for rs in batch.values() for r in rs):
+                headers = dict(record.headers or ())
+                if headers.get("dlq_consumer") == consumer.encode():
+                    found.append(DeadLetter(record, headers))
+    finally:
+        await reader.stop()
+    return sorted(found, key=lambda d: d.record.timestamp)
+
+
+async def replay(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    *,
+    bootstrap_servers: str,
+    dlq_topic: str,
+    consumer: str,
+    subject: str,
+) -> int:
+    """Unpark ``subject`` for ``consumer`` and republish its dead letters; returns how many."""
+    letters = [
+        d
+        for d in await read_dead_letters(bootstrap_servers, dlq_topic, consumer)
+        if d.subject == subject
+    ]
+    ids = [i for i in (d.event_id for d in letters) if i is not None]
+    async with engine.begin() as conn:
+        await conn.execute(
+            parked_subjects.delete().where(
+                parked_subjects.c.consumer == consumer, parked_subjects.c.subject == subject
+            )
+        )
+        if ids:  # their inbox claims were the parking; the replayed copies must apply
+            await conn.execute(
+                inbox.delete().where(inbox.c.consumer == consumer, inbox.c.event_id.in_(ids))
+            )
+    seen: set[UUID | None] = set()
+    for letter in letters:
+        if letter.event_id is not None and letter.event_id in seen:
+            continue  # the same event dead-lettered twice (a rewound batch)
+        seen.add(letter.event_id)
+        original = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq_")]
+        await producer.send_and_wait(
+            letter.headers["dlq_topic"].decode(),
+            value=letter.record.value,
+            key=letter.record.key,
+            headers=original,
+        )
+    return len(seen)
