@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
-from services.financing.domain.pricing import Price, price
+from services.financing.domain.pricing import Price, flat_fee, price
 from shared.money import apply_rate
 
 
@@ -136,7 +136,7 @@ def size(
     if reasons:
         return Refusal(tuple(reasons))
     days = term_days(order, policy, wanted, now)
-    quote = price(wanted, policy.daily_fee_rate, days)
-    if quote.net <= 0:
+    if flat_fee(wanted, policy.daily_fee_rate, days) >= wanted:  # no APR without cash out
         return Refusal((Reason("fee_exceeds_advance", "the fee would eat the whole advance"),))
+    quote = price(wanted, policy.daily_fee_rate, days)
     return Offer(quote, available, expected_release_at(order, policy, wanted))

@@ -152,3 +152,12 @@ def test_a_partly_funded_escrow_is_not_yet_financeable() -> None:
     # accepted to be cancelled by the refused lien
     partly = order_30_40_30(funded=6_000_000)
     assert [r.code for r in order_reasons(partly, "s1", False)] == ["order_not_funded"]
+
+
+def test_a_fee_that_would_eat_the_whole_advance_is_a_refusal_not_a_crash() -> None:
+    # 0.99 % a day over the ~200 days to the inspection release: the fee is twice the principal
+    days = {"contract": 0, "shipment": 30, "inspection": 200}
+    costly = policy(daily_fee_rate=Decimal("0.0099"), days_by_kind=days)
+    assert codes(size(order_30_40_30(), costly, Exposure(), T0 + 10 * DAY)) == [
+        "fee_exceeds_advance"
+    ]
