@@ -87,6 +87,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
+        # Set once LISTEN is established and the backlog is drained (tests and health).
+        self.listening = asyncio.Event()
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent events; returns how many were published."""
@@ -119,9 +121,11 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, woken by NOTIFY and, as a fallback, by polling."""
-        listener = await self._listen()
+        listener: asyncpg.Connection | None = None
         try:
             while not stop.is_set():
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()  # (re)connect, e.g. after a PG restart
                 self._wake.clear()
                 try:
                     published = await self.relay_once()
@@ -131,6 +135,8 @@ class OutboxRelay:
                     await asyncio.sleep(1.0)
                 if published >= self.batch_size:
                     continue  # more are waiting
+                if listener is not None:
+                    self.listening.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._first(stop), timeout=self.poll_interval)
         finally:

@@ -59,6 +59,12 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("validation_error", "the request is invalid", details), status_code=422
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            error_body("internal_error", "the request failed; it is logged"), status_code=500
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")

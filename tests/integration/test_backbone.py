@@ -368,7 +368,7 @@ async def test_the_relay_is_woken_by_notify_not_only_by_polling(
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     try:
-        await asyncio.sleep(0.5)  # the first (empty) pass is done; the relay now waits
+        await asyncio.wait_for(relay.listening.wait(), timeout=10)  # backlog done; waiting
         env = widget_event(f"w-{uuid.uuid4()}", 1)
         async with UnitOfWork(backbone_engine) as uow:
             await add_to_outbox(uow.conn, topic, env)

@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import SystemClock
+from shared.db import api_keys
 from shared.http.app import create_service_app
-from shared.http.auth import Principal, create_api_key, requires
+from shared.http.auth import Principal, create_api_key, hash_key, requires
 from shared.http.errors import ApiError, not_found
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.integration.conftest import widgets
 
 Platform = Annotated[Principal, Depends(requires("platform"))]
 router = APIRouter(prefix="/v1/widgets")
@@ -40,6 +40,12 @@ async def create_widget(body: WidgetCreate, who: Platform) -> dict[str, str]:
     calls.append(body.name)
     wid = f"{who.tenant_id}:{uuid.uuid4()}"
     return {"id": wid, "name": body.name}
+
+
+@router.post("/explode")
+async def explode(who: Platform, mode: str = "error") -> dict[str, str]:
+    calls.append(f"explode:{who.tenant_id}:{mode}")
+    raise RuntimeError("failed after changing state")
 
 
 @router.get("/{wid}")
@@ -165,5 +171,33 @@ async def test_health_and_metrics(client: httpx.AsyncClient, backbone_engine: As
     }
     m = await client.get("/metrics")
     assert "tradeflow_http_requests_total" in m.text
-    async with backbone_engine.connect() as conn:
-        assert (await conn.execute(sa.select(sa.func.count()).select_from(widgets))).scalar() >= 0
+
+
+async def test_idempotency_keeps_failures_after_the_endpoint_ran_and_checks_the_api_key(
+    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:6]}"
+    a = await key(backbone_engine, tenant, "platform")
+    idem = {"Idempotency-Key": str(uuid.uuid4())}
+
+    # A failure after the endpoint ran is replayed, never run again.
+    first = await client.post("/v1/widgets/explode", headers=a | idem)
+    again = await client.post("/v1/widgets/explode", headers=a | idem)
+    assert first.status_code == again.status_code == 500
+    assert again.json()["error"]["code"] == "internal_error"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert calls.count(f"explode:{tenant}:error") == 1
+
+    # The query string is part of the request.
+    other = await client.post("/v1/widgets/explode?mode=other", headers=a | idem)
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+    # A revoked key gets no replay of what it stored before.
+    async with backbone_engine.begin() as conn:
+        await conn.execute(
+            api_keys.update()
+            .where(api_keys.c.key_hash == hash_key(a["Authorization"].removeprefix("Bearer ")))
+            .values(revoked_at=sa.func.now())
+        )
+    revoked = await client.post("/v1/widgets/explode", headers=a | idem)
+    assert revoked.status_code == 401 and "Idempotent-Replayed" not in revoked.headers
