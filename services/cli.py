@@ -42,8 +42,13 @@ def create_apikey(
     scope: list[str] = typer.Option(..., help="platform, finance or supplier; repeatable"),
     name: str = typer.Option(..., help="A label recorded as the actor of changes"),
     key: str | None = typer.Option(None, help="Use this key instead of a random one"),
+    party: str | None = typer.Option(
+        None, help="The supplier id a supplier key acts for (required with --scope supplier)"
+    ),
 ) -> None:
     """Create an API key, valid on every service; the key is printed once."""
+    if "supplier" in scope and not party:
+        raise typer.BadParameter("a supplier key must name its supplier: --party SUPPLIER_ID")
     from shared.db import make_engine
     from shared.http.auth import create_api_key
 
@@ -53,7 +58,7 @@ def create_apikey(
         for service in SERVICES:
             engine = make_engine(settings.service_database_url(service))
             async with engine.begin() as conn:
-                raw = await create_api_key(conn, tenant, scope, name, raw)
+                raw = await create_api_key(conn, tenant, scope, name, raw, party)
             await engine.dispose()
         assert raw is not None
         return raw

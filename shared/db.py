@@ -82,6 +82,8 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.Text, primary_key=True),  # sha256 hex; the key itself is never stored
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("scopes", sa.ARRAY(sa.Text), nullable=False),
+    # The trading party a key acts for (a supplier key's supplier id); None: the tenant itself.
+    sa.Column("party_id", sa.Text),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()

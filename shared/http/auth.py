@@ -28,6 +28,12 @@ class Principal:
     tenant_id: str
     scopes: frozenset[str]
     key_name: str
+    # A supplier key acts for one supplier: services show it only that supplier's objects.
+    party_id: str | None = None
+
+    def may_act_for(self, party_id: str) -> bool:
+        """False when this key is bound to another party (callers answer 404, not 403)."""
+        return self.party_id is None or self.party_id == party_id
 
     @property
     def actor(self) -> str:
@@ -47,7 +53,12 @@ def bearer_key(request: Request) -> str | None:
 
 
 async def create_api_key(
-    conn: AsyncConnection, tenant_id: str, scopes: Iterable[str], name: str, raw: str | None = None
+    conn: AsyncConnection,
+    tenant_id: str,
+    scopes: Iterable[str],
+    name: str,
+    raw: str | None = None,
+    party_id: str | None = None,
 ) -> str:
     """Store a new key's hash and return the key (shown once)."""
     scopes = sorted(set(scopes))
@@ -57,7 +68,7 @@ async def create_api_key(
     raw = raw or f"tf_{secrets.token_urlsafe(24)}"
     await conn.execute(
         api_keys.insert().values(
-            key_hash=hash_key(raw), tenant_id=tenant_id, scopes=scopes, name=name
+            key_hash=hash_key(raw), tenant_id=tenant_id, scopes=scopes, name=name, party_id=party_id
         )
     )
     return raw
@@ -70,14 +81,14 @@ async def authenticate(engine: AsyncEngine, request: Request) -> Principal:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(api_keys.c.tenant_id, api_keys.c.scopes, api_keys.c.name).where(
-                    api_keys.c.key_hash == hash_key(raw), api_keys.c.revoked_at.is_(None)
-                )
+                sa.select(
+                    api_keys.c.tenant_id, api_keys.c.scopes, api_keys.c.name, api_keys.c.party_id
+                ).where(api_keys.c.key_hash == hash_key(raw), api_keys.c.revoked_at.is_(None))
             )
         ).first()
     if row is None:
         raise ApiError(401, "unauthenticated", "unknown or revoked API key")
-    return Principal(row.tenant_id, frozenset(row.scopes), row.name)
+    return Principal(row.tenant_id, frozenset(row.scopes), row.name, row.party_id)
 
 
 def requires(*allowed: Scope) -> Callable[[Request], Awaitable[Principal]]:

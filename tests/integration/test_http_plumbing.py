@@ -48,6 +48,11 @@ async def explode(who: Platform, mode: str = "error") -> dict[str, str]:
     raise RuntimeError("failed after changing state")
 
 
+@router.get("/whoami")
+async def whoami(who: Annotated[Principal, Depends(requires("supplier"))]) -> dict[str, object]:
+    return {"party": who.party_id, "acts_for_s1": who.may_act_for("s1")}
+
+
 @router.get("/{wid}")
 async def get_widget(wid: str, who: Platform) -> dict[str, str]:
     if not wid.startswith(f"{who.tenant_id}:"):
@@ -79,9 +84,11 @@ async def client(
             yield c
 
 
-async def key(engine: AsyncEngine, tenant: str, *scopes: str) -> dict[str, str]:
+async def key(
+    engine: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
+) -> dict[str, str]:
     async with engine.begin() as conn:
-        raw = await create_api_key(conn, tenant, scopes, f"{tenant}-key")
+        raw = await create_api_key(conn, tenant, scopes, f"{tenant}-key", party_id=party)
     return {"Authorization": f"Bearer {raw}"}
 
 
@@ -201,3 +208,18 @@ async def test_idempotency_keeps_failures_after_the_endpoint_ran_and_checks_the_
         )
     revoked = await client.post("/v1/widgets/explode", headers=a | idem)
     assert revoked.status_code == 401 and "Idempotent-Replayed" not in revoked.headers
+
+
+async def test_a_supplier_key_acts_for_its_own_supplier_only(
+    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+) -> None:
+    s1 = await key(backbone_engine, "tenant-a", "supplier", party="s1")
+    s2 = await key(backbone_engine, "tenant-a", "supplier", party="s2")
+    assert (await client.get("/v1/widgets/whoami", headers=s1)).json() == {
+        "party": "s1",
+        "acts_for_s1": True,
+    }
+    assert (await client.get("/v1/widgets/whoami", headers=s2)).json() == {
+        "party": "s2",
+        "acts_for_s1": False,
+    }

@@ -1,0 +1,22 @@
+"""Backbone: api_keys.party_id, the supplier a supplier key acts for.
+
+IF NOT EXISTS: on a fresh database revision 0001 already built the current table.
+
+Revision ID: escrow_backbone_0003
+Revises: escrow_backbone_0002
+"""
+
+from alembic import op
+
+revision = "escrow_backbone_0003"
+down_revision = "escrow_backbone_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS party_id text")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE api_keys DROP COLUMN IF EXISTS party_id")
