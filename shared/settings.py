@@ -23,7 +23,9 @@ SERVICES = ("escrow", "ledger", "financing")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRADEFLOW_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: a deployment that forgets the variable must not run
+    # with the development webhook secret from this repository (anyone could forge webhooks).
+    environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
     log_json: bool = True
 

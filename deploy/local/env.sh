@@ -6,4 +6,6 @@
 # Server-level URL: services and tests derive the per-database URLs from it.
 : "${DATABASE_URL:=postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:5432/postgres}"
 : "${STRIPE_API_BASE:=http://127.0.0.1:12111}"
-export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL STRIPE_API_BASE
+# Local stack: development secrets (stripe-mock) are fine here, never in production.
+: "${TRADEFLOW_ENVIRONMENT:=development}"
+export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL STRIPE_API_BASE TRADEFLOW_ENVIRONMENT

@@ -5,12 +5,15 @@ from shared.settings import Settings
 
 
 def test_each_service_gets_its_own_database_on_the_server() -> None:
-    s = Settings(database_url="postgresql+asyncpg://u:p@db:5432/postgres")
+    s = Settings(environment="test", database_url="postgresql+asyncpg://u:p@db:5432/postgres")
     assert s.service_database_url("ledger") == "postgresql+asyncpg://u:p@db:5432/tradeflow_ledger"
     assert s.topic("escrow") == "tradeflow.escrow.events"
 
 
-def test_default_secrets_are_refused_in_production() -> None:
+def test_default_secrets_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADEFLOW_ENVIRONMENT", raising=False)
+    with pytest.raises(ValidationError, match="STRIPE_API_KEY"):
+        Settings()  # production is the default
     with pytest.raises(ValidationError, match="STRIPE_API_KEY"):
         Settings(environment="production")
     ok = Settings(
@@ -22,5 +25,6 @@ def test_default_secrets_are_refused_in_production() -> None:
 def test_conventional_endpoint_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k:1")
     monkeypatch.setenv("STRIPE_API_BASE", "http://s:2")
+    monkeypatch.setenv("TRADEFLOW_ENVIRONMENT", "development")
     s = Settings()
     assert (s.kafka_bootstrap_servers, s.stripe_api_base) == ("k:1", "http://s:2")
