@@ -38,6 +38,11 @@ class Api:
     finance: dict[str, str]
     supplier: dict[str, str]
     other_tenant: dict[str, str]
+    tenant: str = ""
+
+    async def supplier_key(self, party: str) -> dict[str, str]:
+        """A supplier key of this tenant bound to one supplier."""
+        return await _key(self.engine, self.tenant, "supplier", party=party)
 
     async def post(
         self, path: str, body: Any, who: dict[str, str], key: str | None = None
@@ -64,9 +69,12 @@ class Api:
         return await self.client.post("/v1/webhooks/stripe", content=payload, headers=headers)
 
 
-async def _key(engine: AsyncEngine, tenant: str, *scopes: str) -> dict[str, str]:
+async def _key(
+    engine: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
+) -> dict[str, str]:
+    name = f"{tenant}-{'-'.join(scopes)}" + (f"-{party}" if party else "")
     async with engine.begin() as conn:
-        raw = await create_api_key(conn, tenant, scopes, f"{tenant}-{'-'.join(scopes)}")
+        raw = await create_api_key(conn, tenant, scopes, name, party_id=party)
     return {"Authorization": f"Bearer {raw}"}
 
 
@@ -96,7 +104,7 @@ async def api(migrated: Settings, service_engines: dict[str, AsyncEngine]) -> As
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://escrow") as client:
             assert container is not None
-            yield Api(client, container, clock, migrated, engine, **keys)
+            yield Api(client, container, clock, migrated, engine, **keys, tenant=tenant)
 
 
 def order_body(

@@ -16,7 +16,14 @@ from services.escrow.domain.funding import (
 )
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
-from services.escrow.entrypoints.http.deps import Ctx, Finance, Platform, raise_api_error, run
+from services.escrow.entrypoints.http.deps import (
+    Ctx,
+    Finance,
+    Platform,
+    load,
+    raise_api_error,
+    run,
+)
 from services.escrow.entrypoints.http.schemas import (
     FundingStarted,
     FundRequest,
@@ -24,7 +31,7 @@ from services.escrow.entrypoints.http.schemas import (
     order_public,
 )
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
-from shared.http.errors import ApiError, not_found
+from shared.http.errors import ApiError
 
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["funding"])
 
@@ -32,9 +39,7 @@ router = APIRouter(prefix="/v1/orders/{order_id}", tags=["funding"])
 @router.post("/fund", status_code=201)
 async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> FundingStarted:
     async with ctx.engine.connect() as conn:
-        escrow = await repository.get(conn, order_id, who.tenant_id)
-    if escrow is None:
-        raise not_found("order", order_id)
+        escrow = await load(conn, who, order_id)
     amount = body.amount if body.amount is not None else outstanding(escrow)
     try:
         check_new_funding(escrow, amount)

@@ -16,14 +16,16 @@ from services.escrow.entrypoints.http.deps import (
     Ctx,
     Platform,
     PlatformOrFinance,
+    load,
     page,
     raise_api_error,
     run,
+    supplier_of,
 )
 from services.escrow.entrypoints.http.schemas import CancelRequest, OrderCreate, order_public
 from services.escrow.service_layer.unit import commit_decision
 from shared.db import UnitOfWork
-from shared.http.errors import ApiError, not_found
+from shared.http.errors import ApiError
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -69,7 +71,8 @@ async def list_orders(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    flt = repository.OrderFilter(status, buyer_id, supplier_id, created_from, created_to)
+    supplier = supplier_of(who, supplier_id)
+    flt = repository.OrderFilter(status, buyer_id, supplier, created_from, created_to)
     async with ctx.engine.connect() as conn:
         try:
             orders, next_cursor = await repository.list_orders(
@@ -85,17 +88,14 @@ async def list_orders(
 @router.get("/{order_id}")
 async def get(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
     async with ctx.engine.connect() as conn:
-        escrow = await repository.get(conn, order_id, who.tenant_id)
-    if escrow is None:
-        raise not_found("order", order_id)
+        escrow = await load(conn, who, order_id)
     return order_public(escrow)
 
 
 @router.get("/{order_id}/timeline")
 async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
     async with ctx.engine.connect() as conn:
-        if await repository.get(conn, order_id, who.tenant_id) is None:
-            raise not_found("order", order_id)
+        await load(conn, who, order_id)
         rows = await repository.read_timeline(conn, who.tenant_id, order_id)
     items = [
         {
