@@ -125,7 +125,8 @@ async def test_cli_reconciles_a_report_file(
     path.write_text(report(("ch_A", "charge", "100.00"), ("ch_Z", "charge", "1.00")))
     url = ledger.url.render_as_string(hide_password=False)
     args = ["reconcile", "--tenant", tenant, "--csv", str(path), "--database-url", url]
-    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    env = {"TRADEFLOW_ENVIRONMENT": "test"}  # the CLI builds its own Settings
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
     assert result.exit_code == 1, result.output  # one open break
     assert "missing_in_ledger ch_Z USD" in result.output
 
