@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.accounts import AccountKey, account_ids
-from services.ledger.domain.chain import GENESIS, ChainedPosting, ChainedTransaction, link
+from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
 from services.ledger.domain.journal import JournalDraft
 
 CHAIN_LOCK = 0x6C65_6467_6572_0001  # "ledger" + 1: the one lock every journal append takes
@@ -135,12 +135,10 @@ async def _append(pg: asyncpg.Connection, drafts: Sequence[JournalDraft]) -> lis
     journal_rows, posting_rows, posted = [], [], []
     for d in drafts:
         seq += 1
-        chained = ChainedTransaction(
+        digest = link_bytes(prev, canonical_of(
             d.id, seq, d.tenant_id, d.posted_at, d.original_date, d.source_event_id,
-            d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses,
-            [ChainedPosting(ln.code, ln.subledger, ln.currency, ln.amount, ln.external_ref) for ln in d.lines],
-        )  # fmt: skip
-        digest = link(prev, chained)
+            d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, d.lines,
+        ))  # fmt: skip
         journal_rows.append(
             (d.id, seq, d.tenant_id, d.posted_at, d.original_date, d.source_event_id,
              d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, prev, digest)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
-from datetime import UTC, datetime
-from uuid import uuid4
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from services.ledger.domain.chain import (
     GENESIS,
     ChainedPosting,
     ChainedTransaction,
+    canonical,
     check_link,
     link,
 )
@@ -139,3 +141,44 @@ def test_any_set_of_mirrored_lines_balances(pairs: list[tuple[str, int]]) -> Non
     lines = [ln for cur, amt in pairs for ln in (dr("bank", cur, amt), cr("suspense", cur, amt))]
     draft = JournalDraft(uuid4(), "t", NOW, uuid4(), "x", "", tuple(lines))
     assert set(totals(draft.lines).values()) == {0}
+
+
+def _reference_canonical(tx: ChainedTransaction) -> bytes:
+    """The chain's definition, as first written: key-sorted compact JSON of the body."""
+
+    def ts(value: datetime | None) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    body = {
+        "id": str(tx.id), "seq": tx.seq, "tenant": tx.tenant_id, "posted_at": ts(tx.posted_at),
+        "original_date": ts(tx.original_date), "source_event_id": str(tx.source_event_id),
+        "source_type": tx.source_type, "kind": tx.kind, "actor": tx.actor, "reason": tx.reason,
+        "memo": tx.memo, "reverses": str(tx.reverses) if tx.reverses else None,
+        "postings": [[p.code, p.subledger, p.currency, p.amount, p.external_ref]
+                     for p in tx.postings],
+    }  # fmt: skip
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+text = st.text(max_size=12)  # any unicode: quotes, backslashes, control characters, emoji
+moments = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))]))
+
+
+@given(
+    tenant=text, memo=text, source_type=text, actor=st.none() | text, reason=st.none() | text,
+    posted_at=moments, original_date=st.none() | moments, seq=st.integers(1, 2**62),
+    reverses=st.none() | st.uuids(), kind=st.sampled_from(["event", "adjustment", "reversal"]),
+    postings=st.lists(
+        st.builds(ChainedPosting, text, text, text, st.integers(-(10**15), 10**15),
+                  st.none() | text),
+        max_size=5,
+    ),
+)  # fmt: skip
+def test_canonical_bytes_are_exactly_the_key_sorted_json(
+    tenant: str, memo: str, source_type: str, actor: str | None, reason: str | None,
+    posted_at: datetime, original_date: datetime | None, seq: int, reverses: UUID | None,
+    kind: str, postings: list[ChainedPosting],
+) -> None:  # fmt: skip
+    tx = ChainedTransaction(uuid4(), seq, tenant, posted_at, original_date, uuid4(), source_type,
+                            kind, actor, reason, memo, reverses, postings)  # fmt: skip
+    assert canonical(tx) == _reference_canonical(tx)
