@@ -40,12 +40,20 @@ class Line:
             raise UnbalancedTransaction("a posting of zero says nothing; leave it out")
         if abs(self.amount) > MAX_AMOUNT:
             raise UnbalancedTransaction(f"{self.amount} is above the {MAX_AMOUNT} a posting may be")
-        check_currency(self.currency)
-        spec = account(self.code)
-        if (spec.subledger is None) != (self.subledger == ""):
-            raise UnbalancedTransaction(
-                f"{self.code} {'needs' if spec.subledger else 'takes no'} sub-ledger key"
-            )
+        shape = (self.code, self.currency, self.subledger == "")
+        if shape not in _VALID_SHAPES:  # a handful of shapes: check each once per process
+            check_currency(self.currency)
+            spec = account(self.code)
+            if (spec.subledger is None) != (self.subledger == ""):
+                raise UnbalancedTransaction(
+                    f"{self.code} {'needs' if spec.subledger else 'takes no'} sub-ledger key"
+                )
+            _VALID_SHAPES.add(shape)
+
+
+# (code, currency, sub-ledger empty?) combinations already found valid: the chart and the
+# currency table are constants, so a shape that passed once always passes.
+_VALID_SHAPES: set[tuple[str, str, bool]] = set()
 
 
 def dr(code: str, currency: str, amount: int, sub: str = "", ref: str | None = None) -> Line:
@@ -92,6 +100,15 @@ class JournalDraft:
 def check_balanced(lines: Sequence[Line]) -> None:
     if len(lines) < 2:
         raise UnbalancedTransaction("a journal transaction needs at least two postings")
+    currency, total = lines[0].currency, 0
+    for line in lines:  # the usual case, one currency, without building a dict
+        if line.currency != currency:
+            break
+        total += line.amount
+    else:
+        if total != 0:
+            raise UnbalancedTransaction(f"debits and credits differ by {total} in {currency}")
+        return
     for currency, total in totals(lines).items():
         if total != 0:
             raise UnbalancedTransaction(f"debits and credits differ by {total} in {currency}")
