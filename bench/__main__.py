@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import ledger_bench
+from bench import backbone_bench, ledger_bench
 
 
 def main() -> None:
+    asyncio.run(backbone_bench.main())
     asyncio.run(ledger_bench.main())
 
 
