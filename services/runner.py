@@ -25,6 +25,7 @@ from shared.inbox import BatchHandler, Handler, InboxConsumer
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.parking import replay
+from shared.retention import ensure_scheduled, retention_timers
 from shared.runtime import Runtime, while_kafka_unreachable
 from shared.settings import Settings
 from shared.timers import TimerHandler, TimerWorker
@@ -118,9 +119,11 @@ async def run_consumers(definition: ServiceDefinition, settings: Settings) -> No
 async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
     container = await definition.bootstrap(settings)
     try:
-        worker = TimerWorker(
-            container.runtime.engine, definition.timers(container), clock=container.runtime.clock
-        )
+        runtime = container.runtime
+        async with runtime.engine.begin() as conn:
+            await ensure_scheduled(conn, runtime.clock.now())
+        handlers = {**retention_timers(), **definition.timers(container)}
+        worker = TimerWorker(runtime.engine, handlers, clock=runtime.clock)
         await _until_signalled(worker.run)
     finally:
         await container.close()

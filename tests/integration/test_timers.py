@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -81,3 +81,57 @@ async def test_a_long_failing_timer_does_not_block_the_others(backbone_engine: A
             )
         ).one()
     assert broken.attempts == 61 and broken.due_at == clock.now() + timedelta(minutes=10)
+
+
+async def test_daily_retention_purges_old_backbone_rows_and_keeps_the_rest(
+    backbone_engine: AsyncEngine,
+) -> None:
+    from shared.db import inbox, outbox
+    from shared.retention import RETENTION_TIMER, ensure_scheduled, retention_timers
+
+    clock = ManualClock(datetime(2031, 6, 1, tzinfo=UTC))
+    now = clock.now()
+    old, recent = now - timedelta(days=40), now - timedelta(days=1)
+    ids = {k: uuid.uuid4() for k in ("old_sent", "recent_sent", "old_unsent", "old_in", "new_in")}
+    async with backbone_engine.begin() as conn:
+        for key, created, sent in (
+            ("old_sent", old, old),
+            ("recent_sent", recent, recent),
+            ("old_unsent", old, None),
+        ):
+            await conn.execute(
+                outbox.insert().values(event_id=ids[key], topic="t", key="k", envelope={},
+                                       created_at=created, sent_at=sent)
+            )  # fmt: skip
+        for key, at in (("old_in", old), ("new_in", recent)):
+            await conn.execute(
+                inbox.insert().values(consumer="retention-test", event_id=ids[key],
+                                      event_type="x", processed_at=at)
+            )  # fmt: skip
+        await conn.execute(timers.delete().where(timers.c.kind == RETENTION_TIMER))
+        await ensure_scheduled(conn, now)
+
+    assert await TimerWorker(backbone_engine, retention_timers(), clock=clock).fire_due() == 1
+    async with backbone_engine.connect() as conn:
+        left = set(
+            (
+                await conn.execute(
+                    sa.select(outbox.c.event_id).where(outbox.c.event_id.in_(ids.values()))
+                )
+            ).scalars()
+        ) | set(
+            (
+                await conn.execute(
+                    sa.select(inbox.c.event_id).where(inbox.c.event_id.in_(ids.values()))
+                )
+            ).scalars()
+        )
+        nxt = (
+            await conn.execute(
+                sa.select(timers.c.due_at).where(
+                    timers.c.kind == RETENTION_TIMER, timers.c.fired_at.is_(None)
+                )
+            )
+        ).scalar_one()
+    assert left == {ids["recent_sent"], ids["old_unsent"], ids["new_in"]}
+    assert nxt == now + timedelta(days=1)
