@@ -1,4 +1,5 @@
-"""The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances.
+"""The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances
+(a supplier key bound to a party acts for that supplier only: see http_support).
 Finance scope: policy, default, write-off, recoveries. Platform scope: read access.
 Every write needs an Idempotency-Key (replayed by the shared middleware)."""
 
@@ -21,6 +22,8 @@ from services.financing.entrypoints.http_support import (
     IdempotencyKey,
     Reader,
     Supplier,
+    acting_supplier,
+    bound_party,
     deps_of,
     supplier_filter,
     transaction,
@@ -51,9 +54,17 @@ async def request_quote(
     body: QuoteCreate, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
     deps = deps_of(request)
+    supplier = acting_supplier(who, body.supplier_id)
     async with transaction(request) as uow:
         advance, refusal = await commands.quote(
-            uow.conn, deps, who.tenant_id, body.supplier_id, body.order_id, body.amount, who.actor
+            uow.conn,
+            deps,
+            who.tenant_id,
+            supplier,
+            body.order_id,
+            body.amount,
+            who.actor,
+            others_hidden=bound_party(who) is not None,
         )
         await uow.commit()  # a refusal is recorded too
     if refusal is not None:
@@ -65,9 +76,10 @@ async def request_quote(
 async def accept_offer(
     advance_id: str, body: SupplierAction, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
+    supplier = acting_supplier(who, body.supplier_id)
     async with transaction(request) as uow:
         advance = await commands.accept(
-            uow.conn, deps_of(request), who.tenant_id, body.supplier_id, advance_id, who.actor
+            uow.conn, deps_of(request), who.tenant_id, supplier, advance_id, who.actor
         )
         await uow.commit()
     return _public(request, advance)
@@ -77,12 +89,13 @@ async def accept_offer(
 async def repay_early(
     advance_id: str, body: EarlyRepayment, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
+    supplier = acting_supplier(who, body.supplier_id)
     async with transaction(request) as uow:
         advance = await commands.repay_early(
             uow.conn,
             deps_of(request),
             who.tenant_id,
-            body.supplier_id,
+            supplier,
             advance_id,
             body.payment_reference,
             who.actor,

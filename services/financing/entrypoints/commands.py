@@ -37,14 +37,20 @@ async def quote(
     order_id: str,
     amount: int | None,
     actor: str,
+    *,
+    others_hidden: bool = False,
 ) -> tuple[Advance, ApiError | None]:
     """Offer an advance on the order, or refuse with reasons.
 
     A sized refusal is recorded as a rejected advance (commit it, then answer the error).
+    With ``others_hidden`` (a key bound to ``supplier_id``) another supplier's order is
+    refused as ``order_unknown``, like an order that does not exist, not ``not_the_supplier``.
     """
     now = deps.clock.now()
     found = await OrderRepository(conn).get(tenant_id, order_id)
     order = found[0] if found else None
+    if others_hidden and order is not None and order.supplier_id != supplier_id:
+        order = None
     live = await AdvanceRepository(conn).live_for_order(tenant_id, order_id)
     reasons = order_reasons(order, supplier_id, live is not None)
     if order is None or reasons:

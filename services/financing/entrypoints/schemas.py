@@ -27,14 +27,20 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A supplier key bound to a party may omit supplier_id (its party) or must name its own.
+SupplierId = Annotated[
+    str | None, Field(description="required unless the API key is bound to the supplier")
+]
+
+
 class QuoteCreate(_In):
     order_id: str
-    supplier_id: str
+    supplier_id: SupplierId = None
     amount: PositiveMinorUnits | None = Field(None, description="omit for the most available")
 
 
 class SupplierAction(_In):
-    supplier_id: str
+    supplier_id: SupplierId = None
 
 
 class EarlyRepayment(SupplierAction):
