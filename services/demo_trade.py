@@ -39,7 +39,7 @@ class DemoFailed(RuntimeError):
 
 
 async def create_keys(settings: Settings, tenant: str) -> dict[str, dict[str, str]]:
-    """One key per scope for the demo tenant, valid on every service."""
+    """One key per scope for the demo tenant, valid on every service; the supplier's is bound."""
     raw = {
         scope: f"tf_demo_{scope}_{uuid.uuid4().hex}"
         for scope in ("platform", "finance", "supplier")
@@ -48,7 +48,9 @@ async def create_keys(settings: Settings, tenant: str) -> dict[str, dict[str, st
         engine = make_engine(settings.service_database_url(service))
         async with engine.begin() as conn:
             for scope, key in raw.items():
-                await create_api_key(conn, tenant, [scope], f"demo-{scope}", key)
+                # The supplier portal's key acts for the Shenzhen supplier only.
+                party = "supplier-shenzhen" if scope == "supplier" else None
+                await create_api_key(conn, tenant, [scope], f"demo-{scope}", key, party_id=party)
         await engine.dispose()
     return {s: {"Authorization": f"Bearer {k}"} for s, k in raw.items()}
 
