@@ -17,31 +17,20 @@ from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
 )
+from shared.payments import REFUSALS, stripe_client
 
-WEBHOOK_TOLERANCE = 300
-_REFUSED = (
-    stripe.InvalidRequestError,
-    stripe.CardError,
-    stripe.PermissionError,
-    stripe.AuthenticationError,
-    stripe.IdempotencyError,
-)
+WEBHOOK_TOLERANCE = 300  # seconds
 
 
 class StripeGateway(PaymentGateway):
     def __init__(self, api_key: str, api_base: str, webhook_secret: str) -> None:
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base},
-            http_client=stripe.HTTPXClient(),
-            max_network_retries=2,
-        )
+        self._client = stripe_client(api_key, api_base)
         self._webhook_secret = webhook_secret
 
     async def _call(self, coro: Any) -> Any:
         try:
             return await coro
-        except _REFUSED as exc:
+        except REFUSALS as exc:
             raise GatewayRefused(str(exc)) from exc
         except stripe.StripeError as exc:
             raise GatewayUnavailable(str(exc)) from exc

@@ -11,11 +11,8 @@ cancel every supplier's advance; the event is retried and then parked on the dea
 
 from __future__ import annotations
 
-import stripe
-
+from shared.payments import REFUSALS, stripe_client
 from shared.settings import Settings
-
-PERMANENT = (stripe.InvalidRequestError, stripe.PermissionError, stripe.CardError)
 
 
 class TransferFailed(Exception):
@@ -42,11 +39,8 @@ class TransferGateway:
 
 class StripeTransferGateway(TransferGateway):
     def __init__(self, settings: Settings) -> None:
-        self.client = stripe.StripeClient(
-            settings.stripe_api_key.get_secret_value(),
-            base_addresses={"api": settings.stripe_api_base},
-            http_client=stripe.HTTPXClient(),
-            max_network_retries=2,
+        self.client = stripe_client(
+            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
 
     async def transfer(
@@ -70,6 +64,6 @@ class StripeTransferGateway(TransferGateway):
                 },
                 options={"idempotency_key": idempotency_key},
             )
-        except PERMANENT as exc:
+        except REFUSALS as exc:
             raise TransferFailed(exc.code or type(exc).__name__, str(exc)) from exc
         return str(created.id)

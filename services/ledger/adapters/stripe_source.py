@@ -12,9 +12,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-import stripe
-
 from shared.money import Money
+from shared.payments import stripe_client
 
 
 class StripeLine(NamedTuple):
@@ -31,7 +30,7 @@ def pull_balance_transactions(
     api_key: str, api_base: str, created_gte: datetime | None = None
 ) -> Iterator[StripeLine]:
     """Every balance transaction of the account (100 per page, pages fetched as needed)."""
-    client = stripe.StripeClient(api_key, base_addresses={"api": api_base})
+    client = stripe_client(api_key, api_base)
     params: dict[str, object] = {"limit": 100}
     if created_gte is not None:
         params["created"] = {"gte": int(created_gte.timestamp())}
