@@ -28,13 +28,24 @@ log = structlog.get_logger(__name__)
 
 # One relay publishes at a time per database (pg_advisory_xact_lock), which keeps a
 # subject's events in commit order even when several relay processes run for availability.
+# Below the producer's max_request_size (1 MiB) with room for headers and batching.
+MAX_EVENT_BYTES = 900_000
+
 RELAY_LOCK_ID = 0x7472_6164_6566_6C6F  # "tradeflo"
+
+
+class EventTooLarge(ValueError):
+    """Refused at write time: a row the relay could never publish would block every later one."""
 
 
 async def add_to_outbox(conn: AsyncConnection, topic: str, *envelopes: Envelope) -> None:
     """Stage events for publication inside the caller's transaction."""
     if not envelopes:
         return
+    for env in envelopes:
+        size = len(env.to_kafka()[1])
+        if size > MAX_EVENT_BYTES:
+            raise EventTooLarge(f"{env.type} {env.id} is {size} bytes (max {MAX_EVENT_BYTES})")
     await conn.execute(
         outbox.insert(),
         [

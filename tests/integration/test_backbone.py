@@ -378,3 +378,14 @@ async def test_the_relay_is_woken_by_notify_not_only_by_polling(
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=10)
+
+
+async def test_an_event_too_large_to_publish_is_refused_when_written(
+    backbone_engine: AsyncEngine,
+) -> None:
+    from shared.outbox import EventTooLarge
+
+    huge = widget_event("w-" + "x" * 1_000_000, 1)
+    with pytest.raises(EventTooLarge):
+        async with UnitOfWork(backbone_engine) as uow:
+            await add_to_outbox(uow.conn, "any-topic", huge)
