@@ -159,7 +159,14 @@ async def _drop(settings: Settings) -> None:
     url = make_url(settings.service_database_url("ledger"))
     admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(False)))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        for attempt in range(10):  # an autovacuum worker on the fresh rows can hold it a moment
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(1)
     finally:
         await admin.close()
 
