@@ -66,7 +66,9 @@ async def consume_all(consumer: InboxConsumer, n: int) -> float:
 async def main() -> None:
     n = int(os.environ.get("BACKBONE_BENCH_EVENTS", "20000"))
     configure_logging("bench", "WARNING", json=False)
-    settings = Settings(database_prefix=f"tradeflow_bench_{uuid.uuid4().hex[:6]}_")
+    settings = Settings(
+        environment="development", database_prefix=f"tradeflow_bench_{uuid.uuid4().hex[:6]}_"
+    )
     url = settings.service_database_url("backbone")
     await ensure_database(url)
     engine: AsyncEngine = make_engine(url)

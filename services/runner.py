@@ -47,6 +47,7 @@ class ConsumerSpec:
     topics: Sequence[str]
     handler: Handler
     batch_handler: BatchHandler | None = None
+    max_records: int = 500  # per fetch, and so per database transaction on the batch path
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def build_consumer(spec: ConsumerSpec, container: Container) -> InboxConsumer:
         batch_handler=spec.batch_handler,
         dlq_producer=runtime.producer,
         dlq_topic=runtime.settings.dlq_topic,
+        max_records=spec.max_records,
     )
 
 
