@@ -36,6 +36,18 @@ def migrate() -> None:
         console.print(f"[green]✓[/] {service}: database {url.database} at {url.host}:{url.port}")
 
 
+@app.command()
+def topics(
+    partitions: int = typer.Option(6, min=1, help="Partitions of each new topic"),
+    replication: int = typer.Option(1, min=1, help="Replication factor of each new topic"),
+) -> None:
+    """Create the services' event topics and the dead-letter topic where missing."""
+    from shared.topics import ensure_topics
+
+    for topic, state in asyncio.run(ensure_topics(Settings(), partitions, replication)).items():
+        console.print(f"{topic}: {state}")
+
+
 @app.command("apikey")
 def create_apikey(
     tenant: str = typer.Option(..., help="Tenant (integrating platform) id"),

@@ -34,6 +34,8 @@ up() {
   [[ -x $TRADEFLOW ]] || die "$TRADEFLOW not found; run 'make venv' first"
   log "migrating databases"
   "$TRADEFLOW" migrate >"$LOG_DIR/migrate.log" 2>&1 || { cat "$LOG_DIR/migrate.log" >&2; exit 1; }
+  log "creating topics"
+  "$TRADEFLOW" topics >"$LOG_DIR/topics.log" 2>&1 || { cat "$LOG_DIR/topics.log" >&2; exit 1; }
   local svc role
   for svc in "${SERVICES[@]}"; do
     for role in "${ROLES[@]}"; do
