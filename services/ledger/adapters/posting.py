@@ -1,6 +1,6 @@
 """The posting engine: appends a batch of journal drafts in one database transaction.
 
-One batch = one chain-lock acquisition, two round trips for accounts, and a COPY each for
+One batch = one chain-lock acquisition, one statement for accounts, and a COPY each for
 journal rows and postings. No per-posting statements and no running-balance rows: balances
 are computed from the postings (indexed by account and date), so the fee account that every
 release touches is never a hot row. Appends are serialised by a transaction-scoped advisory
