@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from services.demo_trade import run_trade
+from services.demo.trade import run_trade
 from shared.settings import Settings
 
 

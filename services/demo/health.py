@@ -54,7 +54,8 @@ def run_demo(console: Console | None = None) -> bool:
     console.print(table)
     if not all(h.get("status") == "ok" for h in health.values()):
         return False
-    from services.demo_trade import DemoFailed, run_trade
+    from services.demo.support import DemoFailed
+    from services.demo.trade import run_trade
 
     try:
         return asyncio.run(run_trade(settings, console))

@@ -10,66 +10,25 @@ Shipment (bill of lading) and delivery + inspection follow; then the ledger must
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
-from shared.db import make_engine
-from shared.http.auth import create_api_key
+from services.demo.books import show_books
+from services.demo.support import (
+    CURRENCY,
+    DEPOSIT_WINDOW_SECONDS,
+    TOTAL,
+    DemoFailed,
+    create_keys,
+    stripe_signed,
+    until,
+)
 from shared.money import Money
-from shared.settings import SERVICES, Settings
-
-T = TypeVar("T")
-TOTAL, CURRENCY = 12_500_000, "USD"
-DEPOSIT_WINDOW_SECONDS = 20
-
-
-class DemoFailed(RuntimeError):
-    pass
-
-
-async def create_keys(settings: Settings, tenant: str) -> dict[str, dict[str, str]]:
-    """One key per scope for the demo tenant, valid on every service; the supplier's is bound."""
-    raw = {
-        scope: f"tf_demo_{scope}_{uuid.uuid4().hex}"
-        for scope in ("platform", "finance", "supplier")
-    }
-    for service in SERVICES:
-        engine = make_engine(settings.service_database_url(service))
-        async with engine.begin() as conn:
-            for scope, key in raw.items():
-                # The supplier portal's key acts for the Shenzhen supplier only.
-                party = "supplier-shenzhen" if scope == "supplier" else None
-                await create_api_key(conn, tenant, [scope], f"demo-{scope}", key, party_id=party)
-        await engine.dispose()
-    return {s: {"Authorization": f"Bearer {k}"} for s, k in raw.items()}
-
-
-async def until(what: str, probe: Callable[[], Awaitable[T | None]], within: float = 90) -> T:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = await probe()
-        if result is not None:
-            return result
-        await asyncio.sleep(0.5)
-    raise DemoFailed(f"timed out waiting for {what}")
-
-
-def stripe_signed(payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(payload).encode()
-    ts = int(time.time())
-    sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, {"Stripe-Signature": f"t={ts},v1={sig}", "Content-Type": "application/json"}
+from shared.settings import Settings
 
 
 class Trade:
@@ -293,77 +252,6 @@ class Trade:
 
         done = await until("the order to complete", completed)
         return {"order": done, "advance": adv["advance_id"]}
-
-
-def amount(minor: int) -> str:
-    """Minor units as a column figure: 1234567 -> '12,345.67' (the currency is in the title)."""
-    major = Money(minor, CURRENCY).format().split()[0]
-    whole, _, cents = major.partition(".")
-    return f"{int(whole):,}.{cents}" if cents else f"{int(whole):,}"
-
-
-async def show_books(trade: Trade, result: dict[str, Any]) -> bool:
-    """Wait for the ledger to post the trade, then show payouts, the advance and the books."""
-    order, console = result["order"], trade.console
-    fees = sum(p["platform_fee"] for p in order["payouts"])
-    table = Table(title=f"Releases of order {order['order_id']} ({CURRENCY})")
-    for col in ("milestone", "gross", "platform fee", "advance repaid", "to supplier", "transfer"):
-        table.add_column(col, justify="right" if col not in ("milestone", "transfer") else "left")
-    names = {m["milestone_id"]: m["name"] for m in order["milestones"]}
-    for p in order["payouts"]:
-        table.add_row(
-            names[p["milestone_id"]],
-            *(amount(p[k]) for k in ("gross", "platform_fee", "lien_repayment", "supplier_net")),
-            str(p["stripe_transfer_id"]),
-        )
-    console.print(table)
-
-    statement = await trade.call(
-        trade.financing,
-        "GET",
-        f"/v1/advances/{result['advance']}/statement?supplier_id=supplier-shenzhen",
-        "supplier",
-    )
-    console.print(
-        f"Advance {result['advance']}: balance {Money(statement['balance'], CURRENCY)}; "
-        f"totals {statement['totals']}"
-    )
-
-    async def posted() -> Any:
-        tb = await trade.call(trade.ledger, "GET", "/v1/ledger/trial-balance", "finance")
-        usd = next((c for c in tb["currencies"] if c["currency"] == CURRENCY), None)
-        if usd is None:
-            return None
-        credit = {line["account"]: line["credit"] - line["debit"] for line in usd["lines"]}
-        return (
-            usd
-            if credit.get("platform_fee_revenue") == fees and credit.get("escrow_held", 0) == 0
-            else None
-        )
-
-    usd = await until("the ledger to post every event", posted)
-    tb = Table(title=f"Trial balance ({CURRENCY}), tenant's books")
-    for col in ("account", "name", "debit", "credit"):
-        tb.add_column(col, justify="right" if col in ("debit", "credit") else "left")
-    for line in usd["lines"]:
-        tb.add_row(
-            line["number"],
-            line["name"],
-            amount(line["debit"]),
-            amount(line["credit"]),
-        )
-    tb.add_row(
-        "",
-        "total",
-        amount(usd["total_debit"]),
-        amount(usd["total_credit"]),
-    )
-    console.print(tb)
-    balanced = usd["difference"] == 0
-    console.print(
-        "[green]Ledger balanced to the cent.[/]" if balanced else "[red]Ledger out of balance![/]"
-    )
-    return balanced
 
 
 async def run_trade(settings: Settings, console: Console) -> bool:
