@@ -11,7 +11,6 @@ from services.demo.support import (
     amount,
     until,
 )
-from shared.money import Money
 
 if TYPE_CHECKING:
     from services.demo.trade import Trade
@@ -39,9 +38,11 @@ async def show_books(trade: Trade, result: dict[str, Any]) -> bool:
         f"/v1/advances/{result['advance']}/statement?supplier_id=supplier-shenzhen",
         "supplier",
     )
+    totals = statement["totals"]
     console.print(
-        f"Advance {result['advance']}: balance {Money(statement['balance'], CURRENCY)}; "
-        f"totals {statement['totals']}"
+        f"Advance {result['advance']}: principal {amount(totals['principal'])}, fee "
+        f"{amount(totals['fee'])} (earned {amount(totals['fee_earned'])}), repaid from releases "
+        f"{amount(totals['repaid'])}; balance {amount(statement['balance'])} {CURRENCY}"
     )
 
     async def posted() -> Any:
