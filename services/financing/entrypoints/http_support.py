@@ -23,16 +23,13 @@ Finance = Annotated[Principal, Depends(requires("finance"))]
 Reader = Annotated[Principal, Depends(requires("platform", "finance", "supplier"))]
 
 
-async def _idempotency_key(request: Request) -> str:
-    key = request.headers.get("idempotency-key")
-    if not key:
-        raise ApiError(
-            400, "idempotency_key_required", "send an Idempotency-Key header with every write"
-        )
-    return key
+async def _idempotency_key(request: Request) -> str | None:
+    """Optional, as on Stripe and the other services: the shared middleware replays a keyed
+    request; clients that retry writes should always send one."""
+    return request.headers.get("idempotency-key")
 
 
-IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
 def deps_of(request: Request) -> Deps:
