@@ -9,6 +9,12 @@ RUN_DIR="$CACHE/run"
 LOG_DIR="$CACHE/logs"
 mkdir -p "$CACHE" "$RUN_DIR" "$LOG_DIR"
 
+# Toolchains installed outside the default PATH (the Go tarball's usual home).
+for dir in /usr/local/go/bin "$HOME/go/bin"; do
+  [[ -d $dir && :$PATH: != *":$dir:"* ]] && PATH="$PATH:$dir"
+done
+export PATH
+
 log() { printf '[%s] %s\n' "${SCRIPT_NAME:-local}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
