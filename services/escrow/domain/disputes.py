@@ -50,6 +50,9 @@ def open_chargeback(
 ) -> Decision:
     if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
         return escrow, []
+    paid = next((p.amount for p in escrow.payments if p.payment_id == payment_id), None)
+    if amount <= 0 or (paid is not None and amount > paid):
+        raise InvalidAmount(f"a chargeback of {amount} on a payment of {paid}")
     frozen = min(amount, escrow.available)
     dispute = Dispute(
         dispute_id=new_id(),
