@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownDispute
+from services.escrow.domain.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransition,
+    UnknownDispute,
+)
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.payouts import begin_release
 from services.escrow.domain.refunds import reserve_refund
@@ -29,6 +34,10 @@ def open_dispute(
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot dispute")
     if m.inspection_ends_at is None or now >= m.inspection_ends_at:
         raise InvalidTransition("the inspection window has ended")
+    if m.amount > escrow.available:  # a chargeback (or a dashboard refund) took it already
+        raise InsufficientFunds(
+            f"only {escrow.available} of the milestone's {m.amount} is held and free to freeze"
+        )
     dispute = Dispute(
         dispute_id=new_id(),
         milestone_id=milestone_id,
