@@ -159,25 +159,27 @@ async def outbox_types(api: Api, order: Order) -> Counter[str]:
         return Counter(rows.scalars())
 
 
-async def assert_consistent(api: Api, stripe: CountingGateway, after: Order) -> None:
+async def assert_consistent(
+    api: Api, stripe: CountingGateway, after: Order, *, payments: int = 1
+) -> None:
     """The invariants and the money-moved-once rule, on the settled escrow."""
     funded, released, refunded = after["funded"], after["released"], after["refunded"]
     assert after["held"] == funded - released - refunded >= 0, after
     assert after["reserved"] + after["frozen"] <= after["held"], after
     assert after["available"] >= 0, after
     oid = after["order_id"]
-    payouts = [p for p in after["payouts"] if p["status"] == "done"]
+    done = [p for p in after["payouts"] if p["status"] == "done"]
     stripe_refunds = [r for r in after["refunds"] if r["via_stripe"] and r["status"] == "done"]
     # One Stripe idempotency key per reservation: however often a key was sent, money moved once.
     assert set(stripe.transfers[oid]) == {
-        f"escrow-payout-{p['payout_id']}" for p in payouts if p["supplier_net"]
+        f"escrow-payout-{p['payout_id']}" for p in done if p["supplier_net"]
     }
     assert set(stripe.refunds[oid]) == {f"escrow-refund-{r['refund_id']}" for r in stripe_refunds}
     events = await outbox_types(api, after)
-    assert events["escrow.milestone_released"] == len(payouts)
+    assert events["escrow.milestone_released"] == len(done)
     assert events["escrow.refunded"] == len(after["refunds"])
-    assert events["escrow.funded"] == 1
-    assert released == sum(p["gross"] for p in payouts)
+    assert events["escrow.funded"] == payments == len(after["payments"])
+    assert released == sum(p["gross"] for p in done)
     assert refunded == sum(r["amount"] for r in after["refunds"])
 
 
@@ -321,6 +323,16 @@ async def request_racing_the_settlement_timer(
             await timer.fire_due()
             await asyncio.sleep(random.uniform(0, 0.005))
 
+    async def stripe_echoes_the_refund() -> None:
+        # charge.refunded for our refund, as soon as it exists: a third party completing it.
+        for _ in range(200):
+            refunds = (await state(api, order))["refunds"]
+            if refunds:
+                echo = charge_refunded(order, refunds[0])
+                await deliver_until_acknowledged(api, echo)
+                return
+            await asyncio.sleep(0.002)
+
     async def request() -> httpx.Response:
         await asyncio.sleep(random.uniform(0, 0.01))
         try:
@@ -330,8 +342,27 @@ async def request_racing_the_settlement_timer(
         finally:
             done.set()
 
-    r, _ = await asyncio.gather(request(), fire_while_settling())
+    others = [fire_while_settling()] + ([stripe_echoes_the_refund()] if command == "cancel" else [])
+    r, *_ = await asyncio.gather(request(), *others)
     return r
+
+
+def charge_refunded(order: Order, refund: dict[str, Any]) -> dict[str, Any]:
+    payment = next(p for p in order["payments"] if p["payment_id"] == refund["payment_id"])
+    ours = {"id": f"re_{uuid.uuid4().hex[:12]}", "amount": refund["amount"], "currency": "usd"}
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": payment["stripe_charge_id"] or "ch_1",
+                "object": "charge",
+                "currency": "usd",
+                "payment_intent": payment["stripe_payment_intent_id"],
+                "refunds": {"data": [{**ours, "metadata": {"refund_id": refund["refund_id"]}}]},
+            }
+        },
+    }
 
 
 @pytest.mark.parametrize("command", ["accept", "cancel"])
@@ -340,8 +371,9 @@ async def test_a_settlement_timer_firing_while_the_request_settles_moves_money_o
 ) -> None:
     # The request reserves the payout (accept) or refund (cancel) and settles it inline; the
     # settlement timer, due after the grace period, fires at the same moment on a worker
-    # whose clock is past it. Both make the same Stripe call (one idempotency key); one books
-    # it. Before the fix the request deadlocked with the worker and answered 500.
+    # whose clock is past it (and, for a refund, Stripe's charge.refunded echo arrives too).
+    # Both make the same Stripe call (one idempotency key); one books it. Before the fix the
+    # request deadlocked with the worker and answered 500.
     for _ in range(20):
         order, _ = await card_funded_order(api)
         r = await request_racing_the_settlement_timer(api, order, command)
@@ -352,3 +384,26 @@ async def test_a_settlement_timer_firing_while_the_request_settles_moves_money_o
             assert (after["released"], after["status"]) == (100_000, "completed")
         else:
             assert (after["refunded"], after["status"]) == (100_000, "cancelled")
+
+
+async def test_payment_intents_reported_at_once_under_many_event_ids_fund_once_each(
+    api: Api, stripe: CountingGateway
+) -> None:
+    # Two PaymentIntents for the whole amount (the buyer paid twice), each reported five
+    # times under different event ids, all at once: each counts once, and the second
+    # payment, beyond the contract total, goes back to the buyer once.
+    for _ in range(10):
+        body = order_body((100_000,), ("contract",))
+        order = (await api.post("/v1/orders", body, api.platform)).json()
+        oid = order["order_id"]
+        first, second = [
+            (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json() for _ in range(2)
+        ]
+        events = [pi_event("payment_intent.succeeded", order, f) for f in (first, second) * 5]
+        random.shuffle(events)
+        responses = await asyncio.gather(*(deliver_until_acknowledged(api, e) for e in events))
+        assert sum(bool(r.json().get("handled")) for r in responses) == 10
+        after = await settle_everything(api, order)
+        await assert_consistent(api, stripe, after, payments=2)
+        assert (after["funded"], after["refunded"], after["held"]) == (200_000, 100_000, 100_000)
+        assert [r["reason"] for r in after["refunds"]] == ["paid beyond the contract total"]
