@@ -80,7 +80,10 @@ async def _apply(ctx: Ctx, event: StripeEvent) -> dict[str, Any]:
             await commit_decision(uow.conn, ctx, escrow, after, events, ACTOR)
         except (_NotApplied, EscrowError) as exc:  # acknowledged: flag it, do not bounce it
             code = exc.code
-            log.error("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
+            # Another integration's PaymentIntent on the same Stripe account is no news;
+            # anything else is money that moved at Stripe and not here: finance must look.
+            report = log.info if code == "unknown_payment_intent" else log.error
+            report("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
             await uow.commit()  # the claim: the same event again is a duplicate
             return {"received": True, "handled": False, "error": code}
         await uow.commit()
