@@ -146,7 +146,9 @@ async def set_policy(
     fields = body.model_dump(exclude={"offer_ttl_seconds", "days_by_kind"})
     # An override names the kinds it changes; the others keep their typical days (a kind
     # missing from the map would otherwise date its release at the latest day given).
-    days = {**DEFAULT_DAYS_BY_KIND, **(body.days_by_kind or {})}
+    days = dict(DEFAULT_DAYS_BY_KIND)
+    for kind, typical in (body.days_by_kind or {}).items():
+        days[kind] = typical
     async with transaction(request) as uow:
         try:
             policy = Policy(

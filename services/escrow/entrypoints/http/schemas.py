@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.escrow.domain.model import Escrow
 from shared.events.escrow import DisputeOutcome, EvidenceKind, MilestoneKind
-from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
 
-Text = Annotated[str, Field(min_length=1, max_length=500)]
 DEFAULT_WINDOW = 3 * 86_400
 
 
@@ -30,7 +29,7 @@ class MilestoneCreate(In):
 class OrderCreate(In):
     buyer_id: Text
     supplier_id: Text
-    supplier_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]+$")]
+    supplier_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]+$", max_length=255)]
     currency: CurrencyCode
     total: PositiveMinorUnits
     milestones: Annotated[list[MilestoneCreate], Field(min_length=1, max_length=50)]

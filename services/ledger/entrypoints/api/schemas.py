@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from shared.events.types import CurrencyCode, NonNegativeMinorUnits
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, Text
+
+Reason = Annotated[str, Field(min_length=3, max_length=500)]
 
 
 class AccountPublic(BaseModel):
@@ -71,12 +73,12 @@ class TransactionPublic(BaseModel):
 
 
 class AdjustmentLine(BaseModel):
-    account: str
-    subledger: str = ""
+    account: Text
+    subledger: Annotated[str, Field(max_length=500)] = ""
     currency: CurrencyCode
     debit: NonNegativeMinorUnits = 0
     credit: NonNegativeMinorUnits = 0
-    external_ref: str | None = None
+    external_ref: Text | None = None
 
     @model_validator(mode="after")
     def _one_side(self) -> AdjustmentLine:
@@ -86,14 +88,14 @@ class AdjustmentLine(BaseModel):
 
 
 class AdjustmentCreate(BaseModel):
-    reason: str = Field(min_length=3)
-    memo: str = ""
+    reason: Reason
+    memo: Annotated[str, Field(max_length=2_000)] = ""
     posted_at: datetime | None = None
-    lines: list[AdjustmentLine] = Field(min_length=2)
+    lines: list[AdjustmentLine] = Field(min_length=2, max_length=500)
 
 
 class ReversalCreate(BaseModel):
-    reason: str = Field(min_length=3)
+    reason: Reason
 
 
 class StatementLinePublic(BaseModel):
@@ -144,4 +146,4 @@ class TrialBalancePublic(BaseModel):
 
 class PeriodClose(BaseModel):
     through: datetime
-    reason: str | None = None
+    reason: Text | None = None
