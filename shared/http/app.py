@@ -20,6 +20,7 @@ from shared.events.envelope import new_event_id
 from shared.http.errors import install_error_handlers
 from shared.http.guard import RequestGuardMiddleware
 from shared.http.idempotency import IdempotencyMiddleware
+from shared.http.openapi import install_openapi
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
 
@@ -44,6 +45,7 @@ def create_service_app(
 
     app = FastAPI(title=f"Tradeflow {service}", version=version, lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestGuardMiddleware)  # added later = runs first: before idempotency
 
