@@ -110,5 +110,7 @@ def test_what_a_client_reads_first() -> None:
     assert {p["name"] for p in cancel["parameters"]} == {"order_id", "Idempotency-Key"}
     fund = SPECS["escrow"]["paths"]["/v1/orders/{order_id}/fund"]["post"]
     assert "502" in fund["responses"]
+    by_source = SPECS["ledger"]["paths"]["/v1/ledger/transactions"]["get"]
+    assert "404" in by_source["responses"], "a lookup by query finds nothing: 404 (fuzzer)"
     quotes = SPECS["financing"]["paths"]["/v1/quotes"]["post"]
     assert quotes["security"] == [{"ApiKey": ["supplier"]}]

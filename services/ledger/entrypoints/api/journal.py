@@ -42,7 +42,10 @@ async def by_id(transaction_id: UUID, who: Finance, conn: ReadConn) -> Transacti
     return TransactionPublic.of(tx)
 
 
-@router.get("/transactions")
+@router.get(
+    "/transactions",
+    responses={404: {"description": "transaction_not_found: no transaction for that event"}},
+)
 async def by_source(source_event_id: UUID, who: Finance, conn: ReadConn) -> TransactionPublic:
     """The transaction a source event (or staff posting) produced."""
     tx = await queries.transaction(conn, who.tenant_id, source_event_id=source_event_id)
