@@ -204,6 +204,7 @@ class Stack:
         )  # fmt: skip
         t.objects.update(
             transaction_id=tx["id"],
+            source_event_id=tx["source_event_id"],
             account_id=str(tx["postings"][0]["account_id"]),
             break_id=str(breaks[0]["id"]),
             currency="USD",
