@@ -150,8 +150,11 @@ CASES = [
     ),
     Bad("fee in lower-case currency", "escrow", "PUT", "/v1/fee-policy", 422, "validation_error",
         json={"basis_points": 100, "fixed_fees": {"usd": 30}}),
-    Bad("adjustment currency usd", "ledger", "POST", "/v1/ledger/adjustments", 422,
-        "validation_error", json=adjustment(currency="usd")),
+    *(
+        Bad(f"adjustment currency {c}", "ledger", "POST", "/v1/ledger/adjustments", 422,
+            "validation_error", json=adjustment(currency=c))
+        for c in ("usd", "XYZ")
+    ),
     *(
         Bad(f"policy currency {c}", "financing", "PUT", f"/v1/policies/{c}", 422,
             "invalid_policy", json={})
@@ -236,6 +239,8 @@ CASES = [
     Bad("NUL in report", "ledger", "POST", "/v1/ledger/reconciliation/runs", 400,
         "invalid_characters", params={"source": "csv"}, headers=CSV,
         content=(REPORT + f"txn_1,2026-06-01 10:00:00,ch{NUL},charge,usd,1.00,0\n").encode()),
+    Bad("NUL in transaction path", "ledger", "GET", "/v1/ledger/transactions/%00", 400,
+        "invalid_characters"),
     Bad("NUL in account query", "ledger", "GET", "/v1/ledger/accounts", 400,
         "invalid_characters", params={"code": NUL}),
     Bad("NUL in policy path", "financing", "GET", "/v1/policies/US%00", 400,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,6 +228,7 @@ def order_body(total: int = 100_000, supplier: str = SUPPLIER) -> dict[str, Any]
     }
 
 
+@asynccontextmanager
 async def running_stack(
     settings: Settings, engines: dict[str, AsyncEngine]
 ) -> AsyncIterator[Stack]:
@@ -254,7 +255,7 @@ async def stack_engines(migrated: Settings) -> AsyncIterator[dict[str, AsyncEngi
 
 @pytest.fixture(scope="session")
 async def stack(migrated: Settings, stack_engines: dict[str, AsyncEngine]) -> AsyncIterator[Stack]:
-    async for running in running_stack(stack_settings(migrated), stack_engines):
+    async with running_stack(stack_settings(migrated), stack_engines) as running:
         yield running
 
 
