@@ -27,6 +27,7 @@ from services.escrow.domain.errors import EscrowError
 from services.escrow.domain.model import Escrow
 from services.escrow.entrypoints import stripe_events as mapping
 from services.escrow.entrypoints.http.deps import Ctx
+from services.escrow.entrypoints.http.schemas import WebhookReceipt
 from services.escrow.entrypoints.stripe_objects import StripeEvent, parse_event
 from services.escrow.service_layer.gateway import WebhookRefused
 from services.escrow.service_layer.unit import CONFLICT_ATTEMPTS, commit_decision
@@ -38,7 +39,7 @@ log = structlog.get_logger(__name__)
 ACTOR = "stripe:webhook"
 
 
-@router.post("/stripe")
+@router.post("/stripe", response_model=WebhookReceipt, response_model_exclude_none=True)
 async def stripe_webhook(request: Request, ctx: Ctx) -> dict[str, Any]:
     payload = await request.body()
     try:
