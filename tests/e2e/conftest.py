@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -14,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
-from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
+from tests.conftest import TEST_DB_PREFIX, _created, migrate_all
 
 pytestmark = pytest.mark.e2e
 
@@ -60,9 +58,7 @@ async def e2e_settings(settings: Settings) -> Settings:
         }
     )
     _created["settings"] = settings
-    for service in SERVICES:
-        await recreate_database(own, service)
-        await asyncio.to_thread(upgrade, service, own)
+    await migrate_all(own)
     return own
 
 

@@ -1,4 +1,4 @@
-"""Backbone tables: outbox, inbox, timers, API keys, idempotency keys.
+"""Backbone tables: outbox, inbox, timers, idempotency keys (API keys too, until backbone 0004).
 
 Revision ID: escrow_0001
 Revises:
