@@ -110,7 +110,7 @@ def created(issued: keys.IssuedKey) -> ApiKeyCreated:
 @router.get("")
 async def list_api_keys(request: Request, who: Platform) -> ApiKeysPublic:
     async with identity_transaction(request) as conn:
-        found = await keys.list_api_keys(conn, who.tenant_id, who)
+        found = await keys.list_api_keys(conn, who.tenant_id)
     return ApiKeysPublic(data=[public(k) for k in found])
 
 
@@ -120,7 +120,7 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     async with identity_transaction(request) as conn:
         scopes = check_new_key(body.scopes, body.name, body.party_id)
-        check_grant(who, scopes, body.party_id)
+        check_grant(who, scopes)
         issued = await keys.create_api_key(
             conn, who.tenant_id, scopes, body.name, actor=who.actor, party_id=body.party_id
         )

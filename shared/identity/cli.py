@@ -14,7 +14,6 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.identity import keys
@@ -84,21 +83,23 @@ def create(
 
 @app.command("list")
 def list_keys(tenant: str = typer.Option(..., help="Tenant whose keys to list")) -> None:
-    """A tenant's keys: ids, hints and states, never the keys."""
+    """A tenant's keys, one a line: ids, hints and states, never the keys."""
     found = _run(lambda conn: keys.list_api_keys(conn, tenant))
-    table = Table(title=f"API keys of {tenant}")
-    for column in ("key id", "name", "scopes", "party", "hint", "status", "created", "expires",
-                   "revoked", "last used"):  # fmt: skip
-        table.add_column(column)
     for k in found:
-        table.add_row(
-            k.key_id, k.name, ",".join(k.scopes), k.party_id or "-",
-            f"…{k.hint}" if k.hint else "-", k.status, f"{k.created_at:%Y-%m-%d %H:%M}",
-            f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "-",
-            f"{k.revoked_at:%Y-%m-%d %H:%M} by {k.revoked_by}" if k.revoked_at else "-",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
-        )  # fmt: skip
-    Console().print(table)
+        when = {
+            "expires": k.expires_at,
+            "revoked": k.revoked_at,
+            "used": k.last_used_at,
+        }
+        times = "  ".join(f"{w} {t:%Y-%m-%d %H:%M}" for w, t in when.items() if t is not None)
+        revoker = f" by {k.revoked_by}" if k.revoked_by else ""
+        typer.echo(
+            f"{k.key_id}  {k.status:<8}  {','.join(k.scopes)}  party={k.party_id or '-'}  "
+            f"…{k.hint or '????'}  {k.name!r}  created {k.created_at:%Y-%m-%d %H:%M} "
+            f"by {k.created_by}  {times}{revoker}"
+        )
+    if not found:
+        typer.echo(f"no keys for {tenant}")
 
 
 @app.command("revoke")

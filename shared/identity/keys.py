@@ -30,7 +30,6 @@ from shared.identity.rules import (
     check_label,
     check_overlap,
     normalize_scopes,
-    sees,
 )
 from shared.identity.tables import api_keys as K
 
@@ -151,21 +150,10 @@ async def find_active(conn: AsyncConnection, raw: str) -> ApiKey | None:
     return _record(row)
 
 
-async def list_api_keys(
-    conn: AsyncConnection, tenant_id: str, caller: Caller | None = None
-) -> list[ApiKey]:
+async def list_api_keys(conn: AsyncConnection, tenant_id: str) -> list[ApiKey]:
     query = sa.select(*_PUBLIC, _STATUS).where(K.c.tenant_id == tenant_id)
-    if caller is not None and caller.party_id is not None:
-        query = query.where(K.c.party_id == caller.party_id)
     rows = await conn.execute(query.order_by(K.c.created_at.desc(), K.c.key_id))
     return [_record(r) for r in rows]
-
-
-async def get_api_key(conn: AsyncConnection, key_id: str, caller: Caller | None = None) -> ApiKey:
-    row = (await conn.execute(sa.select(*_PUBLIC, _STATUS).where(K.c.key_id == key_id))).first()
-    if row is None or (caller is not None and not sees(caller, row.tenant_id, row.party_id)):
-        raise ApiKeyNotFound(key_id)
-    return _record(row)
 
 
 async def _managed(conn: AsyncConnection, key_id: str, caller: Caller | None) -> ApiKey:
@@ -175,11 +163,11 @@ async def _managed(conn: AsyncConnection, key_id: str, caller: Caller | None) ->
             sa.select(*_PUBLIC, _STATUS).where(K.c.key_id == key_id).with_for_update(of=K)
         )
     ).first()
-    if row is None or (caller is not None and not sees(caller, row.tenant_id, row.party_id)):
+    if row is None or (caller is not None and row.tenant_id != caller.tenant_id):
         raise ApiKeyNotFound(key_id)
     key = _record(row)
     if caller is not None:
-        check_grant(caller, key.scopes, key.party_id)
+        check_grant(caller, key.scopes)
     return key
 
 

@@ -8,8 +8,9 @@
   may also grant supplier (the platform onboards its suppliers). So a finance key can only
   come from a caller that holds finance. Rotating or revoking a key is managing it and needs
   the same: rotation issues a key with the old one's scopes.
-- A caller bound to a party manages only keys bound to that party; it does not even see the
-  others (404, as for the services' own objects).
+- Managing keys takes the platform scope, which is tenant-wide on every service (whatever
+  party a key names), so a caller sees and manages all of its tenant's keys and no other
+  tenant's (404, as for the services' own objects).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ class Caller(Protocol):
     def tenant_id(self) -> str: ...
     @property
     def scopes(self) -> frozenset[str]: ...
-    @property
-    def party_id(self) -> str | None: ...
 
 
 class IdentityError(Exception):
@@ -100,21 +99,12 @@ def grantable(caller_scopes: frozenset[str]) -> frozenset[str]:
     return caller_scopes | extra
 
 
-def sees(caller: Caller, tenant_id: str, party_id: str | None) -> bool:
-    """Whether the key of ``tenant_id`` bound to ``party_id`` exists for this caller."""
-    return tenant_id == caller.tenant_id and caller.party_id in (None, party_id)
-
-
-def check_grant(caller: Caller, scopes: Iterable[str], party_id: str | None) -> None:
+def check_grant(caller: Caller, scopes: Iterable[str]) -> None:
     missing = sorted(set(scopes) - grantable(caller.scopes))
     if missing:
         raise GrantDenied(
             "insufficient_scope",
             f"only a key that holds {', '.join(missing)} may issue or manage keys with it",
-        )
-    if caller.party_id is not None and party_id != caller.party_id:
-        raise GrantDenied(
-            "party_mismatch", f"a key bound to {caller.party_id} manages only keys bound to it"
         )
 
 
