@@ -63,11 +63,15 @@ async def e2e_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def running_services(
-    e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
+def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where every process writes all it prints (stdout and stderr): its whole log."""
+    return tmp_path_factory.mktemp("service-logs")
+
+
+@pytest.fixture(scope="session")
+def running_services(e2e_settings: Settings, service_logs: Path) -> Iterator[Settings]:
     migrated = e2e_settings
-    logs = tmp_path_factory.mktemp("service-logs")
+    logs = service_logs
     env = service_env(migrated)
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     for service in SERVICES:
