@@ -86,18 +86,18 @@ def list_keys(tenant: str = typer.Option(..., help="Tenant whose keys to list"))
     """A tenant's keys, one a line: ids, hints and states, never the keys."""
     found = _run(lambda conn: keys.list_api_keys(conn, tenant))
     for k in found:
-        when = {
-            "expires": k.expires_at,
-            "revoked": k.revoked_at,
-            "used": k.last_used_at,
-        }
-        times = "  ".join(f"{w} {t:%Y-%m-%d %H:%M}" for w, t in when.items() if t is not None)
-        revoker = f" by {k.revoked_by}" if k.revoked_by else ""
-        typer.echo(
-            f"{k.key_id}  {k.status:<8}  {','.join(k.scopes)}  party={k.party_id or '-'}  "
-            f"…{k.hint or '????'}  {k.name!r}  created {k.created_at:%Y-%m-%d %H:%M} "
-            f"by {k.created_by}  {times}{revoker}"
-        )
+        parts = [
+            k.key_id, f"{k.status:<8}", ",".join(k.scopes), f"party={k.party_id or '-'}",
+            f"…{k.hint or '????'}", repr(k.name),
+            f"created {k.created_at:%Y-%m-%d %H:%M} by {k.created_by}",
+        ]  # fmt: skip
+        if k.expires_at is not None:
+            parts.append(f"expires {k.expires_at:%Y-%m-%d %H:%M}")
+        if k.revoked_at is not None:
+            parts.append(f"revoked {k.revoked_at:%Y-%m-%d %H:%M} by {k.revoked_by}")
+        if k.last_used_at is not None:
+            parts.append(f"used {k.last_used_at:%Y-%m-%d %H:%M}")
+        typer.echo("  ".join(parts))
     if not found:
         typer.echo(f"no keys for {tenant}")
 
