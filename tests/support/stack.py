@@ -33,6 +33,7 @@ from services.financing.entrypoints.escrow_events import EscrowEventHandler
 from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import ServiceDefinition, create_app
 from shared.db import make_engine
+from shared.identity.keys import create_api_key
 from shared.migrations import upgrade
 from shared.runtime import identity_engine
 from shared.settings import IDENTITY, SERVICES, Settings
@@ -109,6 +110,12 @@ class Stack:
     engines: dict[str, AsyncEngine]
     apps: dict[str, FastAPI]
     clients: dict[str, httpx.AsyncClient]
+    identity: AsyncEngine  # the API keys every app authenticates against
+
+    @property
+    def all_engines(self) -> dict[str, AsyncEngine]:
+        """The services' databases and the identity database: what a snapshot covers."""
+        return {**self.engines, "identity": self.identity}
 
     async def call(
         self, service: str, method: str, path: str, who: Headers, **kw: Any
@@ -123,11 +130,12 @@ class Stack:
 
     async def prepare(self, tenant_id: str | None = None) -> Tenant:
         tenant = Tenant(tenant_id or f"t-{uuid.uuid4().hex[:8]}")
-        identity = identity_engine(self.settings)
-        try:
-            tenant.keys = await make_keys(identity, tenant.id)
-        finally:
-            await identity.dispose()
+        tenant.keys = await make_keys(self.identity, tenant.id)
+        # A key of the tenant's for the key-management operations to aim at.
+        async with self.identity.begin() as conn:
+            spare = await create_api_key(conn, tenant.id, ["platform"], f"{tenant.id}-spare",
+                                         actor="test")  # fmt: skip
+        tenant.objects["key_id"] = spare.key.key_id
         await self._escrow(tenant)
         await self._financing(tenant)
         await self._ledger(tenant)
@@ -243,7 +251,9 @@ async def running_stack(
             clients[service] = await exit_stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
             )
-        yield Stack(settings, engines, apps, clients)
+        identity = identity_engine(settings)
+        exit_stack.push_async_callback(identity.dispose)
+        yield Stack(settings, engines, apps, clients, identity)
 
 
 @pytest.fixture(scope="session")
