@@ -2,13 +2,20 @@
 
 ``execute`` runs a domain command against the latest state and retries it on a version
 conflict (the command is re-decided on the fresh state, so a loser of a race gets the
-domain's answer for the new state, typically a typed refusal). After the commit it
-performs the Stripe calls for the payouts/refunds this command reserved.
+domain's answer for the new state, typically a typed refusal). The caller then settles the
+payouts/refunds it reserved (service_layer/settlement.py).
+
+A reservation records who caused it (``requested_by``): the event that completes it is
+attributed to them on the timeline, whichever path completes it (the request's inline
+settlement, the settlement timer, Stripe's webhook). A reservation with no inline
+settlement behind it (``settle_after=timedelta(0)``, the timer paths) is due to the
+settlement timer at once; one an API request settles inline gets ``SETTLE_GRACE`` first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,6 +76,34 @@ def envelopes(
     return out
 
 
+def requested_by(before: Escrow | None, after: Escrow, actor: str) -> Escrow:
+    """``after`` with the payouts/refunds it newly reserves recorded as caused by ``actor``."""
+    new = pending_effects(after) - pending_effects(before)
+    if not new:
+        return after
+    return after.model_copy(
+        update={
+            "payouts": tuple(
+                p.model_copy(update={"requested_by": actor}) if p.payout_id in new else p
+                for p in after.payouts
+            ),
+            "refunds": tuple(
+                r.model_copy(update={"requested_by": actor}) if r.refund_id in new else r
+                for r in after.refunds
+            ),
+        }
+    )
+
+
+def caused_by(escrow: Escrow, envs: Sequence[Envelope]) -> dict[UUID, str]:
+    """The actor of each release/refund event whose reservation recorded who caused it."""
+    requesters = {
+        **{p.payout_id: p.requested_by for p in escrow.payouts if p.requested_by},
+        **{r.refund_id: r.requested_by for r in escrow.refunds if r.requested_by},
+    }
+    return {env.id: requesters[str(env.id)] for env in envs if str(env.id) in requesters}
+
+
 async def commit_decision(
     conn: AsyncConnection,
     ctx: EscrowContext,
@@ -77,8 +112,10 @@ async def commit_decision(
     events: Sequence[EventModel],
     actor: str,
     cause: Envelope | None = None,
+    settle_after: timedelta = SETTLE_GRACE,
 ) -> Escrow:
     now = ctx.clock.now()
+    after = requested_by(before, after, actor)
     if before is None:
         saved = await repository.add(conn, after, now)
     elif after == before and not events:
@@ -87,7 +124,7 @@ async def commit_decision(
         saved = await repository.save(conn, after, now)
     envs = envelopes(ctx, saved, events, cause)
     await add_to_outbox(conn, ctx.topic, *envs)
-    await repository.record_timeline(conn, saved, envs, actor)
+    await repository.record_timeline(conn, saved, envs, actor, caused_by(saved, envs))
     for ev in events:
         if isinstance(ev, InspectionStarted):
             key = f"{ev.order_id}/{ev.milestone_id}"
@@ -96,14 +133,18 @@ async def commit_decision(
     was, now_pending = pending_effects(before), pending_effects(saved)
     for effect_id in now_pending - was:
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
-        await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + SETTLE_GRACE, payload)
+        await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
     for effect_id in was - now_pending:
         await timers.cancel(conn, SETTLEMENT_TIMER, effect_id)
     return saved
 
 
 async def execute(
-    ctx: EscrowContext, order_id: str, tenant_id: str | None, decide: Decide, actor: str
+    ctx: EscrowContext,
+    order_id: str,
+    tenant_id: str | None,
+    decide: Decide,
+    actor: str,
 ) -> tuple[Escrow, list[str]]:
     """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects."""
     for attempt in range(CONFLICT_ATTEMPTS):
