@@ -1,8 +1,13 @@
 """Database plumbing shared by the services: engines, the backbone tables, the unit of work.
 
-Every service owns its own database. Each of them carries the same three backbone tables
-(outbox, inbox, timers), created by the service's first Alembic migration from
-``BACKBONE`` below, so the machinery in shared/ can address them by the same names.
+Every service owns its own database. Each of them carries the same backbone tables
+(outbox, inbox, timers, parked subjects, API keys, idempotency keys), created by the
+service's first Alembic migration from ``BACKBONE`` below, so the machinery in shared/ can
+address them by the same names.
+
+``is_unavailable`` is the one classification of "the database cannot be used right now"
+(refused, starting up, shutting down, connection cut, pool exhausted). The HTTP layer
+answers it with 503 + Retry-After, consumers pause and retry.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -108,11 +115,52 @@ idempotency_keys = sa.Table(
 OUTBOX_CHANNEL = "tradeflow_outbox"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+# Seconds a new connection may take: an unreachable server is reported, not waited for.
+CONNECT_TIMEOUT = 5
+
+
+def make_engine(url: str | sa.URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # A connection the server dropped (restart, failover) is replaced at checkout, so the
+    # process reconnects by itself once the database is back.
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT})
     return create_async_engine(url, **kwargs)
+
+
+# SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), admin or
+# crash shutdown, starting up (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database (or the way to it) cannot be used right now.
+
+    Such a failure says nothing about the request or event at hand: anything would fail the
+    same way until the server is back. The driver's exception is looked for along the whole
+    chain SQLAlchemy wraps it in (``DBAPIError.orig`` and the causes behind it).
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+            return True  # refused, reset, unreachable; the pool had no connection to give
+        if isinstance(e, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+            return True
+        if isinstance(e, asyncpg.InterfaceError) and "closed" in str(e):
+            return True
+        if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+            return True
+        sqlstate = getattr(e, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__]
+    return False
 
 
 def asyncpg_dsn(url: str) -> str:

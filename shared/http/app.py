@@ -1,4 +1,14 @@
-"""The FastAPI application every service builds: errors, idempotency, /healthz, /metrics."""
+"""The FastAPI application every service builds: errors, idempotency, health, /metrics.
+
+Health keeps liveness and readiness apart:
+- ``/healthz/live``: the process and its event loop answer. No dependency is checked, so
+  an outage elsewhere never gets a healthy process restarted.
+- ``/healthz/ready`` (and ``/healthz``, its old name): may this instance take traffic? It
+  needs its database: 503 (with Retry-After) while the database cannot be reached. Kafka is
+  reported but does not block: the API only writes events to its outbox, and the relay
+  publishes them once Kafka is back. ``status`` is ``ok``, ``degraded`` (ready, but a
+  non-blocking check fails) or ``unavailable``.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +27,14 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from shared.correlation import correlated
 from shared.events.envelope import new_event_id
-from shared.http.errors import install_error_handlers
+from shared.http.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from shared.http.idempotency import IdempotencyMiddleware
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
 
 CORRELATION_HEADER = "X-Correlation-Id"
+# Readiness checks that make an instance unready when they fail; the others are reported.
+BLOCKING = ("database",)
 
 # bootstrap() -> an object with a ``runtime`` attribute and an async ``close()``.
 Bootstrap = Callable[[], Awaitable[Any]]
@@ -57,14 +69,22 @@ def create_service_app(
         HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
         return response
 
+    @app.get("/healthz/live", include_in_schema=False)
+    async def live() -> JSONResponse:
+        return JSONResponse({"service": service, "status": "ok"})
+
+    @app.get("/healthz/ready", include_in_schema=False)
     @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> JSONResponse:
+    async def ready(request: Request) -> JSONResponse:
         runtime: Runtime = request.app.state.container.runtime
-        checks = {"database": await _check_db(runtime), "kafka": await _check_kafka(runtime)}
-        healthy = all(v == "ok" for v in checks.values())
+        database, kafka = await asyncio.gather(_check_db(runtime), _check_kafka(runtime))
+        checks = {"database": database, "kafka": kafka}
+        is_ready = all(checks[name] == "ok" for name in BLOCKING)
+        status = "unavailable" if not is_ready else "ok" if kafka == "ok" else "degraded"
         return JSONResponse(
-            {"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks},
-            status_code=200 if healthy else 503,
+            {"service": service, "status": status, "checks": checks, "blocking": list(BLOCKING)},
+            status_code=200 if is_ready else 503,
+            headers={} if is_ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.get("/metrics", include_in_schema=False)
@@ -95,7 +115,7 @@ async def _check_db(runtime: Runtime) -> str:
 
 async def _check_kafka(runtime: Runtime) -> str:
     try:
-        ok = await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=3)
+        ok = await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=2)
         return "ok" if ok is not None else "error: no metadata"
     except Exception as exc:
         return f"error: {type(exc).__name__}"

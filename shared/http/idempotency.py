@@ -29,9 +29,9 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.db import api_keys, idempotency_keys
+from shared.db import api_keys, idempotency_keys, is_unavailable
 from shared.http.auth import bearer_key, hash_key
-from shared.http.errors import error_body
+from shared.http.errors import error_body, service_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -134,7 +134,12 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
         engine: AsyncEngine = request.app.state.engine
 
-        existing = await _claim(engine, scope, key, fingerprint)
+        try:
+            existing = await _claim(engine, scope, key, fingerprint)
+        except Exception as exc:  # nothing is claimed, nothing ran: the client may retry
+            if is_unavailable(exc):
+                return service_unavailable(exc)
+            raise
         if existing == "unauthenticated":
             return await call_next(request)  # the endpoint answers 401; nothing to remember
         if existing is not None:
