@@ -27,6 +27,8 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from shared.correlation import correlated
 from shared.events.envelope import new_event_id
+from shared.faults import refuse_in_production
+from shared.http.claims import close_claim_engine
 from shared.http.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from shared.http.idempotency import IdempotencyMiddleware
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -45,12 +47,14 @@ def create_service_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_in_production()
         container = await bootstrap()
         app.state.container = container
         app.state.engine = container.runtime.engine
         try:
             yield
         finally:
+            await close_claim_engine(container.runtime.engine)
             await container.close()
 
     app = FastAPI(title=f"Tradeflow {service}", version=version, lifespan=lifespan)

@@ -91,6 +91,22 @@ async def authenticate(engine: AsyncEngine, request: Request) -> Principal:
     return Principal(row.tenant_id, frozenset(row.scopes), row.name, row.party_id)
 
 
+async def active_principal(request: Request, raw: str) -> Principal | None:
+    """The principal of the raw API key ``raw`` if it is valid now (known, not revoked)."""
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    api_keys.c.tenant_id, api_keys.c.scopes, api_keys.c.name, api_keys.c.party_id
+                ).where(api_keys.c.key_hash == hash_key(raw), api_keys.c.revoked_at.is_(None))
+            )
+        ).first()
+    if row is None:
+        return None
+    return Principal(row.tenant_id, frozenset(row.scopes), row.name, row.party_id)
+
+
 def requires(*allowed: Scope) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency admitting keys that hold any of ``allowed`` scopes."""
 

@@ -22,6 +22,7 @@ from services.escrow.domain.refunds import complete_refund
 from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
 from services.escrow.service_layer.unit import (
+    BeforeCommit,
     Decide,
     commit_decision,
     execute,
@@ -97,13 +98,20 @@ async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide |
     return None
 
 
-async def settle(ctx: EscrowContext, escrow: Escrow, effect_ids: list[str]) -> Escrow:
+async def settle(
+    ctx: EscrowContext,
+    escrow: Escrow,
+    effect_ids: list[str],
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
     """Inline path, right after the reserving commit."""
     for effect_id in effect_ids:
         decide = await effect(ctx, escrow, effect_id)
         if decide is not None:
             actor = cause_of(escrow, effect_id)
-            escrow, _ = await execute(ctx, escrow.order_id, escrow.tenant_id, decide, actor)
+            escrow, _ = await execute(
+                ctx, escrow.order_id, escrow.tenant_id, decide, actor, before_commit
+            )
     return escrow
 
 

@@ -37,6 +37,8 @@ from shared.events.escrow import InspectionStarted, MilestoneReleased, Refunded
 from shared.outbox import add_to_outbox
 
 Decide = Callable[[Escrow], Decision]
+# Called with the state about to be committed, inside its transaction, before the COMMIT.
+BeforeCommit = Callable[[Escrow], None]
 CONFLICT_ATTEMPTS = 5
 
 
@@ -104,6 +106,14 @@ def caused_by(escrow: Escrow, envs: Sequence[Envelope]) -> dict[UUID, str]:
     return {env.id: requesters[str(env.id)] for env in envs if str(env.id) in requesters}
 
 
+def payment_intents(e: Escrow | None) -> set[str]:
+    return (
+        {p.stripe_payment_intent_id for p in e.payments if p.stripe_payment_intent_id}
+        if e
+        else set()
+    )
+
+
 async def commit_decision(
     conn: AsyncConnection,
     ctx: EscrowContext,
@@ -125,6 +135,9 @@ async def commit_decision(
     envs = envelopes(ctx, saved, events, cause)
     await add_to_outbox(conn, ctx.topic, *envs)
     await repository.record_timeline(conn, saved, envs, actor, caused_by(saved, envs))
+    # Indexed with the funding request itself: Stripe's events for it find this order.
+    for pi_id in sorted(payment_intents(saved) - payment_intents(before)):
+        await repository.index_payment_intent(conn, pi_id, saved)
     for ev in events:
         if isinstance(ev, InspectionStarted):
             key = f"{ev.order_id}/{ev.milestone_id}"
@@ -145,8 +158,12 @@ async def execute(
     tenant_id: str | None,
     decide: Decide,
     actor: str,
+    before_commit: BeforeCommit | None = None,
 ) -> tuple[Escrow, list[str]]:
-    """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects."""
+    """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects.
+
+    ``before_commit`` sees the state to be committed, inside the transaction (the HTTP layer
+    registers there the answer that state gives, see shared/http/idempotency.py)."""
     for attempt in range(CONFLICT_ATTEMPTS):
         try:
             async with UnitOfWork(ctx.engine) as uow:
@@ -155,6 +172,8 @@ async def execute(
                     raise OrderNotFound(order_id)
                 after, events = decide(before)
                 saved = await commit_decision(uow.conn, ctx, before, after, events, actor)
+                if before_commit is not None:
+                    before_commit(saved)
                 await uow.commit()
             return saved, sorted(pending_effects(saved) - pending_effects(before))
         except repository.ConcurrentModification:

@@ -26,6 +26,7 @@ from services.escrow.entrypoints.http.schemas import CancelRequest, OrderCreate,
 from services.escrow.service_layer.unit import commit_decision
 from shared.db import UnitOfWork
 from shared.http.errors import ApiError
+from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -55,8 +56,9 @@ async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> dict[str, Any]:
         except EscrowError as exc:
             raise_api_error(exc, spec.order_id)
         saved = await commit_decision(uow.conn, ctx, None, escrow, events, who.actor)
+        created = answer(order_public(saved))
         await uow.commit()
-    return order_public(saved)
+    return created
 
 
 @router.get("")

@@ -11,8 +11,9 @@ from services.ledger.adapters import recon
 from services.ledger.adapters.stripe_source import ReportFormatError, parse_report_csv
 from services.ledger.domain.recon import age_days
 from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, RowId, WriteConn
-from services.ledger.reconciliation import pull_from_stripe, reconcile
+from services.ledger.reconciliation import RunResult, pull_from_stripe, reconcile
 from shared.http.errors import ApiError, not_found
+from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
 
@@ -43,8 +44,12 @@ async def run(
         lines = list(await pull_from_stripe(key, settings.stripe_api_base))
     result = await reconcile(
         request.app.state.engine, who.tenant_id, source=source, lines=lines, actor=who.actor,
-        now=clock.now(),
+        now=clock.now(), before_commit=lambda r: answer(_run_public(r)),
     )  # fmt: skip
+    return _run_public(result)
+
+
+def _run_public(result: RunResult) -> dict[str, Any]:
     return {"run_id": result.run_id, "stripe_rows": result.stripe_rows, **result.counts}
 
 
@@ -82,7 +87,7 @@ async def resolve(
     )  # fmt: skip
     if row is None:
         raise not_found("break", break_id)
-    return _public(row, clock)
+    return answer(_public(row, clock))  # WriteConn commits it with the change
 
 
 @router.post("/breaks/{break_id}/assign")
@@ -92,4 +97,4 @@ async def assign(
     row = await recon.update_break(conn, who.tenant_id, break_id, owner=body.owner)
     if row is None:
         raise not_found("break", break_id)
-    return _public(row, clock)
+    return answer(_public(row, clock))  # WriteConn commits it with the change
