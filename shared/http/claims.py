@@ -98,8 +98,9 @@ class Claim:
         """Keep the final answer: always if ``execution_id`` committed an effect (its row is
         there), else if it is ``storable`` (as a row naming no execution).
 
-        A 5xx after an effect committed does not replace the answer the endpoint committed
-        with it: a retry gets the committed result, not an error that invites more retries.
+        An error after an effect committed (a 503, a 500, a version conflict settling it)
+        does not replace the answer the endpoint committed with it: that answer describes
+        what did commit, and a retry gets it rather than an error inviting more retries.
         """
         status, body, content_type = answer
         final = {
@@ -108,7 +109,7 @@ class Claim:
             "content_type": content_type,
             "completed_at": sa.func.now(),
         }
-        keep_committed = sa.and_(sa.literal(status >= 500), T.c.status_code.is_not(None))
+        keep_committed = sa.and_(sa.literal(status >= 400), T.c.status_code.is_not(None))
         committed = {
             **{
                 name: sa.case((keep_committed, T.c[name]), else_=sa.literal(value, T.c[name].type))

@@ -6,10 +6,13 @@ What a client sees
   replayed with ``Idempotent-Replayed: true``; nothing runs twice.
 - Same key, different request: 422 ``idempotency_key_reused``.
 - Same key while the first request is still running: 409 ``idempotency_key_in_use``.
-- Once the request committed an effect, its answer is kept whatever it was, 5xx and 503
-  included: running it again is not safe. An answer that says nothing happened is not kept,
-  so the client may retry with the same key: 401/403, 409, 429, 503 and request validation
-  errors (422 ``validation_error``), as long as no effect committed.
+- Once the request committed an effect it never runs again: a retry gets its answer. If
+  the request failed after its commit (a 503, a 500, a conflict while settling), the retry
+  gets the answer the endpoint committed with its effect (below), which tells what did
+  happen. An answer that says nothing happened is not kept, so the client may retry with the
+  same key: 401/403, 409, 429, 503 and request validation errors (422 ``validation_error``),
+  as long as no effect committed. Other answers of requests that changed nothing (a domain
+  refusal, a 500 of unknown cause) are kept, as Stripe does.
 - A key whose API key is unknown or revoked replays nothing: the endpoint answers 401.
 - Keys live 24 hours (``claims.KEY_TTL``; the retention job deletes them).
 

@@ -24,6 +24,7 @@ from shared.clock import SystemClock
 from shared.db import UnitOfWork, idempotency_keys
 from shared.http.app import create_service_app
 from shared.http.auth import Principal, create_api_key, hash_key, requires
+from shared.http.errors import ApiError
 from shared.http.idempotency import answer
 from shared.outbox import make_producer
 from shared.runtime import Runtime
@@ -175,6 +176,27 @@ async def test_a_failure_after_the_effect_committed_never_runs_it_again(
     headers = platform | {"Idempotency-Key": str(uuid.uuid4())}
     first = await client.post("/v1/stored-widgets", json={"id": wid}, headers=headers)
     assert first.status_code == 500
+    script.after_commit = None
+    retry = await client.post("/v1/stored-widgets", json={"id": wid}, headers=headers)
+    assert retry.status_code == 201 and retry.json() == {"id": wid, "state": "created"}
+    assert script.runs == [wid] and await widget_count(backbone_engine, wid) == 1
+
+
+async def test_a_refusal_after_the_effect_committed_replays_the_committed_result(
+    client: httpx.AsyncClient, platform: dict[str, str], backbone_engine: AsyncEngine
+) -> None:
+    """Escrow commits a reservation, then settles it in a second transaction; if that one
+    loses its version race five times the request answers 409 although the reservation
+    stands. The retry gets what committed, not a 409 inviting it to try yet again."""
+
+    async def conflict() -> None:
+        raise ApiError(409, "concurrent_modification", "the escrow changed meanwhile; retry")
+
+    script.after_commit = conflict
+    wid = f"w-{uuid.uuid4()}"
+    headers = platform | {"Idempotency-Key": str(uuid.uuid4())}
+    first = await client.post("/v1/stored-widgets", json={"id": wid}, headers=headers)
+    assert first.status_code == 409
     script.after_commit = None
     retry = await client.post("/v1/stored-widgets", json={"id": wid}, headers=headers)
     assert retry.status_code == 201 and retry.json() == {"id": wid, "state": "created"}
