@@ -63,6 +63,7 @@ class EscrowApi:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        self.stop()  # never leave a process behind that no fixture will stop
         raise RuntimeError(f"escrow api not ready within {within}s")
 
     def kill(self) -> None:
