@@ -5,15 +5,31 @@ Every service owns its own database. Each of them carries the same backbone tabl
 Alembic migration from ``BACKBONE`` below, so the machinery in shared/ can address them by
 the same names. API keys are not among them: they live in the identity database
 (shared/identity), one copy for every service.
+
+Two more things every engine made here shares:
+- ``is_unavailable``: the one classification of "the database cannot be used right now"
+  (refused, starting up, shutting down, connection cut, pool exhausted). The HTTP layer
+  answers it with 503 + Retry-After, consumers and timers pause and retry.
+- commit hooks (``on_commit``): a function the current context (one HTTP request) wants to
+  run inside every transaction it commits, just before COMMIT, so what it writes commits
+  atomically with the transaction's own writes. shared/http/idempotency.py records
+  "this Idempotency-Key's effect committed" that way.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+import sqlalchemy.exc
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 BACKBONE = sa.MetaData()
@@ -87,19 +103,97 @@ idempotency_keys = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    # The one execution whose effect committed for this key (written in the effect's own
+    # transaction, see shared/http/idempotency.py); NULL for answers that changed nothing.
+    sa.Column("execution_id", UUID(as_uuid=True)),
     sa.Column("status_code", sa.Integer),
     sa.Column("response_body", sa.LargeBinary),
     sa.Column("content_type", sa.Text),
+    # Set once the request's final answer is stored; NULL while only the answer the
+    # endpoint gave before its commit (or none) is known.
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
 )
 
 OUTBOX_CHANNEL = "tradeflow_outbox"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+# Seconds a new connection may take: an unreachable server is reported, not waited for.
+CONNECT_TIMEOUT = 5
+
+
+def make_engine(url: str | sa.URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # A connection the server dropped (restart, failover) is replaced at checkout, so the
+    # process reconnects by itself once the database is back.
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT})
     return create_async_engine(url, **kwargs)
+
+
+# SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), admin or
+# crash shutdown, starting up (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database (or the way to it) cannot be used right now.
+
+    Such a failure says nothing about the request or event at hand: anything would fail the
+    same way until the server is back. The driver's exception is looked for along the whole
+    chain SQLAlchemy wraps it in (``DBAPIError.orig`` and the causes behind it).
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+            return True  # refused, reset, unreachable; the pool had no connection to give
+        if isinstance(e, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+            return True
+        if isinstance(e, asyncpg.InterfaceError) and "closed" in str(e):
+            return True
+        if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+            return True
+        sqlstate = getattr(e, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__]
+    return False
+
+
+# A function the current context runs in each transaction it commits, on the engine it
+# names, right before COMMIT (with the synchronous face of the connection: it runs inside
+# SQLAlchemy's greenlet, so ``conn.execute`` works there).
+CommitHook = Callable[[Connection], None]
+_commit_hook: ContextVar[tuple[Engine, CommitHook] | None] = ContextVar(
+    "tradeflow_commit_hook", default=None
+)
+
+
+@contextlib.contextmanager
+def on_commit(engine: AsyncEngine, hook: CommitHook) -> Iterator[None]:
+    """Run ``hook`` in every transaction committed on ``engine`` in this context.
+
+    Whatever the hook writes commits with the transaction or not at all; if it raises, the
+    COMMIT is not sent and the transaction rolls back. Savepoints do not call it; other
+    engines (another service's database) do not either.
+    """
+    token = _commit_hook.set((engine.sync_engine, hook))
+    try:
+        yield
+    finally:
+        _commit_hook.reset(token)
+
+
+@event.listens_for(Engine, "commit")
+def _before_commit(conn: Connection) -> None:
+    current = _commit_hook.get()
+    if current is not None and conn.engine is current[0]:
+        current[1](conn)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -111,7 +205,9 @@ class UnitOfWork:
     """One database transaction. It rolls back unless ``commit()`` is called.
 
     ``async with UnitOfWork(engine) as uow: ...; await uow.commit()``. Everything written
-    through ``uow.conn`` (state, outbox rows, inbox rows, timers) commits or vanishes together.
+    through ``uow.conn`` (state, outbox rows, inbox rows, timers) commits or vanishes together,
+    and so does whatever the context's commit hook adds (``on_commit``; an HTTP request with
+    an Idempotency-Key records there that its effect committed).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -22,9 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import asyncpg
 import pydantic
-import sqlalchemy.exc
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -38,6 +36,7 @@ from tenacity import (
 )
 
 from shared.db import inbox
+from shared.db import is_unavailable as database_unavailable
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
@@ -66,16 +65,10 @@ PERMANENT = (PermanentFailure, EnvelopeError, UnknownEventType, pydantic.Validat
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Failures that say nothing about the event: every event would fail the same way now."""
-    if isinstance(
-        exc, NewerEventVersion | OSError | TimeoutError | asyncpg.PostgresConnectionError
-    ):
-        return True
-    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.InterfaceError):
-        return True
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return exc.connection_invalidated or is_unavailable(exc.orig)  # type: ignore[arg-type]
-    return False
+    """Failures that say nothing about the event: every event would fail the same way now
+    (the database cannot be used, see ``shared.db.is_unavailable``, or the event is of a
+    version newer than this code)."""
+    return isinstance(exc, NewerEventVersion) or database_unavailable(exc)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import idempotency_keys, inbox, outbox, timers
-from shared.http.idempotency import KEY_TTL
+from shared.http.claims import KEY_TTL
 from shared.timers import Timer, TimerHandler, schedule
 
 log = structlog.get_logger(__name__)

@@ -133,10 +133,16 @@ class TimerWorker:
         return fired
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Fire due timers until ``stop``. A pass that fired something is followed at once by
+        another (a handler may have scheduled a timer due now, e.g. a settlement); an idle
+        or failed pass waits ``interval``."""
         while not stop.is_set():
+            fired = 0
             try:
-                await self.fire_due()
+                fired = await self.fire_due()
             except Exception:
                 log.exception("timer.worker_failed")
+            if fired:
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)

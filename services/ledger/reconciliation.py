@@ -7,7 +7,7 @@ into breaks. A run that fails leaves no trace (and the breaks as they were).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,8 +33,12 @@ async def reconcile(
     actor: str,
     now: datetime,
     progress: recon.Progress | None = None,
+    before_commit: Callable[[RunResult], object] | None = None,
 ) -> RunResult:
-    """Reconcile ``lines`` (or, with None, only the three-way escrow check)."""
+    """Reconcile ``lines`` (or, with None, only the three-way escrow check).
+
+    ``before_commit`` sees the result inside the run's transaction (the API registers its
+    answer there, see shared/http/idempotency.py)."""
     async with engine.begin() as conn:
         run_id = await recon.start_run(conn, tenant_id, source, actor)
         staged = await recon.stage(conn, run_id, lines, progress) if lines is not None else 0
@@ -44,7 +48,10 @@ async def reconcile(
             .where(recon.recon_runs.c.id == run_id)
             .values(stripe_rows=staged)
         )
-    return RunResult(run_id, staged, counts)
+        result = RunResult(run_id, staged, counts)
+        if before_commit is not None:
+            before_commit(result)
+    return result
 
 
 async def pull_from_stripe(

@@ -1,5 +1,16 @@
-"""The FastAPI application every service builds: errors, idempotency, /healthz, /metrics,
-and the shared /v1/api-keys router."""
+"""The FastAPI application every service builds: errors, idempotency, health, /metrics,
+and the shared /v1/api-keys router.
+
+Health keeps liveness and readiness apart:
+- ``/healthz/live``: the process and its event loop answer. No dependency is checked, so
+  an outage elsewhere never gets a healthy process restarted.
+- ``/healthz/ready`` (and ``/healthz``, its old name): may this instance take traffic? It
+  needs its database and the identity database (API keys): 503 (with Retry-After) while
+  either cannot be reached. Kafka is
+  reported but does not block: the API only writes events to its outbox, and the relay
+  publishes them once Kafka is back. ``status`` is ``ok``, ``degraded`` (ready, but a
+  non-blocking check fails) or ``unavailable``.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +25,15 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.base import RequestResponseEndpoint
 
 from shared.correlation import correlated
 from shared.events.envelope import new_event_id
+from shared.faults import refuse_in_production
 from shared.http import api_keys
-from shared.http.errors import install_error_handlers
+from shared.http.claims import close_claim_engine
+from shared.http.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from shared.http.guard import RequestGuardMiddleware
 from shared.http.idempotency import IdempotencyMiddleware
 from shared.http.openapi import install_openapi
@@ -27,6 +41,9 @@ from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
 
 CORRELATION_HEADER = "X-Correlation-Id"
+# Readiness checks that make an instance unready when they fail; the others are reported.
+# Every request authenticates against the identity database and works in its own.
+BLOCKING = ("database", "identity")
 
 # bootstrap() -> an object with a ``runtime`` attribute and an async ``close()``.
 Bootstrap = Callable[[], Awaitable[Any]]
@@ -37,6 +54,7 @@ def create_service_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_in_production()
         container = await bootstrap()
         app.state.container = container
         app.state.engine = container.runtime.engine
@@ -44,6 +62,7 @@ def create_service_app(
         try:
             yield
         finally:
+            await close_claim_engine(container.runtime.engine)
             await container.close()
 
     app = FastAPI(title=f"Tradeflow {service}", version=version, lifespan=lifespan)
@@ -64,14 +83,24 @@ def create_service_app(
         HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
         return response
 
+    @app.get("/healthz/live", include_in_schema=False)
+    async def live() -> JSONResponse:
+        return JSONResponse({"service": service, "status": "ok"})
+
+    @app.get("/healthz/ready", include_in_schema=False)
     @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> JSONResponse:
+    async def ready(request: Request) -> JSONResponse:
         runtime: Runtime = request.app.state.container.runtime
-        checks = {"database": await _check_db(runtime), "kafka": await _check_kafka(runtime)}
-        healthy = all(v == "ok" for v in checks.values())
+        database, identity, kafka = await asyncio.gather(
+            _check_db(runtime.engine), _check_db(runtime.identity), _check_kafka(runtime)
+        )
+        checks = {"database": database, "identity": identity, "kafka": kafka}
+        is_ready = all(checks[name] == "ok" for name in BLOCKING)
+        status = "unavailable" if not is_ready else "ok" if kafka == "ok" else "degraded"
         return JSONResponse(
-            {"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks},
-            status_code=200 if healthy else 503,
+            {"service": service, "status": status, "checks": checks, "blocking": list(BLOCKING)},
+            status_code=200 if is_ready else 503,
+            headers={} if is_ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.get("/metrics", include_in_schema=False)
@@ -91,9 +120,9 @@ def _correlation_id(header: str | None) -> UUID:
         return new_event_id()
 
 
-async def _check_db(runtime: Runtime) -> str:
+async def _check_db(engine: AsyncEngine) -> str:
     try:
-        async with runtime.engine.connect() as conn:
+        async with engine.connect() as conn:
             await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=3)
         return "ok"
     except Exception as exc:
@@ -102,7 +131,7 @@ async def _check_db(runtime: Runtime) -> str:
 
 async def _check_kafka(runtime: Runtime) -> str:
     try:
-        ok = await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=3)
+        ok = await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=2)
         return "ok" if ok is not None else "error: no metadata"
     except Exception as exc:
         return f"error: {type(exc).__name__}"

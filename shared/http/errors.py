@@ -1,16 +1,38 @@
 """Typed API errors: every failure is JSON ``{"error": {"code", "message", "details"}}``.
 
 ``code`` is machine-readable and stable; clients branch on it, never on ``message``.
+
+A database that cannot be used right now (``shared.db.is_unavailable``: refused, starting
+up, connection cut, pool exhausted) is ``503 service_unavailable`` with ``Retry-After``,
+wherever it shows: in a route, in a dependency (authentication), in a middleware. Nothing
+else is a 503; any other unexpected failure is ``500 internal_error``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.db import is_unavailable
+
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 1  # a restarting PostgreSQL is back within about a second
+# What a database outage raises; each is a 503 only when ``is_unavailable`` says so.
+OUTAGE_TYPES: tuple[type[Exception], ...] = (
+    OSError,
+    sqlalchemy.exc.DBAPIError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class ApiError(Exception):
@@ -31,6 +53,26 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     if details is not None:
         body["details"] = details
     return {"error": body}
+
+
+def service_unavailable(exc: BaseException) -> JSONResponse:
+    """The answer to ``exc`` when ``is_unavailable(exc)``: 503, retry after a second."""
+    log.warning("http.service_unavailable", error=repr(exc)[:500])
+    return JSONResponse(
+        error_body(
+            "service_unavailable",
+            "the service cannot reach its database right now; retry shortly",
+            {"retry_after_seconds": RETRY_AFTER_SECONDS},
+        ),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def internal_error() -> JSONResponse:
+    return JSONResponse(
+        error_body("internal_error", "the request failed; it is logged"), status_code=500
+    )
 
 
 _STATUS_CODES = {
@@ -59,11 +101,21 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("validation_error", "the request is invalid", details), status_code=422
         )
 
+    async def _outage(_: Request, exc: Exception) -> JSONResponse:
+        # Inside the middleware stack, so the answer carries the correlation id and is
+        # counted; anything else goes on up, as if this handler were not there.
+        if is_unavailable(exc):
+            return service_unavailable(exc)
+        raise exc
+
+    for outage in OUTAGE_TYPES:
+        app.add_exception_handler(outage, _outage)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            error_body("internal_error", "the request failed; it is logged"), status_code=500
-        )
+        if is_unavailable(exc):  # raised in a middleware, outside the handler above
+            return service_unavailable(exc)
+        return internal_error()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,45 +1,83 @@
-"""``Idempotency-Key`` on write requests, with Stripe's semantics.
+"""``Idempotency-Key`` on write requests, with Stripe's semantics, and true under crashes.
 
-- First request with a key: runs, and its response is stored under (API key, idempotency key).
-- Same key, same request (method, path, query, canonical JSON body): the stored response is
+What a client sees
+- First request with a key: runs, and its answer is stored under (API key, idempotency key).
+- Same key, same request (method, path, query, canonical JSON body): the stored answer is
   replayed with ``Idempotent-Replayed: true``; nothing runs twice.
 - Same key, different request: 422 ``idempotency_key_reused``.
 - Same key while the first request is still running: 409 ``idempotency_key_in_use``.
-- Once the endpoint ran, its answer is kept whatever it was, 5xx included (it may have
-  changed state before failing, so running it again is not safe). Answers that mean
-  "nothing ran" are not kept, so the client may fix the request and retry with the same key:
-  401/403, request validation errors (422 ``validation_error``), 409 and 429.
+- Once the request committed an effect it never runs again: a retry gets its answer. If
+  the request failed after its commit (a 503, a 500, a conflict while settling), the retry
+  gets the answer the endpoint committed with its effect (below), which tells what did
+  happen. An answer that says nothing happened is not kept, so the client may retry with the
+  same key: 401/403, 409, 429, 503 and request validation errors (422 ``validation_error``),
+  as long as no effect committed. Other answers of requests that changed nothing (a domain
+  refusal, a 500 of unknown cause) are kept, as Stripe does.
 - A key whose API key is unknown, revoked or expired replays nothing: the endpoint answers 401.
-- Keys live 24 hours. A request still marked in flight after ``STALE_AFTER`` (its process
-  died) may be taken over by a retry.
+- Keys live 24 hours (``claims.KEY_TTL``; the retention job deletes them).
+
+How it stays true when a process is killed
+1. *The claim dies with its holder* (shared/http/claims.py). While a keyed request runs,
+   it holds a session advisory lock on a connection of its own. When the process dies, the
+   kernel closes that connection and PostgreSQL drops the lock with it, so a retry after a
+   crash proceeds at once; while the holder lives, a second request with the key gets 409
+   and runs nothing. There is no timeout to wait out.
+2. *"The effect committed" commits with the effect.* While the endpoint runs, a commit hook
+   (``shared.db.on_commit``) adds to every transaction of the request that wrote something,
+   right before its COMMIT, the key's row naming this execution (``execution_id``) and the
+   answer the endpoint registered for that state (``answer()``). So the row exists if and
+   only if the effect does, whatever the engine-level transaction (a ``UnitOfWork``, an
+   ``engine.begin()``, a FastAPI dependency). The row is upserted only where no other
+   execution owns the key: should a second execution ever get past the lock (the lock's
+   connection cut by a database restart while its holder goes on), its effect cannot commit.
+   Endpoints that commit more than once (escrow commits a reservation, calls Stripe, then
+   commits the settlement) register their answer at every commit; the first marks the key.
+3. After the endpoint returned, its final answer replaces the registered one.
+
+So a retry finds one of three things, and never runs a write twice:
+- no row: nothing committed (the request died before its effect, or failed without
+  changing anything); the request runs;
+- a completed row: its answer is replayed;
+- a row whose effect committed but whose final answer was never stored (the process died
+  in between, or the database went away first): the answer the endpoint registered with its
+  commit is replayed: the committed result. Every write endpoint of the three services
+  registers one; a row without any answers 409 ``idempotency_key_applied`` ("it took effect;
+  read the resource"), never a second execution.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
-from typing import Any
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 import structlog
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.db import idempotency_keys
+from shared.db import idempotency_keys, is_unavailable, on_commit
+from shared.faults import crash_point
 from shared.http.auth import active_principal, bearer_key, hash_key
-from shared.http.errors import error_body
+from shared.http.claims import Claim, claim_engine
+from shared.http.errors import ApiError, error_body, service_unavailable
 
 log = structlog.get_logger(__name__)
 
 HEADER = "idempotency-key"
-KEY_TTL = timedelta(hours=24)
-STALE_AFTER = timedelta(minutes=10)
 MAX_KEY_LENGTH = 255
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+JSON = "application/json"
 T = idempotency_keys
+C = TypeVar("C")
 
 
 def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
@@ -52,7 +90,9 @@ def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
 
 
 def _storable(status: int, body: bytes) -> bool:
-    if status in (401, 403, 409, 429):
+    """May an answer be kept when the request committed no effect? Not if it says that
+    nothing ran, so that the client can fix the request (or wait) and retry with the key."""
+    if status in (401, 403, 409, 429, 503):
         return False
     if status == 422:
         try:
@@ -62,52 +102,153 @@ def _storable(status: int, body: bytes) -> bool:
     return True
 
 
+def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
+    """What a retry gets instead of an answer marked ``Cache-Control: no-store`` (one that
+    shows a secret, e.g. a new API key, once): never the secret, never a second execution,
+    but what was done, less every field named ``key``."""
+    try:
+        shown = json.loads(content)
+    except ValueError:
+        shown = None
+    body = error_body(
+        "secret_shown_once",
+        "this request took effect and its answer held a secret, which is shown only once;"
+        " revoke what it issued if the answer was lost",
+        {"status": status, "resource": _without_secrets(shown)},
+    )
+    return 409, json.dumps(body).encode(), "application/json"
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k != "key"}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status)
 
 
-async def _claim(engine: AsyncEngine, scope: str, key: str, fingerprint: str) -> Any:
-    """Claim the key (returns None) or return the row that already holds it."""
-    for _ in range(3):  # the holder may forget its claim between our INSERT and SELECT
-        async with engine.begin() as conn:
-            now = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
-            await conn.execute(  # expired keys and crashed in-flight markers are forgotten
-                T.delete().where(
-                    T.c.scope == scope,
-                    T.c.key == key,
-                    sa.or_(
-                        T.c.created_at < now - KEY_TTL,
-                        sa.and_(T.c.status_code.is_(None), T.c.created_at < now - STALE_AFTER),
-                    ),
-                )
-            )
-            claimed = await conn.execute(
-                pg_insert(T)
-                .values(scope=scope, key=key, request_hash=fingerprint)
-                .on_conflict_do_nothing()
-                .returning(T.c.key)
-            )
-            if claimed.first() is not None:
-                return None
-            existing = (
-                await conn.execute(sa.select(T).where(T.c.scope == scope, T.c.key == key))
-            ).first()
-            if existing is not None:
-                return existing
-    raise RuntimeError("could not claim or read the idempotency key")
+class KeyTakenByAnother(Exception):
+    """Another execution already committed an effect under this key: this one must not."""
 
 
-def _replay(existing: Any, fingerprint: str) -> Response:
-    if existing.request_hash != fingerprint:
+@dataclass
+class Execution:
+    """One run of a keyed request: what its commits record, and what it would answer."""
+
+    scope: str  # hash of the API key that sent it
+    key: str
+    fingerprint: str
+    asgi_scope: MutableMapping[str, Any]
+    execution_id: UUID = field(default_factory=uuid4)
+    status: int | None = None
+    body: bytes | None = None
+    recorded: bool = False  # a transaction of ours wrote the marker (committed or not)
+    finished: bool = False  # the endpoint answered: later commits are none of this key's
+
+    def record(self, conn: Connection) -> None:
+        """The commit hook: runs inside each transaction this request commits."""
+        if self.finished:
+            return
+        wrote = conn.execute(sa.select(sa.func.pg_current_xact_id_if_assigned())).scalar()
+        if wrote is None:
+            return  # a read-only transaction is no effect
+        row = pg_insert(T).values(
+            scope=self.scope,
+            key=self.key,
+            request_hash=self.fingerprint,
+            execution_id=self.execution_id,
+            status_code=self.status,
+            response_body=self.body,
+            content_type=JSON if self.body is not None else None,
+        )
+        stmt = row.on_conflict_do_update(
+            index_elements=[T.c.scope, T.c.key],
+            set_={
+                "status_code": row.excluded.status_code,
+                "response_body": row.excluded.response_body,
+                "content_type": row.excluded.content_type,
+            },
+            where=T.c.execution_id == self.execution_id,
+        ).returning(T.c.key)
+        if conn.execute(stmt).first() is None:
+            raise KeyTakenByAnother(f"{self.key} belongs to another execution")
+        self.recorded = True
+
+
+_current: ContextVar[Execution | None] = ContextVar("tradeflow_idempotent_execution", default=None)
+
+
+def answer(content: C) -> C:
+    """Register ``content`` as this request's answer, should what it commits next be all.
+
+    Call it before the commit that makes the state ``content`` shows; the answer is written
+    in that transaction, so a retry after a crash between the commit and the end of the
+    request gets it. It is rendered as FastAPI renders the route's return value (its status
+    code, its response model). Returns ``content`` (``return answer(body)`` where the commit
+    comes after the return, as with a dependency that commits). Outside a request with an
+    Idempotency-Key it does nothing.
+    """
+    execution = _current.get()
+    if execution is not None:
+        route = execution.asgi_scope.get("route")
+        execution.status = getattr(route, "status_code", None) or 200
+        execution.body = _render(route, content)
+    return content
+
+
+def answer_error(error: ApiError) -> ApiError:
+    """Register ``error`` as this request's answer (a refusal committed with a record of it)."""
+    execution = _current.get()
+    if execution is not None:
+        execution.status = error.status
+        execution.body = bytes(
+            JSONResponse(error_body(error.code, error.message, error.details)).body
+        )
+    return error
+
+
+def _render(route: Any, content: Any) -> bytes:
+    """The body FastAPI sends for ``content`` returned by ``route`` (fastapi.routing's
+    serialize_response: validated against the response model, then serialized by it)."""
+    field = getattr(route, "response_field", None)
+    if field is None:
+        return bytes(JSONResponse(jsonable_encoder(content)).body)
+    value, errors = field.validate(content, {}, loc=("response",))
+    if errors:  # FastAPI will refuse to send it too (500); keep what there is
+        return bytes(JSONResponse(jsonable_encoder(content)).body)
+    return bytes(
+        field.serialize_json(
+            value,
+            include=route.response_model_include,
+            exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none,
+        )
+    )
+
+
+def _replay(row: Any, fingerprint: str) -> Response:
+    if row.request_hash != fingerprint:
         return _error(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different request"
         )
-    if existing.status_code is None:
-        return _error(409, "idempotency_key_in_use", "a request with this key is in progress")
+    if row.status_code is None:
+        return _error(
+            409,
+            "idempotency_key_applied",
+            "this request took effect, but its answer was lost in a failure; read the "
+            "resource for the result instead of repeating the request",
+        )
     return Response(
-        content=existing.response_body,
-        status_code=existing.status_code,
-        media_type=existing.content_type,
+        content=row.response_body,
+        status_code=row.status_code,
+        media_type=row.content_type,
         headers={"Idempotent-Replayed": "true"},
     )
 
@@ -115,52 +256,85 @@ def _replay(existing: Any, fingerprint: str) -> Response:
 class IdempotencyMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         key = request.headers.get(HEADER)
-        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or key is None:
+        if request.method not in WRITE_METHODS or key is None:
             return await call_next(request)
         if not key or len(key) > MAX_KEY_LENGTH:
             return _error(400, "invalid_idempotency_key", f"keys are 1-{MAX_KEY_LENGTH} characters")
         raw_api_key = bearer_key(request)
         if raw_api_key is None:
             return await call_next(request)  # the endpoint answers 401; nothing to remember
-        scope = hash_key(raw_api_key)
         body = await request.body()
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
-        engine: AsyncEngine = request.app.state.engine
-
-        if await active_principal(request, raw_api_key) is None:
-            return await call_next(request)  # the endpoint answers 401; nothing to remember
-        existing = await _claim(engine, scope, key, fingerprint)
-        if existing is not None:
-            return _replay(existing, fingerprint)
-
+        scope = hash_key(raw_api_key)
         try:
-            response = await call_next(request)
-            content = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-        except Exception:
-            # The endpoint ran and failed in an unknown state: remember the failure.
-            log.exception("idempotency.endpoint_failed", key=key)
-            response = _error(500, "internal_error", "the request failed; do not retry it blindly")
-            content = bytes(response.body)
-        except BaseException:  # cancelled: the client went away mid-request
-            await self._forget(engine, scope, key)
-            raise
-        if _storable(response.status_code, content):
-            async with engine.begin() as conn:
-                await conn.execute(
-                    T.update()
-                    .where(T.c.scope == scope, T.c.key == key)
-                    .values(
-                        status_code=response.status_code,
-                        response_body=content,
-                        content_type=response.headers.get("content-type"),
+            if await active_principal(request, raw_api_key) is None:
+                return await call_next(request)  # the endpoint answers 401
+            engine = request.app.state.engine
+            async with Claim.take(claim_engine(engine), scope, key) as claim:
+                if claim is None:
+                    return _error(
+                        409, "idempotency_key_in_use", "a request with this key is in progress"
                     )
-                )
-        else:
-            await self._forget(engine, scope, key)
+                existing = await claim.existing()
+                if existing is not None:
+                    return _replay(existing, fingerprint)
+                execution = Execution(scope, key, fingerprint, request.scope)
+                return await self._execute(request, call_next, claim, execution)
+        except Exception as exc:
+            if is_unavailable(exc):
+                return service_unavailable(exc)
+            raise
+
+    async def _execute(
+        self,
+        request: Request,
+        call_next: RequestResponseEndpoint,
+        claim: Claim,
+        execution: Execution,
+    ) -> Response:
+        token = _current.set(execution)
+        try:
+            with on_commit(request.app.state.engine, execution.record):
+                response, content = await self._run(request, call_next, execution)
+        finally:
+            execution.finished = True
+            _current.reset(token)
+        if execution.recorded:
+            crash_point("idempotency.after_effect")
+        status, content_type = response.status_code, response.headers.get("content-type")
+        kept = (status, content, content_type)
+        if "no-store" in response.headers.get("cache-control", ""):
+            kept = _withheld(status, content)
+        try:
+            await claim.store(
+                execution.execution_id,
+                execution.fingerprint,
+                kept,
+                storable=_storable(status, content),
+            )
+        except Exception as exc:  # the answer stands; a committed effect keeps its marker
+            log.warning("idempotency.answer_not_stored", key=execution.key, error=repr(exc))
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return Response(content=content, status_code=response.status_code, headers=headers)
 
     @staticmethod
-    async def _forget(engine: AsyncEngine, scope: str, key: str) -> None:
-        async with engine.begin() as conn:
-            await conn.execute(T.delete().where(T.c.scope == scope, T.c.key == key))
+    async def _run(
+        request: Request, call_next: RequestResponseEndpoint, execution: Execution
+    ) -> tuple[Response, bytes]:
+        try:
+            response = await call_next(request)
+            return response, b"".join([c async for c in response.body_iterator])  # type: ignore[attr-defined]
+        except KeyTakenByAnother:
+            failed: Response = _error(
+                409, "idempotency_key_in_use", "another request with this key took effect"
+            )
+        except Exception as exc:
+            if is_unavailable(exc):
+                failed = service_unavailable(exc)
+            else:
+                # The endpoint ran and failed in an unknown state: remember the failure.
+                log.exception("idempotency.endpoint_failed", key=execution.key)
+                failed = _error(
+                    500, "internal_error", "the request failed; do not retry it blindly"
+                )
+        return failed, bytes(failed.body)

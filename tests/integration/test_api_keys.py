@@ -330,19 +330,25 @@ async def test_a_supplier_key_keeps_its_supplier_through_rotation(
         assert theirs.status_code == 403 and theirs.json()["error"]["code"] == "party_mismatch"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/http/idempotency.py (owned by the idempotency rewrite) stores every "
-    "response, including the one carrying a new key; it must skip Cache-Control: no-store",
-)
 async def test_an_issued_key_is_not_kept_by_the_idempotency_store(
     services: Services, tenant: Tenant
 ) -> None:
+    """The answer showing a new key is the one answer never kept: a retry with the same
+    Idempotency-Key learns what was issued (to revoke it) but neither sees the key again nor
+    gets a second one."""
     who = tenant.admin | {"Idempotency-Key": uuid.uuid4().hex}
-    r = await services.call(
-        "escrow", "POST", "/v1/api-keys", who, {"name": "ci", "scopes": ["platform"]}
-    )
+    body = {"name": "ci", "scopes": ["platform"]}
+    r = await services.call("escrow", "POST", "/v1/api-keys", who, body)
     assert r.status_code == 201
+    issued = r.json()
     async with services.engines["escrow"].connect() as conn:
         bodies = (await conn.execute(sa.select(idempotency_keys.c.response_body))).scalars()
-        assert not any(r.json()["key"].encode() in (b or b"") for b in bodies)
+        assert not any(issued["key"].encode() in (b or b"") for b in bodies)
+    again = await services.call("escrow", "POST", "/v1/api-keys", who, body)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "secret_shown_once"
+    assert again.json()["error"]["details"]["resource"]["key_id"] == issued["key_id"]
+    assert "key" not in again.json()["error"]["details"]["resource"]
+    assert issued["key"] not in again.text
+    listed = await services.call("escrow", "GET", "/v1/api-keys", tenant.admin)
+    assert sum(1 for k in listed.json()["data"] if k["name"] == "ci") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import SystemClock
+from shared.db import make_engine
 from shared.http.app import create_service_app
 from shared.http.auth import Principal, requires
 from shared.http.errors import ApiError, not_found
@@ -64,7 +66,8 @@ class _Container:
     runtime: Runtime
 
     async def close(self) -> None:
-        await self.runtime.producer.stop()
+        with contextlib.suppress(Exception):
+            await self.runtime.producer.stop()
 
 
 @pytest.fixture
@@ -175,15 +178,75 @@ async def test_correlation_ids_are_echoed_or_minted(client: httpx.AsyncClient) -
 
 
 async def test_health_and_metrics(client: httpx.AsyncClient, backbone_engine: AsyncEngine) -> None:
-    r = await client.get("/healthz")
-    assert r.status_code == 200
-    assert r.json() == {
-        "service": "test",
-        "status": "ok",
-        "checks": {"database": "ok", "kafka": "ok"},
-    }
+    for path in ("/healthz", "/healthz/ready"):
+        r = await client.get(path)
+        assert r.status_code == 200
+        assert r.json() == {
+            "service": "test",
+            "status": "ok",
+            "checks": {"database": "ok", "identity": "ok", "kafka": "ok"},
+            "blocking": ["database", "identity"],
+        }
+    live = await client.get("/healthz/live")
+    assert live.status_code == 200 and live.json() == {"service": "test", "status": "ok"}
     m = await client.get("/metrics")
     assert "tradeflow_http_requests_total" in m.text
+
+
+async def test_kafka_down_leaves_the_api_ready_and_live(
+    settings: Settings, backbone_engine: AsyncEngine, identity: AsyncEngine
+) -> None:
+    """The API writes events to its outbox, not to Kafka: a broker outage is reported, and
+    the instance stays ready (it was 503 for as long as Kafka was away)."""
+    nobody = "127.0.0.1:1"  # nothing listens there: a broker that is down
+
+    async def bootstrap() -> _Container:
+        producer = make_producer(nobody)  # never started: the broker cannot be reached
+        runtime = Runtime("test", settings, backbone_engine, producer, SystemClock(), identity)
+        return _Container(runtime)
+
+    app = create_service_app(service="test", bootstrap=bootstrap, routers=[router])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            for path in ("/healthz", "/healthz/ready"):
+                r = await c.get(path)
+                assert r.status_code == 200, r.text
+                body = r.json()
+                assert body["status"] == "degraded" and body["checks"]["database"] == "ok"
+                assert body["checks"]["kafka"].startswith("error")
+            assert (await c.get("/healthz/live")).status_code == 200
+
+
+async def test_an_unreachable_identity_database_makes_the_api_unready(
+    settings: Settings, backbone_engine: AsyncEngine
+) -> None:
+    """Every request authenticates against the identity database: without it the instance
+    can serve nothing but 503s, so it must not be routed to (it stays live)."""
+    nowhere = make_engine("postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:1/identity")
+
+    async def bootstrap() -> _Container:
+        producer = make_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        runtime = Runtime("test", settings, backbone_engine, producer, SystemClock(), nowhere)
+        return _Container(runtime)
+
+    app = create_service_app(service="test", bootstrap=bootstrap, routers=[router])
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                r = await c.get("/healthz/ready")
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"] == "1"
+                assert r.json()["checks"]["identity"].startswith("error")
+                assert r.json()["checks"]["database"] == "ok"
+                assert (await c.get("/healthz/live")).status_code == 200
+                w = await c.post("/v1/widgets", json={"name": "x", "amount": 1},
+                                 headers={"Authorization": "Bearer tf_whatever"})  # fmt: skip
+                assert w.status_code == 503 and w.json()["error"]["code"] == "service_unavailable"
+    finally:
+        await nowhere.dispose()
 
 
 async def test_idempotency_keeps_failures_after_the_endpoint_ran_and_checks_the_api_key(

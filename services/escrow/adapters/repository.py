@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -96,8 +97,14 @@ async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
 
 
 async def record_timeline(
-    conn: AsyncConnection, escrow: Escrow, envelopes: Sequence[Envelope], actor: str
+    conn: AsyncConnection,
+    escrow: Escrow,
+    envelopes: Sequence[Envelope],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None = None,
 ) -> None:
+    """One entry per event, by ``actor`` unless ``caused_by`` names another for its id."""
+    caused_by = caused_by or {}
     if envelopes:
         await conn.execute(
             timeline.insert(),
@@ -107,7 +114,7 @@ async def record_timeline(
                     "tenant_id": escrow.tenant_id,
                     "event_id": env.id,
                     "event_type": env.type,
-                    "actor": actor,
+                    "actor": caused_by.get(env.id, actor),
                     "occurred_at": env.occurred_at,
                     "data": env.data,
                 }

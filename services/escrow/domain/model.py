@@ -109,6 +109,9 @@ class Payout(Frozen):
     advance_id: str | None
     status: Literal["pending", "done"] = "pending"
     stripe_transfer_id: str | None = None
+    # Who caused the release (an API key's actor, system:inspection_window, ...), recorded
+    # when it is reserved: the milestone_released event is theirs, whoever completes it.
+    requested_by: str | None = None
 
 
 class Refund(Frozen):
@@ -122,6 +125,7 @@ class Refund(Frozen):
     via_stripe: bool  # False: a wire returned offline, or money a chargeback already took
     status: Literal["pending", "done"] = "pending"
     stripe_refund_id: str | None = None
+    requested_by: str | None = None  # who caused the refund (see Payout.requested_by)
 
 
 class Escrow(Frozen):

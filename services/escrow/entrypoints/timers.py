@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,12 +27,15 @@ def handlers(ctx: EscrowContext) -> Mapping[str, TimerHandler]:
         milestone_id = timer.payload["milestone_id"]
         after, events = auto_accept(escrow, milestone_id, now)
         if events:
-            try:  # the payout itself is made by the settlement timer this reservation schedules
+            try:
                 after, more = begin_release(after, milestone_id)
                 events += more
             except EscrowError:
                 pass  # stays accepted; a later release call pays it
-        await commit_decision(conn, ctx, escrow, after, events, ACTOR)
+        # The Stripe call must follow the reservation's commit (its id keys the transfer), so
+        # the payout is the settlement timer's, due at once: no inline settlement follows
+        # here to wait for, and the worker's next pass, right after this one, pays it.
+        await commit_decision(conn, ctx, escrow, after, events, ACTOR, settle_after=timedelta(0))
 
     async def settlement(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
         await settle_in(conn, ctx, timer.payload["order_id"], timer.payload["effect_id"])

@@ -3,6 +3,11 @@
 The idempotency key of every Stripe call is derived from the reservation id, which is also
 the id of the event booking it. Repeating the call (inline after the commit, then again by
 the settlement timer after a crash) therefore moves the money once.
+
+Settlement is *how* money leaves, not *who* moved it: what a settlement books is attributed
+to whoever caused the reservation (``requested_by``: the API key that accepted or cancelled,
+``system:inspection_window``, ...); ``system:settlement`` only for reservations older than
+that record.
 """
 
 from __future__ import annotations
@@ -16,10 +21,23 @@ from services.escrow.domain.payouts import abort_payout, complete_payout
 from services.escrow.domain.refunds import complete_refund
 from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
-from services.escrow.service_layer.unit import Decide, commit_decision, execute, pending_effects
+from services.escrow.service_layer.unit import (
+    BeforeCommit,
+    Decide,
+    commit_decision,
+    execute,
+    pending_effects,
+)
 
 log = structlog.get_logger(__name__)
-ACTOR = "system:settlement"
+ACTOR = "system:settlement"  # reservations that do not say who caused them
+
+
+def cause_of(escrow: Escrow, effect_id: str) -> str:
+    """Who caused the payout or refund ``effect_id``."""
+    requesters = {p.payout_id: p.requested_by for p in escrow.payouts}
+    requesters |= {r.refund_id: r.requested_by for r in escrow.refunds}
+    return requesters.get(effect_id) or ACTOR
 
 
 def payout_key(payout_id: str) -> str:
@@ -80,12 +98,20 @@ async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide |
     return None
 
 
-async def settle(ctx: EscrowContext, escrow: Escrow, effect_ids: list[str]) -> Escrow:
+async def settle(
+    ctx: EscrowContext,
+    escrow: Escrow,
+    effect_ids: list[str],
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
     """Inline path, right after the reserving commit."""
     for effect_id in effect_ids:
         decide = await effect(ctx, escrow, effect_id)
         if decide is not None:
-            escrow, _ = await execute(ctx, escrow.order_id, escrow.tenant_id, decide, ACTOR)
+            actor = cause_of(escrow, effect_id)
+            escrow, _ = await execute(
+                ctx, escrow.order_id, escrow.tenant_id, decide, actor, before_commit
+            )
     return escrow
 
 
@@ -102,4 +128,4 @@ async def settle_in(
             raise GatewayUnavailable(f"{effect_id} is still pending; the timer retries it")
         return
     after, events = decide(escrow)
-    await commit_decision(conn, ctx, escrow, after, events, ACTOR)
+    await commit_decision(conn, ctx, escrow, after, events, cause_of(escrow, effect_id))

@@ -2,13 +2,20 @@
 
 ``execute`` runs a domain command against the latest state and retries it on a version
 conflict (the command is re-decided on the fresh state, so a loser of a race gets the
-domain's answer for the new state, typically a typed refusal). After the commit it
-performs the Stripe calls for the payouts/refunds this command reserved.
+domain's answer for the new state, typically a typed refusal). The caller then settles the
+payouts/refunds it reserved (service_layer/settlement.py).
+
+A reservation records who caused it (``requested_by``): the event that completes it is
+attributed to them on the timeline, whichever path completes it (the request's inline
+settlement, the settlement timer, Stripe's webhook). A reservation with no inline
+settlement behind it (``settle_after=timedelta(0)``, the timer paths) is due to the
+settlement timer at once; one an API request settles inline gets ``SETTLE_GRACE`` first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +37,8 @@ from shared.events.escrow import InspectionStarted, MilestoneReleased, Refunded
 from shared.outbox import add_to_outbox
 
 Decide = Callable[[Escrow], Decision]
+# Called with the state about to be committed, inside its transaction, before the COMMIT.
+BeforeCommit = Callable[[Escrow], None]
 CONFLICT_ATTEMPTS = 5
 
 
@@ -69,6 +78,42 @@ def envelopes(
     return out
 
 
+def requested_by(before: Escrow | None, after: Escrow, actor: str) -> Escrow:
+    """``after`` with the payouts/refunds it newly reserves recorded as caused by ``actor``."""
+    new = pending_effects(after) - pending_effects(before)
+    if not new:
+        return after
+    return after.model_copy(
+        update={
+            "payouts": tuple(
+                p.model_copy(update={"requested_by": actor}) if p.payout_id in new else p
+                for p in after.payouts
+            ),
+            "refunds": tuple(
+                r.model_copy(update={"requested_by": actor}) if r.refund_id in new else r
+                for r in after.refunds
+            ),
+        }
+    )
+
+
+def caused_by(escrow: Escrow, envs: Sequence[Envelope]) -> dict[UUID, str]:
+    """The actor of each release/refund event whose reservation recorded who caused it."""
+    requesters = {
+        **{p.payout_id: p.requested_by for p in escrow.payouts if p.requested_by},
+        **{r.refund_id: r.requested_by for r in escrow.refunds if r.requested_by},
+    }
+    return {env.id: requesters[str(env.id)] for env in envs if str(env.id) in requesters}
+
+
+def payment_intents(e: Escrow | None) -> set[str]:
+    return (
+        {p.stripe_payment_intent_id for p in e.payments if p.stripe_payment_intent_id}
+        if e
+        else set()
+    )
+
+
 async def commit_decision(
     conn: AsyncConnection,
     ctx: EscrowContext,
@@ -77,10 +122,12 @@ async def commit_decision(
     events: Sequence[EventModel],
     actor: str,
     cause: Envelope | None = None,
+    settle_after: timedelta = SETTLE_GRACE,
 ) -> Escrow:
     now = ctx.clock.now()
     if after == before and not events:
         return before
+    after = requested_by(before, after, actor)
     # Cancel the settlement timers of completed effects BEFORE writing the escrow: a timer
     # worker locks its timer rows first and the escrow row second, so taking them in the
     # other order here deadlocked with a worker firing the same settlement (and the loser
@@ -94,22 +141,33 @@ async def commit_decision(
         saved = await repository.save(conn, after, now)
     envs = envelopes(ctx, saved, events, cause)
     await add_to_outbox(conn, ctx.topic, *envs)
-    await repository.record_timeline(conn, saved, envs, actor)
+    await repository.record_timeline(conn, saved, envs, actor, caused_by(saved, envs))
+    # Indexed with the funding request itself: Stripe's events for it find this order.
+    for pi_id in sorted(payment_intents(saved) - payment_intents(before)):
+        await repository.index_payment_intent(conn, pi_id, saved)
     for ev in events:
         if isinstance(ev, InspectionStarted):
             key = f"{ev.order_id}/{ev.milestone_id}"
             payload = {"order_id": ev.order_id, "milestone_id": ev.milestone_id}
             await timers.schedule(conn, INSPECTION_TIMER, key, ev.ends_at, payload)
-    for effect_id in now_pending - was:
+    for effect_id in sorted(now_pending - was):
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
-        await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + SETTLE_GRACE, payload)
+        await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
     return saved
 
 
 async def execute(
-    ctx: EscrowContext, order_id: str, tenant_id: str | None, decide: Decide, actor: str
+    ctx: EscrowContext,
+    order_id: str,
+    tenant_id: str | None,
+    decide: Decide,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
 ) -> tuple[Escrow, list[str]]:
-    """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects."""
+    """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects.
+
+    ``before_commit`` sees the state to be committed, inside the transaction (the HTTP layer
+    registers there the answer that state gives, see shared/http/idempotency.py)."""
     for attempt in range(CONFLICT_ATTEMPTS):
         try:
             async with UnitOfWork(ctx.engine) as uow:
@@ -118,6 +176,8 @@ async def execute(
                     raise OrderNotFound(order_id)
                 after, events = decide(before)
                 saved = await commit_decision(uow.conn, ctx, before, after, events, actor)
+                if before_commit is not None:
+                    before_commit(saved)
                 await uow.commit()
             return saved, sorted(pending_effects(saved) - pending_effects(before))
         except repository.ConcurrentModification:

@@ -1,7 +1,8 @@
 """The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances
 (a supplier key bound to a party acts for that supplier only: see http_support).
 Finance scope: policy, default, write-off, recoveries. Platform scope: read access.
-Every write needs an Idempotency-Key (replayed by the shared middleware)."""
+Writes take an Idempotency-Key (replayed by the shared middleware); each registers its
+answer before it commits, so a retry after a crash gets the committed result."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from services.financing.entrypoints.schemas import (
     SupplierAction,
 )
 from shared.http.errors import ApiError
+from shared.http.idempotency import answer, answer_error
 from shared.http.openapi import PARTY_MISMATCH, link
 
 router = APIRouter(prefix="/v1", tags=["financing"])
@@ -83,10 +85,13 @@ async def request_quote(
             who.actor,
             others_hidden=bound_party(who) is not None,
         )
-        await uow.commit()  # a refusal is recorded too
-    if refusal is not None:
-        raise refusal
-    return _public(request, advance)
+        if refusal is not None:
+            answer_error(refusal)
+            await uow.commit()  # a refusal is recorded too
+            raise refusal
+        offered = answer(_public(request, advance))
+        await uow.commit()
+    return offered
 
 
 @router.post("/advances/{advance_id}/accept")
@@ -98,8 +103,9 @@ async def accept_offer(
         advance = await commands.accept(
             uow.conn, deps_of(request), who.tenant_id, supplier, advance_id, who.actor
         )
+        public = answer(_public(request, advance))
         await uow.commit()
-    return _public(request, advance)
+    return public
 
 
 @router.post("/advances/{advance_id}/repay-early")
@@ -117,8 +123,9 @@ async def repay_early(
             body.payment_reference,
             who.actor,
         )
+        public = answer(_public(request, advance))
         await uow.commit()
-    return _public(request, advance)
+    return public
 
 
 @router.get("/advances", responses={200: advance_links("/data/0"), **PARTY_MISMATCH})
@@ -177,10 +184,13 @@ async def set_policy(
         except ValueError as exc:
             raise ApiError(422, "invalid_policy", str(exc)) from exc
         await PolicyRepository(uow.conn).put(who.tenant_id, policy, who.actor)
+        public = answer(
+            PolicyPublic(
+                currency=currency, **body.model_dump(exclude={"days_by_kind"}), days_by_kind=days
+            )
+        )
         await uow.commit()
-    return PolicyPublic(
-        currency=currency, **body.model_dump(exclude={"days_by_kind"}), days_by_kind=days
-    )
+    return public
 
 
 @router.get("/policies/{currency}")
@@ -201,8 +211,9 @@ async def mark_default(
         advance = await commands.mark_default(
             uow.conn, deps_of(request), who.tenant_id, advance_id, body.reason, who.actor
         )
+        public = answer(_public(request, advance))
         await uow.commit()
-    return _public(request, advance)
+    return public
 
 
 @router.post("/advances/{advance_id}/write-off")
@@ -213,8 +224,9 @@ async def write_off(
         advance = await commands.write_off(
             uow.conn, deps_of(request), who.tenant_id, advance_id, body.reason, who.actor
         )
+        public = answer(_public(request, advance))
         await uow.commit()
-    return _public(request, advance)
+    return public
 
 
 @router.post("/advances/{advance_id}/recoveries", status_code=201)
@@ -231,5 +243,6 @@ async def record_recovery(
             body.payment_reference,
             who.actor,
         )
+        public = answer(_public(request, advance))
         await uow.commit()
-    return _public(request, advance)
+    return public

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,11 +13,14 @@ from services.escrow.adapters.repository import ConcurrentModification
 from services.escrow.domain import errors as domain
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision
+from services.escrow.entrypoints.http.schemas import OrderPublic
 from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.settlement import settle
 from services.escrow.service_layer.unit import Decide, OrderNotFound, execute
+from shared.faults import crash_point
 from shared.http.auth import Principal, requires
 from shared.http.errors import ApiError, not_found
+from shared.http.idempotency import answer
 
 Platform = Annotated[Principal, Depends(requires("platform"))]
 Finance = Annotated[Principal, Depends(requires("finance"))]
@@ -84,8 +88,19 @@ async def load(conn: AsyncConnection, who: Principal, order_id: str) -> Escrow:
     return escrow
 
 
-async def run(ctx: EscrowContext, who: Principal, order_id: str, decide: Decide) -> Escrow:
-    """Execute a command for the caller's tenant (and supplier), then settle what it reserved."""
+async def run(
+    ctx: EscrowContext,
+    who: Principal,
+    order_id: str,
+    decide: Decide,
+    render: Callable[[Escrow], Any] = OrderPublic.of,
+) -> Escrow:
+    """Execute a command for the caller's tenant (and supplier), then settle what it reserved.
+
+    Each commit (the command's, then each settlement's) carries the answer its state gives,
+    ``render(state)`` (the endpoint's response; see shared/http/idempotency.py): a retry after
+    a crash between two of them gets the state that committed last, never a second run.
+    """
 
     def visible(e: Escrow) -> Decision:
         # Checked on the state the command decides on, inside its transaction.
@@ -93,8 +108,14 @@ async def run(ctx: EscrowContext, who: Principal, order_id: str, decide: Decide)
             raise OrderNotFound(order_id)
         return decide(e)
 
+    def answering(e: Escrow) -> None:
+        answer(render(e))
+
     try:
-        escrow, reserved = await execute(ctx, order_id, who.tenant_id, visible, who.actor)
-        return await settle(ctx, escrow, reserved)
+        escrow, reserved = await execute(
+            ctx, order_id, who.tenant_id, visible, who.actor, answering
+        )
+        crash_point("escrow.before_settlement")
+        return await settle(ctx, escrow, reserved, answering)
     except (OrderNotFound, ConcurrentModification, domain.EscrowError) as exc:
         raise_api_error(exc, order_id)

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from services.escrow.adapters import repository
 from services.escrow.entrypoints.http.deps import Ctx, Finance, PlatformOrFinance
 from services.escrow.entrypoints.http.schemas import FeePolicy
+from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/fee-policy", tags=["fees"])
 
@@ -24,6 +25,7 @@ async def get_policy(who: PlatformOrFinance, ctx: Ctx) -> FeePolicy:
 
 @router.put("")
 async def set_policy(body: FeePolicy, who: Finance, ctx: Ctx) -> FeePolicy:
+    answer(body)
     async with ctx.engine.begin() as conn:
         await repository.set_fee_policy(
             conn, who.tenant_id, body.basis_points, dict(body.fixed_fees), who.actor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.escrow.adapters import repository
 from services.escrow.domain.errors import EscrowError
 from services.escrow.domain.funding import (
     check_new_funding,
@@ -59,10 +58,7 @@ async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> Fun
         )
     except (GatewayRefused, GatewayUnavailable) as exc:
         raise ApiError(502, "payment_provider_error", str(exc)) from exc
-    async with ctx.engine.begin() as conn:
-        await repository.index_payment_intent(conn, intent.id, escrow)
-    await run(ctx, who, order_id, lambda e: request_funding(e, payment_id, amount, intent.id))
-    return FundingStarted(
+    started = FundingStarted(
         order_id=order_id,
         payment_id=payment_id,
         amount=amount,
@@ -70,6 +66,13 @@ async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> Fun
         stripe_payment_intent_id=intent.id,
         client_secret=intent.client_secret,
     )
+
+    def decide(e: Escrow) -> Decision:
+        # One transaction records the request and indexes its PaymentIntent (commit_decision).
+        return request_funding(e, payment_id, amount, intent.id)
+
+    await run(ctx, who, order_id, decide, render=lambda _: started)
+    return started
 
 
 @router.post("/wire-confirmations", status_code=201)

@@ -32,6 +32,7 @@ from services.escrow.entrypoints.http.schemas import (
 from services.escrow.service_layer.unit import commit_decision
 from shared.db import UnitOfWork
 from shared.http.errors import ApiError
+from shared.http.idempotency import answer
 from shared.http.openapi import PARTY_MISMATCH, link
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -89,8 +90,9 @@ async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> OrderPublic:
         except EscrowError as exc:
             raise_api_error(exc, spec.order_id)
         saved = await commit_decision(uow.conn, ctx, None, escrow, events, who.actor)
+        created = answer(OrderPublic.of(saved))
         await uow.commit()
-    return OrderPublic.of(saved)
+    return created
 
 
 @router.get("", responses={200: order_links("/data/0"), **PARTY_MISMATCH})

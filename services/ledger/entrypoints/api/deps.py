@@ -28,7 +28,10 @@ async def _write(request: Request) -> AsyncIterator[AsyncConnection]:
 
 
 ReadConn = Annotated[AsyncConnection, Depends(_read)]
-WriteConn = Annotated[AsyncConnection, Depends(_write)]
+# Function scope: the transaction commits when the endpoint returns, BEFORE the answer is
+# sent. A request-scoped dependency would commit after the response went out, so a COMMIT
+# that fails (the deferred balance check, a database gone away) would follow a 201.
+WriteConn = Annotated[AsyncConnection, Depends(_write, scope="function")]
 
 
 def _clock(request: Request) -> Clock:

@@ -18,6 +18,7 @@ from services.ledger.entrypoints.api.schemas import (
     TransactionPublic,
 )
 from shared.http.errors import ApiError, not_found
+from shared.http.idempotency import answer
 from shared.http.openapi import link
 from shared.money import MoneyError
 
@@ -63,7 +64,7 @@ async def _post(conn: WriteConn, draft: JournalDraft) -> TransactionPublic:
         raise ApiError(409, "not_reversible", str(exc)) from exc
     tx = await queries.transaction(conn, draft.tenant_id, id=draft.id)
     assert tx is not None
-    return TransactionPublic.of(tx)
+    return answer(TransactionPublic.of(tx))  # WriteConn commits it with the posting
 
 
 @router.post(

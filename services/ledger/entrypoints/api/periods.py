@@ -8,6 +8,7 @@ from services.ledger.adapters.periods import PeriodCloseRefused, close_period, h
 from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, WriteConn, at_or_now
 from services.ledger.entrypoints.api.schemas import PeriodClose, PeriodClosed, PeriodClosePublic
 from shared.http.errors import ApiError
+from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/ledger/periods", tags=["ledger"])
 
@@ -26,4 +27,4 @@ async def close(body: PeriodClose, who: Finance, conn: WriteConn, clock: ClockDe
         await close_period(conn, who.tenant_id, through, who.actor, body.reason, clock.now())
     except PeriodCloseRefused as exc:
         raise ApiError(409, "period_close_refused", str(exc)) from exc
-    return PeriodClosed(closed_through=through, closed_by=who.actor)
+    return answer(PeriodClosed(closed_through=through, closed_by=who.actor))  # committed with it

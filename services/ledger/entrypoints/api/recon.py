@@ -12,8 +12,9 @@ from services.ledger.adapters.stripe_source import ReportFormatError, parse_repo
 from services.ledger.domain.recon import age_days
 from services.ledger.entrypoints.api.deps import ClockDep, Finance, ReadConn, RowId, WriteConn
 from services.ledger.entrypoints.api.schemas import Assign, BreakPublic, Resolve, RunPublic
-from services.ledger.reconciliation import pull_from_stripe, reconcile
+from services.ledger.reconciliation import RunResult, pull_from_stripe, reconcile
 from shared.http.errors import ApiError, not_found
+from shared.http.idempotency import answer
 from shared.http.openapi import link
 
 router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
@@ -62,8 +63,12 @@ async def run(
             ) from exc
     result = await reconcile(
         request.app.state.engine, who.tenant_id, source=source, lines=lines, actor=who.actor,
-        now=clock.now(),
+        now=clock.now(), before_commit=lambda r: answer(_run_public(r)),
     )  # fmt: skip
+    return _run_public(result)
+
+
+def _run_public(result: RunResult) -> RunPublic:
     return RunPublic(run_id=result.run_id, stripe_rows=result.stripe_rows, **result.counts)
 
 
@@ -101,7 +106,7 @@ async def resolve(
     )  # fmt: skip
     if row is None:
         raise not_found("break", break_id)
-    return _public(row, clock)
+    return answer(_public(row, clock))  # WriteConn commits it with the change
 
 
 @router.post("/breaks/{break_id}/assign")
@@ -111,4 +116,4 @@ async def assign(
     row = await recon.update_break(conn, who.tenant_id, break_id, owner=body.owner)
     if row is None:
         raise not_found("break", break_id)
-    return _public(row, clock)
+    return answer(_public(row, clock))  # WriteConn commits it with the change

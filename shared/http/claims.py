@@ -1,0 +1,141 @@
+"""Claims on Idempotency-Keys: who runs a key now, and the key's row (see idempotency.py).
+
+A claim is a session advisory lock (``pg_try_advisory_lock``) held on a connection of its
+own for as long as the request runs. PostgreSQL drops it when that connection ends, and the
+connection of a killed process ends with the process: a crash frees the key at once, with
+no timeout to wait out, while a live holder keeps a second request with the key out.
+
+The connections come from a pool beside the service's own, one per service engine, so that
+a burst of keyed requests waits here holding nothing the endpoints need (a claim holder may
+wait for the service's pool, never the other way round). At most ``MAX_CLAIMS`` keyed writes
+run at once per process; the others queue for a claim connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db import idempotency_keys, make_engine
+
+KEY_TTL = timedelta(hours=24)
+MAX_CLAIMS = 10
+T = idempotency_keys
+_claim_engines: dict[AsyncEngine, AsyncEngine] = {}
+
+
+def _lock_id(scope: str, key: str) -> int:
+    digest = hashlib.sha256(f"{scope}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def claim_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The pool of claim connections beside ``engine`` (made on first use)."""
+    if engine not in _claim_engines:
+        pool = {"pool_size": 2, "max_overflow": MAX_CLAIMS - 2}
+        _claim_engines[engine] = make_engine(engine.url, **pool)
+    return _claim_engines[engine]
+
+
+async def close_claim_engine(engine: AsyncEngine) -> None:
+    """At shutdown, with the service's engine."""
+    claims = _claim_engines.pop(engine, None)
+    if claims is not None:
+        await claims.dispose()
+
+
+class Claim:
+    """A held claim on one key: its connection, and the key's row read and written there."""
+
+    def __init__(self, conn: AsyncConnection, scope: str, key: str) -> None:
+        self.conn, self.scope, self.key = conn, scope, key
+        self._where = sa.and_(T.c.scope == scope, T.c.key == key)
+
+    @classmethod
+    @asynccontextmanager
+    async def take(cls, engine: AsyncEngine, scope: str, key: str) -> AsyncIterator[Claim | None]:
+        """The claim, or None while a live request holds it."""
+        conn = await engine.connect()
+        try:
+            lock = sa.func.pg_try_advisory_lock(_lock_id(scope, key))
+            held = (await conn.execute(sa.select(lock))).scalar_one()
+            await conn.commit()  # the session lock outlives the transaction
+            if not held:
+                yield None
+                return
+            try:
+                yield cls(conn, scope, key)
+            finally:
+                await _release(conn)
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await conn.close()
+
+    async def existing(self) -> Any:
+        """The key's row, unless it expired (then it is forgotten)."""
+        async with self.conn.begin():
+            now = sa.func.now()
+            await self.conn.execute(T.delete().where(self._where, T.c.created_at < now - KEY_TTL))
+            return (await self.conn.execute(sa.select(T).where(self._where))).first()
+
+    async def store(
+        self,
+        execution_id: UUID,
+        fingerprint: str,
+        answer: tuple[int, bytes, str | None],
+        storable: bool,
+    ) -> None:
+        """Keep the final answer: always if ``execution_id`` committed an effect (its row is
+        there), else if it is ``storable`` (as a row naming no execution).
+
+        An error after an effect committed (a 503, a 500, a version conflict settling it)
+        does not replace the answer the endpoint committed with it: that answer describes
+        what did commit, and a retry gets it rather than an error inviting more retries.
+        """
+        status, body, content_type = answer
+        final = {
+            "status_code": status,
+            "response_body": body,
+            "content_type": content_type,
+            "completed_at": sa.func.now(),
+        }
+        keep_committed = sa.and_(sa.literal(status >= 400), T.c.status_code.is_not(None))
+        committed = {
+            **{
+                name: sa.case((keep_committed, T.c[name]), else_=sa.literal(value, T.c[name].type))
+                for name, value in final.items()
+                if name != "completed_at"
+            },
+            "completed_at": sa.func.now(),
+        }
+        async with self.conn.begin():
+            mine = sa.and_(self._where, T.c.execution_id == execution_id)
+            done = await self.conn.execute(
+                T.update().where(mine).values(**committed).returning(T.c.key)
+            )
+            if done.first() is None and storable:
+                await self.conn.execute(
+                    pg_insert(T)
+                    .values(scope=self.scope, key=self.key, request_hash=fingerprint, **final)
+                    .on_conflict_do_nothing()
+                )
+
+
+async def _release(conn: AsyncConnection) -> None:
+    """Drop the lock; a connection that cannot is discarded (the server drops it then)."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await conn.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+            await conn.commit()
+        except Exception:
+            await conn.invalidate()

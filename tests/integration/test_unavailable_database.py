@@ -1,0 +1,113 @@
+"""A database that is momentarily unreachable is a 503 with Retry-After on every service and
+route (authentication and the idempotency middleware included), and the API reconnects by
+itself once the database is back.
+
+The shared PostgreSQL is never restarted: each service is pointed at a proxy in front of
+it (tests/support/pgproxy.py) that refuses connections, cuts them, or answers "the database
+system is starting up" as a restarting server does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.cli import DEFINITIONS
+from services.runner import create_app
+from shared import db, inbox
+from shared.http.auth import create_api_key
+from shared.settings import Settings
+from tests.support.pgproxy import PgProxy
+
+pytestmark = pytest.mark.integration
+
+# service -> (scope of the key, a GET every key of that scope may make, a keyed write)
+ROUTES: dict[str, tuple[str, str, tuple[str, str, dict[str, Any]]]] = {
+    "escrow": ("platform", "/v1/orders", ("POST", "/v1/orders", {"buyer_id": "b"})),
+    "ledger": ("finance", "/v1/ledger/accounts", ("POST", "/v1/ledger/adjustments", {})),
+    "financing": ("finance", "/v1/advances", ("PUT", "/v1/policies/USD", {})),
+}
+
+
+@pytest.fixture
+async def proxy(settings: Settings) -> AsyncIterator[PgProxy]:
+    url = sa.make_url(settings.database_url)
+    p = await PgProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    yield p
+    await p.close()
+
+
+def through(settings: Settings, proxy: PgProxy) -> Settings:
+    url = sa.make_url(settings.database_url).set(host="127.0.0.1", port=proxy.port)
+    return settings.model_copy(
+        update={
+            "database_url": url.render_as_string(hide_password=False),
+            "stripe_api_key": SecretStr("sk_test_tradeflow"),
+        }
+    )
+
+
+async def check_unavailable(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"] == "1"
+    assert r.json()["error"]["code"] == "service_unavailable"
+    assert "X-Correlation-Id" in r.headers
+
+
+@pytest.mark.parametrize("service", sorted(ROUTES))
+async def test_an_unreachable_database_is_a_503_and_the_api_reconnects(
+    service: str,
+    migrated: Settings,
+    service_engines: dict[str, AsyncEngine],
+    proxy: PgProxy,
+) -> None:
+    scope, read, (method, write, body) = ROUTES[service]
+    async with service_engines[service].begin() as conn:
+        raw = await create_api_key(conn, f"t-{uuid.uuid4().hex[:6]}", [scope], "outage")
+    auth = {"Authorization": f"Bearer {raw}"}
+    keyed = auth | {"Idempotency-Key": str(uuid.uuid4())}
+    app = create_app(DEFINITIONS[service], through(migrated, proxy))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            assert (await client.get(read, headers=auth)).status_code == 200
+
+            for outage in (proxy.down, proxy.starting_up):
+                await outage()
+                await check_unavailable(await client.get(read, headers=auth))  # in auth
+                await check_unavailable(  # in the idempotency middleware
+                    await client.request(method, write, json=body, headers=keyed)
+                )
+                ready = await client.get("/healthz/ready")
+                assert ready.status_code == 503 and ready.headers["Retry-After"] == "1"
+                assert ready.json()["status"] == "unavailable"
+                assert (await client.get("/healthz/live")).status_code == 200
+
+            await proxy.up()
+            assert (await client.get(read, headers=auth)).status_code == 200
+            assert (await client.get("/healthz/ready")).status_code == 200
+
+
+async def test_starting_up_is_unavailable_for_consumers_too(
+    settings: Settings, proxy: PgProxy
+) -> None:
+    """One classification for every caller: "the database system is starting up" stalls a
+    consumer (it must not dead-letter the events it could not apply) as it is a 503."""
+    url = sa.make_url(through(settings, proxy).database_url)
+    engine = create_async_engine(url)
+    await proxy.starting_up()
+    try:
+        with pytest.raises(Exception) as caught:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert db.is_unavailable(caught.value)
+    assert inbox.is_unavailable(caught.value)
