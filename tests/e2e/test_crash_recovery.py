@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.escrow.adapters.tables import escrows
 from shared.db import make_engine
-from shared.http.auth import create_api_key
 from shared.http.claims import MAX_CLAIMS
+from shared.runtime import identity_engine
 from shared.settings import Settings
 from tests.e2e.conftest import free_port, service_env
 from tests.integration.escrow.conftest import order_body
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.e2e
 
@@ -104,16 +105,16 @@ async def escrow_db(e2e_settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def keys(engine: AsyncEngine) -> tuple[str, dict[str, str], dict[str, str]]:
+async def keys(settings: Settings) -> tuple[str, dict[str, str], dict[str, str]]:
+    """A tenant's platform and finance keys, in the identity database the processes read."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
-    async with engine.begin() as conn:
-        platform = await create_api_key(conn, tenant, ["platform"], f"{tenant}-platform")
-        finance = await create_api_key(conn, tenant, ["finance"], f"{tenant}-finance")
-    return (
-        tenant,
-        {"Authorization": f"Bearer {platform}"},
-        {"Authorization": f"Bearer {finance}"},
-    )
+    identity = identity_engine(settings)
+    try:
+        platform = await new_key(identity, tenant, ["platform"], f"{tenant}-platform")
+        finance = await new_key(identity, tenant, ["finance"], f"{tenant}-finance")
+    finally:
+        await identity.dispose()
+    return tenant, bearer(platform), bearer(finance)
 
 
 async def orders_of(engine: AsyncEngine, tenant: str) -> int:
@@ -131,11 +132,13 @@ async def lock_waiters(engine: AsyncEngine) -> int:
         return int((await conn.execute(q)).scalar_one())
 
 
-async def test_a_sigkilled_api_leaves_no_key_locked(apis: Any, escrow_db: AsyncEngine) -> None:
+async def test_a_sigkilled_api_leaves_no_key_locked(
+    apis: Any, escrow_db: AsyncEngine, e2e_settings: Settings
+) -> None:
     """A burst of orders is in flight when the API is SIGKILLed (each request waiting inside
     its effect, its key claimed); the retries, sent as soon as an API is up again, all go
     through: no key stays locked after its holder died (it was 409 for 10 minutes)."""
-    tenant, platform, _ = await keys(escrow_db)
+    tenant, platform, _ = await keys(e2e_settings)
     burst = {str(uuid.uuid4()): order_body() | {"buyer_id": f"b-{i}"} for i in range(24)}
     blocker = await escrow_db.connect()
     await blocker.execute(sa.text("LOCK TABLE escrows IN EXCLUSIVE MODE"))  # inserts wait
@@ -176,11 +179,11 @@ async def test_a_sigkilled_api_leaves_no_key_locked(apis: Any, escrow_db: AsyncE
 
 
 async def test_a_crash_after_the_effect_committed_replays_the_committed_order(
-    apis: Any, escrow_db: AsyncEngine
+    apis: Any, escrow_db: AsyncEngine, e2e_settings: Settings
 ) -> None:
     """The process dies after the order committed and before its answer was stored: the retry
     gets the order that committed (as the first answer would have been), not a second one."""
-    tenant, platform, _ = await keys(escrow_db)
+    tenant, platform, _ = await keys(e2e_settings)
     headers = platform | {"Idempotency-Key": str(uuid.uuid4())}
     with apis(crash_at="idempotency.after_effect") as doomed:
         async with httpx.AsyncClient(base_url=doomed.url, timeout=30) as client:
@@ -202,12 +205,12 @@ async def test_a_crash_after_the_effect_committed_replays_the_committed_order(
 
 
 async def test_a_crash_between_reservation_and_payout_never_reserves_twice(
-    apis: Any, escrow_db: AsyncEngine
+    apis: Any, escrow_db: AsyncEngine, e2e_settings: Settings
 ) -> None:
     """The buyer's acceptance committed its payout reservation, then the process died before
     the Stripe transfer: the retry answers with the reservation that committed (the
     settlement timer pays it), and never accepts or reserves a second time."""
-    _, platform, finance = await keys(escrow_db)
+    _, platform, finance = await keys(e2e_settings)
     with apis() as setup:
         async with httpx.AsyncClient(base_url=setup.url, timeout=30) as client:
             key = {"Idempotency-Key": str(uuid.uuid4())}

@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.clock import SystemClock
 from shared.db import UnitOfWork, idempotency_keys
 from shared.http.app import create_service_app
-from shared.http.auth import Principal, create_api_key, hash_key, requires
+from shared.http.auth import Principal, hash_key, requires
 from shared.http.errors import ApiError
 from shared.http.idempotency import answer
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.integration.conftest import widgets
+from tests.support.keys import bearer, new_key
 
 Platform = Annotated[Principal, Depends(requires("platform"))]
 router = APIRouter(prefix="/v1/stored-widgets")
@@ -87,12 +88,13 @@ class _Container:
 
 @pytest.fixture
 async def client(
-    settings: Settings, backbone_engine: AsyncEngine
+    settings: Settings, backbone_engine: AsyncEngine, identity: AsyncEngine
 ) -> AsyncIterator[httpx.AsyncClient]:
     async def bootstrap() -> _Container:
         producer = make_producer(settings.kafka_bootstrap_servers)
         await producer.start()
-        return _Container(Runtime("test", settings, backbone_engine, producer, SystemClock()))
+        runtime = Runtime("test", settings, backbone_engine, producer, SystemClock(), identity)
+        return _Container(runtime)
 
     app = create_service_app(service="test", bootstrap=bootstrap, routers=[router])
     async with app.router.lifespan_context(app):
@@ -104,10 +106,8 @@ async def client(
 
 
 @pytest.fixture
-async def platform(backbone_engine: AsyncEngine) -> dict[str, str]:
-    async with backbone_engine.begin() as conn:
-        raw = await create_api_key(conn, f"t-{uuid.uuid4().hex[:6]}", ["platform"], "idem")
-    return {"Authorization": f"Bearer {raw}"}
+async def platform(identity: AsyncEngine) -> dict[str, str]:
+    return bearer(await new_key(identity, f"t-{uuid.uuid4().hex[:6]}", ["platform"], "idem"))
 
 
 async def widget_count(engine: AsyncEngine, widget_id: str) -> int:

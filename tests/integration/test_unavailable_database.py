@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from services.cli import DEFINITIONS
 from services.runner import create_app
 from shared import db, inbox
-from shared.http.auth import create_api_key
 from shared.settings import Settings
+from tests.support.keys import bearer, new_key
 from tests.support.pgproxy import PgProxy
 
 pytestmark = pytest.mark.integration
@@ -65,13 +65,11 @@ async def check_unavailable(r: httpx.Response) -> None:
 async def test_an_unreachable_database_is_a_503_and_the_api_reconnects(
     service: str,
     migrated: Settings,
-    service_engines: dict[str, AsyncEngine],
+    identity: AsyncEngine,
     proxy: PgProxy,
 ) -> None:
     scope, read, (method, write, body) = ROUTES[service]
-    async with service_engines[service].begin() as conn:
-        raw = await create_api_key(conn, f"t-{uuid.uuid4().hex[:6]}", [scope], "outage")
-    auth = {"Authorization": f"Bearer {raw}"}
+    auth = bearer(await new_key(identity, f"t-{uuid.uuid4().hex[:6]}", [scope], "outage"))
     keyed = auth | {"Idempotency-Key": str(uuid.uuid4())}
     app = create_app(DEFINITIONS[service], through(migrated, proxy))
     async with app.router.lifespan_context(app):

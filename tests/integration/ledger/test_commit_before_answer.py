@@ -20,10 +20,10 @@ from services.ledger.adapters.tables import journal, period_closes
 from services.ledger.bootstrap import DEFINITION, LedgerContainer
 from services.runner import create_app
 from shared.clock import ManualClock
-from shared.http.auth import create_api_key
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.support.keys import new_key
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +63,18 @@ class Watch:
 
 
 @pytest.fixture
-async def watched(ledger: AsyncEngine, settings: Settings) -> AsyncIterator[tuple[Any, Watch]]:
+async def watched(
+    ledger: AsyncEngine, settings: Settings, identity: AsyncEngine
+) -> AsyncIterator[tuple[Any, Watch]]:
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     clock = ManualClock(datetime(2026, 6, 30, 12, tzinfo=UTC))
     producer = make_producer(settings.kafka_bootstrap_servers)  # never started
     app = create_app(DEFINITION, settings)
-    app.state.container = LedgerContainer(Runtime("ledger", settings, ledger, producer, clock))
+    runtime = Runtime("ledger", settings, ledger, producer, clock, identity)
+    app.state.container = LedgerContainer(runtime)
     app.state.engine = ledger
-    async with ledger.begin() as conn:
-        key = await create_api_key(conn, tenant, ["finance"], "bob")
+    app.state.identity = identity
+    key = await new_key(identity, tenant, ["finance"], "bob")
     watch = Watch(ledger, tenant)
     transport = httpx.ASGITransport(app=watch.wrap(app))
     async with httpx.AsyncClient(
