@@ -13,6 +13,6 @@ async def test_every_service_is_healthy_with_database_and_kafka(running_services
     async with httpx.AsyncClient() as client:
         for service in SERVICES:
             assert health[service]["status_code"] == 200, health[service]
-            assert health[service]["checks"] == {"database": "ok", "kafka": "ok"}
+            assert health[service]["checks"] == {"database": "ok", "identity": "ok", "kafka": "ok"}
             metrics = await client.get(health[service]["url"].replace("/healthz", "/metrics"))
             assert "tradeflow_http_requests_total" in metrics.text
