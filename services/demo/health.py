@@ -39,7 +39,7 @@ def run_demo(console: Console | None = None) -> bool:
     settings = Settings()
     health = asyncio.run(service_health(settings))
     table = Table(title="Tradeflow services")
-    for column in ("service", "endpoint", "status", "database", "kafka"):
+    for column in ("service", "endpoint", "status", "database", "identity", "kafka"):
         table.add_column(column)
     for service, h in health.items():
         checks = h.get("checks", {})
@@ -49,6 +49,7 @@ def run_demo(console: Console | None = None) -> bool:
             h["url"].removesuffix("/healthz"),
             "[green]healthy[/]" if ok else f"[red]{h.get('status')}[/]",
             str(checks.get("database", "-")),
+            str(checks.get("identity", "-")),
             str(checks.get("kafka", checks.get("error", "-"))),
         )
     console.print(table)
