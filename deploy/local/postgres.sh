@@ -3,12 +3,16 @@
 # As root it runs the Debian cluster (pg_ctlcluster); as another user it runs
 # a private cluster under the cache dir (initdb + pg_ctl).
 #   postgres.sh up | down | status
+# TRADEFLOW_PG_PORT picks another port and TRADEFLOW_PG_CLUSTER the Debian
+# cluster's name (the chaos run uses its own server so it can restart it);
+# TRADEFLOW_PG_STOP_MODE=immediate makes `down` a crash (no checkpoint).
 set -euo pipefail
 SCRIPT_NAME=postgres
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HOST=127.0.0.1
-PORT=5432
+PORT=${TRADEFLOW_PG_PORT:-5432}
+STOP_MODE=${TRADEFLOW_PG_STOP_MODE:-fast}
 DATABASES=(tradeflow_escrow tradeflow_ledger tradeflow_financing)
 # What `up` started, so `down` stops only that: "cluster VER NAME" or "pgctl".
 STARTED="$RUN_DIR/postgres.started"
@@ -37,8 +41,10 @@ start_debian_cluster() {
   read -r ver name < <(pg_lsclusters -h | awk -v p="$PORT" '$3 == p {print $1, $2; exit}') || true
   if [[ -z ${ver:-} ]]; then
     ver=$(basename "$(dirname "$(pg_bin_dir)")")
-    name=main
-    pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" {f=1} END {exit !f}' && name=tradeflow
+    name=${TRADEFLOW_PG_CLUSTER:-main}
+    if [[ -z ${TRADEFLOW_PG_CLUSTER:-} ]]; then
+      pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" {f=1} END {exit !f}' && name=tradeflow
+    fi
     log "creating cluster $ver/$name on port $PORT"
     pg_createcluster -p "$PORT" "$ver" "$name" >/dev/null
   fi
@@ -113,8 +119,8 @@ down() {
   read -r kind ver name <"$STARTED"
   log "stopping PostgreSQL"
   case $kind in
-    cluster) pg_ctlcluster "$ver" "$name" stop ;;
-    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -w stop >/dev/null ;;
+    cluster) pg_ctlcluster "$ver" "$name" stop -m "$STOP_MODE" ;;
+    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -m "$STOP_MODE" -w stop >/dev/null ;;
   esac
   rm -f "$STARTED"
 }
