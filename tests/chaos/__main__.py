@@ -25,7 +25,9 @@ def main(
     seed: int | None = typer.Option(None, help="Random seed (trades, faults)"),
     faults: bool = typer.Option(True, help="Inject faults (off: a baseline run)"),
     check_targets: bool = typer.Option(True, help="Fail on missed recovery/latency targets"),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+    json_out: Path = typer.Option(
+        Path(".cache/chaos/last-run.json"), "--json", help="Write the figures here"
+    ),
     keep_up: bool = typer.Option(False, help="Leave the chaos PostgreSQL and Kafka running"),
 ) -> None:
     """Drive trades while killing processes and restarting Kafka and PostgreSQL; check every
@@ -42,15 +44,9 @@ def main(
     )
     report = asyncio.run(run(opts, say=console.print))
     show(report, console)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(
-            json.dumps(
-                {"ok": report.ok, "problems": report.problems, "figures": report.figures},
-                indent=2,
-                default=str,
-            )
-        )
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    body = {"ok": report.ok, "problems": report.problems, "figures": report.figures}
+    json_out.write_text(json.dumps(body, indent=2, default=str))
     if not report.ok:
         raise typer.Exit(1)
 

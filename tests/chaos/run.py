@@ -240,10 +240,10 @@ async def run(opts: Options, say: Any = print) -> Report:
         for what in busy:
             findings.fail(f"never quiet: {what}")
         say("chaos: checking")
-        await verify.check_trades(apis, trades, findings)
+        held = await verify.check_trades(apis, trades, findings)
         await verify.check_advances(apis, trades, findings)
         await verify.check_events(infra, findings)
-        await verify.check_escrow_held(infra, trades, findings)
+        await verify.check_escrow_held(infra, held, findings)
         await verify.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
         latencies = await release_latencies(apis, trades)
         figures, problems = fault_figures(obs, injector.log)

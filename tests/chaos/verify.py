@@ -184,7 +184,9 @@ def check_order(t: Trade, o: dict[str, Any]) -> list[str]:
     return bad
 
 
-async def check_trades(apis: Apis, trades: list[Trade], f: Findings) -> None:
+async def check_trades(apis: Apis, trades: list[Trade], f: Findings) -> dict[str, int]:
+    """Each trade's order against its expectations; returns what escrow holds per order."""
+    held: dict[str, int] = {}
     by_kind: Counter[str] = Counter()
     by_currency: Counter[str] = Counter()
     sem = asyncio.Semaphore(32)
@@ -192,20 +194,25 @@ async def check_trades(apis: Apis, trades: list[Trade], f: Findings) -> None:
     async def one(t: Trade) -> None:
         by_kind[t.kind] += 1
         by_currency[t.currency] += 1
-        if t.error or t.order_id is None:
+        if t.error:
             f.fail(f"trade {t.n} ({t.kind}, {t.currency}) failed: {t.error}")
+        if t.order_id is None:
             return
         async with sem:
             r = await apis.escrow.call("GET", f"/v1/orders/{t.order_id}", t.tenant.platform)
-        for problem in check_order(t, r.json()):
-            f.fail(f"trade {t.n} ({t.kind}) order {t.order_id}: {problem}")
+        held[t.order_id] = r.json()["held"]
+        if not t.error:
+            for problem in check_order(t, r.json()):
+                f.fail(f"trade {t.n} ({t.kind}) order {t.order_id}: {problem}")
 
     await asyncio.gather(*(one(t) for t in trades))
     f.figures["trades"] = {
         "total": len(trades),
         "by_kind": dict(by_kind),
         "by_currency": dict(by_currency),
+        "failed": sum(1 for t in trades if t.error),
     }
+    return held
 
 
 async def check_advances(apis: Apis, trades: list[Trade], f: Findings) -> None:
@@ -365,26 +372,28 @@ async def check_ledger_tools(env: dict[str, str], tenants: list[str], f: Finding
             )
 
 
-async def check_escrow_held(infra: Infra, trades: list[Trade], f: Findings) -> None:
-    """The ledger's escrow held per order is zero, as escrow's is, for every order."""
+async def check_escrow_held(infra: Infra, held_by_escrow: dict[str, int], f: Findings) -> None:
+    """The ledger's escrow held per order (a liability: credits minus debits) equals what
+    escrow says it holds for that order, for every order."""
     conn = await connect(infra, "ledger")
     try:
         rows = await conn.fetch(
-            "SELECT a.subledger, sum(p.amount) AS held FROM accounts a"
+            "SELECT a.subledger, -sum(p.amount) AS held FROM accounts a"
             " JOIN postings p ON p.account_id = a.id WHERE a.code = 'escrow_held'"
             " GROUP BY a.subledger"
         )
     finally:
         await conn.close()
-    held = {r["subledger"]: int(r["held"]) for r in rows}
-    orders = {t.order_id for t in trades if t.order_id}
-    for order_id in orders:
-        if held.get(order_id, 0) != 0:
-            f.fail(f"ledger escrow held for {order_id} is {held[order_id]}, escrow holds 0")
-    never = orders - set(held)
+    ledger = {r["subledger"]: int(r["held"]) for r in rows}
+    for order_id, held in held_by_escrow.items():
+        if ledger.get(order_id, 0) != held:
+            f.fail(
+                f"ledger escrow held for {order_id} is {ledger.get(order_id)}, escrow holds {held}"
+            )
+    never = set(held_by_escrow) - set(ledger)
     if never:
         f.fail(f"{len(never)} orders never reached the ledger's escrow held")
-    f.figures["escrow_held_orders_checked"] = len(orders)
+    f.figures["escrow_held_orders_checked"] = len(held_by_escrow)
 
 
 # --- the log --------------------------------------------------------------------------------
