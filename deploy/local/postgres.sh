@@ -68,12 +68,12 @@ start_private_cluster() {
   echo "pgctl" >"$STARTED"
 }
 
-# psql as the postgres superuser over the local socket.
+# psql as the postgres superuser over the local socket (extra psql flags as arguments).
 superuser_psql() {
   if [[ $EUID -eq 0 ]]; then
-    (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -p $PORT -d postgres")
+    (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -p $PORT -d postgres $*")
   else
-    psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres
+    psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres "$@"
   fi
 }
 
@@ -103,11 +103,32 @@ SELECT format('CREATE DATABASE %I OWNER tradeflow', d)
 SQL
 }
 
+# Every service process holds a pool (10 + 10 overflow); a test session or the chaos run
+# (24 processes) needs more than PostgreSQL's default 100 connections.
+MAX_CONNECTIONS=${TRADEFLOW_PG_MAX_CONNECTIONS:-400}
+
+# On a server this script just started: raise max_connections (a restart) when below.
+ensure_connections() {
+  local have
+  have=$(superuser_psql -At <<<"SHOW max_connections")
+  ((have >= MAX_CONNECTIONS)) && return 0
+  log "max_connections $have -> $MAX_CONNECTIONS (restart)"
+  superuser_psql <<<"ALTER SYSTEM SET max_connections = $MAX_CONNECTIONS"
+  local kind ver name
+  read -r kind ver name <"$STARTED"
+  case $kind in
+    cluster) pg_ctlcluster "$ver" "$name" restart ;;
+    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -w restart >/dev/null ;;
+  esac
+  wait_for 30 "PostgreSQL on $HOST:$PORT" ready
+}
+
 up() {
   if ! ready; then
     ensure_installed
     if [[ $EUID -eq 0 ]]; then start_debian_cluster; else start_private_cluster; fi
     wait_for 30 "PostgreSQL on $HOST:$PORT" ready
+    ensure_connections
   fi
   ensure_schema
   echo "postgres: postgresql://tradeflow:tradeflow@$HOST:$PORT"
