@@ -7,7 +7,17 @@ Rules (DOMAIN.md, "Money rules"), written down once here:
 - splitting uses largest-remainder allocation so the parts always sum to the whole;
   ties in the remainder go to the earliest part, so the result is deterministic;
 - rates are basis points (int) or ``Decimal``; ``apply_rate`` rounds half-up on the
-  minor unit (the usual commercial rounding for fees).
+  minor unit (the usual commercial rounding for fees);
+- every amount or limit that comes in from outside (API bodies and parameters, event
+  fields, report CSVs) is at most ``MAX_AMOUNT`` = 10**15 minor units in magnitude (ten
+  trillion dollars, far above any payment). Every JSON client holds it exactly (it is below
+  2**53, where IEEE-754 doubles, JavaScript's Number, start skipping integers), and
+  PostgreSQL's bigint (2**63 - 1) holds more than 9,000 of them added up, so nothing the
+  services compute from bounded inputs overflows a column: an order's milestones (at most
+  50) sum to its bounded total, a fee (capped at its gross) plus what is left of a release
+  are parts of it, and the ledger's balances are sums PostgreSQL takes as ``numeric``.
+  Sums themselves (``Money`` arithmetic, balances) are not capped, only inputs are; the
+  ledger refuses a posting beyond the bound too.
 """
 
 from __future__ import annotations
@@ -75,7 +85,9 @@ EXPONENTS: dict[str, int] = {
 }
 
 
-# Largest magnitude Money.parse accepts: 10**18 major units, beyond any real trade.
+# The largest amount (or limit) in minor units that any input may carry; see the rules above.
+MAX_AMOUNT = 10**15
+# Decimal exponents Money.parse looks at before scaling (larger ones cannot be amounts).
 MAX_DIGITS = 18
 
 
@@ -132,6 +144,8 @@ class Money:
         scaled = value.scaleb(exponent(currency))
         if scaled != scaled.to_integral_value():
             raise MoneyError(f"{major} has more precision than {currency} allows")
+        if abs(scaled) > MAX_AMOUNT:
+            raise MoneyError(f"{major} {currency} is beyond the largest amount ({MAX_AMOUNT})")
         return cls(int(scaled), currency)
 
     def _same(self, other: Any) -> Money:

@@ -1,10 +1,14 @@
 """The one way Tradeflow talks to Stripe: a client factory and one error classification.
 
 Refusals are errors Stripe will answer the same way again (a bad request, a declined card,
-a missing permission, an idempotency key reused with other parameters): the caller gives
-up on that operation. Everything else (network, rate limits, Stripe's own errors, and a
-wrong API key, which is the platform's misconfiguration and not the customer's fault) is
-worth retrying with the same idempotency key.
+a missing permission): the caller gives up on that operation. Everything else (network, rate
+limits, Stripe's own errors, a wrong API key, which is the platform's misconfiguration and
+not the customer's fault) is worth retrying with the same idempotency key.
+
+An ``IdempotencyError`` is NOT a refusal. Stripe answers it while another request with the
+same key is still executing, and that request may be moving the money right now; a retry
+gets its saved result. (The other meaning, a key reused with other parameters, cannot
+happen here: every key is derived from one reservation, whose parameters never change.)
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ REFUSALS: tuple[type[stripe.StripeError], ...] = (
     stripe.InvalidRequestError,
     stripe.CardError,
     stripe.PermissionError,
-    stripe.IdempotencyError,
 )
 
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr = SecretStr(DEV_STRIPE_KEY)
     stripe_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
 
+    # The request guard (shared/http/guard.py): the largest body a request may carry, and
+    # how deep its JSON may nest (the deepest body of the APIs nests 4 levels).
+    max_request_body_bytes: int = Field(1_048_576, gt=0)
+    max_json_depth: int = Field(32, gt=0)
+
     host: str = "127.0.0.1"
     escrow_port: int = 8001
     ledger_port: int = 8002

@@ -1,4 +1,5 @@
-"""Field types for event models and API schemas: money never arrives as a float."""
+"""Field types for event models and API schemas: money never arrives as a float, and never
+beyond ``MAX_AMOUNT`` (the bound on every amount and limit, see ``shared.money``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,20 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from shared.money import Money, check_currency
+from shared.money import MAX_AMOUNT, Money, check_currency
 
 CurrencyCode = Annotated[str, AfterValidator(check_currency)]
 # Integer minor units. Strict: 10.0, "10" and true are refused, never coerced.
-MinorUnits = Annotated[StrictInt, Field(description="amount in minor units (cents for USD)")]
-PositiveMinorUnits = Annotated[StrictInt, Field(gt=0)]
-NonNegativeMinorUnits = Annotated[StrictInt, Field(ge=0)]
+MinorUnits = Annotated[
+    StrictInt,
+    Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="amount in minor units (cents for USD)"),
+]
+PositiveMinorUnits = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+NonNegativeMinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+# Text a client chooses (ids, names, references, reasons). 500 characters always fit an
+# index entry (PostgreSQL btree keys stop near 2,700 bytes; 500 of UTF-8 are 2,000 at most).
+# Control characters are refused for every text by the request guard (shared.http.guard).
+Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class MoneyModel(BaseModel):

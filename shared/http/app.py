@@ -18,7 +18,9 @@ from starlette.middleware.base import RequestResponseEndpoint
 from shared.correlation import correlated
 from shared.events.envelope import new_event_id
 from shared.http.errors import install_error_handlers
+from shared.http.guard import RequestGuardMiddleware
 from shared.http.idempotency import IdempotencyMiddleware
+from shared.http.openapi import install_openapi
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
 
@@ -43,7 +45,9 @@ def create_service_app(
 
     app = FastAPI(title=f"Tradeflow {service}", version=version, lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestGuardMiddleware)  # added later = runs first: before idempotency
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -21,6 +21,8 @@ from shared.http.errors import ApiError
 
 Scope = Literal["platform", "finance", "supplier"]
 SCOPES: tuple[Scope, ...] = ("platform", "finance", "supplier")
+# The scopes each ``requires(...)`` dependency admits, read by the OpenAPI document.
+ADMITTED_SCOPES: dict[Callable[[Request], Awaitable[Principal]], tuple[Scope, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -104,4 +106,5 @@ def requires(*allowed: Scope) -> Callable[[Request], Awaitable[Principal]]:
             )
         return principal
 
+    ADMITTED_SCOPES[dependency] = allowed
     return dependency

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import BACKBONE, make_engine
 from shared.settings import Settings
 from tests.conftest import _created, recreate_database
+from tests.support.stack import intruder, prepared, stack, stack_engines  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from shared.money import (
     EXPONENTS,
+    MAX_AMOUNT,
     CurrencyMismatch,
     Money,
     MoneyError,
@@ -116,3 +117,12 @@ def test_allocation_refuses_bad_weights() -> None:
 def test_parse_refuses_what_is_not_an_amount(bad: str) -> None:
     with pytest.raises(MoneyError):
         Money.parse(bad, "USD")
+
+
+def test_parse_refuses_amounts_beyond_the_bound() -> None:
+    """A report line of 10**13 USD is 10**15 cents, the most any amount may be; one cent more
+    would not fit what the services add up (and 10**17 USD overflowed bigint)."""
+    assert Money.parse("10000000000000.00", "USD").amount == MAX_AMOUNT
+    for beyond in ("10000000000000.01", "-10000000000000.01", "100000000000000000.00"):
+        with pytest.raises(MoneyError):
+            Money.parse(beyond, "USD")

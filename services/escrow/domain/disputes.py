@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownDispute
+from services.escrow.domain.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransition,
+    UnknownDispute,
+)
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.payouts import begin_release
 from services.escrow.domain.refunds import reserve_refund
@@ -29,6 +34,10 @@ def open_dispute(
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot dispute")
     if m.inspection_ends_at is None or now >= m.inspection_ends_at:
         raise InvalidTransition("the inspection window has ended")
+    if m.amount > escrow.available:  # a chargeback (or a dashboard refund) took it already
+        raise InsufficientFunds(
+            f"only {escrow.available} of the milestone's {m.amount} is held and free to freeze"
+        )
     dispute = Dispute(
         dispute_id=new_id(),
         milestone_id=milestone_id,
@@ -50,6 +59,9 @@ def open_chargeback(
 ) -> Decision:
     if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
         return escrow, []
+    paid = next((p.amount for p in escrow.payments if p.payment_id == payment_id), None)
+    if amount <= 0 or (paid is not None and amount > paid):
+        raise InvalidAmount(f"a chargeback of {amount} on a payment of {paid}")
     frozen = min(amount, escrow.available)
     dispute = Dispute(
         dispute_id=new_id(),

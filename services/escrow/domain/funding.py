@@ -1,8 +1,8 @@
 """Funding: PaymentIntents requested, payments that succeeded or failed, offline wires.
 
 Stripe may deliver webhooks twice or out of order. Recording a payment is therefore
-idempotent (a payment succeeds once) and monotonic (a late ``payment_failed`` never undoes
-a success). Money arriving on a cancelled order, or beyond the contract total, is refunded straight away.
+idempotent (a payment, and a PaymentIntent, succeeds once) and monotonic (a late
+``payment_failed`` never undoes a success); a payment never brings more than was asked of it. Money arriving on a cancelled order, or beyond the contract total, is refunded straight away.
 """
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ def record_funding(
     existing = next((p for p in escrow.payments if p.payment_id == payment_id), None)
     if existing is not None and existing.status == "succeeded":
         return escrow, []  # a duplicate webhook or confirmation: already counted
+    if stripe_payment_intent_id is not None and any(
+        p.stripe_payment_intent_id == stripe_payment_intent_id and p.status == "succeeded"
+        for p in escrow.payments
+    ):
+        return escrow, []  # a PaymentIntent succeeds once, whatever payment it is reported as
+    if existing is not None and amount > existing.amount:
+        raise InvalidAmount(f"payment {payment_id} brought {amount} of the {existing.amount} asked")
     paid = Payment(
         payment_id=payment_id,
         method=method,

@@ -157,9 +157,14 @@ def record_external_refund(
     """A refund made outside Tradeflow (Stripe dashboard) seen in charge.refunded."""
     if any(r.stripe_refund_id == stripe_refund_id for r in escrow.refunds):
         return escrow, []
+    payment = next(p for p in escrow.payments if p.payment_id == payment_id)
+    if not 0 < amount <= payment.amount - payment.refunded:
+        raise InvalidAmount(
+            f"external refund {amount}: payment {payment_id} has "
+            f"{payment.amount - payment.refunded} left to refund"
+        )
     if amount > escrow.available:
         raise InsufficientFunds(f"external refund {amount} exceeds available {escrow.available}")
-    payment = next(p for p in escrow.payments if p.payment_id == payment_id)
     refund = Refund(
         refund_id=new_id(),
         payment_id=payment_id,

@@ -44,7 +44,8 @@ def split_release(gross: int, fee_bps: int, fee_fixed: int, lien: Lien | None) -
 
 
 def check_invariants(escrow: Escrow) -> Escrow:
-    """Refuse any state where the escrow would hold less than nothing, or promise more than it holds."""
+    """Refuse any state where the escrow would hold less than nothing, or promise or freeze
+    more than it holds."""
     if escrow.held < 0:
         raise InvariantViolation(
             f"held = funded {escrow.funded} - released {escrow.released} - refunded "
@@ -52,6 +53,10 @@ def check_invariants(escrow: Escrow) -> Escrow:
         )
     if escrow.reserved > escrow.held:
         raise InvariantViolation(f"reserved {escrow.reserved} exceeds held {escrow.held}")
+    if escrow.available < 0:
+        raise InvariantViolation(
+            f"reserved {escrow.reserved} and frozen {escrow.frozen} exceed held {escrow.held}"
+        )
     for m in escrow.milestones:
         if unpaid(escrow, m.milestone_id) < 0:
             raise InvariantViolation(f"milestone {m.milestone_id} paid out more than its amount")

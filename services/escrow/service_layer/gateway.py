@@ -15,6 +15,20 @@ class GatewayUnavailable(Exception):
     """The provider could not be reached or failed; the same request may be retried."""
 
 
+class WebhookRefused(ValueError):
+    """A webhook body refused before anything reads it: ``code`` says why.
+
+    ``invalid_signature``: not signed with our endpoint secret, or not signed now (its
+    timestamp outside the tolerance, in the past or in the future). ``invalid_payload``:
+    signed, but not a Stripe event escrow can read (not UTF-8 JSON, not an event object, an
+    amount that is not an integer of minor units...).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class PaymentIntent:
     id: str
@@ -53,5 +67,8 @@ class PaymentGateway(ABC):
         """Refund part of a PaymentIntent; returns the refund id."""
 
     @abstractmethod
-    def verify_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        """The verified event as a dict; raises ValueError when forged or stale."""
+    def verify_webhook(self, payload: bytes, signature: str | None) -> Any:
+        """The JSON value of a body Stripe signed just now; else raises WebhookRefused.
+
+        Only the signature and the JSON are checked here; what the value must look like is
+        the webhook endpoint's business (entrypoints/stripe_objects.py)."""

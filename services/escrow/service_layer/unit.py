@@ -79,10 +79,17 @@ async def commit_decision(
     cause: Envelope | None = None,
 ) -> Escrow:
     now = ctx.clock.now()
+    if after == before and not events:
+        return before
+    # Cancel the settlement timers of completed effects BEFORE writing the escrow: a timer
+    # worker locks its timer rows first and the escrow row second, so taking them in the
+    # other order here deadlocked with a worker firing the same settlement (and the loser
+    # was this request, answering 500).
+    was, now_pending = pending_effects(before), pending_effects(after)
+    for effect_id in sorted(was - now_pending):
+        await timers.cancel(conn, SETTLEMENT_TIMER, effect_id)
     if before is None:
         saved = await repository.add(conn, after, now)
-    elif after == before and not events:
-        return before
     else:
         saved = await repository.save(conn, after, now)
     envs = envelopes(ctx, saved, events, cause)
@@ -93,12 +100,9 @@ async def commit_decision(
             key = f"{ev.order_id}/{ev.milestone_id}"
             payload = {"order_id": ev.order_id, "milestone_id": ev.milestone_id}
             await timers.schedule(conn, INSPECTION_TIMER, key, ev.ends_at, payload)
-    was, now_pending = pending_effects(before), pending_effects(saved)
     for effect_id in now_pending - was:
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
         await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + SETTLE_GRACE, payload)
-    for effect_id in was - now_pending:
-        await timers.cancel(conn, SETTLEMENT_TIMER, effect_id)
     return saved
 
 

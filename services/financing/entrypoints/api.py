@@ -6,6 +6,7 @@ Every write needs an Idempotency-Key (replayed by the shared middleware)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -41,15 +42,31 @@ from services.financing.entrypoints.schemas import (
     SupplierAction,
 )
 from shared.http.errors import ApiError
+from shared.http.openapi import PARTY_MISMATCH, link
 
 router = APIRouter(prefix="/v1", tags=["financing"])
+
+
+def advance_links(at: str = "") -> dict[str, Any]:
+    """Links from a response holding an advance (at JSON pointer ``at``) to its operations."""
+    advance = {"advance_id": f"$response.body#{at}/advance_id"}
+    paths = {
+        "GetAdvance": "GET /v1/advances/{advance_id}",
+        "GetStatement": "GET /v1/advances/{advance_id}/statement",
+        "Accept": "POST /v1/advances/{advance_id}/accept",
+        "RepayEarly": "POST /v1/advances/{advance_id}/repay-early",
+        "MarkDefault": "POST /v1/advances/{advance_id}/default",
+        "WriteOff": "POST /v1/advances/{advance_id}/write-off",
+        "RecordRecovery": "POST /v1/advances/{advance_id}/recoveries",
+    }
+    return {"links": {name: link(op, **advance) for name, op in paths.items()}}
 
 
 def _public(request: Request, advance: Advance) -> AdvancePublic:
     return AdvancePublic.of(advance, deps_of(request).clock.now())
 
 
-@router.post("/quotes", status_code=201)
+@router.post("/quotes", status_code=201, responses={201: advance_links()})
 async def request_quote(
     body: QuoteCreate, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
@@ -104,7 +121,7 @@ async def repay_early(
     return _public(request, advance)
 
 
-@router.get("/advances")
+@router.get("/advances", responses={200: advance_links("/data/0"), **PARTY_MISMATCH})
 async def list_advances(
     request: Request, who: Reader, supplier_id: str | None = None
 ) -> AdvancesPublic:
@@ -114,7 +131,7 @@ async def list_advances(
     return AdvancesPublic(data=[_public(request, a) for a in found])
 
 
-@router.get("/advances/{advance_id}")
+@router.get("/advances/{advance_id}", responses=PARTY_MISMATCH)
 async def get_advance(
     advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
 ) -> AdvancePublic:
@@ -124,7 +141,7 @@ async def get_advance(
     return _public(request, advance)
 
 
-@router.get("/advances/{advance_id}/statement")
+@router.get("/advances/{advance_id}/statement", responses=PARTY_MISMATCH)
 async def get_statement(
     advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
 ) -> StatementPublic:
@@ -146,7 +163,9 @@ async def set_policy(
     fields = body.model_dump(exclude={"offer_ttl_seconds", "days_by_kind"})
     # An override names the kinds it changes; the others keep their typical days (a kind
     # missing from the map would otherwise date its release at the latest day given).
-    days = {**DEFAULT_DAYS_BY_KIND, **(body.days_by_kind or {})}
+    days = dict(DEFAULT_DAYS_BY_KIND)
+    for kind, typical in (body.days_by_kind or {}).items():
+        days[kind] = typical
     async with transaction(request) as uow:
         try:
             policy = Policy(

@@ -2,7 +2,8 @@
 
 Each runs in one transaction given by the router. Limits are checked again at acceptance
 under a per-tenant-and-currency advisory lock, so two concurrent acceptances cannot both
-squeeze under the same limit.
+squeeze under the same limit. Row locks are always taken order first, then advance (as
+escrow's events do), then the book, so no two transactions wait on each other in a circle.
 """
 
 from __future__ import annotations
@@ -93,12 +94,15 @@ async def accept(
     conn: AsyncConnection, deps: Deps, tenant_id: str, supplier_id: str, advance_id: str, actor: str
 ) -> Advance:
     now = deps.clock.now()
+    # Locks in the order escrow's events take them: the order row, then its advance (then
+    # the book). Advance first, a second acceptance deadlocked with lien_placed.
+    seen = await load(conn, tenant_id, advance_id, supplier_id, lock=False)
+    found = await OrderRepository(conn).get(tenant_id, seen.order_id)
+    if found is None:
+        raise not_found("order", seen.order_id)
+    order = found[0]
     advance = await load(conn, tenant_id, advance_id, supplier_id)
     await _lock_book(conn, tenant_id, advance.currency)
-    found = await OrderRepository(conn).get(tenant_id, advance.order_id)
-    if found is None:
-        raise not_found("order", advance.order_id)
-    order = found[0]
     repo = AdvanceRepository(conn)
     live = await repo.live_for_order(tenant_id, advance.order_id)
     other_live = live is not None and live.advance_id != advance.advance_id

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.financing.domain.advance import OUTSTANDING, Advance
+from services.financing.domain.policy import MAX_DAYS, MAX_OFFER_TTL
 from services.financing.domain.servicing import payoff_quote
 from services.financing.domain.statement import Statement
-from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+from shared.events.escrow import MilestoneKind
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
 
 
 def _no_float(value: Any) -> Any:
@@ -29,12 +31,13 @@ class _In(BaseModel):
 
 # A supplier key bound to a party may omit supplier_id (its party) or must name its own.
 SupplierId = Annotated[
-    str | None, Field(description="required unless the API key is bound to the supplier")
+    Text | None, Field(description="required unless the API key is bound to the supplier")
 ]
+Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
 
 
 class QuoteCreate(_In):
-    order_id: str
+    order_id: Text
     supplier_id: SupplierId = None
     amount: PositiveMinorUnits | None = Field(None, description="omit for the most available")
 
@@ -44,16 +47,16 @@ class SupplierAction(_In):
 
 
 class EarlyRepayment(SupplierAction):
-    payment_reference: str | None = None
+    payment_reference: Text | None = None
 
 
 class FinanceAction(_In):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text
 
 
 class RecoveryCreate(_In):
     amount: PositiveMinorUnits
-    payment_reference: str | None = None
+    payment_reference: Text | None = None
 
 
 class PolicyUpdate(_In):
@@ -65,13 +68,12 @@ class PolicyUpdate(_In):
     concentration_cap_bps: int | None = Field(None, ge=1, le=10_000)
     concentration_min_book: NonNegativeMinorUnits = 0
     min_advance: PositiveMinorUnits = 1
-    offer_ttl_seconds: int = Field(86_400, gt=0)
-    days_by_kind: dict[str, int] | None = None
+    offer_ttl_seconds: int = Field(86_400, gt=0, le=int(MAX_OFFER_TTL.total_seconds()))
+    days_by_kind: dict[MilestoneKind, Days] | None = None
 
 
 class PolicyPublic(PolicyUpdate):
     currency: CurrencyCode
-    days_by_kind: dict[str, int] | None = None
 
 
 class Payoff(BaseModel):

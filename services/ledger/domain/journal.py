@@ -14,11 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.ledger.domain.chart import account
-from shared.money import check_currency
-
-# No single posting is larger: 10^15 minor units is ten trillion dollars, far above any
-# payment, and low enough that sums over thousands of postings stay inside bigint.
-MAX_AMOUNT = 10**15
+from shared.money import MAX_AMOUNT, check_currency  # no posting is larger (see shared.money)
 
 
 class UnbalancedTransaction(ValueError):

@@ -55,16 +55,16 @@ class Api:
         return await worker.fire_due()
 
     def signed(
-        self, event: dict[str, Any], *, at: int | None = None, secret: str | None = None
+        self, event: dict[str, Any] | bytes, *, at: int | None = None, secret: str | None = None
     ) -> tuple[bytes, dict[str, str]]:
-        """A webhook body and header signed the way Stripe signs them."""
-        payload = json.dumps(event).encode()
+        """A webhook body (an event, or raw bytes) and header signed the way Stripe signs them."""
+        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
         t = at if at is not None else int(time.time())
         key = secret or self.settings.stripe_webhook_secret.get_secret_value()
         sig = hmac.new(key.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
         return payload, {"Stripe-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
 
-    async def webhook(self, event: dict[str, Any], **kw: Any) -> httpx.Response:
+    async def webhook(self, event: dict[str, Any] | bytes, **kw: Any) -> httpx.Response:
         payload, headers = self.signed(event, **kw)
         return await self.client.post("/v1/webhooks/stripe", content=payload, headers=headers)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,7 +98,3 @@ async def run(ctx: EscrowContext, who: Principal, order_id: str, decide: Decide)
         return await settle(ctx, escrow, reserved)
     except (OrderNotFound, ConcurrentModification, domain.EscrowError) as exc:
         raise_api_error(exc, order_id)
-
-
-def page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
-    return {"data": items, "next_cursor": cursor, "has_more": cursor is not None}

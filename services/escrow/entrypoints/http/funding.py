@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from services.escrow.adapters import repository
@@ -27,8 +25,8 @@ from services.escrow.entrypoints.http.deps import (
 from services.escrow.entrypoints.http.schemas import (
     FundingStarted,
     FundRequest,
+    OrderPublic,
     WireConfirmation,
-    order_public,
 )
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
 from shared.http.errors import ApiError
@@ -36,7 +34,11 @@ from shared.http.errors import ApiError
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["funding"])
 
 
-@router.post("/fund", status_code=201)
+@router.post(
+    "/fund",
+    status_code=201,
+    responses={502: {"description": "payment_provider_error: Stripe refused or is unreachable"}},
+)
 async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> FundingStarted:
     async with ctx.engine.connect() as conn:
         escrow = await load(conn, who, order_id)
@@ -73,11 +75,11 @@ async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> Fun
 @router.post("/wire-confirmations", status_code=201)
 async def confirm_wire(
     order_id: str, body: WireConfirmation, who: Finance, ctx: Ctx
-) -> dict[str, Any]:
+) -> OrderPublic:
     payment_id = f"wire:{body.reference}"
 
     def decide(e: Escrow) -> Decision:
         check_new_funding(e, body.amount)
         return record_funding(e, payment_id, body.amount, "wire", ctx.clock.now())
 
-    return order_public(await run(ctx, who, order_id, decide))
+    return OrderPublic.of(await run(ctx, who, order_id, decide))

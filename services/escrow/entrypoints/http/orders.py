@@ -17,21 +17,55 @@ from services.escrow.entrypoints.http.deps import (
     Platform,
     PlatformOrFinance,
     load,
-    page,
     raise_api_error,
     run,
     supplier_of,
 )
-from services.escrow.entrypoints.http.schemas import CancelRequest, OrderCreate, order_public
+from services.escrow.entrypoints.http.schemas import (
+    CancelRequest,
+    OrderCreate,
+    OrderPublic,
+    OrdersPage,
+    TimelineEntry,
+    TimelinePublic,
+)
 from services.escrow.service_layer.unit import commit_decision
 from shared.db import UnitOfWork
 from shared.http.errors import ApiError
+from shared.http.openapi import PARTY_MISMATCH, link
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-@router.post("", status_code=201)
-async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> dict[str, Any]:
+def order_links(at: str = "") -> dict[str, Any]:
+    """Links from a response holding an order (at JSON pointer ``at``) to what it offers."""
+    order = {"order_id": f"$response.body#{at}/order_id"}
+    milestone = {**order, "milestone_id": f"$response.body#{at}/milestones/0/milestone_id"}
+    return {
+        "links": {
+            "GetOrder": link("GET /v1/orders/{order_id}", **order),
+            "GetTimeline": link("GET /v1/orders/{order_id}/timeline", **order),
+            "Fund": link("POST /v1/orders/{order_id}/fund", **order),
+            "ConfirmWire": link("POST /v1/orders/{order_id}/wire-confirmations", **order),
+            "Cancel": link("POST /v1/orders/{order_id}/cancel", **order),
+            "SubmitEvidence": link(
+                "POST /v1/orders/{order_id}/milestones/{milestone_id}/evidence", **milestone
+            ),
+            "Accept": link(
+                "POST /v1/orders/{order_id}/milestones/{milestone_id}/accept", **milestone
+            ),
+            "Release": link(
+                "POST /v1/orders/{order_id}/milestones/{milestone_id}/release", **milestone
+            ),
+            "Dispute": link(
+                "POST /v1/orders/{order_id}/milestones/{milestone_id}/disputes", **milestone
+            ),
+        }
+    }
+
+
+@router.post("", status_code=201, responses={201: order_links()})
+async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> OrderPublic:
     async with UnitOfWork(ctx.engine) as uow:
         bps, fixed = await repository.fee_policy(uow.conn, who.tenant_id)
         spec = OrderSpec(
@@ -56,10 +90,10 @@ async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> dict[str, Any]:
             raise_api_error(exc, spec.order_id)
         saved = await commit_decision(uow.conn, ctx, None, escrow, events, who.actor)
         await uow.commit()
-    return order_public(saved)
+    return OrderPublic.of(saved)
 
 
-@router.get("")
+@router.get("", responses={200: order_links("/data/0"), **PARTY_MISMATCH})
 async def list_orders(
     who: Anyone,
     ctx: Ctx,
@@ -70,7 +104,7 @@ async def list_orders(
     created_to: datetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
+) -> OrdersPage:
     supplier = supplier_of(who, supplier_id)
     flt = repository.OrderFilter(status, buyer_id, supplier, created_from, created_to)
     async with ctx.engine.connect() as conn:
@@ -82,38 +116,39 @@ async def list_orders(
             raise ApiError(
                 400, "invalid_cursor", "the cursor is not one this API returned"
             ) from exc
-    return page([order_public(o) for o in orders], next_cursor)
+    data = [OrderPublic.of(o) for o in orders]
+    return OrdersPage(data=data, next_cursor=next_cursor, has_more=next_cursor is not None)
 
 
 @router.get("/{order_id}")
-async def get(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
+async def get(order_id: str, who: Anyone, ctx: Ctx) -> OrderPublic:
     async with ctx.engine.connect() as conn:
         escrow = await load(conn, who, order_id)
-    return order_public(escrow)
+    return OrderPublic.of(escrow)
 
 
 @router.get("/{order_id}/timeline")
-async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> dict[str, Any]:
+async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> TimelinePublic:
     async with ctx.engine.connect() as conn:
         await load(conn, who, order_id)
         rows = await repository.read_timeline(conn, who.tenant_id, order_id)
     items = [
-        {
-            "seq": r.seq,
-            "event_id": str(r.event_id),
-            "type": r.event_type,
-            "actor": r.actor,
-            "occurred_at": r.occurred_at.isoformat(),
-            "data": r.data,
-        }
+        TimelineEntry(
+            seq=r.seq,
+            event_id=str(r.event_id),
+            type=r.event_type,
+            actor=r.actor,
+            occurred_at=r.occurred_at.isoformat(),
+            data=r.data,
+        )
         for r in rows
     ]
-    return {"order_id": order_id, "events": items}
+    return TimelinePublic(order_id=order_id, events=items)
 
 
 @router.post("/{order_id}/cancel")
 async def cancel(
     order_id: str, body: CancelRequest, who: PlatformOrFinance, ctx: Ctx
-) -> dict[str, Any]:
+) -> OrderPublic:
     escrow = await run(ctx, who, order_id, lambda e: cancel_order(e, body.reason))
-    return order_public(escrow)
+    return OrderPublic.of(escrow)

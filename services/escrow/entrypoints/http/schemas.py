@@ -7,11 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import (
+    Dispute,
+    Escrow,
+    Lien,
+    Milestone,
+    OrderStatus,
+    Payment,
+    Payout,
+    Refund,
+)
 from shared.events.escrow import DisputeOutcome, EvidenceKind, MilestoneKind
-from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
 
-Text = Annotated[str, Field(min_length=1, max_length=500)]
 DEFAULT_WINDOW = 3 * 86_400
 
 
@@ -30,7 +38,7 @@ class MilestoneCreate(In):
 class OrderCreate(In):
     buyer_id: Text
     supplier_id: Text
-    supplier_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]+$")]
+    supplier_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]+$", max_length=255)]
     currency: CurrencyCode
     total: PositiveMinorUnits
     milestones: Annotated[list[MilestoneCreate], Field(min_length=1, max_length=50)]
@@ -123,10 +131,69 @@ class FundingStarted(BaseModel):
     client_secret: str
 
 
-def order_public(e: Escrow) -> dict[str, Any]:
-    body = e.model_dump(mode="json")
-    body.update(held=e.held, available=e.available, frozen=e.frozen, reserved=e.reserved)
-    return body
+class OrderPublic(BaseModel):
+    """An order's escrow as the API shows it: the aggregate, then its derived balances."""
+
+    order_id: str
+    tenant_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str
+    currency: str
+    total: int
+    platform_fee_bps: int
+    platform_fee_fixed: int
+    milestones: tuple[Milestone, ...]
+    created_at: datetime
+    status: OrderStatus
+    funded: int
+    released: int
+    refunded: int
+    payments: tuple[Payment, ...]
+    disputes: tuple[Dispute, ...]
+    lien: Lien | None
+    released_advances: tuple[str, ...]
+    payouts: tuple[Payout, ...]
+    refunds: tuple[Refund, ...]
+    version: int
+    held: int = Field(description="funded - released - refunded")
+    available: int = Field(description="held - reserved - frozen: what a release may use")
+    frozen: int = Field(description="open disputes")
+    reserved: int = Field(description="payouts and refunds in flight")
+
+    @classmethod
+    def of(cls, e: Escrow) -> OrderPublic:
+        derived = {"held": e.held, "available": e.available, "frozen": e.frozen}
+        return cls.model_validate({**dict(e), **derived, "reserved": e.reserved})
+
+
+class OrdersPage(BaseModel):
+    data: list[OrderPublic]
+    next_cursor: str | None
+    has_more: bool
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    event_id: str
+    type: str
+    actor: str
+    occurred_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    data: dict[str, Any]
+
+
+class TimelinePublic(BaseModel):
+    order_id: str
+    events: list[TimelineEntry]
+
+
+class WebhookReceipt(BaseModel):
+    """Stripe needs a 2xx to stop retrying; the fields say what became of the event."""
+
+    received: bool
+    handled: bool | None = None
+    duplicate: bool | None = None
+    error: str | None = Field(None, description="a domain refusal's code (money moved anyway)")
 
 
 def evidence_kind(e: EvidenceIn) -> EvidenceKind:

@@ -22,9 +22,17 @@ from services.ledger.entrypoints.api.schemas import (
     TrialLinePublic,
 )
 from shared.http.errors import ApiError, not_found
+from shared.http.openapi import link
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST = {"account_id": "$response.body#/0/id"}
+ACCOUNT_LINKS = {
+    "links": {
+        "GetBalance": link("GET /v1/ledger/accounts/{account_id}/balance", **FIRST),
+        "GetStatement": link("GET /v1/ledger/accounts/{account_id}/statement", **FIRST),
+    }
+}
 
 
 def _public(row: queries.AccountRow) -> AccountPublic:
@@ -45,7 +53,7 @@ async def chart(_: Finance) -> list[AccountPublic]:
     ]  # fmt: skip
 
 
-@router.get("/accounts")
+@router.get("/accounts", responses={200: ACCOUNT_LINKS})
 async def accounts(
     who: Finance, conn: ReadConn, code: str | None = None, currency: str | None = None
 ) -> list[AccountPublic]:

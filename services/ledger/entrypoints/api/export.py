@@ -15,9 +15,25 @@ from services.ledger.entrypoints.api.deps import Finance
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 END = datetime(9999, 1, 1, tzinfo=UTC)
+EXPORTED = {
+    "description": "One row per posting, in the columns docs/ledger.md lists",
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["columns", "rows"],
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "rows": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        },
+    },
+}
 
 
-@router.get("/export")
+@router.get("/export", response_class=StreamingResponse, responses={200: EXPORTED})
 async def export_journal(
     request: Request,
     who: Finance,

@@ -18,9 +18,20 @@ from services.ledger.entrypoints.api.schemas import (
     TransactionPublic,
 )
 from shared.http.errors import ApiError, not_found
+from shared.http.openapi import link
 from shared.money import MoneyError
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+TX = {"transaction_id": "$response.body#/id"}
+ACCOUNT = {"account_id": "$response.body#/postings/0/account_id"}
+TRANSACTION_LINKS = {
+    "links": {
+        "GetTransaction": link("GET /v1/ledger/transactions/{transaction_id}", **TX),
+        "Reverse": link("POST /v1/ledger/transactions/{transaction_id}/reverse", **TX),
+        "GetBalance": link("GET /v1/ledger/accounts/{account_id}/balance", **ACCOUNT),
+        "GetStatement": link("GET /v1/ledger/accounts/{account_id}/statement", **ACCOUNT),
+    }
+}
 
 
 @router.get("/transactions/{transaction_id}")
@@ -31,7 +42,10 @@ async def by_id(transaction_id: UUID, who: Finance, conn: ReadConn) -> Transacti
     return TransactionPublic.of(tx)
 
 
-@router.get("/transactions")
+@router.get(
+    "/transactions",
+    responses={404: {"description": "transaction_not_found: no transaction for that event"}},
+)
 async def by_source(source_event_id: UUID, who: Finance, conn: ReadConn) -> TransactionPublic:
     """The transaction a source event (or staff posting) produced."""
     tx = await queries.transaction(conn, who.tenant_id, source_event_id=source_event_id)
@@ -52,7 +66,9 @@ async def _post(conn: WriteConn, draft: JournalDraft) -> TransactionPublic:
     return TransactionPublic.of(tx)
 
 
-@router.post("/adjustments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/adjustments", status_code=status.HTTP_201_CREATED, responses={201: TRANSACTION_LINKS}
+)
 async def post_adjustment(
     body: AdjustmentCreate, who: Finance, conn: WriteConn, clock: ClockDep
 ) -> TransactionPublic:
@@ -71,7 +87,11 @@ async def post_adjustment(
     return await _post(conn, draft)
 
 
-@router.post("/transactions/{transaction_id}/reverse", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/transactions/{transaction_id}/reverse",
+    status_code=status.HTTP_201_CREATED,
+    responses={201: TRANSACTION_LINKS},
+)
 async def reverse(
     transaction_id: UUID, body: ReversalCreate, who: Finance, conn: WriteConn, clock: ClockDep
 ) -> TransactionPublic:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema, model_validator
 
-from shared.events.types import CurrencyCode, NonNegativeMinorUnits
+from shared.events.types import CurrencyCode, NonNegativeMinorUnits, Text
+
+Reason = Annotated[str, Field(min_length=3, max_length=500)]
+# Written as Python's isoformat ("+00:00"), as these routes always wrote their datetimes.
+IsoDateTime = Annotated[
+    datetime,
+    PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class AccountPublic(BaseModel):
@@ -71,12 +79,12 @@ class TransactionPublic(BaseModel):
 
 
 class AdjustmentLine(BaseModel):
-    account: str
-    subledger: str = ""
+    account: Text
+    subledger: Annotated[str, Field(max_length=500)] = ""
     currency: CurrencyCode
     debit: NonNegativeMinorUnits = 0
     credit: NonNegativeMinorUnits = 0
-    external_ref: str | None = None
+    external_ref: Text | None = None
 
     @model_validator(mode="after")
     def _one_side(self) -> AdjustmentLine:
@@ -86,14 +94,14 @@ class AdjustmentLine(BaseModel):
 
 
 class AdjustmentCreate(BaseModel):
-    reason: str = Field(min_length=3)
-    memo: str = ""
+    reason: Reason
+    memo: Annotated[str, Field(max_length=2_000)] = ""
     posted_at: datetime | None = None
-    lines: list[AdjustmentLine] = Field(min_length=2)
+    lines: list[AdjustmentLine] = Field(min_length=2, max_length=500)
 
 
 class ReversalCreate(BaseModel):
-    reason: str = Field(min_length=3)
+    reason: Reason
 
 
 class StatementLinePublic(BaseModel):
@@ -144,4 +152,57 @@ class TrialBalancePublic(BaseModel):
 
 class PeriodClose(BaseModel):
     through: datetime
-    reason: str | None = None
+    reason: Text | None = None
+
+
+class PeriodClosePublic(BaseModel):
+    tenant_id: str
+    closed_through: IsoDateTime
+    closed_by: str
+    reason: str | None
+    closed_at: IsoDateTime
+
+
+class PeriodClosed(BaseModel):
+    closed_through: IsoDateTime
+    closed_by: str
+
+
+class RunPublic(BaseModel):
+    """A reconciliation run: Stripe lines read, and how many of each outcome it found."""
+
+    run_id: int
+    stripe_rows: int
+    matched: int
+    missing_in_ledger: int
+    missing_in_stripe: int
+    amount_mismatch: int
+    escrow_held_mismatch: int
+
+
+class BreakPublic(BaseModel):
+    id: int
+    tenant_id: str
+    kind: str
+    object_id: str
+    currency: str
+    ledger_amount: int | None
+    other_amount: int | None
+    owner: str
+    status: str
+    first_seen_at: IsoDateTime
+    last_seen_at: IsoDateTime
+    first_run_id: int
+    last_run_id: int
+    resolved_by: str | None
+    resolved_at: IsoDateTime | None
+    resolution: str | None
+    age_days: int
+
+
+class Resolve(BaseModel):
+    resolution: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class Assign(BaseModel):
+    owner: Text

@@ -1,0 +1,49 @@
+"""The request guard's scans, without a server: depth without recursion, characters."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.http.guard import Refusal, check_body, json_depth
+
+
+def test_depth_counts_brackets_outside_strings_only() -> None:
+    assert json_depth(b"{}") == 1
+    assert json_depth(b'{"a": [1, {"b": []}]}') == 4
+    assert json_depth(b'{"a": "[[[[{{{{", "b": "\\"[["}') == 1
+    assert json_depth(b"[" * 100_000 + b"]" * 100_000) == 100_000
+    assert json_depth(b'"just a string"') == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b"[" * 33 + b"]" * 33, "application/json", "invalid_json"),
+        (b'{"a": ', "application/json", "invalid_json"),
+        (b'{"a": "\\u0000"}', "application/problem+json", "invalid_characters"),
+        (b'{"\\u001b": 1}', "", "invalid_characters"),
+        (b'["\\ud83d"]', "application/json", "invalid_characters"),
+        (b"id,memo\n1,a\x00b\n", "text/csv", "invalid_characters"),
+        (b"id,memo\n1,a\x00b\n", "", "invalid_characters"),
+        (b"id,memo\n1,a\x07b\n", "application/octet-stream", "invalid_characters"),
+    ],
+)
+def test_refusals(body: bytes, content_type: str, code: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        check_body(body, content_type, max_depth=32)
+    assert refused.value.response.status_code == 400
+    assert code.encode() in refused.value.response.body
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"[" * 32 + b"]" * 32, "application/json"),
+        (b'{"memo": "tab\\there\\nnew line\\r", "emoji": "\\ud83d\\udea2 \xe2\x80\xae"}', ""),
+        (b"id,memo\r\n1,tab\there\r\n", "text/csv; charset=utf-8"),
+        (b"\xff\x00\x01 binary", "application/octet-stream"),
+        (b"a,b\n1,2\n", ""),  # no content type and not JSON-looking: text, and clean
+    ],
+)
+def test_what_passes(body: bytes, content_type: str) -> None:
+    check_body(body, content_type, max_depth=32)
