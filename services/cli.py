@@ -12,7 +12,8 @@ from services.escrow.bootstrap import DEFINITION as ESCROW
 from services.financing.bootstrap import DEFINITION as FINANCING
 from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import service_cli
-from shared.settings import SERVICES, Settings
+from shared.identity.cli import app as apikey_cli
+from shared.settings import IDENTITY, SERVICES, Settings
 
 DEFINITIONS = {d.name: d for d in (ESCROW, LEDGER, FINANCING)}
 
@@ -21,19 +22,23 @@ for _definition in DEFINITIONS.values():
     app.add_typer(
         service_cli(_definition), name=_definition.name, help=f"The {_definition.name} service."
     )
+app.add_typer(apikey_cli, name="apikey")
 
 console = Console()
 
 
 @app.command()
 def migrate() -> None:
-    """Create and migrate every service's database."""
+    """Create and migrate the identity database (API keys) and every service's database.
+
+    A service database that still holds API keys from before identity has them copied
+    into identity, then its old table dropped."""
     from shared.migrations import upgrade
 
     settings = Settings()
-    for service in SERVICES:
-        url = make_url(upgrade(service, settings))
-        console.print(f"[green]✓[/] {service}: database {url.database} at {url.host}:{url.port}")
+    for component in (IDENTITY, *SERVICES):
+        url = make_url(upgrade(component, settings))
+        console.print(f"[green]✓[/] {component}: database {url.database} at {url.host}:{url.port}")
 
 
 @app.command()
@@ -46,36 +51,6 @@ def topics(
 
     for topic, state in asyncio.run(ensure_topics(Settings(), partitions, replication)).items():
         console.print(f"{topic}: {state}")
-
-
-@app.command("apikey")
-def create_apikey(
-    tenant: str = typer.Option(..., help="Tenant (integrating platform) id"),
-    scope: list[str] = typer.Option(..., help="platform, finance or supplier; repeatable"),
-    name: str = typer.Option(..., help="A label recorded as the actor of changes"),
-    key: str | None = typer.Option(None, help="Use this key instead of a random one"),
-    party: str | None = typer.Option(
-        None, help="The supplier id a supplier key acts for (required with --scope supplier)"
-    ),
-) -> None:
-    """Create an API key, valid on every service; the key is printed once."""
-    if "supplier" in scope and not party:
-        raise typer.BadParameter("a supplier key must name its supplier: --party SUPPLIER_ID")
-    from shared.db import make_engine
-    from shared.http.auth import create_api_key
-
-    async def create() -> str:
-        settings = Settings()
-        raw = key
-        for service in SERVICES:
-            engine = make_engine(settings.service_database_url(service))
-            async with engine.begin() as conn:
-                raw = await create_api_key(conn, tenant, scope, name, raw, party)
-            await engine.dispose()
-        assert raw is not None
-        return raw
-
-    typer.echo(asyncio.run(create()))
 
 
 @app.command()

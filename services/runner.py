@@ -27,7 +27,7 @@ from shared.outbox import OutboxRelay
 from shared.parking import replay
 from shared.retention import ensure_scheduled, retention_timers
 from shared.runtime import Runtime, while_kafka_unreachable
-from shared.settings import Settings
+from shared.settings import IDENTITY, Settings
 from shared.timers import TimerHandler, TimerWorker
 
 log = structlog.get_logger(__name__)
@@ -216,10 +216,12 @@ def service_cli(definition: ServiceDefinition) -> typer.Typer:
 
     @cli.command("migrate")
     def migrate() -> None:
-        """Create and migrate this service's database."""
+        """Create and migrate this service's database and the identity database (API keys)."""
         from shared.migrations import upgrade
 
-        upgrade(name, settings())
+        s = settings()
+        upgrade(IDENTITY, s)
+        upgrade(name, s)
         typer.echo(f"{name}: migrated")
 
     return cli

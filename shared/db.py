@@ -1,8 +1,10 @@
 """Database plumbing shared by the services: engines, the backbone tables, the unit of work.
 
-Every service owns its own database. Each of them carries the same three backbone tables
-(outbox, inbox, timers), created by the service's first Alembic migration from
-``BACKBONE`` below, so the machinery in shared/ can address them by the same names.
+Every service owns its own database. Each of them carries the same backbone tables
+(outbox, inbox, timers, parked subjects, idempotency keys), created by the service's first
+Alembic migration from ``BACKBONE`` below, so the machinery in shared/ can address them by
+the same names. API keys are not among them: they live in the identity database
+(shared/identity), one copy for every service.
 """
 
 from __future__ import annotations
@@ -74,21 +76,6 @@ parked_subjects = sa.Table(
     sa.Column(
         "parked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
-)
-
-api_keys = sa.Table(
-    "api_keys",
-    BACKBONE,
-    sa.Column("key_hash", sa.Text, primary_key=True),  # sha256 hex; the key itself is never stored
-    sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("scopes", sa.ARRAY(sa.Text), nullable=False),
-    # The trading party a key acts for (a supplier key's supplier id); None: the tenant itself.
-    sa.Column("party_id", sa.Text),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
 idempotency_keys = sa.Table(

@@ -49,6 +49,7 @@ from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
 from shared.parking import park, parked
+from shared.redaction import redact
 
 log = structlog.get_logger(__name__)
 
@@ -279,7 +280,8 @@ class InboxConsumer:
     ) -> None:
         """Park the record's subject and send it to the dead-letter topic, atomically enough:
         the letter is sent before the parking commits, so a crash can only duplicate it."""
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        # Kept in a Kafka header and the parked subject's row: no secret an error echoed.
+        reason = redact(f"{type(exc).__name__}: {exc}")[:2000]
         subject = (
             env.subject if env else (record.key.decode(errors="replace") if record.key else None)
         )

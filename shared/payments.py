@@ -1,4 +1,5 @@
-"""The one way Tradeflow talks to Stripe: a client factory and one error classification.
+"""The one way Tradeflow talks to Stripe: a client factory, one error classification, and
+errors scrubbed of the secrets they may repeat.
 
 Refusals are errors Stripe will answer the same way again (a bad request, a declined card,
 a missing permission): the caller gives up on that operation. Everything else (network, rate
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import stripe
 
+from shared.redaction import redact, redact_value
+
 REFUSALS: tuple[type[stripe.StripeError], ...] = (
     stripe.InvalidRequestError,
     stripe.CardError,
@@ -30,3 +33,15 @@ def stripe_client(api_key: str, api_base: str) -> stripe.StripeClient:
         http_client=stripe.HTTPXClient(allow_sync_methods=True),
         max_network_retries=2,
     )
+
+
+def scrubbed(exc: stripe.StripeError) -> stripe.StripeError:
+    """``exc`` without any secret its message or body repeats, for it travels on (logs, API
+    answers, stored reasons). stripe-mock echoes a refused request's Authorization header,
+    the platform's Stripe key; real Stripe masks it, but we do not rely on that."""
+    exc._message = redact(exc._message) if exc._message else exc._message
+    exc.http_body = redact(exc.http_body) if exc.http_body else exc.http_body
+    exc.json_body = redact_value(exc.json_body)
+    exc.args = tuple(redact_value(list(exc.args)))
+    exc.error = exc._construct_error_object()
+    return exc

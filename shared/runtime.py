@@ -1,4 +1,5 @@
-"""What every service process holds: settings, its database engine, a Kafka producer, a clock."""
+"""What every service process holds: settings, its database engine, a Kafka producer, a clock,
+and an engine on the identity database (API keys), which its HTTP API authenticates against."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Runtime:
     engine: AsyncEngine
     producer: AIOKafkaProducer
     clock: Clock
+    identity: AsyncEngine
 
     @property
     def topic(self) -> str:
@@ -31,6 +33,7 @@ class Runtime:
     async def close(self) -> None:
         await self.producer.stop()
         await self.engine.dispose()
+        await self.identity.dispose()
 
 
 async def while_kafka_unreachable(start: Callable[[], Awaitable[None]], within: float = 60) -> None:
@@ -54,4 +57,12 @@ async def start_producer(bootstrap_servers: str) -> AIOKafkaProducer:
 async def build_runtime(service: str, settings: Settings, clock: Clock | None = None) -> Runtime:
     engine = make_engine(settings.service_database_url(service))
     producer = await start_producer(settings.kafka_bootstrap_servers)
-    return Runtime(service, settings, engine, producer, clock or SystemClock())
+    return Runtime(
+        service, settings, engine, producer, clock or SystemClock(), identity_engine(settings)
+    )
+
+
+def identity_engine(settings: Settings) -> AsyncEngine:
+    """The identity database: one short query per authenticated request, so a small pool
+    (two kept open, up to ten under load)."""
+    return make_engine(settings.identity_database_url, pool_size=2, max_overflow=8)

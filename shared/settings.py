@@ -3,7 +3,8 @@
 The three infrastructure endpoints use the conventional names that the deploy scripts and
 the tests export (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, STRIPE_API_BASE); everything else
 is prefixed TRADEFLOW_. DATABASE_URL names the server; each service uses its own database
-on it, ``<database_prefix><service>`` (tradeflow_escrow, tradeflow_ledger, ...).
+on it, ``<database_prefix><service>`` (tradeflow_escrow, tradeflow_ledger, ...), and the
+platform's identity component (API keys) uses ``<database_prefix>identity``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ DEV_STRIPE_KEY = "sk_test_tradeflow123"  # stripe-mock accepts only [A-Za-z0-9] 
 DEV_WEBHOOK_SECRET = "whsec_tradeflow_dev"
 
 SERVICES = ("escrow", "ledger", "financing")
+IDENTITY = "identity"  # the API keys every service authenticates against (shared/identity)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRADEFLOW_", extra="ignore")
+    # hide_input_in_errors: a refused configuration must not print the secrets it was given
+    # (a validation error's input_value would carry a live Stripe key into the crash log).
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEFLOW_", extra="ignore", hide_input_in_errors=True
+    )
 
     # Production unless told otherwise: a deployment that forgets the variable must not run
     # with the development webhook secret from this repository (anyone could forge webhooks).
@@ -73,6 +79,10 @@ class Settings(BaseSettings):
     def service_database_url(self, service: str) -> str:
         url = make_url(self.database_url).set(database=f"{self.database_prefix}{service}")
         return url.render_as_string(hide_password=False)
+
+    @property
+    def identity_database_url(self) -> str:
+        return self.service_database_url(IDENTITY)
 
     def service_port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import asyncpg_dsn, make_engine
 from shared.migrations import upgrade
-from shared.settings import SERVICES, Settings
+from shared.runtime import identity_engine
+from shared.settings import IDENTITY, SERVICES, Settings
 from tests.support.infra import Endpoints, resolve
 
 # Every pytest session gets its own databases and topics, so parallel runs (two developers,
@@ -95,14 +96,27 @@ async def _drop_quietly(admin: asyncpg.Connection, name: str) -> None:
 _created: dict[str, Settings] = {}
 
 
+async def migrate_all(settings: Settings) -> None:
+    """Fresh databases for identity and every service under ``settings``' prefix, at head."""
+    for component in (IDENTITY, *SERVICES):
+        await recreate_database(settings, component)
+        await asyncio.to_thread(upgrade, component, settings)
+
+
 @pytest.fixture(scope="session")
 async def migrated(settings: Settings) -> Settings:
-    """Fresh test databases for every service, migrated to head once per session."""
+    """Fresh test databases for identity and every service, migrated to head once per session."""
     _created["settings"] = settings
-    for service in SERVICES:
-        await recreate_database(settings, service)
-        await asyncio.to_thread(upgrade, service, settings)
+    await migrate_all(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+async def identity(migrated: Settings) -> AsyncIterator[AsyncEngine]:
+    """The session's identity database (API keys), which every in-process app reads."""
+    engine = identity_engine(migrated)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# PostgreSQL on 127.0.0.1:5432 with the tradeflow role and service databases.
+# PostgreSQL on 127.0.0.1:5432 with the tradeflow role, the identity database (API keys)
+# and the service databases.
 # As root it runs the Debian cluster (pg_ctlcluster); as another user it runs
 # a private cluster under the cache dir (initdb + pg_ctl).
 #   postgres.sh up | down | status
@@ -13,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HOST=127.0.0.1
 PORT=${TRADEFLOW_PG_PORT:-5432}
 STOP_MODE=${TRADEFLOW_PG_STOP_MODE:-fast}
-DATABASES=(tradeflow_escrow tradeflow_ledger tradeflow_financing)
+DATABASES=(tradeflow_identity tradeflow_escrow tradeflow_ledger tradeflow_financing)
 # What `up` started, so `down` stops only that: "cluster VER NAME" or "pgctl".
 STARTED="$RUN_DIR/postgres.started"
 PGDATA_DIR="$CACHE/postgres/data"
@@ -77,30 +78,36 @@ superuser_psql() {
   fi
 }
 
-# True when the tradeflow role can already log in to every service database
-# (e.g. a server someone else runs, where we may not be superuser).
-schema_ok() {
+tradeflow_psql() {
+  PGPASSWORD=tradeflow psql -X -q -At -v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U tradeflow "$@"
+}
+
+# True when the tradeflow role can already log in (e.g. a server someone else runs,
+# where we may not be superuser).
+role_ok() { tradeflow_psql -d postgres -c 'select 1' >/dev/null 2>&1; }
+
+# The databases, created by the tradeflow role itself (it has CREATEDB) when the role
+# exists, so a database added later (tradeflow_identity) needs no superuser.
+ensure_databases() {
   local db
   for db in "${DATABASES[@]}"; do
-    PGPASSWORD=tradeflow psql -X -q -At -h "$HOST" -p "$PORT" -U tradeflow -d "$db" \
-      -c 'select 1' >/dev/null 2>&1 || return 1
+    [[ $(tradeflow_psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'") == 1 ]] \
+      && continue
+    log "creating database $db"
+    tradeflow_psql -d postgres -c "CREATE DATABASE $db"
   done
 }
 
 ensure_schema() {
-  schema_ok && return 0
-  log "creating role tradeflow and databases ${DATABASES[*]}"
-  local dbs
-  dbs=$(printf "'%s'," "${DATABASES[@]}")
-  superuser_psql <<SQL
+  if ! role_ok; then
+    log "creating role tradeflow"
+    superuser_psql <<SQL
 SELECT 'CREATE ROLE tradeflow' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tradeflow')
 \gexec
 ALTER ROLE tradeflow LOGIN CREATEDB PASSWORD 'tradeflow';
-SELECT format('CREATE DATABASE %I OWNER tradeflow', d)
-  FROM unnest(ARRAY[${dbs%,}]) AS d
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d)
-\gexec
 SQL
+  fi
+  ensure_databases
 }
 
 # Every service process holds a pool (10 + 10 overflow); a test session or the chaos run

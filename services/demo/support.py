@@ -7,14 +7,13 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from shared.db import make_engine
-from shared.http.auth import create_api_key
+from shared.identity.keys import create_api_key
 from shared.money import Money
-from shared.settings import SERVICES, Settings
+from shared.runtime import identity_engine
+from shared.settings import Settings
 
 T = TypeVar("T")
 TOTAL, CURRENCY = 12_500_000, "USD"
@@ -27,17 +26,18 @@ class DemoFailed(RuntimeError):
 
 async def create_keys(settings: Settings, tenant: str) -> dict[str, dict[str, str]]:
     """One key per scope for the demo tenant, valid on every service; the supplier's is bound."""
-    raw = {
-        scope: f"tf_demo_{scope}_{uuid.uuid4().hex}"
-        for scope in ("platform", "finance", "supplier")
-    }
-    for service in SERVICES:
-        engine = make_engine(settings.service_database_url(service))
+    raw: dict[str, str] = {}
+    engine = identity_engine(settings)
+    try:
         async with engine.begin() as conn:
-            for scope, key in raw.items():
+            for scope in ("platform", "finance", "supplier"):
                 # The supplier portal's key acts for the Shenzhen supplier only.
                 party = "supplier-shenzhen" if scope == "supplier" else None
-                await create_api_key(conn, tenant, [scope], f"demo-{scope}", key, party_id=party)
+                issued = await create_api_key(
+                    conn, tenant, [scope], f"demo-{scope}", actor="demo", party_id=party
+                )
+                raw[scope] = issued.raw
+    finally:
         await engine.dispose()
     return {s: {"Authorization": f"Bearer {k}"} for s, k in raw.items()}
 

@@ -254,9 +254,12 @@ class Trade:
         return {"order": done, "advance": adv["advance_id"]}
 
 
-async def run_trade(settings: Settings, console: Console) -> bool:
+async def run_trade(
+    settings: Settings, console: Console, keys: dict[str, dict[str, str]] | None = None
+) -> bool:
+    """The whole trade for a new tenant, or with ``keys`` (headers by scope) of one."""
     tenant = f"demo-{uuid.uuid4().hex[:8]}"
-    keys = await create_keys(settings, tenant)
+    keys = keys or await create_keys(settings, tenant)
     console.print(f"\n[bold]A cross-border trade[/] (tenant {tenant})")
     trade = Trade(settings, console, keys)
     try:

@@ -1,4 +1,5 @@
-"""The FastAPI application every service builds: errors, idempotency, /healthz, /metrics."""
+"""The FastAPI application every service builds: errors, idempotency, /healthz, /metrics,
+and the shared /v1/api-keys router."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from shared.correlation import correlated
 from shared.events.envelope import new_event_id
+from shared.http import api_keys
 from shared.http.errors import install_error_handlers
 from shared.http.guard import RequestGuardMiddleware
 from shared.http.idempotency import IdempotencyMiddleware
@@ -38,6 +40,7 @@ def create_service_app(
         container = await bootstrap()
         app.state.container = container
         app.state.engine = container.runtime.engine
+        app.state.identity = container.runtime.identity  # API keys (shared.http.auth)
         try:
             yield
         finally:
@@ -75,7 +78,7 @@ def create_service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in routers:
+    for router in (*routers, api_keys.router):
         app.include_router(router)
     return app
 

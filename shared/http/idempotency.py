@@ -9,7 +9,7 @@
   changed state before failing, so running it again is not safe). Answers that mean
   "nothing ran" are not kept, so the client may fix the request and retry with the same key:
   401/403, request validation errors (422 ``validation_error``), 409 and 429.
-- A key whose API key is unknown or revoked replays nothing: the endpoint answers 401.
+- A key whose API key is unknown, revoked or expired replays nothing: the endpoint answers 401.
 - Keys live 24 hours. A request still marked in flight after ``STALE_AFTER`` (its process
   died) may be taken over by a retry.
 """
@@ -29,8 +29,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.db import api_keys, idempotency_keys
-from shared.http.auth import bearer_key, hash_key
+from shared.db import idempotency_keys
+from shared.http.auth import active_principal, bearer_key, hash_key
 from shared.http.errors import error_body
 
 log = structlog.get_logger(__name__)
@@ -70,13 +70,6 @@ async def _claim(engine: AsyncEngine, scope: str, key: str, fingerprint: str) ->
     """Claim the key (returns None) or return the row that already holds it."""
     for _ in range(3):  # the holder may forget its claim between our INSERT and SELECT
         async with engine.begin() as conn:
-            valid = await conn.execute(
-                sa.select(sa.literal(1)).where(
-                    api_keys.c.key_hash == scope, api_keys.c.revoked_at.is_(None)
-                )
-            )
-            if valid.first() is None:
-                return "unauthenticated"
             now = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
             await conn.execute(  # expired keys and crashed in-flight markers are forgotten
                 T.delete().where(
@@ -134,9 +127,9 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
         engine: AsyncEngine = request.app.state.engine
 
-        existing = await _claim(engine, scope, key, fingerprint)
-        if existing == "unauthenticated":
+        if await active_principal(request, raw_api_key) is None:
             return await call_next(request)  # the endpoint answers 401; nothing to remember
+        existing = await _claim(engine, scope, key, fingerprint)
         if existing is not None:
             return _replay(existing, fingerprint)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from shared.db import make_engine
-from shared.http.auth import create_api_key
-from shared.settings import SERVICES
+from shared.identity.keys import create_api_key
+from shared.settings import IDENTITY, SERVICES
 from tests.chaos import verify
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
-from tests.chaos.stack import ROOT, Fleet, Infra, service_env
+from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, service_env
 from tests.chaos.trades import (
     FEE_BPS,
     FIXED_FEES,
@@ -60,34 +60,32 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-async def make_tenant(settings_env: dict[str, str], n: int) -> Tenant:
-    """Keys for one tenant on every service: platform, finance, one bound key per supplier."""
+async def make_tenant(env: dict[str, str], n: int) -> Tenant:
+    """One tenant's keys, issued in the identity database as the operator's CLI does:
+    platform, finance, and a key bound to each of its suppliers."""
     tenant_id = f"chaos-t{n}-{uuid.uuid4().hex[:6]}"
-    raw: dict[tuple[str, str | None], str] = {}
     suppliers = [f"supplier-{n}-{i}" for i in range(SUPPLIERS)]
-    wanted = [("platform", None), ("finance", None), *(("supplier", s) for s in suppliers)]
-    for service in SERVICES:
-        url = settings_env["DATABASE_URL"].rsplit("/", 1)[0] + f"/tradeflow_chaos_{service}"
-        engine = make_engine(url)
-        try:
-            async with engine.begin() as conn:
-                for scope, party in wanted:
-                    key = raw.get((scope, party))
-                    raw[(scope, party)] = await create_api_key(
-                        conn, tenant_id, [scope], f"{tenant_id}-{party or scope}", key, party
-                    )
-        finally:
-            await engine.dispose()
+    url = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB_PREFIX}{IDENTITY}"
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
 
-    def bearer(scope: str, party: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {raw[(scope, party)]}"}
+            async def key(scope: str, party: str | None = None) -> dict[str, str]:
+                issued = await create_api_key(
+                    conn,
+                    tenant_id,
+                    [scope],
+                    f"{tenant_id}-{party or scope}",
+                    actor="chaos",
+                    party_id=party,
+                )
+                return {"Authorization": f"Bearer {issued.raw}"}
 
-    return Tenant(
-        tenant_id,
-        bearer("platform"),
-        bearer("finance"),
-        {s: bearer("supplier", s) for s in suppliers},
-    )
+            platform, finance = await key("platform"), await key("finance")
+            bound = {s: await key("supplier", s) for s in suppliers}
+    finally:
+        await engine.dispose()
+    return Tenant(tenant_id, platform, finance, bound)
 
 
 async def set_policies(apis: Apis, tenant: Tenant) -> None:

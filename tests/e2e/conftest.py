@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -14,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
-from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
+from tests.conftest import TEST_DB_PREFIX, _created, migrate_all
 
 pytestmark = pytest.mark.e2e
 
@@ -60,18 +58,20 @@ async def e2e_settings(settings: Settings) -> Settings:
         }
     )
     _created["settings"] = settings
-    for service in SERVICES:
-        await recreate_database(own, service)
-        await asyncio.to_thread(upgrade, service, own)
+    await migrate_all(own)
     return own
 
 
 @pytest.fixture(scope="session")
-def running_services(
-    e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
+def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where every process writes all it prints (stdout and stderr): its whole log."""
+    return tmp_path_factory.mktemp("service-logs")
+
+
+@pytest.fixture(scope="session")
+def running_services(e2e_settings: Settings, service_logs: Path) -> Iterator[Settings]:
     migrated = e2e_settings
-    logs = tmp_path_factory.mktemp("service-logs")
+    logs = service_logs
     env = service_env(migrated)
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     for service in SERVICES:

@@ -1,16 +1,116 @@
-"""The main job: a full cross-border trade across the three services running as processes."""
+"""The main job: a full cross-border trade across the three services running as processes,
+and not one secret in any line those twelve processes logged while doing it."""
 
 from __future__ import annotations
 
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
 from rich.console import Console
 
+from services.demo.support import create_keys, stripe_signed
 from services.demo.trade import run_trade
 from shared.settings import Settings
 
+# What a secret looks like, whoever's it is: an API key, a webhook signing secret, a Stripe
+# key, an Authorization header's value. Redacted forms ("Bearer [REDACTED]") do not match.
+SECRET_SHAPES = re.compile(
+    r"tf_[A-Za-z0-9_-]{20,}|whsec_[A-Za-z0-9]|[sr]k_(?:test|live)_[A-Za-z0-9]|Bearer\s+[A-Za-z0-9]",
+    re.IGNORECASE,
+)
 
-async def test_a_full_trade_with_an_advance_balances_the_ledger(running_services: Settings) -> None:
+
+@dataclass
+class FinishedTrade:
+    ok: bool
+    output: str
+    secrets: list[str]  # every API key the processes saw, and the Stripe secrets
+
+
+async def _keys_and_refusals(settings: Settings, keys: dict[str, dict[str, str]]) -> list[str]:
+    """Issue, rotate and revoke keys over the processes' APIs, and send what gets refused
+    (revoked, rotated-out and forged keys, a key in a query string, forged webhooks)."""
+    base = f"http://{settings.host}"
+    port = {s: settings.service_port(s) for s in ("escrow", "ledger", "financing")}
+    platform = keys["platform"]
+    async with httpx.AsyncClient(timeout=30) as http:
+
+        async def post(service: str, path: str, body: object = None) -> httpx.Response:
+            headers = platform | {"Idempotency-Key": str(uuid.uuid4())}
+            return await http.post(f"{base}:{port[service]}{path}", json=body, headers=headers)
+
+        r = await post("escrow", "/v1/api-keys", {"name": "e2e", "scopes": ["platform"]})
+        assert r.status_code == 201, r.text
+        first = r.json()
+        r = await post("ledger", f"/v1/api-keys/{first['key_id']}/rotate", {"overlap_seconds": 0})
+        assert r.status_code == 201, r.text
+        second = r.json()["api_key"]
+        r = await post("financing", f"/v1/api-keys/{second['key_id']}/revoke")
+        assert r.status_code == 200, r.text
+        forged = f"tf_{uuid.uuid4().hex}"
+        for raw in (first["key"], second["key"], forged):
+            for service in port:
+                r = await http.get(
+                    f"{base}:{port[service]}/v1/api-keys",
+                    headers={"Authorization": f"Bearer {raw}"},
+                )
+                assert r.status_code == 401
+        misplaced = await http.get(f"{base}:{port['escrow']}/v1/orders?api_key={first['key']}")
+        assert misplaced.status_code == 401
+        event = {"id": f"evt_{uuid.uuid4().hex}", "type": "payment_intent.succeeded"}
+        body, headers = stripe_signed(event, "whsec_not_the_secret")
+        for sent in (headers, {"Content-Type": "application/json"}):
+            r = await http.post(
+                f"{base}:{port['escrow']}/v1/webhooks/stripe", content=body, headers=sent
+            )
+            assert r.status_code == 400
+    return [first["key"], second["key"], forged]
+
+
+@pytest.fixture(scope="module")
+async def trade(running_services: Settings) -> FinishedTrade:
+    settings = running_services
+    keys = await create_keys(settings, f"e2e-{uuid.uuid4().hex[:8]}")
     console = Console(record=True, width=120)
-    assert await run_trade(running_services, console), console.export_text()
-    out = console.export_text()
-    assert "disbursed 26,236.87" in out or "disbursed 26236.87" in out
-    assert "Ledger balanced to the cent." in out
+    ok = await run_trade(settings, console, keys)
+    secrets = [h["Authorization"].removeprefix("Bearer ") for h in keys.values()]
+    secrets += await _keys_and_refusals(settings, keys)
+    secrets += [
+        settings.stripe_webhook_secret.get_secret_value(),
+        settings.stripe_api_key.get_secret_value(),
+    ]
+    return FinishedTrade(ok, console.export_text(), secrets)
+
+
+async def test_a_full_trade_with_an_advance_balances_the_ledger(trade: FinishedTrade) -> None:
+    assert trade.ok, trade.output
+    assert "disbursed 26,236.87" in trade.output or "disbursed 26236.87" in trade.output
+    assert "Ledger balanced to the cent." in trade.output
+
+
+def log_lines(logs: Path) -> list[tuple[str, str]]:
+    """(file, line) for every line every process wrote."""
+    return [
+        (log.name, line)
+        for log in sorted(logs.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+    ]
+
+
+async def test_no_secret_appears_in_any_log_line(trade: FinishedTrade, service_logs: Path) -> None:
+    assert trade.ok, trade.output
+    lines = log_lines(service_logs)
+    # The capture is real: every process wrote, and the access log has the requests.
+    assert {name for name, _ in lines} >= {f"{s}-api.log" for s in ("escrow", "ledger")}
+    assert any("POST /v1/orders" in line for _, line in lines)
+    assert any("/v1/api-keys" in line and "401" in line for _, line in lines)
+    leaks = [
+        (name, line)
+        for name, line in lines
+        if any(secret in line for secret in trade.secrets) or SECRET_SHAPES.search(line)
+    ]
+    assert not leaks, "\n".join(f"{name}: {line}" for name, line in leaks[:20])

@@ -77,13 +77,15 @@ BODIES: dict[str, Any] = {
     "POST /v1/advances/{advance_id}/write-off": {"reason": "matrix probe"},
     "POST /v1/advances/{advance_id}/recoveries": {"amount": 100},
     "PUT /v1/policies/{currency}": {"advance_rate_bps": 6_000},
+    "POST /v1/api-keys": {"name": "matrix-probe", "scopes": ["platform"]},
+    "POST /v1/api-keys/{key_id}/rotate": {},
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /v1/ledger/transactions": {"source_event_id": "{source_event_id}"},
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
-    "break_id",
+    "break_id", "key_id",
 }  # fmt: skip
 WRONG_KEYS = {"malformed": {"Authorization": "Basic dHJhZGVmbG93OnNlY3JldA=="}, "none": {}}
 
@@ -192,7 +194,7 @@ async def test_callers_that_must_not_get_through_change_nothing(
     if op.on_object:
         expected.append(("another tenant's key", _their_key(op, intruder), 404))
 
-    before = await snapshot(stack.engines)
+    before = await snapshot(stack.all_engines)
     answers = {}
     for caller, who, status in expected:
         r = await _send(stack, op, who, ours)
@@ -205,7 +207,7 @@ async def test_callers_that_must_not_get_through_change_nothing(
             assert code == "insufficient_scope", caller
         else:
             assert code is not None and code.endswith("_not_found"), (caller, code)
-    assert changes(before, await snapshot(stack.engines)) == {}, answers
+    assert changes(before, await snapshot(stack.all_engines)) == {}, answers
 
 
 def _markers(tenant: Tenant, sent: str) -> set[str]:
@@ -255,7 +257,7 @@ async def test_lists_and_creates_answer_for_the_caller_only(
         callers.append(("supplier key of another supplier", prepared.keys["other_supplier"], False))
     row_ids = await _our_row_ids(stack, prepared)
     for caller, who, other_tenant in callers:
-        ours_before = await snapshot(stack.engines, tenant=prepared.id)
+        ours_before = await snapshot(stack.all_engines, tenant=prepared.id)
         r = await _send(stack, op, who, prepared.objects)
         assert r.status_code < 500, f"{caller}: {r.status_code} {r.text[:300]}"
         sent = json.dumps(_fill(BODIES.get(op.key), prepared.objects)) + str(
@@ -265,7 +267,7 @@ async def test_lists_and_creates_answer_for_the_caller_only(
         if not other_tenant:  # same tenant: our tenant id is theirs too
             markers.discard(prepared.id)
         assert _leaks(r.text, markers, row_ids if other_tenant else set()) == [], caller
-        assert changes(ours_before, await snapshot(stack.engines, tenant=prepared.id)) == {}, (
+        assert changes(ours_before, await snapshot(stack.all_engines, tenant=prepared.id)) == {}, (
             f"{caller} changed our rows ({r.status_code} {r.text[:200]})"
         )
 

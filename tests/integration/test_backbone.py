@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db import UnitOfWork, inbox, make_engine, outbox
+from shared.db import UnitOfWork, inbox, make_engine, outbox, parked_subjects
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.metrics import EVENTS_REDELIVERED
@@ -392,3 +392,37 @@ async def test_an_event_too_large_to_publish_is_refused_when_written(
     with pytest.raises(EventTooLarge):
         async with UnitOfWork(backbone_engine) as uow:
             await add_to_outbox(uow.conn, "any-topic", huge)
+
+
+async def echo_the_stripe_key(conn: AsyncConnection, env: Envelope) -> None:
+    # What stripe-mock answers a wrong key with (the Stripe library raises it as is).
+    raise Boom("Please authenticate. Authorization was 'Bearer sk_test_leaky_key42'.")
+
+
+async def test_a_failure_reason_that_echoes_a_secret_is_kept_without_it(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Dead-letter headers and parked reasons outlive the failure: no secret goes in them."""
+    w = f"w-{uuid.uuid4()}"
+    group, dlq = f"g-{uuid.uuid4()}", f"{topic}.dlq"
+    consumer = InboxConsumer(
+        name=group, topics=[topic], engine=backbone_engine,
+        bootstrap_servers=settings.kafka_bootstrap_servers, handler=echo_the_stripe_key,
+        dlq_producer=producer, dlq_topic=dlq, retry=RetryPolicy(attempts=1, initial_wait=0.01),
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        await send(producer, topic, widget_event(w, 1))
+        assert await drain(consumer, expected=1) == 1
+    finally:
+        await consumer.stop()
+    (letter,) = await read_all(settings, dlq, expected=1)
+    reason = dict(letter.headers)["dlq_reason"]
+    assert b"Authorization was" in reason and b"sk_test_leaky_key42" not in reason
+    async with backbone_engine.connect() as conn:
+        parked_reason = (
+            await conn.execute(
+                sa.select(parked_subjects.c.reason).where(parked_subjects.c.subject == w)
+            )
+        ).scalar_one()
+    assert "Authorization was" in parked_reason and "sk_test_leaky_key42" not in parked_reason

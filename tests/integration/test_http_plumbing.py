@@ -1,4 +1,4 @@
-"""API keys, typed errors, Idempotency-Key semantics, /healthz and /metrics on a real app."""
+"""API keys (from the identity database), typed errors, Idempotency-Key semantics, /healthz and /metrics on a real app."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from typing import Annotated
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import SystemClock
-from shared.db import api_keys
 from shared.http.app import create_service_app
-from shared.http.auth import Principal, create_api_key, hash_key, requires
+from shared.http.auth import Principal, requires
 from shared.http.errors import ApiError, not_found
+from shared.identity.keys import create_api_key, revoke_api_key
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -70,12 +69,13 @@ class _Container:
 
 @pytest.fixture
 async def client(
-    settings: Settings, backbone_engine: AsyncEngine
+    settings: Settings, backbone_engine: AsyncEngine, identity: AsyncEngine
 ) -> AsyncIterator[httpx.AsyncClient]:
     async def bootstrap() -> _Container:
         producer = make_producer(settings.kafka_bootstrap_servers)
         await producer.start()
-        return _Container(Runtime("test", settings, backbone_engine, producer, SystemClock()))
+        runtime = Runtime("test", settings, backbone_engine, producer, SystemClock(), identity)
+        return _Container(runtime)
 
     app = create_service_app(service="test", bootstrap=bootstrap, routers=[router])
     async with app.router.lifespan_context(app):
@@ -85,19 +85,25 @@ async def client(
 
 
 async def key(
-    engine: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
+    identity: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
 ) -> dict[str, str]:
-    async with engine.begin() as conn:
-        raw = await create_api_key(conn, tenant, scopes, f"{tenant}-key", party_id=party)
-    return {"Authorization": f"Bearer {raw}"}
+    async with identity.begin() as conn:
+        issued = await create_api_key(
+            conn, tenant, scopes, f"{tenant}-key", actor="test", party_id=party
+        )
+    key_ids[issued.raw] = issued.key.key_id
+    return {"Authorization": f"Bearer {issued.raw}"}
+
+
+key_ids: dict[str, str] = {}  # raw key -> its id, for the tests that revoke one
 
 
 async def test_auth_scopes_and_tenant_isolation(
-    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+    client: httpx.AsyncClient, identity: AsyncEngine
 ) -> None:
-    a = await key(backbone_engine, "tenant-a", "platform")
-    b = await key(backbone_engine, "tenant-b", "platform")
-    finance = await key(backbone_engine, "tenant-a", "finance")
+    a = await key(identity, "tenant-a", "platform")
+    b = await key(identity, "tenant-b", "platform")
+    finance = await key(identity, "tenant-a", "finance")
 
     r = await client.post("/v1/widgets", json={"name": "x", "amount": 1})
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
@@ -115,9 +121,9 @@ async def test_auth_scopes_and_tenant_isolation(
 
 
 async def test_bad_input_gets_a_typed_error(
-    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+    client: httpx.AsyncClient, identity: AsyncEngine
 ) -> None:
-    a = await key(backbone_engine, "tenant-a", "platform")
+    a = await key(identity, "tenant-a", "platform")
     r = await client.post("/v1/widgets", json={"name": "x"}, headers=a)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
@@ -127,10 +133,10 @@ async def test_bad_input_gets_a_typed_error(
 
 
 async def test_idempotency_key_replays_and_refuses_reuse(
-    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+    client: httpx.AsyncClient, identity: AsyncEngine
 ) -> None:
-    a = await key(backbone_engine, "tenant-a", "platform")
-    b = await key(backbone_engine, "tenant-b", "platform")
+    a = await key(identity, "tenant-a", "platform")
+    b = await key(identity, "tenant-b", "platform")
     idem = {"Idempotency-Key": str(uuid.uuid4())}
     name = f"n-{uuid.uuid4()}"
 
@@ -181,10 +187,10 @@ async def test_health_and_metrics(client: httpx.AsyncClient, backbone_engine: As
 
 
 async def test_idempotency_keeps_failures_after_the_endpoint_ran_and_checks_the_api_key(
-    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+    client: httpx.AsyncClient, identity: AsyncEngine
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:6]}"
-    a = await key(backbone_engine, tenant, "platform")
+    a = await key(identity, tenant, "platform")
     idem = {"Idempotency-Key": str(uuid.uuid4())}
 
     # A failure after the endpoint ran is replayed, never run again.
@@ -200,21 +206,18 @@ async def test_idempotency_keeps_failures_after_the_endpoint_ran_and_checks_the_
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
     # A revoked key gets no replay of what it stored before.
-    async with backbone_engine.begin() as conn:
-        await conn.execute(
-            api_keys.update()
-            .where(api_keys.c.key_hash == hash_key(a["Authorization"].removeprefix("Bearer ")))
-            .values(revoked_at=sa.func.now())
-        )
+    async with identity.begin() as conn:
+        raw = a["Authorization"].removeprefix("Bearer ")
+        await revoke_api_key(conn, key_ids[raw], actor="test")
     revoked = await client.post("/v1/widgets/explode", headers=a | idem)
     assert revoked.status_code == 401 and "Idempotent-Replayed" not in revoked.headers
 
 
 async def test_a_supplier_key_acts_for_its_own_supplier_only(
-    client: httpx.AsyncClient, backbone_engine: AsyncEngine
+    client: httpx.AsyncClient, identity: AsyncEngine
 ) -> None:
-    s1 = await key(backbone_engine, "tenant-a", "supplier", party="s1")
-    s2 = await key(backbone_engine, "tenant-a", "supplier", party="s2")
+    s1 = await key(identity, "tenant-a", "supplier", party="s1")
+    s2 = await key(identity, "tenant-a", "supplier", party="s2")
     assert (await client.get("/v1/widgets/whoami", headers=s1)).json() == {
         "party": "s1",
         "acts_for_s1": True,

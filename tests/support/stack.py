@@ -33,12 +33,13 @@ from services.financing.entrypoints.escrow_events import EscrowEventHandler
 from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import ServiceDefinition, create_app
 from shared.db import make_engine
-from shared.http.auth import create_api_key
+from shared.identity.keys import create_api_key
 from shared.migrations import upgrade
-from shared.settings import SERVICES, Settings
+from shared.runtime import identity_engine
+from shared.settings import IDENTITY, SERVICES, Settings
 from tests.conftest import TEST_DB_PREFIX, recreate_database
 from tests.integration.financing.conftest import escrow_event, funded, new_order, released
-from tests.support.keys import revoke
+from tests.support.keys import new_key, revoke
 
 DEFINITIONS: dict[str, ServiceDefinition] = {
     "escrow": ESCROW,
@@ -62,10 +63,11 @@ def stack_settings(migrated: Settings) -> Settings:
 
 
 async def migrate_stack(settings: Settings) -> dict[str, AsyncEngine]:
-    """Fresh databases for the three services; engines on them for the test's own loop."""
-    for service in SERVICES:
-        await recreate_database(settings, service)
-        await asyncio.to_thread(upgrade, service, settings)
+    """Fresh databases for identity and the three services; engines on the services'
+    databases for the test's own loop (the identity database: ``identity_engine``)."""
+    for component in (IDENTITY, *SERVICES):
+        await recreate_database(settings, component)
+        await asyncio.to_thread(upgrade, component, settings)
     return {s: make_engine(settings.service_database_url(s), pool_size=4) for s in SERVICES}
 
 
@@ -84,8 +86,8 @@ class Tenant:
     objects: dict[str, str] = field(default_factory=dict)
 
 
-async def make_keys(engines: dict[str, AsyncEngine], tenant: str) -> dict[str, Headers]:
-    """One raw key per role, stored on every service (as ``tradeflow apikey`` does)."""
+async def make_keys(identity: AsyncEngine, tenant: str) -> dict[str, Headers]:
+    """One key per role in the identity database (as ``tradeflow apikey create`` does)."""
     roles: dict[str, tuple[list[str], str | None]] = {
         "platform": (["platform"], None),
         "finance": (["finance"], None),
@@ -96,13 +98,9 @@ async def make_keys(engines: dict[str, AsyncEngine], tenant: str) -> dict[str, H
     }
     keys: dict[str, Headers] = {}
     for role, (scopes, party) in roles.items():
-        raw = f"tf_{uuid.uuid4().hex}"
-        for engine in engines.values():
-            async with engine.begin() as conn:
-                await create_api_key(conn, tenant, scopes, f"{tenant}-{role}", raw, party)
+        raw = await new_key(identity, tenant, scopes, f"{tenant}-{role}", party)
         keys[role] = {"Authorization": f"Bearer {raw}"}
-    for engine in engines.values():
-        await revoke(engine, keys["revoked"]["Authorization"].removeprefix("Bearer "))
+    await revoke(identity, keys["revoked"]["Authorization"].removeprefix("Bearer "))
     return keys
 
 
@@ -112,6 +110,12 @@ class Stack:
     engines: dict[str, AsyncEngine]
     apps: dict[str, FastAPI]
     clients: dict[str, httpx.AsyncClient]
+    identity: AsyncEngine  # the API keys every app authenticates against
+
+    @property
+    def all_engines(self) -> dict[str, AsyncEngine]:
+        """The services' databases and the identity database: what a snapshot covers."""
+        return {**self.engines, "identity": self.identity}
 
     async def call(
         self, service: str, method: str, path: str, who: Headers, **kw: Any
@@ -126,7 +130,12 @@ class Stack:
 
     async def prepare(self, tenant_id: str | None = None) -> Tenant:
         tenant = Tenant(tenant_id or f"t-{uuid.uuid4().hex[:8]}")
-        tenant.keys = await make_keys(self.engines, tenant.id)
+        tenant.keys = await make_keys(self.identity, tenant.id)
+        # A key of the tenant's for the key-management operations to aim at.
+        async with self.identity.begin() as conn:
+            spare = await create_api_key(conn, tenant.id, ["platform"], f"{tenant.id}-spare",
+                                         actor="test")  # fmt: skip
+        tenant.objects["key_id"] = spare.key.key_id
         await self._escrow(tenant)
         await self._financing(tenant)
         await self._ledger(tenant)
@@ -242,7 +251,9 @@ async def running_stack(
             clients[service] = await exit_stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
             )
-        yield Stack(settings, engines, apps, clients)
+        identity = identity_engine(settings)
+        exit_stack.push_async_callback(identity.dispose)
+        yield Stack(settings, engines, apps, clients, identity)
 
 
 @pytest.fixture(scope="session")

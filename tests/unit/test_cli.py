@@ -18,7 +18,7 @@ def test_every_service_runs_the_four_roles_and_migrates() -> None:
 
 def test_a_supplier_key_must_name_its_supplier() -> None:
     result = CliRunner().invoke(
-        app, ["apikey", "--tenant", "t", "--scope", "supplier", "--name", "n"],
+        app, ["apikey", "create", "--tenant", "t", "--scope", "supplier", "--name", "n"],
         env={"TRADEFLOW_ENVIRONMENT": "test"},
     )  # fmt: skip
     assert result.exit_code != 0

@@ -28,3 +28,21 @@ def test_conventional_endpoint_variables_are_read(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TRADEFLOW_ENVIRONMENT", "development")
     s = Settings()
     assert (s.kafka_bootstrap_servers, s.stripe_api_base) == ("k:1", "http://s:2")
+
+
+def test_a_refused_configuration_does_not_print_the_secrets_it_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A production deployment that set its live Stripe key but forgot the webhook secret
+    # crashes at startup; the crash output (the process log) must not carry the key.
+    monkeypatch.delenv("TRADEFLOW_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("TRADEFLOW_STRIPE_API_KEY", "sk_live_51Secret0123456789")
+    with pytest.raises(ValidationError, match="STRIPE_WEBHOOK_SECRET") as refused:
+        Settings()
+    assert "sk_live_51Secret0123456789" not in str(refused.value)
+    assert "sk_live_51Secret0123456789" not in repr(refused.value)
+
+
+def test_the_identity_database_sits_beside_the_services() -> None:
+    s = Settings(environment="test", database_url="postgresql+asyncpg://u:p@db:5432/postgres")
+    assert s.identity_database_url == "postgresql+asyncpg://u:p@db:5432/tradeflow_identity"

@@ -24,7 +24,7 @@ from services.escrow.service_layer.gateway import (
     PaymentIntent,
     WebhookRefused,
 )
-from shared.payments import REFUSALS, stripe_client
+from shared.payments import REFUSALS, scrubbed, stripe_client
 
 WEBHOOK_TOLERANCE = 300  # seconds
 
@@ -38,9 +38,9 @@ class StripeGateway(PaymentGateway):
         try:
             return await coro
         except REFUSALS as exc:
-            raise GatewayRefused(str(exc)) from exc
+            raise GatewayRefused(str(scrubbed(exc))) from exc
         except stripe.StripeError as exc:
-            raise GatewayUnavailable(str(exc)) from exc
+            raise GatewayUnavailable(str(scrubbed(exc))) from exc
 
     async def create_payment_intent(
         self,

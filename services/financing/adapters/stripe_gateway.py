@@ -7,11 +7,14 @@ answers a replay with the first transfer. Errors Stripe will answer the same way
 connection and rate-limit errors propagate, so the inbox retries the event. So do
 authentication errors: a wrong API key is the platform's misconfiguration, not a reason to
 cancel every supplier's advance; the event is retried and then parked on the dead letters.
+Every error leaves scrubbed of the secrets it may repeat (shared.payments.scrubbed).
 """
 
 from __future__ import annotations
 
-from shared.payments import REFUSALS, stripe_client
+import stripe
+
+from shared.payments import REFUSALS, scrubbed, stripe_client
 from shared.settings import Settings
 
 
@@ -65,5 +68,8 @@ class StripeTransferGateway(TransferGateway):
                 options={"idempotency_key": idempotency_key},
             )
         except REFUSALS as exc:
-            raise TransferFailed(exc.code or type(exc).__name__, str(exc)) from exc
+            raise TransferFailed(exc.code or type(exc).__name__, str(scrubbed(exc))) from exc
+        except stripe.StripeError as exc:
+            scrubbed(exc)
+            raise  # retried by the inbox, as it was
         return str(created.id)

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.escrow.bootstrap import DEFINITION, EscrowContainer, bootstrap
 from shared.clock import ManualClock
 from shared.http.app import create_service_app
-from shared.http.auth import create_api_key
 from shared.settings import Settings
 from shared.timers import TimerWorker
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,7 @@ class Api:
     clock: ManualClock
     settings: Settings
     engine: AsyncEngine
+    identity: AsyncEngine
     platform: dict[str, str]
     finance: dict[str, str]
     supplier: dict[str, str]
@@ -42,7 +43,7 @@ class Api:
 
     async def supplier_key(self, party: str) -> dict[str, str]:
         """A supplier key of this tenant bound to one supplier."""
-        return await _key(self.engine, self.tenant, "supplier", party=party)
+        return await _key(self.identity, self.tenant, "supplier", party=party)
 
     async def post(
         self, path: str, body: Any, who: dict[str, str], key: str | None = None
@@ -70,16 +71,16 @@ class Api:
 
 
 async def _key(
-    engine: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
+    identity: AsyncEngine, tenant: str, *scopes: str, party: str | None = None
 ) -> dict[str, str]:
     name = f"{tenant}-{'-'.join(scopes)}" + (f"-{party}" if party else "")
-    async with engine.begin() as conn:
-        raw = await create_api_key(conn, tenant, scopes, name, party_id=party)
-    return {"Authorization": f"Bearer {raw}"}
+    return bearer(await new_key(identity, tenant, scopes, name, party_id=party))
 
 
 @pytest.fixture(scope="session")
-async def api(migrated: Settings, service_engines: dict[str, AsyncEngine]) -> AsyncIterator[Api]:
+async def api(
+    migrated: Settings, service_engines: dict[str, AsyncEngine], identity: AsyncEngine
+) -> AsyncIterator[Api]:
     engine = service_engines["escrow"]
     # Ahead of real time, so no timer worker on the system clock ever fires our timers.
     clock = ManualClock(datetime.now(UTC) + timedelta(days=1))
@@ -95,16 +96,16 @@ async def api(migrated: Settings, service_engines: dict[str, AsyncEngine]) -> As
     app = create_service_app(service="escrow", bootstrap=boot, routers=DEFINITION.routers())
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     keys = {
-        "platform": await _key(engine, tenant, "platform"),
-        "finance": await _key(engine, tenant, "finance"),
-        "supplier": await _key(engine, tenant, "supplier"),
-        "other_tenant": await _key(engine, f"other-{tenant}", "platform", "finance", "supplier"),
+        "platform": await _key(identity, tenant, "platform"),
+        "finance": await _key(identity, tenant, "finance"),
+        "supplier": await _key(identity, tenant, "supplier"),
+        "other_tenant": await _key(identity, f"other-{tenant}", "platform", "finance", "supplier"),
     }
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://escrow") as client:
             assert container is not None
-            yield Api(client, container, clock, migrated, engine, **keys, tenant=tenant)
+            yield Api(client, container, clock, migrated, engine, identity, **keys, tenant=tenant)
 
 
 def order_body(

@@ -21,12 +21,12 @@ from shared.db import make_engine
 from shared.events import Envelope, EventModel
 from shared.events import escrow as ev
 from shared.http.app import create_service_app
-from shared.http.auth import create_api_key
 from shared.migrations import upgrade
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, recreate_database
+from tests.support.keys import bearer, new_key
 from tests.unit.financing.builders import T0
 
 pytestmark = pytest.mark.integration
@@ -54,6 +54,7 @@ class Harness:
     gateway: RecordingGateway
     engine: AsyncEngine
     settings: Settings
+    identity: AsyncEngine
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -62,10 +63,11 @@ class Harness:
 
 
 @pytest.fixture(scope="session")
-async def harness(migrated: Settings) -> AsyncIterator[Harness]:
+async def harness(migrated: Settings, identity: AsyncEngine) -> AsyncIterator[Harness]:
     # Financing's integration tests get a database and topics of their own: the e2e layer
     # runs the real services (with the system clock) against the session's shared ones, and
-    # their timer worker and consumers must not act on these tests' advances.
+    # their timer worker and consumers must not act on these tests' advances. API keys live
+    # in the session's identity database, as for every in-process app.
     settings = migrated.model_copy(
         update={
             "database_prefix": f"{TEST_DB_PREFIX}fin_",
@@ -83,13 +85,12 @@ async def harness(migrated: Settings) -> AsyncIterator[Harness]:
     gateway = RecordingGateway(
         settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow")})
     )
-    runtime = Runtime("financing", settings, engine, producer, clock)
-    h = Harness(make_container(runtime, gateway), clock, gateway, engine, settings)
-    async with engine.begin() as conn:
-        for tenant in ("t1", "t2"):
-            for scopes in (["supplier"], ["finance"], ["platform"]):
-                raw = await create_api_key(conn, tenant, scopes, f"{tenant}-{scopes[0]}")
-                h.keys[f"{tenant}-{scopes[0]}"] = {"Authorization": f"Bearer {raw}"}
+    runtime = Runtime("financing", settings, engine, producer, clock, identity)
+    h = Harness(make_container(runtime, gateway), clock, gateway, engine, settings, identity)
+    for tenant in ("t1", "t2"):
+        for scopes in (["supplier"], ["finance"], ["platform"]):
+            raw = await new_key(identity, tenant, scopes, f"{tenant}-{scopes[0]}")
+            h.keys[f"{tenant}-{scopes[0]}"] = bearer(raw)
     yield h
     await producer.stop()
     await engine.dispose()

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from services.financing.adapters.tables import advance_history
 from services.financing.bootstrap import timers
 from shared.db import outbox
-from shared.http.auth import create_api_key
 from shared.timers import TimerWorker
 from tests.integration.financing.conftest import Harness, funded_order
+from tests.support.keys import new_key
 
 pytestmark = pytest.mark.integration
 
@@ -272,9 +272,8 @@ async def test_a_policy_overriding_some_milestone_days_keeps_the_others(
     client: httpx.AsyncClient, harness: Harness
 ) -> None:
     tenant = f"tp-{uuid.uuid4().hex[:8]}"
-    async with harness.engine.begin() as conn:
-        fin = await create_api_key(conn, tenant, ["finance"], "fin")
-        sup = await create_api_key(conn, tenant, ["supplier"], "sup")
+    fin = await new_key(harness.identity, tenant, ["finance"], "fin")
+    sup = await new_key(harness.identity, tenant, ["supplier"], "sup")
     r = await client.put(
         "/v1/policies/USD",
         json={"days_by_kind": {"shipment": 20}},

@@ -10,9 +10,9 @@ import pytest
 
 from services.financing.entrypoints import commands
 from shared.db import UnitOfWork
-from shared.http.auth import create_api_key
 from shared.http.errors import ApiError
 from tests.integration.financing.conftest import Harness, funded_order
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,8 @@ async def test_concurrent_acceptances_cannot_both_slip_under_the_supplier_limit(
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     supplier = "s1"
-    async with harness.engine.begin() as conn:
-        finance = await create_api_key(conn, tenant, ["finance"], "finance")
-        keys = {"Authorization": "Bearer " + await create_api_key(conn, tenant, ["supplier"], "sp")}
+    finance = await new_key(harness.identity, tenant, ["finance"], "finance")
+    keys = bearer(await new_key(harness.identity, tenant, ["supplier"], "sp"))
     put = await client.put(
         "/v1/policies/USD",
         json={"supplier_limit": 5_000_000},

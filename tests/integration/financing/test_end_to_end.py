@@ -9,7 +9,6 @@ the final release goes to the supplier in full; the ledger balances to the cent.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -27,13 +26,12 @@ from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import ServiceDefinition
 from shared.clock import ManualClock
 from shared.http.app import create_service_app
-from shared.http.auth import create_api_key
 from shared.inbox import InboxConsumer
-from shared.migrations import upgrade
 from shared.outbox import OutboxRelay
 from shared.settings import SERVICES, Settings
 from shared.timers import TimerWorker
-from tests.conftest import TEST_DB_PREFIX, create_topic, recreate_database
+from tests.conftest import TEST_DB_PREFIX, create_topic, migrate_all
+from tests.support.keys import bearer, new_key
 from tests.unit.financing.builders import T0
 
 pytestmark = pytest.mark.integration
@@ -81,9 +79,8 @@ async def stack(migrated: Settings) -> AsyncIterator[Stack]:
             "stripe_api_key": SecretStr("sk_test_tradeflow"),  # stripe-mock: no underscores
         }
     )
+    await migrate_all(settings)
     for service in SERVICES:
-        await recreate_database(settings, service)
-        await asyncio.to_thread(upgrade, service, settings)
         await create_topic(settings.kafka_bootstrap_servers, settings.topic(service))
     clock = ManualClock(T0)
     definitions: dict[str, ServiceDefinition] = {
@@ -93,11 +90,10 @@ async def stack(migrated: Settings) -> AsyncIterator[Stack]:
     }
     containers = {n: await d.bootstrap(settings, clock) for n, d in definitions.items()}  # type: ignore[call-arg]
     keys: dict[str, dict[str, str]] = {}
-    for name, c in containers.items():
-        async with c.runtime.engine.begin() as conn:
-            for scope in ("platform", "finance", "supplier"):
-                raw = await create_api_key(conn, TENANT, [scope], f"{name}-{scope}")
-                keys[f"{name}-{scope}"] = {"Authorization": f"Bearer {raw}"}
+    for name, c in containers.items():  # one identity database: any key works on all three
+        for scope in ("platform", "finance", "supplier"):
+            raw = await new_key(c.runtime.identity, TENANT, [scope], f"{name}-{scope}")
+            keys[f"{name}-{scope}"] = bearer(raw)
     consumers = [
         InboxConsumer(
             name=f"{spec.name}-{uuid.uuid4().hex[:6]}",  # not the live services' groups

@@ -24,7 +24,6 @@ from shared.db import outbox
 from shared.events import Envelope
 from shared.events import escrow as ev
 from shared.http.app import create_service_app
-from shared.http.auth import create_api_key
 from shared.settings import Settings
 from shared.timers import TimerWorker
 from tests.integration.financing.conftest import (
@@ -35,6 +34,7 @@ from tests.integration.financing.conftest import (
     new_order,
     released,
 )
+from tests.support.keys import bearer, new_key
 from tests.unit.financing.builders import T0
 
 pytestmark = pytest.mark.integration
@@ -119,13 +119,9 @@ async def test_a_70_percent_advance_repaid_by_releases_agrees_with_the_ledger(
     order = new_order()
     oid = order.order_id
     books = Books(harness, ledger_client, service_engines["ledger"], tenant, oid)
-    async with service_engines["ledger"].begin() as conn:
-        books.headers = {
-            "Authorization": "Bearer " + await create_api_key(conn, tenant, ["finance"], "auditor")
-        }
-    async with harness.engine.begin() as conn:
-        sup = await create_api_key(conn, tenant, ["supplier"], "supplier-portal")
-        fin = await create_api_key(conn, tenant, ["finance"], "finance-desk")
+    books.headers = bearer(await new_key(harness.identity, tenant, ["finance"], "auditor"))
+    sup = await new_key(harness.identity, tenant, ["supplier"], "supplier-portal")
+    fin = await new_key(harness.identity, tenant, ["finance"], "finance-desk")
 
     def h(raw: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {raw}", "Idempotency-Key": uuid.uuid4().hex}
@@ -196,12 +192,9 @@ async def _books_for_new_order(
     order = new_order()
     oid = order.order_id
     books = Books(harness, ledger_client, service_engines["ledger"], tenant, oid)
-    async with service_engines["ledger"].begin() as conn:
-        raw = await create_api_key(conn, tenant, ["finance"], "auditor")
-        books.headers = {"Authorization": f"Bearer {raw}"}
-    async with harness.engine.begin() as conn:
-        sup = await create_api_key(conn, tenant, ["supplier"], "supplier-portal")
-        fin = await create_api_key(conn, tenant, ["finance"], "finance-desk")
+    books.headers = bearer(await new_key(harness.identity, tenant, ["finance"], "auditor"))
+    sup = await new_key(harness.identity, tenant, ["supplier"], "supplier-portal")
+    fin = await new_key(harness.identity, tenant, ["finance"], "finance-desk")
     harness.clock.set(T0)
     await books.escrow(order, occurred_at=T0)
     await books.escrow(funded(oid), released(oid, "m1", 3_000_000, held_after=7_000_000))

@@ -34,7 +34,6 @@ from services.financing.bootstrap import timers
 from shared.clock import ManualClock
 from shared.db import outbox
 from shared.events import escrow as ev
-from shared.http.auth import create_api_key
 from shared.timers import TimerWorker
 from tests.integration.financing.conftest import (
     Harness,
@@ -43,6 +42,7 @@ from tests.integration.financing.conftest import (
     funded_order,
     released,
 )
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.integration
 ROUNDS = 20
@@ -132,16 +132,9 @@ class Book:
 @pytest.fixture
 async def book(client: httpx.AsyncClient, harness: Harness) -> Book:
     tenant = f"race-{uuid.uuid4().hex[:6]}"
-    async with harness.engine.begin() as conn:
-        supplier = await create_api_key(conn, tenant, ["supplier"], "s1", party_id="s1")
-        finance = await create_api_key(conn, tenant, ["finance"], "finance")
-    return Book(
-        client,
-        harness,
-        tenant,
-        {"Authorization": f"Bearer {supplier}"},
-        {"Authorization": f"Bearer {finance}"},
-    )
+    supplier = await new_key(harness.identity, tenant, ["supplier"], "s1", party_id="s1")
+    finance = await new_key(harness.identity, tenant, ["finance"], "finance")
+    return Book(client, harness, tenant, bearer(supplier), bearer(finance))
 
 
 async def race(*contenders: Callable[[], Awaitable[Any]]) -> list[Any]:

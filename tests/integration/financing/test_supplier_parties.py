@@ -13,14 +13,10 @@ import httpx
 import pytest
 
 from shared.events import escrow as ev
-from shared.http.auth import create_api_key
 from tests.integration.financing.conftest import Harness, escrow_event, feed, funded_order
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.integration
-
-
-def bearer(raw: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def idem(who: dict[str, str]) -> dict[str, str]:
@@ -31,13 +27,13 @@ def idem(who: dict[str, str]) -> dict[str, str]:
 async def tenant(client: httpx.AsyncClient, harness: Harness) -> dict[str, Any]:
     """A tenant of its own (default policy), with s1's and s2's orders each quoted."""
     t = f"tp-{uuid.uuid4().hex[:8]}"
-    async with harness.engine.begin() as conn:
-        keys = {
-            "s1": bearer(await create_api_key(conn, t, ["supplier"], "s1-portal", party_id="s1")),
-            "s2": bearer(await create_api_key(conn, t, ["supplier"], "s2-portal", party_id="s2")),
-            "unbound": bearer(await create_api_key(conn, t, ["supplier"], "legacy")),
-            "platform": bearer(await create_api_key(conn, t, ["platform"], "platform")),
-        }
+    ids = harness.identity
+    keys = {
+        "s1": bearer(await new_key(ids, t, ["supplier"], "s1-portal", party_id="s1")),
+        "s2": bearer(await new_key(ids, t, ["supplier"], "s2-portal", party_id="s2")),
+        "unbound": bearer(await new_key(ids, t, ["supplier"], "legacy")),
+        "platform": bearer(await new_key(ids, t, ["platform"], "platform")),
+    }
     o1 = await funded_order(harness, supplier="s1", tenant=t)
     o2 = await funded_order(harness, supplier="s2", tenant=t)
     a1 = await client.post("/v1/quotes", json={"order_id": o1}, headers=idem(keys["s1"]))

@@ -15,12 +15,12 @@ from services.ledger.bootstrap import DEFINITION, LedgerContainer
 from services.runner import create_app
 from shared.clock import ManualClock
 from shared.db import make_engine
-from shared.http.auth import create_api_key
 from shared.migrations import upgrade
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
+from tests.support.keys import new_key
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,9 @@ class Api:
 
 
 @pytest.fixture
-async def api(ledger: AsyncEngine, settings: Settings, tenant: str) -> AsyncIterator[Api]:
+async def api(
+    ledger: AsyncEngine, settings: Settings, tenant: str, identity: AsyncEngine
+) -> AsyncIterator[Api]:
     """The ledger's HTTP API in-process over the shared test database, with a finance key."""
     clock = ManualClock(datetime(2026, 6, 30, 12, tzinfo=UTC))
     producer = make_producer(
@@ -80,12 +82,12 @@ async def api(ledger: AsyncEngine, settings: Settings, tenant: str) -> AsyncIter
     )  # never started: the API sends nothing
     # stripe-mock accepts only keys shaped like sk_test_<alphanumerics>
     settings = settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_tradeflow123")})
-    runtime = Runtime("ledger", settings, ledger, producer, clock)
+    runtime = Runtime("ledger", settings, ledger, producer, clock, identity)
     app = create_app(DEFINITION, settings)
     app.state.container = LedgerContainer(runtime)
     app.state.engine = ledger
-    async with ledger.begin() as conn:
-        key = await create_api_key(conn, tenant, ["finance"], "alice")
+    app.state.identity = identity
+    key = await new_key(identity, tenant, ["finance"], "alice")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://ledger", headers={"Authorization": f"Bearer {key}"}

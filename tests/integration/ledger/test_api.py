@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.http.auth import create_api_key
 from tests.integration.ledger.conftest import Api
 from tests.integration.ledger.helpers import funded, post, refunded, released
+from tests.support.keys import new_key
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -159,15 +159,16 @@ async def test_reversal_mirrors_and_happens_once(api: Api, ledger: AsyncEngine) 
     assert twice.status_code == 409
 
 
-async def test_other_tenants_and_scopes(api: Api, ledger: AsyncEngine) -> None:
+async def test_other_tenants_and_scopes(
+    api: Api, ledger: AsyncEngine, identity: AsyncEngine
+) -> None:
     event = funded(api.tenant, "o9", 1_000, 1_000)
     await post(ledger, event)
     tx = (
         await api.client.get("/v1/ledger/transactions", params={"source_event_id": str(event.id)})
     ).json()
-    async with ledger.begin() as conn:
-        other = await create_api_key(conn, "someone-else", ["finance"], "mallory")
-        platform = await create_api_key(conn, api.tenant, ["platform"], "bot")
+    other = await new_key(identity, "someone-else", ["finance"], "mallory")
+    platform = await new_key(identity, api.tenant, ["platform"], "bot")
     as_other = {"Authorization": f"Bearer {other}"}
     assert (
         await api.client.get(f"/v1/ledger/transactions/{tx['id']}", headers=as_other)

@@ -1,4 +1,5 @@
-"""Backbone tables: outbox, inbox, timers, API keys, idempotency keys.
+"""Backbone tables: outbox, inbox, timers, idempotency keys, from the current definitions
+(which held api_keys too until the keys moved to the identity database, backbone 0004).
 
 Revision ID: financing_0001
 Revises:
