@@ -10,8 +10,9 @@ STAMP := $(VENV)/.installed
 LOCAL := deploy/local
 WITH_ENV := . $(LOCAL)/env.sh &&
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
 
-.PHONY: help venv infra services up down test lint demo bench clean
+.PHONY: help venv infra services up down test lint demo bench chaos clean
 
 help:
 	@echo "make venv      create .venv with the package and dev tools"
@@ -22,6 +23,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make demo      start everything and run 'tradeflow demo'"
 	@echo "make bench     run the benchmarks (python -m bench)"
+	@echo "make chaos     the full fault-injection run (10,000 trades; CHAOS_ARGS='...')"
 	@echo "make clean     stop everything, remove .venv, .cache and tool caches"
 
 venv: $(STAMP)
@@ -55,6 +57,10 @@ lint: venv
 
 demo: venv infra services
 	$(WITH_ENV) $(VENV)/bin/tradeflow demo
+
+# Its own PostgreSQL and Kafka (other ports), which it kills; stripe-mock is shared.
+chaos: venv
+	$(WITH_ENV) $(VENV)/bin/python -m tests.chaos $(CHAOS_ARGS)
 
 bench: venv infra
 	$(WITH_ENV) $(VENV)/bin/python -m bench

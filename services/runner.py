@@ -81,6 +81,7 @@ def build_consumer(spec: ConsumerSpec, container: Container) -> InboxConsumer:
         dlq_producer=runtime.producer,
         dlq_topic=runtime.settings.dlq_topic,
         max_records=spec.max_records,
+        group_id=f"{runtime.settings.topic_prefix}.{spec.name}",
     )
 
 

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import pydantic
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,7 +46,7 @@ from shared.db import is_unavailable as database_unavailable
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
-from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
 from shared.parking import park, parked
 from shared.redaction import redact
 
@@ -79,6 +85,24 @@ class RetryPolicy:
     stall_max_wait: float = 30.0
 
 
+class _LogRebalances(ConsumerRebalanceListener):
+    """Partitions moving between a group's members, in the log (operators and the chaos run
+    read it to see that a rebalance happened and that nothing stayed behind it)."""
+
+    def __init__(self, consumer: str) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        log.info("inbox.partitions_revoked", consumer=self.consumer, partitions=_names(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("inbox.partitions_assigned", consumer=self.consumer, partitions=_names(assigned))
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
+
+
 class InboxConsumer:
     def __init__(
         self,
@@ -93,7 +117,11 @@ class InboxConsumer:
         dlq_topic: str = DEFAULT_DLQ_TOPIC,
         retry: RetryPolicy | None = None,
         max_records: int = 500,
+        group_id: str | None = None,
     ) -> None:
+        # ``name`` keys the inbox rows; ``group_id`` (default: the name) is the Kafka consumer
+        # group, which deployments sharing a broker must keep apart (services/runner.py
+        # prefixes it with the topic prefix).
         self.name = name
         self.topics = list(topics)
         self.engine = engine
@@ -105,13 +133,13 @@ class InboxConsumer:
         self.max_records = max_records
         self._stalls = 0
         self.consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=bootstrap_servers,
-            group_id=name,
+            group_id=group_id or name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
+        self.consumer.subscribe(self.topics, listener=_LogRebalances(name))
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -192,6 +220,13 @@ class InboxConsumer:
                     with bind_event(env):
                         await self.handler(conn, env)
         EVENTS_CONSUMED.labels(self.name).inc(len(ready))
+        if len(fresh) < len(items):  # counted once the transaction that dropped them committed
+            self._absorbed(len(items) - len(fresh))
+
+    def _absorbed(self, count: int) -> None:
+        """Redelivered events the inbox dropped: the cost of at-least-once, made visible."""
+        EVENTS_REDELIVERED.labels(self.name).inc(count)
+        log.info("inbox.redelivered_absorbed", consumer=self.name, count=count)
 
     async def _claim(self, conn: AsyncConnection, items: Sequence[Item]) -> list[Item]:
         """Insert inbox rows; return the items not seen before, in their original order."""

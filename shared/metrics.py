@@ -12,6 +12,11 @@ EVENTS_PUBLISHED = Counter("tradeflow_events_published_total", "Outbox events pu
 EVENTS_CONSUMED = Counter(
     "tradeflow_events_consumed_total", "Events applied by a consumer", ["consumer"]
 )
+EVENTS_REDELIVERED = Counter(
+    "tradeflow_events_redelivered_total",
+    "Events delivered again and dropped by the inbox (already applied)",
+    ["consumer"],
+)
 EVENTS_DEAD_LETTERED = Counter(
     "tradeflow_events_dead_lettered_total", "Events parked on the dead-letter topic", ["consumer"]
 )

@@ -2,12 +2,15 @@
 # Single-node Apache Kafka (KRaft, broker+controller) as a plain JVM process,
 # run from jars that Maven resolves from deploy/local/kafka/pom.xml.
 #   kafka.sh up | down | status
+# TRADEFLOW_KAFKA_PORT / TRADEFLOW_KAFKA_CONTROLLER_PORT move it off 9092/9093
+# (the chaos run starts a broker of its own, which it may kill).
 set -euo pipefail
 SCRIPT_NAME=kafka
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HOST=127.0.0.1
-PORT=9092
+PORT=${TRADEFLOW_KAFKA_PORT:-9092}
+CONTROLLER_PORT=${TRADEFLOW_KAFKA_CONTROLLER_PORT:-9093}
 CONF_DIR="$LOCAL_DIR/kafka"
 HOME_DIR="$CACHE/kafka"
 LIB="$HOME_DIR/lib"
@@ -35,7 +38,8 @@ ensure_jars() {
 # Format the KRaft metadata log once; meta.properties marks it as done.
 ensure_storage() {
   mkdir -p "$DATA"
-  sed "s|@LOG_DIRS@|$DATA|" "$CONF_DIR/server.properties" >"$PROPS"
+  sed -e "s|@LOG_DIRS@|$DATA|" -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+    "$CONF_DIR/server.properties" >"$PROPS"
   [[ -f $DATA/meta.properties ]] && return 0
   local cluster_id
   cluster_id=$(java -cp "$LIB/*" kafka.tools.StorageTool random-uuid)
@@ -54,7 +58,7 @@ started() {
 up() {
   # Reuse any Kafka already there, even one still starting (controller
   # port bound, broker port not yet): a second one would fail to bind.
-  if port_open "$HOST" "$PORT" || { ! pid_alive "$PIDFILE" && port_open "$HOST" 9093; }; then
+  if port_open "$HOST" "$PORT" || { ! pid_alive "$PIDFILE" && port_open "$HOST" "$CONTROLLER_PORT"; }; then
     wait_for 90 "the running Kafka on $HOST:$PORT" port_open "$HOST" "$PORT"
     echo "kafka: $HOST:$PORT"
     return 0

@@ -4,12 +4,16 @@
 # As root it runs the Debian cluster (pg_ctlcluster); as another user it runs
 # a private cluster under the cache dir (initdb + pg_ctl).
 #   postgres.sh up | down | status
+# TRADEFLOW_PG_PORT picks another port and TRADEFLOW_PG_CLUSTER the Debian
+# cluster's name (the chaos run uses its own server so it can restart it);
+# TRADEFLOW_PG_STOP_MODE=immediate makes `down` a crash (no checkpoint).
 set -euo pipefail
 SCRIPT_NAME=postgres
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HOST=127.0.0.1
-PORT=5432
+PORT=${TRADEFLOW_PG_PORT:-5432}
+STOP_MODE=${TRADEFLOW_PG_STOP_MODE:-fast}
 DATABASES=(tradeflow_identity tradeflow_escrow tradeflow_ledger tradeflow_financing)
 # What `up` started, so `down` stops only that: "cluster VER NAME" or "pgctl".
 STARTED="$RUN_DIR/postgres.started"
@@ -38,8 +42,10 @@ start_debian_cluster() {
   read -r ver name < <(pg_lsclusters -h | awk -v p="$PORT" '$3 == p {print $1, $2; exit}') || true
   if [[ -z ${ver:-} ]]; then
     ver=$(basename "$(dirname "$(pg_bin_dir)")")
-    name=main
-    pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" {f=1} END {exit !f}' && name=tradeflow
+    name=${TRADEFLOW_PG_CLUSTER:-main}
+    if [[ -z ${TRADEFLOW_PG_CLUSTER:-} ]]; then
+      pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" {f=1} END {exit !f}' && name=tradeflow
+    fi
     log "creating cluster $ver/$name on port $PORT"
     pg_createcluster -p "$PORT" "$ver" "$name" >/dev/null
   fi
@@ -63,12 +69,12 @@ start_private_cluster() {
   echo "pgctl" >"$STARTED"
 }
 
-# psql as the postgres superuser over the local socket.
+# psql as the postgres superuser over the local socket (extra psql flags as arguments).
 superuser_psql() {
   if [[ $EUID -eq 0 ]]; then
-    (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -p $PORT -d postgres")
+    (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -p $PORT -d postgres $*")
   else
-    psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres
+    psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres "$@"
   fi
 }
 
@@ -104,11 +110,32 @@ SQL
   ensure_databases
 }
 
+# Every service process holds a pool (10 + 10 overflow); a test session or the chaos run
+# (24 processes) needs more than PostgreSQL's default 100 connections.
+MAX_CONNECTIONS=${TRADEFLOW_PG_MAX_CONNECTIONS:-400}
+
+# On a server this script just started: raise max_connections (a restart) when below.
+ensure_connections() {
+  local have
+  have=$(superuser_psql -At <<<"SHOW max_connections")
+  ((have >= MAX_CONNECTIONS)) && return 0
+  log "max_connections $have -> $MAX_CONNECTIONS (restart)"
+  superuser_psql <<<"ALTER SYSTEM SET max_connections = $MAX_CONNECTIONS"
+  local kind ver name
+  read -r kind ver name <"$STARTED"
+  case $kind in
+    cluster) pg_ctlcluster "$ver" "$name" restart ;;
+    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -w restart >/dev/null ;;
+  esac
+  wait_for 30 "PostgreSQL on $HOST:$PORT" ready
+}
+
 up() {
   if ! ready; then
     ensure_installed
     if [[ $EUID -eq 0 ]]; then start_debian_cluster; else start_private_cluster; fi
     wait_for 30 "PostgreSQL on $HOST:$PORT" ready
+    ensure_connections
   fi
   ensure_schema
   echo "postgres: postgresql://tradeflow:tradeflow@$HOST:$PORT"
@@ -120,8 +147,8 @@ down() {
   read -r kind ver name <"$STARTED"
   log "stopping PostgreSQL"
   case $kind in
-    cluster) pg_ctlcluster "$ver" "$name" stop ;;
-    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -w stop >/dev/null ;;
+    cluster) pg_ctlcluster "$ver" "$name" stop -m "$STOP_MODE" ;;
+    pgctl) "$(pg_bin_dir)/pg_ctl" -D "$PGDATA_DIR" -m "$STOP_MODE" -w stop >/dev/null ;;
   esac
   rm -f "$STARTED"
 }

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db import UnitOfWork, inbox, make_engine, outbox, parked_subjects
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
+from shared.metrics import EVENTS_REDELIVERED
 from shared.outbox import OutboxRelay, add_to_outbox, make_producer
 from shared.parking import replay
 from shared.settings import Settings
@@ -220,6 +221,8 @@ async def test_consumer_crash_after_db_commit_redelivers_without_second_effect(
             sa.select(sa.func.count()).where(inbox.c.consumer == group, inbox.c.event_id == env.id)
         )
         assert claims.scalar() == 1
+    # The dropped redelivery is counted, so an operator (and the chaos run) can see it.
+    assert EVENTS_REDELIVERED.labels(group)._value.get() == 1
 
 
 async def send(producer: AIOKafkaProducer, topic: str, *envs: Envelope) -> None:

@@ -1,0 +1,292 @@
+"""One chaos run, start to finish: stack up, trades and faults at once, quiet, checks, figures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.db import make_engine
+from shared.identity.keys import create_api_key
+from shared.settings import IDENTITY, SERVICES
+from tests.chaos import verify
+from tests.chaos.client import Observations, Service
+from tests.chaos.faults import FaultLog, Injector, plan
+from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, service_env
+from tests.chaos.trades import (
+    FEE_BPS,
+    FIXED_FEES,
+    SUPPLIERS,
+    TOTALS,
+    Apis,
+    Driver,
+    Tenant,
+    Trade,
+)
+from tests.chaos.trades import plan as plan_trade
+
+
+@dataclass(frozen=True)
+class Options:
+    trades: int = 200
+    concurrency: int = 40
+    kills_per_kind: int = 1
+    instances: int = 2
+    tenants: int = 2
+    seed: int | None = None
+    step_wait: float = 300.0  # longest wait for one asynchronous step of a trade
+    quiet_within: float = 300.0
+    check_targets: bool = False  # recovery/latency targets (the full run); correctness always
+    faults: bool = True
+    cache: Path = ROOT / ".cache" / "chaos"
+    keep_up: bool = False
+
+
+# Issue targets, checked on the full run (a timing target is never a unit-test assertion).
+RECOVERY_P99_S = 5.0
+RELEASE_LATENCY_P99_S = 2.0
+
+
+@dataclass
+class Report:
+    ok: bool
+    problems: list[str]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+async def make_tenant(env: dict[str, str], n: int) -> Tenant:
+    """One tenant's keys, issued in the identity database as the operator's CLI does:
+    platform, finance, and a key bound to each of its suppliers."""
+    tenant_id = f"chaos-t{n}-{uuid.uuid4().hex[:6]}"
+    suppliers = [f"supplier-{n}-{i}" for i in range(SUPPLIERS)]
+    url = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB_PREFIX}{IDENTITY}"
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+
+            async def key(scope: str, party: str | None = None) -> dict[str, str]:
+                issued = await create_api_key(
+                    conn,
+                    tenant_id,
+                    [scope],
+                    f"{tenant_id}-{party or scope}",
+                    actor="chaos",
+                    party_id=party,
+                )
+                return {"Authorization": f"Bearer {issued.raw}"}
+
+            platform, finance = await key("platform"), await key("finance")
+            bound = {s: await key("supplier", s) for s in suppliers}
+    finally:
+        await engine.dispose()
+    return Tenant(tenant_id, platform, finance, bound)
+
+
+async def set_policies(apis: Apis, tenant: Tenant) -> None:
+    r = await apis.escrow.call(
+        "PUT",
+        "/v1/fee-policy",
+        tenant.finance,
+        json={"basis_points": FEE_BPS, "fixed_fees": FIXED_FEES},
+    )
+    assert r.status_code == 200, r.text
+    for currency in TOTALS:
+        r = await apis.financing.call(
+            "PUT",
+            f"/v1/policies/{currency}",
+            tenant.finance,
+            json={"advance_rate_bps": 8_000, "daily_fee_rate": "0.0005"},
+        )
+        assert r.status_code == 200, r.text
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "p50": pct(values, 50),
+        "p99": pct(values, 99),
+        "max": max(values) if values else None,
+    }
+
+
+async def release_latencies(apis: Apis, trades: list[Trade]) -> list[float]:
+    """Seconds from an inspection window's end to the release it caused being paid."""
+    out: list[float] = []
+    for t in trades:
+        if not t.lapsed or t.error:
+            continue
+        order = (
+            await apis.escrow.call("GET", f"/v1/orders/{t.order_id}", t.tenant.platform)
+        ).json()
+        timeline = (
+            await apis.escrow.call("GET", f"/v1/orders/{t.order_id}/timeline", t.tenant.platform)
+        ).json()["events"]
+        ends = {m["milestone_id"]: m["inspection_ends_at"] for m in order["milestones"]}
+        for mid in t.lapsed:
+            paid = [
+                e
+                for e in timeline
+                if e["type"] == "escrow.milestone_released" and e["data"].get("milestone_id") == mid
+            ]
+            if paid and ends.get(mid):
+                at = datetime.fromisoformat(paid[0]["occurred_at"])
+                out.append((at - datetime.fromisoformat(ends[mid])).total_seconds())
+    return out
+
+
+def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], list[str]]:
+    problems = []
+    by_cause: dict[str, list[float]] = {}
+    unrecovered = 0
+    for r in obs.recoveries:
+        if r.recovered_after is None:
+            unrecovered += 1
+        else:
+            by_cause.setdefault(r.cause, []).append(r.recovered_after)
+    pg = log.outage("postgres")
+    during_db = [
+        e
+        for e in obs.server_errors
+        if pg and pg.up_at and pg.down_at - 0.5 <= e[0] <= pg.up_at + 15
+    ]
+    for _at, service, call, status, body in obs.server_errors:
+        if status != 503 and status not in (502, 504):
+            problems.append(f"{service} {call} answered {status}: {body[:200]}")
+    statuses = {
+        f"{s} {status} {code}".strip(): n for (s, status, code), n in sorted(obs.statuses.items())
+    }
+    return {
+        "requests": obs.requests,
+        "replayed": obs.replayed,
+        "statuses": statuses,
+        "interrupted_writes": {cause: spread(v) for cause, v in sorted(by_cause.items())},
+        "unrecovered_writes": unrecovered,
+        "server_errors_during_db_restart": {
+            "503": sum(1 for e in during_db if e[3] == 503),
+            "other_5xx": sum(1 for e in during_db if e[3] != 503),
+        },
+        "kills": dict(sorted(log.kills.items())),
+        "outages": [
+            {"what": o.what, "seconds": round((o.up_at or o.down_at) - o.down_at, 2)}
+            for o in log.outages
+        ],
+    }, problems
+
+
+async def run(opts: Options, say: Any = print) -> Report:
+    rng = random.Random(opts.seed)
+    infra = Infra(opts.cache)
+    started = time.monotonic()
+    say(f"chaos: stack up (PostgreSQL :{infra.pg_port}, Kafka :{infra.kafka_port})")
+    await asyncio.to_thread(infra.up)
+    await infra.recreate_databases()
+    prefix = f"chaos-{uuid.uuid4().hex[:8]}"
+    env = service_env(infra, prefix)
+    for args in (["migrate"], ["topics", "--partitions", "6"]):
+        done = await asyncio.to_thread(verify.tradeflow, env, *args)
+        if done.returncode:
+            raise RuntimeError(f"tradeflow {args}: {done.stdout}{done.stderr}")
+    logs = opts.cache / "logs" / prefix
+    fleet = Fleet(env, logs, opts.instances)
+    obs = Observations()
+    apis = Apis(*(Service(s, fleet.api_ports(s), obs, opts.step_wait) for s in SERVICES))
+    try:
+        tenants = [await make_tenant(env, n) for n in range(opts.tenants)]
+        fleet.start_all()
+        await fleet.wait_ready()
+        say(f"chaos: {len(fleet.procs)} processes up ({opts.instances} of each), logs in {logs}")
+        for tenant in tenants:
+            await set_policies(apis, tenant)
+        trades = [plan_trade(n, tenants[n % len(tenants)], rng) for n in range(opts.trades)]
+        finished = 0
+        driver = Driver(apis, rng, opts.step_wait)
+        faults_planned = plan(fleet.kinds, opts.kills_per_kind, rng) if opts.faults else []
+        injector = Injector(fleet, infra, faults_planned, lambda: finished / len(trades), rng)
+        sem = asyncio.Semaphore(opts.concurrency)
+
+        async def one(t: Trade) -> None:
+            nonlocal finished
+            async with sem:
+                await driver.run(t)
+            finished += 1
+            injector.progressed.set()
+            if finished % max(1, len(trades) // 10) == 0:
+                say(f"chaos: {finished}/{len(trades)} trades, {sum(log_kills(injector))} kills")
+
+        traded_at = time.monotonic()
+        faults = asyncio.create_task(injector.run())
+        await asyncio.gather(*(one(t) for t in trades))
+        await faults
+        trading = time.monotonic() - traded_at
+        say("chaos: trades done; waiting for quiet")
+        quiet_after, busy = await verify.wait_quiet(infra, prefix, opts.quiet_within)
+        findings = verify.Findings()
+        for what in busy:
+            findings.fail(f"never quiet: {what}")
+        say("chaos: checking")
+        held = await verify.check_trades(apis, trades, findings)
+        await verify.check_advances(apis, trades, findings)
+        await verify.check_events(infra, findings)
+        await verify.check_escrow_held(infra, held, findings)
+        await verify.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
+        latencies = await release_latencies(apis, trades)
+        figures, problems = fault_figures(obs, injector.log)
+        for p in problems:
+            findings.fail(p)
+        figures.update(findings.figures)
+        figures.update(verify.read_logs(logs))
+        figures["release_latency_after_window"] = spread(latencies)
+        figures["seconds"] = {
+            "trading": round(trading, 1),
+            "quiet_after": round(quiet_after, 1),
+            "wall": round(time.monotonic() - started, 1),
+        }
+        figures["processes"] = {
+            "instances_per_role": opts.instances,
+            "count": len(fleet.procs),
+            "starts": sum(p.starts for p in fleet),
+        }
+        if opts.check_targets:
+            check_targets(figures, findings)
+        return Report(not findings.problems, findings.problems, figures)
+    finally:
+        for s in (apis.escrow, apis.ledger, apis.financing):
+            await s.close()
+        fleet.stop_all()
+        if not opts.keep_up:
+            await asyncio.to_thread(infra.down)
+
+
+def log_kills(injector: Injector) -> list[int]:
+    return list(injector.log.kills.values())
+
+
+def check_targets(figures: dict[str, Any], findings: verify.Findings) -> None:
+    interrupted = figures["interrupted_writes"].get("interrupted", {})
+    p99 = interrupted.get("p99")
+    if p99 is not None and p99 >= RECOVERY_P99_S:
+        findings.fail(
+            f"interrupted writes recovered in p99 {p99:.2f}s (target < {RECOVERY_P99_S}s)"
+        )
+    latency = figures["release_latency_after_window"].get("p99")
+    if latency is not None and latency >= RELEASE_LATENCY_P99_S:
+        findings.fail(
+            f"release after a lapsed window took p99 {latency:.2f}s "
+            f"(target < {RELEASE_LATENCY_P99_S}s)"
+        )
+    if figures["server_errors_during_db_restart"]["other_5xx"]:
+        findings.fail("a 5xx other than 503 during the database restart")

@@ -1,0 +1,276 @@
+"""The chaos run's own stack: a PostgreSQL server and a Kafka broker it may crash, and two
+processes of every service role, each of which it may SIGKILL and start again.
+
+Nothing here is shared with `make up` or the test session: the servers listen on their own
+ports with their state under ``<cache>/chaos`` (the deploy scripts, pointed elsewhere by
+environment variables), so restarting them disturbs no one. stripe-mock is stateless and is
+shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from shared.settings import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / "deploy" / "local"
+ROLES = ("api", "relay", "consume", "timers")
+DB_PREFIX = "tradeflow_chaos_"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Infra:
+    """PostgreSQL + Kafka of the chaos run, driven through deploy/local/*.sh."""
+
+    cache: Path
+    pg_port: int = 55432
+    kafka_port: int = 19092
+    controller_port: int = 19093
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TRADEFLOW_CACHE=str(self.cache),
+            TRADEFLOW_PG_PORT=str(self.pg_port),
+            TRADEFLOW_PG_CLUSTER="tradeflow-chaos",
+            TRADEFLOW_KAFKA_PORT=str(self.kafka_port),
+            TRADEFLOW_KAFKA_CONTROLLER_PORT=str(self.controller_port),
+            **extra,
+        )
+        return env
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:{self.pg_port}/postgres"
+
+    @property
+    def kafka(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def _script(self, name: str, action: str, **extra: str) -> None:
+        subprocess.run(
+            ["bash", str(LOCAL / f"{name}.sh"), action],
+            env=self.env(**extra),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def up(self, *, fresh_kafka: bool = True) -> None:
+        self.cache.mkdir(parents=True, exist_ok=True)
+        if fresh_kafka and not self._kafka_alive():
+            # A fresh broker per run: no topics or consumer groups of an earlier run.
+            subprocess.run(["rm", "-rf", str(self.cache / "kafka" / "data")], check=True)
+        self._script("postgres", "up")
+        self._script("kafka", "up")
+        # stripe-mock is stateless: the developer's (or CI's) instance serves us too.
+        subprocess.run(
+            ["bash", str(LOCAL / "stripe-mock.sh"), "up"], check=True, stdout=subprocess.DEVNULL
+        )
+
+    def down(self) -> None:
+        self._script("kafka", "down")
+        self._script("postgres", "down")
+
+    def _kafka_pid(self) -> int | None:
+        pidfile = self.cache / "run" / "kafka.pid"
+        return int(pidfile.read_text()) if pidfile.exists() else None
+
+    def _kafka_alive(self) -> bool:
+        pid = self._kafka_pid()
+        return pid is not None and _alive(pid)
+
+    def kill_kafka(self) -> None:
+        """SIGKILL the broker: no clean shutdown, no controlled leadership handover."""
+        pid = self._kafka_pid()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+
+    def start_kafka(self) -> None:
+        self._script("kafka", "up")
+
+    def crash_postgres(self) -> None:
+        """Immediate shutdown: every connection dropped, crash recovery at the next start."""
+        self._script("postgres", "down", TRADEFLOW_PG_STOP_MODE="immediate")
+
+    def start_postgres(self) -> None:
+        self._script("postgres", "up")
+
+    async def recreate_databases(self) -> None:
+        admin = await asyncpg.connect(
+            host="127.0.0.1",
+            port=self.pg_port,
+            user="tradeflow",
+            password="tradeflow",
+            database="postgres",
+        )
+        try:
+            names = await admin.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{DB_PREFIX}%"
+            )
+            for row in names:
+                await admin.execute(f'DROP DATABASE "{row["datname"]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def _alive(pid: int) -> bool:
+    """True for a running process; a zombie (killed, not reaped) is dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@dataclass
+class Proc:
+    service: str
+    role: str
+    index: int
+    port: int | None  # api only
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    kills: int = 0
+
+    @property
+    def kind(self) -> str:
+        return f"{self.service}-{self.role}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.index}"
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self, env: dict[str, str]) -> None:
+        args = [sys.executable, "-m", "services.cli", self.service, self.role]
+        if self.port is not None:
+            args += ["--port", str(self.port)]
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                args,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        self.starts += 1
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait()  # reaped: no zombie left to look alive
+            self.kills += 1
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@dataclass
+class Fleet:
+    """``instances`` processes of every role of every service."""
+
+    env: dict[str, str]
+    logs: Path
+    instances: int = 2
+    procs: list[Proc] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            for role in ROLES:
+                for i in range(self.instances):
+                    port = free_port() if role == "api" else None
+                    log = self.logs / f"{service}-{role}-{i}.log"
+                    self.procs.append(Proc(service, role, i, port, log))
+
+    def __iter__(self) -> Iterator[Proc]:
+        return iter(self.procs)
+
+    def of_kind(self, kind: str) -> list[Proc]:
+        return [p for p in self.procs if p.kind == kind]
+
+    def api_ports(self, service: str) -> list[int]:
+        return [p.port for p in self.procs if p.service == service and p.port is not None]
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({p.kind for p in self.procs})
+
+    def start_all(self) -> None:
+        for p in self.procs:
+            p.start(self.env)
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.alive and p.popen is not None:
+                p.popen.terminate()
+        for p in self.procs:
+            p.stop()
+
+    async def wait_ready(self, within: float = 120) -> None:
+        deadline = time.monotonic() + within
+        pending = {p.name: p for p in self.procs if p.port is not None}
+        async with httpx.AsyncClient(timeout=2) as client:
+            while pending:
+                for p in self.procs:
+                    if p.popen is not None and p.popen.poll() is not None:
+                        raise RuntimeError(f"{p.name} exited: {p.log.read_text()[-3000:]}")
+                for name, p in list(pending.items()):
+                    try:
+                        r = await client.get(f"http://127.0.0.1:{p.port}/healthz")
+                        if r.status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready within {within}s: {sorted(pending)}")
+                await asyncio.sleep(0.5)
+
+
+def service_env(infra: Infra, topic_prefix: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=infra.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
+        STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        TRADEFLOW_DATABASE_PREFIX=DB_PREFIX,
+        TRADEFLOW_TOPIC_PREFIX=topic_prefix,
+        TRADEFLOW_ENVIRONMENT="test",
+        TRADEFLOW_LOG_JSON="true",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
