@@ -132,17 +132,41 @@ class TimerWorker:
                     )
         return fired
 
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending timer this worker handles is due (None: there is none)."""
+        async with self.engine.connect() as conn:
+            due: datetime | None = (
+                await conn.execute(
+                    sa.select(sa.func.min(timers.c.due_at)).where(
+                        timers.c.fired_at.is_(None),
+                        timers.c.cancelled_at.is_(None),
+                        timers.c.kind.in_(list(self.handlers)),
+                    )
+                )
+            ).scalar()
+        return due
+
     async def run(self, stop: asyncio.Event) -> None:
         """Fire due timers until ``stop``. A pass that fired something is followed at once by
-        another (a handler may have scheduled a timer due now, e.g. a settlement); an idle
-        or failed pass waits ``interval``."""
+        another (a handler may have scheduled a timer due now, e.g. a settlement); otherwise
+        the worker sleeps until the next timer is due, but at most ``interval`` (timers that
+        other processes schedule meanwhile are seen within it)."""
         while not stop.is_set():
-            fired = 0
+            fired, pause = 0, self.interval
             try:
                 fired = await self.fire_due()
+                if not fired:
+                    pause = pause_until(await self.next_due(), self.clock.now(), self.interval)
             except Exception:
                 log.exception("timer.worker_failed")
             if fired:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+
+
+def pause_until(next_due: datetime | None, now: datetime, interval: float) -> float:
+    """Seconds to sleep before the next pass: until ``next_due``, within [0, interval]."""
+    if next_due is None:
+        return interval
+    return min(interval, max(0.0, (next_due - now).total_seconds()))

@@ -82,7 +82,11 @@ class Service:
             httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{p}",
                 timeout=httpx.Timeout(30.0, connect=3.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                # Idle connections expire before uvicorn's 5 s keep-alive closes them, so a
+                # reused connection is never one the server is just closing.
+                limits=httpx.Limits(
+                    max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
+                ),
             )
             for p in ports
         ]
@@ -109,8 +113,12 @@ class Service:
             headers.setdefault("Idempotency-Key", str(uuid.uuid4()))
         started = time.monotonic()
         recovery: Recovery | None = None
+        first = next(self._next)
         for attempt in itertools.count():
-            client = self.clients[next(self._next)]
+            # Each retry to the next instance (from this call's first one, not the shared
+            # cycle, which other calls turn meanwhile): a dead instance is not tried twice in
+            # a row while another one lives.
+            client = self.clients[(first + attempt) % len(self.clients)]
             cause: str | None = None
             try:
                 r = await client.request(method, path, json=json, content=content, headers=headers)

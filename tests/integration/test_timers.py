@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.clock import ManualClock
 from shared.db import timers
-from shared.timers import Timer, TimerWorker, cancel, schedule
+from shared.timers import Timer, TimerWorker, cancel, pause_until, schedule
 
 
 async def test_timers_fire_once_when_due_and_cancelled_ones_never(
@@ -135,3 +135,29 @@ async def test_daily_retention_purges_old_backbone_rows_and_keeps_the_rest(
         ).scalar_one()
     assert left == {ids["recent_sent"], ids["old_unsent"], ids["new_in"]}
     assert nxt == now + timedelta(days=1)
+
+
+async def test_the_worker_sleeps_until_the_next_timer_is_due_not_a_whole_interval(
+    backbone_engine: AsyncEngine,
+) -> None:
+    """A window that lapses 0.3 s after a pass must not wait out the rest of the poll
+    interval: the release it causes would be paid up to a second late."""
+    kind = f"test-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock()
+    worker = TimerWorker(backbone_engine, {kind: _noop}, clock=clock, interval=1.0)
+    assert await worker.next_due() is None
+    assert pause_until(None, clock.now(), 1.0) == 1.0
+    async with backbone_engine.begin() as conn:
+        await schedule(conn, kind, "late", clock.now() + timedelta(seconds=30))
+        await schedule(conn, kind, "soon", clock.now() + timedelta(milliseconds=300))
+        await schedule(conn, kind, "gone", clock.now() + timedelta(milliseconds=100))
+        await cancel(conn, kind, "gone")
+    due = await worker.next_due()
+    assert due == clock.now() + timedelta(milliseconds=300)
+    assert pause_until(due, clock.now(), 1.0) == 0.3
+    assert pause_until(due, clock.now() + timedelta(seconds=5), 1.0) == 0.0  # overdue: at once
+    assert pause_until(clock.now() + timedelta(hours=1), clock.now(), 1.0) == 1.0
+
+
+async def _noop(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
+    pass
