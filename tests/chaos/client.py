@@ -38,8 +38,9 @@ class Recovery:
     method: str
     path: str
     cause: str  # interrupted | refused | 503 | in_use | ...
-    failed_at: float
+    failed_at: float  # time.time() of the first failure
     recovered_after: float | None = None  # seconds from the first failure to the success
+    causes: list[str] = field(default_factory=list)  # every failed attempt, in order
 
 
 @dataclass
@@ -137,11 +138,13 @@ class Service:
                     cause = code
                 else:
                     if recovery is not None:
-                        recovery.recovered_after = time.monotonic() - recovery.failed_at
+                        recovery.recovered_after = time.time() - recovery.failed_at
                     return r
             if write and recovery is None:
-                recovery = Recovery(method, path, cause, time.monotonic())
+                recovery = Recovery(method, path, cause, time.time())
                 self.obs.recoveries.append(recovery)
+            if recovery is not None:
+                recovery.causes.append(f"{cause}@{time.time() - recovery.failed_at:.2f}")
             if time.monotonic() - started > self.deadline:
                 raise GaveUp(f"{method} {path}: still {cause} after {self.deadline:.0f}s")
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.0))

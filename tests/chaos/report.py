@@ -16,6 +16,7 @@ def show(report: Report, console: Console) -> None:
         "trades",
         "seconds",
         "processes",
+        "cpu_seconds",
         "kills",
         "outages",
         "events",

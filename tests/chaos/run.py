@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import resource
 import statistics
 import time
 import uuid
@@ -152,11 +153,17 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
     problems = []
     by_cause: dict[str, list[float]] = {}
     unrecovered = 0
+    # A write that failed while Kafka or PostgreSQL was down (or coming back) waits for the
+    # server; one that failed otherwise was interrupted by a process kill alone.
+    windows = [(o.down_at, (o.up_at or o.down_at) + 10) for o in log.outages]
     for r in obs.recoveries:
         if r.recovered_after is None:
             unrecovered += 1
-        else:
-            by_cause.setdefault(r.cause, []).append(r.recovered_after)
+            continue
+        during = any(lo <= r.failed_at <= hi for lo, hi in windows)
+        by_cause.setdefault(f"{r.cause}{' (server outage)' if during else ''}", []).append(
+            r.recovered_after
+        )
     pg = log.outage("postgres")
     during_db = [
         e
@@ -255,6 +262,12 @@ async def run(opts: Options, say: Any = print) -> Report:
             "quiet_after": round(quiet_after, 1),
             "wall": round(time.monotonic() - started, 1),
         }
+        cpu: dict[str, float] = {}
+        for proc in fleet:
+            cpu[proc.kind] = round(cpu.get(proc.kind, 0.0) + proc.cpu_seconds(), 1)
+        cpu["kafka (since its restart)"] = round(infra.kafka_cpu(), 1)
+        cpu["driver"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1)
+        figures["cpu_seconds"] = dict(sorted(cpu.items(), key=lambda kv: -kv[1]))
         figures["processes"] = {
             "instances_per_role": opts.instances,
             "count": len(fleet.procs),

@@ -98,6 +98,10 @@ class Infra:
         pid = self._kafka_pid()
         return pid is not None and _alive(pid)
 
+    def kafka_cpu(self) -> float:
+        pid = self._kafka_pid()
+        return cpu_of(pid) if pid is not None else 0.0
+
     def kill_kafka(self) -> None:
         """SIGKILL the broker: no clean shutdown, no controlled leadership handover."""
         pid = self._kafka_pid()
@@ -134,6 +138,16 @@ class Infra:
             await admin.close()
 
 
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _alive(pid: int) -> bool:
     """True for a running process; a zombie (killed, not reaped) is dead."""
     try:
@@ -154,6 +168,7 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
+    cpu_before: float = 0.0  # CPU seconds of this slot's earlier (killed) processes
 
     @property
     def kind(self) -> str:
@@ -182,8 +197,14 @@ class Proc:
             )
         self.starts += 1
 
+    def cpu_seconds(self) -> float:
+        """CPU time used by every process this slot ran so far."""
+        live = cpu_of(self.popen.pid) if self.alive and self.popen is not None else 0.0
+        return self.cpu_before + live
+
     def kill(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
+            self.cpu_before += cpu_of(self.popen.pid)
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait()  # reaped: no zombie left to look alive
             self.kills += 1

@@ -88,9 +88,13 @@ class Apis:
     financing: Service
 
 
-async def eventually(what: str, probe: Callable[[], Awaitable[T | None]], within: float) -> T:
+async def eventually(
+    what: str, probe: Callable[[], Awaitable[T | None]], within: float, first: float = 0.0
+) -> T:
+    """Poll ``probe`` until it returns something, after ``first`` seconds, backing off."""
     deadline = time.monotonic() + within
-    pause = 0.25
+    await asyncio.sleep(first)
+    pause = 0.4
     while True:
         result = await probe()
         if result is not None:
@@ -98,7 +102,7 @@ async def eventually(what: str, probe: Callable[[], Awaitable[T | None]], within
         if time.monotonic() > deadline:
             raise TradeFailed(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(pause * random.uniform(0.7, 1.3))
-        pause = min(pause * 1.5, 2.0)
+        pause = min(pause * 1.5, 3.0)
 
 
 def plan(n: int, tenant: Tenant, rng: random.Random) -> Trade:
@@ -199,7 +203,10 @@ class Driver:
             pending = [p for p in o["payouts"] if p["status"] == "pending"]
             return o if m["status"] in ("released", "refunded") and not pending else None
 
-        return await eventually(f"milestone {index} released", paid, self.wait)
+        lapsing = mid in t.lapsed
+        return await eventually(
+            f"milestone {index} released", paid, self.wait, first=LAPSE_WINDOW if lapsing else 0.0
+        )
 
     async def accept(self, t: Trade, index: int) -> None:
         mid = t.milestone_ids[index]
