@@ -1,15 +1,20 @@
-"""``python -m bench``: run every benchmark and print its figures."""
+"""``python -m bench``: run every benchmark, print its figures, write bench/results/latest.json."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bench import backbone_bench, ledger_bench
+from bench.results import Results
 
 
 def main() -> None:
-    asyncio.run(backbone_bench.main())
-    asyncio.run(ledger_bench.main())
+    results = Results()
+    results.add(*asyncio.run(backbone_bench.main()))
+    results.add(*asyncio.run(ledger_bench.main()))
+    path = results.write()
+    results.show()
+    print(f"figures written to {path}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bench.results import Figure
 from shared.db import BACKBONE, asyncpg_dsn, make_engine
 from shared.events import Envelope, EventModel, event
 from shared.inbox import InboxConsumer
@@ -63,7 +64,7 @@ async def consume_all(consumer: InboxConsumer, n: int) -> float:
         await consumer.stop()
 
 
-async def main() -> None:
+async def main() -> list[Figure]:
     n = int(os.environ.get("BACKBONE_BENCH_EVENTS", "20000"))
     configure_logging("bench", "WARNING", json=False)
     settings = Settings(
@@ -99,6 +100,7 @@ async def main() -> None:
         relayed = time.perf_counter() - started
         print(f"outbox relay: {n / relayed:,.0f} events/s; raw producer {n / raw:,.0f} events/s;"
               f" relay/raw = {raw / relayed:.2f}")  # fmt: skip
+        figures = [Figure("outbox_relay", n / relayed, "events/s", "bare producer", n / raw)]
 
         def consumer(batch: bool) -> InboxConsumer:
             return InboxConsumer(
@@ -114,6 +116,10 @@ async def main() -> None:
         batched = await consume_all(consumer(batch=True), n)
         print(f"inbox consumer: per-event handler {n / single:,.0f} events/s; batch handler"
               f" {n / batched:,.0f} events/s; batch/per-event = {single / batched:.2f}")  # fmt: skip
+        figures.append(
+            Figure("inbox_batch_handler", n / batched, "events/s", "per-event handler", n / single)
+        )
+        return figures
     finally:
         await producer.stop()
         await engine.dispose()

@@ -24,6 +24,7 @@ import asyncpg
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.results import Figure
 from services.ledger.adapters.posting import JOURNAL_COLUMNS, POSTING_COLUMNS, driver
 from services.ledger.adapters.recon import STRIPE_COLUMNS
 from services.ledger.adapters.stripe_source import StripeLine
@@ -103,7 +104,7 @@ async def head_seq(engine: AsyncEngine) -> int:
         return int(await pg.fetchval("SELECT coalesce(max(seq), 0) FROM journal_transactions"))
 
 
-async def bench_posting(engine: AsyncEngine, n: int, batch: int) -> None:
+async def bench_posting(engine: AsyncEngine, n: int, batch: int) -> list[Figure]:
     stream = events(n)
     ledger = plain = planning = 0.0
     for lo in range(0, len(stream), batch):
@@ -124,6 +125,10 @@ async def bench_posting(engine: AsyncEngine, n: int, batch: int) -> None:
           f" the ledger takes {ledger / plain:.1f}x a plain COPY")  # fmt: skip
     print(f"  Python planning alone (parse, posting rules, hash chain): {txs / planning:,.0f}"
           f" tx/s = {planning / ledger:.0%} of the posting time")  # fmt: skip
+    return [
+        Figure("ledger_post_batch (no Kafka, no inbox)", txs / ledger, "tx/s", "plain COPY",
+               txs / plain, note=f"batches of {batch}; Python planning {planning / ledger:.0%}"),
+    ]  # fmt: skip
 
 
 async def plain_stage_seconds(engine: AsyncEngine, lines: list[StripeLine]) -> float:
@@ -136,7 +141,7 @@ async def plain_stage_seconds(engine: AsyncEngine, lines: list[StripeLine]) -> f
     return time.perf_counter() - started
 
 
-async def bench_reconciliation(engine: AsyncEngine, rows: int, charges: int) -> None:
+async def bench_reconciliation(engine: AsyncEngine, rows: int, charges: int) -> list[Figure]:
     lines = [
         StripeLine(f"txn_{i}", f"ch_{i}", "charge", "USD", 100_000 if i % 100 else 99_999, 0, T0)
         for i in range(rows)
@@ -153,6 +158,8 @@ async def bench_reconciliation(engine: AsyncEngine, rows: int, charges: int) -> 
           f" {1_000_000 / rows * took:.1f}s (target < 30s)")  # fmt: skip
     print(f"  plain COPY of the same lines: {rows / plain:,.0f} lines/s; a run takes"
           f" {took / plain:.1f}x a plain COPY; {result.counts}")  # fmt: skip
+    return [Figure("reconcile", rows / took, "lines/s", "plain COPY", rows / plain,
+                   note=f"{rows:,} lines in {took:.1f}s")]  # fmt: skip
 
 
 async def _drop(settings: Settings) -> None:
@@ -171,7 +178,7 @@ async def _drop(settings: Settings) -> None:
         await admin.close()
 
 
-async def main() -> None:
+async def main() -> list[Figure]:
     n = int(os.environ.get("LEDGER_BENCH_TX", "50000"))
     batch = int(os.environ.get("LEDGER_BENCH_BATCH", "5000"))
     recon_rows = int(os.environ.get("LEDGER_BENCH_RECON", "200000"))
@@ -187,8 +194,9 @@ async def main() -> None:
             pg = await driver(conn)
             for statement in BARE:
                 await pg.execute(statement)
-        await bench_posting(engine, n, batch)
-        await bench_reconciliation(engine, recon_rows, n // 2)
+        figures = await bench_posting(engine, n, batch)
+        figures += await bench_reconciliation(engine, recon_rows, n // 2)
+        return figures
     finally:
         await engine.dispose()
         await _drop(settings)
