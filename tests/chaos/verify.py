@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from services.ledger.domain.rules import posts
 from shared.settings import SERVICES
@@ -67,25 +68,32 @@ async def connect(infra: Infra, service: str) -> asyncpg.Connection:
     )
 
 
-async def lag(infra: Infra, prefix: str) -> dict[str, int]:
-    """Records not yet committed by each consumer group, over all partitions of its topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka)
-    probe = AIOKafkaConsumer(bootstrap_servers=infra.kafka)
+class CannotLook(RuntimeError):
+    """A look at the system that could not see all it must (a topic without partitions)."""
+
+
+async def partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``, from the broker itself. (A consumer's metadata would
+    know none of them: it only learns the topics it subscribes to or is assigned.)"""
+    out = []
+    for topic in await admin.describe_topics(topics):
+        if topic["error_code"] or not topic["partitions"]:
+            raise CannotLook(f"topic {topic['topic']}: error {topic['error_code']}, no partitions")
+        out += [TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"]]
+    return out
+
+
+async def lag(bootstrap: str, groups: dict[str, list[str]]) -> dict[str, int]:
+    """Records not yet committed by each consumer group, over all partitions of its topics
+    (a partition the group never committed counts from 0)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
     await probe.start()
     try:
         out = {}
-        for group, topics in consumer_groups(prefix).items():
-            tps = [
-                TopicPartition(t, p) for t in topics for p in probe.partitions_for_topic(t) or ()
-            ]
-            if not tps:
-                await probe.topics()  # refresh metadata once
-                tps = [
-                    TopicPartition(t, p)
-                    for t in topics
-                    for p in probe.partitions_for_topic(t) or ()
-                ]
+        for group, topics in groups.items():
+            tps = await partitions(admin, topics)
             ends = await probe.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(group)
             out[group] = sum(
@@ -114,7 +122,7 @@ async def unquiet(infra: Infra, prefix: str) -> list[str]:
             busy.append(f"{service}: {unsent} outbox rows unsent")
         if due:
             busy.append(f"{service}: {due} timers due")
-    for group, behind in (await lag(infra, prefix)).items():
+    for group, behind in (await lag(infra.kafka, consumer_groups(prefix))).items():
         if behind:
             busy.append(f"{group}: {behind} records behind")
     return busy
@@ -128,7 +136,7 @@ async def wait_quiet(infra: Infra, prefix: str, within: float) -> tuple[float, l
     while time.monotonic() - started < within:
         try:
             busy = await unquiet(infra, prefix)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, KafkaError, CannotLook) as exc:
             busy = [f"cannot look: {exc!r}"]
         clean = clean + 1 if not busy else 0
         if clean >= 2:
