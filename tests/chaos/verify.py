@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,44 +106,74 @@ async def lag(bootstrap: str, groups: dict[str, list[str]]) -> dict[str, int]:
         await admin.close()
 
 
-async def unquiet(infra: Infra, prefix: str) -> list[str]:
-    """What is still moving: unsent outbox rows, due timers, pending money, consumer lag."""
+@dataclass(frozen=True)
+class Look:
+    """One look at the system: what is visibly moving, and counters that change whenever
+    anything progresses (rows produced, events consumed, timers fired)."""
+
+    busy: list[str]
+    progress: tuple[int, ...] = ()
+
+
+BUSY = {
+    "unsent": "outbox rows unsent",
+    "due": "timers due",
+    "retrying": "timers failed and waiting to retry",
+}
+
+
+async def look(infra: Infra, prefix: str) -> Look:
+    """Unsent outbox rows, due or retrying timers and consumer lag; and the progress made."""
     busy = []
+    progress: list[int] = []
     for service in SERVICES:
         conn = await connect(infra, service)
         try:
-            unsent = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-            due = await conn.fetchval(
-                "SELECT count(*) FROM timers WHERE due_at <= now() AND fired_at IS NULL"
-                " AND cancelled_at IS NULL"
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM outbox) AS produced,"
+                " (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS unsent,"
+                " (SELECT count(*) FROM inbox) AS consumed,"
+                " (SELECT count(*) FROM timers WHERE fired_at IS NOT NULL) AS fired,"
+                " (SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
+                "  AND due_at <= now()) AS due,"
+                " (SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
+                "  AND attempts > 0) AS retrying"
             )
         finally:
             await conn.close()
-        if unsent:
-            busy.append(f"{service}: {unsent} outbox rows unsent")
-        if due:
-            busy.append(f"{service}: {due} timers due")
+        assert row is not None
+        progress += [row["produced"], row["consumed"], row["fired"]]
+        busy += [f"{service}: {row[what]} {label}" for what, label in BUSY.items() if row[what]]
     for group, behind in (await lag(infra.kafka, consumer_groups(prefix))).items():
         if behind:
             busy.append(f"{group}: {behind} records behind")
-    return busy
+    return Look(busy, tuple(progress))
 
 
-async def wait_quiet(infra: Infra, prefix: str, within: float) -> tuple[float, list[str]]:
-    """Seconds until quiet (two clean looks 2 s apart), and what was still moving if never."""
+async def settle(
+    take: Callable[[], Awaitable[Look]], within: float, pause: float = 2.0
+) -> tuple[float, list[str]]:
+    """Seconds until quiet, and what was still moving if never. Quiet: two looks ``pause``
+    apart that both see nothing moving and no progress between them. (One look is not
+    atomic: an event applied between its outbox read and its lag read hides from it.)"""
     started = time.monotonic()
-    clean = 0
+    previous: Look | None = None
     busy: list[str] = []
     while time.monotonic() - started < within:
         try:
-            busy = await unquiet(infra, prefix)
+            seen = await take()
         except (OSError, asyncpg.PostgresError, KafkaError, CannotLook) as exc:
-            busy = [f"cannot look: {exc!r}"]
-        clean = clean + 1 if not busy else 0
-        if clean >= 2:
+            seen = Look([f"cannot look: {exc!r}"])
+        busy = seen.busy
+        if not busy and seen == previous:
             return time.monotonic() - started, []
-        await asyncio.sleep(2)
+        previous = None if busy else seen
+        await asyncio.sleep(pause)
     return time.monotonic() - started, busy
+
+
+async def wait_quiet(infra: Infra, prefix: str, within: float) -> tuple[float, list[str]]:
+    return await settle(lambda: look(infra, prefix), within)
 
 
 # --- trades -------------------------------------------------------------------------------
