@@ -16,10 +16,10 @@ from typing import Any
 from shared.db import make_engine
 from shared.identity.keys import create_api_key
 from shared.settings import IDENTITY, SERVICES
-from tests.chaos import verify
+from tests.chaos import books, delivery, quiet, verify
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
-from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, service_env
+from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, hold_stack, service_env
 from tests.chaos.trades import (
     FEE_BPS,
     FIXED_FEES,
@@ -195,8 +195,16 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
 
 
 async def run(opts: Options, say: Any = print) -> Report:
-    rng = random.Random(opts.seed)
     infra = Infra(opts.cache)
+    lock = await asyncio.to_thread(hold_stack, infra, say)
+    try:
+        return await _run(opts, infra, say)
+    finally:
+        lock.close()
+
+
+async def _run(opts: Options, infra: Infra, say: Any) -> Report:
+    rng = random.Random(opts.seed)
     started = time.monotonic()
     say(f"chaos: stack up (PostgreSQL :{infra.pg_port}, Kafka :{infra.kafka_port})")
     await asyncio.to_thread(infra.up)
@@ -204,7 +212,7 @@ async def run(opts: Options, say: Any = print) -> Report:
     prefix = f"chaos-{uuid.uuid4().hex[:8]}"
     env = service_env(infra, prefix)
     for args in (["migrate"], ["topics", "--partitions", "6"]):
-        done = await asyncio.to_thread(verify.tradeflow, env, *args)
+        done = await asyncio.to_thread(books.tradeflow, env, *args)
         if done.returncode:
             raise RuntimeError(f"tradeflow {args}: {done.stdout}{done.stderr}")
     logs = opts.cache / "logs" / prefix
@@ -240,22 +248,23 @@ async def run(opts: Options, say: Any = print) -> Report:
         await faults
         trading = time.monotonic() - traded_at
         say("chaos: trades done; waiting for quiet")
-        quiet_after, busy = await verify.wait_quiet(infra, prefix, opts.quiet_within)
+        quiet_after, busy = await quiet.wait_quiet(infra, prefix, opts.quiet_within)
         findings = verify.Findings()
         for what in busy:
             findings.fail(f"never quiet: {what}")
         say("chaos: checking")
         held = await verify.check_trades(apis, trades, findings)
         await verify.check_advances(apis, trades, findings)
-        await verify.check_events(infra, findings)
-        await verify.check_escrow_held(infra, held, findings)
-        await verify.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
+        await delivery.check_events(infra, prefix, findings)
+        await books.check_escrow_held(infra, held, findings)
+        await books.check_ledger_totals(infra, trades, findings)
+        await books.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
         latencies = await release_latencies(apis, trades)
         figures, problems = fault_figures(obs, injector.log)
         for p in problems:
             findings.fail(p)
         figures.update(findings.figures)
-        figures.update(verify.read_logs(logs))
+        figures.update(delivery.read_logs(logs))
         figures["release_latency_after_window"] = spread(latencies)
         figures["seconds"] = {
             "trading": round(trading, 1),

@@ -10,15 +10,18 @@ shared.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -136,6 +139,31 @@ class Infra:
                 await admin.execute(f'DROP DATABASE "{row["datname"]}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def connect(infra: Infra, service: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=infra.pg_port,
+        user="tradeflow",
+        password="tradeflow",
+        database=f"{DB_PREFIX}{service}",
+    )
+
+
+def hold_stack(infra: Infra, say: Callable[[str], object] = print) -> IO[str]:
+    """Wait until no other chaos run on this machine uses the chaos servers, and keep them:
+    their ports and the Debian cluster are machine-wide, whichever checkout runs, and a run
+    recreates the databases and restarts the servers under any other. Closing the returned
+    file (or the process ending) lets the next run in."""
+    path = Path(tempfile.gettempdir()) / f"tradeflow-chaos-{infra.pg_port}-{infra.kafka_port}.lock"
+    lock = path.open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"chaos: another chaos run holds {path}; waiting for it to end")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
 
 
 def cpu_of(pid: int) -> float:

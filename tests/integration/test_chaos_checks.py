@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.outbox import make_producer
 from shared.settings import Settings
-from tests.chaos import verify
+from tests.chaos import quiet
 from tests.conftest import create_topic
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ async def test_consumer_lag_counts_what_a_group_has_not_committed(settings: Sett
     finally:
         await reader.stop()
 
-    behind = await verify.lag(
+    behind = await quiet.lag(
         bootstrap, {group: [first, second], f"{prefix}.never-read": [first, second]}
     )
     assert behind == {group: 3, f"{prefix}.never-read": 8}
