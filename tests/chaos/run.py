@@ -165,14 +165,22 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
             r.recovered_after
         )
     pg = log.outage("postgres")
-    during_db = [
-        e
-        for e in obs.server_errors
-        if pg and pg.up_at and pg.down_at - 0.5 <= e[0] <= pg.up_at + 15
-    ]
-    for _at, service, call, status, body in obs.server_errors:
-        if status != 503 and status not in (502, 504):
-            problems.append(f"{service} {call} answered {status}: {body[:200]}")
+
+    def during_db(at: float) -> bool:
+        return pg is not None and pg.down_at - 0.5 <= at <= (pg.up_at or pg.down_at) + 15
+
+    # The client retried each of these and a retry may have succeeded: that hides them from
+    # every other check. A 503 is an answer for the database restart only; anything else, or
+    # a 503 at any other time (an exhausted pool answers 503 too), is a discrepancy.
+    for at, service, call, status, body in obs.server_errors:
+        if status != 503:
+            when = "during the database restart" if during_db(at) else "outside any database outage"
+            problems.append(f"{service} {call} answered {status} {when}: {body[:200]}")
+        elif not during_db(at):
+            problems.append(
+                f"{service} {call} answered 503 outside any database outage: {body[:200]}"
+            )
+    during = [e for e in obs.server_errors if during_db(e[0])]
     statuses = {
         f"{s} {status} {code}".strip(): n for (s, status, code), n in sorted(obs.statuses.items())
     }
@@ -183,8 +191,8 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
         "interrupted_writes": {cause: spread(v) for cause, v in sorted(by_cause.items())},
         "unrecovered_writes": unrecovered,
         "server_errors_during_db_restart": {
-            "503": sum(1 for e in during_db if e[3] == 503),
-            "other_5xx": sum(1 for e in during_db if e[3] != 503),
+            "503": sum(1 for e in during if e[3] == 503),
+            "other_5xx": sum(1 for e in during if e[3] != 503),
         },
         "kills": dict(sorted(log.kills.items())),
         "outages": [
@@ -218,11 +226,14 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
     logs = opts.cache / "logs" / prefix
     fleet = Fleet(env, logs, opts.instances)
     obs = Observations()
+    stop_supervising = asyncio.Event()
+    supervised: asyncio.Task[None] | None = None
     apis = Apis(*(Service(s, fleet.api_ports(s), obs, opts.step_wait) for s in SERVICES))
     try:
         tenants = [await make_tenant(env, n) for n in range(opts.tenants)]
         fleet.start_all()
         await fleet.wait_ready()
+        supervised = asyncio.create_task(fleet.supervise(stop_supervising))
         say(f"chaos: {len(fleet.procs)} processes up ({opts.instances} of each), logs in {logs}")
         for tenant in tenants:
             await set_policies(apis, tenant)
@@ -282,10 +293,18 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
             "count": len(fleet.procs),
             "starts": sum(p.starts for p in fleet),
         }
+        stop_supervising.set()
+        await supervised
+        for e in fleet.exits:
+            findings.fail(f"{e.name} exited by itself with status {e.status}: ...{e.tail[-600:]}")
+        figures["processes"]["exited_by_themselves"] = len(fleet.exits)
         if opts.check_targets:
             check_targets(figures, findings)
         return Report(not findings.problems, findings.problems, figures)
     finally:
+        stop_supervising.set()
+        if supervised is not None:
+            await supervised
         for s in (apis.escrow, apis.ledger, apis.financing):
             await s.close()
         fleet.stop_all()

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from tests.chaos.client import Observations
 from tests.chaos.delivery import in_cause_order, published_in_order
+from tests.chaos.faults import FaultLog, Outage
 from tests.chaos.quiet import Look, settle
+from tests.chaos.run import fault_figures
 from tests.chaos.trades import Tenant, Trade
 from tests.chaos.verify import (
     check_advance,
@@ -173,4 +176,23 @@ def test_events_applied_out_of_order_in_one_transaction_are_caught() -> None:
     assert in_cause_order([e1, other, e2, e2], rank, label) == []
     assert in_cause_order([e2, other, e1], rank, label) == [
         f"{e1} of k applied after the later {e2}"
+    ]
+
+
+def test_a_5xx_outside_a_database_outage_is_a_discrepancy_even_when_a_retry_succeeded() -> None:
+    """The client retries 502/503/504 as an integrator would, and the retry hides them. Only
+    the database restart may answer 503 (nothing here fails Stripe, nothing proxies): a 503
+    at another time (an exhausted pool answers 503 too) or any 502/504 is a problem."""
+    log = FaultLog(outages=[Outage("postgres", 1_000.0, 1_005.0)])
+    obs = Observations()
+    obs.server_errors += [
+        (1_002.0, "escrow", "POST /v1/orders", 503, "db down"),  # during the restart: fine
+        (1_500.0, "escrow", "POST /v1/orders", 503, "pool exhausted"),
+        (1_600.0, "escrow", "POST /v1/orders/o/fund", 502, "payment_provider_error"),
+    ]
+    _figures, problems = fault_figures(obs, log)
+    assert problems == [
+        "escrow POST /v1/orders answered 503 outside any database outage: pool exhausted",
+        "escrow POST /v1/orders/o/fund answered 502 outside any database outage: "
+        "payment_provider_error",
     ]
