@@ -189,12 +189,14 @@ def in_cause_order(applied: Iterable[UUID], rank: Rank, label: dict[UUID, str]) 
     Per source and subject, the outbox order must never go back."""
     last: dict[tuple[str, str], tuple[int, UUID]] = {}
     problems = []
+    reported: set[UUID] = set()  # one line per event, however many effects it had
     for event_id in applied:
         if event_id not in rank:
             continue
         source, subject, seq = rank[event_id]
         before = last.get((source, subject))
-        if before is not None and seq < before[0]:
+        if before is not None and seq < before[0] and event_id not in reported:
+            reported.add(event_id)
             problems.append(
                 f"{label[event_id]} of {subject} applied after the later {label[before[1]]}"
             )
