@@ -87,9 +87,9 @@ class TimerWorker:
         self.interval = interval
         self.max_backoff = max_backoff
 
-    async def fire_due(self) -> int:
-        """Fire every timer due at the clock's now; returns how many fired."""
-        now = self.clock.now()
+    async def fire_due(self, now: datetime | None = None) -> int:
+        """Fire every timer due at ``now`` (the clock's now); returns how many fired."""
+        now = now or self.clock.now()
         fired = 0
         async with self.engine.begin() as conn:
             rows = (
@@ -132,31 +132,38 @@ class TimerWorker:
                     )
         return fired
 
-    async def next_due(self) -> datetime | None:
-        """When the earliest pending timer this worker handles is due (None: there is none)."""
+    async def next_due(self, after: datetime | None = None) -> datetime | None:
+        """When the earliest pending timer this worker handles is due (None: there is none),
+        counting only timers due later than ``after`` when it is given."""
+        query = sa.select(sa.func.min(timers.c.due_at)).where(
+            timers.c.fired_at.is_(None),
+            timers.c.cancelled_at.is_(None),
+            timers.c.kind.in_(list(self.handlers)),
+        )
+        if after is not None:
+            query = query.where(timers.c.due_at > after)
         async with self.engine.connect() as conn:
-            due: datetime | None = (
-                await conn.execute(
-                    sa.select(sa.func.min(timers.c.due_at)).where(
-                        timers.c.fired_at.is_(None),
-                        timers.c.cancelled_at.is_(None),
-                        timers.c.kind.in_(list(self.handlers)),
-                    )
-                )
-            ).scalar()
+            due: datetime | None = (await conn.execute(query)).scalar()
         return due
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire due timers until ``stop``. A pass that fired something is followed at once by
         another (a handler may have scheduled a timer due now, e.g. a settlement); otherwise
         the worker sleeps until the next timer is due, but at most ``interval`` (timers that
-        other processes schedule meanwhile are seen within it)."""
+        other processes schedule meanwhile are seen within it).
+
+        A timer that was due at this pass and did not fire is another worker's (locked, it
+        was skipped) or failed (and was pushed back past ``now``): the wait is for the first
+        timer due after ``now``. Waiting for the overdue one instead would be no wait at all,
+        and the worker would poll without a pause while the other one holds its batch."""
         while not stop.is_set():
             fired, pause = 0, self.interval
             try:
-                fired = await self.fire_due()
+                now = self.clock.now()
+                fired = await self.fire_due(now)
                 if not fired:
-                    pause = pause_until(await self.next_due(), self.clock.now(), self.interval)
+                    due = await self.next_due(after=now)
+                    pause = pause_until(due, self.clock.now(), self.interval)
             except Exception:
                 log.exception("timer.worker_failed")
             if fired:

@@ -64,7 +64,7 @@ class Injector:
         self.progress, self.rng = progress, rng
         self.progressed = asyncio.Event()  # set by the driver whenever a trade finishes
         self.log = FaultLog()
-        self._restarts: set[asyncio.Task[None]] = set()
+        self._restarting: dict[str, asyncio.Task[None]] = {}  # by process name
 
     async def run(self) -> None:
         for fault in self.faults:
@@ -76,25 +76,31 @@ class Injector:
             elif fault.kind == "postgres":
                 await self._postgres()
             else:
-                self._kill(fault.kind)
+                await self._kill(fault.kind)
             await asyncio.sleep(self.rng.uniform(0.2, 1.0))
         await self.settle()
 
     async def settle(self) -> None:
         """Every killed process is running again."""
-        if self._restarts:
-            await asyncio.gather(*self._restarts)
+        if self._restarting:
+            await asyncio.gather(*self._restarting.values())
 
-    def _kill(self, kind: str) -> None:
+    async def _kill(self, kind: str) -> None:
+        """SIGKILL one live instance of ``kind``. When every instance is down (killed a moment
+        ago, its restart pending), wait for one to be back: a kill that kills nothing is no
+        fault, and counting it would overstate the kills the run survived."""
         procs = self.fleet.of_kind(kind)
-        alive = [p for p in procs if p.alive] or procs
-        victim = self.rng.choice(alive)
-        victim.kill()
+        pending = [self._restarting[p.name] for p in procs if p.name in self._restarting]
+        if pending and not any(p.alive for p in procs):
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        victim = self.rng.choice([p for p in procs if p.alive] or procs)
+        if not victim.kill():
+            return
         self.log.kills[kind] += 1
         self.log.kill_times.append((time.time(), victim.name))
         task = asyncio.create_task(self._restart(victim, self.rng.uniform(0.3, 3.0)))
-        self._restarts.add(task)
-        task.add_done_callback(self._restarts.discard)
+        self._restarting[victim.name] = task
+        task.add_done_callback(lambda _t, name=victim.name: self._restarting.pop(name, None))
 
     async def _restart(self, proc: Proc, after: float) -> None:
         await asyncio.sleep(after)

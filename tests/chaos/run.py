@@ -16,10 +16,10 @@ from typing import Any
 from shared.db import make_engine
 from shared.identity.keys import create_api_key
 from shared.settings import IDENTITY, SERVICES
-from tests.chaos import verify
+from tests.chaos import books, delivery, quiet, verify
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
-from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, service_env
+from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, hold_stack, service_env
 from tests.chaos.trades import (
     FEE_BPS,
     FIXED_FEES,
@@ -165,14 +165,22 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
             r.recovered_after
         )
     pg = log.outage("postgres")
-    during_db = [
-        e
-        for e in obs.server_errors
-        if pg and pg.up_at and pg.down_at - 0.5 <= e[0] <= pg.up_at + 15
-    ]
-    for _at, service, call, status, body in obs.server_errors:
-        if status != 503 and status not in (502, 504):
-            problems.append(f"{service} {call} answered {status}: {body[:200]}")
+
+    def during_db(at: float) -> bool:
+        return pg is not None and pg.down_at - 0.5 <= at <= (pg.up_at or pg.down_at) + 15
+
+    # The client retried each of these and a retry may have succeeded: that hides them from
+    # every other check. A 503 is an answer for the database restart only; anything else, or
+    # a 503 at any other time (an exhausted pool answers 503 too), is a discrepancy.
+    for at, service, call, status, body in obs.server_errors:
+        if status != 503:
+            when = "during the database restart" if during_db(at) else "outside any database outage"
+            problems.append(f"{service} {call} answered {status} {when}: {body[:200]}")
+        elif not during_db(at):
+            problems.append(
+                f"{service} {call} answered 503 outside any database outage: {body[:200]}"
+            )
+    during = [e for e in obs.server_errors if during_db(e[0])]
     statuses = {
         f"{s} {status} {code}".strip(): n for (s, status, code), n in sorted(obs.statuses.items())
     }
@@ -183,8 +191,8 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
         "interrupted_writes": {cause: spread(v) for cause, v in sorted(by_cause.items())},
         "unrecovered_writes": unrecovered,
         "server_errors_during_db_restart": {
-            "503": sum(1 for e in during_db if e[3] == 503),
-            "other_5xx": sum(1 for e in during_db if e[3] != 503),
+            "503": sum(1 for e in during if e[3] == 503),
+            "other_5xx": sum(1 for e in during if e[3] != 503),
         },
         "kills": dict(sorted(log.kills.items())),
         "outages": [
@@ -195,8 +203,16 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
 
 
 async def run(opts: Options, say: Any = print) -> Report:
-    rng = random.Random(opts.seed)
     infra = Infra(opts.cache)
+    lock = await asyncio.to_thread(hold_stack, infra, say)
+    try:
+        return await _run(opts, infra, say)
+    finally:
+        lock.close()
+
+
+async def _run(opts: Options, infra: Infra, say: Any) -> Report:
+    rng = random.Random(opts.seed)
     started = time.monotonic()
     say(f"chaos: stack up (PostgreSQL :{infra.pg_port}, Kafka :{infra.kafka_port})")
     await asyncio.to_thread(infra.up)
@@ -204,17 +220,20 @@ async def run(opts: Options, say: Any = print) -> Report:
     prefix = f"chaos-{uuid.uuid4().hex[:8]}"
     env = service_env(infra, prefix)
     for args in (["migrate"], ["topics", "--partitions", "6"]):
-        done = await asyncio.to_thread(verify.tradeflow, env, *args)
+        done = await asyncio.to_thread(books.tradeflow, env, *args)
         if done.returncode:
             raise RuntimeError(f"tradeflow {args}: {done.stdout}{done.stderr}")
     logs = opts.cache / "logs" / prefix
     fleet = Fleet(env, logs, opts.instances)
     obs = Observations()
+    stop_supervising = asyncio.Event()
+    supervised: asyncio.Task[None] | None = None
     apis = Apis(*(Service(s, fleet.api_ports(s), obs, opts.step_wait) for s in SERVICES))
     try:
         tenants = [await make_tenant(env, n) for n in range(opts.tenants)]
         fleet.start_all()
         await fleet.wait_ready()
+        supervised = asyncio.create_task(fleet.supervise(stop_supervising))
         say(f"chaos: {len(fleet.procs)} processes up ({opts.instances} of each), logs in {logs}")
         for tenant in tenants:
             await set_policies(apis, tenant)
@@ -240,22 +259,23 @@ async def run(opts: Options, say: Any = print) -> Report:
         await faults
         trading = time.monotonic() - traded_at
         say("chaos: trades done; waiting for quiet")
-        quiet_after, busy = await verify.wait_quiet(infra, prefix, opts.quiet_within)
+        quiet_after, busy = await quiet.wait_quiet(infra, prefix, opts.quiet_within)
         findings = verify.Findings()
         for what in busy:
             findings.fail(f"never quiet: {what}")
         say("chaos: checking")
         held = await verify.check_trades(apis, trades, findings)
         await verify.check_advances(apis, trades, findings)
-        await verify.check_events(infra, findings)
-        await verify.check_escrow_held(infra, held, findings)
-        await verify.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
+        await delivery.check_events(infra, prefix, findings)
+        await books.check_escrow_held(infra, held, findings)
+        await books.check_ledger_totals(infra, trades, findings)
+        await books.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
         latencies = await release_latencies(apis, trades)
         figures, problems = fault_figures(obs, injector.log)
         for p in problems:
             findings.fail(p)
         figures.update(findings.figures)
-        figures.update(verify.read_logs(logs))
+        figures.update(delivery.read_logs(logs))
         figures["release_latency_after_window"] = spread(latencies)
         figures["seconds"] = {
             "trading": round(trading, 1),
@@ -273,10 +293,18 @@ async def run(opts: Options, say: Any = print) -> Report:
             "count": len(fleet.procs),
             "starts": sum(p.starts for p in fleet),
         }
+        stop_supervising.set()
+        await supervised
+        for e in fleet.exits:
+            findings.fail(f"{e.name} exited by itself with status {e.status}: ...{e.tail[-600:]}")
+        figures["processes"]["exited_by_themselves"] = len(fleet.exits)
         if opts.check_targets:
             check_targets(figures, findings)
         return Report(not findings.problems, findings.problems, figures)
     finally:
+        stop_supervising.set()
+        if supervised is not None:
+            await supervised
         for s in (apis.escrow, apis.ledger, apis.financing):
             await s.close()
         fleet.stop_all()

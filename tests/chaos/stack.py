@@ -10,15 +10,19 @@ shared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -138,6 +142,31 @@ class Infra:
             await admin.close()
 
 
+async def connect(infra: Infra, service: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=infra.pg_port,
+        user="tradeflow",
+        password="tradeflow",
+        database=f"{DB_PREFIX}{service}",
+    )
+
+
+def hold_stack(infra: Infra, say: Callable[[str], object] = print) -> IO[str]:
+    """Wait until no other chaos run on this machine uses the chaos servers, and keep them:
+    their ports and the Debian cluster are machine-wide, whichever checkout runs, and a run
+    recreates the databases and restarts the servers under any other. Closing the returned
+    file (or the process ending) lets the next run in."""
+    path = Path(tempfile.gettempdir()) / f"tradeflow-chaos-{infra.pg_port}-{infra.kafka_port}.lock"
+    lock = path.open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"chaos: another chaos run holds {path}; waiting for it to end")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def cpu_of(pid: int) -> float:
     """User + system CPU seconds of a live process (0 when it is gone)."""
     try:
@@ -158,6 +187,16 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@dataclass(frozen=True)
+class Exit:
+    """A process that ended without being killed or stopped by the run."""
+
+    name: str
+    status: int
+    at: float  # time.time()
+    tail: str  # the end of its log
+
+
 @dataclass
 class Proc:
     service: str
@@ -169,6 +208,7 @@ class Proc:
     starts: int = 0
     kills: int = 0
     cpu_before: float = 0.0  # CPU seconds of this slot's earlier (killed) processes
+    ended_by_us: bool = False  # the current process was killed or stopped by the run
 
     @property
     def kind(self) -> str:
@@ -182,19 +222,21 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def start(self, env: dict[str, str]) -> None:
+    def command(self) -> list[str]:
         args = [sys.executable, "-m", "services.cli", self.service, self.role]
-        if self.port is not None:
-            args += ["--port", str(self.port)]
+        return args + (["--port", str(self.port)] if self.port is not None else [])
+
+    def start(self, env: dict[str, str]) -> None:
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                args,
+                self.command(),
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
                 start_new_session=True,
             )
+        self.ended_by_us = False
         self.starts += 1
 
     def cpu_seconds(self) -> float:
@@ -202,22 +244,33 @@ class Proc:
         live = cpu_of(self.popen.pid) if self.alive and self.popen is not None else 0.0
         return self.cpu_before + live
 
-    def kill(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.cpu_before += cpu_of(self.popen.pid)
-            self.popen.send_signal(signal.SIGKILL)
-            self.popen.wait()  # reaped: no zombie left to look alive
-            self.kills += 1
+    def kill(self) -> bool:
+        """SIGKILL the process; False when there was none running to kill."""
+        if self.popen is None or self.popen.poll() is not None:
+            return False
+        self.ended_by_us = True
+        self.cpu_before += cpu_of(self.popen.pid)
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()  # reaped: no zombie left to look alive
+        self.kills += 1
+        return True
 
     def stop(self, timeout: float = 15) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
+        self.ended_by_us = True
         self.popen.terminate()
         try:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
+
+    def ended_by_itself(self) -> int | None:
+        """The exit status of a process that ended although nobody killed or stopped it."""
+        if self.popen is None or self.ended_by_us:
+            return None
+        return self.popen.poll()
 
 
 @dataclass
@@ -228,6 +281,7 @@ class Fleet:
     logs: Path
     instances: int = 2
     procs: list[Proc] = field(default_factory=list)
+    exits: list[Exit] = field(default_factory=list)  # processes that died by themselves
 
     def __post_init__(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -258,9 +312,23 @@ class Fleet:
     def stop_all(self) -> None:
         for p in self.procs:
             if p.alive and p.popen is not None:
+                p.ended_by_us = True
                 p.popen.terminate()
         for p in self.procs:
             p.stop()
+
+    async def supervise(self, stop: asyncio.Event, every: float = 0.5) -> None:
+        """Until ``stop``: a process that ended by itself is recorded (a failure of the run:
+        only the run's own kills are faults) and started again, as a supervisor would."""
+        while not stop.is_set():
+            for p in self.procs:
+                status = p.ended_by_itself()
+                if status is not None:
+                    tail = p.log.read_text(errors="replace")[-1500:] if p.log.exists() else ""
+                    self.exits.append(Exit(p.name, status, time.time(), tail))
+                    p.start(self.env)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def wait_ready(self, within: float = 120) -> None:
         deadline = time.monotonic() + within

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -161,3 +163,34 @@ async def test_the_worker_sleeps_until_the_next_timer_is_due_not_a_whole_interva
 
 async def _noop(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
     pass
+
+
+async def test_a_due_timer_another_worker_holds_does_not_make_this_one_spin(
+    backbone_engine: AsyncEngine,
+) -> None:
+    """Two workers run side by side. While one fires a due timer (its row locked for the
+    whole batch, Stripe calls included), the other skips it and finds nothing to fire; the
+    earliest pending timer is that overdue one, so "sleep until the next is due" must not
+    mean "sleep 0 s": it would poll the database without a pause until the batch commits."""
+    kind = f"test-{uuid.uuid4().hex[:6]}"
+    clock = ManualClock()
+    async with backbone_engine.begin() as conn:
+        await schedule(conn, kind, "busy", clock.now() - timedelta(seconds=1))
+
+    class Counting(TimerWorker):
+        passes = 0
+
+        async def fire_due(self, *args: Any) -> int:
+            self.passes += 1
+            return await super().fire_due(*args)
+
+    worker = Counting(backbone_engine, {kind: _noop}, clock=clock, interval=1.0)
+    stop = asyncio.Event()
+    async with backbone_engine.connect() as other, other.begin():
+        # The other worker, in the middle of its batch: the row locked, not fired yet.
+        await other.execute(sa.select(timers.c.id).where(timers.c.kind == kind).with_for_update())
+        running = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await running
+    assert worker.passes == 1  # one pass, then a pause of the interval, not a busy loop

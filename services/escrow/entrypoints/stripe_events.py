@@ -91,6 +91,8 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
         payment = _succeeded_payment(e, obj.payment_intent)
         events: list[EventModel] = []
         for refund in obj.refunds.data if obj.refunds else []:
+            if not refund.returned:
+                continue  # failed or cancelled at Stripe: no money went back
             ours = refund.metadata.get("refund_id")
             if ours:
                 e, booked = complete_refund(e, ours, refund.id)

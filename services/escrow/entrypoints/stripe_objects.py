@@ -46,6 +46,14 @@ class PaymentIntentObject(StripeObject):
 
 class RefundObject(StripeObject):
     amount: PositiveMinorUnits
+    status: StrictStr | None = None
+
+    @property
+    def returned(self) -> bool:
+        """False for a refund Stripe gave up on: it returned nothing to the buyer. (A charge
+        lists all its refunds, whatever their status; a pending one is counted, as escrow
+        counts its own once Stripe accepted them.)"""
+        return self.status not in ("failed", "canceled")
 
 
 class RefundList(BaseModel):

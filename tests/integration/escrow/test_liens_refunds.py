@@ -139,3 +139,22 @@ async def test_charge_refunded_recognises_our_refunds_and_books_foreign_ones(api
     assert (await api.webhook(echo)).status_code == 200
     final = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
     assert (final["refunded"], final["held"], final["status"]) == (100_000, 0, "cancelled")
+
+
+async def test_charge_refunded_books_no_refund_that_failed_or_was_cancelled(api: Api) -> None:
+    """A charge's ``refunds`` list holds every refund of the charge, in any status: one that
+    failed or was cancelled at Stripe returned nothing to the buyer. Booking it took the
+    amount out of escrow held while the money stayed at Stripe, with no one to pay it out."""
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    oid = order["order_id"]
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding))
+    refunds = [
+        {"id": "re_failed", "amount": 2_500, "status": "failed", "metadata": {}},
+        {"id": "re_cancelled", "amount": 1_000, "status": "canceled", "metadata": {}},
+        {"id": "re_done", "amount": 500, "status": "succeeded", "metadata": {}},
+    ]
+    assert (await api.webhook(charge_refunded(order, funding, refunds))).status_code == 200
+    state = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
+    assert (state["refunded"], state["held"]) == (500, 99_500)
+    assert [r["stripe_refund_id"] for r in state["refunds"]] == ["re_done"]
