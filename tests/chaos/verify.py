@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.ledger.domain.rules import posts
 from shared.settings import SERVICES
+from shared.topics import partitions_of
 from tests.chaos.stack import DB_PREFIX, ROOT, Infra
 from tests.chaos.trades import FEE_BPS, FIXED_FEES, Apis, Trade
 
@@ -76,16 +77,9 @@ async def lag(infra: Infra, prefix: str) -> dict[str, int]:
     try:
         out = {}
         for group, topics in consumer_groups(prefix).items():
-            tps = [
-                TopicPartition(t, p) for t in topics for p in probe.partitions_for_topic(t) or ()
-            ]
-            if not tps:
-                await probe.topics()  # refresh metadata once
-                tps = [
-                    TopicPartition(t, p)
-                    for t in topics
-                    for p in probe.partitions_for_topic(t) or ()
-                ]
+            tps = [tp for t in topics for tp in await partitions_of(probe, t)]
+            if len(tps) < len(topics):  # a topic the broker does not know: never "quiet"
+                raise RuntimeError(f"{group}: its topics {topics} have {len(tps)} partitions")
             ends = await probe.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(group)
             out[group] = sum(
