@@ -11,6 +11,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ import structlog
 import typer
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import make_engine, parked_subjects
 from shared.http.app import create_service_app
@@ -57,6 +59,8 @@ class ServiceDefinition:
     routers: Callable[[], Sequence[APIRouter]]
     consumers: Callable[[Any], Sequence[ConsumerSpec]] = lambda _c: ()
     timers: Callable[[Any], Mapping[str, TimerHandler]] = lambda _c: {}
+    # Recurring timers the service starts when a timer worker comes up (idempotent).
+    start_timers: Callable[[Any, AsyncConnection, datetime], Awaitable[None]] | None = None
     commands: typer.Typer | None = field(default=None, compare=False)
 
 
@@ -125,6 +129,8 @@ async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
         runtime = container.runtime
         async with runtime.engine.begin() as conn:
             await ensure_scheduled(conn, runtime.clock.now())
+            if definition.start_timers is not None:
+                await definition.start_timers(container, conn, runtime.clock.now())
         handlers = {**retention_timers(), **definition.timers(container)}
         worker = TimerWorker(runtime.engine, handlers, clock=runtime.clock)
         await _until_signalled(worker.run)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db import OUTBOX_CHANNEL, asyncpg_dsn, outbox
 from shared.events.envelope import Envelope
 from shared.metrics import EVENTS_PUBLISHED
+from shared.topics import partition_for
 
 log = structlog.get_logger(__name__)
 
@@ -76,11 +77,16 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]) -> None:
-    """Send a batch and wait until every record is acknowledged."""
+    """Send a batch, each event to its tenant's partition, and wait until every record is
+    acknowledged."""
+    partitions = await producer.partitions_for(topic)
     pending = []
     for env in envelopes:
         key, value, headers = env.to_kafka()
-        pending.append(await producer.send(topic, value=value, key=key, headers=headers))
+        partition = partition_for(env.tenant_id, partitions)
+        pending.append(
+            await producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+        )
     await asyncio.gather(*pending)
 
 

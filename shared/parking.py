@@ -20,6 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import inbox, parked_subjects
+from shared.events.envelope import HEADERS
+from shared.topics import tenant_partition
+
+TENANT_HEADER = HEADERS["tenant_id"]
 
 
 async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]) -> dict[str, str]:
@@ -130,10 +134,15 @@ async def replay(
             continue  # the same event dead-lettered twice (a rewound batch)
         seen.add(letter.event_id)
         original = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq_")]
+        topic = letter.headers["dlq_topic"].decode()
+        tenant = dict(original).get(TENANT_HEADER)
+        # Back to the partition its subject's later events go to (its tenant's).
+        partition = await tenant_partition(producer, topic, tenant.decode()) if tenant else None
         await producer.send_and_wait(
-            letter.headers["dlq_topic"].decode(),
+            topic,
             value=letter.record.value,
             key=letter.record.key,
             headers=original,
+            partition=partition,
         )
     return len(seen)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(1_048_576, gt=0)
     max_json_depth: int = Field(32, gt=0)
 
+    # How often the ledger publishes its books' heads (ledger.chain_checkpoint events).
+    ledger_checkpoint_seconds: int = Field(60, ge=1, le=86_400)
+
     host: str = "127.0.0.1"
     escrow_port: int = 8001
     ledger_port: int = 8002

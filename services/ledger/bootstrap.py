@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.ledger.adapters.checkpoints import (
+    CHECKPOINT_TIMER,
+    checkpoint_timer,
+    ensure_checkpoints_scheduled,
+)
 from services.ledger.entrypoints.api import accounts, export, journal, periods, recon
 from services.ledger.entrypoints.cli import app as commands
 from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
@@ -14,6 +21,7 @@ from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
+from shared.timers import TimerHandler
 
 NAME = "ledger"
 
@@ -49,6 +57,21 @@ def routers() -> Sequence[APIRouter]:
     return [accounts.router, journal.router, periods.router, export.router, recon.router]
 
 
+def _every(container: LedgerContainer) -> timedelta:
+    return timedelta(seconds=container.runtime.settings.ledger_checkpoint_seconds)
+
+
+def timers(container: LedgerContainer) -> Mapping[str, TimerHandler]:
+    """Each book's head published at a fixed interval (adapters/checkpoints.py)."""
+    fire = checkpoint_timer(container.runtime.topic, _every(container))
+    return {CHECKPOINT_TIMER: fire}
+
+
+async def start_timers(container: LedgerContainer, conn: AsyncConnection, now: datetime) -> None:
+    await ensure_checkpoints_scheduled(conn, now, _every(container))
+
+
 DEFINITION = ServiceDefinition(
-    name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers, commands=commands
-)
+    name=NAME, bootstrap=bootstrap, routers=routers, consumers=consumers, timers=timers,
+    start_timers=start_timers, commands=commands,
+)  # fmt: skip

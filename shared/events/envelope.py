@@ -21,7 +21,7 @@ SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 # Envelope attribute -> CloudEvents Kafka header (binary content mode, "ce_" prefix).
-_HEADERS = {
+HEADERS = {
     "id": "ce_id",
     "type": "ce_type",
     "source": "ce_source",
@@ -109,7 +109,7 @@ class Envelope(BaseModel):
             "correlation_id": str(self.correlation_id),
             "causation_id": str(self.causation_id) if self.causation_id else "",
         }
-        headers = [(_HEADERS[k], v.encode()) for k, v in attrs.items() if v]
+        headers = [(HEADERS[k], v.encode()) for k, v in attrs.items() if v]
         headers += [
             ("ce_specversion", SPEC_VERSION.encode()),
             ("content-type", CONTENT_TYPE.encode()),
@@ -119,7 +119,7 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_kafka(cls, value: bytes | None, headers: Any) -> Envelope:
-        ours = set(_HEADERS.values())
+        ours = set(HEADERS.values())
         try:
             # Only our attributes are decoded: foreign headers (tracing, binary) are not ours.
             hdrs = {k: v.decode() for k, v in (headers or ()) if k in ours and v is not None}
@@ -131,10 +131,10 @@ class Envelope(BaseModel):
             raise EnvelopeError(f"body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("body must be a JSON object")
-        missing = [h for a, h in _HEADERS.items() if a != "causation_id" and h not in hdrs]
+        missing = [h for a, h in HEADERS.items() if a != "causation_id" and h not in hdrs]
         if missing:
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
-        attrs = {a: hdrs[h] for a, h in _HEADERS.items() if h in hdrs}
+        attrs = {a: hdrs[h] for a, h in HEADERS.items() if h in hdrs}
         try:
             return cls(**attrs, data=data)
         except ValueError as exc:

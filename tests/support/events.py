@@ -12,10 +12,10 @@ class WidgetChanged(EventModel):
     fail: str | None = None  # "always" makes the handler fail; "once" fails the first try
 
 
-def widget_event(widget_id: str, seq: int, fail: str | None = None) -> Envelope:
+def widget_event(widget_id: str, seq: int, fail: str | None = None, tenant: str = "t1") -> Envelope:
     return Envelope.wrap(
         WidgetChanged(widget_id=widget_id, seq=seq, fail=fail),
         source="tests",
-        tenant_id="t1",
+        tenant_id=tenant,
         subject=widget_id,
     )

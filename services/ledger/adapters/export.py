@@ -25,17 +25,18 @@ COLUMNS = (
     "transaction_id", "seq", "posted_at", "original_date", "recorded_at", "line",
     "account_code", "account_number", "account_name", "subledger", "currency",
     "minor_unit_exponent", "debit", "credit", "source_event_id", "source_type", "kind",
-    "memo", "external_ref", "actor", "reason",
+    "memo", "external_ref", "actor", "reason", "tenant_id", "book_seq", "prev_hash", "hash",
 )  # fmt: skip
 
 _ROWS = sa.text("""
 SELECT j.id, j.seq, j.posted_at, j.original_date, j.recorded_at, p.line, a.code,
        a.subledger, p.currency, p.amount, j.source_event_id, j.source_type, j.kind, j.memo,
-       p.external_ref, j.actor, j.reason
+       p.external_ref, j.actor, j.reason, j.tenant_id, j.book_seq, j.prev_hash, j.hash
 FROM journal_transactions j JOIN postings p ON p.transaction_id = j.id
 JOIN accounts a ON a.id = p.account_id
-WHERE j.tenant_id = :tenant AND j.posted_at >= :start AND j.posted_at < :end
-ORDER BY j.posted_at, j.seq, p.line
+WHERE (j.tenant_id = :tenant OR CAST(:tenant AS text) IS NULL)
+  AND j.posted_at >= :start AND j.posted_at < :end
+ORDER BY j.tenant_id, j.posted_at, j.seq, p.line
 """)
 
 
@@ -54,12 +55,15 @@ def _row(r: Any) -> dict[str, Any]:
         "credit": max(-r.amount, 0), "source_event_id": str(r.source_event_id),
         "source_type": r.source_type, "kind": r.kind, "memo": r.memo,
         "external_ref": r.external_ref or "", "actor": r.actor or "", "reason": r.reason or "",
+        "tenant_id": r.tenant_id, "book_seq": r.book_seq if r.book_seq is not None else "",
+        "prev_hash": r.prev_hash, "hash": r.hash,
     }  # fmt: skip
 
 
 async def rows(
-    conn: AsyncConnection, tenant_id: str, start: datetime, end: datetime
+    conn: AsyncConnection, tenant_id: str | None, start: datetime, end: datetime
 ) -> AsyncIterator[dict[str, Any]]:
+    """One tenant's postings (its book), or with None every tenant's, book after book."""
     result = await conn.stream(_ROWS, {"tenant": tenant_id, "start": start, "end": end})
     async for r in result:
         yield _row(r)

@@ -1,7 +1,7 @@
 """Period close: a tenant's books are closed through a moment; nothing is dated before it.
 
-Closing takes the chain lock, so it cannot interleave with a batch being appended: every
-batch sees either the old or the new close. Closes only move forward.
+Closing locks the tenant's book, so it cannot interleave with a batch being appended to it:
+every batch sees either the old or the new close. Closes only move forward.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ledger.adapters.posting import CHAIN_LOCK
+from services.ledger.adapters.posting import driver, lock_books
 from services.ledger.adapters.tables import period_closes
 
 
@@ -32,7 +32,7 @@ async def close_period(
 ) -> None:  # fmt: skip
     if through > now:
         raise PeriodCloseRefused("a period can only be closed once it is over")
-    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK)))
+    await lock_books(await driver(conn), [tenant_id])
     current = await closed_through(conn, tenant_id)
     if current is not None and through <= current:
         raise PeriodCloseRefused(f"the books are already closed through {current.isoformat()}")

@@ -1,11 +1,15 @@
 """The posting engine: appends a batch of journal drafts in one database transaction.
 
-One batch = one chain-lock acquisition, one statement for accounts, and a COPY each for
+One batch = one lock per book it touches, one statement for accounts, and a COPY each for
 journal rows and postings. No per-posting statements and no running-balance rows: balances
 are computed from the postings (indexed by account and date), so the fee account that every
-release touches is never a hot row. Appends are serialised by a transaction-scoped advisory
-lock because the hash chain needs a single order; with batches of thousands of events that
-costs one lock wait per batch.
+release touches is never a hot row.
+
+Each tenant's journal is a book with its own hash chain (``book_seq``, ``prev_hash``,
+``hash``). A batch locks the ``books`` rows of the tenants it posts for, in tenant order (so
+two batches cannot deadlock), and holds them to its commit: appends to one book are
+serialised, appends to different books never wait on each other. ``seq``, the journal-wide
+order, comes from a sequence and needs no lock.
 """
 
 from __future__ import annotations
@@ -23,11 +27,9 @@ from services.ledger.adapters.accounts import AccountKey, account_ids
 from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
 from services.ledger.domain.journal import JournalDraft
 
-CHAIN_LOCK = 0x6C65_6467_6572_0001  # "ledger" + 1: the one lock every journal append takes
-
 JOURNAL_COLUMNS = (
     "id", "seq", "tenant_id", "posted_at", "original_date", "source_event_id", "source_type",
-    "kind", "actor", "reason", "memo", "reverses", "prev_hash", "hash",
+    "kind", "actor", "reason", "memo", "reverses", "prev_hash", "hash", "book_seq",
 )  # fmt: skip
 POSTING_COLUMNS = (
     "transaction_id", "line", "seq", "tenant_id", "account_id", "currency", "amount",
@@ -68,8 +70,24 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     return pg
 
 
-async def lock_chain(pg: asyncpg.Connection) -> None:
-    await pg.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+Head = tuple[int, str]  # a book's last position and hash
+
+
+async def lock_books(pg: asyncpg.Connection, tenants: Sequence[str]) -> dict[str, Head]:
+    """Lock the books of ``tenants`` (opening the missing ones) until commit; their heads."""
+    ordered = sorted(set(tenants))
+    await pg.execute(
+        "INSERT INTO books (tenant_id, head_seq, head_hash)"
+        " SELECT t, 0, $2 FROM unnest($1::text[]) AS t ORDER BY t ON CONFLICT DO NOTHING",
+        ordered,
+        GENESIS,
+    )
+    rows = await pg.fetch(
+        "SELECT tenant_id, head_seq, head_hash FROM books WHERE tenant_id = ANY($1::text[])"
+        " ORDER BY tenant_id FOR UPDATE",
+        ordered,
+    )
+    return {r["tenant_id"]: (r["head_seq"], r["head_hash"]) for r in rows}
 
 
 async def closed_through(pg: asyncpg.Connection, tenants: Sequence[str]) -> dict[str, datetime]:
@@ -91,7 +109,7 @@ async def post_batch(conn: AsyncConnection, drafts: Sequence[JournalDraft]) -> l
     if not drafts:
         return []
     pg = await driver(conn)
-    await lock_chain(pg)
+    heads = await lock_books(pg, [d.tenant_id for d in drafts])
     known = await pg.fetch(
         "SELECT id, seq, source_event_id, posted_at FROM journal_transactions"
         " WHERE source_event_id = ANY($1::uuid[])",
@@ -120,28 +138,35 @@ async def post_batch(conn: AsyncConnection, drafts: Sequence[JournalDraft]) -> l
             draft = draft.moved_to(upto)
         fresh.append(draft)
     if fresh:
-        for p in await _append(pg, fresh):
+        for p in await _append(pg, fresh, heads):
             done[p.source_event_id] = p
     return [done[d.source_event_id] for d in drafts]
 
 
-async def _append(pg: asyncpg.Connection, drafts: Sequence[JournalDraft]) -> list[Posted]:
+async def _append(
+    pg: asyncpg.Connection, drafts: Sequence[JournalDraft], heads: dict[str, Head]
+) -> list[Posted]:
     keys: list[AccountKey] = [
         (d.tenant_id, ln.code, ln.currency, ln.subledger) for d in drafts for ln in d.lines
     ]
     ids = await account_ids(pg, keys)
-    head = await pg.fetchrow("SELECT seq, hash FROM journal_transactions ORDER BY seq DESC LIMIT 1")
-    seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
+    seqs = sorted(
+        await pg.fetchval(
+            "SELECT array_agg(nextval('journal_seq')) FROM generate_series(1, $1)", len(drafts)
+        )
+    )
+    heads = dict(heads)
     journal_rows, posting_rows, posted = [], [], []
-    for d in drafts:
-        seq += 1
+    for d, seq in zip(drafts, seqs, strict=True):
+        position, prev = heads[d.tenant_id]
+        position += 1
         digest = link_bytes(prev, canonical_of(
             d.id, seq, d.tenant_id, d.posted_at, d.original_date, d.source_event_id,
-            d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, d.lines,
+            d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, d.lines, position,
         ))  # fmt: skip
         journal_rows.append(
             (d.id, seq, d.tenant_id, d.posted_at, d.original_date, d.source_event_id,
-             d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, prev, digest)
+             d.source_type, d.kind, d.actor, d.reason, d.memo, d.reverses, prev, digest, position)
         )  # fmt: skip
         for n, ln in enumerate(d.lines, start=1):
             account_id = ids[(d.tenant_id, ln.code, ln.currency, ln.subledger)]
@@ -149,9 +174,16 @@ async def _append(pg: asyncpg.Connection, drafts: Sequence[JournalDraft]) -> lis
                 (d.id, n, seq, d.tenant_id, account_id, ln.currency, ln.amount, d.posted_at, ln.external_ref)
             )  # fmt: skip
         posted.append(Posted(d.id, seq, d.source_event_id, d.posted_at))
-        prev = digest
+        heads[d.tenant_id] = (position, digest)
     await pg.copy_records_to_table(
         "journal_transactions", records=journal_rows, columns=JOURNAL_COLUMNS
     )
     await pg.copy_records_to_table("postings", records=posting_rows, columns=POSTING_COLUMNS)
+    moved = [(t, heads[t]) for t in sorted({d.tenant_id for d in drafts})]
+    await pg.execute(
+        "UPDATE books SET head_seq = v.s, head_hash = v.h, updated_at = now()"
+        " FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(t, s, h)"
+        " WHERE books.tenant_id = v.t",
+        [t for t, _ in moved], [h[0] for _, h in moved], [h[1] for _, h in moved],
+    )  # fmt: skip
     return posted

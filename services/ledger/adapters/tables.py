@@ -37,6 +37,16 @@ journal = sa.Table(
     sa.Column("reverses", UUID(as_uuid=True)),
     sa.Column("prev_hash", sa.Text, nullable=False),
     sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("book_seq", sa.BigInteger),  # its place in its tenant's book; None: legacy chain
+)
+
+books = sa.Table(
+    "books",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 postings = sa.Table(

@@ -1,11 +1,18 @@
-"""The tamper-evident hash chain over journal transactions.
+"""The tamper-evident hash chains over journal transactions: one chain per book.
 
-Transaction n stores ``hash_n = sha256(hash_{n-1} || "\\n" || canonical_n)`` where
+A book is one tenant's journal (docs/ledger.md, "Books"). Its transactions are numbered
+1, 2, 3... (``book_seq``) and transaction n stores
+``hash_n = sha256(hash_{n-1} || "\\n" || canonical_n)`` where
 ``canonical_n`` is the compact, key-sorted JSON of everything that gives the transaction its
 meaning: id, sequence number, tenant, dates, source, kind, actor, reason, memo, what it
 reverses, and its postings in line order (account code, sub-ledger, currency, signed amount,
-external ref). Changing, adding or removing any of that -- or any earlier transaction --
-changes every later hash. The first transaction chains from ``GENESIS``.
+external ref), and its position in the book (``book_seq``). Changing, adding or removing
+any of that -- or any earlier transaction of the book -- changes every later hash. The first
+transaction of a book chains from ``GENESIS``.
+
+Journals written before books existed form one legacy chain across all tenants, numbered by
+``seq``, whose canonical form has no ``book_seq`` key; it is verified as it was written and
+never grows (``LEGACY_BOOK``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from typing import Protocol
 from uuid import UUID
 
 GENESIS = "0" * 64
+LEGACY_BOOK = "legacy"  # the pre-books chain, across tenants
+
+
+def book_of(tenant_id: str) -> str:
+    """A book's name: ``tenant:<id>`` (the prefix keeps it apart from ``legacy``)."""
+    return f"tenant:{tenant_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,12 @@ class ChainedTransaction:
     memo: str
     reverses: UUID | None
     postings: Sequence[ChainedPosting]
+    book_seq: int | None = None  # the position in the tenant's book; None in the legacy chain
+
+    @property
+    def position(self) -> int:
+        """Its place in its chain: ``book_seq`` in a book, ``seq`` in the legacy chain."""
+        return self.seq if self.book_seq is None else self.book_seq
 
 
 class PostingLike(Protocol):
@@ -78,6 +97,7 @@ def canonical_of(
     id: UUID, seq: int, tenant_id: str, posted_at: datetime, original_date: datetime | None,
     source_event_id: UUID, source_type: str, kind: str, actor: str | None, reason: str | None,
     memo: str, reverses: UUID | None, postings: Iterable[PostingLike],
+    book_seq: int | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical bytes: exactly ``json.dumps(body, sort_keys=True, separators=(",", ":"),
     ensure_ascii=False)`` of the body described in the module docstring (keys in sorted
@@ -89,8 +109,9 @@ def canonical_of(
         f"{_text(p.external_ref)}]"
         for p in postings
     )
+    book = "" if book_seq is None else f'"book_seq":{int(book_seq)},'
     return (
-        f'{{"actor":{_text(actor)},"id":"{id}","kind":{_string(kind)},"memo":{_string(memo)},'
+        f'{{"actor":{_text(actor)},{book}"id":"{id}","kind":{_string(kind)},"memo":{_string(memo)},'
         f'"original_date":{_ts(original_date)},"posted_at":{_ts(posted_at)},"postings":[{lines}],'
         f'"reason":{_text(reason)},"reverses":{_text(None if reverses is None else str(reverses))},'
         f'"seq":{int(seq)},"source_event_id":"{source_event_id}","source_type":{_string(source_type)},'
@@ -102,6 +123,7 @@ def canonical(tx: ChainedTransaction) -> bytes:
     return canonical_of(
         tx.id, tx.seq, tx.tenant_id, tx.posted_at, tx.original_date, tx.source_event_id,
         tx.source_type, tx.kind, tx.actor, tx.reason, tx.memo, tx.reverses, tx.postings,
+        tx.book_seq,
     )  # fmt: skip
 
 
@@ -121,15 +143,18 @@ class BrokenLink:
 
 
 def check_link(
-    expected_seq: int, prev_hash: str, tx: ChainedTransaction, stored_prev: str, stored_hash: str
+    expected: int, prev_hash: str, tx: ChainedTransaction, stored_prev: str, stored_hash: str
 ) -> BrokenLink | None:
-    """Why this stored link does not follow from the previous one, or None when it does."""
-    if tx.seq != expected_seq:
-        return BrokenLink(
-            expected_seq, tx.id, f"sequence jumps from {expected_seq - 1} to {tx.seq}"
-        )
+    """Why this stored link does not follow from the previous one, or None when it does.
+    ``expected`` is the position the link must have in its chain."""
+    if tx.position != expected:
+        return BrokenLink(expected, tx.id, f"sequence jumps from {expected - 1} to {tx.position}")
     if stored_prev != prev_hash:
-        return BrokenLink(tx.seq, tx.id, "previous-hash does not match the preceding transaction")
+        return BrokenLink(
+            tx.position, tx.id, "previous-hash does not match the preceding transaction"
+        )
     if link(prev_hash, tx) != stored_hash:
-        return BrokenLink(tx.seq, tx.id, "content does not match its hash (altered after posting)")
+        return BrokenLink(
+            tx.position, tx.id, "content does not match its hash (altered after posting)"
+        )
     return None

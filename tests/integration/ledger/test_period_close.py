@@ -66,6 +66,12 @@ async def test_closes_only_move_forward_and_only_over_the_past(api: Api) -> None
     assert [(h["closed_by"], h["reason"]) for h in history] == [("apikey:alice", "May books")]
 
 
+# A hand-written row's place in its tenant's book: right after the last one.
+NEXT_IN_BOOK = (
+    "(SELECT coalesce(max(book_seq), 0) + 1 FROM journal_transactions WHERE tenant_id = :t)"
+)
+
+
 async def test_the_database_refuses_a_back_dated_row(api: Api, ledger: AsyncEngine) -> None:
     assert await _close(api, MAY_END) == 201
     with pytest.raises(DBAPIError, match="falls in a period closed through"):
@@ -73,8 +79,9 @@ async def test_the_database_refuses_a_back_dated_row(api: Api, ledger: AsyncEngi
             await conn.execute(
                 sa.text(
                     "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at,"
-                    " source_event_id, source_type, kind, memo, prev_hash, hash)"
-                    " VALUES (:id, :seq, :t, :at, :id, 'test', 'event', '', 'x', 'y')"
+                    " source_event_id, source_type, kind, memo, prev_hash, hash, book_seq)"
+                    " VALUES (:id, :seq, :t, :at, :id, 'test', 'event', '', 'x', 'y',"
+                    f" {NEXT_IN_BOOK})"
                 ),
                 {"id": uuid.uuid4(), "seq": 10**13 + uuid.uuid4().int % 10**9, "t": api.tenant,
                  "at": MAY_END - timedelta(days=1)},

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from services.ledger.adapters.audit import audit
-from services.ledger.adapters.chain import verify_chain
+from services.ledger.adapters.chain import verify_chains
 from services.ledger.entrypoints.cli import app
 from tests.integration.ledger.conftest import ScratchLedger
 from tests.integration.ledger.helpers import funded, post, refunded, released
@@ -42,22 +42,29 @@ async def test_verify_finds_the_first_altered_transaction(scratch_ledger: Scratc
     engine = await scratch_ledger("tamper")
     await _book(engine)
     async with engine.connect() as conn:
-        clean = await verify_chain(conn)
-    assert clean.ok and clean.checked == 12
-    code, output = await _cli(engine, "verify")
-    assert code == 0 and "hash chain intact: 12 transactions" in output
+        clean = {r.book: r for r in await verify_chains(conn)}
+    assert {b: (r.ok, r.checked) for b, r in clean.items()} == {
+        "legacy": (True, 0), "tenant:t1": (True, 9), "tenant:t2": (True, 3),
+    }  # fmt: skip
+    code, output = await _cli(engine, "verify", "--no-checkpoints")
+    assert code == 0 and "tenant:t1: 9 transactions" in output and "tenant:t2: 3" in output
 
-    # A balanced edit (both sides of seq 5) passes every sum; only the chain can tell.
+    # A balanced edit (both sides of t1's fourth transaction, journal seq 5) passes every
+    # sum; only t1's chain can tell, and t2's book is untouched by it.
     await _tamper(engine, "UPDATE postings SET amount = amount * 2 WHERE seq = 5")
     async with engine.connect() as conn:
-        report = await verify_chain(conn)
+        reports = {r.book: r for r in await verify_chains(conn)}
         checks = {c.name: c.ok for c in await audit(conn)}
-    assert report.broken is not None and report.broken.seq == 5 and report.checked == 4
-    assert "altered" in report.broken.reason
-    code, output = await _cli(engine, "verify")
-    assert code == 1 and "first broken link: seq 5" in output
+    t1 = reports["tenant:t1"]
+    assert t1.broken is not None and t1.broken.seq == 4 and t1.checked == 3
+    assert "altered" in t1.broken.reason
+    assert reports["tenant:t2"].ok
+    code, output = await _cli(engine, "verify", "--no-checkpoints")
+    assert code == 1 and "tenant:t1: first broken link: seq 4" in output
+    code, output = await _cli(engine, "verify", "--no-checkpoints", "--tenant", "t2")
+    assert code == 0, output
     assert [name for name, ok in checks.items() if not ok] == [
-        "hash chain intact (4 links verified)"
+        "hash chains intact (6 links verified in 2 books)"
     ]
 
 
@@ -77,7 +84,7 @@ async def test_audit_names_every_broken_invariant(scratch_ledger: ScratchLedger)
         "✗ every transaction balances per currency",
         "✗ trial balance is zero per tenant and currency",
         "✗ no escrow holds a negative balance",
-        "✗ hash chain intact (0 links verified)",
+        "✗ hash chains intact (3 links verified in 2 books)",
     ):
         assert failed in output
     assert "✓ every transaction has at least two postings" in output

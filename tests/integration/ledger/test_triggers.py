@@ -34,6 +34,12 @@ async def _account(engine: AsyncEngine, tenant: str, code: str) -> int:
         )
 
 
+# A hand-written row's place in its tenant's book: right after the last one.
+NEXT_IN_BOOK = (
+    "(SELECT coalesce(max(book_seq), 0) + 1 FROM journal_transactions WHERE tenant_id = :t)"
+)
+
+
 async def _insert_raw(engine: AsyncEngine, tenant: str, amounts: list[int]) -> None:
     """A journal transaction written by hand, bypassing the posting engine, then COMMIT."""
     debit, credit = (
@@ -45,8 +51,9 @@ async def _insert_raw(engine: AsyncEngine, tenant: str, amounts: list[int]) -> N
         await conn.execute(
             sa.text(
                 "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at, source_event_id,"
-                " source_type, kind, memo, prev_hash, hash)"
-                " VALUES (:id, :seq, :t, :at, :src, 'test', 'event', 'by hand', 'x', 'y')"
+                " source_type, kind, memo, prev_hash, hash, book_seq)"
+                " VALUES (:id, :seq, :t, :at, :src, 'test', 'event', 'by hand', 'x', 'y',"
+                f" {NEXT_IN_BOOK})"
             ),
             {"id": tx, "seq": seq, "t": tenant, "at": NOW, "src": uuid.uuid4()},
         )
@@ -122,8 +129,9 @@ async def test_a_committed_transaction_gains_no_postings(ledger: AsyncEngine, te
 
 _JOURNAL_ROW = (
     "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at, source_event_id,"
-    " source_type, kind, memo, prev_hash, hash{extra})"
-    " VALUES (:id, :seq, :t, :at, :src, 'test', 'event', 'by hand', 'x', 'y'{value})"
+    " source_type, kind, memo, prev_hash, hash, book_seq{extra})"
+    " VALUES (:id, :seq, :t, :at, :src, 'test', 'event', 'by hand', 'x', 'y',"
+    f" {NEXT_IN_BOOK}{{value}})"
 )
 
 

@@ -128,6 +128,12 @@ def test_chain_detects_altered_content_and_gaps() -> None:
     second = _tx(3)
     assert "jumps" in check_link(2, h1, second, h1, link(h1, second)).reason  # type: ignore[union-attr]
     assert "previous" in check_link(3, h1, second, "f" * 64, link(h1, second)).reason  # type: ignore[union-attr]
+    # In a book the position is book_seq: the global seq may jump (other books took numbers).
+    in_book = replace(_tx(907), book_seq=2)
+    assert check_link(2, h1, in_book, h1, link(h1, in_book)) is None
+    assert "jumps" in check_link(3, h1, in_book, h1, link(h1, in_book)).reason  # type: ignore[union-attr]
+    moved = replace(in_book, book_seq=3)  # renumbered within the book: the hash tells
+    assert "altered" in check_link(3, h1, moved, h1, link(h1, in_book)).reason  # type: ignore[union-attr]
 
 
 @given(
@@ -157,6 +163,8 @@ def _reference_canonical(tx: ChainedTransaction) -> bytes:
         "postings": [[p.code, p.subledger, p.currency, p.amount, p.external_ref]
                      for p in tx.postings],
     }  # fmt: skip
+    if tx.book_seq is not None:  # a book's link names its place in the book
+        body["book_seq"] = tx.book_seq
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -168,6 +176,7 @@ moments = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=
     tenant=text, memo=text, source_type=text, actor=st.none() | text, reason=st.none() | text,
     posted_at=moments, original_date=st.none() | moments, seq=st.integers(1, 2**62),
     reverses=st.none() | st.uuids(), kind=st.sampled_from(["event", "adjustment", "reversal"]),
+    book_seq=st.none() | st.integers(1, 2**62),
     postings=st.lists(
         st.builds(ChainedPosting, text, text, text, st.integers(-(10**15), 10**15),
                   st.none() | text),
@@ -177,8 +186,8 @@ moments = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=
 def test_canonical_bytes_are_exactly_the_key_sorted_json(
     tenant: str, memo: str, source_type: str, actor: str | None, reason: str | None,
     posted_at: datetime, original_date: datetime | None, seq: int, reverses: UUID | None,
-    kind: str, postings: list[ChainedPosting],
+    kind: str, postings: list[ChainedPosting], book_seq: int | None,
 ) -> None:  # fmt: skip
     tx = ChainedTransaction(uuid4(), seq, tenant, posted_at, original_date, uuid4(), source_type,
-                            kind, actor, reason, memo, reverses, postings)  # fmt: skip
+                            kind, actor, reason, memo, reverses, postings, book_seq)  # fmt: skip
     assert canonical(tx) == _reference_canonical(tx)

@@ -70,6 +70,9 @@ class TransactionPublic(BaseModel):
     memo: str
     reverses: UUID | None
     hash: str
+    book_seq: int | None = Field(
+        None, description="its place in its tenant's book (null: the chain from before books)"
+    )
     postings: list[PostingPublic]
 
     @classmethod

@@ -1,0 +1,254 @@
+"""Books: one hash chain per tenant, appended in parallel, checked against Kafka checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ledger.adapters.accounts import account_ids
+from services.ledger.adapters.chain import verify_chains
+from services.ledger.adapters.checkpoints import (
+    check_published,
+    publish_checkpoints,
+    read_published,
+)
+from services.ledger.adapters.posting import driver
+from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
+from services.ledger.domain.journal import Line
+from services.ledger.entrypoints.consumer import post_events
+from shared.db import make_engine
+from shared.migrations import upgrade
+from shared.outbox import OutboxRelay, make_producer
+from shared.settings import Settings
+from tests.conftest import TEST_DB_PREFIX, create_topic, recreate_database
+from tests.integration.ledger.conftest import ScratchLedger
+from tests.integration.ledger.helpers import funded, post, released
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _batch(tenant: str, n: int, tag: str = "") -> list:  # type: ignore[type-arg]
+    return [funded(tenant, f"o{tag}{i}", 1_000 + i, 1_000 + i) for i in range(n)]
+
+
+async def _positions(engine: AsyncEngine, tenant: str) -> list[int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT book_seq FROM journal_transactions WHERE tenant_id = :t ORDER BY book_seq"
+            ),
+            {"t": tenant},
+        )
+        return list(rows.scalars())
+
+
+async def test_a_tenant_posts_while_another_tenants_book_is_locked(ledger: AsyncEngine) -> None:
+    """Appends of different books never wait on each other; appends to one book do."""
+    a, b = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    async with ledger.connect() as holder:
+        await holder.begin()
+        await post_events(holder, _batch(a, 3))  # a's book stays locked until this commits
+        async with ledger.begin() as other:
+            await other.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+            await post_events(other, _batch(b, 2))  # no wait: another book
+        with pytest.raises(asyncpg.LockNotAvailableError):  # the posting engine speaks asyncpg
+            async with ledger.begin() as same:
+                await same.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+                await post_events(same, _batch(a, 1, tag="x"))
+        await holder.commit()
+    assert await _positions(ledger, a) == [1, 2, 3]
+    assert await _positions(ledger, b) == [1, 2]
+
+
+async def test_concurrent_batches_of_one_book_and_of_many_keep_every_chain(
+    scratch_ledger: ScratchLedger,
+) -> None:
+    engine = await scratch_ledger("books_race")
+    tenants = ["t1", "t2", "t3"]
+
+    async def writer(w: int) -> None:
+        for round_ in range(6):
+            batch = [e for t in tenants for e in _batch(t, 3, tag=f"{w}-{round_}-")]
+            await post(engine, *batch)
+
+    await asyncio.gather(*(writer(w) for w in range(4)))
+    async with engine.connect() as conn:
+        reports = {r.book: r for r in await verify_chains(conn)}
+    for t in tenants:
+        assert reports[f"tenant:{t}"].ok and reports[f"tenant:{t}"].checked == 4 * 6 * 3
+        assert await _positions(engine, t) == list(range(1, 73))
+
+
+async def test_the_database_refuses_a_gap_or_a_row_outside_any_book(ledger: AsyncEngine) -> None:
+    tenant = f"g-{uuid.uuid4().hex[:8]}"
+    await post(ledger, *_batch(tenant, 2))
+    row = (
+        "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at, source_event_id,"
+        " source_type, kind, memo, prev_hash, hash, book_seq)"
+        " VALUES (:id, nextval('journal_seq'), :t, :at, :id, 'test', 'event', '', 'x', 'y', :b)"
+    )
+    for book_seq, why in ((4, "would get positions 4..4"), (None, "no place in a book")):
+        with pytest.raises(DBAPIError, match=why):
+            async with ledger.begin() as conn:
+                params = {"id": uuid.uuid4(), "t": tenant, "at": NOW, "b": book_seq}
+                await conn.execute(sa.text(row), params)
+    with pytest.raises(DBAPIError, match="journal_book"):  # a position taken twice
+        async with ledger.begin() as conn:
+            await conn.execute(sa.text(row), {"id": uuid.uuid4(), "t": tenant, "at": NOW, "b": 2})
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(settings.kafka_bootstrap_servers)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def _checkpoint(engine: AsyncEngine, topic: str, producer: AIOKafkaProducer) -> int:
+    async with engine.begin() as conn:
+        staged = await publish_checkpoints(conn, topic, datetime.now(UTC))
+    while await OutboxRelay(engine, producer).relay_once():
+        pass
+    return staged
+
+
+async def _tamper(engine: AsyncEngine, *statements: str) -> None:
+    """The table owner's rights: the append-only guards switched off, rows rewritten."""
+    async with engine.begin() as conn:
+        for table in ("journal_transactions", "postings"):
+            await conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        for sql in statements:
+            await conn.execute(sa.text(sql))
+        for table in ("journal_transactions", "postings"):
+            await conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+
+
+async def test_checkpoints_on_kafka_catch_a_tail_cut_off_or_rewritten_with_its_head(
+    scratch_ledger: ScratchLedger, settings: Settings, producer: AIOKafkaProducer, unique_topic: str
+) -> None:
+    """Rewriting a book end to end (rows and head row) leaves every link valid: only what
+    Kafka already holds tells."""
+    engine = await scratch_ledger("checkpoints")
+    await create_topic(settings.kafka_bootstrap_servers, unique_topic)
+    await post(engine, *_batch("t1", 4), *_batch("t2", 2))
+    assert await _checkpoint(engine, unique_topic, producer) == 2
+    assert await _checkpoint(engine, unique_topic, producer) == 0  # nothing moved since
+    await post(engine, released("t1", "o0", 500, 10, 0, 500))
+    assert await _checkpoint(engine, unique_topic, producer) == 1  # only t1 moved
+    published = await read_published(settings.kafka_bootstrap_servers, unique_topic)
+    assert {b: p.seq for b, p in published.items()} == {"tenant:t1": 5, "tenant:t2": 2}
+    async with engine.connect() as conn:
+        assert await check_published(conn, published) == []
+
+    # Cut t1's last transaction off, and move its head back to match: the chain verifies.
+    await _tamper(
+        engine,
+        "DELETE FROM postings WHERE tenant_id = 't1' AND seq = (SELECT seq FROM"
+        " journal_transactions WHERE tenant_id = 't1' AND book_seq = 5)",
+        "DELETE FROM journal_transactions WHERE tenant_id = 't1' AND book_seq = 5",
+        "UPDATE books SET (head_seq, head_hash) = (4, (SELECT hash FROM journal_transactions"
+        " WHERE tenant_id = 't1' AND book_seq = 4)) WHERE tenant_id = 't1'",
+    )
+    async with engine.connect() as conn:
+        assert all(r.ok for r in await verify_chains(conn))
+        (problem,) = await check_published(conn, published)
+    assert problem.startswith("tenant:t1: checkpointed at seq 5") and "cut off" in problem
+
+    # Rewrite t2's second transaction and re-hash it (its head row too): links hold again.
+    await _tamper(engine, "UPDATE postings SET amount = amount * 2 WHERE tenant_id = 't2' AND"
+                          " seq = (SELECT seq FROM journal_transactions WHERE tenant_id = 't2'"
+                          " AND book_seq = 2)")  # fmt: skip
+    async with engine.connect() as conn:
+        (broken,) = [r for r in await verify_chains(conn) if not r.ok]
+        assert broken.book == "tenant:t2" and broken.broken is not None
+        row = (
+            await conn.execute(
+                sa.text(
+                    "SELECT j.*, array_agg(a.code ORDER BY p.line) AS codes,"
+                    " array_agg(a.subledger ORDER BY p.line) AS subs,"
+                    " array_agg(p.amount ORDER BY p.line) AS amounts,"
+                    " array_agg(p.external_ref ORDER BY p.line) AS refs"
+                    " FROM journal_transactions j JOIN postings p ON p.transaction_id = j.id"
+                    " JOIN accounts a ON a.id = p.account_id"
+                    " WHERE j.tenant_id = 't2' AND j.book_seq = 2 GROUP BY j.id"
+                )
+            )
+        ).one()
+    lines = [
+        Line(code, "USD", amount, sub, ref)
+        for code, sub, amount, ref in zip(row.codes, row.subs, row.amounts, row.refs, strict=True)
+    ]
+    forged = link_bytes(row.prev_hash, canonical_of(
+        row.id, row.seq, row.tenant_id, row.posted_at, row.original_date, row.source_event_id,
+        row.source_type, row.kind, row.actor, row.reason, row.memo, row.reverses, lines, 2,
+    ))  # fmt: skip
+    await _tamper(
+        engine,
+        f"UPDATE journal_transactions SET hash = '{forged}' WHERE id = '{row.id}'",
+        f"UPDATE books SET head_hash = '{forged}' WHERE tenant_id = 't2'",
+    )
+    async with engine.connect() as conn:
+        assert all(r.ok for r in await verify_chains(conn))
+        problems = await check_published(conn, published)
+    assert any(p.startswith("tenant:t2: seq 2 hashes to") and "rewritten" in p for p in problems)
+
+
+async def test_a_journal_from_before_books_keeps_its_chain_and_books_start_beside_it(
+    settings: Settings,
+) -> None:
+    """A database migrated to ledger_0005 with a global chain across tenants: after the
+    books revision that chain still verifies as written, is closed at its head, and new
+    postings go to per-tenant books."""
+    own = settings.model_copy(update={"database_prefix": f"{TEST_DB_PREFIX}legacy_books_"})
+    await recreate_database(own, "ledger")
+    await asyncio.to_thread(upgrade, "ledger", own, "ledger_0005")
+    engine = make_engine(own.service_database_url("ledger"), pool_size=2)
+    try:
+        async with engine.begin() as conn:
+            pg = await driver(conn)
+            prev = GENESIS
+            for seq, tenant in enumerate(["t1", "t2", "t1"], start=1):
+                ids = await account_ids(
+                    pg, [(tenant, "bank", "USD", ""), (tenant, "suspense", "USD", "")]
+                )
+                lines = [Line("bank", "USD", 100), Line("suspense", "USD", -100)]
+                tx, src = uuid.uuid4(), uuid.uuid4()
+                digest = link_bytes(prev, canonical_of(tx, seq, tenant, NOW, None, src, "old",
+                                                       "event", None, None, "", None, lines))  # fmt: skip
+                await pg.execute(
+                    "INSERT INTO journal_transactions (id, seq, tenant_id, posted_at,"
+                    " source_event_id, source_type, kind, memo, prev_hash, hash)"
+                    " VALUES ($1, $2, $3, $4, $5, 'old', 'event', '', $6, $7)",
+                    tx, seq, tenant, NOW, src, prev, digest,
+                )  # fmt: skip
+                for n, ln in enumerate(lines, start=1):
+                    await pg.execute(
+                        "INSERT INTO postings (transaction_id, line, seq, tenant_id, account_id,"
+                        " currency, amount, posted_at) VALUES ($1, $2, $3, $4, $5, 'USD', $6, $7)",
+                        tx, n, seq, tenant, ids[(tenant, ln.code, "USD", "")], ln.amount, NOW,
+                    )  # fmt: skip
+                prev = digest
+        await asyncio.to_thread(upgrade, "ledger", own)
+        await post(engine, *_batch("t1", 2), *_batch("t3", 1))
+        async with engine.connect() as conn:
+            reports = {r.book: (r.ok, r.checked) for r in await verify_chains(conn)}
+            legacy = (
+                await conn.execute(sa.text("SELECT head_seq, head_hash FROM legacy_chain"))
+            ).one()
+            seqs = (await conn.execute(sa.text("SELECT min(seq) FROM journal_transactions"
+                                                " WHERE book_seq IS NOT NULL"))).scalar()  # fmt: skip
+        assert reports == {"legacy": (True, 3), "tenant:t1": (True, 2), "tenant:t3": (True, 1)}
+        assert (legacy.head_seq, legacy.head_hash) == (3, prev)
+        assert seqs == 4  # the journal-wide order goes on after the legacy rows
+    finally:
+        await engine.dispose()
