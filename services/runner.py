@@ -28,7 +28,7 @@ from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.parking import replay
 from shared.retention import ensure_scheduled, retention_timers
-from shared.runtime import Runtime, while_kafka_unreachable
+from shared.runtime import Runtime, while_database_unavailable, while_kafka_unreachable
 from shared.settings import IDENTITY, Settings
 from shared.timers import TimerHandler, TimerWorker
 
@@ -127,10 +127,14 @@ async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
     container = await definition.bootstrap(settings)
     try:
         runtime = container.runtime
-        async with runtime.engine.begin() as conn:
-            await ensure_scheduled(conn, runtime.clock.now())
-            if definition.start_timers is not None:
-                await definition.start_timers(container, conn, runtime.clock.now())
+
+        async def schedule() -> None:
+            async with runtime.engine.begin() as conn:
+                await ensure_scheduled(conn, runtime.clock.now())
+                if definition.start_timers is not None:
+                    await definition.start_timers(container, conn, runtime.clock.now())
+
+        await while_database_unavailable(schedule)
         handlers = {**retention_timers(), **definition.timers(container)}
         worker = TimerWorker(runtime.engine, handlers, clock=runtime.clock)
         await _until_signalled(worker.run)

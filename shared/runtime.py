@@ -9,10 +9,16 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from shared.clock import Clock, SystemClock
-from shared.db import make_engine
+from shared.db import is_unavailable, make_engine
 from shared.outbox import make_producer
 from shared.settings import Settings
 
@@ -46,6 +52,21 @@ async def while_kafka_unreachable(start: Callable[[], Awaitable[None]], within: 
     ):
         with attempt:
             await start()
+
+
+async def while_database_unavailable(
+    work: Callable[[], Awaitable[None]], within: float = 600
+) -> None:
+    """Run ``work`` until the database takes it: a process restarted while PostgreSQL is down
+    (or still recovering) waits for it rather than exiting. Other errors are raised at once."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(within),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry=retry_if_exception(is_unavailable),
+        reraise=True,
+    ):
+        with attempt:
+            await work()
 
 
 async def start_producer(bootstrap_servers: str) -> AIOKafkaProducer:

@@ -336,11 +336,13 @@ async def test_one_subjects_events_arrive_in_order_across_partitions(
     settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
 ) -> None:
     subjects = [f"w-{uuid.uuid4()}" for _ in range(12)]
+    # A tenant's events share one partition: spread the subjects over tenants so the
+    # topic's partitions mix, and interleave them across several transactions.
+    tenants = {s: f"t{n % 6}" for n, s in enumerate(subjects)}
     envs = []
-    # Interleave subjects across several transactions so partitions mix.
     for seq in range(1, 21):
         async with UnitOfWork(backbone_engine) as uow:
-            batch = [widget_event(s, seq) for s in subjects]
+            batch = [widget_event(s, seq, tenant=tenants[s]) for s in subjects]
             await add_to_outbox(uow.conn, topic, *batch)
             await uow.commit()
         envs += batch

@@ -40,3 +40,37 @@ async def test_consumer_groups_belong_to_their_deployment() -> None:
         assert consumer.name == "ledger-postings"
         groups.add(consumer.consumer._group_id)
     assert groups == {"tradeflow.ledger-postings", "staging.ledger-postings"}
+
+
+async def test_startup_work_waits_for_a_database_that_refuses_connections() -> None:
+    """A timer worker restarted while PostgreSQL is down must wait for it, not exit: the chaos
+    run found one that died on its first query when its restart overlapped a database restart."""
+    from services.runner import while_database_unavailable
+
+    tries = 0
+
+    async def first_query() -> None:
+        nonlocal tries
+        tries += 1
+        if tries < 3:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 55432)")
+
+    await while_database_unavailable(first_query, within=10)
+    assert tries == 3
+
+
+async def test_startup_work_does_not_retry_a_real_error() -> None:
+    import pytest
+
+    from services.runner import while_database_unavailable
+
+    tries = 0
+
+    async def broken() -> None:
+        nonlocal tries
+        tries += 1
+        raise ValueError("a bug, not an outage")
+
+    with pytest.raises(ValueError):
+        await while_database_unavailable(broken, within=10)
+    assert tries == 1
