@@ -15,10 +15,12 @@ each class of bad input below is refused once, here, with a typed 4xx and no eff
   (tab allowed), and in JSON strings, JSON keys and text bodies (tab, line feed and carriage
   return allowed there).
 
-A body is JSON when its Content-Type says so (``application/json``, ``*/*+json``) or, as
-FastAPI reads bodies, when there is no Content-Type and it starts with ``{`` or ``[``. Any
-other body that decodes as UTF-8 is text (e.g. a report CSV, whatever it is labelled) and
-is checked for characters only; one that does not is left to the route.
+A body is JSON when its Content-Type says so (``application/json``, ``*/*+json``; of two
+Content-Type headers the first, the one FastAPI parses the body by), and also when there is
+no Content-Type and it starts with ``{`` or ``[`` (FastAPI reads such a body as no JSON at
+all, a 422, but it is checked as JSON all the same). Any other body that decodes as UTF-8 is
+text (e.g. a report CSV, whatever it is labelled) and is checked for characters only; one
+that does not is left to the route.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -159,16 +162,19 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
         max_body, max_depth = _limits(scope)
-        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        # Read as the app reads them (Starlette, so FastAPI): of a header sent twice, the
+        # first. Judging the body by another Content-Type than the one FastAPI parses it by
+        # would let a JSON body through as "text", unchecked.
+        headers = Headers(scope=scope)
         try:
             check_target(scope)
-            declared = headers.get("content-length", b"").strip()
+            declared = headers.get("content-length", "").strip()
             if declared.isdigit() and int(declared) > max_body:
                 raise _too_large(max_body)
             body = await _read_body(receive, max_body)
             if body is None:
                 return  # the client went away before sending its body
-            check_body(body, headers.get("content-type", b"").decode("latin-1"), max_depth)
+            check_body(body, headers.get("content-type", ""), max_depth)
         except Refusal as refusal:
             await refusal.response(scope, receive, send)
             return

@@ -330,3 +330,28 @@ async def test_right_to_left_and_emoji_are_text_kept_intact(
         "financing", "GET", "/v1/advances", keys["finance"], params={"supplier_id": RLO_EMOJI}
     )
     assert none == {"data": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (json.dumps(order(buyer_id=f"buyer{NUL}")).encode(), "invalid_characters"),
+        (nested(10_000), "invalid_json"),
+    ],
+    ids=["NUL escaped in a string", "nested 10,000 deep"],
+)
+async def test_a_second_content_type_does_not_hide_a_json_body_from_the_guard(
+    body: bytes, code: str, stack: Stack, prepared: Tenant
+) -> None:
+    """FastAPI reads a body as JSON by the request's first Content-Type: the guard must
+    judge the body by that same one, not by a later header that calls it text."""
+    engines = {"escrow": stack.engines["escrow"]}
+    before = await snapshot(engines)
+    headers = [
+        *prepared.keys["platform"].items(),
+        ("content-type", "application/json"),
+        ("content-type", "text/plain"),
+    ]
+    r = await stack.clients["escrow"].post("/v1/orders", content=body, headers=headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, code), r.text[:300]
+    assert changes(before, await snapshot(engines)) == {}
