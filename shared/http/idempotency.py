@@ -1,7 +1,9 @@
 """``Idempotency-Key`` on write requests, with Stripe's semantics, and true under crashes.
 
 What a client sees
-- First request with a key: runs, and its answer is stored under (API key, idempotency key).
+- First request with a key: runs, and its answer is stored under (API key, idempotency key),
+  where a key rotated into a successor and the successor count as one API key: a retry
+  sent with the successor after a rotation finds what the old key's request did.
 - Same key, same request (method, path, query, canonical JSON body): the stored answer is
   replayed with ``Idempotent-Replayed: true``; nothing runs twice.
 - Same key, different request: 422 ``idempotency_key_reused``.
@@ -66,7 +68,7 @@ from starlette.responses import JSONResponse, Response
 
 from shared.db import idempotency_keys, is_unavailable, on_commit
 from shared.faults import crash_point
-from shared.http.auth import active_principal, bearer_key, hash_key
+from shared.http.auth import active_principal, bearer_key, idempotency_scope
 from shared.http.claims import Claim, claim_engine
 from shared.http.errors import ApiError, error_body, service_unavailable
 
@@ -139,7 +141,7 @@ class KeyTakenByAnother(Exception):
 class Execution:
     """One run of a keyed request: what its commits record, and what it would answer."""
 
-    scope: str  # hash of the API key that sent it
+    scope: str  # whose keys: the hash of the first key of the sender's rotation chain
     key: str
     fingerprint: str
     asgi_scope: MutableMapping[str, Any]
@@ -265,10 +267,11 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             return await call_next(request)  # the endpoint answers 401; nothing to remember
         body = await request.body()
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
-        scope = hash_key(raw_api_key)
         try:
-            if await active_principal(request, raw_api_key) is None:
+            principal = await active_principal(request, raw_api_key)
+            if principal is None:
                 return await call_next(request)  # the endpoint answers 401
+            scope = await idempotency_scope(request, principal, raw_api_key)
             engine = request.app.state.engine
             async with Claim.take(claim_engine(engine), scope, key) as claim:
                 if claim is None:
