@@ -13,7 +13,8 @@ What a client sees
   gets the answer the endpoint committed with its effect (below), which tells what did
   happen. An answer that says nothing happened is not kept, so the client may retry with the
   same key: 401/403, 409, 429, 503 and request validation errors (422 ``validation_error``),
-  as long as no effect committed. Other answers of requests that changed nothing (a domain
+  as long as no effect committed; nor is what routing answered before any endpoint ran (a
+  redirect for a trailing slash, an unknown path, a method the path does not take). Other answers of requests that changed nothing (a domain
   refusal, a 500 of unknown cause) are kept, as Stripe does.
 - A key whose API key is unknown, revoked or expired replays nothing: the endpoint answers 401.
 - Keys live 24 hours (``claims.KEY_TTL``; the retention job deletes them).
@@ -102,6 +103,15 @@ def _storable(status: int, body: bytes) -> bool:
         except (ValueError, KeyError, TypeError):
             return False
     return True
+
+
+def _endpoint_ran(scope: MutableMapping[str, Any]) -> bool:
+    """Did routing reach an endpoint that takes the request's method? Not when it answered
+    itself: a redirect (a missing or extra trailing slash), an unknown path (404), a method
+    the path does not take (405). Such an answer is not the request's, and is not kept."""
+    route = scope.get("route")
+    methods = getattr(route, "methods", None)
+    return route is not None and (methods is None or scope.get("method") in methods)
 
 
 def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
@@ -313,7 +323,7 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                 execution.execution_id,
                 execution.fingerprint,
                 kept,
-                storable=_storable(status, content),
+                storable=_storable(status, content) and _endpoint_ran(request.scope),
             )
         except Exception as exc:  # the answer stands; a committed effect keeps its marker
             log.warning("idempotency.answer_not_stored", key=execution.key, error=repr(exc))
