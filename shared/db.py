@@ -97,7 +97,9 @@ parked_subjects = sa.Table(
 idempotency_keys = sa.Table(
     "idempotency_keys",
     BACKBONE,
-    sa.Column("scope", sa.Text, primary_key=True),  # hash of the API key that sent the request
+    # Whose key: the hash of the sending API key, or of the first key of its rotation chain
+    # (shared.identity.keys.lineage_hash), so a successor finds what its predecessor did.
+    sa.Column("scope", sa.Text, primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("request_hash", sa.Text, nullable=False),
     sa.Column(

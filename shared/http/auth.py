@@ -16,11 +16,19 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.http.errors import ApiError
-from shared.identity.keys import find_active, hash_key
+from shared.identity.keys import find_active, hash_key, lineage_hash
 
 Scope = Literal["platform", "finance", "supplier"]  # shared.identity.rules.SCOPES, as a type
 
-__all__ = ["Principal", "Scope", "active_principal", "bearer_key", "hash_key", "requires"]
+__all__ = [
+    "Principal",
+    "Scope",
+    "active_principal",
+    "bearer_key",
+    "hash_key",
+    "idempotency_scope",
+    "requires",
+]
 SCOPES: tuple[Scope, ...] = ("platform", "finance", "supplier")
 # The scopes each ``requires(...)`` dependency admits, read by the OpenAPI document.
 ADMITTED_SCOPES: dict[Callable[[Request], Awaitable[Principal]], tuple[Scope, ...]] = {}
@@ -62,6 +70,17 @@ async def active_principal(request: Request, raw: str) -> Principal | None:
     if key is None:
         return None
     return Principal(key.tenant_id, frozenset(key.scopes), key.name, key.party_id, key.key_id)
+
+
+async def idempotency_scope(request: Request, principal: Principal, raw: str) -> str:
+    """Whose Idempotency-Keys a request's are: the key's and its rotation chain's (the hash
+    of the chain's first key, see ``shared.identity.keys.lineage_hash``), never another
+    key's of the tenant, which may hold other scopes or act for another party."""
+    if principal.key_id is None:
+        return hash_key(raw)
+    identity: AsyncEngine = request.app.state.identity
+    async with identity.connect() as conn:
+        return await lineage_hash(conn, principal.key_id)
 
 
 async def authenticate(request: Request) -> Principal:

@@ -15,10 +15,12 @@ each class of bad input below is refused once, here, with a typed 4xx and no eff
   (tab allowed), and in JSON strings, JSON keys and text bodies (tab, line feed and carriage
   return allowed there).
 
-A body is JSON when its Content-Type says so (``application/json``, ``*/*+json``) or, as
-FastAPI reads bodies, when there is no Content-Type and it starts with ``{`` or ``[``. Any
-other body that decodes as UTF-8 is text (e.g. a report CSV, whatever it is labelled) and
-is checked for characters only; one that does not is left to the route.
+A body is JSON when its Content-Type says so (``application/json``, ``*/*+json``; of two
+Content-Type headers the first, the one FastAPI parses the body by), and also when there is
+no Content-Type and it starts with ``{`` or ``[`` (FastAPI reads such a body as no JSON at
+all, a 422, but it is checked as JSON all the same). Any other body that decodes as UTF-8 is
+text (e.g. a report CSV, whatever it is labelled) and is checked for characters only; one
+that does not is left to the route.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,7 +48,8 @@ _CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CONTROL_IN_HEADER = re.compile(b"[\x00-\x08\x0a-\x1f]")
 # A JSON string, escapes included (the unrolled form matches in one pass, without backtracking).
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 
@@ -56,9 +60,21 @@ class Refusal(Exception):
         self.response = JSONResponse(error_body(code, message, details), status_code=status)
 
 
-def json_depth(body: bytes) -> int:
-    """How deep the arrays and objects of a JSON text nest, without parsing (or recursing)."""
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+def json_text(body: bytes) -> str:
+    """The text ``json.loads`` reads from ``body``: UTF-8, 16 or 32, as its first bytes tell
+    (a BOM, or where the NUL bytes are), surrogates passed through as ``json.loads`` does."""
+    return body.decode(json.detect_encoding(body), "surrogatepass")
+
+
+def json_depth(body: bytes | str) -> int:
+    """How deep the arrays and objects of a JSON text nest, without parsing (or recursing).
+
+    Strings are found in the decoded text, never in the bytes: in UTF-16 or 32 a quote byte
+    follows an escape's backslash (``\\"`` is 5C 00 22 00) or sits inside another character
+    (U+2200 is 22 00 in UTF-16-BE), and a scan of the bytes would lose track of them."""
+    text = body if isinstance(body, str) else json_text(body)
+    outside = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass")
+    brackets = outside.translate(None, _NOT_BRACKET)
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
@@ -110,18 +126,24 @@ def check_body(body: bytes, content_type: str, max_depth: int) -> None:
     if not body:
         return
     if _is_json(content_type, body):
-        if json_depth(body) > max_depth:
+        try:
+            text = json_text(body)
+        except UnicodeDecodeError as exc:
+            raise Refusal(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        if json_depth(text) > max_depth:
             raise Refusal(
                 400, "invalid_json", f"JSON may nest at most {max_depth} levels deep",
                 {"max_depth": max_depth},
             )  # fmt: skip
         try:
-            value = json.loads(body)
-        except ValueError as exc:  # UnicodeDecodeError included
+            value = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # deep nesting cannot get here, but never a 500
             raise Refusal(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-        if b"\\" in body:  # control characters and surrogates can only come in as escapes
-            for at, text in _strings(value):
-                if _CONTROL_IN_TEXT.search(text):
+        # A raw control character is no JSON: in a string it comes as an escape. A surrogate
+        # may also come raw (encoded in UTF-8), which json.loads passes through.
+        if "\\" in text or _SURROGATE.search(text):
+            for at, string in _strings(value):
+                if _CONTROL_IN_TEXT.search(string):
                     raise _refuse_characters("body", at)
     else:
         try:
@@ -159,16 +181,19 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
         max_body, max_depth = _limits(scope)
-        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        # Read as the app reads them (Starlette, so FastAPI): of a header sent twice, the
+        # first. Judging the body by another Content-Type than the one FastAPI parses it by
+        # would let a JSON body through as "text", unchecked.
+        headers = Headers(scope=scope)
         try:
             check_target(scope)
-            declared = headers.get("content-length", b"").strip()
+            declared = headers.get("content-length", "").strip()
             if declared.isdigit() and int(declared) > max_body:
                 raise _too_large(max_body)
             body = await _read_body(receive, max_body)
             if body is None:
                 return  # the client went away before sending its body
-            check_body(body, headers.get("content-type", b"").decode("latin-1"), max_depth)
+            check_body(body, headers.get("content-type", ""), max_depth)
         except Refusal as refusal:
             await refusal.response(scope, receive, send)
             return

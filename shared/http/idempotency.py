@@ -1,7 +1,9 @@
 """``Idempotency-Key`` on write requests, with Stripe's semantics, and true under crashes.
 
 What a client sees
-- First request with a key: runs, and its answer is stored under (API key, idempotency key).
+- First request with a key: runs, and its answer is stored under (API key, idempotency key),
+  where a key rotated into a successor and the successor count as one API key: a retry
+  sent with the successor after a rotation finds what the old key's request did.
 - Same key, same request (method, path, query, canonical JSON body): the stored answer is
   replayed with ``Idempotent-Replayed: true``; nothing runs twice.
 - Same key, different request: 422 ``idempotency_key_reused``.
@@ -11,7 +13,8 @@ What a client sees
   gets the answer the endpoint committed with its effect (below), which tells what did
   happen. An answer that says nothing happened is not kept, so the client may retry with the
   same key: 401/403, 409, 429, 503 and request validation errors (422 ``validation_error``),
-  as long as no effect committed. Other answers of requests that changed nothing (a domain
+  as long as no effect committed; nor is what routing answered before any endpoint ran (a
+  redirect for a trailing slash, an unknown path, a method the path does not take). Other answers of requests that changed nothing (a domain
   refusal, a 500 of unknown cause) are kept, as Stripe does.
 - A key whose API key is unknown, revoked or expired replays nothing: the endpoint answers 401.
 - Keys live 24 hours (``claims.KEY_TTL``; the retention job deletes them).
@@ -66,7 +69,7 @@ from starlette.responses import JSONResponse, Response
 
 from shared.db import idempotency_keys, is_unavailable, on_commit
 from shared.faults import crash_point
-from shared.http.auth import active_principal, bearer_key, hash_key
+from shared.http.auth import active_principal, bearer_key, idempotency_scope
 from shared.http.claims import Claim, claim_engine
 from shared.http.errors import ApiError, error_body, service_unavailable
 
@@ -100,6 +103,15 @@ def _storable(status: int, body: bytes) -> bool:
         except (ValueError, KeyError, TypeError):
             return False
     return True
+
+
+def _endpoint_ran(scope: MutableMapping[str, Any]) -> bool:
+    """Did routing reach an endpoint that takes the request's method? Not when it answered
+    itself: a redirect (a missing or extra trailing slash), an unknown path (404), a method
+    the path does not take (405). Such an answer is not the request's, and is not kept."""
+    route = scope.get("route")
+    methods = getattr(route, "methods", None)
+    return route is not None and (methods is None or scope.get("method") in methods)
 
 
 def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
@@ -139,7 +151,7 @@ class KeyTakenByAnother(Exception):
 class Execution:
     """One run of a keyed request: what its commits record, and what it would answer."""
 
-    scope: str  # hash of the API key that sent it
+    scope: str  # whose keys: the hash of the first key of the sender's rotation chain
     key: str
     fingerprint: str
     asgi_scope: MutableMapping[str, Any]
@@ -265,10 +277,11 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             return await call_next(request)  # the endpoint answers 401; nothing to remember
         body = await request.body()
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
-        scope = hash_key(raw_api_key)
         try:
-            if await active_principal(request, raw_api_key) is None:
+            principal = await active_principal(request, raw_api_key)
+            if principal is None:
                 return await call_next(request)  # the endpoint answers 401
+            scope = await idempotency_scope(request, principal, raw_api_key)
             engine = request.app.state.engine
             async with Claim.take(claim_engine(engine), scope, key) as claim:
                 if claim is None:
@@ -310,7 +323,7 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                 execution.execution_id,
                 execution.fingerprint,
                 kept,
-                storable=_storable(status, content),
+                storable=_storable(status, content) and _endpoint_ran(request.scope),
             )
         except Exception as exc:  # the answer stands; a committed effect keeps its marker
             log.warning("idempotency.answer_not_stored", key=execution.key, error=repr(exc))

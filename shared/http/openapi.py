@@ -51,14 +51,16 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 DESCRIPTIONS = {
-    400: "Malformed request: invalid_json, invalid_characters, invalid_cursor, ...",
-    401: "unauthenticated: no API key, or an unknown or revoked one",
+    400: "Malformed request: invalid_json, invalid_characters, invalid_cursor, "
+    "invalid_idempotency_key, ...",
+    401: "unauthenticated: no API key, or an unknown, revoked or expired one",
     403: "insufficient_scope, or party_mismatch (a supplier key naming another supplier)",
     404: "Not found (or another tenant's, or another supplier's): <object>_not_found",
-    409: "A state conflict (the rule's code), or idempotency_key_in_use",
+    409: "A state conflict (the rule's code), or idempotency_key_in_use, "
+    "idempotency_key_applied, secret_shown_once",
     413: "payload_too_large: the body is over the service's limit",
     422: "validation_error (details list each problem), a refused value, idempotency_key_reused",
-    503: "service_unavailable: the database or the broker cannot be reached",
+    503: "service_unavailable: a database (the service's or identity) cannot be reached",
 }
 Responses = dict[int | str, dict[str, Any]]
 # For routes where a supplier key may name another supplier (acting or filtering).

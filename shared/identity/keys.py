@@ -150,6 +150,24 @@ async def find_active(conn: AsyncConnection, raw: str) -> ApiKey | None:
     return _record(row)
 
 
+async def lineage_hash(conn: AsyncConnection, key_id: str) -> str:
+    """The hash of the first key of ``key_id``'s rotation chain (its own, if it was never
+    rotated from another). A successor is the same client as the key it replaces (same
+    tenant, scopes, party and name): what the old key did under an Idempotency-Key stays
+    done for the new one, so a retry sent after the switch is not run a second time."""
+    older = K.alias("older")
+    chain = (
+        sa.select(K.c.key_hash, K.c.rotated_from).where(K.c.key_id == key_id).cte(recursive=True)
+    )
+    chain = chain.union_all(
+        sa.select(older.c.key_hash, older.c.rotated_from).join(
+            chain, older.c.key_id == chain.c.rotated_from
+        )
+    )
+    first = sa.select(chain.c.key_hash).where(chain.c.rotated_from.is_(None))
+    return str((await conn.execute(first)).scalar_one())
+
+
 async def list_api_keys(conn: AsyncConnection, tenant_id: str) -> list[ApiKey]:
     query = sa.select(*_PUBLIC, _STATUS).where(K.c.tenant_id == tenant_id)
     rows = await conn.execute(query.order_by(K.c.created_at.desc(), K.c.key_id))

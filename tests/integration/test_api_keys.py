@@ -251,6 +251,52 @@ async def test_a_rotation_without_overlap_refuses_the_old_key_at_once_and_happen
     assert bad.status_code == 422
 
 
+async def test_a_retry_sent_with_the_successor_of_a_rotated_key_is_not_run_again(
+    services: Services, tenant: Tenant
+) -> None:
+    """Rotation hands the client a successor to deploy. A write whose answer was lost just
+    before the switch is retried with the successor and the same Idempotency-Key: it must
+    get the first execution's answer, not post the adjustment to the books a second time,
+    through any number of rotations and after the first key is revoked."""
+    old = await issue(services, tenant, ["finance"])
+    idem = {"Idempotency-Key": uuid.uuid4().hex}
+    adjustment = {
+        "reason": f"opening balance {uuid.uuid4().hex[:6]}",
+        "lines": [
+            {"account": "bank", "currency": "USD", "debit": 4_200},
+            {"account": "suspense", "currency": "USD", "credit": 4_200},
+        ],
+    }
+    path = "/v1/ledger/adjustments"
+    first = await services.call("ledger", "POST", path, bearer(old["key"]) | idem, adjustment)
+    assert first.status_code == 201, first.text
+
+    successors, current = [], old
+    for _ in range(2):
+        rotate = f"/v1/api-keys/{current['key_id']}/rotate"
+        r = await services.call("escrow", "POST", rotate, tenant.admin, {"overlap_seconds": 600})
+        assert r.status_code == 201, r.text
+        current = r.json()["api_key"]
+        successors.append(current)
+    revoked = f"/v1/api-keys/{old['key_id']}/revoke"
+    assert (await services.call("escrow", "POST", revoked, tenant.admin)).status_code == 200
+
+    for successor in successors:
+        retry = await services.call(
+            "ledger", "POST", path, bearer(successor["key"]) | idem, adjustment
+        )
+        assert retry.status_code == 201, retry.text
+        assert retry.headers.get("Idempotent-Replayed") == "true"
+        assert retry.json() == first.json()
+    refused = await services.call("ledger", "POST", path, bearer(old["key"]) | idem, adjustment)
+    assert refused.status_code == 401 and "Idempotent-Replayed" not in refused.headers
+
+    # Another key of the tenant is another client: its key of the same name is its own.
+    theirs = await services.call("ledger", "POST", path, tenant.admin | idem, adjustment)
+    assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs.headers
+    assert theirs.json()["id"] != first.json()["id"]
+
+
 async def test_a_tenant_sees_and_manages_only_its_own_keys(
     services: Services, tenant: Tenant, identity: AsyncEngine
 ) -> None:

@@ -207,6 +207,12 @@ CASES = [
         "invalid_json", headers=IDEM, content=b"[" * 10_000 + b"]" * 10_000),
     Bad("depth 10000 in a list", "financing", "PUT", "/v1/policies/USD", 400, "invalid_json",
         headers=JSON, content=b'{"days_by_kind":' + nested(10_000) + b"}"),
+    *(
+        Bad(f"depth 10000 in {encoding}, behind an escaped quote", "escrow", "POST",
+            "/v1/orders", 400, "invalid_json", headers=JSON,
+            content=(b'["\\"", ' + nested(10_000) + b"]").decode().encode(encoding))
+        for encoding in ("utf-16", "utf-16-le", "utf-32")
+    ),
     Bad("unparseable JSON", "escrow", "POST", "/v1/orders", 400, "invalid_json",
         headers=JSON, content=b'{"buyer_id": '),
     Bad("unparseable JSON, keyed", "financing", "POST", "/v1/quotes", 400, "invalid_json",
@@ -216,6 +222,9 @@ CASES = [
     # --- NUL and other control characters, in body, path, query and headers ---
     Bad("NUL in buyer id", "escrow", "POST", "/v1/orders", 400, "invalid_characters",
         json=order(buyer_id=f"buyer{NUL}1")),
+    Bad("a surrogate in buyer id as raw bytes, no escape", "escrow", "POST", "/v1/orders", 400,
+        "invalid_characters", headers=JSON,
+        content=json.dumps(order(buyer_id="b-S")).encode().replace(b"b-S", b"b-\xed\xa0\x80")),
     Bad("NUL in a nested name", "escrow", "POST", "/v1/orders", 400, "invalid_characters",
         json=order_of(100) | {"milestones": [
             {"name": f"deposit{NUL}", "amount": 100, "kind": "contract"}]}),
@@ -330,3 +339,28 @@ async def test_right_to_left_and_emoji_are_text_kept_intact(
         "financing", "GET", "/v1/advances", keys["finance"], params={"supplier_id": RLO_EMOJI}
     )
     assert none == {"data": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (json.dumps(order(buyer_id=f"buyer{NUL}")).encode(), "invalid_characters"),
+        (nested(10_000), "invalid_json"),
+    ],
+    ids=["NUL escaped in a string", "nested 10,000 deep"],
+)
+async def test_a_second_content_type_does_not_hide_a_json_body_from_the_guard(
+    body: bytes, code: str, stack: Stack, prepared: Tenant
+) -> None:
+    """FastAPI reads a body as JSON by the request's first Content-Type: the guard must
+    judge the body by that same one, not by a later header that calls it text."""
+    engines = {"escrow": stack.engines["escrow"]}
+    before = await snapshot(engines)
+    headers = [
+        *prepared.keys["platform"].items(),
+        ("content-type", "application/json"),
+        ("content-type", "text/plain"),
+    ]
+    r = await stack.clients["escrow"].post("/v1/orders", content=body, headers=headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, code), r.text[:300]
+    assert changes(before, await snapshot(engines)) == {}

@@ -289,3 +289,24 @@ async def test_a_supplier_key_acts_for_its_own_supplier_only(
         "party": "s2",
         "acts_for_s1": False,
     }
+
+
+async def test_an_answer_given_before_any_endpoint_ran_does_not_take_the_key(
+    client: httpx.AsyncClient, identity: AsyncEngine
+) -> None:
+    """A redirect (a trailing slash), an unknown path or a method the path does not take:
+    no endpoint ran, so the Idempotency-Key stays free for the request the client meant,
+    as HTTP clients send it next (following the 307 with the same headers)."""
+    a = await key(identity, f"t-{uuid.uuid4().hex[:6]}", "platform")
+    body = {"name": f"n-{uuid.uuid4()}", "amount": 5}
+    for method, path, status in (
+        ("POST", "/v1/widgets/", 307),
+        ("POST", "/v1/widget", 404),
+        ("PUT", "/v1/widgets", 405),
+    ):
+        idem = {"Idempotency-Key": str(uuid.uuid4())}
+        missed = await client.request(method, path, json=body, headers=a | idem)
+        assert missed.status_code == status, missed.text
+        meant = await client.post("/v1/widgets", json=body, headers=a | idem)
+        assert meant.status_code == 201, (path, meant.text)
+        assert "Idempotent-Replayed" not in meant.headers

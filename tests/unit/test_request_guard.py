@@ -15,6 +15,19 @@ def test_depth_counts_brackets_outside_strings_only() -> None:
     assert json_depth(b'"just a string"') == 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("first", ['"\\""', '"\u2200"'], ids=["escaped quote", "for all"])
+def test_depth_is_counted_in_the_encoding_json_reads(first: str, encoding: str) -> None:
+    """JSON may come in UTF-16 or 32 (json.loads reads them): there a quote byte can follow
+    an escape's backslash or sit inside another character (U+2200 is 22 00 in UTF-16-BE),
+    so strings are found in the decoded text, not in the bytes."""
+    text = f"[{first}, " + "[" * 100 + "]" * 100 + ', "x"]'
+    assert json_depth(text.encode(encoding)) == 101
+    with pytest.raises(Refusal) as refused:
+        check_body(text.encode(encoding), "application/json", max_depth=32)
+    assert b"invalid_json" in refused.value.response.body
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "code"),
     [
@@ -23,6 +36,7 @@ def test_depth_counts_brackets_outside_strings_only() -> None:
         (b'{"a": "\\u0000"}', "application/problem+json", "invalid_characters"),
         (b'{"\\u001b": 1}', "", "invalid_characters"),
         (b'["\\ud83d"]', "application/json", "invalid_characters"),
+        (b'["a\xed\xa0\x80"]', "application/json", "invalid_characters"),  # raw, no escape
         (b"id,memo\n1,a\x00b\n", "text/csv", "invalid_characters"),
         (b"id,memo\n1,a\x00b\n", "", "invalid_characters"),
         (b"id,memo\n1,a\x07b\n", "application/octet-stream", "invalid_characters"),
