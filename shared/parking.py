@@ -10,7 +10,7 @@ their original topic, in their original order, and unparks it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -35,14 +35,29 @@ async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]
     return {r.subject: r.reason for r in rows}
 
 
-async def park(
-    conn: AsyncConnection, consumer: str, subject: str, event_id: UUID | None, reason: str
-) -> None:
-    await conn.execute(
-        pg_insert(parked_subjects)
-        .values(consumer=consumer, subject=subject, event_id=event_id, reason=reason[:2000])
-        .on_conflict_do_nothing()
-    )
+@dataclass(frozen=True)
+class Parking:
+    """A subject to park, behind the event that failed (None: a record that was no event)."""
+
+    subject: str
+    event_id: UUID | None
+    reason: str
+
+
+async def park_all(conn: AsyncConnection, consumer: str, parkings: Sequence[Parking]) -> None:
+    """Park the subjects for ``consumer`` (one statement); a parked subject stays as it was."""
+    if not parkings:
+        return
+    rows = {
+        p.subject: {
+            "consumer": consumer,
+            "subject": p.subject,
+            "event_id": p.event_id,
+            "reason": p.reason[:2000],
+        }
+        for p in reversed(parkings)  # the first reason given for a subject is kept
+    }
+    await conn.execute(pg_insert(parked_subjects).on_conflict_do_nothing(), list(rows.values()))
 
 
 @dataclass(frozen=True)
