@@ -16,6 +16,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,7 +30,8 @@ async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]
     t = parked_subjects
     rows = await conn.execute(
         sa.select(t.c.subject, t.c.reason).where(
-            t.c.consumer == consumer, t.c.subject.in_(list(subjects))
+            t.c.consumer == consumer,
+            t.c.subject == sa.any_(sa.bindparam("subjects", list(subjects), ARRAY(sa.Text))),
         )
     )
     return {r.subject: r.reason for r in rows}
