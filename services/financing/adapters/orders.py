@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from services.financing.adapters.tables import orders, policies
 from services.financing.domain.orders import MilestoneView, OrderView
 from services.financing.domain.policy import Policy
 
+_MILESTONE_FIELDS = [f.name for f in fields(MilestoneView)]  # asdict() without its deep copies
 OrderKey = tuple[str, str]  # (tenant_id, order_id)
 Found = tuple[OrderView, dict[str, Any]]  # the order and its open disputes
 
@@ -55,7 +56,7 @@ def _values(order: OrderView, disputes: dict[str, Any]) -> dict[str, Any]:
         "created_at": order.created_at,
         "platform_fee_bps": order.platform_fee_bps,
         "platform_fee_fixed": order.platform_fee_fixed,
-        "milestones": [asdict(m) for m in order.milestones],
+        "milestones": [{f: getattr(m, f) for f in _MILESTONE_FIELDS} for m in order.milestones],
         "disputes": disputes,
         "funded_total": order.funded_total,
         "released_total": order.released_total,
