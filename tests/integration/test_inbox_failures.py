@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import Envelope
+from shared.events.registry import NewerEventVersion
 from shared.inbox import BatchHandler, Failures, InboxConsumer, PermanentFailure, RetryPolicy
 from shared.outbox import make_producer
 from shared.settings import Settings
@@ -212,4 +213,38 @@ async def test_the_rest_of_a_batch_commits_before_a_failed_event_is_retried(
         await c.stop()
     assert len(await effects_of(backbone_engine, [e.id for e in envs])) == len(envs)
     assert committed_when_retried and set(committed_when_retried) == {len(others)}
+    assert await read_all(settings, f"{topic}.dlq", expected=1, within=3) == []
+
+
+async def test_an_event_newer_than_the_code_stalls_the_batch_instead_of_dead_lettering(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    upgraded, refused = False, 0
+
+    async def apply(conn: AsyncConnection, envs: Sequence[Envelope]) -> Failures:
+        nonlocal refused
+        newer = [e for e in envs if e.payload().fail == "newer" and not upgraded]  # type: ignore[attr-defined]
+        if newer:  # named, not raised: the consumer must still see the outage in it
+            refused += 1
+            return {e.id: NewerEventVersion(f"{e.type} v2 is newer than this code") for e in newer}
+        await insert_effects(conn, envs)
+        return {}
+
+    envs = [widget_event(f"w{i}-{uuid.uuid4()}", 1, fail="newer" if i == 2 else None)
+            for i in range(5)]  # fmt: skip
+    c = consumer(settings, backbone_engine, topic, producer, apply)
+    await send(producer, topic, *envs)
+    await c.start()
+    try:
+        for _ in range(20):
+            assert await c.poll_once(timeout_ms=1000) == 0  # rewound, nothing committed
+            if refused >= 2:  # fetched, refused, rewound and fetched again
+                break
+        assert refused >= 2
+        assert await effects_of(backbone_engine, [e.id for e in envs]) == []
+        upgraded = True  # the new code is deployed
+        assert await drain(c, expected=len(envs)) == len(envs)
+    finally:
+        await c.stop()
+    assert len(await effects_of(backbone_engine, [e.id for e in envs])) == len(envs)
     assert await read_all(settings, f"{topic}.dlq", expected=1, within=3) == []
