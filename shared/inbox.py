@@ -30,9 +30,8 @@ batch is rewound and retried after a pause.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from uuid import UUID
 
 import pydantic
 import sqlalchemy as sa
@@ -52,21 +51,18 @@ from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
-from shared.parking import Parking, park_all, parked
+from shared.parking import Letter, Parking, park_all, parked, send_letters
+from shared.pinning import Failures, Item, apply_pinned
 from shared.redaction import redact
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
-# Events a batch handler could not apply, by id, with the reason.
-Failures = Mapping[UUID, Exception]
 # Applies a batch in the caller's transaction, in order per subject. Instead of raising it
 # may return the events it could not apply: it must then have left no effect of them (a
 # savepoint of its own, or a check before writing) and applied no later event of their
 # subjects. Raising fails the batch, which the consumer then splits to find the culprits.
 BatchHandler = Callable[[AsyncConnection, Sequence[Envelope]], Awaitable[Failures | None]]
-Item = tuple[ConsumerRecord, Envelope]
-
 DEFAULT_DLQ_TOPIC = "tradeflow.dead-letter"
 
 
@@ -102,22 +98,6 @@ class RetryPolicy:
     def wait(self, tries: int) -> float:
         """The pause after ``tries`` failed tries (0.1, 0.2, 0.4, ... at most ``max_wait``)."""
         return min(self.initial_wait * 2 ** (tries - 1), self.max_wait)
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """An event that failed in a batch, with its subject's later events of the batch."""
-
-    items: list[Item]
-    error: Exception
-
-
-@dataclass(frozen=True)
-class _Letter:
-    record: ConsumerRecord
-    reason: str
-    error_type: str
-    attempts: int
 
 
 class _LogRebalances(ConsumerRebalanceListener):
@@ -260,7 +240,7 @@ class InboxConsumer:
     ) -> list[Item]:
         """One transaction: claim, divert what is parked, apply the rest, dead-letter what
         failed for good; returns the items to try again (their claims withdrawn)."""
-        letters: list[_Letter] = []
+        letters: list[Letter] = []
         parking: list[Parking] = []
         async with self.engine.begin() as conn:
             fresh = await self._claim(conn, items)
@@ -268,12 +248,12 @@ class InboxConsumer:
             ready = []
             for record, env in fresh:
                 if env.subject in blocked:
-                    letters.append(_Letter(record, blocked[env.subject], "SubjectParked", 0))
+                    letters.append(Letter(record, blocked[env.subject], "SubjectParked", 0))
                 else:
                     ready.append((record, env))
             for record, exc in poison:
                 self._condemn(record, None, exc, 1, letters, parking)
-            failed = await self._apply(conn, ready) if ready else []
+            failed = await apply_pinned(conn, ready, self._handle, is_unavailable) if ready else []
             retry: list[Item] = []
             for f in failed:
                 if is_unavailable(f.error):
@@ -281,60 +261,19 @@ class InboxConsumer:
                 if is_permanent(f.error) or tries >= self.retry.attempts:
                     record, env = f.items[0]
                     reason = self._condemn(record, env, f.error, tries, letters, parking)
-                    letters += [_Letter(r, reason, "SubjectParked", 0) for r, _ in f.items[1:]]
+                    letters += [Letter(r, reason, "SubjectParked", 0) for r, _ in f.items[1:]]
                 else:
                     retry += f.items
             if retry:
                 ids = [env.id for _, env in retry]
                 await conn.execute(_UNCLAIM, {"consumer": self.name, "ids": ids})
             await park_all(conn, self.name, parking)
-            await self._send(letters)
+            await send_letters(self.dlq_producer, self.dlq_topic, self.name, letters)
         EVENTS_CONSUMED.labels(self.name).inc(len(ready) - sum(len(f.items) for f in failed))
         EVENTS_DEAD_LETTERED.labels(self.name).inc(len(letters))
         if len(fresh) < len(items):  # counted once the transaction that dropped them committed
             self._absorbed(len(items) - len(fresh))
         return retry
-
-    async def _apply(self, conn: AsyncConnection, items: list[Item]) -> list[_Failed]:
-        """Apply the items inside a savepoint; returns what failed, pinned to the event.
-        When the handler raises, each half of the subjects is applied on its own."""
-        try:
-            async with conn.begin_nested():
-                failures = await self._handle(conn, [env for _, env in items])
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise
-            subjects = list(dict.fromkeys(env.subject for _, env in items))
-            if len(subjects) == 1:
-                return await self._pin(conn, items, exc)
-            half = set(subjects[: len(subjects) // 2])
-            return [
-                *await self._apply(conn, [i for i in items if i[1].subject in half]),
-                *await self._apply(conn, [i for i in items if i[1].subject not in half]),
-            ]
-        failed: dict[str, _Failed] = {}
-        for record, env in items if failures else ():
-            if env.subject in failed:  # held back behind its subject's failed event
-                failed[env.subject].items.append((record, env))
-            elif env.id in failures:
-                failed[env.subject] = _Failed([(record, env)], failures[env.id])
-        return list(failed.values())
-
-    async def _pin(self, conn: AsyncConnection, group: list[Item], exc: Exception) -> list[_Failed]:
-        """One subject's events failed together: apply them one by one to find which."""
-        if len(group) == 1:
-            return [_Failed(group, exc)]
-        for at, (_, env) in enumerate(group):
-            try:
-                async with conn.begin_nested():
-                    failures = await self._handle(conn, [env])
-            except Exception as error:
-                if is_unavailable(error):
-                    raise
-                return [_Failed(group[at:], error)]
-            if failures:
-                return [_Failed(group[at:], next(iter(failures.values())))]
-        return []  # each alone went through: whatever failed them together has passed
 
     async def _handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> Failures:
         if self.batch_handler is not None:
@@ -375,7 +314,7 @@ class InboxConsumer:
         env: Envelope | None,
         exc: BaseException,
         attempts: int,
-        letters: list[_Letter],
+        letters: list[Letter],
         parking: list[Parking],
     ) -> str:
         """Dead-letter the record and park its subject (with the batch); returns the reason
@@ -387,30 +326,8 @@ class InboxConsumer:
         )
         log.error("inbox.dead_lettered", consumer=self.name, topic=record.topic,
                   partition=record.partition, offset=record.offset, reason=reason)  # fmt: skip
-        letters.append(_Letter(record, reason, type(exc).__name__, attempts))
+        letters.append(Letter(record, reason, type(exc).__name__, attempts))
         why = f"event {env.id if env else f'at offset {record.offset}'} failed: {reason}"
         if subject is not None:
             parking.append(Parking(subject, env.id if env else None, why))
         return why
-
-    async def _send(self, letters: Sequence[_Letter]) -> None:
-        """Send the letters and wait for Kafka's acknowledgements, all at once."""
-        pending = []
-        for letter in letters:
-            record = letter.record
-            headers = [
-                *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")],
-                ("dlq_reason", letter.reason.encode()),
-                ("dlq_error_type", letter.error_type.encode()),
-                ("dlq_consumer", self.name.encode()),
-                ("dlq_topic", record.topic.encode()),
-                ("dlq_partition", str(record.partition).encode()),
-                ("dlq_offset", str(record.offset).encode()),
-                ("dlq_attempts", str(letter.attempts).encode()),
-            ]
-            pending.append(
-                await self.dlq_producer.send(
-                    self.dlq_topic, value=record.value, key=record.key, headers=headers
-                )
-            )
-        await asyncio.gather(*pending)

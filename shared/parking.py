@@ -63,6 +63,39 @@ async def park_all(conn: AsyncConnection, consumer: str, parkings: Sequence[Park
 
 
 @dataclass(frozen=True)
+class Letter:
+    """A record to send to the dead-letter topic, and why."""
+
+    record: ConsumerRecord
+    reason: str
+    error_type: str  # the exception's name, or SubjectParked
+    attempts: int
+
+
+async def send_letters(
+    producer: AIOKafkaProducer, dlq_topic: str, consumer: str, letters: Sequence[Letter]
+) -> None:
+    """Send the letters and wait for Kafka's acknowledgements, all at once. Each keeps its
+    record's key, value and headers, plus ``dlq_*`` headers saying what happened."""
+    pending = []
+    for letter in letters:
+        record = letter.record
+        headers = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")],
+            ("dlq_reason", letter.reason.encode()),
+            ("dlq_error_type", letter.error_type.encode()),
+            ("dlq_consumer", consumer.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(letter.attempts).encode()),
+        ]
+        send = producer.send(dlq_topic, value=record.value, key=record.key, headers=headers)
+        pending.append(await send)
+    await asyncio.gather(*pending)
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     record: ConsumerRecord
     headers: dict[str, bytes]
