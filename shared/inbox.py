@@ -1,19 +1,30 @@
 """Inbox consumer: exactly-once effects on top of Kafka's at-least-once delivery.
 
-For each batch fetched from Kafka:
-1. every record is parsed into an ``Envelope``; one that cannot be parsed is poison and goes
-   straight to the dead-letter topic (retrying cannot fix it);
-2. in ONE database transaction the event ids are inserted into ``inbox`` (ON CONFLICT DO
-   NOTHING) and only the new ones are handed to the handler, so a redelivered event has no
-   second effect;
-3. only after that transaction commits are the Kafka offsets committed. A crash in between
-   redelivers the batch, which step 2 turns into a no-op.
-If the batch transaction fails, each event is retried on its own with exponential backoff
-(tenacity). One that still fails is parked on the dead-letter topic with the reason in its
-headers, and so is every later event of the same subject (shared.parking), so an aggregate's
-events are never applied with a gap; other subjects go on.
-When the *infrastructure* fails (database unreachable, an event newer than this code), no
-event is to blame: nothing is dead-lettered, the batch is rewound and retried after a pause.
+For each batch fetched from Kafka, in ONE database transaction:
+1. every record is parsed into an ``Envelope``; one that cannot be parsed is poison and is
+   dead-lettered (retrying cannot fix it);
+2. the event ids are inserted into ``inbox`` (ON CONFLICT DO NOTHING) and only the new ones
+   go on, so a redelivered event has no second effect; the new events of a parked subject
+   (shared.parking) follow it to the dead-letter topic;
+3. the rest are handed to the handler, all at once;
+4. the batch's dead letters are sent, then the transaction commits, then the Kafka offsets.
+   A crash in between redelivers the batch, which step 2 turns into a no-op (a dead letter
+   may then be sent twice, never lost).
+
+A failure does not send the batch back event by event. A batch handler may name the events
+it could not apply (by id, with the error) and apply the rest: that costs nothing more. If
+the handler raises instead, the batch is split by subject and applied again in savepoints of
+the same transaction, halving the part that failed until each failure is pinned to one
+event. An event that failed
+- for good (``PermanentFailure``, an invalid event) is dead-lettered with this batch, and
+  its subject is parked: its later events go to the dead-letter topic behind it, never
+  applied after a gap, while other subjects go on;
+- for a reason that may pass is retried: the rest of the batch commits first, then the
+  failed subjects (each from its failed event on) are retried together with exponential
+  backoff, ``RetryPolicy.attempts`` tries in all, and dead-lettered if they still fail.
+When the *infrastructure* fails (database unreachable, an event newer than this code, the
+dead-letter topic refusing a letter), no event is to blame: nothing is dead-lettered, the
+batch is rewound and retried after a pause.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import pydantic
+import sqlalchemy as sa
 import structlog
 from aiokafka import (
     AIOKafkaConsumer,
@@ -33,30 +45,25 @@ from aiokafka import (
 )
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import (
-    AsyncRetrying,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
-from shared.db import inbox
 from shared.db import is_unavailable as database_unavailable
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
-from shared.parking import park, parked
+from shared.parking import Letter, Parking, park_all, parked, send_letters
+from shared.pinning import Failures, Item, apply_pinned
 from shared.redaction import redact
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
-BatchHandler = Callable[[AsyncConnection, Sequence[Envelope]], Awaitable[None]]
-Item = tuple[ConsumerRecord, Envelope]
-
+# Applies a batch in the caller's transaction, in order per subject. Instead of raising it
+# may return the events it could not apply: it must then have left no effect of them (a
+# savepoint of its own, or a check before writing) and applied no later event of their
+# subjects. Raising fails the batch, which the consumer then splits to find the culprits.
+BatchHandler = Callable[[AsyncConnection, Sequence[Envelope]], Awaitable[Failures | None]]
 DEFAULT_DLQ_TOPIC = "tradeflow.dead-letter"
 
 
@@ -78,12 +85,20 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, NewerEventVersion) or database_unavailable(exc)
 
 
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, PERMANENT) and not is_unavailable(exc)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
     initial_wait: float = 0.1
     max_wait: float = 5.0
     stall_max_wait: float = 30.0
+
+    def wait(self, tries: int) -> float:
+        """The pause after ``tries`` failed tries (0.1, 0.2, 0.4, ... at most ``max_wait``)."""
+        return min(self.initial_wait * 2 ** (tries - 1), self.max_wait)
 
 
 class _LogRebalances(ConsumerRebalanceListener):
@@ -102,6 +117,16 @@ class _LogRebalances(ConsumerRebalanceListener):
 
 def _names(partitions: set[TopicPartition]) -> list[str]:
     return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
+
+
+# One statement whatever the batch size (a multi-row VALUES would be compiled per size).
+_CLAIM = sa.text(
+    "INSERT INTO inbox (consumer, event_id, event_type)"
+    " SELECT :consumer, e.id, e.type"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type)"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_UNCLAIM = sa.text("DELETE FROM inbox WHERE consumer = :consumer AND event_id = ANY(:ids)")
 
 
 class InboxConsumer:
@@ -190,42 +215,77 @@ class InboxConsumer:
         await self.consumer.commit(offsets)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply the records; raises ``Stalled`` (nothing committed since) when it cannot."""
         items: list[Item] = []
+        poison: list[tuple[ConsumerRecord, EnvelopeError]] = []
         for record in records:
             try:
                 items.append((record, Envelope.from_kafka(record.value, record.headers)))
             except EnvelopeError as exc:
-                await self._dead_letter(record, None, exc, attempts=1)
-        if not items:
-            return
+                poison.append((record, exc))
         try:
-            await self._apply(items, use_batch=self.batch_handler is not None)
+            retry = await self._settle(items, poison, tries=1)
+            tries = 1
+            while retry:  # events that failed for a reason that may pass; the rest committed
+                log.warning("inbox.retrying", consumer=self.name, events=len(retry), tries=tries)
+                await asyncio.sleep(self.retry.wait(tries))
+                tries += 1
+                retry = await self._settle(retry, [], tries)
         except Exception as exc:
-            if is_unavailable(exc):
+            if is_unavailable(exc) or isinstance(exc, KafkaError):
                 raise Stalled() from exc
-            log.warning("inbox.batch_failed_retrying_singly", consumer=self.name, error=repr(exc))
-            for item in items:
-                await self._apply_one_with_retry(item)
+            raise
 
-    async def _apply(self, items: Sequence[Item], *, use_batch: bool) -> None:
-        """Claim, skip what was seen, divert what is parked, apply the rest: one transaction."""
+    async def _settle(
+        self,
+        items: Sequence[Item],
+        poison: Sequence[tuple[ConsumerRecord, EnvelopeError]],
+        tries: int,
+    ) -> list[Item]:
+        """One transaction: claim, divert what is parked, apply the rest, dead-letter what
+        failed for good; returns the items to try again (their claims withdrawn)."""
+        letters: list[Letter] = []
+        parking: list[Parking] = []
         async with self.engine.begin() as conn:
             fresh = await self._claim(conn, items)
             blocked = await parked(conn, self.name, {env.subject for _, env in fresh})
-            ready = [env for _, env in fresh if env.subject not in blocked]
+            ready = []
             for record, env in fresh:
                 if env.subject in blocked:
-                    await self._send_dead_letter(record, blocked[env.subject], "SubjectParked", 0)
-            if use_batch and self.batch_handler is not None:
-                if ready:
-                    await self.batch_handler(conn, ready)
-            else:
-                for env in ready:
-                    with bind_event(env):
-                        await self.handler(conn, env)
-        EVENTS_CONSUMED.labels(self.name).inc(len(ready))
+                    letters.append(Letter(record, blocked[env.subject], "SubjectParked", 0))
+                else:
+                    ready.append((record, env))
+            for record, exc in poison:
+                self._condemn(record, None, exc, 1, letters, parking)
+            failed = await apply_pinned(conn, ready, self._handle, is_unavailable) if ready else []
+            retry: list[Item] = []
+            for f in failed:
+                if is_unavailable(f.error):
+                    raise f.error
+                if is_permanent(f.error) or tries >= self.retry.attempts:
+                    record, env = f.items[0]
+                    reason = self._condemn(record, env, f.error, tries, letters, parking)
+                    letters += [Letter(r, reason, "SubjectParked", 0) for r, _ in f.items[1:]]
+                else:
+                    retry += f.items
+            if retry:
+                ids = [env.id for _, env in retry]
+                await conn.execute(_UNCLAIM, {"consumer": self.name, "ids": ids})
+            await park_all(conn, self.name, parking)
+            await send_letters(self.dlq_producer, self.dlq_topic, self.name, letters)
+        EVENTS_CONSUMED.labels(self.name).inc(len(ready) - sum(len(f.items) for f in failed))
+        EVENTS_DEAD_LETTERED.labels(self.name).inc(len(letters))
         if len(fresh) < len(items):  # counted once the transaction that dropped them committed
             self._absorbed(len(items) - len(fresh))
+        return retry
+
+    async def _handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> Failures:
+        if self.batch_handler is not None:
+            return await self.batch_handler(conn, envelopes) or {}
+        for env in envelopes:
+            with bind_event(env):
+                await self.handler(conn, env)
+        return {}
 
     def _absorbed(self, count: int) -> None:
         """Redelivered events the inbox dropped: the cost of at-least-once, made visible."""
@@ -234,19 +294,17 @@ class InboxConsumer:
 
     async def _claim(self, conn: AsyncConnection, items: Sequence[Item]) -> list[Item]:
         """Insert inbox rows; return the items not seen before, in their original order."""
-        unique = {env.id: env for _, env in items}
-        stmt = (
-            pg_insert(inbox)
-            .values(
-                [
-                    {"consumer": self.name, "event_id": env.id, "event_type": env.type}
-                    for env in unique.values()
-                ]
-            )
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+        if not items:
+            return []
+        unique = {env.id: env.type for _, env in items}
+        new_ids = set(
+            (
+                await conn.execute(
+                    _CLAIM,
+                    {"consumer": self.name, "ids": list(unique), "types": list(unique.values())},
+                )
+            ).scalars()
         )
-        new_ids = set((await conn.execute(stmt)).scalars())
         fresh = []
         for record, env in items:
             if env.id in new_ids:
@@ -254,29 +312,17 @@ class InboxConsumer:
                 fresh.append((record, env))
         return fresh
 
-    async def _apply_one_with_retry(self, item: Item) -> None:
-        record, env = item
-        attempts = 0
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.retry.attempts),
-                wait=wait_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
-                retry=retry_if_not_exception_type(PERMANENT),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    await self._apply([item], use_batch=False)
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise Stalled() from exc
-            await self._dead_letter(record, env, exc, attempts=attempts)
-
-    async def _dead_letter(
-        self, record: ConsumerRecord, env: Envelope | None, exc: BaseException, attempts: int
-    ) -> None:
-        """Park the record's subject and send it to the dead-letter topic, atomically enough:
-        the letter is sent before the parking commits, so a crash can only duplicate it."""
+    def _condemn(
+        self,
+        record: ConsumerRecord,
+        env: Envelope | None,
+        exc: BaseException,
+        attempts: int,
+        letters: list[Letter],
+        parking: list[Parking],
+    ) -> str:
+        """Dead-letter the record and park its subject (with the batch); returns the reason
+        the subject's later events are parked for."""
         # Kept in a Kafka header and the parked subject's row: no secret an error echoed.
         reason = redact(f"{type(exc).__name__}: {exc}")[:2000]
         subject = (
@@ -284,32 +330,8 @@ class InboxConsumer:
         )
         log.error("inbox.dead_lettered", consumer=self.name, topic=record.topic,
                   partition=record.partition, offset=record.offset, reason=reason)  # fmt: skip
-        async with self.engine.begin() as conn:
-            if env is not None:
-                await conn.execute(
-                    pg_insert(inbox)
-                    .values(consumer=self.name, event_id=env.id, event_type=env.type)
-                    .on_conflict_do_nothing()
-                )
-            if subject is not None:
-                await park(conn, self.name, subject, env.id if env else None,
-                           f"event {env.id if env else f'at offset {record.offset}'} failed: {reason}")  # fmt: skip
-            await self._send_dead_letter(record, reason, type(exc).__name__, attempts)
-
-    async def _send_dead_letter(
-        self, record: ConsumerRecord, reason: str, error_type: str, attempts: int
-    ) -> None:
-        EVENTS_DEAD_LETTERED.labels(self.name).inc()
-        headers = [
-            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")],
-            ("dlq_reason", reason.encode()),
-            ("dlq_error_type", error_type.encode()),
-            ("dlq_consumer", self.name.encode()),
-            ("dlq_topic", record.topic.encode()),
-            ("dlq_partition", str(record.partition).encode()),
-            ("dlq_offset", str(record.offset).encode()),
-            ("dlq_attempts", str(attempts).encode()),
-        ]
-        await self.dlq_producer.send_and_wait(
-            self.dlq_topic, value=record.value, key=record.key, headers=headers
-        )
+        letters.append(Letter(record, reason, type(exc).__name__, attempts))
+        why = f"event {env.id if env else f'at offset {record.offset}'} failed: {reason}"
+        if subject is not None:
+            parking.append(Parking(subject, env.id if env else None, why))
+        return why

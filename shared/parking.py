@@ -10,12 +10,13 @@ their original topic, in their original order, and unparks it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,20 +34,69 @@ async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]
     t = parked_subjects
     rows = await conn.execute(
         sa.select(t.c.subject, t.c.reason).where(
-            t.c.consumer == consumer, t.c.subject.in_(list(subjects))
+            t.c.consumer == consumer,
+            t.c.subject == sa.any_(sa.bindparam("subjects", list(subjects), ARRAY(sa.Text))),
         )
     )
     return {r.subject: r.reason for r in rows}
 
 
-async def park(
-    conn: AsyncConnection, consumer: str, subject: str, event_id: UUID | None, reason: str
+@dataclass(frozen=True)
+class Parking:
+    """A subject to park, behind the event that failed (None: a record that was no event)."""
+
+    subject: str
+    event_id: UUID | None
+    reason: str
+
+
+async def park_all(conn: AsyncConnection, consumer: str, parkings: Sequence[Parking]) -> None:
+    """Park the subjects for ``consumer`` (one statement); a parked subject stays as it was."""
+    if not parkings:
+        return
+    rows = {
+        p.subject: {
+            "consumer": consumer,
+            "subject": p.subject,
+            "event_id": p.event_id,
+            "reason": p.reason[:2000],
+        }
+        for p in reversed(parkings)  # the first reason given for a subject is kept
+    }
+    await conn.execute(pg_insert(parked_subjects).on_conflict_do_nothing(), list(rows.values()))
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A record to send to the dead-letter topic, and why."""
+
+    record: ConsumerRecord
+    reason: str
+    error_type: str  # the exception's name, or SubjectParked
+    attempts: int
+
+
+async def send_letters(
+    producer: AIOKafkaProducer, dlq_topic: str, consumer: str, letters: Sequence[Letter]
 ) -> None:
-    await conn.execute(
-        pg_insert(parked_subjects)
-        .values(consumer=consumer, subject=subject, event_id=event_id, reason=reason[:2000])
-        .on_conflict_do_nothing()
-    )
+    """Send the letters and wait for Kafka's acknowledgements, all at once. Each keeps its
+    record's key, value and headers, plus ``dlq_*`` headers saying what happened."""
+    pending = []
+    for letter in letters:
+        record = letter.record
+        headers = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")],
+            ("dlq_reason", letter.reason.encode()),
+            ("dlq_error_type", letter.error_type.encode()),
+            ("dlq_consumer", consumer.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(letter.attempts).encode()),
+        ]
+        send = producer.send(dlq_topic, value=record.value, key=record.key, headers=headers)
+        pending.append(await send)
+    await asyncio.gather(*pending)
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,18 @@ def routers() -> Sequence[APIRouter]:
 
 
 def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:
-    from services.escrow.entrypoints.consumers import lien_handler
+    from services.escrow.entrypoints.consumers import lien_batch_handler, lien_handler
 
-    topic = container.runtime.settings.topic("financing")
-    return [ConsumerSpec("escrow.liens", [topic], lien_handler(container.context))]
+    ctx = container.context
+    return [
+        ConsumerSpec(
+            "escrow.liens",
+            [container.runtime.settings.topic("financing")],
+            lien_handler(ctx),
+            batch_handler=lien_batch_handler(ctx),
+            max_records=2_000,  # a batch costs a few statements whatever its size (see bench/)
+        )
+    ]
 
 
 def timers(container: EscrowContainer) -> Mapping[str, TimerHandler]:

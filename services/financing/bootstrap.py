@@ -53,11 +53,14 @@ def routers() -> Sequence[APIRouter]:
 
 
 def consumers(container: FinancingContainer) -> Sequence[ConsumerSpec]:
+    handler = EscrowEventHandler(container.deps)
     return [
         ConsumerSpec(
             name="financing.escrow-events",
             topics=[container.runtime.settings.topic("escrow")],
-            handler=EscrowEventHandler(container.deps),
+            handler=handler,
+            batch_handler=handler.apply,
+            max_records=2_000,  # a batch costs a few statements whatever its size (see bench/)
         )
     ]
 

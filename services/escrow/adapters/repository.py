@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,6 +66,20 @@ async def get(conn: AsyncConnection, order_id: str, tenant_id: str | None = None
     return _load(row) if row is not None else None
 
 
+async def lock(conn: AsyncConnection, order_ids: Collection[str]) -> dict[str, Escrow]:
+    """The escrows there are of ``order_ids``, row-locked for the transaction in id order
+    (so two transactions locking several escrows never wait on each other in a circle)."""
+    if not order_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(escrows.c.state, escrows.c.version)
+        .where(escrows.c.order_id == sa.any_(sa.bindparam("ids", list(order_ids), ARRAY(sa.Text))))
+        .order_by(escrows.c.order_id)
+        .with_for_update()
+    )
+    return {escrow.order_id: escrow for escrow in map(_load, rows)}
+
+
 async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     saved = escrow.model_copy(update={"version": 1})
     await conn.execute(
@@ -96,6 +111,63 @@ async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     return escrow.model_copy(update={"version": escrow.version + 1})
 
 
+# The columns a decision changes (the order's parties, currency and total never change).
+_SAVED = sa.select(
+    *(
+        sa.func.unnest(sa.bindparam(f"new_{name}", type_=ARRAY(type_))).label(name)
+        for name, type_ in (
+            ("order_id", sa.Text()),
+            ("version", sa.Integer()),
+            ("status", sa.Text()),
+            ("funded", sa.BigInteger()),
+            ("released", sa.BigInteger()),
+            ("refunded", sa.BigInteger()),
+            ("state", sa.Text()),
+        )
+    )
+).subquery("saved")
+_SAVE_ALL = (
+    escrows.update()
+    .where(escrows.c.order_id == _SAVED.c.order_id, escrows.c.version == _SAVED.c.version)
+    .values(
+        version=_SAVED.c.version + 1,
+        status=_SAVED.c.status,
+        funded=_SAVED.c.funded,
+        released=_SAVED.c.released,
+        refunded=_SAVED.c.refunded,
+        state=sa.cast(_SAVED.c.state, JSONB),
+        updated_at=sa.bindparam("new_updated_at"),
+    )
+    .returning(escrows.c.order_id)
+)
+
+
+async def save_all(conn: AsyncConnection, changed: Sequence[Escrow], now: datetime) -> list[Escrow]:
+    """``save`` for many escrows in one statement, each if nobody wrote it since it was read."""
+    if not changed:
+        return []
+    states = [e.model_dump(mode="json", exclude={"version"}) for e in changed]
+    params = {
+        "new_order_id": [e.order_id for e in changed],
+        "new_version": [e.version for e in changed],
+        "new_status": [e.status for e in changed],
+        "new_funded": [e.funded for e in changed],
+        "new_released": [e.released for e in changed],
+        "new_refunded": [e.refunded for e in changed],
+        "new_state": [json.dumps(state) for state in states],
+        "new_updated_at": now,
+    }
+    try:
+        async with conn.begin_nested():
+            saved = set((await conn.execute(_SAVE_ALL, params)).scalars())
+    except IntegrityError as exc:  # the CHECK constraint: the database's own guard
+        raise InvariantViolation(f"the database refused an escrow state: {exc.orig}") from exc
+    stale = [e.order_id for e in changed if e.order_id not in saved]
+    if stale:
+        raise ConcurrentModification(f"escrows {', '.join(stale)} changed since they were read")
+    return [e.model_copy(update={"version": e.version + 1}) for e in changed]
+
+
 async def record_timeline(
     conn: AsyncConnection,
     escrow: Escrow,
@@ -104,23 +176,32 @@ async def record_timeline(
     caused_by: Mapping[UUID, str] | None = None,
 ) -> None:
     """One entry per event, by ``actor`` unless ``caused_by`` names another for its id."""
+    await record_timelines(conn, [(escrow, envelopes)], actor, caused_by)
+
+
+async def record_timelines(
+    conn: AsyncConnection,
+    entries: Sequence[tuple[Escrow, Sequence[Envelope]]],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None = None,
+) -> None:
+    """``record_timeline`` for the events of many escrows, in one statement."""
     caused_by = caused_by or {}
-    if envelopes:
-        await conn.execute(
-            timeline.insert(),
-            [
-                {
-                    "order_id": escrow.order_id,
-                    "tenant_id": escrow.tenant_id,
-                    "event_id": env.id,
-                    "event_type": env.type,
-                    "actor": caused_by.get(env.id, actor),
-                    "occurred_at": env.occurred_at,
-                    "data": env.data,
-                }
-                for env in envelopes
-            ],
-        )
+    rows = [
+        {
+            "order_id": escrow.order_id,
+            "tenant_id": escrow.tenant_id,
+            "event_id": env.id,
+            "event_type": env.type,
+            "actor": caused_by.get(env.id, actor),
+            "occurred_at": env.occurred_at,
+            "data": env.data,
+        }
+        for escrow, envelopes in entries
+        for env in envelopes
+    ]
+    if rows:
+        await conn.execute(timeline.insert(), rows)
 
 
 async def read_timeline(conn: AsyncConnection, tenant_id: str, order_id: str) -> list[sa.Row]:

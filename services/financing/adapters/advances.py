@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import fields, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.financing.adapters.orders import keyed
 from services.financing.adapters.tables import advances
 from services.financing.domain.advance import ACCEPTED, LIVE, OUTSTANDING, Advance
 from services.financing.domain.sizing import Exposure
@@ -60,6 +62,19 @@ class AdvanceRepository:
             )
         ).first()
         return None if row is None else _from_row(row)
+
+    async def orders_with_live(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (tenant_id, order_id) ``keys`` have a live advance now (no lock: one
+        becomes live only under its order's row lock, see entrypoints/commands.accept)."""
+        if not keys:
+            return set()
+        a = advances.c
+        rows = await self.conn.execute(
+            sa.select(a.tenant_id, a.order_id)
+            .where(keyed(a.tenant_id, a.order_id, keys), a.state.in_(LIVE))
+            .distinct()
+        )
+        return {(r.tenant_id, r.order_id) for r in rows}
 
     async def list(
         self, tenant_id: str, supplier_id: str | None = None, limit: int = 100

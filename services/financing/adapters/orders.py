@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,69 +17,102 @@ from services.financing.adapters.tables import orders, policies
 from services.financing.domain.orders import MilestoneView, OrderView
 from services.financing.domain.policy import Policy
 
+_MILESTONE_FIELDS = [f.name for f in fields(MilestoneView)]  # asdict() without its deep copies
+OrderKey = tuple[str, str]  # (tenant_id, order_id)
+Found = tuple[OrderView, dict[str, Any]]  # the order and its open disputes
+
+
+def _found(row: Any) -> Found:
+    view = OrderView(
+        tenant_id=row.tenant_id,
+        order_id=row.order_id,
+        buyer_id=row.buyer_id,
+        supplier_id=row.supplier_id,
+        currency=row.currency,
+        total=row.total,
+        created_at=row.created_at,
+        milestones=tuple(MilestoneView(**m) for m in row.milestones),
+        platform_fee_bps=row.platform_fee_bps,
+        platform_fee_fixed=row.platform_fee_fixed,
+        funded_total=row.funded_total,
+        released_total=row.released_total,
+        refunded_total=row.refunded_total,
+        disputed_total=sum(d["amount"] for d in row.disputes.values()),
+        status=row.status,
+        supplier_account_id=row.supplier_account_id,
+    )
+    return view, dict(row.disputes)
+
+
+def _values(order: OrderView, disputes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant_id": order.tenant_id,
+        "order_id": order.order_id,
+        "buyer_id": order.buyer_id,
+        "supplier_id": order.supplier_id,
+        "supplier_account_id": order.supplier_account_id,
+        "currency": order.currency,
+        "total": order.total,
+        "created_at": order.created_at,
+        "platform_fee_bps": order.platform_fee_bps,
+        "platform_fee_fixed": order.platform_fee_fixed,
+        "milestones": [{f: getattr(m, f) for f in _MILESTONE_FIELDS} for m in order.milestones],
+        "disputes": disputes,
+        "funded_total": order.funded_total,
+        "released_total": order.released_total,
+        "refunded_total": order.refunded_total,
+        "status": order.status,
+    }
+
+
+def keyed(tenant_id: Any, order_id: Any, keys: Collection[OrderKey]) -> Any:
+    """``(tenant_id, order_id) IN keys``, as one statement whatever the number of keys."""
+    pairs = sa.select(
+        sa.func.unnest(sa.bindparam("key_tenants", [k[0] for k in keys], ARRAY(sa.Text))),
+        sa.func.unnest(sa.bindparam("key_orders", [k[1] for k in keys], ARRAY(sa.Text))),
+    )
+    return sa.tuple_(tenant_id, order_id).in_(pairs)
+
+
+_KEY = ("tenant_id", "order_id")
+_upsert = pg_insert(orders)
+_UPSERT = _upsert.on_conflict_do_update(
+    index_elements=list(_KEY),
+    set_={c.name: _upsert.excluded[c.name] for c in orders.columns if c.name not in _KEY},
+)
+
 
 class OrderRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def get(self, tenant_id: str, order_id: str) -> tuple[OrderView, dict[str, Any]] | None:
-        """The order and its open disputes (dispute id -> {milestone_id, amount})."""
-        row = (
-            await self.conn.execute(
-                sa.select(orders)
-                .where(orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
-                .with_for_update()
-            )
-        ).first()
-        if row is None:
-            return None
-        view = OrderView(
-            tenant_id=row.tenant_id,
-            order_id=row.order_id,
-            buyer_id=row.buyer_id,
-            supplier_id=row.supplier_id,
-            currency=row.currency,
-            total=row.total,
-            created_at=row.created_at,
-            milestones=tuple(MilestoneView(**m) for m in row.milestones),
-            platform_fee_bps=row.platform_fee_bps,
-            platform_fee_fixed=row.platform_fee_fixed,
-            funded_total=row.funded_total,
-            released_total=row.released_total,
-            refunded_total=row.refunded_total,
-            disputed_total=sum(d["amount"] for d in row.disputes.values()),
-            status=row.status,
-            supplier_account_id=row.supplier_account_id,
+    async def get(self, tenant_id: str, order_id: str) -> Found | None:
+        """The order and its open disputes (dispute id -> {milestone_id, amount}), row-locked."""
+        return (await self.lock([(tenant_id, order_id)])).get((tenant_id, order_id))
+
+    async def lock(self, keys: Collection[OrderKey]) -> dict[OrderKey, Found]:
+        """The orders there are of ``keys``, row-locked for the transaction in key order (so
+        two transactions locking several orders never wait on each other in a circle)."""
+        if not keys:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(orders)
+            .where(keyed(orders.c.tenant_id, orders.c.order_id, keys))
+            .order_by(orders.c.tenant_id, orders.c.order_id)
+            .with_for_update()
         )
-        return view, dict(row.disputes)
+        return {(r.tenant_id, r.order_id): _found(r) for r in rows}
 
     async def put(self, order: OrderView, disputes: dict[str, Any]) -> None:
-        values = {
-            "tenant_id": order.tenant_id,
-            "order_id": order.order_id,
-            "buyer_id": order.buyer_id,
-            "supplier_id": order.supplier_id,
-            "supplier_account_id": order.supplier_account_id,
-            "currency": order.currency,
-            "total": order.total,
-            "created_at": order.created_at,
-            "platform_fee_bps": order.platform_fee_bps,
-            "platform_fee_fixed": order.platform_fee_fixed,
-            "milestones": [asdict(m) for m in order.milestones],
-            "disputes": disputes,
-            "funded_total": order.funded_total,
-            "released_total": order.released_total,
-            "refunded_total": order.refunded_total,
-            "status": order.status,
-        }
-        stmt = pg_insert(orders).values(**values)
-        keys = ("tenant_id", "order_id")
-        await self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={k: v for k, v in values.items() if k not in keys},
+        await self.put_all([(order, disputes)])
+
+    async def put_all(self, found: Sequence[Found]) -> None:
+        """Insert or replace the orders (one statement), in key order."""
+        if found:
+            rows = sorted(
+                (_values(o, d) for o, d in found), key=lambda v: (v["tenant_id"], v["order_id"])
             )
-        )
+            await self.conn.execute(_UPSERT, rows)
 
 
 class PolicyRepository:

@@ -1,21 +1,35 @@
 """Escrow's events, consumed by financing: the order read model, then their effect on the
 order's advance (lien saga, repayments, credit events).
 
-Each handler runs inside the inbox transaction, so a redelivered event (same id) never
-applies twice; events that arrive late or twice under new ids meet an advance whose state
-already moved on and are no-ops (see domain/lifecycle.on_lien_placed).
+A fetched batch is applied at once (``EscrowEventHandler.apply``, the consumer's batch
+handler), inside the inbox transaction, so a redelivered event (same id) never applies
+twice; events that arrive late or twice under new ids meet an advance whose state already
+moved on and are no-ops (see domain/lifecycle.on_lien_placed). Per batch:
+1. the batch's orders are row-locked in one statement, in key order (the order row comes
+   first in financing's lock order: order, advance, book), and one more tells which of
+   them have a live advance;
+2. each event is folded into its order in memory, in batch order; only an event that acts
+   on an advance (a lien answer, a repayment, a dispute, refund, cancellation or completion
+   of an order with a live advance) touches the database, inside a savepoint of its own,
+   after writing the order as it folded so far (the lien saga reads it);
+3. the orders are written back in one statement.
+An event that cannot be applied (an order financing never saw created, an invalid event, a
+step that raised) leaves no effect, stops its order for the rest of the batch and is
+returned to the consumer, which dead-letters or retries it; the other orders go on.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
+from uuid import UUID
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.advances import AdvanceRepository
-from services.financing.adapters.orders import OrderRepository
+from services.financing.adapters.orders import Found, OrderKey, OrderRepository
 from services.financing.domain import credit, lifecycle, servicing
 from services.financing.domain.advance import Advance, Step
 from services.financing.domain.orders import MilestoneView, OrderView
@@ -23,7 +37,8 @@ from services.financing.entrypoints.context import Deps, persist
 from services.financing.entrypoints.lien_saga import on_lien_placed
 from shared.events import escrow as ev
 from shared.events.envelope import Envelope
-from shared.inbox import PermanentFailure
+from shared.events.registry import EventModel
+from shared.inbox import Failures, PermanentFailure
 
 log = structlog.get_logger(__name__)
 ACTOR = lifecycle.SYSTEM
@@ -34,26 +49,62 @@ class EscrowEventHandler:
         self.deps = deps
 
     async def __call__(self, conn: AsyncConnection, env: Envelope) -> None:
-        payload = env.payload()
+        """One event (as a batch of one): raises what it could not apply."""
+        for error in (await self.apply(conn, [env])).values():
+            raise error
+
+    async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> Failures:
+        """The batch handler: applies ``envelopes``, returns those it could not apply."""
+        plan: list[tuple[Envelope, EventModel | Exception]] = []
+        for env in envelopes:
+            try:
+                payload = env.payload()
+            except Exception as exc:  # invalid, unknown or newer than this code: nothing done
+                plan.append((env, exc))
+                continue
+            if isinstance(payload, ev.OrderCreated) or type(payload) in _HANDLERS:
+                plan.append((env, payload))
+            # else: an escrow event financing does not need
+        keys = {_key(env, p) for env, p in plan if not isinstance(p, Exception)}
+        batch = _Batch(await OrderRepository(conn).lock(keys))
+        batch.with_advance = await AdvanceRepository(conn).orders_with_live(keys)
+        failed: dict[UUID, Exception] = {}
+        stopped: set[str] = set()  # subjects behind a failed event: the consumer parks them
+        for env, event in plan:
+            if env.subject in stopped:
+                continue
+            try:
+                if isinstance(event, Exception):
+                    raise event
+                await self._apply_one(conn, batch, env, event)
+            except Exception as exc:  # it left no effect: see _apply_one
+                failed[env.id] = exc
+                stopped.add(env.subject)
+        await OrderRepository(conn).put_all([batch.orders[k] for k in sorted(batch.dirty)])
+        return failed
+
+    async def _apply_one(
+        self, conn: AsyncConnection, batch: _Batch, env: Envelope, payload: EventModel
+    ) -> None:
+        """Fold the event into its order; its step, if it has one, in a savepoint."""
+        key = _key(env, payload)
         if isinstance(payload, ev.OrderCreated):
-            await self._order_created(conn, env, payload)
+            batch.orders[key] = (self._order_created(env, payload), {})
+            batch.dirty.add(key)
             return
-        handler = _HANDLERS.get(type(payload))
-        if handler is None:
-            return  # an escrow event financing does not need
-        orders = OrderRepository(conn)
-        found = await orders.get(env.tenant_id, getattr(payload, "order_id", env.subject))
+        found = batch.orders.get(key)
         if found is None:
             raise PermanentFailure(f"{env.type} for an order financing never saw created")
-        order, disputes = found
-        order, disputes = _fold(order, disputes, payload)
-        await orders.put(order, disputes)
-        await handler(self, conn, env, payload, order)
+        order, disputes = _fold(*found, payload)
+        if _acts_on_advance(payload, key in batch.with_advance):
+            async with conn.begin_nested():  # the step and the order it saw, or neither
+                await OrderRepository(conn).put(order, disputes)
+                await _HANDLERS[type(payload)](self, conn, env, payload, order)
+        batch.orders[key] = (order, disputes)
+        batch.dirty.add(key)
 
-    async def _order_created(
-        self, conn: AsyncConnection, env: Envelope, p: ev.OrderCreated
-    ) -> None:
-        view = OrderView(
+    def _order_created(self, env: Envelope, p: ev.OrderCreated) -> OrderView:
+        return OrderView(
             tenant_id=env.tenant_id,
             order_id=p.order_id,
             buyer_id=p.buyer_id,
@@ -69,7 +120,6 @@ class EscrowEventHandler:
             platform_fee_bps=p.platform_fee_bps,
             platform_fee_fixed=p.platform_fee_fixed,
         )
-        await OrderRepository(conn).put(view, {})
 
     async def apply_step(
         self, conn: AsyncConnection, env: Envelope, advance: Advance, step: Step
@@ -141,6 +191,30 @@ class EscrowEventHandler:
 
     async def nothing(self, conn: AsyncConnection, env: Envelope, p: Any, order: OrderView) -> None:
         return None
+
+
+@dataclass
+class _Batch:
+    """The batch's orders as folded so far, which to write back, which have a live advance."""
+
+    orders: dict[OrderKey, Found]
+    dirty: set[OrderKey] = field(default_factory=set)
+    with_advance: set[OrderKey] = field(default_factory=set)
+
+
+def _key(env: Envelope, p: EventModel) -> OrderKey:
+    return env.tenant_id, getattr(p, "order_id", env.subject)
+
+
+def _acts_on_advance(p: EventModel, has_live_advance: bool) -> bool:
+    """Whether the event's step may touch an advance (otherwise it only folds the order)."""
+    if isinstance(p, ev.LienPlaced | ev.LienRefused):
+        return True
+    if isinstance(p, ev.MilestoneReleased):
+        return p.lien_repayment != 0 and p.advance_id is not None
+    if isinstance(p, ev.Funded | ev.LienReleased):
+        return False
+    return has_live_advance  # disputes, refunds, cancellation, completion: the live advance
 
 
 def _fold(order: OrderView, disputes: dict[str, Any], p: Any) -> tuple[OrderView, dict[str, Any]]:
