@@ -35,6 +35,8 @@ async def _tamper(engine: AsyncEngine, sql: str) -> None:
 async def _cli(engine: AsyncEngine, *args: str) -> tuple[int, str]:
     url = engine.url.render_as_string(hide_password=False)
     result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--database-url", url])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
@@ -47,7 +49,7 @@ async def test_verify_finds_the_first_altered_transaction(scratch_ledger: Scratc
         "legacy": (True, 0), "tenant:t1": (True, 9), "tenant:t2": (True, 3),
     }  # fmt: skip
     code, output = await _cli(engine, "verify", "--no-checkpoints")
-    assert code == 0 and "tenant:t1: 9 transactions" in output and "tenant:t2: 3" in output
+    assert code == 0 and "tenant:t1: 9 transactions" in output and "tenant:t2: 3" in output, output
 
     # A balanced edit (both sides of t1's fourth transaction, journal seq 5) passes every
     # sum; only t1's chain can tell, and t2's book is untouched by it.
