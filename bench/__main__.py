@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import backbone_bench, consumer_bench, ledger_bench
+from bench import backbone_bench, consumer_bench, ingest_bench, ledger_bench
 from bench.results import Results
 
 
@@ -13,6 +13,7 @@ def main() -> None:
     results.add(*asyncio.run(backbone_bench.main()))
     results.add(*asyncio.run(ledger_bench.main()))
     results.add(*asyncio.run(consumer_bench.main()))
+    results.add(*asyncio.run(ingest_bench.main()))
     path = results.write()
     results.show()
     print(f"figures written to {path}")
