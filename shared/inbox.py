@@ -47,6 +47,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.batches import Batch, Prepare, fetch, rewind
 from shared.db import is_unavailable as database_unavailable
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
@@ -144,6 +145,7 @@ class InboxConsumer:
         retry: RetryPolicy | None = None,
         max_records: int = 500,
         group_id: str | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         # ``name`` keys the inbox rows; ``group_id`` (default: the name) is the Kafka consumer
         # group, which deployments sharing a broker must keep apart (services/runner.py
@@ -157,7 +159,11 @@ class InboxConsumer:
         self.dlq_topic = dlq_topic
         self.retry = retry or RetryPolicy()
         self.max_records = max_records
+        # The pure half of the batch handler, run on each event of the next batch while the
+        # current one's transaction runs; the handler finds it with shared.batches.prepared.
+        self.prepare = prepare
         self._stalls = 0
+        self._ahead: asyncio.Task[Batch] | None = None
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id or name,
@@ -167,6 +173,9 @@ class InboxConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # Room for a whole batch from one partition (one busy tenant) in one fetch: a
+            # Tradeflow record, headers included, is well under 1 KiB.
+            max_partition_fetch_bytes=max(1 << 20, max_records * 1024),
         )
         self.consumer.subscribe(self.topics, listener=_LogRebalances(name))
 
@@ -174,6 +183,7 @@ class InboxConsumer:
         await self.consumer.start()
 
     async def stop(self) -> None:
+        await self._drop_ahead()
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -185,31 +195,58 @@ class InboxConsumer:
                 await asyncio.sleep(1.0)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        """Fetch, process and commit one batch; returns how many records it covered."""
-        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
-        records = [r for batch in fetched.values() for r in batch]
-        if not records:
+        """Apply and commit one batch; returns how many records it covered. The next batch is
+        fetched and parsed meanwhile (shared/batches.py), to be applied by the next call."""
+        batch = await self._next_batch(timeout_ms)
+        if not batch.count:
             return 0
+        applied = asyncio.Event()
+        self._ahead = asyncio.create_task(
+            fetch(self.consumer, self.max_records, timeout_ms, self.prepare, until=applied)
+        )
         try:
-            await self.process(records)
+            with batch.applying():
+                await self._apply(batch.items, batch.poison)
         except Stalled as exc:
             self._stalls += 1
             pause = min(self.retry.initial_wait * 2**self._stalls, self.retry.stall_max_wait)
             log.warning("inbox.stalled", consumer=self.name, error=repr(exc.__cause__), pause=pause)
-            for tp, batch in fetched.items():
-                self.consumer.seek(tp, batch[0].offset)
+            await self._drop_ahead()
+            rewind(self.consumer, batch)
             await asyncio.sleep(pause)
             return 0
+        finally:
+            applied.set()
         self._stalls = 0
         assigned = self.consumer.assignment()
-        offsets = {tp: b[-1].offset + 1 for tp, b in fetched.items() if b and tp in assigned}
+        offsets = {tp: b[-1].offset + 1 for tp, b in batch.records.items() if b and tp in assigned}
         try:
             await self._commit_offsets(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # A rebalance took partitions away mid-batch; their new owner gets the records
             # again and the inbox makes that harmless.
             log.warning("inbox.commit_skipped", consumer=self.name, error=repr(exc))
-        return len(records)
+        return batch.count
+
+    async def _next_batch(self, timeout_ms: int) -> Batch:
+        """The batch fetched ahead, if any, less what a rebalance since took away; else one
+        fetched now."""
+        ahead, self._ahead = self._ahead, None
+        batch = await ahead if ahead is not None else Batch()
+        if batch.count:
+            return batch.only(self.consumer.assignment())
+        return await fetch(self.consumer, self.max_records, timeout_ms, self.prepare)
+
+    async def _drop_ahead(self) -> None:
+        """Cancel the fetch ahead; what it took is given back to Kafka (rewound)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        ahead.cancel()
+        await asyncio.wait([ahead])
+        if not ahead.cancelled() and ahead.exception() is None:
+            rewind(self.consumer, ahead.result())  # it had finished: give its records back
+        # (cancelled or failed, it gave them back itself)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self.consumer.commit(offsets)
@@ -223,6 +260,11 @@ class InboxConsumer:
                 items.append((record, Envelope.from_kafka(record.value, record.headers)))
             except EnvelopeError as exc:
                 poison.append((record, exc))
+        await self._apply(items, poison)
+
+    async def _apply(
+        self, items: Sequence[Item], poison: Sequence[tuple[ConsumerRecord, EnvelopeError]]
+    ) -> None:
         try:
             retry = await self._settle(items, poison, tries=1)
             tries = 1

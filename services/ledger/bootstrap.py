@@ -16,7 +16,12 @@ from services.ledger.adapters.checkpoints import (
 )
 from services.ledger.entrypoints.api import accounts, export, journal, periods, recon
 from services.ledger.entrypoints.cli import app as commands
-from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
+from services.ledger.entrypoints.consumer import (
+    CONSUMER_NAME,
+    plan_event,
+    post_event,
+    post_events,
+)
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
@@ -48,7 +53,8 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
             topics=[settings.topic("escrow"), settings.topic("financing")],
             handler=post_event,
             batch_handler=post_events,
-            max_records=2_000,  # posting cost per event falls with the batch (see bench/)
+            prepare=plan_event,  # payloads and posting rules, while the batch before commits
+            max_records=settings.ledger_max_records,  # cost per event falls with the batch
         )
     ]
 

@@ -2,7 +2,9 @@
 
 The shared ``InboxConsumer`` hands a whole Kafka batch to ``post_events`` inside one database
 transaction (after deduplicating it through the inbox), so a batch of thousands of events is
-one chain-lock wait, one COPY of journal rows and one COPY of postings. An event that cannot
+one chain-lock wait, one COPY of journal rows and one COPY of postings. The pure half of the
+work (payloads, posting rules: ``plan_event``) is done while the batch before is in its
+transaction. An event that cannot
 be posted (invalid, unbalanced) is a ``PermanentFailure``: it is left out of the batch, with
 its subject's later events, and named to the consumer, which dead-letters it and parks the
 subject while the rest of the batch is posted.
@@ -11,6 +13,7 @@ subject while the rest of the batch is posted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,11 +22,40 @@ from services.ledger.adapters.escrow_held import HeldReport, record_held
 from services.ledger.adapters.posting import driver, post_batch
 from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.rules import draft_for
+from shared.batches import prepared
 from shared.events import Envelope
 from shared.inbox import Failures, PermanentFailure
 from shared.money import MoneyError
 
 CONSUMER_NAME = "ledger-postings"
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The pure half of posting one event: its draft (None: it posts nothing) and what it
+    says the escrow holds."""
+
+    draft: JournalDraft | None
+    held: HeldReport | None
+
+
+def plan_event(env: Envelope) -> Planned:
+    """Parse the payload and apply the posting rules; no I/O. The consumer runs it on the next
+    batch while the current one's transaction runs (shared/batches.py); ``post_events`` takes
+    the result from there, or calls it itself. Raises ``PermanentFailure`` (or LookupError,
+    for an unknown event type) when the event cannot be posted."""
+    try:
+        payload = env.payload()
+        draft = draft_for(env, payload)
+    except (ValueError, MoneyError) as exc:  # includes pydantic's ValidationError
+        raise PermanentFailure(f"{env.type} {env.id} cannot be posted: {exc}") from exc
+    held = getattr(payload, "held_after", None)
+    order_id = getattr(payload, "order_id", None)
+    if env.type.startswith("escrow.") and isinstance(held, int) and order_id:
+        currency = str(getattr(payload, "currency", ""))
+        report = HeldReport(env.tenant_id, order_id, currency, held, env.occurred_at, env.id)
+        return Planned(draft, report)
+    return Planned(draft, None)
 
 
 def _plan(
@@ -37,27 +69,19 @@ def _plan(
     for env in envelopes:
         if env.subject in stopped:
             continue
+        ahead = prepared(env)
         try:
-            try:
-                payload = env.payload()
-                draft = draft_for(env, payload)
-            except (ValueError, MoneyError) as exc:  # includes pydantic's ValidationError
-                raise PermanentFailure(f"{env.type} {env.id} cannot be posted: {exc}") from exc
+            planned = ahead if isinstance(ahead, Planned) else plan_event(env)
         except (PermanentFailure, LookupError) as exc:  # LookupError: an unknown event type
             if failed is None:
                 raise
             failed[env.id] = exc
             stopped.add(env.subject)
             continue
-        if draft is not None:
-            drafts.append(draft)
-        held = getattr(payload, "held_after", None)
-        order_id = getattr(payload, "order_id", None)
-        if env.type.startswith("escrow.") and isinstance(held, int) and order_id:
-            currency = str(getattr(payload, "currency", ""))
-            reports.append(
-                HeldReport(env.tenant_id, order_id, currency, held, env.occurred_at, env.id)
-            )
+        if planned.draft is not None:
+            drafts.append(planned.draft)
+        if planned.held is not None:
+            reports.append(planned.held)
     return drafts, reports
 
 
