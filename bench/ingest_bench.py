@@ -21,14 +21,18 @@ event posted once, inbox and journal agreeing, every book's chain verified.
 
 Sizes: ``LEDGER_INGEST_EVENTS`` (200,000), ``LEDGER_INGEST_NAIVE_EVENTS`` (5,000);
 ``LEDGER_INGEST_ONLY=single,naive,parallel,hot`` picks scenarios; ``LEDGER_INGEST_PROFILE=1``
-adds a run of the single consumer under ``py-spy record``, summarised into
+adds a run of the single consumer with ``py-spy record`` attached, summarised into
 bench/results/profile-ledger-ingest.txt (bench/profile_summary.py).
+``LEDGER_INGEST_BEFORE_SRC=<dir>`` (an export of an earlier commit, e.g. ``git archive``)
+adds the same single-consumer run of that code, first, for a before/after ratio from one
+run (and its profile, with LEDGER_INGEST_PROFILE).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 from bench import ingest_streams as streams
 from bench.ingest_scenarios import Run, cleanup, measure, plain_copy, scenario
@@ -51,6 +55,12 @@ def figures(runs: dict[str, Run], copy_seconds: float | None) -> list[Figure]:
             note=f"{single.events:,} events, 1 consumer process {single.problem}".strip(),
             details={**details, "naive": naive.details() if naive else None},
         ))  # fmt: skip
+        before = runs.get("before")
+        if before is not None:
+            out.append(Figure(
+                "ledger_ingest vs the code before", single.rate, "tx/s",
+                "before (LEDGER_INGEST_BEFORE_SRC)", before.rate, details=before.details(),
+            ))  # fmt: skip
         if copy_seconds:
             out.append(Figure(
                 "ledger_ingest vs plain COPY", single.rate, "tx/s", "plain COPY (bare tables)",
@@ -91,11 +101,15 @@ async def main() -> list[Figure]:
     tenants = streams.tenants_on_partitions(run, streams.TENANTS_PER_RUN)
     trades = streams.trades(n, tenants, run)
     print(f"ledger ingest: {len(trades):,} escrow events on Kafka, {len(tenants)} tenants")
-    labels = [s for s in SCENARIOS if s in only] + (["profiled"] if profile else [])
+    before = os.environ.get("LEDGER_INGEST_BEFORE_SRC")
+    labels = [s for s in SCENARIOS if s in only]
+    labels = (["before"] if before else []) + labels
+    labels += (["profiled"] + (["profiled_before"] if before else [])) if profile else []
     runs: dict[str, Run] = {}
     copy_seconds = None
     try:
         for label in labels:
+            source = Path(before) if before and label.endswith("before") else None
             if label == "naive":
                 runs[label] = await measure(base, run, label, trades[:naive_n])
             elif label == "parallel":
@@ -103,12 +117,25 @@ async def main() -> list[Figure]:
             elif label == "hot":
                 hot = streams.hot_fee_account(len(trades), tenants[0], run)
                 runs[label] = await measure(base, run, label, hot)
-            elif label == "profiled":
-                await measure(base, run, label, trades, profile=True)
+            elif label.startswith("profiled"):
+                name = "ledger-ingest" + ("-before" if source else "")
+                await measure(base, run, label, trades, profile=name, source=source)
             else:
-                runs[label] = await measure(base, run, label, trades)
-                copy_seconds = await plain_copy(scenario(base, run, label))
-                print(f"  plain COPY of the same rows: {len(trades) / copy_seconds:,.0f} tx/s")
+                runs[label] = await measure(base, run, label, trades, source=source)
+                if label == "single":
+                    copy_seconds = await plain_copy(scenario(base, run, label))
+                    print(f"  plain COPY of the same rows: {len(trades) / copy_seconds:,.0f} tx/s")
         return figures(runs, copy_seconds)
     finally:
         await cleanup(base, run, labels)
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    from bench.results import Results
+
+    results = Results()
+    results.add(*asyncio.run(main()))
+    results.show()
+    print(f"figures written to {results.write()}")

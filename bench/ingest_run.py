@@ -1,8 +1,8 @@
 """Running the ledger's consumer as the product runs it, and watching the journal fill.
 
 ``launch`` starts ``tradeflow ledger consume`` (services/runner.py ``run_consumers``) as a
-process of its own, pointed by environment variables at the bench's database and topics,
-optionally under ``py-spy record``. ``watch`` polls the database until the books hold the
+process of its own, pointed by environment variables at the bench's database and topics;
+``spy`` attaches ``py-spy record`` to it. ``watch`` polls the database until the books hold the
 expected number of transactions, timing the first and the last commit, and samples
 ``pg_stat_activity`` meanwhile: how often a backend of the ledger database is active, and how
 often it is waiting on a lock (``wait_event_type = 'Lock'``: row locks on ``books``, the
@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,6 @@ def env_for(settings: Settings) -> dict[str, str]:
         "TRADEFLOW_ENVIRONMENT": "development",
         "TRADEFLOW_DATABASE_PREFIX": settings.database_prefix,
         "TRADEFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "TRADEFLOW_LOG_LEVEL": "WARNING",
     }
 
 
@@ -45,25 +46,33 @@ def tradeflow_command() -> list[str]:
     return [str(script) if script.exists() else shutil.which("tradeflow") or "tradeflow"]
 
 
-def launch(settings: Settings, log: Path, profile: Path | None = None) -> subprocess.Popen[bytes]:
-    """``tradeflow ledger consume``; under ``py-spy record`` (raw collapsed stacks, idle
-    samples included, so waiting shows as well as working) when ``profile`` is given."""
-    command = [*tradeflow_command(), "ledger", "consume"]
-    if profile is not None:
-        spy = Path(sys.executable).with_name("py-spy")
-        command = [str(spy) if spy.exists() else "py-spy", "record", "--format", "raw",
-                   "--idle", "--rate", "200", "--output", str(profile), "--", *command]  # fmt: skip
+def launch(settings: Settings, log: Path, source: Path | None = None) -> subprocess.Popen[bytes]:
+    """``tradeflow ledger consume``; with ``source``, the same command of another checkout
+    of the code (``python -m services.cli`` run from there, e.g. the code before a change)."""
+    command, cwd, env = [*tradeflow_command(), "ledger", "consume"], None, env_for(settings)
+    if source is not None:
+        command = [sys.executable, "-m", "services.cli", "ledger", "consume"]
+        cwd, env = str(source), {**env, "PYTHONPATH": str(source)}
     out = log.open("ab")
     try:
-        return subprocess.Popen(command, env=env_for(settings), stdout=out, stderr=out)
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=out)
     finally:
         out.close()
 
 
-def stop(processes: list[subprocess.Popen[bytes]], within: float = 30) -> None:
+def spy(pid: int, raw: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` attached to ``pid``: raw collapsed stacks, idle samples included (so
+    waiting shows beside working); stopped with SIGINT, when it writes ``raw``."""
+    exe = Path(sys.executable).with_name("py-spy")
+    command = [str(exe) if exe.exists() else "py-spy", "record", "--pid", str(pid), "--format",
+               "raw", "--idle", "--rate", "200", "--output", str(raw)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], within: float = 30) -> None:
     for p in processes:
         if p.poll() is None:
-            p.terminate()
+            p.send_signal(signal.SIGINT if "py-spy" in str(p.args) else signal.SIGTERM)
     for p in processes:
         try:
             p.wait(within)
@@ -115,7 +124,7 @@ async def watch(
     dsn: str,
     expected: int,
     started: float,
-    processes: list[subprocess.Popen[bytes]] = (),  # type: ignore[assignment]
+    processes: Sequence[subprocess.Popen[bytes]] = (),
     within: float = 1_800,
 ) -> Watched:
     """Poll until the books hold ``expected`` transactions (raises if a consumer process

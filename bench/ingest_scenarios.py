@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import ingest_streams as streams
 from bench.ingest_naive import naive_post
-from bench.ingest_run import Watched, cpu_seconds, launch, stop, watch
+from bench.ingest_run import Watched, cpu_seconds, launch, spy, stop, watch
 from bench.ledger_bench import BARE, head_seq, plain_copy_seconds
 from bench.profile_summary import summarize
 from bench.results import RESULTS
@@ -82,19 +83,26 @@ async def provision(settings: Settings, events: Sequence[Envelope]) -> None:
         await producer.stop()
 
 
-async def drain(settings: Settings, expected: int, instances: int = 1, profile: bool = False) -> tuple[Watched, float | None]:  # fmt: skip
+async def drain(
+    settings: Settings, expected: int, instances: int = 1, profile: str | None = None,
+    source: Path | None = None,
+) -> tuple[Watched, float | None]:  # fmt: skip
+    """Launch the consumer process(es) and watch until ``expected`` are posted; with
+    ``profile``, py-spy records the (first) process into profile-<profile>.raw/.txt."""
     log = RESULTS.parent / f"ingest-{settings.topic_prefix}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = RESULTS.parent / "profile-ledger-ingest.raw" if profile else None
     started = time.perf_counter()
-    processes = [launch(settings, log, out) for _ in range(instances)]
+    consumers = [launch(settings, log, source) for _ in range(instances)]
+    raw = RESULTS.parent / f"profile-{profile}.raw" if profile else None
+    spies = [spy(consumers[0].pid, raw)] if raw is not None else []
     try:
-        watched = await watch(dsn(settings), expected, started, processes)
-        cpu = None if profile else sum(cpu_seconds(p.pid) for p in processes)
+        watched = await watch(dsn(settings), expected, started, consumers)
+        cpu = sum(cpu_seconds(p.pid) for p in consumers)
     finally:
-        stop(processes)
-    if out is not None and out.exists():
-        (RESULTS.parent / "profile-ledger-ingest.txt").write_text(summarize(out.read_text()))
+        stop(spies)
+        stop(consumers)
+    if raw is not None and raw.exists():
+        raw.with_suffix(".txt").write_text(summarize(raw.read_text()))
     return watched, cpu
 
 
