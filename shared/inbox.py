@@ -211,7 +211,8 @@ class InboxConsumer:
             self._stalls += 1
             pause = min(self.retry.initial_wait * 2**self._stalls, self.retry.stall_max_wait)
             log.warning("inbox.stalled", consumer=self.name, error=repr(exc.__cause__), pause=pause)
-            await self._drop_ahead()
+            applied.set()
+            await self._drop_ahead(cancel=False)
             rewind(self.consumer, batch)
             await asyncio.sleep(pause)
             return 0
@@ -237,16 +238,20 @@ class InboxConsumer:
             return batch.only(self.consumer.assignment())
         return await fetch(self.consumer, self.max_records, timeout_ms, self.prepare)
 
-    async def _drop_ahead(self) -> None:
-        """Cancel the fetch ahead; what it took is given back to Kafka (rewound)."""
+    async def _drop_ahead(self, cancel: bool = True) -> None:
+        """Give back to Kafka (rewind) what the fetch ahead took. It is cancelled when the
+        consumer stops; otherwise it is let finish (its batch before is done, so it ends
+        within a fetch's timeout): aiokafka does not undo its fetch count for a getmany cut
+        short, and its idle-member check (max_poll_interval) would never fire again."""
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return
-        ahead.cancel()
+        if cancel:
+            ahead.cancel()
         await asyncio.wait([ahead])
         if not ahead.cancelled() and ahead.exception() is None:
-            rewind(self.consumer, ahead.result())  # it had finished: give its records back
-        # (cancelled or failed, it gave them back itself)
+            rewind(self.consumer, ahead.result())
+        # (cancelled or failed, it gave its records back itself)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self.consumer.commit(offsets)
