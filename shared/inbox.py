@@ -121,11 +121,14 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 
 
 # One statement whatever the batch size (a multi-row VALUES would be compiled per size).
+# In id order: two members claiming overlapping batches (the new owner of a partition
+# refetching what the old one is still applying) then wait for each other in the same
+# order, never in a cycle (a deadlock would fail one member's batch).
 _CLAIM = sa.text(
     "INSERT INTO inbox (consumer, event_id, event_type)"
     " SELECT :consumer, e.id, e.type"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type)"
-    " ON CONFLICT DO NOTHING RETURNING event_id"
+    " ORDER BY e.id ON CONFLICT DO NOTHING RETURNING event_id"
 )
 _UNCLAIM = sa.text("DELETE FROM inbox WHERE consumer = :consumer AND event_id = ANY(:ids)")
 
