@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,16 +24,23 @@ from services.ledger.adapters.checkpoints import (
     read_published,
 )
 from services.ledger.adapters.posting import driver
+from services.ledger.bootstrap import LedgerContainer, consumers
 from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
 from services.ledger.domain.journal import Line
 from services.ledger.entrypoints.consumer import post_events
+from services.runner import build_consumer
+from shared.clock import ManualClock
 from shared.db import make_engine
+from shared.events import Envelope
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay, make_producer
+from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.topics import partition_for
 from tests.conftest import TEST_DB_PREFIX, create_topic, recreate_database
 from tests.integration.ledger.conftest import ScratchLedger
-from tests.integration.ledger.helpers import funded, post, released
+from tests.integration.ledger.helpers import funded, natural, post, released
+from tests.support.consumers import Recorded
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -252,3 +261,127 @@ async def test_a_journal_from_before_books_keeps_its_chain_and_books_start_besid
         assert seqs == 4  # the journal-wide order goes on after the legacy rows
     finally:
         await engine.dispose()
+
+
+def _on_partition(partition: int, tag: str) -> str:
+    """A tenant name the tenant partitioner puts on ``partition`` of 6."""
+    return next(t for n in range(1_000) if partition_for(t := f"{tag}-{n}", range(6)) == partition)
+
+
+def _orders(tenant: str, stage: int, count: int) -> list[list[Envelope]]:
+    """Per order, in order: funded, then two releases."""
+    return [
+        [
+            funded(tenant, o := f"s{stage}o{i}", 1_000, 1_000),
+            released(tenant, o, 400, 4, 0, 600, milestone_id="m1"),
+            released(tenant, o, 600, 6, 0, 0, milestone_id="m2"),
+        ]
+        for i in range(count)
+    ]
+
+
+async def _send(producer: AIOKafkaProducer, topic: str, orders: dict[int, list[list[Envelope]]]) -> int:  # fmt: skip
+    """Each order's events to the given partition, orders interleaved; returns how many."""
+    pending = []
+    for step in range(3):
+        for partition, per_order in orders.items():
+            for envs in per_order:
+                key, value, headers = envs[step].to_kafka()
+                send = producer.send(
+                    topic, value=value, key=key, headers=headers, partition=partition
+                )
+                pending.append(await send)
+    await asyncio.gather(*pending)
+    return len(pending)
+
+
+async def test_two_consumers_of_one_group_keep_every_book_whole_through_rebalances(
+    scratch_ledger: ScratchLedger, settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    """The ledger's consumer as the product builds it, twice in one group: tenants on
+    partitions of either member, and one tenant whose orders sit on a partition of each (so
+    both members append to its book at once). A member joins mid-stream, the other leaves
+    later; every event is posted once, every book is contiguous and verifies."""
+    engine = await scratch_ledger("books_group")
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}-g{uuid.uuid4().hex[:6]}"})  # fmt: skip
+    for topic in (own.topic("escrow"), own.topic("financing"), own.dlq_topic):
+        await create_topic(own.kafka_bootstrap_servers, topic, partitions=6)
+    solo = {p: _on_partition(p, f"solo{p}") for p in (0, 2, 3, 5)}
+    both = _on_partition(1, "both")
+
+    sent: Counter[str] = Counter()
+
+    def stage(n: int, orders: int) -> dict[int, list[list[Envelope]]]:
+        out = {p: _orders(t, n, orders) for p, t in solo.items()}
+        out[1] = _orders(both, n, orders)[::2] + _orders(both, n + 10, orders)[::2]
+        out[4] = _orders(both, n, orders)[1::2] + _orders(both, n + 10, orders)[1::2]
+        sent.update(e.tenant_id for per_order in out.values() for o in per_order for e in o)
+        return out
+
+    runtime = Runtime("ledger", own, engine, producer, ManualClock(), engine)
+    (spec,) = consumers(LedgerContainer(runtime))
+    assert spec.batch_handler is not None
+    handed = {"a": Recorded(spec.batch_handler), "b": Recorded(spec.batch_handler)}
+    members = {
+        m: build_consumer(replace(spec, batch_handler=r), LedgerContainer(runtime))
+        for m, r in handed.items()
+    }
+    stops = {m: asyncio.Event() for m in members}
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def join(m: str) -> None:
+        await members[m].start()
+        tasks[m] = asyncio.create_task(members[m].run(stops[m]))
+
+    async def leave(m: str) -> None:
+        stops[m].set()
+        await tasks[m]
+        await members[m].stop()
+
+    async def posted_at_least(n: int) -> None:
+        for _ in range(600):
+            if await _journal_count(engine) >= n:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"fewer than {n} journal transactions after 60 s")
+
+    total = await _send(producer, own.topic("escrow"), stage(1, 120))
+    try:
+        await join("a")
+        await posted_at_least(100)
+        await join("b")  # a rebalance while a is posting
+        for _ in range(600):  # b's share of the partitions
+            if members["b"].consumer.assignment():
+                break
+            await asyncio.sleep(0.1)
+        total += await _send(producer, own.topic("escrow"), stage(2, 30))  # both post "both"
+        await posted_at_least(total)
+        total += await _send(producer, own.topic("escrow"), stage(3, 30))
+        await leave("a")  # and another: b takes every partition
+        await posted_at_least(total)
+    finally:
+        for m in tasks:
+            if not stops[m].is_set():
+                await leave(m)
+
+    async with engine.connect() as conn:
+        counts = (await conn.execute(sa.text(
+            "SELECT count(*), count(DISTINCT source_event_id),"
+            " (SELECT count(*) FROM inbox), (SELECT count(*) FROM parked_subjects)"
+            " FROM journal_transactions"))).one()  # fmt: skip
+        reports = {r.book: r for r in await verify_chains(conn)}
+    assert tuple(counts) == (total, total, total, 0)  # once each, nothing set aside
+    assert set(sent) == {*solo.values(), both}
+    for tenant, n in sent.items():
+        assert reports[f"tenant:{tenant}"].ok and reports[f"tenant:{tenant}"].checked == n
+        assert await _positions(engine, tenant) == list(range(1, n + 1))
+        assert await natural(engine, tenant, "platform_fee_revenue") == 10 * n // 3
+    by_member = {m: {e.tenant_id for batch in r.handed for e in batch} for m, r in handed.items()}
+    assert both in by_member["a"] and both in by_member["b"]  # one book, two writers
+
+
+async def _journal_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(sa.text("SELECT count(*) FROM journal_transactions"))).scalar_one()
+        )
