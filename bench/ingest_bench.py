@@ -119,7 +119,7 @@ async def main() -> list[Figure]:
                 hot = streams.hot_fee_account(len(trades), tenants[0], run)
                 runs[label] = await measure(base, run, label, hot)
             elif label.startswith("profiled"):
-                sample = trades[: min(len(trades), 100_000)]  # enough samples, less time
+                sample = trades[: min(len(trades), 60_000)]  # enough samples, less time
                 await measure(base, run, label, sample, profile="ledger-ingest")
             else:
                 runs[label] = await measure(base, run, label, trades, source=source)
