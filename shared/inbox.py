@@ -224,6 +224,8 @@ class InboxConsumer:
         self._stalls = 0
         assigned = self.consumer.assignment()
         offsets = {tp: b[-1].offset + 1 for tp, b in batch.records.items() if b and tp in assigned}
+        if not offsets:  # a rebalance took every partition of the batch away meanwhile
+            return batch.count
         try:
             await self._commit_offsets(offsets)
         except (CommitFailedError, IllegalStateError) as exc:

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     ledger_checkpoint_seconds: int = Field(60, ge=1, le=86_400)
     # Events the ledger's consumer fetches and posts per database transaction (its books stay
     # locked for the transaction: staff postings to them wait at most that long).
-    ledger_max_records: int = Field(5_000, ge=1, le=100_000)
+    ledger_max_records: int = Field(2_000, ge=1, le=100_000)
 
     host: str = "127.0.0.1"
     escrow_port: int = 8001
