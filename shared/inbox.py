@@ -149,6 +149,7 @@ class InboxConsumer:
         max_records: int = 500,
         group_id: str | None = None,
         prepare: Prepare | None = None,
+        fetch_ahead: bool = False,
     ) -> None:
         # ``name`` keys the inbox rows; ``group_id`` (default: the name) is the Kafka consumer
         # group, which deployments sharing a broker must keep apart (services/runner.py
@@ -165,6 +166,9 @@ class InboxConsumer:
         # The pure half of the batch handler, run on each event of the next batch while the
         # current one's transaction runs; the handler finds it with shared.batches.prepared.
         self.prepare = prepare
+        # Off by default: measured on the ledger's ingest (docs/performance.md) it made the
+        # consumer slower, not faster; without it ``prepare`` runs just before the transaction.
+        self.fetch_ahead = fetch_ahead
         self._stalls = 0
         self._ahead: asyncio.Task[Batch] | None = None
         self.consumer = AIOKafkaConsumer(
@@ -198,15 +202,17 @@ class InboxConsumer:
                 await asyncio.sleep(1.0)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        """Apply and commit one batch; returns how many records it covered. The next batch is
-        fetched and parsed meanwhile (shared/batches.py), to be applied by the next call."""
+        """Apply and commit one batch; returns how many records it covered. With
+        ``fetch_ahead`` the next batch is fetched and parsed meanwhile (shared/batches.py), to
+        be applied by the next call."""
         batch = await self._next_batch(timeout_ms)
         if not batch.count:
             return 0
         applied = asyncio.Event()
-        self._ahead = asyncio.create_task(
-            fetch(self.consumer, self.max_records, timeout_ms, self.prepare, until=applied)
-        )
+        if self.fetch_ahead:
+            self._ahead = asyncio.create_task(
+                fetch(self.consumer, self.max_records, timeout_ms, self.prepare, until=applied)
+            )
         try:
             with batch.applying():
                 await self._apply(batch.items, batch.poison)
