@@ -15,7 +15,11 @@ from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _MARKERS = ("process ", "thread (")  # py-spy's --threads / --subprocesses frames
-IDLE_LEAVES = ("select (selectors.py)", "EpollSelector.select (selectors.py)", "poll (selectors.py)")
+IDLE_LEAVES = (
+    "select (selectors.py)",
+    "EpollSelector.select (selectors.py)",
+    "poll (selectors.py)",
+)
 
 
 def _name(frame: str) -> str:
