@@ -87,11 +87,15 @@ class Claim:
                 await conn.close()
 
     async def existing(self) -> Any:
-        """The key's row, unless it expired (then it is forgotten)."""
+        """The key's row, unless it expired (then it is forgotten): one statement, whose
+        DELETE of an expired row runs whether or not the SELECT reads it (PostgreSQL runs a
+        data-modifying WITH to completion), and whose SELECT, seeing the row as it was before
+        that DELETE (one snapshot), leaves an expired row out by the same test."""
         async with self.conn.begin():
-            now = sa.func.now()
-            await self.conn.execute(T.delete().where(self._where, T.c.created_at < now - KEY_TTL))
-            return (await self.conn.execute(sa.select(T).where(self._where))).first()
+            fresh = T.c.created_at >= sa.func.now() - KEY_TTL
+            forget = T.delete().where(self._where, sa.not_(fresh)).returning(T.c.key)
+            query = sa.select(T).where(self._where, fresh).add_cte(forget.cte("expired"))
+            return (await self.conn.execute(query)).first()
 
     async def store(
         self,

@@ -56,6 +56,7 @@ class ObserveMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message.setdefault("headers", [])
                 MutableHeaders(scope=message)[CORRELATION_HEADER] = str(cid)
             await send(message)
 
