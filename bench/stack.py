@@ -46,7 +46,6 @@ def bench_settings() -> Settings:
         environment="development",
         database_prefix=f"ba_{run}_",
         topic_prefix=f"ba-{run}",
-        log_level="WARNING",  # what an operator would run under load; errors still show
         escrow_port=PORT_BASE,
         ledger_port=PORT_BASE + 1,
         financing_port=PORT_BASE + 2,
