@@ -85,5 +85,5 @@ async def build_runtime(service: str, settings: Settings, clock: Clock | None = 
 
 def identity_engine(settings: Settings) -> AsyncEngine:
     """The identity database: one short query per authenticated request, so a small pool
-    (two kept open, up to ten under load)."""
-    return make_engine(settings.identity_database_url, pool_size=2, max_overflow=8)
+    (up to ten, kept once opened)."""
+    return make_engine(settings.identity_database_url, pool_size=10, max_overflow=0)

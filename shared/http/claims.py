@@ -47,7 +47,7 @@ def _lock_id(scope: str, key: str) -> int:
 def claim_engine(engine: AsyncEngine) -> AsyncEngine:
     """The pool of claim connections beside ``engine`` (made on first use)."""
     if engine not in _claim_engines:
-        pool = {"pool_size": 2, "max_overflow": MAX_CLAIMS - 2}
+        pool = {"pool_size": MAX_CLAIMS, "max_overflow": 0}  # kept, not reopened (db.py)
         _claim_engines[engine] = make_engine(engine.url, isolation_level="AUTOCOMMIT", **pool)
     return _claim_engines[engine]
 
