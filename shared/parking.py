@@ -180,11 +180,16 @@ async def replay(
     commit waits for it on the claim it is deleting. (Published after the commit, as it was,
     a replay that died in between left the subject unparked and its letters unapplied.)
     """
-    letters = [
-        d
-        for d in await read_dead_letters(bootstrap_servers, dlq_topic, consumer)
-        if d.subject == subject
-    ]
+    # A subject's letters share its key, so one partition: their offsets are their order
+    # (the timestamps are the clocks of whichever consumer processes sent them).
+    letters = sorted(
+        (
+            d
+            for d in await read_dead_letters(bootstrap_servers, dlq_topic, consumer)
+            if d.subject == subject
+        ),
+        key=lambda d: (d.record.partition, d.record.offset),
+    )
     where = sa.and_(parked_subjects.c.consumer == consumer, parked_subjects.c.subject == subject)
     async with engine.begin() as conn:
         parking = (
