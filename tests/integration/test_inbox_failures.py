@@ -280,5 +280,9 @@ async def test_two_members_claiming_one_batch_in_different_orders_do_not_deadloc
         b = asyncio.create_task(claim(members[1], sorted(items, key=lambda i: i[1].id)[::-1]))
         await asyncio.sleep(0.5)
         await blocker.rollback()
-        fresh = await asyncio.gather(a, b)
+        try:
+            fresh = await asyncio.gather(a, b)
+        finally:
+            for member in members:
+                await member.stop()  # never started: only its client to close
     assert sum(fresh) == len(envs)
