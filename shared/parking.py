@@ -247,6 +247,7 @@ def held_back(letters: Sequence[DeadLetter], cause: UUID | None, reason: str) ->
     if not causes:
         raise LookupError(
             f"the dead letter that parked the subject ({cause or reason}) is not on the"
-            " dead-letter topic; nothing was replayed"
+            " dead-letter topic (expired with its retention?): nothing was replayed and the"
+            " subject stays parked"
         )
     return list(letters[causes[-1] :])
