@@ -120,11 +120,14 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 
 
 # One statement whatever the batch size (a multi-row VALUES would be compiled per size).
+# In id order: two members of the group applying the same records at once (a rebalance
+# mid-batch), each in the order its fetch listed the partitions, waited on each other's
+# claims in a circle otherwise (a deadlock, which is no outage: the consumer exited).
 _CLAIM = sa.text(
     "INSERT INTO inbox (consumer, event_id, event_type)"
     " SELECT :consumer, e.id, e.type"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type)"
-    " ON CONFLICT DO NOTHING RETURNING event_id"
+    " ORDER BY e.id ON CONFLICT DO NOTHING RETURNING event_id"
 )
 _UNCLAIM = sa.text("DELETE FROM inbox WHERE consumer = :consumer AND event_id = ANY(:ids)")
 
