@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from shared.db import UnitOfWork, inbox, make_engine, outbox, parked_subjects
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.metrics import EVENTS_REDELIVERED
-from shared.outbox import OutboxRelay, add_to_outbox, make_producer
+from shared.outbox import OutboxRelay, add_to_outbox
 from shared.parking import replay
 from shared.settings import Settings
 from tests.conftest import create_topic
@@ -25,14 +25,6 @@ from tests.support.events import WidgetChanged, widget_event
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -17,20 +17,11 @@ from shared.db import inbox
 from shared.events import Envelope
 from shared.events.registry import NewerEventVersion
 from shared.inbox import BatchHandler, Failures, InboxConsumer, PermanentFailure, RetryPolicy
-from shared.outbox import make_producer
 from shared.settings import Settings
 from tests.conftest import create_topic
 from tests.integration.conftest import effects
 from tests.integration.test_backbone import drain, effects_of, read_all, send
 from tests.support.events import WidgetChanged, widget_event
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @pytest.fixture

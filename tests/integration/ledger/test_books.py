@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -30,7 +29,7 @@ from shared.db import make_engine
 from shared.events import Envelope
 from shared.events.ledger import ChainCheckpoint
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay, make_producer
+from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, create_topic, recreate_database
 from tests.integration.ledger.conftest import ScratchLedger
@@ -107,14 +106,6 @@ async def test_the_database_refuses_a_gap_or_a_row_outside_any_book(ledger: Asyn
     with pytest.raises(DBAPIError, match="journal_book"):  # a position taken twice
         async with ledger.begin() as conn:
             await conn.execute(sa.text(row), {"id": uuid.uuid4(), "t": tenant, "at": NOW, "b": 2})
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def _checkpoint(engine: AsyncEngine, topic: str, producer: AIOKafkaProducer) -> int:
