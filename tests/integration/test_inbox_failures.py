@@ -277,3 +277,41 @@ async def test_two_members_claiming_one_batch_in_different_orders_do_not_deadloc
             for member in members:
                 await member.stop()  # never started: only its client to close
     assert sum(fresh) == len(envs)
+
+
+async def test_a_dependency_that_cannot_be_reached_stalls_the_batch_instead_of_dead_lettering(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Stripe unreachable for longer than an event's retries (about 1.5 s) used to
+    dead-letter the disbursement and park its order: no event is at fault, so the batch is
+    rewound and waits, as for a database outage, and applies once Stripe is back."""
+    from shared.outages import DependencyUnavailable
+
+    reachable, refused = False, 0
+
+    async def apply(conn: AsyncConnection, envs: Sequence[Envelope]) -> Failures:
+        nonlocal refused
+        if not reachable and any(e.payload().fail == "stripe" for e in envs):  # type: ignore[attr-defined]
+            refused += 1
+            raise DependencyUnavailable("stripe", "Connection refused")
+        await insert_effects(conn, envs)
+        return {}
+
+    envs = [widget_event(f"w{i}-{uuid.uuid4()}", 1, fail="stripe" if i == 2 else None)
+            for i in range(5)]  # fmt: skip
+    c = consumer(settings, backbone_engine, topic, producer, apply)
+    await send(producer, topic, *envs)
+    await c.start()
+    try:
+        for _ in range(40):
+            assert await c.poll_once(timeout_ms=1000) == 0  # rewound, nothing committed
+            if refused >= 8:  # more tries than an event's retry budget
+                break
+        assert refused >= 8
+        assert await effects_of(backbone_engine, [e.id for e in envs]) == []
+        reachable = True
+        assert await drain(c, expected=len(envs)) == len(envs)
+    finally:
+        await c.stop()
+    assert len(await effects_of(backbone_engine, [e.id for e in envs])) == len(envs)
+    assert await read_all(settings, f"{topic}.dlq", expected=1, within=3) == []
