@@ -164,6 +164,10 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
             return True
+        if isinstance(e, sqlalchemy.exc.PendingRollbackError) and "reconnect" in str(e):
+            # The connection was invalidated (cut) inside this transaction, and a savepoint
+            # or handler swallowed the cut: the transaction is gone, retry it whole.
+            return True
         sqlstate = getattr(e, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
             return True

@@ -52,6 +52,7 @@ from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
+from shared.outages import DependencyUnavailable
 from shared.parking import Letter, Parking, park_all, parked, send_letters
 from shared.pinning import Failures, Item, apply_pinned
 from shared.redaction import redact
@@ -80,9 +81,10 @@ PERMANENT = (PermanentFailure, EnvelopeError, UnknownEventType, pydantic.Validat
 
 def is_unavailable(exc: BaseException) -> bool:
     """Failures that say nothing about the event: every event would fail the same way now
-    (the database cannot be used, see ``shared.db.is_unavailable``, or the event is of a
-    version newer than this code)."""
-    return isinstance(exc, NewerEventVersion) or database_unavailable(exc)
+    (the database cannot be used, see ``shared.db.is_unavailable``, another dependency such
+    as Stripe cannot be reached, ``shared.outages``, or the event is of a version newer than
+    this code)."""
+    return isinstance(exc, NewerEventVersion | DependencyUnavailable) or database_unavailable(exc)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -120,11 +122,14 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 
 
 # One statement whatever the batch size (a multi-row VALUES would be compiled per size).
+# In id order: two members of the group applying the same records at once (a rebalance
+# mid-batch), each in the order its fetch listed the partitions, waited on each other's
+# claims in a circle otherwise (a deadlock, which is no outage: the consumer exited).
 _CLAIM = sa.text(
     "INSERT INTO inbox (consumer, event_id, event_type)"
     " SELECT :consumer, e.id, e.type"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type)"
-    " ON CONFLICT DO NOTHING RETURNING event_id"
+    " ORDER BY e.id ON CONFLICT DO NOTHING RETURNING event_id"
 )
 _UNCLAIM = sa.text("DELETE FROM inbox WHERE consumer = :consumer AND event_id = ANY(:ids)")
 

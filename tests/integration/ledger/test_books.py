@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,8 +26,10 @@ from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
 from services.ledger.domain.journal import Line
 from services.ledger.entrypoints.consumer import post_events
 from shared.db import make_engine
+from shared.events import Envelope
+from shared.events.ledger import ChainCheckpoint
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay, make_producer
+from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, create_topic, recreate_database
 from tests.integration.ledger.conftest import ScratchLedger
@@ -104,14 +106,6 @@ async def test_the_database_refuses_a_gap_or_a_row_outside_any_book(ledger: Asyn
     with pytest.raises(DBAPIError, match="journal_book"):  # a position taken twice
         async with ledger.begin() as conn:
             await conn.execute(sa.text(row), {"id": uuid.uuid4(), "t": tenant, "at": NOW, "b": 2})
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def _checkpoint(engine: AsyncEngine, topic: str, producer: AIOKafkaProducer) -> int:
@@ -252,3 +246,28 @@ async def test_a_journal_from_before_books_keeps_its_chain_and_books_start_besid
         assert seqs == 4  # the journal-wide order goes on after the legacy rows
     finally:
         await engine.dispose()
+
+
+async def test_checkpoints_are_read_back_past_a_partition_whose_records_expired(
+    settings: Settings, producer: AIOKafkaProducer, unique_topic: str
+) -> None:
+    """Retention empties a partition that no tenant wrote to for a while: its end offset
+    stays where it was, and no record will ever reach it. The reader waited for one until
+    its deadline and called every checkpoint unreadable (``verify`` failed for good)."""
+    await create_topic(settings.kafka_bootstrap_servers, unique_topic, partitions=2)
+    checkpoint = Envelope.wrap(
+        ChainCheckpoint(book="tenant:t1", seq=3, hash="a" * 64),
+        source="ledger", tenant_id="t1", subject="tenant:t1",
+    )  # fmt: skip
+    key, value, headers = checkpoint.to_kafka()
+    await producer.send_and_wait(unique_topic, value, key=key, headers=headers, partition=0)
+    expired = TopicPartition(unique_topic, 1)
+    sent = await producer.send_and_wait(unique_topic, b"old", key=b"k", partition=1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:  # what retention does to old segments
+        await admin.delete_records({expired: RecordsToDelete(before_offset=sent.offset + 1)})
+    finally:
+        await admin.close()
+    published = await read_published(settings.kafka_bootstrap_servers, unique_topic, within=10)
+    assert {b: p.seq for b, p in published.items()} == {"tenant:t1": 3}
