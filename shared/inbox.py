@@ -208,6 +208,8 @@ class InboxConsumer:
         self._stalls = 0
         assigned = self.consumer.assignment()
         offsets = {tp: b[-1].offset + 1 for tp, b in fetched.items() if b and tp in assigned}
+        if not offsets:  # a rebalance took every partition of the batch away (and aiokafka
+            return len(records)  # refuses an empty map): their new owner commits them
         try:
             await self._commit_offsets(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
