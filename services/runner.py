@@ -8,6 +8,8 @@ Kafka), ``consume`` (Kafka -> inbox -> handlers) and ``timers`` (durable timer w
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +77,26 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         bootstrap=lambda: definition.bootstrap(settings),
         routers=definition.routers(),
     )
+
+
+# Names the service whose app ``api_from_environment`` builds in each uvicorn worker process.
+API_SERVICE_ENV = "TRADEFLOW_API_SERVICE"
+
+
+def api_from_environment() -> FastAPI:
+    """uvicorn's app factory in a worker process of ``tradeflow <svc> api --workers N``: the
+    worker is a fresh interpreter, so it configures its logging and builds its own app (and,
+    in the lifespan, its own engines, pools and producer)."""
+    name = os.environ[API_SERVICE_ENV]
+    definition: ServiceDefinition = importlib.import_module(f"services.{name}.bootstrap").DEFINITION
+    settings = Settings()
+    configure_logging(name, settings.log_level, settings.log_json)
+    return create_app(definition, settings)
+
+
+def api_workers(requested: int) -> int:
+    """0 means one worker process per core."""
+    return requested if requested > 0 else os.cpu_count() or 1
 
 
 def build_consumer(spec: ConsumerSpec, container: Container) -> InboxConsumer:
@@ -190,13 +212,22 @@ def service_cli(definition: ServiceDefinition) -> typer.Typer:
         return s
 
     @cli.command("api")
-    def api(port: int | None = None, host: str | None = None) -> None:
-        """Serve the HTTP API."""
+    def api(port: int | None = None, host: str | None = None, workers: int | None = None) -> None:
+        """Serve the HTTP API: in this process, or with --workers N (TRADEFLOW_API_WORKERS;
+        0 = one per core) in N uvicorn worker processes sharing the port."""
         s = settings()
+        bind_host, bind_port = host or s.host, port or s.service_port(name)
+        n = api_workers(s.api_workers if workers is None else workers)
+        if n == 1:
+            uvicorn.run(create_app(definition, s), host=bind_host, port=bind_port, log_config=None)
+            return
+        os.environ[API_SERVICE_ENV] = name
         uvicorn.run(
-            create_app(definition, s),
-            host=host or s.host,
-            port=port or s.service_port(name),
+            "services.runner:api_from_environment",
+            factory=True,
+            workers=n,
+            host=bind_host,
+            port=bind_port,
             log_config=None,
         )
 

@@ -124,8 +124,12 @@ CONNECT_TIMEOUT = 5
 
 
 def make_engine(url: str | sa.URL, **kwargs: Any) -> AsyncEngine:
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    # Up to 20 connections, all kept once opened: an "overflow" connection is closed when it
+    # comes back, so a load above the pool size opened (TLS handshake, authentication, a new
+    # server backend) and closed a connection per request. Opened lazily, as many as needed.
+    # (A caller naming a smaller pool_size keeps 10 overflow connections on top, as before.)
+    kwargs.setdefault("max_overflow", 0 if "pool_size" not in kwargs else 10)
+    kwargs.setdefault("pool_size", 20)
     # A connection the server dropped (restart, failover) is replaced at checkout, so the
     # process reconnects by itself once the database is back.
     kwargs.setdefault("pool_pre_ping", True)
@@ -159,6 +163,10 @@ def is_unavailable(exc: BaseException) -> bool:
         if isinstance(e, asyncpg.InterfaceError) and "closed" in str(e):
             return True
         if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, sqlalchemy.exc.PendingRollbackError) and "reconnect" in str(e):
+            # The connection was invalidated (cut) inside this transaction, and a savepoint
+            # or handler swallowed the cut: the transaction is gone, retry it whole.
             return True
         sqlstate = getattr(e, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):

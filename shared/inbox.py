@@ -47,12 +47,12 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.batches import Batch, Prepare, fetch, rewind
 from shared.db import is_unavailable as database_unavailable
 from shared.events.envelope import Envelope, EnvelopeError
 from shared.events.registry import NewerEventVersion, UnknownEventType
 from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
+from shared.outages import DependencyUnavailable
 from shared.parking import Letter, Parking, park_all, parked, send_letters
 from shared.pinning import Failures, Item, apply_pinned
 from shared.redaction import redact
@@ -81,9 +81,10 @@ PERMANENT = (PermanentFailure, EnvelopeError, UnknownEventType, pydantic.Validat
 
 def is_unavailable(exc: BaseException) -> bool:
     """Failures that say nothing about the event: every event would fail the same way now
-    (the database cannot be used, see ``shared.db.is_unavailable``, or the event is of a
-    version newer than this code)."""
-    return isinstance(exc, NewerEventVersion) or database_unavailable(exc)
+    (the database cannot be used, see ``shared.db.is_unavailable``, another dependency such
+    as Stripe cannot be reached, ``shared.outages``, or the event is of a version newer than
+    this code)."""
+    return isinstance(exc, NewerEventVersion | DependencyUnavailable) or database_unavailable(exc)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -121,9 +122,9 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 
 
 # One statement whatever the batch size (a multi-row VALUES would be compiled per size).
-# In id order: two members claiming overlapping batches (the new owner of a partition
-# refetching what the old one is still applying) then wait for each other in the same
-# order, never in a cycle (a deadlock would fail one member's batch).
+# In id order: two members of the group applying the same records at once (a rebalance
+# mid-batch), each in the order its fetch listed the partitions, waited on each other's
+# claims in a circle otherwise (a deadlock, which is no outage: the consumer exited).
 _CLAIM = sa.text(
     "INSERT INTO inbox (consumer, event_id, event_type)"
     " SELECT :consumer, e.id, e.type"
@@ -148,8 +149,6 @@ class InboxConsumer:
         retry: RetryPolicy | None = None,
         max_records: int = 500,
         group_id: str | None = None,
-        prepare: Prepare | None = None,
-        fetch_ahead: bool = False,
     ) -> None:
         # ``name`` keys the inbox rows; ``group_id`` (default: the name) is the Kafka consumer
         # group, which deployments sharing a broker must keep apart (services/runner.py
@@ -163,14 +162,7 @@ class InboxConsumer:
         self.dlq_topic = dlq_topic
         self.retry = retry or RetryPolicy()
         self.max_records = max_records
-        # The pure half of the batch handler, run on each event of the next batch while the
-        # current one's transaction runs; the handler finds it with shared.batches.prepared.
-        self.prepare = prepare
-        # Off by default: measured on the ledger's ingest (docs/performance.md) it made the
-        # consumer slower, not faster; without it ``prepare`` runs just before the transaction.
-        self.fetch_ahead = fetch_ahead
         self._stalls = 0
-        self._ahead: asyncio.Task[Batch] | None = None
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id or name,
@@ -180,9 +172,6 @@ class InboxConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            # Room for a whole batch from one partition (one busy tenant) in one fetch: a
-            # Tradeflow record, headers included, is well under 1 KiB.
-            max_partition_fetch_bytes=max(1 << 20, max_records * 1024),
         )
         self.consumer.subscribe(self.topics, listener=_LogRebalances(name))
 
@@ -190,7 +179,6 @@ class InboxConsumer:
         await self.consumer.start()
 
     async def stop(self) -> None:
-        await self._drop_ahead()
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -202,67 +190,33 @@ class InboxConsumer:
                 await asyncio.sleep(1.0)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        """Apply and commit one batch; returns how many records it covered. With
-        ``fetch_ahead`` the next batch is fetched and parsed meanwhile (shared/batches.py), to
-        be applied by the next call."""
-        batch = await self._next_batch(timeout_ms)
-        if not batch.count:
+        """Fetch, process and commit one batch; returns how many records it covered."""
+        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        records = [r for batch in fetched.values() for r in batch]
+        if not records:
             return 0
-        applied = asyncio.Event()
-        if self.fetch_ahead:
-            self._ahead = asyncio.create_task(
-                fetch(self.consumer, self.max_records, timeout_ms, self.prepare, until=applied)
-            )
         try:
-            with batch.applying():
-                await self._apply(batch.items, batch.poison)
+            await self.process(records)
         except Stalled as exc:
             self._stalls += 1
             pause = min(self.retry.initial_wait * 2**self._stalls, self.retry.stall_max_wait)
             log.warning("inbox.stalled", consumer=self.name, error=repr(exc.__cause__), pause=pause)
-            applied.set()
-            await self._drop_ahead(cancel=False)
-            rewind(self.consumer, batch)
+            for tp, batch in fetched.items():
+                self.consumer.seek(tp, batch[0].offset)
             await asyncio.sleep(pause)
             return 0
-        finally:
-            applied.set()
         self._stalls = 0
         assigned = self.consumer.assignment()
-        offsets = {tp: b[-1].offset + 1 for tp, b in batch.records.items() if b and tp in assigned}
-        if not offsets:  # a rebalance took every partition of the batch away meanwhile
-            return batch.count
+        offsets = {tp: b[-1].offset + 1 for tp, b in fetched.items() if b and tp in assigned}
+        if not offsets:  # a rebalance took every partition of the batch away (and aiokafka
+            return len(records)  # refuses an empty map): their new owner commits them
         try:
             await self._commit_offsets(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # A rebalance took partitions away mid-batch; their new owner gets the records
             # again and the inbox makes that harmless.
             log.warning("inbox.commit_skipped", consumer=self.name, error=repr(exc))
-        return batch.count
-
-    async def _next_batch(self, timeout_ms: int) -> Batch:
-        """The batch fetched ahead, if any, less what a rebalance since took away; else one
-        fetched now."""
-        ahead, self._ahead = self._ahead, None
-        batch = await ahead if ahead is not None else Batch()
-        if batch.count:
-            return batch.only(self.consumer.assignment())
-        return await fetch(self.consumer, self.max_records, timeout_ms, self.prepare)
-
-    async def _drop_ahead(self, cancel: bool = True) -> None:
-        """Give back to Kafka (rewind) what the fetch ahead took. It is cancelled when the
-        consumer stops; otherwise it is let finish (its batch before is done, so it ends
-        within a fetch's timeout): aiokafka does not undo its fetch count for a getmany cut
-        short, and its idle-member check (max_poll_interval) would never fire again."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return
-        if cancel:
-            ahead.cancel()
-        await asyncio.wait([ahead])
-        if not ahead.cancelled() and ahead.exception() is None:
-            rewind(self.consumer, ahead.result())
-        # (cancelled or failed, it gave its records back itself)
+        return len(records)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self.consumer.commit(offsets)
@@ -276,11 +230,6 @@ class InboxConsumer:
                 items.append((record, Envelope.from_kafka(record.value, record.headers)))
             except EnvelopeError as exc:
                 poison.append((record, exc))
-        await self._apply(items, poison)
-
-    async def _apply(
-        self, items: Sequence[Item], poison: Sequence[tuple[ConsumerRecord, EnvelopeError]]
-    ) -> None:
         try:
             retry = await self._settle(items, poison, tries=1)
             tries = 1

@@ -5,6 +5,15 @@ Guarantees: nothing is published that was not committed (the relay only sees com
 rows), and nothing committed is lost (a row stays unsent until Kafka acknowledged it with
 acks=all). A relay that dies between publishing and marking the rows sent publishes them
 again on restart; consumers dedup by event id in their inbox, so the effect happens once.
+
+Waking the relay: after a transaction that wrote outbox rows has committed, the process
+sends ``NOTIFY`` on a connection of its own (``_Notifier``), at most one at a time per
+database, a burst of commits meanwhile coalesced into one more. The NOTIFY used to ride in
+the writer's own transaction; but PostgreSQL serializes the commits of all transactions that
+notified, cluster-wide (a lock held from before the commit record until after it), so every
+write of every service waited for the others' commits, WAL flush included. Now only the tiny
+notifying transactions queue for that lock, and no business commit does. Should the process
+die between its commit and the NOTIFY, the relay's polling (every 2 s) finds the rows.
 """
 
 from __future__ import annotations
@@ -18,7 +27,10 @@ import asyncpg
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool
 
 from shared.db import OUTBOX_CHANNEL, asyncpg_dsn, outbox
 from shared.events.envelope import Envelope
@@ -59,8 +71,93 @@ async def add_to_outbox(conn: AsyncConnection, topic: str, *envelopes: Envelope)
             for env in envelopes
         ],
     )
-    # Delivered to listeners only when (and if) this transaction commits.
-    await conn.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+    # The relay is woken once (and if) this transaction has committed.
+    sync = conn.sync_connection
+    assert sync is not None  # it just executed the INSERT
+    info = sync.connection.info
+    info[_STATE], info[_NOTIFIER] = _WRITTEN, _notifier(conn.engine)
+
+
+# A pooled connection's way to "wake the relay": outbox rows written in its transaction
+# (_WRITTEN), then that transaction's COMMIT sent (_COMMITTING); once the commit is over
+# (the connection begins its next transaction, or goes back to the pool), the relay is
+# woken. A transaction rolled back wakes nothing (a savepoint rolled back, or a COMMIT that
+# failed, may: a relay woken for nothing finds nothing).
+_STATE, _NOTIFIER = "tradeflow_outbox_state", "tradeflow_outbox_notifier"
+_WRITTEN, _COMMITTING = "written", "committing"
+
+
+@event.listens_for(Engine, "commit")
+def _committing(conn: Connection) -> None:
+    info = conn.connection.info
+    if info.get(_STATE) == _WRITTEN:
+        info[_STATE] = _COMMITTING
+
+
+@event.listens_for(Engine, "rollback")
+def _rolled_back(conn: Connection) -> None:
+    info = conn.connection.info
+    if info.get(_STATE) == _WRITTEN:
+        info.pop(_STATE, None)
+        info.pop(_NOTIFIER, None)
+
+
+@event.listens_for(Engine, "begin")
+def _next_transaction(conn: Connection) -> None:
+    _wake_if_committed(conn.connection.info)
+
+
+@event.listens_for(Pool, "checkin")
+def _returned(dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        _wake_if_committed(record.info)
+
+
+def _wake_if_committed(info: dict[Any, Any]) -> None:
+    if info.get(_STATE) == _COMMITTING:
+        info.pop(_STATE, None)
+        notifier = info.pop(_NOTIFIER, None)
+        if notifier is not None:
+            notifier.poke()
+
+
+class _Notifier:
+    """Sends the relay's wake-up for one database: one NOTIFY at a time, in a transaction of
+    its own; pokes that arrive while one is on its way are answered by one more."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self._again = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a pool emptied at exit): the relay polls
+            return
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._task = loop.create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                async with self._engine.connect() as conn:
+                    await conn.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+            except Exception as exc:  # the relay's polling finds the rows all the same
+                log.warning("outbox.notify_failed", error=repr(exc))
+                return
+
+
+_notifiers: dict[AsyncEngine, _Notifier] = {}
+
+
+def _notifier(engine: AsyncEngine) -> _Notifier:
+    if engine not in _notifiers:
+        _notifiers[engine] = _Notifier(engine)
+    return _notifiers[engine]
 
 
 def make_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:

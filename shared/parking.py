@@ -10,6 +10,7 @@ their original topic, in their original order, and unparks it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -25,6 +26,8 @@ from shared.events.envelope import HEADERS
 from shared.topics import tenant_partition
 
 TENANT_HEADER = HEADERS["tenant_id"]
+# How shared.inbox names a record that was no event in the reason it parks a subject for.
+_POISON_AT = re.compile(r"event at offset (\d+) failed")
 
 
 async def parked(conn: AsyncConnection, consumer: str, subjects: Collection[str]) -> dict[str, str]:
@@ -63,7 +66,8 @@ async def park_all(conn: AsyncConnection, consumer: str, parkings: Sequence[Park
         }
         for p in reversed(parkings)  # the first reason given for a subject is kept
     }
-    await conn.execute(pg_insert(parked_subjects).on_conflict_do_nothing(), list(rows.values()))
+    ordered = [rows[s] for s in sorted(rows)]  # in subject order, as two members agree on
+    await conn.execute(pg_insert(parked_subjects).on_conflict_do_nothing(), ordered)
 
 
 @dataclass(frozen=True)
@@ -161,38 +165,89 @@ async def replay(
     consumer: str,
     subject: str,
 ) -> int:
-    """Unpark ``subject`` for ``consumer`` and republish its dead letters; returns how many."""
-    letters = [
-        d
-        for d in await read_dead_letters(bootstrap_servers, dlq_topic, consumer)
-        if d.subject == subject
-    ]
-    ids = [i for i in (d.event_id for d in letters) if i is not None]
+    """Unpark ``subject`` for ``consumer`` and republish the dead letters its parking held
+    back; returns how many. A subject that is not parked has nothing held back: 0.
+
+    Only the letters from the one that parked the subject on are replayed. The topic still
+    holds the letters of earlier parkings of the subject, which an earlier replay applied:
+    sent again, with their inbox claims deleted, they would apply a second time, after the
+    subject's later events.
+
+    The letters are republished inside the transaction that unparks the subject and deletes
+    their inbox claims, before it commits: should the replay die before the commit, the
+    subject stays parked (a copy that went out meets its claim and is dropped as a
+    redelivery) and the replay can be run again; a consumer that fetches a copy before the
+    commit waits for it on the claim it is deleting. (Published after the commit, as it was,
+    a replay that died in between left the subject unparked and its letters unapplied.)
+    """
+    # A subject's letters share its key, so one partition: their offsets are their order
+    # (the timestamps are the clocks of whichever consumer processes sent them).
+    letters = sorted(
+        (
+            d
+            for d in await read_dead_letters(bootstrap_servers, dlq_topic, consumer)
+            if d.subject == subject
+        ),
+        key=lambda d: (d.record.partition, d.record.offset),
+    )
+    where = sa.and_(parked_subjects.c.consumer == consumer, parked_subjects.c.subject == subject)
     async with engine.begin() as conn:
-        await conn.execute(
-            parked_subjects.delete().where(
-                parked_subjects.c.consumer == consumer, parked_subjects.c.subject == subject
+        parking = (
+            await conn.execute(
+                sa.select(parked_subjects.c.event_id, parked_subjects.c.reason)
+                .where(where)
+                .with_for_update()
             )
-        )
+        ).first()
+        if parking is None:
+            return 0
+        letters = held_back(letters, parking.event_id, parking.reason)
+        await conn.execute(parked_subjects.delete().where(where))
+        ids = [i for i in (d.event_id for d in letters) if i is not None]
         if ids:  # their inbox claims were the parking; the replayed copies must apply
             await conn.execute(
                 inbox.delete().where(inbox.c.consumer == consumer, inbox.c.event_id.in_(ids))
             )
-    seen: set[UUID | None] = set()
-    for letter in letters:
-        if letter.event_id is not None and letter.event_id in seen:
-            continue  # the same event dead-lettered twice (a rewound batch)
-        seen.add(letter.event_id)
-        original = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq_")]
-        topic = letter.headers["dlq_topic"].decode()
-        tenant = dict(original).get(TENANT_HEADER)
-        # Back to the partition its subject's later events go to (its tenant's).
-        partition = await tenant_partition(producer, topic, tenant.decode()) if tenant else None
-        await producer.send_and_wait(
-            topic,
-            value=letter.record.value,
-            key=letter.record.key,
-            headers=original,
-            partition=partition,
-        )
+        seen: set[UUID | None] = set()
+        for letter in letters:
+            if letter.event_id is not None and letter.event_id in seen:
+                continue  # the same event dead-lettered twice (a rewound batch)
+            seen.add(letter.event_id)
+            original = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq_")]
+            topic = letter.headers["dlq_topic"].decode()
+            tenant = dict(original).get(TENANT_HEADER)
+            # Back to the partition its subject's later events go to (its tenant's).
+            partition = await tenant_partition(producer, topic, tenant.decode()) if tenant else None
+            await producer.send_and_wait(
+                topic,
+                value=letter.record.value,
+                key=letter.record.key,
+                headers=original,
+                partition=partition,
+            )
     return len(seen)
+
+
+def held_back(letters: Sequence[DeadLetter], cause: UUID | None, reason: str) -> list[DeadLetter]:
+    """The letters of the subject's current parking: from the last letter of its cause on.
+
+    The cause is the event that parked the subject, or for a record that was no event, the
+    record at the offset the parking's reason names. The letters before it belong to
+    parkings replayed already; a rewound batch may have sent the cause twice."""
+    offset = _POISON_AT.match(reason)
+
+    def is_cause(d: DeadLetter) -> bool:
+        if d.headers.get("dlq_error_type") == b"SubjectParked" or d.event_id != cause:
+            return False
+        return (
+            cause is not None or offset is None or d.headers.get("dlq_offset") == offset[1].encode()
+        )
+
+    causes = [at for at, d in enumerate(letters) if is_cause(d)]
+    if not causes:
+        raise LookupError(
+            f"the dead letter that parked the subject ({cause or reason}) is not on the"
+            " dead-letter topic (expired with its retention?): nothing was replayed and the"
+            " subject stays parked"
+        )
+    return list(letters[causes[-1] :])

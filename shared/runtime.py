@@ -16,6 +16,7 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
 )
+from tenacity.retry import retry_base
 
 from shared.clock import Clock, SystemClock
 from shared.db import is_unavailable, make_engine
@@ -42,16 +43,23 @@ class Runtime:
         await self.identity.dispose()
 
 
-async def while_kafka_unreachable(start: Callable[[], Awaitable[None]], within: float = 60) -> None:
-    """Run ``start`` until the broker answers: services may come up before Kafka does."""
+async def _until_it_takes(
+    work: Callable[[], Awaitable[None]], within: float, outage: retry_base
+) -> None:
+    """Run ``work`` until it stops failing by ``outage``, backing off up to 5 s a try."""
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(within),
         wait=wait_exponential(multiplier=0.2, max=5),
-        retry=retry_if_exception_type(KafkaConnectionError),
+        retry=outage,
         reraise=True,
     ):
         with attempt:
-            await start()
+            await work()
+
+
+async def while_kafka_unreachable(start: Callable[[], Awaitable[None]], within: float = 60) -> None:
+    """Run ``start`` until the broker answers: services may come up before Kafka does."""
+    await _until_it_takes(start, within, retry_if_exception_type(KafkaConnectionError))
 
 
 async def while_database_unavailable(
@@ -59,14 +67,7 @@ async def while_database_unavailable(
 ) -> None:
     """Run ``work`` until the database takes it: a process restarted while PostgreSQL is down
     (or still recovering) waits for it rather than exiting. Other errors are raised at once."""
-    async for attempt in AsyncRetrying(
-        stop=stop_after_delay(within),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        retry=retry_if_exception(is_unavailable),
-        reraise=True,
-    ):
-        with attempt:
-            await work()
+    await _until_it_takes(work, within, retry_if_exception(is_unavailable))
 
 
 async def start_producer(bootstrap_servers: str) -> AIOKafkaProducer:
@@ -85,5 +86,5 @@ async def build_runtime(service: str, settings: Settings, clock: Clock | None = 
 
 def identity_engine(settings: Settings) -> AsyncEngine:
     """The identity database: one short query per authenticated request, so a small pool
-    (two kept open, up to ten under load)."""
-    return make_engine(settings.identity_database_url, pool_size=2, max_overflow=8)
+    (up to ten, kept once opened)."""
+    return make_engine(settings.identity_database_url, pool_size=10, max_overflow=0)

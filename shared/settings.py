@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     ledger_max_records: int = Field(2_000, ge=1, le=100_000)
 
     host: str = "127.0.0.1"
+    # Processes serving each API (`tradeflow <svc> api`); 0 = one per core.
+    api_workers: int = Field(1, ge=0, le=64)
     escrow_port: int = 8001
     ledger_port: int = 8002
     financing_port: int = 8003

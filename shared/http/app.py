@@ -15,32 +15,26 @@ Health keeps liveness and readiness apart:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.base import RequestResponseEndpoint
 
-from shared.correlation import correlated
-from shared.events.envelope import new_event_id
 from shared.faults import refuse_in_production
 from shared.http import api_keys
 from shared.http.claims import close_claim_engine
 from shared.http.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from shared.http.guard import RequestGuardMiddleware
 from shared.http.idempotency import IdempotencyMiddleware
+from shared.http.observe import ObserveMiddleware
 from shared.http.openapi import install_openapi
-from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.runtime import Runtime
 
-CORRELATION_HEADER = "X-Correlation-Id"
 # Readiness checks that make an instance unready when they fail; the others are reported.
 # Every request authenticates against the identity database and works in its own.
 BLOCKING = ("database", "identity")
@@ -71,17 +65,8 @@ def create_service_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestGuardMiddleware)  # added later = runs first: before idempotency
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        started = time.perf_counter()
-        cid = _correlation_id(request.headers.get(CORRELATION_HEADER))
-        with correlated(cid, http_method=request.method, http_path=request.url.path):
-            response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = str(cid)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
-        return response
+    # Added last = runs first: the correlation id is bound before the guard may refuse.
+    app.add_middleware(ObserveMiddleware, service=service)
 
     @app.get("/healthz/live", include_in_schema=False)
     async def live() -> JSONResponse:
@@ -110,14 +95,6 @@ def create_service_app(
     for router in (*routers, api_keys.router):
         app.include_router(router)
     return app
-
-
-def _correlation_id(header: str | None) -> UUID:
-    """The caller's correlation id when it is a UUID, else a new one."""
-    try:
-        return UUID(header) if header else new_event_id()
-    except ValueError:
-        return new_event_id()
 
 
 async def _check_db(engine: AsyncEngine) -> str:

@@ -2,8 +2,12 @@
 
 A missing, unknown, revoked or expired key is 401; a key without the endpoint's scope is 403.
 Every query a service makes is filtered by ``Principal.tenant_id``, so another tenant's
-object is a 404. There is no cache: a key revoked on one service is refused by all of them
-on the next request. Keys are issued and managed in ``shared.identity``.
+object is a 404. Validity is never cached across requests: a key revoked on one service is
+refused by all of them on the next request. Within one request it is asked once (the
+idempotency middleware and the route's ``requires`` share the answer, kept in the ASGI
+scope), in one autocommit statement. What is cached per process is only what cannot change:
+the hash of a key's rotation chain's first key (``idempotency_scope``). Keys are issued and
+managed in ``shared.identity``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Literal
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Scope as AsgiScope
 
 from shared.http.errors import ApiError
 from shared.identity.keys import find_active, hash_key, lineage_hash
@@ -52,6 +57,24 @@ class Principal:
         return f"apikey:{self.key_name}"
 
 
+# Where a request keeps the answer about its key: (raw key, principal or None).
+_ASKED = "tradeflow.principal"
+# key id -> hash of its rotation chain's first key. A key's ``rotated_from`` and hash are
+# written once, when it is issued, so an entry never goes stale; bounded all the same.
+_LINEAGES: dict[tuple[str, str], str] = {}
+MAX_LINEAGES = 10_000
+_AUTOCOMMIT: dict[AsyncEngine, AsyncEngine] = {}
+
+
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The identity engine without BEGIN/COMMIT around its statements (same pool): the key
+    lookup is one SELECT (and, once a minute per key, an UPDATE of ``last_used_at`` that
+    needs no transaction with it), so a transaction would only add two round trips."""
+    if engine not in _AUTOCOMMIT:
+        _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return _AUTOCOMMIT[engine]
+
+
 def bearer_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -63,13 +86,24 @@ def bearer_key(request: Request) -> str | None:
 async def active_principal(request: Request, raw: str) -> Principal | None:
     """Who ``raw`` is, if it is a valid key now (not revoked, not expired); else None.
 
-    The idempotency middleware asks this before it replays a stored response."""
+    The idempotency middleware asks this before it replays a stored response, and the
+    route's ``requires`` asks it again: the second time, the same request gets the first
+    answer (the database is asked once per request, never once for several requests)."""
+    scope: AsgiScope = request.scope
+    asked = scope.get(_ASKED)
+    if asked is not None and asked[0] == raw:
+        principal: Principal | None = asked[1]
+        return principal
     identity: AsyncEngine = request.app.state.identity
-    async with identity.begin() as conn:
+    async with _autocommit(identity).connect() as conn:
         key = await find_active(conn, raw)
-    if key is None:
-        return None
-    return Principal(key.tenant_id, frozenset(key.scopes), key.name, key.party_id, key.key_id)
+    principal = (
+        None
+        if key is None
+        else Principal(key.tenant_id, frozenset(key.scopes), key.name, key.party_id, key.key_id)
+    )
+    scope[_ASKED] = (raw, principal)
+    return principal
 
 
 async def idempotency_scope(request: Request, principal: Principal, raw: str) -> str:
@@ -79,8 +113,14 @@ async def idempotency_scope(request: Request, principal: Principal, raw: str) ->
     if principal.key_id is None:
         return hash_key(raw)
     identity: AsyncEngine = request.app.state.identity
-    async with identity.connect() as conn:
-        return await lineage_hash(conn, principal.key_id)
+    cached = (str(identity.url), principal.key_id)
+    if cached not in _LINEAGES:
+        async with _autocommit(identity).connect() as conn:
+            lineage = await lineage_hash(conn, principal.key_id)
+        if len(_LINEAGES) >= MAX_LINEAGES:
+            _LINEAGES.clear()
+        _LINEAGES[cached] = lineage
+    return _LINEAGES[cached]
 
 
 async def authenticate(request: Request) -> Principal:

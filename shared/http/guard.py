@@ -47,8 +47,12 @@ DEFAULT_MAX_DEPTH: int = _DEFAULTS["max_json_depth"].default
 _CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CONTROL_IN_HEADER = re.compile(b"[\x00-\x08\x0a-\x1f]")
-# A JSON string, escapes included (the unrolled form matches in one pass, without backtracking).
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, escapes included, from its quote to the closing one or to the end of the
+# text. It matches wherever a quote starts it (the unrolled form, in one pass): one that had
+# to close failed to, in an unterminated string, and was tried again from every quote in it,
+# each time to the end (quadratic: a 32 KB body of escaped quotes took 16 s). The text an
+# unterminated string runs to is in it for json.loads too, which never reads a bracket there.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -63,9 +63,9 @@ import structlog
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import idempotency_keys, is_unavailable, on_commit
 from shared.faults import crash_point
@@ -81,6 +81,7 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 JSON = "application/json"
 T = idempotency_keys
 C = TypeVar("C")
+CallNext = Callable[[Request], Awaitable[Response]]
 
 
 def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
@@ -265,16 +266,39 @@ def _replay(row: Any, fingerprint: str) -> Response:
     )
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+class IdempotencyMiddleware:
+    """A plain ASGI middleware: requests without a key pass straight through (no task, no
+    buffering, which Starlette's ``BaseHTTPMiddleware`` would add to every request); a keyed
+    write is claimed, run with its answer captured, stored, then sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         key = request.headers.get(HEADER)
-        if request.method not in WRITE_METHODS or key is None:
-            return await call_next(request)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
         if not key or len(key) > MAX_KEY_LENGTH:
-            return _error(400, "invalid_idempotency_key", f"keys are 1-{MAX_KEY_LENGTH} characters")
+            refused = _error(
+                400, "invalid_idempotency_key", f"keys are 1-{MAX_KEY_LENGTH} characters"
+            )
+            await refused(scope, receive, send)
+            return
         raw_api_key = bearer_key(request)
-        if raw_api_key is None:
-            return await call_next(request)  # the endpoint answers 401; nothing to remember
+        if raw_api_key is None:  # the endpoint answers 401; nothing to remember
+            await self.app(scope, receive, send)
+            return
+        response = await self.dispatch(request, key, raw_api_key, _call_next(self.app))
+        await response(scope, receive, send)
+
+    async def dispatch(
+        self, request: Request, key: str, raw_api_key: str, call_next: CallNext
+    ) -> Response:
         body = await request.body()
         fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
         try:
@@ -301,7 +325,7 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
     async def _execute(
         self,
         request: Request,
-        call_next: RequestResponseEndpoint,
+        call_next: CallNext,
         claim: Claim,
         execution: Execution,
     ) -> Response:
@@ -332,11 +356,11 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
 
     @staticmethod
     async def _run(
-        request: Request, call_next: RequestResponseEndpoint, execution: Execution
+        request: Request, call_next: CallNext, execution: Execution
     ) -> tuple[Response, bytes]:
         try:
             response = await call_next(request)
-            return response, b"".join([c async for c in response.body_iterator])  # type: ignore[attr-defined]
+            return response, bytes(response.body)
         except KeyTakenByAnother:
             failed: Response = _error(
                 409, "idempotency_key_in_use", "another request with this key took effect"
@@ -351,3 +375,36 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                     500, "internal_error", "the request failed; do not retry it blindly"
                 )
         return failed, bytes(failed.body)
+
+
+def _call_next(app: ASGIApp) -> CallNext:
+    """Run the rest of the app on ``request`` (its body, already read, replayed to it) and
+    return its whole answer, not yet sent: the middleware stores it first."""
+
+    async def call_next(req: Request) -> Response:
+        body = await req.body()
+        replayed = False
+
+        async def receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await req.receive()
+
+        status, headers, chunks = 500, [], []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await app(req.scope, receive, capture)
+        response = Response(content=b"".join(chunks), status_code=status)
+        response.raw_headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        response.raw_headers.append((b"content-length", str(len(response.body)).encode()))
+        return response
+
+    return call_next

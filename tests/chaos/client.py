@@ -50,6 +50,10 @@ class Observations:
     recoveries: list[Recovery] = field(default_factory=list)
     replayed: int = 0  # responses with Idempotent-Replayed: true
     requests: int = 0
+    # Seconds each write took that no fault touched (answered on its first attempt): the
+    # baseline of the same run that the recoveries are read against. On a saturated machine
+    # a recovery is mostly a queue at the surviving instance, and this shows that queue.
+    clean_writes: list[float] = field(default_factory=list)
 
     def seen(self, service: str, method: str, path: str, r: httpx.Response) -> None:
         self.requests += 1
@@ -139,6 +143,8 @@ class Service:
                 else:
                     if recovery is not None:
                         recovery.recovered_after = time.time() - recovery.failed_at
+                    elif write:
+                        self.obs.clean_writes.append(time.monotonic() - started)
                     return r
             if write and recovery is None:
                 recovery = Recovery(method, path, cause, time.time())

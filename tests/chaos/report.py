@@ -26,6 +26,8 @@ def show(report: Report, console: Console) -> None:
         "partition_assignments",
         "interrupted_writes",
         "unrecovered_writes",
+        "clean_writes",
+        "slowest_recoveries",
         "server_errors_during_db_restart",
         "release_latency_after_window",
         "ledger_tools",

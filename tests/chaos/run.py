@@ -190,6 +190,18 @@ def fault_figures(obs: Observations, log: FaultLog) -> tuple[dict[str, Any], lis
         "statuses": statuses,
         "interrupted_writes": {cause: spread(v) for cause, v in sorted(by_cause.items())},
         "unrecovered_writes": unrecovered,
+        "clean_writes": spread(obs.clean_writes),
+        "slowest_recoveries": [
+            {
+                "call": f"{r.method} {r.path}",
+                "seconds": round(r.recovered_after or 0.0, 2),
+                "attempts": r.causes,
+            }
+            for r in sorted(
+                (r for r in obs.recoveries if r.recovered_after is not None),
+                key=lambda r: -(r.recovered_after or 0.0),
+            )[:10]
+        ],
         "server_errors_during_db_restart": {
             "503": sum(1 for e in during if e[3] == 503),
             "other_5xx": sum(1 for e in during if e[3] != 503),

@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import BACKBONE, make_engine
+from shared.outbox import make_producer
 from shared.settings import Settings
 from tests.conftest import _created, recreate_database
 from tests.support.stack import intruder, prepared, stack, stack_engines  # noqa: F401 (fixtures)
@@ -42,3 +44,12 @@ async def backbone_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         await conn.run_sync(EXTRA.create_all)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A started Kafka producer on the test broker."""
+    p = make_producer(settings.kafka_bootstrap_servers)
+    await p.start()
+    yield p
+    await p.stop()

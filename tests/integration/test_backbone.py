@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from shared.db import UnitOfWork, inbox, make_engine, outbox, parked_subjects
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.metrics import EVENTS_REDELIVERED
-from shared.outbox import OutboxRelay, add_to_outbox, make_producer
+from shared.outbox import OutboxRelay, add_to_outbox
 from shared.parking import replay
 from shared.settings import Settings
 from tests.conftest import create_topic
@@ -25,14 +25,6 @@ from tests.support.events import WidgetChanged, widget_event
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @pytest.fixture
@@ -304,6 +296,61 @@ async def test_replay_applies_a_parked_subject_in_order_once_fixed(
     finally:
         await consumer.stop()
     assert [r.seq for r in await effects_of(backbone_engine, [e.id for e in envs])] == [1, 2, 3]
+
+
+async def test_a_second_replay_republishes_only_what_its_parking_held_back(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """The dead-letter topic keeps the letters of a parking that was replayed already. A
+    later parking of the same subject replays its own letters, not those again: their events
+    were applied by the first replay (re-applying them doubled their effects, and applied
+    them after the subject's later events)."""
+    w = f"w-{uuid.uuid4()}"
+    first = [widget_event(w, seq) for seq in (1, 2)]
+    later = widget_event(w, 3)
+    second = [widget_event(w, seq) for seq in (4, 5)]
+    group, dlq = f"g-{uuid.uuid4()}", f"{topic}.dlq"
+    await create_topic(settings.kafka_bootstrap_servers, dlq, partitions=1)
+    consumer = InboxConsumer(
+        name=group, topics=[topic], engine=backbone_engine,
+        bootstrap_servers=settings.kafka_bootstrap_servers, handler=effect_unless_broken,
+        dlq_producer=producer, dlq_topic=dlq, retry=RetryPolicy(attempts=2, initial_wait=0.01),
+    )  # fmt: skip
+
+    async def replayed() -> int:
+        return await replay(
+            backbone_engine, producer, bootstrap_servers=settings.kafka_bootstrap_servers,
+            dlq_topic=dlq, consumer=group, subject=w,
+        )  # fmt: skip
+
+    await consumer.start()
+    try:
+        _broken.add(w)
+        await send(producer, topic, *first)
+        assert await drain(consumer, expected=2) == 2
+        _broken.discard(w)
+        assert await replayed() == 2
+        assert await drain(consumer, expected=2) == 2
+        await send(producer, topic, later)  # applied as it comes: the subject is not parked
+        assert await drain(consumer, expected=1) == 1
+
+        _broken.add(w)  # broken again: 4 fails, 5 is parked behind it
+        await send(producer, topic, *second)
+        assert await drain(consumer, expected=2) == 2
+        _broken.discard(w)
+        assert await replayed() == 2
+        assert await drain(consumer, expected=2) == 2
+        # A subject that is not parked has nothing held back to replay.
+        assert await replayed() == 0
+    finally:
+        await consumer.stop()
+    ids = [e.id for e in (*first, later, *second)]
+    assert [r.seq for r in await effects_of(backbone_engine, ids)] == [1, 2, 3, 4, 5]
+    async with backbone_engine.connect() as conn:
+        parked = await conn.execute(
+            sa.select(parked_subjects).where(parked_subjects.c.subject == w)
+        )
+        assert parked.all() == []
 
 
 async def test_a_database_outage_stalls_the_consumer_instead_of_dead_lettering(

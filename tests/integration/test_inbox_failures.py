@@ -4,31 +4,24 @@ rest of a batch never waits behind an event that is being retried."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.db import inbox
 from shared.events import Envelope
 from shared.events.registry import NewerEventVersion
 from shared.inbox import BatchHandler, Failures, InboxConsumer, PermanentFailure, RetryPolicy
-from shared.outbox import make_producer
 from shared.settings import Settings
 from tests.conftest import create_topic
 from tests.integration.conftest import effects
 from tests.integration.test_backbone import drain, effects_of, read_all, send
 from tests.support.events import WidgetChanged, widget_event
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @pytest.fixture
@@ -243,6 +236,80 @@ async def test_an_event_newer_than_the_code_stalls_the_batch_instead_of_dead_let
         assert refused >= 2
         assert await effects_of(backbone_engine, [e.id for e in envs]) == []
         upgraded = True  # the new code is deployed
+        assert await drain(c, expected=len(envs)) == len(envs)
+    finally:
+        await c.stop()
+    assert len(await effects_of(backbone_engine, [e.id for e in envs])) == len(envs)
+    assert await read_all(settings, f"{topic}.dlq", expected=1, within=3) == []
+
+
+async def test_two_members_claiming_one_batch_in_different_orders_do_not_deadlock(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Mid-rebalance the member that lost the partitions and the one that got them apply
+    the same records at once, each in the order its fetch listed the partitions. Their
+    inbox claims waited on each other's rows in a circle: one of them died of a deadlock
+    (which is no outage, so the consumer process exited). Claims are taken in id order."""
+    envs = [widget_event(f"w-{uuid.uuid4()}", 1) for _ in range(5_000)]
+    items = [(None, env) for env in envs]
+    name = f"g-{uuid.uuid4()}"
+    members = [consumer(settings, backbone_engine, topic, producer, insert_effects, name=name)
+               for _ in range(2)]  # fmt: skip
+    ascending = sorted(envs, key=lambda e: e.id)
+    async with backbone_engine.connect() as blocker:  # lines both members up on their first row
+        await blocker.execute(
+            inbox.insert(),
+            [{"consumer": name, "event_id": e.id, "event_type": e.type}
+             for e in (ascending[0], ascending[-1])],
+        )  # fmt: skip
+
+        async def claim(member: InboxConsumer, order: list) -> int:
+            async with backbone_engine.begin() as conn:
+                return len(await member._claim(conn, order))
+
+        a = asyncio.create_task(claim(members[0], sorted(items, key=lambda i: i[1].id)))
+        b = asyncio.create_task(claim(members[1], sorted(items, key=lambda i: i[1].id)[::-1]))
+        await asyncio.sleep(0.5)
+        await blocker.rollback()
+        try:
+            fresh = await asyncio.gather(a, b)
+        finally:
+            for member in members:
+                await member.stop()  # never started: only its client to close
+    assert sum(fresh) == len(envs)
+
+
+async def test_a_dependency_that_cannot_be_reached_stalls_the_batch_instead_of_dead_lettering(
+    settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Stripe unreachable for longer than an event's retries (about 1.5 s) used to
+    dead-letter the disbursement and park its order: no event is at fault, so the batch is
+    rewound and waits, as for a database outage, and applies once Stripe is back."""
+    from shared.outages import DependencyUnavailable
+
+    reachable, refused = False, 0
+
+    async def apply(conn: AsyncConnection, envs: Sequence[Envelope]) -> Failures:
+        nonlocal refused
+        if not reachable and any(e.payload().fail == "stripe" for e in envs):  # type: ignore[attr-defined]
+            refused += 1
+            raise DependencyUnavailable("stripe", "Connection refused")
+        await insert_effects(conn, envs)
+        return {}
+
+    envs = [widget_event(f"w{i}-{uuid.uuid4()}", 1, fail="stripe" if i == 2 else None)
+            for i in range(5)]  # fmt: skip
+    c = consumer(settings, backbone_engine, topic, producer, apply)
+    await send(producer, topic, *envs)
+    await c.start()
+    try:
+        for _ in range(40):
+            assert await c.poll_once(timeout_ms=1000) == 0  # rewound, nothing committed
+            if refused >= 8:  # more tries than an event's retry budget
+                break
+        assert refused >= 8
+        assert await effects_of(backbone_engine, [e.id for e in envs]) == []
+        reachable = True
         assert await drain(c, expected=len(envs)) == len(envs)
     finally:
         await c.stop()

@@ -197,3 +197,23 @@ def test_a_5xx_outside_a_database_outage_is_a_discrepancy_even_when_a_retry_succ
         "escrow POST /v1/orders/o/fund answered 502 outside any database outage: "
         "payment_provider_error",
     ]
+
+
+def test_recoveries_are_reported_beside_the_clean_writes_of_the_same_run() -> None:
+    """A recovery time means little alone on a saturated machine: the figures carry the
+    writes no fault touched as the same run's baseline, and the slowest recoveries with
+    every failed attempt, so a missed target can be read."""
+    from tests.chaos.client import Recovery
+
+    obs = Observations()
+    obs.clean_writes += [0.1, 0.2, 0.3]
+    slow = Recovery("POST", "/v1/orders", "interrupted", 10.0, 7.5, ["interrupted@0.00"])
+    fast = Recovery("POST", "/v1/orders/o/fund", "refused", 20.0, 0.4, ["refused@0.00"])
+    obs.recoveries += [fast, slow, Recovery("POST", "/x", "refused", 30.0)]
+    figures, _ = fault_figures(obs, FaultLog())
+    assert figures["clean_writes"]["count"] == 3 and figures["clean_writes"]["max"] == 0.3
+    assert [r["call"] for r in figures["slowest_recoveries"]] == [
+        "POST /v1/orders", "POST /v1/orders/o/fund",
+    ]  # fmt: skip
+    assert figures["slowest_recoveries"][0]["attempts"] == ["interrupted@0.00"]
+    assert figures["unrecovered_writes"] == 1

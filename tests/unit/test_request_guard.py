@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.http.guard import Refusal, check_body, json_depth
@@ -61,3 +63,18 @@ def test_refusals(body: bytes, content_type: str, code: str) -> None:
 )
 def test_what_passes(body: bytes, content_type: str) -> None:
     check_body(body, content_type, max_depth=32)
+
+
+@pytest.mark.parametrize("tail", ["", "\\"], ids=["unterminated", "trailing backslash"])
+def test_an_unterminated_string_full_of_escaped_quotes_is_judged_in_linear_time(tail: str) -> None:
+    """Every escaped quote of an unterminated string started a new attempt to match a
+    string, each running to the end of the body: 32 KB kept the guard (and with it the
+    process's event loop, before any authentication) busy for 16 s, 1 MiB for hours."""
+    for size in (16_000, 1_048_000):
+        body = ('["' + '\\"' * (size // 2) + tail).encode()
+        started = time.perf_counter()
+        with pytest.raises(Refusal) as refused:
+            check_body(body, "application/json", max_depth=32)
+        assert time.perf_counter() - started < 0.5, f"{len(body)} bytes"
+        assert b"invalid_json" in refused.value.response.body
+    assert json_depth('["\\"[[[[') == 1  # what follows an unterminated quote is in the string

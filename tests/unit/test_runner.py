@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.runner import ConsumerSpec, build_consumer
+from services.runner import (
+    API_SERVICE_ENV,
+    ConsumerSpec,
+    api_from_environment,
+    api_workers,
+    build_consumer,
+)
 from shared.settings import Settings
 
 
@@ -74,3 +80,19 @@ async def test_startup_work_does_not_retry_a_real_error() -> None:
     with pytest.raises(ValueError):
         await while_database_unavailable(broken, within=10)
     assert tries == 1
+
+
+def test_api_workers_zero_means_one_per_core(monkeypatch: Any) -> None:
+    monkeypatch.setattr("services.runner.os.cpu_count", lambda: 2)
+    assert api_workers(0) == 2
+    assert api_workers(3) == 3
+
+
+def test_a_worker_process_builds_the_app_of_the_service_it_is_told(monkeypatch: Any) -> None:
+    """`tradeflow escrow api --workers N` hands uvicorn an import string; each worker builds
+    the named service's app itself (its engines come up in the lifespan, not here)."""
+    monkeypatch.setenv(API_SERVICE_ENV, "escrow")
+    monkeypatch.setenv("TRADEFLOW_ENVIRONMENT", "test")
+    app = api_from_environment()
+    assert app.title == "Tradeflow escrow"
+    assert "/v1/orders" in app.openapi()["paths"]

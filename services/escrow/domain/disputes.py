@@ -19,7 +19,7 @@ from services.escrow.domain.errors import (
     UnknownDispute,
 )
 from services.escrow.domain.model import Dispute, Escrow
-from services.escrow.domain.payouts import begin_release
+from services.escrow.domain.payouts import begin_release, release_what_is_due
 from services.escrow.domain.refunds import reserve_refund
 from services.escrow.domain.rules import Decision, check_invariants, complete_if_done, new_id
 from shared.events import EventModel
@@ -117,7 +117,7 @@ def resolve_dispute(
                 escrow, refund, "chargeback", None, via_stripe=False, payment_id=dispute.payment_id
             )
             events += booked
-        return check_invariants(escrow), events
+        return check_invariants(release_what_is_due(escrow)), events
     if release:
         m = escrow.milestone(mid)
         escrow = escrow.with_milestone(m.model_copy(update={"status": "accepted"}))

@@ -8,7 +8,12 @@ books it once Stripe made the transfer; ``abort_payout`` puts the milestone back
 
 from __future__ import annotations
 
-from services.escrow.domain.errors import InsufficientFunds, InvalidAmount, InvalidTransition
+from services.escrow.domain.errors import (
+    EscrowError,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransition,
+)
 from services.escrow.domain.model import Escrow, Payout
 from services.escrow.domain.rules import (
     Decision,
@@ -51,6 +56,23 @@ def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -
         lien = lien.model_copy(update={"repaid": lien.repaid + split.lien_repayment})
     escrow = escrow.model_copy(update={"payouts": (*escrow.payouts, payout), "lien": lien})
     return check_invariants(settle_milestone(escrow, milestone_id)), []
+
+
+def release_what_is_due(escrow: Escrow) -> Escrow:
+    """Reserve the payout of every accepted milestone nothing is paying yet.
+
+    A milestone accepted while a chargeback froze the escrow (its window lapsed, or the buyer
+    accepted) keeps its acceptance but could not be paid. When the freeze lifts nothing else
+    would pay it: no timer is left and the buyer has accepted already. One that still cannot
+    be paid (the money went back to the cardholder) stays accepted for a later release call.
+    """
+    for m in escrow.milestones:
+        if m.status == "accepted" and not escrow.chargeback_open:
+            try:
+                escrow, _ = begin_release(escrow, m.milestone_id)
+            except EscrowError:
+                continue
+    return escrow
 
 
 def pending_payout(escrow: Escrow, payout_id: str) -> Payout | None:

@@ -28,6 +28,9 @@ from shared.inbox import BatchHandler, Failures, Handler
 
 ACTOR = "financing"
 Command = LienRequested | LienReleaseRequested
+# Looked at before an event is parsed: one of a version or type this code does not know
+# stalls the consumer or parks its order, which is right only for a command escrow obeys.
+COMMAND_TYPES = frozenset({LienRequested.event_type, LienReleaseRequested.event_type})
 
 
 def lien_handler(ctx: EscrowContext) -> Handler:
@@ -54,8 +57,8 @@ async def apply_lien_commands(
     stopped: set[str] = set()  # subjects behind a failed command: the consumer parks them
     commands: list[tuple[Envelope, Command]] = []
     for env in envelopes:
-        if env.subject in stopped:
-            continue
+        if env.subject in stopped or env.type not in COMMAND_TYPES:
+            continue  # financing's other events are not for escrow, whatever their version
         try:
             command = env.payload()
         except Exception as exc:  # invalid, unknown or newer than this code: nothing done
@@ -64,7 +67,6 @@ async def apply_lien_commands(
             continue
         if isinstance(command, LienRequested | LienReleaseRequested):
             commands.append((env, command))
-        # else: financing's other events are not for escrow
     escrows = await repository.lock(conn, {c.order_id for _, c in commands})
     decided: dict[str, Decided] = {}
     replies: list[Envelope] = []

@@ -20,7 +20,7 @@ returned to the consumer, which dead-letters or retries it; the other orders go 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
@@ -57,14 +57,14 @@ class EscrowEventHandler:
         """The batch handler: applies ``envelopes``, returns those it could not apply."""
         plan: list[tuple[Envelope, EventModel | Exception]] = []
         for env in envelopes:
+            if env.type not in _NEEDED:
+                continue  # an escrow event financing does not need, whatever its version
             try:
                 payload = env.payload()
-            except Exception as exc:  # invalid, unknown or newer than this code: nothing done
+            except Exception as exc:  # invalid, or newer than this code: nothing done
                 plan.append((env, exc))
                 continue
-            if isinstance(payload, ev.OrderCreated) or type(payload) in _HANDLERS:
-                plan.append((env, payload))
-            # else: an escrow event financing does not need
+            plan.append((env, payload))
         keys = {_key(env, p) for env, p in plan if not isinstance(p, Exception)}
         batch = _Batch(await OrderRepository(conn).lock(keys))
         batch.with_advance = await AdvanceRepository(conn).orders_with_live(keys)
@@ -206,6 +206,9 @@ def _key(env: Envelope, p: EventModel) -> OrderKey:
     return env.tenant_id, getattr(p, "order_id", env.subject)
 
 
+_Step = Callable[["EscrowEventHandler", AsyncConnection, Envelope, Any, OrderView], Awaitable[None]]
+
+
 def _acts_on_advance(p: EventModel, has_live_advance: bool) -> bool:
     """Whether the event's step may touch an advance (otherwise it only folds the order)."""
     if isinstance(p, ev.LienPlaced | ev.LienRefused):
@@ -242,7 +245,7 @@ def _fold(order: OrderView, disputes: dict[str, Any], p: Any) -> tuple[OrderView
     return replace(order, disputed_total=total), disputes
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[EventModel], _Step] = {
     ev.Funded: EscrowEventHandler.nothing,
     ev.MilestoneReleased: EscrowEventHandler.released,
     ev.DisputeOpened: EscrowEventHandler.dispute_changed,
@@ -254,3 +257,6 @@ _HANDLERS = {
     ev.LienRefused: EscrowEventHandler.lien_refused,
     ev.LienReleased: EscrowEventHandler.nothing,
 }
+# Looked at before an event is parsed: one of a version or type this code does not know
+# stalls the consumer or parks its order, which is right only for an event financing uses.
+_NEEDED = frozenset({ev.OrderCreated.event_type, *(model.event_type for model in _HANDLERS)})

@@ -64,8 +64,10 @@ async def _walk(
     query: sa.TextClause,
     params: dict[str, object],
     progress: Callable[[int], None] | None,
+    start: tuple[int, str, int] = (0, GENESIS, 0),
 ) -> ChainReport:
-    after, prev, checked = 0, GENESIS, 0
+    """Walk the chain from ``start`` (position, hash and links checked so far)."""
+    after, prev, checked = start
     while True:
         txs = list(await conn.execute(query, {**params, "after": after, "limit": CHUNK}))
         if not txs:
@@ -109,14 +111,31 @@ def _head_mismatch(report: ChainReport, head: tuple[int, str] | None) -> ChainRe
 async def verify_book(
     conn: AsyncConnection, tenant_id: str, progress: Callable[[int], None] | None = None
 ) -> ChainReport:
-    """Walk one tenant's book from genesis; stop at the first link that does not hold."""
-    report = await _walk(conn, book_of(tenant_id), _BOOK, {"tenant": tenant_id}, progress)
-    head = (
-        await conn.execute(
-            sa.text("SELECT head_seq, head_hash FROM books WHERE tenant_id = :t"), {"t": tenant_id}
+    """Walk one tenant's book from genesis; stop at the first link that does not hold.
+
+    The book may grow while it is walked (verify runs on a live ledger): a head read after
+    the walk that is ahead of it names transactions committed since the walk's last read,
+    and the walk goes on to them. Only a head that the rows never reach is a missing tail
+    (reported as one until then: a false alarm on every busy book)."""
+    book = book_of(tenant_id)
+    params: dict[str, object] = {"tenant": tenant_id}
+    report = await _walk(conn, book, _BOOK, params, progress)
+    while True:
+        row = (
+            await conn.execute(
+                sa.text("SELECT head_seq, head_hash FROM books WHERE tenant_id = :t"),
+                {"t": tenant_id},
+            )
+        ).first()
+        head = (row.head_seq, row.head_hash) if row else (0, GENESIS)
+        if not report.ok or head[0] <= report.head_seq:
+            return _head_mismatch(report, head)
+        went_on = await _walk(
+            conn, book, _BOOK, params, progress, (report.head_seq, report.head, report.checked)
         )
-    ).first()
-    return _head_mismatch(report, (head.head_seq, head.head_hash) if head else (0, GENESIS))
+        if went_on.ok and went_on.head_seq == report.head_seq:  # nothing more: cut off
+            return _head_mismatch(report, head)
+        report = went_on
 
 
 async def verify_legacy(

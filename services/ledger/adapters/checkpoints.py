@@ -121,17 +121,18 @@ async def read_published(
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
+        # Read to the end by position, not by the last record seen: a partition whose
+        # records retention deleted has an end no record will ever reach.
+        pending = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
         deadline = time.monotonic() + within
         while pending:
             if time.monotonic() > deadline:
                 raise CheckpointsUnreadable(f"{topic}: not read to its end within {within:.0f}s")
             batch = await consumer.getmany(*pending, timeout_ms=1_000)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for record in records:
                     _keep(latest, record.value, record.headers)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return latest

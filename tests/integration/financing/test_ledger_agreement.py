@@ -223,7 +223,7 @@ async def test_a_release_before_the_disbursement_agrees_with_the_ledger(
     ledger_client: httpx.AsyncClient,
     service_engines: dict[str, AsyncEngine],
 ) -> None:
-    """escrow.lien_placed was parked (Stripe unreachable) while escrow went on: the shipment
+    """escrow.lien_placed was parked (Stripe refused the platform's key) while escrow went on: the shipment
     release repaid the lien before financing paid out; the parked lien_placed replays later."""
     books, sup, fin = await _books_for_new_order(harness, ledger_client, service_engines)
     oid = books.order_id

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,8 +32,9 @@ from services.runner import build_consumer
 from shared.clock import ManualClock
 from shared.db import make_engine
 from shared.events import Envelope
+from shared.events.ledger import ChainCheckpoint
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay, make_producer
+from shared.outbox import OutboxRelay
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.topics import partition_for
@@ -113,14 +114,6 @@ async def test_the_database_refuses_a_gap_or_a_row_outside_any_book(ledger: Asyn
     with pytest.raises(DBAPIError, match="journal_book"):  # a position taken twice
         async with ledger.begin() as conn:
             await conn.execute(sa.text(row), {"id": uuid.uuid4(), "t": tenant, "at": NOW, "b": 2})
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def _checkpoint(engine: AsyncEngine, topic: str, producer: AIOKafkaProducer) -> int:
@@ -385,3 +378,28 @@ async def _journal_count(engine: AsyncEngine) -> int:
         return int(
             (await conn.execute(sa.text("SELECT count(*) FROM journal_transactions"))).scalar_one()
         )
+
+
+async def test_checkpoints_are_read_back_past_a_partition_whose_records_expired(
+    settings: Settings, producer: AIOKafkaProducer, unique_topic: str
+) -> None:
+    """Retention empties a partition that no tenant wrote to for a while: its end offset
+    stays where it was, and no record will ever reach it. The reader waited for one until
+    its deadline and called every checkpoint unreadable (``verify`` failed for good)."""
+    await create_topic(settings.kafka_bootstrap_servers, unique_topic, partitions=2)
+    checkpoint = Envelope.wrap(
+        ChainCheckpoint(book="tenant:t1", seq=3, hash="a" * 64),
+        source="ledger", tenant_id="t1", subject="tenant:t1",
+    )  # fmt: skip
+    key, value, headers = checkpoint.to_kafka()
+    await producer.send_and_wait(unique_topic, value, key=key, headers=headers, partition=0)
+    expired = TopicPartition(unique_topic, 1)
+    sent = await producer.send_and_wait(unique_topic, b"old", key=b"k", partition=1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:  # what retention does to old segments
+        await admin.delete_records({expired: RecordsToDelete(before_offset=sent.offset + 1)})
+    finally:
+        await admin.close()
+    published = await read_published(settings.kafka_bootstrap_servers, unique_topic, within=10)
+    assert {b: p.seq for b, p in published.items()} == {"tenant:t1": 3}

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.entrypoints.consumer import post_event, post_events
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
-from shared.outbox import make_producer, publish
+from shared.outbox import publish
 from shared.settings import Settings
 from tests.conftest import create_topic
 from tests.integration.ledger.helpers import funded, natural, released
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def test_consumes_batches_once_and_parks_the_unpostable(

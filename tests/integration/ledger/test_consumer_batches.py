@@ -5,7 +5,6 @@ batch is posted in the same go, no event handed over twice."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ledger.bootstrap import LedgerContainer, consumers
 from shared.clock import ManualClock
 from shared.events import Envelope
-from shared.outbox import make_producer, publish
+from shared.outbox import publish
 from shared.parking import read_dead_letters
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -23,14 +22,6 @@ from tests.integration.ledger.helpers import funded, natural, released
 from tests.support.consumers import Recorded, consumer_of, run_to_end
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(settings.kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def test_an_unpostable_event_is_set_aside_and_the_rest_posted_in_one_go(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.escrow.domain.disputes import open_chargeback, open_dispute, resolve_dispute
+from services.escrow.domain.errors import InvalidTransition
 from services.escrow.domain.funding import record_funding, record_funding_failure, request_funding
 from services.escrow.domain.milestones import accept_milestone, auto_accept
 from services.escrow.domain.payouts import abort_payout, begin_release, complete_payout
@@ -229,3 +232,34 @@ def test_a_dispute_refunded_at_once_on_the_last_milestone_completes_the_order() 
     e, ev = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
     assert types(ev) == ["escrow.dispute_resolved", "escrow.refunded", "escrow.completed"]
     assert (e.status, e.held, e.milestones[0].status) == ("completed", 0, "refunded")
+
+
+def test_a_release_a_chargeback_held_back_goes_ahead_once_the_chargeback_is_won() -> None:
+    # The window lapsed while a card chargeback froze the escrow: the milestone was accepted
+    # but could not be paid. Once finance resolves the chargeback for the merchant, nothing
+    # else would ever pay it (no timer is left, the buyer has accepted already): the
+    # resolution must release what became due meanwhile.
+    e = evidenced(funded(new_order()), 1)
+    e, _ = open_chargeback(e, "dp_1", 20_000, "fraudulent", payment_id="pay-1")
+    mid = ms(e, 1)
+    e, _ = auto_accept(e, mid, T0 + 3 * DAY)
+    with pytest.raises(InvalidTransition, match="chargeback"):
+        begin_release(e, mid)
+    e, _ = resolve_dispute(e, e.disputes[0].dispute_id, "release")
+    assert not e.chargeback_open
+    assert [(p.milestone_id, p.gross, p.status) for p in e.payouts] == [(mid, 40_000, "pending")]
+    assert e.milestones[1].status != "accepted"
+    # Nothing else was due: the deposit and delivery milestones are untouched.
+    assert [m.status for m in (e.milestones[0], e.milestones[2])] == [
+        s.status for s in (funded(new_order()).milestones[0], funded(new_order()).milestones[2])
+    ]
+
+
+def test_a_lost_chargeback_still_releases_what_the_rest_covers() -> None:
+    e = evidenced(funded(new_order()), 1)
+    e, _ = open_chargeback(e, "dp_1", 20_000, "fraudulent", payment_id="pay-1")
+    mid = ms(e, 1)
+    e, _ = auto_accept(e, mid, T0 + 3 * DAY)
+    e, _ = resolve_dispute(e, e.disputes[0].dispute_id, "refund")
+    assert e.held == 80_000
+    assert [(p.milestone_id, p.gross) for p in e.payouts] == [(mid, 40_000)]

@@ -1,0 +1,24 @@
+"""Which failures say "the database cannot be used now" (retry later), and which do not."""
+
+from __future__ import annotations
+
+import sqlalchemy.exc
+
+from shared.db import is_unavailable
+
+
+def test_a_connection_invalidated_inside_its_transaction_is_an_outage() -> None:
+    """The short chaos run found a consumer dead on this: a statement after its connection
+    was invalidated mid-batch (the batch's savepoint had swallowed the cut) raised
+    PendingRollbackError, which nobody took for an outage, so the process exited instead of
+    rewinding the batch."""
+    exc = sqlalchemy.exc.PendingRollbackError(
+        "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully "
+        "before proceeding"
+    )
+    assert is_unavailable(exc)
+
+
+def test_a_programming_error_is_not_an_outage() -> None:
+    assert not is_unavailable(ValueError("a bug"))
+    assert not is_unavailable(sqlalchemy.exc.PendingRollbackError("some other misuse"))
