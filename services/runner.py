@@ -23,7 +23,6 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.batches import Prepare
 from shared.db import make_engine, parked_subjects
 from shared.http.app import create_service_app
 from shared.inbox import BatchHandler, Handler, InboxConsumer
@@ -53,9 +52,6 @@ class ConsumerSpec:
     handler: Handler
     batch_handler: BatchHandler | None = None
     max_records: int = 500  # per fetch, and so per database transaction on the batch path
-    # The batch handler's pure half, run on the next batch while the current one is applied
-    # (shared/batches.py); the handler finds its results with ``shared.batches.prepared``.
-    prepare: Prepare | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,6 @@ def build_consumer(spec: ConsumerSpec, container: Container) -> InboxConsumer:
         dlq_topic=runtime.settings.dlq_topic,
         max_records=spec.max_records,
         group_id=f"{runtime.settings.topic_prefix}.{spec.name}",
-        prepare=spec.prepare,
     )
 
 

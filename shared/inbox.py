@@ -172,6 +172,9 @@ class InboxConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # Room for a whole batch from one partition (one busy tenant) in one fetch: a
+            # Tradeflow record, headers included, is well under 1 KiB.
+            max_partition_fetch_bytes=max(1 << 20, max_records * 1024),
         )
         self.consumer.subscribe(self.topics, listener=_LogRebalances(name))
 

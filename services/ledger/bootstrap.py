@@ -16,12 +16,7 @@ from services.ledger.adapters.checkpoints import (
 )
 from services.ledger.entrypoints.api import accounts, export, journal, periods, recon
 from services.ledger.entrypoints.cli import app as commands
-from services.ledger.entrypoints.consumer import (
-    CONSUMER_NAME,
-    plan_event,
-    post_event,
-    post_events,
-)
+from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
@@ -53,7 +48,6 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
             topics=[settings.topic("escrow"), settings.topic("financing")],
             handler=post_event,
             batch_handler=post_events,
-            prepare=plan_event,  # payloads and posting rules, while the batch before commits
             max_records=settings.ledger_max_records,  # cost per event falls with the batch
         )
     ]

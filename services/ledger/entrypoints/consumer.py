@@ -2,12 +2,10 @@
 
 The shared ``InboxConsumer`` hands a whole Kafka batch to ``post_events`` inside one database
 transaction (after deduplicating it through the inbox), so a batch of thousands of events is
-one chain-lock wait, one COPY of journal rows and one COPY of postings. The pure half of the
-work (payloads, posting rules: ``plan_event``) is done while the batch before is in its
-transaction. An event that cannot
-be posted (invalid, unbalanced) is a ``PermanentFailure``: it is left out of the batch, with
-its subject's later events, and named to the consumer, which dead-letters it and parks the
-subject while the rest of the batch is posted.
+one lock per book, one COPY of journal rows and one COPY of postings. An event that cannot be
+posted (invalid, unbalanced) is a ``PermanentFailure``: it is left out of the batch, with its
+subject's later events, and named to the consumer, which dead-letters it and parks the subject
+while the rest of the batch is posted.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from services.ledger.adapters.escrow_held import HeldReport, record_held
 from services.ledger.adapters.posting import driver, post_batch
 from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.rules import draft_for
-from shared.batches import prepared
 from shared.events import Envelope
 from shared.inbox import Failures, PermanentFailure
 from shared.money import MoneyError
@@ -40,10 +37,8 @@ class Planned:
 
 
 def plan_event(env: Envelope) -> Planned:
-    """Parse the payload and apply the posting rules; no I/O. The consumer runs it on the next
-    batch while the current one's transaction runs (shared/batches.py); ``post_events`` takes
-    the result from there, or calls it itself. Raises ``PermanentFailure`` (or LookupError,
-    for an unknown event type) when the event cannot be posted."""
+    """Parse the payload and apply the posting rules; no I/O. Raises ``PermanentFailure`` (or
+    LookupError, for an unknown event type) when the event cannot be posted."""
     try:
         payload = env.payload()
         draft = draft_for(env, payload)
@@ -69,9 +64,8 @@ def _plan(
     for env in envelopes:
         if env.subject in stopped:
             continue
-        ahead = prepared(env)
         try:
-            planned = ahead if isinstance(ahead, Planned) else plan_event(env)
+            planned = plan_event(env)
         except (PermanentFailure, LookupError) as exc:  # LookupError: an unknown event type
             if failed is None:
                 raise
