@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.financing.adapters.advances import AdvanceRepository
 from services.financing.adapters.orders import OrderRepository, PolicyRepository
 from services.financing.domain import credit, lifecycle, servicing
-from services.financing.domain.advance import Advance, AdvanceRuleViolated
+from services.financing.domain.advance import Advance
 from services.financing.domain.sizing import Reason, Refusal, order_reasons, size
 from services.financing.entrypoints.context import Deps, persist
 from shared.events.envelope import new_event_id
@@ -163,7 +163,3 @@ async def record_recovery(
     advance = await load(conn, tenant_id, advance_id)
     step = credit.record_recovery(advance, amount, actor, payment_id)
     return await persist(conn, deps, step, actor=actor, now=now)
-
-
-def rule_error(exc: AdvanceRuleViolated) -> ApiError:
-    return ApiError(409, exc.code, exc.message)

@@ -60,11 +60,6 @@ def cr(code: str, currency: str, amount: int, sub: str = "", ref: str | None = N
     return Line(code, currency, -amount, sub, ref)
 
 
-def lines_of(*candidates: tuple[str, str, int, str, str | None]) -> list[Line]:
-    """Lines from (code, currency, signed amount, sub, ref) tuples, dropping zero amounts."""
-    return [Line(c, cur, a, s, r) for c, cur, a, s, r in candidates if a != 0]
-
-
 @dataclass(frozen=True, slots=True)
 class JournalDraft:
     """A transaction to post. ``kind`` is "event", "adjustment" or "reversal"."""

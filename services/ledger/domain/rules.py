@@ -91,10 +91,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def posts(event_type: str) -> bool:
-    return event_type in RULES
-
-
 def draft_for(env: Envelope, payload: EventModel | None = None) -> JournalDraft | None:
     """The transaction ``env`` implies, or None when the ledger ignores this event type."""
     rule = RULES.get(env.type)

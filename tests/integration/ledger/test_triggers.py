@@ -40,7 +40,7 @@ NEXT_IN_BOOK = (
 )
 
 
-async def _insert_raw(engine: AsyncEngine, tenant: str, amounts: list[int]) -> None:
+async def _insert_raw(engine: AsyncEngine, tenant: str, amounts: list[int]) -> uuid.UUID:
     """A journal transaction written by hand, bypassing the posting engine, then COMMIT."""
     debit, credit = (
         await _account(engine, tenant, "bank"),
@@ -66,6 +66,7 @@ async def _insert_raw(engine: AsyncEngine, tenant: str, amounts: list[int]) -> N
                 {"tx": tx, "l": line, "seq": seq, "t": tenant, "amt": amount, "at": NOW,
                  "a": debit if amount > 0 else credit},
             )  # fmt: skip
+    return tx
 
 
 async def test_unbalanced_transaction_is_refused_at_commit(
@@ -81,7 +82,15 @@ async def test_a_single_posting_is_refused(ledger: AsyncEngine, tenant: str) -> 
 
 
 async def test_balanced_transaction_by_hand_commits(ledger: AsyncEngine, tenant: str) -> None:
-    await _insert_raw(ledger, tenant, [700, -300, -400])
+    tx = await _insert_raw(ledger, tenant, [700, -300, -400])
+    async with ledger.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT amount FROM postings WHERE transaction_id = :tx ORDER BY line"),
+                {"tx": tx},
+            )
+        ).scalars()
+        assert list(stored) == [700, -300, -400]
 
 
 async def test_postings_cannot_be_updated_or_deleted(ledger: AsyncEngine, tenant: str) -> None:
