@@ -54,7 +54,8 @@ from shared.logging import bind_event
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_REDELIVERED
 from shared.outages import DependencyUnavailable
 from shared.parking import Letter, Parking, park_all, parked, send_letters
-from shared.pinning import Failures, Item, apply_pinned
+from shared.pinning import Failures as Failures  # part of the batch handler's signature
+from shared.pinning import Item, apply_pinned
 from shared.redaction import redact
 
 log = structlog.get_logger(__name__)
@@ -100,10 +101,10 @@ class RetryPolicy:
 
     def wait(self, tries: int) -> float:
         """The pause after ``tries`` failed tries (0.1, 0.2, 0.4, ... at most ``max_wait``)."""
-        return min(self.initial_wait * 2 ** (tries - 1), self.max_wait)
+        return min(self.initial_wait * 2.0 ** (tries - 1), self.max_wait)
 
 
-class _LogRebalances(ConsumerRebalanceListener):
+class _LogRebalances(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: untyped
     """Partitions moving between a group's members, in the log (operators and the chaos run
     read it to see that a rebalance happened and that nothing stayed behind it)."""
 

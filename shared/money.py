@@ -1,6 +1,6 @@
 """Money as an integer count of minor units plus an ISO 4217 currency code.
 
-Rules (DOMAIN.md, "Money rules"), written down once here:
+Rules (docs/escrow.md, "Money"; docs/ledger.md, "Amounts and signs"), written down once here:
 - amounts are ``int`` minor units; floats, Decimals and bools are refused at construction;
 - currencies come from the exponent table below; an unknown code is an error;
 - arithmetic and comparison across currencies raise ``CurrencyMismatch``;
@@ -148,7 +148,7 @@ class Money:
             raise MoneyError(f"{major} {currency} is beyond the largest amount ({MAX_AMOUNT})")
         return cls(int(scaled), currency)
 
-    def _same(self, other: Any) -> Money:
+    def _same(self, other: object) -> Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:

@@ -50,7 +50,7 @@ def partition_for(tenant_id: str, partitions: Collection[int]) -> int:
     """The tenant's partition among ``partitions``: Kafka's default partitioner on the
     tenant id, as if it were the key (murmur2, positive, modulo the partition count)."""
     ordered = sorted(partitions)
-    return ordered[(murmur2(tenant_id.encode()) & 0x7FFFFFFF) % len(ordered)]
+    return ordered[(int(murmur2(tenant_id.encode())) & 0x7FFFFFFF) % len(ordered)]
 
 
 async def tenant_partition(producer: AIOKafkaProducer, topic: str, tenant_id: str) -> int:

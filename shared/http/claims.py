@@ -86,7 +86,7 @@ class Claim:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await conn.close()
 
-    async def existing(self) -> Any:
+    async def existing(self) -> sa.Row[Any] | None:
         """The key's row, unless it expired (then it is forgotten): one statement, whose
         DELETE of an expired row runs whether or not the SELECT reads it (PostgreSQL runs a
         data-modifying WITH to completion), and whose SELECT, seeing the row as it was before

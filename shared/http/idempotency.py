@@ -132,7 +132,7 @@ def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
     return 409, json.dumps(body).encode(), "application/json"
 
 
-def _without_secrets(value: Any) -> Any:
+def _without_secrets(value: object) -> object:
     if isinstance(value, dict):
         return {k: _without_secrets(v) for k, v in value.items() if k != "key"}
     if isinstance(value, list):
@@ -224,7 +224,7 @@ def answer_error(error: ApiError) -> ApiError:
     return error
 
 
-def _render(route: Any, content: Any) -> bytes:
+def _render(route: Any, content: object) -> bytes:  # route: FastAPI's APIRoute, or None
     """The body FastAPI sends for ``content`` returned by ``route`` (fastapi.routing's
     serialize_response: validated against the response model, then serialized by it)."""
     field = getattr(route, "response_field", None)
@@ -246,7 +246,7 @@ def _render(route: Any, content: Any) -> bytes:
     )
 
 
-def _replay(row: Any, fingerprint: str) -> Response:
+def _replay(row: sa.Row[Any], fingerprint: str) -> Response:
     if row.request_hash != fingerprint:
         return _error(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different request"

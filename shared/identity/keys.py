@@ -84,7 +84,7 @@ def new_raw_key() -> str:
     return f"tf_{secrets.token_urlsafe(32)}"
 
 
-def _record(row: Any) -> ApiKey:
+def _record(row: Any) -> ApiKey:  # a Row of the api_keys table
     return ApiKey(**{f: getattr(row, f) for f in ApiKey.__dataclass_fields__} | {
         "scopes": tuple(row.scopes)
     })  # fmt: skip

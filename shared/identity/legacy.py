@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,7 +38,7 @@ async def has_legacy_table(conn: AsyncConnection) -> bool:
     return bool(found.scalar_one())
 
 
-async def _legacy_rows(conn: AsyncConnection) -> list[sa.Row]:
+async def _legacy_rows(conn: AsyncConnection) -> list[sa.Row[Any]]:
     columns = set(
         (
             await conn.execute(

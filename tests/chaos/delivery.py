@@ -25,7 +25,7 @@ from tests.chaos.quiet import partitions
 from tests.chaos.stack import Infra, connect
 from tests.chaos.verify import Findings
 
-# Events that move money, hence a journal transaction each (DOMAIN.md, "Ledger").
+# Events that move money, hence a journal transaction each (docs/ledger.md, "Posting rules").
 LEDGER_BOUND = frozenset(
     {
         "escrow.funded",

@@ -1,6 +1,6 @@
 """From quote to money out: offer or refusal, acceptance, expiry, the lien saga, disbursement.
 
-Saga (DOMAIN.md "Financing"): accept -> ``financing.lien_requested`` -> escrow answers
+Saga (docs/financing.md, "The lien saga"): accept -> ``financing.lien_requested`` -> escrow answers
 ``lien_placed`` (disburse by Stripe transfer) or ``lien_refused`` (cancel). A failed transfer
 cancels the advance and asks escrow to release the lien. Answers that arrive twice or late
 are harmless: ``on_lien_placed`` says what to do for the advance's current state.

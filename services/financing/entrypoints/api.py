@@ -1,8 +1,9 @@
 """The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances
 (a supplier key bound to a party acts for that supplier only: see http_support).
 Finance scope: policy, default, write-off, recoveries. Platform scope: read access.
-Writes take an Idempotency-Key (replayed by the shared middleware); each registers its
-answer before it commits, so a retry after a crash gets the committed result."""
+A write may carry an Idempotency-Key (optional; with one, the shared middleware replays the
+first answer to a retry); each registers its answer before it commits, so a retry after a
+crash gets the committed result."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The chart of accounts (DOMAIN.md, "Ledger"): one set per tenant and currency.
+"""The chart of accounts (docs/ledger.md, "Chart of accounts"): one set per tenant and currency.
 
 Amounts in the ledger are signed minor units, debit positive and credit negative, so the
 postings of a balanced transaction sum to zero and an account's raw balance is the sum of
