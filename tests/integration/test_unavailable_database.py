@@ -109,3 +109,23 @@ async def test_starting_up_is_unavailable_for_consumers_too(
         await engine.dispose()
     assert db.is_unavailable(caught.value)
     assert inbox.is_unavailable(caught.value)
+
+
+async def test_a_connection_cut_mid_request_fails_as_an_outage(
+    settings: Settings, proxy: PgProxy
+) -> None:
+    """The cut surfaces as the driver's error, an outage (503, a stalled batch), and not as
+    a PendingRollbackError raised while closing: the outbox's rollback hook asked the
+    invalidated connection for its state, which tried to reconnect inside the dead
+    transaction."""
+    engine = db.make_engine(sa.make_url(through(settings, proxy).database_url))
+    try:
+        with pytest.raises(Exception) as caught:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+                await proxy.down()
+                await conn.execute(sa.text("SELECT 1"))
+        assert isinstance(caught.value, sa.exc.DBAPIError), repr(caught.value)
+        assert caught.value.connection_invalidated and db.is_unavailable(caught.value)
+    finally:
+        await engine.dispose()
