@@ -87,8 +87,13 @@ _STATE, _NOTIFIER = "tradeflow_outbox_state", "tradeflow_outbox_notifier"
 _WRITTEN, _COMMITTING = "written", "committing"
 
 
+# An invalidated connection (cut by a restart) has lost its state with its DBAPI connection,
+# and asking it for ``conn.connection`` would try to reconnect inside the dead transaction:
+# a PendingRollbackError raised over the driver's error that says what happened.
 @event.listens_for(Engine, "commit")
 def _committing(conn: Connection) -> None:
+    if conn.invalidated:
+        return
     info = conn.connection.info
     if info.get(_STATE) == _WRITTEN:
         info[_STATE] = _COMMITTING
@@ -96,6 +101,8 @@ def _committing(conn: Connection) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _rolled_back(conn: Connection) -> None:
+    if conn.invalidated:
+        return
     info = conn.connection.info
     if info.get(_STATE) == _WRITTEN:
         info.pop(_STATE, None)

@@ -64,7 +64,7 @@ class Infra:
 
     @property
     def database_url(self) -> str:
-        return f"postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:{self.pg_port}/postgres"
+        return f"postgresql+asyncpg://tradeflow:tradeflow@127.0.0.1:{self.pg_port}/postgres?ssl=disable"
 
     @property
     def kafka(self) -> str:

@@ -9,6 +9,7 @@ system is starting up" as a restarting server does.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -109,3 +110,56 @@ async def test_starting_up_is_unavailable_for_consumers_too(
         await engine.dispose()
     assert db.is_unavailable(caught.value)
     assert inbox.is_unavailable(caught.value)
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
+    settings: Settings, proxy: PgProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart cuts the pool's idle connections: the next checkout replaces them
+    itself (no 503 long after the database is back), while a connection used a moment ago
+    is handed out without the round trip of a ping."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.2)
+    engine = db.make_engine(sa.make_url(through(settings, proxy).database_url))
+    pings: list[object] = []
+    dialect = engine.sync_engine.dialect
+    ping = dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    try:
+        for _ in range(3):  # back to back: no ping
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        assert pings == []
+
+        await proxy.down()  # what a restart does to the pool's connections
+        await proxy.up()
+        await asyncio.sleep(0.3)
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+        assert len(pings) == 1  # the idle one was pinged, found dead and replaced
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_cut_mid_request_fails_as_an_outage(
+    settings: Settings, proxy: PgProxy
+) -> None:
+    """The cut surfaces as the driver's error, an outage (503, a stalled batch), and not as
+    a PendingRollbackError raised while closing: the outbox's rollback hook asked the
+    invalidated connection for its state, which tried to reconnect inside the dead
+    transaction."""
+    engine = db.make_engine(sa.make_url(through(settings, proxy).database_url))
+    try:
+        with pytest.raises(Exception) as caught:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+                await proxy.down()
+                await conn.execute(sa.text("SELECT 1"))
+        assert isinstance(caught.value, sa.exc.DBAPIError), repr(caught.value)
+        assert caught.value.connection_invalidated and db.is_unavailable(caught.value)
+    finally:
+        await engine.dispose()

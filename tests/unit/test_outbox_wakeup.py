@@ -22,7 +22,7 @@ class Poked:
 
 def written(notifier: Poked) -> tuple[Any, dict[str, Any]]:
     info: dict[str, Any] = {outbox._STATE: outbox._WRITTEN, outbox._NOTIFIER: notifier}
-    return SimpleNamespace(connection=SimpleNamespace(info=info)), info
+    return SimpleNamespace(connection=SimpleNamespace(info=info), invalidated=False), info
 
 
 def test_a_committed_transaction_wakes_the_relay_once_its_commit_is_over() -> None:

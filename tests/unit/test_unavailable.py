@@ -22,3 +22,13 @@ def test_a_connection_invalidated_inside_its_transaction_is_an_outage() -> None:
 def test_a_programming_error_is_not_an_outage() -> None:
     assert not is_unavailable(ValueError("a bug"))
     assert not is_unavailable(sqlalchemy.exc.PendingRollbackError("some other misuse"))
+
+
+def test_a_raw_connection_keeps_the_urls_tls_mode() -> None:
+    """SQLAlchemy's asyncpg URL says ``ssl=``; a raw asyncpg DSN must say ``sslmode=`` (an
+    unknown parameter would be sent to the server as a setting, and refused)."""
+    from shared.db import asyncpg_dsn
+
+    plain = asyncpg_dsn("postgresql+asyncpg://u:p@127.0.0.1:5432/db?ssl=disable")
+    assert plain == "postgresql://u:p@127.0.0.1:5432/db?sslmode=disable"
+    assert asyncpg_dsn("postgresql+asyncpg://u:p@h/db") == "postgresql://u:p@h/db"
