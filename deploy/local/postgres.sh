@@ -83,8 +83,11 @@ tradeflow_psql() {
 }
 
 # True when the tradeflow role can already log in (e.g. a server someone else runs,
-# where we may not be superuser).
-role_ok() { tradeflow_psql -d postgres -c 'select 1' >/dev/null 2>&1; }
+# where we may not be superuser) and may end other backends of a database it drops:
+# DROP DATABASE ... WITH (FORCE) must end autovacuum workers too, which belong to no role.
+role_ok() {
+  [[ "$(tradeflow_psql -d postgres -c "select pg_has_role('pg_signal_backend', 'MEMBER')" 2>/dev/null)" == t ]]
+}
 
 # The databases, created by the tradeflow role itself (it has CREATEDB) when the role
 # exists, so a database added later (tradeflow_identity) needs no superuser.
@@ -100,11 +103,12 @@ ensure_databases() {
 
 ensure_schema() {
   if ! role_ok; then
-    log "creating role tradeflow"
+    log "creating role tradeflow (or granting it pg_signal_backend)"
     superuser_psql <<SQL
 SELECT 'CREATE ROLE tradeflow' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tradeflow')
 \gexec
 ALTER ROLE tradeflow LOGIN CREATEDB PASSWORD 'tradeflow';
+GRANT pg_signal_backend TO tradeflow;
 SQL
   fi
   ensure_databases
