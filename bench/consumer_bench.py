@@ -54,11 +54,13 @@ async def nothing_batch(conn: AsyncConnection, envs: Sequence[Envelope]) -> None
     return None
 
 
-async def create_topics(settings: Settings, names: Sequence[str]) -> None:
+async def create_topics(
+    settings: Settings, names: Sequence[str], partitions: int = PARTITIONS
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names])
+        await admin.create_topics([NewTopic(t, partitions, 1) for t in names])
     finally:
         await admin.close()
 

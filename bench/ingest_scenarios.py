@@ -14,9 +14,10 @@ from uuid import UUID
 
 import asyncpg
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import ingest_streams as streams
+from bench.consumer_bench import create_topics
 from bench.ingest_naive import naive_post
 from bench.ingest_run import Watched, cpu_seconds, launch, spy, stop, watch
 from bench.ledger_bench import BARE, head_seq, plain_copy_seconds
@@ -70,12 +71,7 @@ async def provision(settings: Settings, events: Sequence[Envelope]) -> None:
     """A migrated ledger database, the topics, and the events on the escrow topic."""
     await asyncio.to_thread(upgrade, "ledger", settings)
     topics = [settings.topic("escrow"), settings.topic("financing"), settings.dlq_topic]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
-    finally:
-        await admin.close()
+    await create_topics(settings, topics, PARTITIONS)
     producer = make_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     try:
