@@ -11,7 +11,6 @@ while the rest of the batch is posted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,32 +26,6 @@ from shared.money import MoneyError
 CONSUMER_NAME = "ledger-postings"
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """The pure half of posting one event: its draft (None: it posts nothing) and what it
-    says the escrow holds."""
-
-    draft: JournalDraft | None
-    held: HeldReport | None
-
-
-def plan_event(env: Envelope) -> Planned:
-    """Parse the payload and apply the posting rules; no I/O. Raises ``PermanentFailure`` (or
-    LookupError, for an unknown event type) when the event cannot be posted."""
-    try:
-        payload = env.payload()
-        draft = draft_for(env, payload)
-    except (ValueError, MoneyError) as exc:  # includes pydantic's ValidationError
-        raise PermanentFailure(f"{env.type} {env.id} cannot be posted: {exc}") from exc
-    held = getattr(payload, "held_after", None)
-    order_id = getattr(payload, "order_id", None)
-    if env.type.startswith("escrow.") and isinstance(held, int) and order_id:
-        currency = str(getattr(payload, "currency", ""))
-        report = HeldReport(env.tenant_id, order_id, currency, held, env.occurred_at, env.id)
-        return Planned(draft, report)
-    return Planned(draft, None)
-
-
 def _plan(
     envelopes: Sequence[Envelope], failed: dict[UUID, Exception] | None = None
 ) -> tuple[list[JournalDraft], list[HeldReport]]:
@@ -65,17 +38,26 @@ def _plan(
         if env.subject in stopped:
             continue
         try:
-            planned = plan_event(env)
+            try:
+                payload = env.payload()
+                draft = draft_for(env, payload)
+            except (ValueError, MoneyError) as exc:  # includes pydantic's ValidationError
+                raise PermanentFailure(f"{env.type} {env.id} cannot be posted: {exc}") from exc
         except (PermanentFailure, LookupError) as exc:  # LookupError: an unknown event type
             if failed is None:
                 raise
             failed[env.id] = exc
             stopped.add(env.subject)
             continue
-        if planned.draft is not None:
-            drafts.append(planned.draft)
-        if planned.held is not None:
-            reports.append(planned.held)
+        if draft is not None:
+            drafts.append(draft)
+        held = getattr(payload, "held_after", None)
+        order_id = getattr(payload, "order_id", None)
+        if env.type.startswith("escrow.") and isinstance(held, int) and order_id:
+            currency = str(getattr(payload, "currency", ""))
+            reports.append(
+                HeldReport(env.tenant_id, order_id, currency, held, env.occurred_at, env.id)
+            )
     return drafts, reports
 
 
