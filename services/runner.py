@@ -14,7 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -38,9 +38,16 @@ log = structlog.get_logger(__name__)
 
 
 class Container(Protocol):
-    runtime: Runtime
+    """What every service's container has (each service's own is a dataclass in its
+    bootstrap.py, with its gateways beside the runtime)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
 
     async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Container)
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,18 @@ class ConsumerSpec:
 
 
 @dataclass(frozen=True)
-class ServiceDefinition:
+class ServiceDefinition(Generic[C]):
     name: str
-    bootstrap: Callable[[Settings], Awaitable[Any]]
+    bootstrap: Callable[[Settings], Awaitable[C]]
     routers: Callable[[], Sequence[APIRouter]]
-    consumers: Callable[[Any], Sequence[ConsumerSpec]] = lambda _c: ()
-    timers: Callable[[Any], Mapping[str, TimerHandler]] = lambda _c: {}
+    consumers: Callable[[C], Sequence[ConsumerSpec]] = lambda _c: ()
+    timers: Callable[[C], Mapping[str, TimerHandler]] = lambda _c: {}
     # Recurring timers the service starts when a timer worker comes up (idempotent).
-    start_timers: Callable[[Any, AsyncConnection, datetime], Awaitable[None]] | None = None
+    start_timers: Callable[[C, AsyncConnection, datetime], Awaitable[None]] | None = None
     commands: typer.Typer | None = field(default=None, compare=False)
 
 
-def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
+def create_app(definition: ServiceDefinition[C], settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
         service=definition.name,
@@ -84,7 +91,7 @@ def api_from_environment() -> FastAPI:
     worker is a fresh interpreter, so it configures its logging and builds its own app (and,
     in the lifespan, its own engines, pools and producer)."""
     name = os.environ[API_SERVICE_ENV]
-    definition: ServiceDefinition = importlib.import_module(f"services.{name}.bootstrap").DEFINITION
+    definition: ServiceDefinition[Any] = importlib.import_module(f"services.{name}.bootstrap").DEFINITION
     settings = Settings()
     configure_logging(name, settings.log_level, settings.log_json)
     return create_app(definition, settings)
@@ -119,7 +126,7 @@ async def _until_signalled(work: Callable[[asyncio.Event], Awaitable[None]]) -> 
     await work(stop)
 
 
-async def run_relay(definition: ServiceDefinition, settings: Settings) -> None:
+async def run_relay(definition: ServiceDefinition[C], settings: Settings) -> None:
     container = await definition.bootstrap(settings)
     try:
         relay = OutboxRelay(container.runtime.engine, container.runtime.producer)
@@ -128,7 +135,7 @@ async def run_relay(definition: ServiceDefinition, settings: Settings) -> None:
         await container.close()
 
 
-async def run_consumers(definition: ServiceDefinition, settings: Settings) -> None:
+async def run_consumers(definition: ServiceDefinition[C], settings: Settings) -> None:
     container = await definition.bootstrap(settings)
     consumers = [build_consumer(s, container) for s in definition.consumers(container)]
     try:
@@ -145,7 +152,7 @@ async def run_consumers(definition: ServiceDefinition, settings: Settings) -> No
         await container.close()
 
 
-async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
+async def run_timers(definition: ServiceDefinition[C], settings: Settings) -> None:
     container = await definition.bootstrap(settings)
     try:
         runtime = container.runtime
@@ -164,7 +171,7 @@ async def run_timers(definition: ServiceDefinition, settings: Settings) -> None:
         await container.close()
 
 
-async def _print_parked(definition: ServiceDefinition, settings: Settings) -> None:
+async def _print_parked(definition: ServiceDefinition[C], settings: Settings) -> None:
     engine = make_engine(settings.service_database_url(definition.name))
     try:
         async with engine.connect() as conn:
@@ -180,7 +187,7 @@ async def _print_parked(definition: ServiceDefinition, settings: Settings) -> No
 
 
 async def _replay(
-    definition: ServiceDefinition, settings: Settings, consumer: str, subject: str
+    definition: ServiceDefinition[C], settings: Settings, consumer: str, subject: str
 ) -> int:
     container = await definition.bootstrap(settings)
     try:
@@ -196,7 +203,7 @@ async def _replay(
         await container.close()
 
 
-def service_cli(definition: ServiceDefinition) -> typer.Typer:
+def service_cli(definition: ServiceDefinition[C]) -> typer.Typer:
     """The ``tradeflow <service> ...`` command group."""
     cli = definition.commands or typer.Typer(no_args_is_help=True)
     name = definition.name
