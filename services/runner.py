@@ -91,7 +91,9 @@ def api_from_environment() -> FastAPI:
     worker is a fresh interpreter, so it configures its logging and builds its own app (and,
     in the lifespan, its own engines, pools and producer)."""
     name = os.environ[API_SERVICE_ENV]
-    definition: ServiceDefinition[Any] = importlib.import_module(f"services.{name}.bootstrap").DEFINITION
+    definition: ServiceDefinition[Any] = importlib.import_module(
+        f"services.{name}.bootstrap"
+    ).DEFINITION
     settings = Settings()
     configure_logging(name, settings.log_level, settings.log_json)
     return create_app(definition, settings)
