@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,17 +12,17 @@ from sqlalchemy import make_url
 from services.escrow.bootstrap import DEFINITION as ESCROW
 from services.financing.bootstrap import DEFINITION as FINANCING
 from services.ledger.bootstrap import DEFINITION as LEDGER
-from services.runner import service_cli
+from services.runner import ServiceDefinition, service_cli
 from shared.identity.cli import app as apikey_cli
 from shared.settings import IDENTITY, SERVICES, Settings
 
-DEFINITIONS = {d.name: d for d in (ESCROW, LEDGER, FINANCING)}
+DEFINITIONS: dict[str, ServiceDefinition[Any]] = {d.name: d for d in (ESCROW, LEDGER, FINANCING)}
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
-for _definition in DEFINITIONS.values():
-    app.add_typer(
-        service_cli(_definition), name=_definition.name, help=f"The {_definition.name} service."
-    )
+# One at a time: each definition is typed by its own container.
+app.add_typer(service_cli(ESCROW), name=ESCROW.name, help="The escrow service.")
+app.add_typer(service_cli(LEDGER), name=LEDGER.name, help="The ledger service.")
+app.add_typer(service_cli(FINANCING), name=FINANCING.name, help="The financing service.")
 app.add_typer(apikey_cli, name="apikey")
 
 console = Console()
