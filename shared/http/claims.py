@@ -39,6 +39,53 @@ T = idempotency_keys
 _claim_engines: dict[AsyncEngine, AsyncEngine] = {}
 
 
+# The statements of every keyed write, built once: a statement object reused keeps its
+# compiled form and cache key, which one built per request recomputes.
+_THIS_KEY = sa.and_(T.c.scope == sa.bindparam("scope"), T.c.key == sa.bindparam("key"))
+_FRESH = T.c.created_at >= sa.func.now() - KEY_TTL
+_LOCK = sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("lock_id", type_=sa.BigInteger)))
+_UNLOCK_ALL = sa.select(sa.func.pg_advisory_unlock_all())
+# One statement, whose DELETE of an expired row runs whether or not the SELECT reads it
+# (PostgreSQL runs a data-modifying WITH to completion), and whose SELECT, seeing the row as
+# it was before that DELETE (one snapshot), leaves an expired row out by the same test.
+_EXISTING = (
+    sa.select(T)
+    .where(_THIS_KEY, _FRESH)
+    .add_cte(T.delete().where(_THIS_KEY, sa.not_(_FRESH)).returning(T.c.key).cte("expired"))
+)
+_ANSWER = ("status_code", "response_body", "content_type")
+# The final answer replaces the row's, unless the answer is an error and the row holds the
+# answer an effect committed with (a 503, a 500, a version conflict settling it after an
+# effect committed does not replace what describes that effect).
+_KEEP_COMMITTED = sa.and_(sa.bindparam("is_error", type_=sa.Boolean), T.c.status_code.is_not(None))
+_STORE_MINE = (
+    T.update()
+    .where(_THIS_KEY, T.c.execution_id == sa.bindparam("execution"))
+    .values(
+        **{
+            name: sa.case(
+                (_KEEP_COMMITTED, T.c[name]),
+                else_=sa.bindparam(f"new_{name}", type_=T.c[name].type),
+            )
+            for name in _ANSWER
+        },
+        completed_at=sa.func.now(),
+    )
+    .returning(T.c.key)
+)
+_STORE_UNNAMED = (
+    pg_insert(T)
+    .values(
+        scope=sa.bindparam("scope"),
+        key=sa.bindparam("key"),
+        request_hash=sa.bindparam("fingerprint"),
+        **{name: sa.bindparam(f"new_{name}", type_=T.c[name].type) for name in _ANSWER},
+        completed_at=sa.func.now(),
+    )
+    .on_conflict_do_nothing()
+)
+
+
 def _lock_id(scope: str, key: str) -> int:
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -64,7 +111,7 @@ class Claim:
 
     def __init__(self, conn: AsyncConnection, scope: str, key: str) -> None:
         self.conn, self.scope, self.key = conn, scope, key
-        self._where = sa.and_(T.c.scope == scope, T.c.key == key)
+        self._this = {"scope": scope, "key": key}
 
     @classmethod
     @asynccontextmanager
@@ -72,8 +119,7 @@ class Claim:
         """The claim, or None while a live request holds it."""
         conn = await engine.connect()
         try:
-            lock = sa.func.pg_try_advisory_lock(_lock_id(scope, key))
-            held = (await conn.execute(sa.select(lock))).scalar_one()
+            held = (await conn.execute(_LOCK, {"lock_id": _lock_id(scope, key)})).scalar_one()
             await conn.commit()  # the session lock outlives the transaction
             if not held:
                 yield None
@@ -87,15 +133,9 @@ class Claim:
                 await conn.close()
 
     async def existing(self) -> sa.Row[Any] | None:
-        """The key's row, unless it expired (then it is forgotten): one statement, whose
-        DELETE of an expired row runs whether or not the SELECT reads it (PostgreSQL runs a
-        data-modifying WITH to completion), and whose SELECT, seeing the row as it was before
-        that DELETE (one snapshot), leaves an expired row out by the same test."""
+        """The key's row, unless it expired (then it is forgotten), in one statement."""
         async with self.conn.begin():
-            fresh = T.c.created_at >= sa.func.now() - KEY_TTL
-            forget = T.delete().where(self._where, sa.not_(fresh)).returning(T.c.key)
-            query = sa.select(T).where(self._where, fresh).add_cte(forget.cte("expired"))
-            return (await self.conn.execute(query)).first()
+            return (await self.conn.execute(_EXISTING, self._this)).first()
 
     async def store(
         self,
@@ -112,39 +152,24 @@ class Claim:
         what did commit, and a retry gets it rather than an error inviting more retries.
         """
         status, body, content_type = answer
-        final = {
-            "status_code": status,
-            "response_body": body,
-            "content_type": content_type,
-            "completed_at": sa.func.now(),
-        }
-        keep_committed = sa.and_(sa.literal(status >= 400), T.c.status_code.is_not(None))
-        committed = {
-            **{
-                name: sa.case((keep_committed, T.c[name]), else_=sa.literal(value, T.c[name].type))
-                for name, value in final.items()
-                if name != "completed_at"
-            },
-            "completed_at": sa.func.now(),
+        values = {
+            **self._this,
+            "new_status_code": status,
+            "new_response_body": body,
+            "new_content_type": content_type,
         }
         async with self.conn.begin():
-            mine = sa.and_(self._where, T.c.execution_id == execution_id)
-            done = await self.conn.execute(
-                T.update().where(mine).values(**committed).returning(T.c.key)
-            )
+            mine = {**values, "execution": execution_id, "is_error": status >= 400}
+            done = await self.conn.execute(_STORE_MINE, mine)
             if done.first() is None and storable:
-                await self.conn.execute(
-                    pg_insert(T)
-                    .values(scope=self.scope, key=self.key, request_hash=fingerprint, **final)
-                    .on_conflict_do_nothing()
-                )
+                await self.conn.execute(_STORE_UNNAMED, {**values, "fingerprint": fingerprint})
 
 
 async def _release(conn: AsyncConnection) -> None:
     """Drop the lock; a connection that cannot is discarded (the server drops it then)."""
     with anyio.CancelScope(shield=True):
         try:
-            await conn.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+            await conn.execute(_UNLOCK_ALL)
             await conn.commit()
         except Exception:
             await conn.invalidate()

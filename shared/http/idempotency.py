@@ -61,7 +61,6 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 import structlog
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -166,30 +165,54 @@ class Execution:
         """The commit hook: runs inside each transaction this request commits."""
         if self.finished:
             return
-        wrote = conn.execute(sa.select(sa.func.pg_current_xact_id_if_assigned())).scalar()
-        if wrote is None:
-            return  # a read-only transaction is no effect
-        row = pg_insert(T).values(
-            scope=self.scope,
-            key=self.key,
-            request_hash=self.fingerprint,
-            execution_id=self.execution_id,
-            status_code=self.status,
-            response_body=self.body,
-            content_type=JSON if self.body is not None else None,
-        )
-        stmt = row.on_conflict_do_update(
-            index_elements=[T.c.scope, T.c.key],
-            set_={
-                "status_code": row.excluded.status_code,
-                "response_body": row.excluded.response_body,
-                "content_type": row.excluded.content_type,
+        marked = conn.execute(
+            _RECORD,
+            {
+                "scope": self.scope,
+                "key": self.key,
+                "request_hash": self.fingerprint,
+                "execution_id": self.execution_id,
+                "status_code": self.status,
+                "response_body": self.body,
+                "content_type": JSON if self.body is not None else None,
             },
-            where=T.c.execution_id == self.execution_id,
-        ).returning(T.c.key)
-        if conn.execute(stmt).first() is None:
+        ).one()
+        if not marked.wrote:
+            return  # a read-only transaction is no effect
+        if not marked.marked:
             raise KeyTakenByAnother(f"{self.key} belongs to another execution")
         self.recorded = True
+
+
+# The record of an effect, in one statement (one round trip per commit): whether this
+# transaction wrote anything before it (``wrote``: a read-only transaction is no effect,
+# and then nothing is written), and if it did, the key's row naming this execution, inserted
+# or updated only while it names this execution (``marked`` false: another execution's
+# effect committed under the key). ``tx`` is materialized once, before the INSERT can assign
+# the transaction an id of its own.
+_RECORD = sa.text(
+    f"""
+    WITH tx AS MATERIALIZED (SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote),
+    marked AS (
+        INSERT INTO {T.name} AS k
+            (scope, key, request_hash, execution_id, status_code, response_body, content_type)
+        SELECT CAST(:scope AS text), CAST(:key AS text), CAST(:request_hash AS text),
+               CAST(:execution_id AS uuid), CAST(:status_code AS integer),
+               CAST(:response_body AS bytea), CAST(:content_type AS text)
+        FROM tx WHERE tx.wrote
+        ON CONFLICT (scope, key) DO UPDATE
+            SET status_code = excluded.status_code,
+                response_body = excluded.response_body,
+                content_type = excluded.content_type
+            WHERE k.execution_id = excluded.execution_id
+        RETURNING k.key
+    )
+    SELECT tx.wrote, EXISTS (SELECT FROM marked) AS marked FROM tx
+    """
+).bindparams(
+    sa.bindparam("execution_id", type_=sa.Uuid),
+    sa.bindparam("response_body", type_=sa.LargeBinary),
+)
 
 
 _current: ContextVar[Execution | None] = ContextVar("tradeflow_idempotent_execution", default=None)

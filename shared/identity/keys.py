@@ -129,24 +129,24 @@ async def create_api_key(
     return IssuedKey(raw, _record(row))
 
 
+_STALE = sa.or_(K.c.last_used_at.is_(None), K.c.last_used_at < _now - TOUCH_EVERY)
+# Built once: a statement object reused keeps its compiled form and cache key, which a
+# statement built per request recomputes (every request of every service runs this one).
+_FIND_ACTIVE = sa.select(*_PUBLIC, _STATUS, _STALE.label("stale")).where(
+    K.c.key_hash == sa.bindparam("key_hash"),
+    K.c.revoked_at.is_(None),
+    sa.or_(K.c.expires_at.is_(None), K.c.expires_at > _now),
+)
+_TOUCH = K.update().where(K.c.key_id == sa.bindparam("id"), _STALE).values(last_used_at=_now)
+
+
 async def find_active(conn: AsyncConnection, raw: str) -> ApiKey | None:
     """The valid (not revoked, not expired) key ``raw``, or None. Notes its use."""
-    stale = sa.or_(K.c.last_used_at.is_(None), K.c.last_used_at < _now - TOUCH_EVERY)
-    row = (
-        await conn.execute(
-            sa.select(*_PUBLIC, _STATUS, stale.label("stale")).where(
-                K.c.key_hash == hash_key(raw),
-                K.c.revoked_at.is_(None),
-                sa.or_(K.c.expires_at.is_(None), K.c.expires_at > _now),
-            )
-        )
-    ).first()
+    row = (await conn.execute(_FIND_ACTIVE, {"key_hash": hash_key(raw)})).first()
     if row is None:
         return None
     if row.stale:  # one write per key and minute, not one per request
-        await conn.execute(
-            K.update().where(K.c.key_id == row.key_id, stale).values(last_used_at=_now)
-        )
+        await conn.execute(_TOUCH, {"id": row.key_id})
     return _record(row)
 
 
