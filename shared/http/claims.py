@@ -41,7 +41,8 @@ _claim_engines: dict[AsyncEngine, AsyncEngine] = {}
 
 # The statements of every keyed write, built once: a statement object reused keeps its
 # compiled form and cache key, which one built per request recomputes.
-_THIS_KEY = sa.and_(T.c.scope == sa.bindparam("scope"), T.c.key == sa.bindparam("key"))
+# (bind names other than the columns': an UPDATE/INSERT reserves those for its own values)
+_THIS_KEY = sa.and_(T.c.scope == sa.bindparam("of_scope"), T.c.key == sa.bindparam("of_key"))
 _FRESH = T.c.created_at >= sa.func.now() - KEY_TTL
 _LOCK = sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("lock_id", type_=sa.BigInteger)))
 _UNLOCK_ALL = sa.select(sa.func.pg_advisory_unlock_all())
@@ -76,8 +77,8 @@ _STORE_MINE = (
 _STORE_UNNAMED = (
     pg_insert(T)
     .values(
-        scope=sa.bindparam("scope"),
-        key=sa.bindparam("key"),
+        scope=sa.bindparam("of_scope"),
+        key=sa.bindparam("of_key"),
         request_hash=sa.bindparam("fingerprint"),
         **{name: sa.bindparam(f"new_{name}", type_=T.c[name].type) for name in _ANSWER},
         completed_at=sa.func.now(),
@@ -111,7 +112,7 @@ class Claim:
 
     def __init__(self, conn: AsyncConnection, scope: str, key: str) -> None:
         self.conn, self.scope, self.key = conn, scope, key
-        self._this = {"scope": scope, "key": key}
+        self._this = {"of_scope": scope, "of_key": key}
 
     @classmethod
     @asynccontextmanager

@@ -264,3 +264,18 @@ async def test_a_read_only_transaction_is_no_effect(
     retry = await client.post("/v1/stored-widgets/peek", json={"id": wid}, headers=headers)
     assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers
     assert script.runs == [f"peek:{wid}", f"peek:{wid}"]
+
+
+async def test_an_answer_that_committed_nothing_is_stored_and_replayed(
+    client: httpx.AsyncClient, platform: dict[str, str]
+) -> None:
+    """A read-only request's answer is kept by the claim when the request ends (no effect
+    wrote it): its retry replays it, and the endpoint does not run again."""
+    wid = f"w-{uuid.uuid4()}"
+    headers = platform | {"Idempotency-Key": str(uuid.uuid4())}
+    first = await client.post("/v1/stored-widgets/peek", json={"id": wid}, headers=headers)
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    again = await client.post("/v1/stored-widgets/peek", json={"id": wid}, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() == {"id": wid, "exists": False}
+    assert script.runs == [f"peek:{wid}"]
