@@ -31,7 +31,9 @@ import sqlalchemy.exc
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 BACKBONE = sa.MetaData()
 
@@ -155,11 +157,13 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     dialect = engine.sync_engine.dialect
 
     @event.listens_for(pool, "checkin")
-    def _returned(dbapi_connection: Any, record: Any) -> None:
+    def _returned(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(pool, "checkout")
-    def _taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    def _taken(
+        dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
         since = record.info.pop("idle_since", None)
         if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
             return  # new, or busy a moment ago

@@ -29,8 +29,9 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.pool import Pool
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from shared.db import OUTBOX_CHANNEL, asyncpg_dsn, outbox
 from shared.events.envelope import Envelope
@@ -115,7 +116,7 @@ def _next_transaction(conn: Connection) -> None:
 
 
 @event.listens_for(Pool, "checkin")
-def _returned(dbapi_connection: Any, record: Any) -> None:
+def _returned(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry | None) -> None:
     if record is not None:
         _wake_if_committed(record.info)
 

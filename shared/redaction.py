@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from structlog.typing import EventDict, WrappedLogger
+
 REDACTED = "[REDACTED]"
 
 _SHAPES = re.compile(
@@ -50,7 +52,7 @@ def redact(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}@", text)
 
 
-def redact_value(value: Any) -> Any:
+def redact_value(value: object) -> Any:  # the same shape as value
     """``value`` with every string in it redacted (mappings, sequences, printable objects)."""
     if isinstance(value, str):
         return redact(value)
@@ -69,7 +71,7 @@ def _secret_field(name: object) -> bool:
     return isinstance(name, str) and name.lower() in SECRET_FIELDS
 
 
-def redact_secrets(_logger: Any, _method: str, event_dict: Any) -> Any:
+def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: every value of the event, nested ones included, redacted."""
     return {
         k: v if k.startswith("_") else REDACTED if _secret_field(k) else redact_value(v)

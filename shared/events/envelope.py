@@ -7,6 +7,7 @@ and therefore in order.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -118,7 +119,9 @@ class Envelope(BaseModel):
         return self.subject.encode(), body, headers
 
     @classmethod
-    def from_kafka(cls, value: bytes | None, headers: Any) -> Envelope:
+    def from_kafka(
+        cls, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None
+    ) -> Envelope:
         ours = set(HEADERS.values())
         try:
             # Only our attributes are decoded: foreign headers (tracing, binary) are not ours.

@@ -10,8 +10,6 @@ else is a 503; any other unexpected failure is ``500 internal_error``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 import sqlalchemy.exc
 import structlog
@@ -36,7 +34,7 @@ OUTAGE_TYPES: tuple[type[Exception], ...] = (
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -48,8 +46,8 @@ def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, f"{what}_not_found", f"{what} {ident} does not exist")
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
+def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
+    body: dict[str, object] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
     return {"error": body}

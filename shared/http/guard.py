@@ -29,7 +29,6 @@ import json
 import re
 from collections.abc import Iterator
 from itertools import accumulate
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -59,7 +58,7 @@ _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
         super().__init__(message)
         self.response = JSONResponse(error_body(code, message, details), status_code=status)
 
@@ -82,9 +81,9 @@ def json_depth(body: bytes | str) -> int:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
-def _strings(value: Any) -> Iterator[tuple[list[Any], str]]:
+def _strings(value: object) -> Iterator[tuple[list[str | int], str]]:
     """Every key and string of a parsed JSON value, with where it is (iterative)."""
-    stack: list[tuple[list[Any], Any]] = [([], value)]
+    stack: list[tuple[list[str | int], object]] = [([], value)]
     while stack:
         at, item = stack.pop()
         if isinstance(item, str):
@@ -97,7 +96,7 @@ def _strings(value: Any) -> Iterator[tuple[list[Any], str]]:
             stack.extend(([*at, i], child) for i, child in enumerate(item))
 
 
-def _refuse_characters(where: str, name: Any = None) -> Refusal:
+def _refuse_characters(where: str, name: object = None) -> Refusal:
     return Refusal(
         400,
         "invalid_characters",

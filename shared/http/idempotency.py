@@ -61,6 +61,7 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 import structlog
 from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -247,11 +248,12 @@ def answer_error(error: ApiError) -> ApiError:
     return error
 
 
-def _render(route: Any, content: object) -> bytes:  # route: FastAPI's APIRoute, or None
-    """The body FastAPI sends for ``content`` returned by ``route`` (fastapi.routing's
-    serialize_response: validated against the response model, then serialized by it)."""
-    field = getattr(route, "response_field", None)
-    if field is None:
+def _render(route: object, content: object) -> bytes:
+    """The body FastAPI sends for ``content`` returned by ``route`` (the scope's route: an
+    APIRoute, or none) (fastapi.routing's serialize_response: validated against the response
+    model, then serialized by it)."""
+    field = route.response_field if isinstance(route, APIRoute) else None
+    if field is None or not isinstance(route, APIRoute):
         return bytes(JSONResponse(jsonable_encoder(content)).body)
     value, errors = field.validate(content, {}, loc=("response",))
     if errors:  # FastAPI will refuse to send it too (500); keep what there is

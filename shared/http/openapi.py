@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from shared.http.auth import ADMITTED_SCOPES, SCOPES, Scope
 
@@ -93,7 +93,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def admitted_scopes(route: Any) -> tuple[Scope, ...] | None:
+def admitted_scopes(route: APIRoute | RouteContext) -> tuple[Scope, ...] | None:
     """The scopes of the route's ``requires(...)``; None for a route without API keys."""
     found = [ADMITTED_SCOPES[c] for c in _calls(route.dependant) if c in ADMITTED_SCOPES]
     if not found:
@@ -101,7 +101,7 @@ def admitted_scopes(route: Any) -> tuple[Scope, ...] | None:
     return tuple(s for s in SCOPES if all(s in scopes for scopes in found))
 
 
-def _amend_operation(route: Any, method: str, operation: dict[str, Any]) -> None:
+def _amend_operation(route: RouteContext, method: str, operation: dict[str, Any]) -> None:
     scopes = admitted_scopes(route)
     write = method in WRITES
     statuses = {400, 503}
@@ -115,7 +115,7 @@ def _amend_operation(route: Any, method: str, operation: dict[str, Any]) -> None
             statuses.add(403)
         if write:
             operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
-    if "{" in route.path_format:
+    if "{" in (route.path_format or ""):
         statuses.add(404)
     if write:
         statuses |= {409, 413}

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -84,7 +84,11 @@ def new_raw_key() -> str:
     return f"tf_{secrets.token_urlsafe(32)}"
 
 
-def _record(row: Any) -> ApiKey:  # a Row of the api_keys table
+class _KeyRow(Protocol):  # a Row of the api_keys table (_PUBLIC and _STATUS)
+    scopes: Sequence[str]
+
+
+def _record(row: _KeyRow) -> ApiKey:
     return ApiKey(**{f: getattr(row, f) for f in ApiKey.__dataclass_fields__} | {
         "scopes": tuple(row.scopes)
     })  # fmt: skip
