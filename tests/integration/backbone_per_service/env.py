@@ -1,0 +1,3 @@
+from tests.integration.backbone_per_service.today import run_env
+
+run_env()
