@@ -1,9 +1,9 @@
 """Database plumbing shared by the services: engines, the backbone tables, the unit of work.
 
 Every service owns its own database. Each of them carries the same backbone tables
-(outbox, inbox, timers, parked subjects, idempotency keys), created by the service's first
-Alembic migration from ``BACKBONE`` below, so the machinery in shared/ can address them by
-the same names. API keys are not among them: they live in the identity database
+(outbox, inbox, timers, parked subjects, idempotency keys), created by the backbone's Alembic
+branch (shared/backbone_migrations), so the machinery in shared/ can address them by the
+same names. ``BACKBONE`` below describes them for queries; the migrations never read it. API keys are not among them: they live in the identity database
 (shared/identity), one copy for every service.
 
 Two more things every engine made here shares:

@@ -1,19 +1,25 @@
 """Alembic plumbing shared by the services' migration histories.
 
 Each service keeps its own history in services/<name>/migrations, the identity component
-(API keys) in shared/identity/migrations; each env.py is one call to ``run_env``. ``upgrade``
-creates the database when it is missing, then migrates. A service database that still has
-the old per-service ``api_keys`` table first has its keys copied into identity; the
-service's backbone revision that drops the table checks that copy (``drop_legacy_api_keys``).
+(API keys) in shared/identity/migrations; each env.py is one call to ``run_env``. A service's
+history has two version locations: the backbone's branch, one for every service
+(shared/backbone_migrations), and the service's own revisions, which depend on it.
+``upgrade`` creates the database when it is missing, then migrates. A service database that
+still has the old per-service ``api_keys`` table first has its keys copied into identity;
+the backbone revision that drops the table checks that copy (``drop_legacy_api_keys``).
+A database that still names its backbone revisions by the ids of its service's old copy
+(``<svc>_0001``, ``<svc>_backbone_000N``) has them renamed first (``adopt_backbone_ids``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from importlib import resources
 
 import asyncpg
 import sqlalchemy as sa
+import structlog
 from alembic import command, context
 from alembic.config import Config
 from alembic.operations import Operations
@@ -21,19 +27,30 @@ from sqlalchemy import make_url, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config, create_async_engine
 
-from shared.db import BACKBONE, asyncpg_dsn
+from shared.db import asyncpg_dsn
 from shared.identity.legacy import CopiedKeys, copy_legacy_keys, has_legacy_table
-from shared.settings import IDENTITY, Settings
+from shared.settings import IDENTITY, SERVICES, Settings
+
+log = structlog.get_logger(__name__)
 
 # Alembic config attribute: the legacy keys upgrade() copied to identity before migrating.
 LEGACY_KEYS_COPIED = "tradeflow_legacy_keys_copied"
 
 
+# The backbone's branch, a version location of every service's history.
+BACKBONE_VERSIONS = resources.files("shared.backbone_migrations") / "versions"
+
+
 def alembic_config(component: str, url: str) -> Config:
     """``component``: a service name, or ``identity``."""
     package = "shared.identity" if component == IDENTITY else f"services.{component}"
+    migrations = resources.files(package) / "migrations"
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
+    cfg.set_main_option("script_location", str(migrations))
+    if component != IDENTITY:
+        cfg.set_main_option("path_separator", "os")
+        locations = (BACKBONE_VERSIONS, migrations / "versions")
+        cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
@@ -89,11 +106,6 @@ async def _copy_legacy_keys(url: str, settings: Settings, service: str) -> Copie
         await engine.dispose()
 
 
-def create_backbone(op: Operations) -> None:
-    """The outbox, inbox, timers, parked subjects and idempotency tables every service carries."""
-    BACKBONE.create_all(bind=op.get_bind())
-
-
 def drop_legacy_api_keys(op: Operations) -> None:
     """Drop a service's old api_keys table once ``upgrade`` copied its keys into identity.
 
@@ -138,6 +150,8 @@ def run_env() -> None:
     config = context.config
 
     def migrate(connection: Connection) -> None:
+        adopt_backbone_ids(connection)
+        connection.commit()
         context.configure(
             connection=connection, target_metadata=None, transaction_per_migration=True
         )
@@ -155,3 +169,34 @@ def run_env() -> None:
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def legacy_backbone_ids(service: str) -> dict[str, str]:
+    """The ids a service's own copy of the backbone revisions had, and the shared ones
+    (shared/backbone_migrations) that are the same revisions."""
+    steps = {f"{service}_backbone_{n:04d}": f"backbone_{n:04d}" for n in range(2, 6)}
+    return {f"{service}_0001": "backbone_0001", **steps}
+
+
+LEGACY_BACKBONE_IDS = {old: new for s in SERVICES for old, new in legacy_backbone_ids(s).items()}
+
+
+def adopt_backbone_ids(conn: Connection) -> list[str]:
+    """Rename the old ids of the backbone revisions a service database holds in
+    ``alembic_version`` to the shared ones; returns the old ids it renamed.
+
+    Only the name changes: the revision it names already ran, so nothing runs again. Run by
+    ``run_env`` before Alembic reads the versions, whoever drives Alembic; a database that
+    holds none of them (fresh, identity, or renamed already) is left as it is. To run the
+    code of before on the database again, rename them back (docs/operations.md)."""
+    if conn.execute(sa.text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        return []
+    held = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+    renamed = sorted(held & LEGACY_BACKBONE_IDS.keys())
+    for old in renamed:
+        conn.execute(
+            sa.text("UPDATE alembic_version SET version_num = :new WHERE version_num = :old"),
+            {"old": old, "new": LEGACY_BACKBONE_IDS[old]},
+        )
+        log.info("backbone revision renamed", old=old, new=LEGACY_BACKBONE_IDS[old])
+    return renamed

@@ -26,7 +26,7 @@ from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
 
 pytestmark = pytest.mark.integration
 
-BEFORE_THE_MOVE = "{svc}_backbone_0003"  # the backbone as it was when keys lived here
+BEFORE_THE_MOVE = "backbone_0003"  # the backbone as it was when keys lived here
 LEGACY = """CREATE TABLE api_keys (
     key_hash text PRIMARY KEY, tenant_id text NOT NULL, scopes text[] NOT NULL,
     {party} name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
@@ -45,7 +45,7 @@ async def legacy(settings: Settings) -> AsyncIterator[Settings]:
     await recreate_database(own, "identity")
     for svc in SERVICES:
         await recreate_database(own, svc)
-        await asyncio.to_thread(upgrade, svc, own, BEFORE_THE_MOVE.format(svc=svc))
+        await asyncio.to_thread(upgrade, svc, own, BEFORE_THE_MOVE)
         engine = make_engine(own.service_database_url(svc))
         async with engine.begin() as conn:
             # financing's table predates party_id (revision 0001b): the copy copes.

@@ -1,7 +1,8 @@
 """Escrows (aggregate + held CHECK), timeline, Stripe webhook dedup, PaymentIntent index, fees.
 
 Revision ID: escrow_0002
-Revises: escrow_0001
+Revises:
+Depends on: backbone_0001
 """
 
 import sqlalchemy as sa
@@ -9,9 +10,11 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "escrow_0002"
-down_revision = "escrow_0001"
-branch_labels = None
-depends_on = None
+# The service's first own revision. It followed escrow_0001, the service's copy of
+# backbone_0001, until the backbone had a branch of its own (shared/backbone_migrations).
+down_revision = None
+branch_labels = ("escrow",)
+depends_on = "backbone_0001"
 
 TS = sa.DateTime(timezone=True)
 

@@ -2,15 +2,18 @@
 orders folded from escrow's events.
 
 Revision ID: financing_0002
-Revises: financing_0001
+Revises:
+Depends on: backbone_0001
 """
 
 from alembic import op
 
 revision = "financing_0002"
-down_revision = "financing_0001"
-branch_labels = None
-depends_on = None
+# The service's first own revision. It followed financing_0001, the service's copy of
+# backbone_0001, until the backbone had a branch of its own (shared/backbone_migrations).
+down_revision = None
+branch_labels = ("financing",)
+depends_on = "backbone_0001"
 
 DDL = """
 CREATE TABLE policies (

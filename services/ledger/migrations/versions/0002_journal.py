@@ -2,15 +2,18 @@
 keep them balanced, append-only and out of closed periods.
 
 Revision ID: ledger_0002
-Revises: ledger_0001
+Revises:
+Depends on: backbone_0001
 """
 
 from alembic import op
 
 revision = "ledger_0002"
-down_revision = "ledger_0001"
-branch_labels = None
-depends_on = None
+# The service's first own revision. It followed ledger_0001, the service's copy of
+# backbone_0001, until the backbone had a branch of its own (shared/backbone_migrations).
+down_revision = None
+branch_labels = ("ledger",)
+depends_on = "backbone_0001"
 
 TABLES = """
 CREATE TABLE accounts (

@@ -1,16 +1,16 @@
 """Backbone: api_keys.party_id, the supplier a supplier key acts for.
 
-IF [NOT] EXISTS: on a fresh database revision 0001 already built the table as it was then,
-and since the keys moved to the identity database (backbone 0004) it builds none.
+IF [NOT] EXISTS: only a database made before the keys moved to the identity database
+(backbone_0004) has the table; backbone_0001 creates none.
 
-Revision ID: financing_backbone_0003
-Revises: financing_backbone_0002
+Revision ID: backbone_0003
+Revises: backbone_0002
 """
 
 from alembic import op
 
-revision = "financing_backbone_0003"
-down_revision = "financing_backbone_0002"
+revision = "backbone_0003"
+down_revision = "backbone_0002"
 branch_labels = None
 depends_on = None
 

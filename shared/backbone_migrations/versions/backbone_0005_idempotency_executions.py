@@ -5,16 +5,16 @@ that committed it (see shared/http/idempotency.py); the in-flight claim is an ad
 no longer a row. Rows of the old scheme that never got an answer were in-flight claims of
 requests that are gone: they are dropped, so their keys can be used again.
 
-IF NOT EXISTS: on a fresh database revision 0001 already built the current table.
+IF NOT EXISTS: on a fresh database backbone_0001 already built the current table.
 
-Revision ID: ledger_backbone_0005
-Revises: ledger_backbone_0004
+Revision ID: backbone_0005
+Revises: backbone_0004
 """
 
 from alembic import op
 
-revision = "ledger_backbone_0005"
-down_revision = "ledger_backbone_0004"
+revision = "backbone_0005"
+down_revision = "backbone_0004"
 branch_labels = None
 depends_on = None
 

@@ -4,16 +4,16 @@
 before this revision runs, and the drop checks that copy (see ``drop_legacy_api_keys``).
 A database created after the move never had the table.
 
-Revision ID: ledger_backbone_0004
-Revises: ledger_backbone_0003
+Revision ID: backbone_0004
+Revises: backbone_0003
 """
 
 from alembic import op
 
 from shared.migrations import drop_legacy_api_keys, recreate_legacy_api_keys
 
-revision = "ledger_backbone_0004"
-down_revision = "ledger_backbone_0003"
+revision = "backbone_0004"
+down_revision = "backbone_0003"
 branch_labels = None
 depends_on = None
 
