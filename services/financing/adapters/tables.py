@@ -1,5 +1,6 @@
 """Financing's tables as SQLAlchemy Core, for queries. The DDL (with its checks) lives in
-migrations/versions/0002_advances.py; these mirror it and never create tables."""
+migrations/versions/0002_advances.py; these mirror it (columns, defaults, keys, indexes:
+tests/integration/test_schema_drift.py) and never create tables."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ policies = sa.Table(
     sa.Column("buyer_limit", sa.BigInteger),
     sa.Column("pair_limit", sa.BigInteger),
     sa.Column("concentration_cap_bps", sa.Integer),
-    sa.Column("concentration_min_book", sa.BigInteger, nullable=False),
-    sa.Column("min_advance", sa.BigInteger, nullable=False),
+    sa.Column("concentration_min_book", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("min_advance", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("offer_ttl_seconds", sa.Integer, nullable=False),
     sa.Column("days_by_kind", JSONB, nullable=False),
     sa.Column("updated_by", sa.Text, nullable=False),
@@ -42,11 +43,11 @@ orders = sa.Table(
     sa.Column("platform_fee_bps", sa.Integer, nullable=False),
     sa.Column("platform_fee_fixed", sa.BigInteger, nullable=False),
     sa.Column("milestones", JSONB, nullable=False),
-    sa.Column("disputes", JSONB, nullable=False),
-    sa.Column("funded_total", sa.BigInteger, nullable=False),
-    sa.Column("released_total", sa.BigInteger, nullable=False),
-    sa.Column("refunded_total", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("disputes", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("funded_total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("released_total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refunded_total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
 )
 
 advances = sa.Table(
@@ -66,11 +67,11 @@ advances = sa.Table(
     sa.Column("apr", sa.Numeric(12, 6), nullable=False),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("expires_at", _ts, nullable=False),
-    sa.Column("reasons", ARRAY(sa.Text), nullable=False),
+    sa.Column("reasons", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("disbursed_at", _ts),
     sa.Column("stripe_transfer_id", sa.Text),
     *(
-        sa.Column(name, sa.BigInteger, nullable=False)
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
         for name in (
             "repaid_fee",
             "repaid_principal",
@@ -84,19 +85,33 @@ advances = sa.Table(
         )
     ),
     sa.Column("frozen_from", sa.Text),
-    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", _ts, nullable=False, server_default=sa.func.now()),
+    sa.Index("advances_supplier", "tenant_id", "supplier_id"),
+    sa.Index("advances_exposure", "tenant_id", "currency", "state"),
+    # At most one live advance per order: the lien covers the order's future releases.
+    sa.Index(
+        "advances_one_live_per_order",
+        "tenant_id",
+        "order_id",
+        unique=True,
+        postgresql_where=sa.text(
+            "state IN ('accepted', 'disbursed', 'partially_repaid', 'frozen', 'recourse',"
+            " 'defaulted')"
+        ),
+    ),
 )
 
 advance_history = sa.Table(
     "advance_history",
     FINANCING,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("advance_id", sa.Text, nullable=False),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("advance_id", sa.Text, sa.ForeignKey("advances.advance_id"), nullable=False),
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("at", _ts, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("data", JSONB, nullable=False),
+    sa.Index("advance_history_advance", "advance_id", "id"),
 )

@@ -1,5 +1,6 @@
-"""The ledger's tables, as SQLAlchemy Core for queries. The DDL (with its triggers) lives in
-the Alembic revisions; these definitions mirror it and are never used to create tables."""
+"""The ledger's tables, as SQLAlchemy Core for queries. The DDL (with its triggers and
+CHECK constraints) lives in the Alembic revisions; these definitions mirror it (columns,
+defaults, keys, indexes: tests/integration/test_schema_drift.py) and never create tables."""
 
 from __future__ import annotations
 
@@ -7,37 +8,72 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
 LEDGER = sa.MetaData()
+_ts = sa.DateTime(timezone=True)
 
 accounts = sa.Table(
     "accounts",
     LEDGER,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("code", sa.Text, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("subledger", sa.Text, nullable=False),
-    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("subledger", sa.Text, nullable=False, server_default=""),
+    sa.Column("opened_at", _ts, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("tenant_id", "code", "currency", "subledger"),
 )
 
 journal = sa.Table(
     "journal_transactions",
     LEDGER,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),  # from journal_seq
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("original_date", sa.DateTime(timezone=True)),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("source_event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("posted_at", _ts, nullable=False),
+    sa.Column("original_date", _ts),
+    sa.Column("recorded_at", _ts, nullable=False, server_default=sa.func.now()),
+    sa.Column("source_event_id", UUID(as_uuid=True), nullable=False, unique=True),
     sa.Column("source_type", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("actor", sa.Text),
     sa.Column("reason", sa.Text),
-    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False, server_default=""),
     sa.Column("reverses", UUID(as_uuid=True)),
     sa.Column("prev_hash", sa.Text, nullable=False),
     sa.Column("hash", sa.Text, nullable=False),
+    # The database transaction that wrote the row (the balance check's key); never written.
+    sa.Column(
+        "xact_id",
+        sa.BigInteger,
+        nullable=False,
+        server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
+    ),
     sa.Column("book_seq", sa.BigInteger),  # its place in its tenant's book; None: legacy chain
+    sa.Index("journal_tenant_time", "tenant_id", "posted_at", "seq"),
+    sa.Index(
+        "journal_reverses",
+        "reverses",
+        unique=True,
+        postgresql_where=sa.text("reverses IS NOT NULL"),
+    ),
+    sa.Index(
+        "journal_book",
+        "tenant_id",
+        "book_seq",
+        unique=True,
+        postgresql_where=sa.text("book_seq IS NOT NULL"),
+    ),
+)
+
+# Each statement that adds journal rows records their seq range here (a trigger does); the
+# deferred constraint trigger on it checks each range's balance at commit.
+balance_checks = sa.Table(
+    "ledger_balance_checks",
+    LEDGER,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("xact_id", sa.BigInteger, nullable=False),
+    sa.Column("lo", sa.BigInteger, nullable=False),
+    sa.Column("hi", sa.BigInteger, nullable=False),
+    sa.Column("created_at", _ts, nullable=False, server_default=sa.func.now()),
 )
 
 books = sa.Table(
@@ -46,7 +82,28 @@ books = sa.Table(
     sa.Column("tenant_id", sa.Text, primary_key=True),
     sa.Column("head_seq", sa.BigInteger, nullable=False),
     sa.Column("head_hash", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", _ts, nullable=False, server_default=sa.func.now()),
+)
+
+# The head of the chain from before books (one row, never changed).
+legacy_chain = sa.Table(
+    "legacy_chain",
+    LEDGER,
+    sa.Column("only_row", sa.Boolean, primary_key=True, server_default=sa.true()),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.Text, nullable=False),
+    sa.Column("closed_at", _ts, nullable=False, server_default=sa.func.now()),
+)
+
+# The book heads already published as ledger.chain_checkpoint events.
+chain_checkpoints = sa.Table(
+    "chain_checkpoints",
+    LEDGER,
+    sa.Column("book", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("created_at", _ts, nullable=False, server_default=sa.func.now()),
 )
 
 postings = sa.Table(
@@ -59,19 +116,35 @@ postings = sa.Table(
     sa.Column("account_id", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("posted_at", _ts, nullable=False),
     sa.Column("external_ref", sa.Text),
+    sa.Index(
+        "postings_account_time",
+        "account_id",
+        "posted_at",
+        "seq",
+        "line",
+        postgresql_include=["amount"],
+    ),
+    sa.Index(
+        "postings_clearing_refs",
+        "account_id",
+        "external_ref",
+        postgresql_include=["amount"],
+        postgresql_where=sa.text("external_ref IS NOT NULL"),
+    ),
 )
 
 period_closes = sa.Table(
     "period_closes",
     LEDGER,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
-    sa.Column("closed_through", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_through", _ts, nullable=False),
     sa.Column("closed_by", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
-    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", _ts, nullable=False, server_default=sa.func.now()),
+    sa.Index("period_closes_tenant", "tenant_id", sa.text("closed_through DESC")),
 )
 
 escrow_held_reports = sa.Table(
@@ -81,21 +154,21 @@ escrow_held_reports = sa.Table(
     sa.Column("order_id", sa.Text, primary_key=True),
     sa.Column("currency", sa.Text, primary_key=True),
     sa.Column("held_after", sa.BigInteger, nullable=False),
-    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("as_of", _ts, nullable=False),
     sa.Column("event_id", UUID(as_uuid=True), nullable=False),
 )
 
 recon_runs = sa.Table(
     "recon_runs",
     LEDGER,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", _ts, nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", _ts),
     *(
-        sa.Column(name, sa.BigInteger, nullable=False)
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
         for name in (
             "stripe_rows",
             "matched",
@@ -107,10 +180,26 @@ recon_runs = sa.Table(
     ),
 )
 
+# A run's Stripe balance lines, staged (COPY) while it runs and deleted when it finishes.
+stripe_lines = sa.Table(
+    "stripe_lines",
+    LEDGER,
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("balance_txn_id", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("fee", sa.BigInteger, nullable=False),
+    sa.Column("created", _ts, nullable=False),
+    sa.Index("stripe_lines_run", "run_id"),
+    prefixes=["UNLOGGED"],
+)
+
 recon_breaks = sa.Table(
     "recon_breaks",
     LEDGER,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("object_id", sa.Text, nullable=False),
@@ -118,12 +207,14 @@ recon_breaks = sa.Table(
     sa.Column("ledger_amount", sa.BigInteger),
     sa.Column("other_amount", sa.BigInteger),
     sa.Column("owner", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("first_seen_at", _ts, nullable=False),
+    sa.Column("last_seen_at", _ts, nullable=False),
     sa.Column("first_run_id", sa.BigInteger, nullable=False),
     sa.Column("last_run_id", sa.BigInteger, nullable=False),
     sa.Column("resolved_by", sa.Text),
-    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", _ts),
     sa.Column("resolution", sa.Text),
+    sa.UniqueConstraint("tenant_id", "kind", "object_id", "currency"),
+    sa.Index("recon_breaks_open", "tenant_id", "status", "first_seen_at"),
 )
