@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from shared.db import make_engine
-from shared.migrations import upgrade
+from shared.migrations import alembic_config, upgrade
 from shared.settings import SERVICES, Settings
 from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
 from tests.integration import backbone_per_service
@@ -157,4 +157,20 @@ async def test_the_code_of_before_takes_an_upgraded_database_back_once_its_ids_a
     assert ran(caplog) == set()  # at its heads: nothing to run, no revision it does not know
     await asyncio.to_thread(upgrade, service, db)  # and forward again
     assert ran(caplog) == set()
+    assert differences(await schema_of(db, service), fresh[service]) == {}
+
+
+@pytest.mark.parametrize("service", ["escrow", "financing"])  # ledger_0006 is irreversible
+async def test_a_fresh_database_downgrades_to_nothing_and_upgrades_back(
+    settings: Settings, fresh: dict[str, Schema], service: str
+) -> None:
+    """The written-out backbone revisions undo what they did, as their copies did."""
+    db = databases(settings, "roundtrip")
+    url = await recreate_database(db, service)
+    await asyncio.to_thread(upgrade, service, db)
+    await asyncio.to_thread(command.downgrade, alembic_config(service, url), "base")
+    emptied = await schema_of(db, service)
+    assert [r[0] for r in emptied["relations"]] == ["alembic_version"]
+    assert emptied["versions"] == []
+    await asyncio.to_thread(upgrade, service, db)
     assert differences(await schema_of(db, service), fresh[service]) == {}
