@@ -50,7 +50,8 @@ async def _legacy_rows(conn: AsyncConnection) -> list[sa.Row[Any]]:
             )
         ).scalars()
     )
-    party = "party_id" if "party_id" in columns else "NULL::text AS party_id"  # before 0001b
+    # A table from before backbone_0003 has no party_id.
+    party = "party_id" if "party_id" in columns else "NULL::text AS party_id"
     query = f"SELECT key_hash, tenant_id, scopes, {party}, name, created_at, revoked_at FROM {LEGACY_TABLE}"
     return list(await conn.execute(sa.text(query)))
 

@@ -48,7 +48,7 @@ async def legacy(settings: Settings) -> AsyncIterator[Settings]:
         await asyncio.to_thread(upgrade, svc, own, BEFORE_THE_MOVE)
         engine = make_engine(own.service_database_url(svc))
         async with engine.begin() as conn:
-            # financing's table predates party_id (revision 0001b): the copy copes.
+            # financing's table predates party_id (backbone_0003): the copy copes.
             party = "" if svc == "financing" else "party_id text,"
             await conn.execute(sa.text(LEGACY.format(party=party)))
             rows = [(ACME, "acme", ["platform"], None, "acme-backend", None)]
