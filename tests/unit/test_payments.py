@@ -127,27 +127,41 @@ async def test_the_answer_of_a_call_is_returned() -> None:
     assert await api().call(answered) == "tr_1"
 
 
-async def test_escrow_retries_a_payout_whose_key_is_in_use() -> None:
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_in_use(), GatewayUnavailable),
+        (stripe.RateLimitError("Too many", http_status=429), GatewayUnavailable),
+        (stripe.AuthenticationError("Invalid API Key", http_status=401), GatewayUnavailable),
+        (stripe.InvalidRequestError("no such account", "destination"), GatewayRefused),
+    ],
+)
+async def test_escrow_retries_a_payout_whose_key_is_in_use(
+    error: stripe.StripeError, expected: type[Exception]
+) -> None:
     """The inline settlement and the settlement timer may call Stripe with one payout's key at
     the same moment. Taking Stripe's answer for a refusal aborted the payout although the other
-    call transferred the money, and the milestone could be released (and paid) again."""
+    call transferred the money, and the milestone could be released (and paid) again. Escrow
+    retries every error but a refusal alike (its settlement timer), with Stripe's message."""
     gateway = StripeGateway("sk_test_x", "http://127.0.0.1:1", "whsec_x")
-    with pytest.raises(GatewayUnavailable):
-        await gateway._call(_raise(_in_use()))
-    with pytest.raises(GatewayRefused):
-        await gateway._call(_raise(stripe.InvalidRequestError("no such account", "destination")))
+    with pytest.raises(expected) as raised:
+        await gateway._call(lambda _client: _raise(error))
+    assert str(raised.value) == str(error)
 
 
-async def test_financing_retries_a_disbursement_whose_key_is_in_use() -> None:
-    gateway = StripeTransferGateway(Settings(environment="test"))
-    transfers = gateway.stripe.client.v1.transfers
-    transfer = {"amount": 1, "currency": "USD", "destination": "acct_1", "transfer_group": "o",
-                "metadata": {}, "idempotency_key": "k"}  # fmt: skip
-    for error, expected in (
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
         (_in_use(), stripe.IdempotencyError),  # not TransferFailed: the saga retries the event
         (stripe.PermissionError("no"), TransferFailed),
-    ):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(transfers, "create_async", lambda e=error, **_: _raise(e))
-            with pytest.raises(expected):
-                await gateway.transfer(**transfer)  # type: ignore[arg-type]
+    ],
+)
+async def test_financing_retries_a_disbursement_whose_key_is_in_use(
+    error: stripe.StripeError, expected: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = StripeTransferGateway(Settings(environment="test"))
+    transfers = gateway.stripe.client.v1.transfers
+    monkeypatch.setattr(transfers, "create_async", lambda **_: _raise(error))
+    with pytest.raises(expected):
+        await gateway.transfer(amount=1, currency="USD", destination="acct_1", transfer_group="o",
+                               metadata={}, idempotency_key="k")  # fmt: skip
