@@ -14,3 +14,4 @@ class DependencyUnavailable(Exception):
     def __init__(self, what: str, message: str) -> None:
         super().__init__(f"{what} unreachable: {message}")
         self.what = what
+        self.message = message  # what the driver said

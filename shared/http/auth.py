@@ -2,8 +2,9 @@
 
 A missing, unknown, revoked or expired key is 401; a key without the endpoint's scope is 403.
 Every query a service makes is filtered by ``Principal.tenant_id``, so another tenant's
-object is a 404. Validity is never cached across requests: a key revoked on one service is
-refused by all of them on the next request. Within one request it is asked once (the
+object is a 404; within the tenant, ``Principal`` (``principal.py``) says which supplier's
+objects a key may see and act on. Validity is never cached across requests: a key revoked
+on one service is refused by all of them on the next request. Within one request it is asked once (the
 idempotency middleware and the route's ``requires`` share the answer, kept in the ASGI
 scope), in one autocommit statement. What is cached per process is only what cannot change:
 the hash of a key's rotation chain's first key (``idempotency_scope``). Keys are issued and
@@ -13,7 +14,6 @@ managed in ``shared.identity``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import Request
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Scope as AsgiScope
 
 from shared.http.errors import ApiError
+from shared.http.principal import Principal
 from shared.identity.keys import find_active, hash_key, lineage_hash
 
 Scope = Literal["platform", "finance", "supplier"]  # shared.identity.rules.SCOPES, as a type
@@ -37,25 +38,6 @@ __all__ = [
 SCOPES: tuple[Scope, ...] = ("platform", "finance", "supplier")
 # The scopes each ``requires(...)`` dependency admits, read by the OpenAPI document.
 ADMITTED_SCOPES: dict[Callable[[Request], Awaitable[Principal]], tuple[Scope, ...]] = {}
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant_id: str
-    scopes: frozenset[str]
-    key_name: str
-    # A supplier key acts for one supplier: services show it only that supplier's objects.
-    party_id: str | None = None
-    key_id: str | None = None
-
-    def may_act_for(self, party_id: str) -> bool:
-        """False when this key is bound to another party (callers answer 404, not 403)."""
-        return self.party_id is None or self.party_id == party_id
-
-    @property
-    def actor(self) -> str:
-        return f"apikey:{self.key_name}"
-
 
 # Where a request keeps the answer about its key: (raw key, principal or None).
 _ASKED = "tradeflow.principal"

@@ -7,13 +7,19 @@ timestamp in the future; we refuse those beyond the same tolerance, or a request
 ahead of time would stay replayable long after it was captured. The body is then decoded as
 JSON by us rather than by ``construct_event``, which fails with arbitrary exceptions on a
 signed body that is JSON but no event object.
+
+The calls and the meaning of Stripe's errors are ``shared.payments.StripeApi``'s (the transfer
+too, the one financing makes); a refusal is ``GatewayRefused``. Escrow retries everything
+else alike, outage or not: the settlement timer calls again with the same idempotency key,
+and a funding request answers 502. So ``GatewayUnavailable`` is all of it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import stripe
 
@@ -24,23 +30,34 @@ from services.escrow.service_layer.gateway import (
     PaymentIntent,
     WebhookRefused,
 )
-from shared.payments import REFUSALS, scrubbed, stripe_client
+from shared.outages import DependencyUnavailable
+from shared.payments import StripeApi
 
 WEBHOOK_TOLERANCE = 300  # seconds
+T = TypeVar("T")
+
+
+def _refused(code: str, message: str) -> GatewayRefused:
+    return GatewayRefused(message)
+
+
+async def _retried_unless_refused(call: Awaitable[T]) -> T:
+    """``call``, with every error but a refusal (``GatewayRefused`` already) unavailable."""
+    try:
+        return await call
+    except DependencyUnavailable as exc:
+        raise GatewayUnavailable(exc.message) from exc
+    except stripe.StripeError as exc:  # scrubbed by StripeApi
+        raise GatewayUnavailable(str(exc)) from exc
 
 
 class StripeGateway(PaymentGateway):
     def __init__(self, api_key: str, api_base: str, webhook_secret: str) -> None:
-        self._client = stripe_client(api_key, api_base)
+        self._stripe = StripeApi(api_key, api_base, _refused)
         self._webhook_secret = webhook_secret
 
-    async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except REFUSALS as exc:
-            raise GatewayRefused(str(scrubbed(exc))) from exc
-        except stripe.StripeError as exc:
-            raise GatewayUnavailable(str(scrubbed(exc))) from exc
+    async def _call(self, request: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
+        return await _retried_unless_refused(self._stripe.call(request))
 
     async def create_payment_intent(
         self,
@@ -52,7 +69,7 @@ class StripeGateway(PaymentGateway):
         idempotency_key: str,
     ) -> PaymentIntent:
         intent = await self._call(
-            self._client.v1.payment_intents.create_async(
+            lambda client: client.v1.payment_intents.create_async(
                 params={
                     "amount": amount,
                     "currency": currency.lower(),
@@ -75,25 +92,22 @@ class StripeGateway(PaymentGateway):
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> str:
-        transfer = await self._call(
-            self._client.v1.transfers.create_async(
-                params={
-                    "amount": amount,
-                    "currency": currency.lower(),
-                    "destination": destination,
-                    "transfer_group": transfer_group,
-                    "metadata": metadata,
-                },
-                options={"idempotency_key": idempotency_key},
+        return await _retried_unless_refused(
+            self._stripe.transfer(
+                amount=amount,
+                currency=currency,
+                destination=destination,
+                transfer_group=transfer_group,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
             )
         )
-        return str(transfer.id)
 
     async def refund(
         self, *, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
     ) -> str:
         refund = await self._call(
-            self._client.v1.refunds.create_async(
+            lambda client: client.v1.refunds.create_async(
                 params={
                     "payment_intent": payment_intent_id,
                     "amount": amount,

@@ -1,5 +1,6 @@
 """The financing API (/v1). Supplier scope: quote, accept, repay early, read own advances
-(a supplier key bound to a party acts for that supplier only: see http_support).
+(a supplier key bound to a party acts for that supplier only; an unbound one names the
+supplier in every request: see shared.http.principal).
 Finance scope: policy, default, write-off, recoveries. Platform scope: read access.
 A write may carry an Idempotency-Key (optional; with one, the shared middleware replays the
 first answer to a retry); each registers its answer before it commits, so a retry after a
@@ -25,10 +26,7 @@ from services.financing.entrypoints.http_support import (
     IdempotencyKey,
     Reader,
     Supplier,
-    acting_supplier,
-    bound_party,
     deps_of,
-    supplier_filter,
     transaction,
 )
 from services.financing.entrypoints.schemas import (
@@ -74,7 +72,7 @@ async def request_quote(
     body: QuoteCreate, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
     deps = deps_of(request)
-    supplier = acting_supplier(who, body.supplier_id)
+    supplier = who.acting_supplier(body.supplier_id)
     async with transaction(request) as uow:
         advance, refusal = await commands.quote(
             uow.conn,
@@ -84,7 +82,7 @@ async def request_quote(
             body.order_id,
             body.amount,
             who.actor,
-            others_hidden=bound_party(who) is not None,
+            others_hidden=who.bound_party is not None,
         )
         if refusal is not None:
             answer_error(refusal)
@@ -99,7 +97,7 @@ async def request_quote(
 async def accept_offer(
     advance_id: str, body: SupplierAction, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
-    supplier = acting_supplier(who, body.supplier_id)
+    supplier = who.acting_supplier(body.supplier_id)
     async with transaction(request) as uow:
         advance = await commands.accept(
             uow.conn, deps_of(request), who.tenant_id, supplier, advance_id, who.actor
@@ -113,7 +111,7 @@ async def accept_offer(
 async def repay_early(
     advance_id: str, body: EarlyRepayment, request: Request, who: Supplier, _key: IdempotencyKey
 ) -> AdvancePublic:
-    supplier = acting_supplier(who, body.supplier_id)
+    supplier = who.acting_supplier(body.supplier_id)
     async with transaction(request) as uow:
         advance = await commands.repay_early(
             uow.conn,
@@ -133,7 +131,7 @@ async def repay_early(
 async def list_advances(
     request: Request, who: Reader, supplier_id: str | None = None
 ) -> AdvancesPublic:
-    supplier = supplier_filter(who, supplier_id)
+    supplier = who.supplier_filter(supplier_id, unbound_must_name=True)
     async with transaction(request) as uow:
         found = await AdvanceRepository(uow.conn).list(who.tenant_id, supplier)
     return AdvancesPublic(data=[_public(request, a) for a in found])
@@ -143,7 +141,7 @@ async def list_advances(
 async def get_advance(
     advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
 ) -> AdvancePublic:
-    supplier = supplier_filter(who, supplier_id)
+    supplier = who.supplier_filter(supplier_id, unbound_must_name=True)
     async with transaction(request) as uow:
         advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier, lock=False)
     return _public(request, advance)
@@ -153,7 +151,7 @@ async def get_advance(
 async def get_statement(
     advance_id: str, request: Request, who: Reader, supplier_id: str | None = None
 ) -> StatementPublic:
-    supplier = supplier_filter(who, supplier_id)
+    supplier = who.supplier_filter(supplier_id, unbound_must_name=True)
     async with transaction(request) as uow:
         advance = await commands.load(uow.conn, who.tenant_id, advance_id, supplier, lock=False)
         h = advance_history.c

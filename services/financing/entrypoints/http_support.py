@@ -56,37 +56,3 @@ async def transaction(request: Request) -> AsyncIterator[UnitOfWork]:
         raise ApiError(409, "concurrent_update", "the advance changed meanwhile; retry") from exc
     except IntegrityError as exc:
         raise ApiError(409, "conflict", "a concurrent change conflicts with this one") from exc
-
-
-# Scopes that make a key tenant-wide, whatever party it names.
-TENANT_WIDE = frozenset({"platform", "finance"})
-
-
-def bound_party(who: Principal) -> str | None:
-    """The supplier a key is confined to: its party, if it holds only the supplier scope."""
-    return None if who.scopes & TENANT_WIDE else who.party_id
-
-
-def acting_supplier(who: Principal, supplier_id: str | None) -> str:
-    """The supplier a supplier-scope request acts for.
-
-    A bound key acts for its party: it may omit ``supplier_id``, and naming another supplier
-    is ``403 party_mismatch`` (refused before any lookup, so it reveals nothing). Any other
-    key (an unbound supplier key, or one also holding platform/finance) must name it.
-    """
-    party = bound_party(who)
-    if party is None:
-        if not supplier_id:
-            raise ApiError(422, "supplier_id_required", "supplier keys must name the supplier_id")
-        return supplier_id
-    if supplier_id is not None and not who.may_act_for(supplier_id):
-        raise ApiError(403, "party_mismatch", "this API key acts for another supplier")
-    return party
-
-
-def supplier_filter(who: Principal, supplier_id: str | None) -> str | None:
-    """Reads: platform/finance keys see the tenant (optionally filtered by ``supplier_id``);
-    keys holding only the supplier scope see one supplier's advances (see ``acting_supplier``)."""
-    if who.scopes & TENANT_WIDE:
-        return supplier_id
-    return acting_supplier(who, supplier_id)

@@ -27,8 +27,6 @@ Finance = Annotated[Principal, Depends(requires("finance"))]
 PlatformOrFinance = Annotated[Principal, Depends(requires("platform", "finance"))]
 PlatformOrSupplier = Annotated[Principal, Depends(requires("platform", "supplier"))]
 Anyone = Annotated[Principal, Depends(requires("platform", "finance", "supplier"))]
-# Scopes that make a key tenant-wide, whatever party it names.
-TENANT_WIDE = frozenset({"platform", "finance"})
 
 STATUS = {
     domain.InvalidOrder: 422,
@@ -62,28 +60,10 @@ def raise_api_error(exc: Exception, order_id: str) -> NoReturn:
     raise exc
 
 
-def may_see(who: Principal, escrow: Escrow) -> bool:
-    """A key holding only the supplier scope sees its own supplier's orders (if it is bound)."""
-    return bool(who.scopes & TENANT_WIDE) or who.may_act_for(escrow.supplier_id)
-
-
-def supplier_of(who: Principal, supplier_id: str | None) -> str | None:
-    """The supplier filter of a list: a bound supplier key's own party, whether named or not.
-
-    Naming another supplier is refused (403 party_mismatch) rather than answered with an
-    empty page, so the caller learns its mistake; nothing about the other supplier shows.
-    """
-    if who.scopes & TENANT_WIDE or who.party_id is None:
-        return supplier_id
-    if supplier_id is not None and not who.may_act_for(supplier_id):
-        raise ApiError(403, "party_mismatch", "this API key acts for another supplier")
-    return who.party_id
-
-
 async def load(conn: AsyncConnection, who: Principal, order_id: str) -> Escrow:
     """The order if the caller may see it; another tenant's or supplier's order is a 404."""
     escrow = await repository.get(conn, order_id, who.tenant_id)
-    if escrow is None or not may_see(who, escrow):
+    if escrow is None or not who.may_act_for(escrow.supplier_id):
         raise not_found("order", order_id)
     return escrow
 
@@ -104,7 +84,7 @@ async def run(
 
     def visible(e: Escrow) -> Decision:
         # Checked on the state the command decides on, inside its transaction.
-        if not may_see(who, e):
+        if not who.may_act_for(e.supplier_id):
             raise OrderNotFound(order_id)
         return decide(e)
 

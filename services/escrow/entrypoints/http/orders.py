@@ -19,7 +19,6 @@ from services.escrow.entrypoints.http.deps import (
     load,
     raise_api_error,
     run,
-    supplier_of,
 )
 from services.escrow.entrypoints.http.schemas import (
     CancelRequest,
@@ -107,7 +106,9 @@ async def list_orders(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrdersPage:
-    supplier = supplier_of(who, supplier_id)
+    # A bound supplier key lists its own orders; naming another supplier is a 403 rather than
+    # an empty page, so the caller learns its mistake. An unbound one lists any supplier's.
+    supplier = who.supplier_filter(supplier_id, unbound_must_name=False)
     flt = repository.OrderFilter(status, buyer_id, supplier, created_from, created_to)
     async with ctx.engine.connect() as conn:
         try:
