@@ -33,7 +33,7 @@ from services.escrow.service_layer.context import (
 from shared import timers
 from shared.db import UnitOfWork
 from shared.events import Envelope, EventModel
-from shared.events.escrow import InspectionStarted, MilestoneReleased, Refunded
+from shared.events.escrow import InspectionStarted
 from shared.outbox import add_to_outbox
 
 Decide = Callable[[Escrow], Decision]
@@ -59,21 +59,18 @@ def envelopes(
     now = ctx.clock.now()
     out = []
     for ev in events:
+        # The event of a payout/refund has the reservation's id (the event names it): the
+        # Stripe idempotency key was derived from it, so event and money movement name each
+        # other.
         env = Envelope.wrap(
             ev,
+            event_id=ev.envelope_id(),
             source=SOURCE,
             tenant_id=escrow.tenant_id,
             subject=escrow.order_id,
             occurred_at=now,
             **(cause.caused() if cause is not None else {}),
         )
-        # The event of a payout/refund has the reservation's id: the Stripe idempotency
-        # key was derived from it, so event and money movement name each other.
-        if isinstance(ev, MilestoneReleased):
-            done = [p for p in escrow.payouts if p.milestone_id == ev.milestone_id]
-            env = env.model_copy(update={"id": UUID(done[-1].payout_id)})
-        elif isinstance(ev, Refunded):
-            env = env.model_copy(update={"id": UUID(ev.refund_id)})
         out.append(env)
     return out
 
