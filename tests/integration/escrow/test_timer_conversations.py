@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.escrow.service_layer.context import INSPECTION_TIMER
 from services.escrow.service_layer.gateway import GatewayUnavailable
-from shared.db import outbox
+from shared.db import outbox, timers
 from tests.integration.escrow.conftest import Api
 from tests.integration.escrow.test_milestones_timers import (  # noqa: F401 (a fixture)
     failing_transfers,
@@ -53,6 +54,7 @@ async def test_the_inspection_windows_decision_answers_the_inspection_it_ends(ap
     assert accepted["causation_id"] == started["id"]
     assert accepted["correlation_id"] == started["correlation_id"]
     assert released["correlation_id"] == started["correlation_id"]
+    assert released["causation_id"] == started["id"]  # booked as its reservation was made
 
 
 async def test_a_release_the_settlement_timer_completes_stays_in_the_acceptances_conversation(
@@ -78,3 +80,26 @@ async def test_a_release_the_settlement_timer_completes_stays_in_the_acceptances
     released = one(events, "escrow.milestone_released")
     assert released["id"] == r.json()["payouts"][0]["payout_id"]
     assert released["correlation_id"] == str(conversation)
+    assert released["causation_id"] is None  # a request's, as the inline settlement's is
+
+
+async def test_a_timer_set_before_timers_carried_a_cause_starts_one_conversation(
+    api: Api,
+) -> None:
+    """Timers already in the database at the upgrade carry no cause: the acceptance starts a
+    conversation, and the release its settlement books joins it."""
+    oid, mid = await deposit_in_inspection(api)
+    async with api.engine.begin() as conn:
+        await conn.execute(
+            timers.update()
+            .where(timers.c.kind == INSPECTION_TIMER, timers.c.key == f"{oid}/{mid}")
+            .values(payload={"order_id": oid, "milestone_id": mid})
+        )
+    api.clock.advance(timedelta(seconds=WINDOW + 1))
+    await api.fire_timers()
+    await api.fire_timers()
+    events = await published(api, oid)
+    accepted = one(events, "escrow.milestone_accepted")
+    released = one(events, "escrow.milestone_released")
+    assert accepted["causation_id"] is None
+    assert accepted["correlation_id"] == released["correlation_id"] == accepted["id"]
