@@ -65,7 +65,8 @@ def order_created(order_id: str) -> ev.OrderCreated:
 def released(order_id: str, milestone: str, gross: int, held_after: int) -> ev.MilestoneReleased:
     fee = gross // 100
     return ev.MilestoneReleased(
-        order_id=order_id, milestone_id=milestone, currency="USD", gross=gross,
+        order_id=order_id, milestone_id=milestone, payout_id=f"po_{order_id}_{milestone}",
+        currency="USD", gross=gross,
         platform_fee=fee, lien_repayment=0, supplier_net=gross - fee, advance_id=None,
         stripe_transfer_id=f"tr_{order_id}_{milestone}", held_after=held_after,
     )  # fmt: skip

@@ -51,7 +51,8 @@ def _released(tenant: str, order: str, m: int, held_after: int, at: datetime) ->
     milestone, gross = SPLIT[m]
     fee = gross // 100
     payload = MilestoneReleased(
-        order_id=order, milestone_id=milestone, currency="USD", gross=gross, platform_fee=fee,
+        order_id=order, milestone_id=milestone, payout_id=f"po_{order}_{milestone}",
+        currency="USD", gross=gross, platform_fee=fee,
         lien_repayment=0, supplier_net=gross - fee, advance_id=None,
         stripe_transfer_id=f"tr_{order}_{milestone}", held_after=held_after,
     )  # fmt: skip

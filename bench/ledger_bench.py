@@ -57,7 +57,8 @@ def events(n: int) -> list[Envelope]:
                    funded_total=100_000, held_after=100_000, fully_funded=True),
             source="escrow", tenant_id=TENANT, subject=order, occurred_at=at))  # fmt: skip
         out.append(Envelope.wrap(
-            MilestoneReleased(order_id=order, milestone_id="m1", currency="USD", gross=100_000,
+            MilestoneReleased(order_id=order, milestone_id="m1", payout_id=f"po{i}",
+                              currency="USD", gross=100_000,
                               platform_fee=2_000, lien_repayment=0, supplier_net=98_000,
                               advance_id=None, stripe_transfer_id=f"tr_{i}", held_after=0),
             source="escrow", tenant_id=TENANT, subject=order, occurred_at=at))  # fmt: skip

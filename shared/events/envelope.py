@@ -68,13 +68,16 @@ class Envelope(BaseModel):
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
         occurred_at: datetime | None = None,
+        event_id: UUID | None = None,
     ) -> Envelope:
         """Envelope a registered event model.
 
-        The correlation id is, in order: the one given, the one of the request or event being
-        handled (shared.correlation), or this event's own id (a new conversation).
+        The id is ``event_id`` when the producer fixed it (e.g. the payout the event books, see
+        ``EventModel.id_field``), else a new UUIDv7. The correlation id is, in order: the one
+        given, the one of the request or event being handled (shared.correlation), or this
+        event's own id (a new conversation).
         """
-        event_id = new_event_id()
+        event_id = event_id or new_event_id()
         correlation_id = correlation_id or current_correlation_id()
         return cls(
             id=event_id,

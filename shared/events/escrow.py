@@ -11,11 +11,11 @@ Contract, relied on by the ledger and financing services:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events.registry import EventModel, event
+from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import (
     CurrencyCode,
     NonNegativeMinorUnits,
@@ -116,9 +116,13 @@ class MilestoneAccepted(EventModel):
     accepted_by: AcceptedBy
 
 
-@event("escrow.milestone_released", version=1)
-class MilestoneReleased(EventModel):
+# Superseded by v2, which names the payout. Kept, frozen as it was published, because v1
+# events stay on the topic (retention, replays): they are validated by this model, then upcast.
+@event("escrow.milestone_released", version=1, superseded=True)
+class MilestoneReleasedV1(EventModel):
     """gross = platform_fee + lien_repayment + supplier_net, exactly."""
+
+    model_config = ConfigDict(title="MilestoneReleased")
 
     order_id: str
     milestone_id: str
@@ -130,6 +134,39 @@ class MilestoneReleased(EventModel):
     advance_id: str | None
     stripe_transfer_id: str | None  # None when nothing was left to transfer
     held_after: NonNegativeMinorUnits
+
+
+@event("escrow.milestone_released", version=2)
+class MilestoneReleased(EventModel):
+    """gross = platform_fee + lien_repayment + supplier_net, exactly.
+
+    The event's id is its payout's id (``payout_id``): the Stripe transfer's idempotency key
+    is derived from it, so event, payout and transfer name each other.
+    """
+
+    id_field: ClassVar[str | None] = "payout_id"
+
+    order_id: str
+    milestone_id: str
+    payout_id: str | None = Field(
+        description="the payout this release books; null only for a release published as v1, "
+        "whose payout id is its event id"
+    )
+    currency: CurrencyCode
+    gross: PositiveMinorUnits
+    platform_fee: NonNegativeMinorUnits
+    lien_repayment: NonNegativeMinorUnits
+    supplier_net: NonNegativeMinorUnits
+    advance_id: str | None
+    stripe_transfer_id: str | None  # None when nothing was left to transfer
+    held_after: NonNegativeMinorUnits
+
+
+@upcaster("escrow.milestone_released", from_version=1)
+def _release_names_its_payout(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no payout id and its data cannot give one back (it was the envelope's id,
+    which an upcaster does not see): None. Every field v1 had keeps its meaning."""
+    return {**data, "payout_id": None}
 
 
 @event("escrow.dispute_opened", version=1)
@@ -156,6 +193,11 @@ class DisputeResolved(EventModel):
 
 @event("escrow.refunded", version=1)
 class Refunded(EventModel):
+    """The event's id is its refund's id (``refund_id``), from which the Stripe refund's
+    idempotency key is derived."""
+
+    id_field: ClassVar[str | None] = "refund_id"
+
     order_id: str
     refund_id: str
     payment_id: str | None

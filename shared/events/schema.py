@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from shared.events.registry import REGISTRY, load_all_catalogs
+from shared.events.registry import REGISTRY, EventModel, load_all_catalogs
 
 ENVELOPE_HEADERS = {
     "type": "object",
@@ -29,17 +29,46 @@ ENVELOPE_HEADERS = {
 }
 
 
+def _schema(model: type[EventModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema["$id"] = f"urn:tradeflow:event:{model.event_type}:v{model.event_version}"
+    schema["x-event-version"] = model.event_version
+    return schema
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
+    """The schema of the current version of every event type."""
     load_all_catalogs()
-    out = {}
-    for event_type, model in REGISTRY.types().items():
-        if event_type.startswith("test."):
+    return {
+        event_type: _schema(model)
+        for event_type, model in REGISTRY.types().items()
+        if not event_type.startswith("test.")
+    }
+
+
+def superseded_schemas() -> list[tuple[str, dict[str, Any]]]:
+    """(event type, schema) of the older versions consumers still accept (they upcast them
+    to the current one): events of them may still be on the topics."""
+    load_all_catalogs()
+    out = []
+    for model in REGISTRY.superseded():
+        if model.event_type.startswith("test."):
             continue
-        schema = model.model_json_schema()
-        schema["$id"] = f"urn:tradeflow:event:{event_type}:v{model.event_version}"
-        schema["x-event-version"] = model.event_version
-        out[event_type] = schema
+        schema = _schema(model)
+        schema["x-superseded-by"] = REGISTRY.model(model.event_type).event_version
+        out.append((model.event_type, schema))
     return out
+
+
+def _message(event_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": event_type,
+        "title": schema.get("title", event_type),
+        "summary": (schema.get("description") or "").split("\n")[0],
+        "contentType": "application/json",
+        "headers": ENVELOPE_HEADERS,
+        "payload": schema,
+    }
 
 
 def asyncapi(topic_prefix: str = "tradeflow") -> dict[str, Any]:
@@ -47,17 +76,17 @@ def asyncapi(topic_prefix: str = "tradeflow") -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    for event_type, schema in schemas.items():
+    for event_type, schema in [*schemas.items(), *superseded_schemas()]:
         service = event_type.partition(".")[0]
         name = event_type.replace(".", "_")
-        messages[name] = {
-            "name": event_type,
-            "title": schema.get("title", event_type),
-            "summary": (schema.get("description") or "").split("\n")[0],
-            "contentType": "application/json",
-            "headers": ENVELOPE_HEADERS,
-            "payload": schema,
-        }
+        message = _message(event_type, schema)
+        if "x-superseded-by" in schema:  # still accepted, no longer produced
+            name = f"{name}_v{schema['x-event-version']}"
+            message["description"] = (
+                f"Version {schema['x-event-version']}, superseded by version "
+                f"{schema['x-superseded-by']}: no longer produced; consumers upcast it."
+            )
+        messages[name] = message
         channel = channels.setdefault(
             service,
             {"address": f"{topic_prefix}.{service}.events", "messages": {}},
@@ -89,7 +118,7 @@ def write_docs(out_dir: Path) -> list[Path]:
     written[0].write_text(yaml.safe_dump(asyncapi(), sort_keys=False, width=100))
     schema_dir = out_dir / "schemas"
     schema_dir.mkdir(exist_ok=True)
-    for event_type, schema in json_schemas().items():
+    for event_type, schema in [*json_schemas().items(), *superseded_schemas()]:
         path = schema_dir / f"{event_type}.v{schema['x-event-version']}.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         written.append(path)

@@ -99,6 +99,7 @@ def complete_payout(escrow: Escrow, payout_id: str, stripe_transfer_id: str | No
         MilestoneReleased(
             order_id=escrow.order_id,
             milestone_id=payout.milestone_id,
+            payout_id=payout.payout_id,
             currency=escrow.currency,
             gross=payout.gross,
             platform_fee=payout.platform_fee,

@@ -11,6 +11,7 @@ from services.escrow.adapters import repository
 from services.escrow.domain.errors import EscrowError
 from services.escrow.domain.milestones import auto_accept
 from services.escrow.domain.payouts import begin_release
+from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.context import INSPECTION_TIMER, SETTLEMENT_TIMER, EscrowContext
 from services.escrow.service_layer.settlement import settle_in
 from services.escrow.service_layer.unit import commit_decision
@@ -35,9 +36,13 @@ def handlers(ctx: EscrowContext) -> Mapping[str, TimerHandler]:
         # The Stripe call must follow the reservation's commit (its id keys the transfer), so
         # the payout is the settlement timer's, due at once: no inline settlement follows
         # here to wait for, and the worker's next pass, right after this one, pays it.
-        await commit_decision(conn, ctx, escrow, after, events, ACTOR, settle_after=timedelta(0))
+        cause = Cause.from_payload(timer.payload)  # the inspection_started it ends
+        await commit_decision(
+            conn, ctx, escrow, after, events, ACTOR, cause, settle_after=timedelta(0)
+        )
 
     async def settlement(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
-        await settle_in(conn, ctx, timer.payload["order_id"], timer.payload["effect_id"])
+        order_id, effect_id = timer.payload["order_id"], timer.payload["effect_id"]
+        await settle_in(conn, ctx, order_id, effect_id, Cause.from_payload(timer.payload))
 
     return {INSPECTION_TIMER: inspection_window, SETTLEMENT_TIMER: settlement}

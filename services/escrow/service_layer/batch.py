@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository
 from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.unit import (
     caused_by,
@@ -66,7 +67,11 @@ async def commit_decisions(
     entries = [
         (
             escrow,
-            [env for event, cause in d.events for env in envelopes(ctx, escrow, [event], cause)],
+            [
+                env
+                for event, cause in d.events
+                for env in envelopes(ctx, escrow, [event], Cause.of(cause))
+            ],
         )
         for escrow, d in zip(saved, changed, strict=True)
     ]

@@ -19,6 +19,7 @@ from services.escrow.adapters import repository
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.payouts import abort_payout, complete_payout
 from services.escrow.domain.refunds import complete_refund
+from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
 from services.escrow.service_layer.unit import (
@@ -116,9 +117,14 @@ async def settle(
 
 
 async def settle_in(
-    conn: AsyncConnection, ctx: EscrowContext, order_id: str, effect_id: str
+    conn: AsyncConnection,
+    ctx: EscrowContext,
+    order_id: str,
+    effect_id: str,
+    cause: Cause | None = None,
 ) -> None:
-    """Timer path, inside the timer worker's transaction."""
+    """Timer path, inside the timer worker's transaction. ``cause``: the reserving decision's
+    (the timer's payload carries it), so the booking joins that decision's conversation."""
     escrow = await repository.get(conn, order_id)
     if escrow is None:
         return
@@ -128,4 +134,4 @@ async def settle_in(
             raise GatewayUnavailable(f"{effect_id} is still pending; the timer retries it")
         return
     after, events = decide(escrow)
-    await commit_decision(conn, ctx, escrow, after, events, cause_of(escrow, effect_id))
+    await commit_decision(conn, ctx, escrow, after, events, cause_of(escrow, effect_id), cause)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.escrow.adapters import repository
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision
+from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.context import (
     INSPECTION_TIMER,
     SETTLE_GRACE,
@@ -31,9 +32,10 @@ from services.escrow.service_layer.context import (
     EscrowContext,
 )
 from shared import timers
+from shared.correlation import current_correlation_id
 from shared.db import UnitOfWork
 from shared.events import Envelope, EventModel
-from shared.events.escrow import InspectionStarted, MilestoneReleased, Refunded
+from shared.events.escrow import InspectionStarted
 from shared.outbox import add_to_outbox
 
 Decide = Callable[[Escrow], Decision]
@@ -54,28 +56,40 @@ def pending_effects(e: Escrow | None) -> set[str]:
 
 
 def envelopes(
-    ctx: EscrowContext, escrow: Escrow, events: Sequence[EventModel], cause: Envelope | None
+    ctx: EscrowContext, escrow: Escrow, events: Sequence[EventModel], cause: Cause | None
 ) -> list[Envelope]:
+    """The envelopes of one decision's events, all in one conversation: the cause's, else the
+    one being handled (shared.correlation), else a new one, started by the first event."""
     now = ctx.clock.now()
+    conversation = cause.correlation_id if cause is not None else current_correlation_id()
     out = []
     for ev in events:
+        # The event of a payout/refund has the reservation's id (the event names it): the
+        # Stripe idempotency key was derived from it, so event and money movement name each
+        # other.
         env = Envelope.wrap(
             ev,
+            event_id=ev.envelope_id(),
             source=SOURCE,
             tenant_id=escrow.tenant_id,
             subject=escrow.order_id,
             occurred_at=now,
-            **(cause.caused() if cause is not None else {}),
+            correlation_id=conversation,
+            causation_id=cause.causation_id if cause is not None else None,
         )
-        # The event of a payout/refund has the reservation's id: the Stripe idempotency
-        # key was derived from it, so event and money movement name each other.
-        if isinstance(ev, MilestoneReleased):
-            done = [p for p in escrow.payouts if p.milestone_id == ev.milestone_id]
-            env = env.model_copy(update={"id": UUID(done[-1].payout_id)})
-        elif isinstance(ev, Refunded):
-            env = env.model_copy(update={"id": UUID(ev.refund_id)})
+        conversation = env.correlation_id
         out.append(env)
     return out
+
+
+def cause_of_decision(envs: Sequence[Envelope], cause: Cause | None) -> Cause | None:
+    """What the timers a decision sets carry, for their own decisions to answer."""
+    if envs:
+        return Cause(envs[0].correlation_id, envs[0].causation_id)
+    if cause is not None:
+        return cause
+    conversation = current_correlation_id()
+    return Cause(conversation) if conversation is not None else None
 
 
 def requested_by(before: Escrow | None, after: Escrow, actor: str) -> Escrow:
@@ -121,7 +135,7 @@ async def commit_decision(
     after: Escrow,
     events: Sequence[EventModel],
     actor: str,
-    cause: Envelope | None = None,
+    cause: Cause | None = None,
     settle_after: timedelta = SETTLE_GRACE,
 ) -> Escrow:
     now = ctx.clock.now()
@@ -145,13 +159,16 @@ async def commit_decision(
     # Indexed with the funding request itself: Stripe's events for it find this order.
     for pi_id in sorted(payment_intents(saved) - payment_intents(before)):
         await repository.index_payment_intent(conn, pi_id, saved)
-    for ev in events:
-        if isinstance(ev, InspectionStarted):
+    for ev, env in zip(events, envs, strict=True):
+        if isinstance(ev, InspectionStarted):  # the window's end answers its start
             key = f"{ev.order_id}/{ev.milestone_id}"
             payload = {"order_id": ev.order_id, "milestone_id": ev.milestone_id}
+            payload |= Cause.of(env).to_payload()
             await timers.schedule(conn, INSPECTION_TIMER, key, ev.ends_at, payload)
+    reserving = cause_of_decision(envs, cause)
     for effect_id in sorted(now_pending - was):
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
+        payload |= reserving.to_payload() if reserving is not None else {}
         await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
     return saved
 

@@ -7,6 +7,7 @@ the Stripe transfer to the supplier went out with it, the payout in the same tra
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from services.ledger.domain.chart import (
     ADVANCE_RECEIVABLE,
@@ -17,6 +18,7 @@ from services.ledger.domain.chart import (
     SUPPLIER_PAYABLE,
 )
 from services.ledger.domain.journal import Line, cr, dr
+from shared.events import EventModel
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
 
 EH, SC, SP = ESCROW_HELD.code, STRIPE_CLEARING.code, SUPPLIER_PAYABLE.code
@@ -69,8 +71,10 @@ def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
     return f"order {o} refund {e.refund_id}: {e.reason}", [dr(EH, c, e.amount, o), cash]
 
 
-ESCROW_RULES: dict[str, Callable[..., tuple[str, list[Line]]]] = {
-    "escrow.funded": escrow_funded,
-    "escrow.milestone_released": milestone_released,
-    "escrow.refunded": escrow_refunded,
+# Keyed by the current model: an older version is upcast to it before the lookup, so a
+# v1 milestone_released (no payout_id) posts by the same rule as v2, line for line.
+ESCROW_RULES: dict[type[EventModel], Callable[[Any], tuple[str, list[Line]]]] = {
+    Funded: escrow_funded,
+    MilestoneReleased: milestone_released,
+    Refunded: escrow_refunded,
 }

@@ -3,6 +3,8 @@
 ``draft_for(envelope)`` returns the ``JournalDraft`` an event implies, or ``None`` for the
 events the ledger does not post (status changes that move no money). The rule per event is
 documented on its event model and in docs/ledger.md; this module is the one place it is coded.
+Rules are keyed by event model, not type string: the envelope's payload is upcast to the
+current model of its type first, so one rule serves every version of a type.
 """
 
 from __future__ import annotations
@@ -81,22 +83,42 @@ def recovery_recorded(e: RecoveryRecorded) -> tuple[str, list[Line]]:
     ]
 
 
-RULES: dict[str, Rule] = {
-    "financing.advance_disbursed": advance_disbursed,
-    "financing.fee_amortized": fee_amortized,
-    "financing.advance_repaid_early": advance_repaid_early,
-    "financing.advance_written_off": advance_written_off,
-    "financing.recovery_recorded": recovery_recorded,
+# Keyed by event model, the current version of each type: ``env.payload()`` upcasts an
+# older version before the lookup, so every version of a type posts by its one rule.
+RULES: dict[type[EventModel], Rule] = {
+    AdvanceDisbursed: advance_disbursed,
+    FeeAmortized: fee_amortized,
+    AdvanceRepaidEarly: advance_repaid_early,
+    AdvanceWrittenOff: advance_written_off,
+    RecoveryRecorded: recovery_recorded,
     **ESCROW_RULES,
 }
+# The types the ledger posts: any other event is no money event, and is not even parsed.
+POSTED_TYPES = frozenset(model.event_type for model in RULES)
+
+
+def rule_for(payload: EventModel) -> Rule:
+    """The posting rule of a money event (its type is in ``POSTED_TYPES``).
+
+    ``payload`` must be the current model of its type (``Envelope.payload()`` gives it): a
+    superseded version is refused, never left unposted for want of a rule."""
+    rule = RULES.get(type(payload))
+    if rule is None:
+        raise TypeError(
+            f"no posting rule for {type(payload).__name__} ({payload.event_type} "
+            f"v{payload.event_version}): is it a current model? Envelope.payload() upcasts"
+        )
+    return rule
 
 
 def draft_for(env: Envelope, payload: EventModel | None = None) -> JournalDraft | None:
-    """The transaction ``env`` implies, or None when the ledger ignores this event type."""
-    rule = RULES.get(env.type)
-    if rule is None:
+    """The transaction ``env`` implies, or None when the ledger ignores this event type.
+
+    ``payload``: ``env.payload()`` (upcast to the current model), when the caller has it."""
+    if env.type not in POSTED_TYPES:
         return None
-    memo, lines = rule(payload if payload is not None else env.payload())
+    payload = env.payload() if payload is None else payload
+    memo, lines = rule_for(payload)(payload)
     if len(lines) < 2:
         return None  # nothing moved (e.g. an early repayment of zero with no rebate)
     return JournalDraft(

@@ -189,6 +189,7 @@ def released(
     return ev.MilestoneReleased(
         order_id=order_id,
         milestone_id=milestone,
+        payout_id=str(uuid.uuid4()),
         currency="USD",
         gross=gross,
         platform_fee=fee,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ledger.adapters import queries
 from services.ledger.domain.chart import natural_balance
 from services.ledger.entrypoints.consumer import post_events
-from shared.events import Envelope, EventModel
+from shared.events import Envelope, EventModel, new_event_id
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -45,6 +45,7 @@ def released(
     at = kw.pop("at", None)
     fields: dict[str, Any] = {
         "milestone_id": "m1",
+        "payout_id": str(new_event_id()),
         "currency": "USD",
         "advance_id": None,
         "stripe_transfer_id": f"tr_{order}",

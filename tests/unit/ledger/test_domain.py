@@ -83,7 +83,7 @@ def test_events_without_money_are_not_posted() -> None:
 
 def test_a_release_that_does_not_add_up_is_refused() -> None:
     env = Envelope.wrap(
-        MilestoneReleased(order_id="o", milestone_id="m", currency="USD", gross=100,
+        MilestoneReleased(order_id="o", milestone_id="m", payout_id="p", currency="USD", gross=100,
                           platform_fee=1, lien_repayment=0, supplier_net=98, advance_id=None,
                           stripe_transfer_id=None, held_after=0),
         source="escrow", tenant_id="t", subject="o",
