@@ -20,7 +20,6 @@ from services.escrow.adapters.repository import decode_cursor, encode_cursor
 from services.escrow.domain.model import Escrow
 from services.escrow.service_layer.errors import InvalidCursor
 from services.escrow.service_layer.gateway import (
-    GatewayRefused,
     PaymentGateway,
     PaymentIntent,
     WebhookRefused,
@@ -236,6 +235,3 @@ class FakeGateway(PaymentGateway):
         if signature != self.SIGNATURE:
             raise WebhookRefused("invalid_signature", "not signed by the fake")
         return json.loads(payload)
-
-
-__all__ = ["FakeEscrowUnitOfWork", "FakeGateway", "GatewayRefused", "Race"]
