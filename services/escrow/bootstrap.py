@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
-from services.escrow.service_layer.context import EscrowContext
 from services.escrow.service_layer.gateway import PaymentGateway
+from services.escrow.service_layer.unit_of_work import EscrowUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
@@ -20,17 +20,24 @@ NAME = "escrow"
 
 @dataclass
 class EscrowContainer:
+    """What the escrow's entrypoints hand their use cases: units of work on the service's
+    database (events to its topic), the clock and the payment gateway. Entrypoints read
+    ``gateway`` when they call, so a test may swap it on a running service."""
+
     runtime: Runtime
     gateway: PaymentGateway
 
     @property
-    def context(self) -> EscrowContext:
-        return EscrowContext(
-            engine=self.runtime.engine,
-            clock=self.runtime.clock,
-            topic=self.runtime.topic,
-            gateway=self.gateway,
-        )
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    @property
+    def topic(self) -> str:
+        return self.runtime.topic
+
+    def unit_of_work(self) -> EscrowUnitOfWork:
+        """A fresh unit of work (one transaction) on the escrow database."""
+        return EscrowUnitOfWork(self.runtime.engine, self.runtime.topic)
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -61,13 +68,12 @@ def routers() -> Sequence[APIRouter]:
 def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:
     from services.escrow.entrypoints.consumers import lien_batch_handler, lien_handler
 
-    ctx = container.context
     return [
         ConsumerSpec(
             "escrow.liens",
             [container.runtime.settings.topic("financing")],
-            lien_handler(ctx),
-            batch_handler=lien_batch_handler(ctx),
+            lien_handler(container),
+            batch_handler=lien_batch_handler(container),
             max_records=2_000,  # a batch costs a few statements whatever its size (see bench/)
         )
     ]
@@ -76,7 +82,7 @@ def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:
 def timers(container: EscrowContainer) -> Mapping[str, TimerHandler]:
     from services.escrow.entrypoints.timers import handlers
 
-    return handlers(container.context)
+    return handlers(container)
 
 
 DEFINITION = ServiceDefinition(

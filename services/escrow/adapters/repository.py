@@ -1,11 +1,14 @@
-"""Loading and saving escrows with optimistic concurrency; listing; the timeline; fee policies."""
+"""Loading and saving escrows with optimistic concurrency; listing; the timeline; fee policies.
+
+Functions on a connection; ``service_layer/unit_of_work.py`` wraps them in the repositories
+its use cases see. A version mismatch is ``shared.unit_of_work.Conflict``.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,25 +19,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.escrow.adapters.tables import escrows, fee_policies, payment_intents, timeline
+from services.escrow.adapters.tables import (
+    escrows,
+    fee_policies,
+    payment_intents,
+    stripe_events,
+    timeline,
+)
 from services.escrow.domain.errors import InvariantViolation
 from services.escrow.domain.model import Escrow
 from shared.events import Envelope
+from shared.unit_of_work import Conflict
 
 DEFAULT_FEE_BPS = 100  # 1% when a tenant set no policy
-
-
-class ConcurrentModification(Exception):
-    """Another transaction changed the escrow since it was read."""
-
-
-@dataclass(frozen=True)
-class OrderFilter:
-    status: str | None = None
-    buyer_id: str | None = None
-    supplier_id: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 def _columns(e: Escrow, now: datetime) -> dict[str, Any]:
@@ -105,9 +102,7 @@ async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     except IntegrityError as exc:  # the CHECK constraint: the database's own guard
         raise InvariantViolation(f"the database refused the escrow state: {exc.orig}") from exc
     if result.rowcount != 1:
-        raise ConcurrentModification(
-            f"escrow {escrow.order_id} changed since version {escrow.version}"
-        )
+        raise Conflict(f"escrow {escrow.order_id} changed since version {escrow.version}")
     return escrow.model_copy(update={"version": escrow.version + 1})
 
 
@@ -164,7 +159,7 @@ async def save_all(conn: AsyncConnection, changed: Sequence[Escrow], now: dateti
         raise InvariantViolation(f"the database refused an escrow state: {exc.orig}") from exc
     stale = [e.order_id for e in changed if e.order_id not in saved]
     if stale:
-        raise ConcurrentModification(f"escrows {', '.join(stale)} changed since they were read")
+        raise Conflict(f"escrows {', '.join(stale)} changed since they were read")
     return [e.model_copy(update={"version": e.version + 1}) for e in changed]
 
 
@@ -224,23 +219,33 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def list_orders(
-    conn: AsyncConnection, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    buyer_id: str | None = None,
+    supplier_id: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
 ) -> tuple[list[Escrow], str | None]:
-    """Newest first, keyset-paginated on (created_at, order_id)."""
+    """Newest first, keyset-paginated on (created_at, order_id); a cursor this code did not
+    encode raises ValueError or TypeError."""
     query = sa.select(escrows.c.state, escrows.c.version, escrows.c.created_at).where(
         escrows.c.tenant_id == tenant_id
     )
     for column, value in (
-        (escrows.c.status, flt.status),
-        (escrows.c.buyer_id, flt.buyer_id),
-        (escrows.c.supplier_id, flt.supplier_id),
+        (escrows.c.status, status),
+        (escrows.c.buyer_id, buyer_id),
+        (escrows.c.supplier_id, supplier_id),
     ):
         if value is not None:
             query = query.where(column == value)
-    if flt.created_from is not None:
-        query = query.where(escrows.c.created_at >= flt.created_from)
-    if flt.created_to is not None:
-        query = query.where(escrows.c.created_at < flt.created_to)
+    if created_from is not None:
+        query = query.where(escrows.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(escrows.c.created_at < created_to)
     if cursor is not None:
         after = decode_cursor(cursor)
         query = query.where(sa.tuple_(escrows.c.created_at, escrows.c.order_id) < after)
@@ -294,3 +299,16 @@ async def set_fee_policy(
             },
         )
     )
+
+
+async def claim_stripe_event(conn: AsyncConnection, event_id: str, event_type: str) -> bool:
+    """Claim a Stripe event id for this transaction; False if it was claimed before."""
+    claimed = (
+        await conn.execute(
+            pg_insert(stripe_events)
+            .values(event_id=event_id, event_type=event_type)
+            .on_conflict_do_nothing()
+            .returning(stripe_events.c.event_id)
+        )
+    ).first()
+    return claimed is not None

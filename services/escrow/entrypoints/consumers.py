@@ -1,107 +1,56 @@
-"""Commands from financing: place or refuse a lien, release it. Applied once via the inbox.
+"""Financing's lien commands, consumed from its topic and applied once via the inbox.
 
-A fetched batch is applied at once (``lien_batch_handler``, the consumer's batch handler):
-its escrows are row-locked in one statement (in id order), each command is decided in
-batch order on its escrow's state as the earlier commands left it, and the outcome is
-written by ``service_layer.batch.commit_decisions`` in three statements. A command for an
-escrow that does not exist (or is another tenant's) is answered ``lien_refused`` with
-``order_not_found``. A command that cannot be decided (an invalid event, a domain error)
-changes nothing, stops its order for the rest of the batch and goes back to the consumer,
-which dead-letters or retries it; the other orders go on.
+A fetched batch is one transaction (the inbox consumer's): its use case
+(``service_layer.events.apply_lien_commands``) runs in ``EscrowUnitOfWork.joining`` that
+transaction, and names the commands it could not apply for the consumer to dead-letter or
+retry. A single event (``lien_handler``) is a batch of one that raises what failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from uuid import UUID
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.escrow.adapters import repository
-from services.escrow.domain.liens import release_lien, request_lien
-from services.escrow.service_layer.batch import Decided, commit_decisions
-from services.escrow.service_layer.context import SOURCE, EscrowContext
+from services.escrow.service_layer import events
+from services.escrow.service_layer.unit_of_work import EscrowUnitOfWork
+from shared.clock import Clock
 from shared.events import Envelope
-from shared.events.escrow import LienRefused
-from shared.events.financing import LienReleaseRequested, LienRequested
 from shared.inbox import BatchHandler, Failures, Handler
 
-ACTOR = "financing"
-Command = LienRequested | LienReleaseRequested
-# Looked at before an event is parsed: one of a version or type this code does not know
-# stalls the consumer or parks its order, which is right only for a command escrow obeys.
-COMMAND_TYPES = frozenset({LienRequested.event_type, LienReleaseRequested.event_type})
+
+class Ports(Protocol):
+    """What the consumer needs of the container."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def topic(self) -> str: ...
 
 
-def lien_handler(ctx: EscrowContext) -> Handler:
+def lien_handler(ports: Ports) -> Handler:
     """One command (as a batch of one): raises what it could not apply."""
 
     async def handle(conn: AsyncConnection, env: Envelope) -> None:
-        for error in (await apply_lien_commands(conn, ctx, [env])).values():
+        for error in (await apply_lien_commands(conn, ports, [env])).values():
             raise error
 
     return handle
 
 
-def lien_batch_handler(ctx: EscrowContext) -> BatchHandler:
+def lien_batch_handler(ports: Ports) -> BatchHandler:
     async def handle(conn: AsyncConnection, envelopes: Sequence[Envelope]) -> Failures:
-        return await apply_lien_commands(conn, ctx, envelopes)
+        return await apply_lien_commands(conn, ports, envelopes)
 
     return handle
 
 
 async def apply_lien_commands(
-    conn: AsyncConnection, ctx: EscrowContext, envelopes: Sequence[Envelope]
+    conn: AsyncConnection, ports: Ports, envelopes: Sequence[Envelope]
 ) -> Failures:
-    failed: dict[UUID, Exception] = {}
-    stopped: set[str] = set()  # subjects behind a failed command: the consumer parks them
-    commands: list[tuple[Envelope, Command]] = []
-    for env in envelopes:
-        if env.subject in stopped or env.type not in COMMAND_TYPES:
-            continue  # financing's other events are not for escrow, whatever their version
-        try:
-            command = env.payload()
-        except Exception as exc:  # invalid, unknown or newer than this code: nothing done
-            failed[env.id] = exc
-            stopped.add(env.subject)
-            continue
-        if isinstance(command, LienRequested | LienReleaseRequested):
-            commands.append((env, command))
-    escrows = await repository.lock(conn, {c.order_id for _, c in commands})
-    decided: dict[str, Decided] = {}
-    replies: list[Envelope] = []
-    for env, command in commands:
-        if env.subject in stopped:
-            continue
-        mine = decided.get(command.order_id)
-        escrow = mine.after if mine else escrows.get(command.order_id)
-        if escrow is None or escrow.tenant_id != env.tenant_id:
-            if isinstance(command, LienRequested):
-                replies.append(_not_found(env, command))
-            continue
-        try:
-            if isinstance(command, LienRequested):
-                after, events = request_lien(
-                    escrow, command.advance_id, command.amount, command.currency,
-                    command.supplier_id,
-                )  # fmt: skip
-            else:
-                after, events = release_lien(escrow, command.advance_id, command.reason)
-        except Exception as exc:  # decided in memory: nothing was written for it
-            failed[env.id] = exc
-            stopped.add(env.subject)
-            continue
-        mine = decided.setdefault(command.order_id, Decided(escrow, escrow))
-        mine.after = after
-        mine.events += [(event, env) for event in events]
-    await commit_decisions(conn, ctx, list(decided.values()), ACTOR, replies)
+    async with EscrowUnitOfWork.joining(conn, ports.topic) as uow:
+        failed = await events.apply_lien_commands(uow, ports.clock, envelopes)
+        await uow.commit()
     return failed
-
-
-def _not_found(env: Envelope, command: LienRequested) -> Envelope:
-    refused = LienRefused(
-        order_id=command.order_id, advance_id=command.advance_id, reasons=["order_not_found"]
-    )
-    return Envelope.wrap(
-        refused, source=SOURCE, tenant_id=env.tenant_id, subject=command.order_id, **env.caused()
-    )

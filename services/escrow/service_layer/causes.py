@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from shared.events import Envelope
@@ -37,9 +36,10 @@ class Cause:
         return out
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any] | None) -> Cause | None:
+    def from_payload(cls, payload: Mapping[str, object] | None) -> Cause | None:
         """The cause a timer's payload carries (None for timers set before they carried one)."""
         if not payload or not payload.get("correlation_id"):
             return None
         causation = payload.get("causation_id")
-        return cls(UUID(payload["correlation_id"]), UUID(causation) if causation else None)
+        correlation = UUID(str(payload["correlation_id"]))
+        return cls(correlation, UUID(str(causation)) if causation else None)

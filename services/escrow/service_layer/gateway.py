@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
 
 class GatewayRefused(Exception):
@@ -67,8 +66,8 @@ class PaymentGateway(ABC):
         """Refund part of a PaymentIntent; returns the refund id."""
 
     @abstractmethod
-    def verify_webhook(self, payload: bytes, signature: str | None) -> Any:
+    def verify_webhook(self, payload: bytes, signature: str | None) -> object:
         """The JSON value of a body Stripe signed just now; else raises WebhookRefused.
 
         Only the signature and the JSON are checked here; what the value must look like is
-        the webhook endpoint's business (entrypoints/stripe_objects.py)."""
+        the webhook endpoint's business (entrypoints/http/webhooks.py: parse_event)."""

@@ -13,22 +13,28 @@ that record.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.escrow.adapters import repository
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.payouts import abort_payout, complete_payout
 from services.escrow.domain.refunds import complete_refund
 from services.escrow.service_layer.causes import Cause
-from services.escrow.service_layer.context import EscrowContext
-from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
-from services.escrow.service_layer.unit import (
+from services.escrow.service_layer.decisions import (
     BeforeCommit,
     Decide,
-    commit_decision,
-    execute,
+    decide,
     pending_effects,
+    write_decision,
 )
+from services.escrow.service_layer.gateway import (
+    GatewayRefused,
+    GatewayUnavailable,
+    PaymentGateway,
+)
+from services.escrow.service_layer.unit_of_work import (
+    AbstractEscrowUnitOfWork,
+    UnitOfWorkFactory,
+)
+from shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 ACTOR = "system:settlement"  # reservations that do not say who caused them
@@ -49,7 +55,7 @@ def refund_key(refund_id: str) -> str:
     return f"escrow-refund-{refund_id}"
 
 
-async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide | None:
+async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Decide | None:
     """Make the Stripe call of a reserved payout/refund; the decision that books its outcome.
 
     None when there is nothing to do (already completed) or Stripe is unavailable (the
@@ -61,7 +67,7 @@ async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide |
         transfer_id = None
         try:
             if payout.supplier_net > 0:
-                transfer_id = await ctx.gateway.transfer(
+                transfer_id = await gateway.transfer(
                     amount=payout.supplier_net,
                     currency=escrow.currency,
                     destination=escrow.supplier_account_id,
@@ -85,7 +91,7 @@ async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide |
         payment = next(p for p in escrow.payments if p.payment_id == refund.payment_id)
         try:
             assert payment.stripe_payment_intent_id is not None
-            refund_id = await ctx.gateway.refund(
+            refund_id = await gateway.refund(
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=refund.amount,
                 metadata={**meta, "refund_id": refund.refund_id},
@@ -100,38 +106,43 @@ async def effect(ctx: EscrowContext, escrow: Escrow, effect_id: str) -> Decide |
 
 
 async def settle(
-    ctx: EscrowContext,
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
     escrow: Escrow,
     effect_ids: list[str],
     before_commit: BeforeCommit | None = None,
 ) -> Escrow:
-    """Inline path, right after the reserving commit."""
+    """Inline path, right after the reserving commit: one unit of work per booking."""
     for effect_id in effect_ids:
-        decide = await effect(ctx, escrow, effect_id)
-        if decide is not None:
+        booking = await effect(gateway, escrow, effect_id)
+        if booking is not None:
             actor = cause_of(escrow, effect_id)
-            escrow, _ = await execute(
-                ctx, escrow.order_id, escrow.tenant_id, decide, actor, before_commit
+            escrow, _ = await decide(
+                uows, clock, escrow.order_id, escrow.tenant_id, booking, actor, before_commit
             )
     return escrow
 
 
 async def settle_in(
-    conn: AsyncConnection,
-    ctx: EscrowContext,
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
+    gateway: PaymentGateway,
     order_id: str,
     effect_id: str,
     cause: Cause | None = None,
 ) -> None:
-    """Timer path, inside the timer worker's transaction. ``cause``: the reserving decision's
-    (the timer's payload carries it), so the booking joins that decision's conversation."""
-    escrow = await repository.get(conn, order_id)
+    """Timer path, in the timer's unit of work (the caller commits). ``cause``: the reserving
+    decision's (the timer's payload carries it), so the booking joins that decision's
+    conversation."""
+    escrow = await uow.escrows.get(order_id)
     if escrow is None:
         return
-    decide = await effect(ctx, escrow, effect_id)
-    if decide is None:
+    booking = await effect(gateway, escrow, effect_id)
+    if booking is None:
         if effect_id in pending_effects(escrow):
             raise GatewayUnavailable(f"{effect_id} is still pending; the timer retries it")
         return
-    after, events = decide(escrow)
-    await commit_decision(conn, ctx, escrow, after, events, cause_of(escrow, effect_id), cause)
+    after, events = booking(escrow)
+    actor = cause_of(escrow, effect_id)
+    await write_decision(uow, clock, escrow, after, events, actor, cause)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 async def answers(api: Api, tenant: str, command: Any) -> list[dict[str, Any]]:
     env = Envelope.wrap(command, source="financing", tenant_id=tenant, subject=command.order_id)
     async with api.engine.begin() as conn:
-        await lien_handler(api.container.context)(conn, env)
+        await lien_handler(api.container)(conn, env)
     async with api.engine.connect() as conn:
         rows = await conn.execute(
             sa.select(outbox.c.envelope).where(

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from services.escrow.adapters import repository
 from services.escrow.adapters.tables import escrows
 from services.escrow.domain.errors import InvariantViolation
+from shared.unit_of_work import Conflict
 from tests.integration.escrow.conftest import Api
 from tests.unit.escrow.builders import T0, funded, new_order
 
@@ -45,7 +46,7 @@ async def test_a_stale_version_is_a_concurrent_modification(api: Api) -> None:
     assert read is not None and read.version == 1
     async with api.engine.begin() as conn:
         await repository.save(conn, read.model_copy(update={"status": "cancelled"}), T0)
-    with pytest.raises(repository.ConcurrentModification):
+    with pytest.raises(Conflict):
         async with api.engine.begin() as conn:
             await repository.save(conn, read.model_copy(update={"funded": 5}), T0)
     async with api.engine.connect() as conn:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.escrow.service_layer.context import INSPECTION_TIMER
+from services.escrow.service_layer.decisions import INSPECTION_TIMER
 from services.escrow.service_layer.gateway import GatewayUnavailable
 from shared.db import outbox, timers
 from tests.integration.escrow.conftest import Api

@@ -54,7 +54,7 @@ async def test_thirty_forty_thirty_order_with_a_split_dispute(api: Api) -> None:
     )
     env = Envelope.wrap(lien, source="financing", tenant_id=order["tenant_id"], subject=oid)
     async with api.engine.begin() as conn:
-        await lien_handler(api.container.context)(conn, env)
+        await lien_handler(api.container)(conn, env)
 
     # The deposit's window ends without dispute: auto-accepted, then paid by the settlement timer.
     api.clock.advance(5 * DAY)

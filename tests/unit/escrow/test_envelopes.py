@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
 from uuid import UUID
 
 from services.escrow.domain.milestones import accept_milestone
 from services.escrow.domain.payouts import begin_release, complete_payout
-from services.escrow.service_layer.unit import envelopes
-from shared.clock import ManualClock
+from services.escrow.service_layer.decisions import envelopes
 from tests.unit.escrow.builders import T0, funded, ms, new_order
-
-CTX: Any = SimpleNamespace(clock=ManualClock(T0))
 
 
 def test_a_decision_outside_any_conversation_starts_one_that_all_its_events_share() -> None:
@@ -24,7 +19,7 @@ def test_a_decision_outside_any_conversation_starts_one_that_all_its_events_shar
     e, _ = begin_release(e, ms(e, 0))
     payout = e.payouts[0]
     e, events = complete_payout(e, payout.payout_id, "tr_1")  # the release completes the order
-    envs = envelopes(CTX, e, events, None)
+    envs = envelopes(T0, e, events, None)
     assert [env.type for env in envs] == ["escrow.milestone_released", "escrow.completed"]
     released = envs[0]
     assert released.id == UUID(payout.payout_id)
@@ -38,6 +33,6 @@ def test_a_release_is_published_as_v2_naming_its_payout_which_is_its_id() -> Non
     e, _ = begin_release(e, ms(e, 0))
     payout = e.payouts[0]
     e, events = complete_payout(e, payout.payout_id, "tr_1")
-    (released,) = envelopes(CTX, e, events, None)
+    (released,) = envelopes(T0, e, events, None)
     assert (released.type, released.version) == ("escrow.milestone_released", 2)
     assert released.data["payout_id"] == payout.payout_id == str(released.id)

@@ -4,33 +4,35 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.escrow.domain.errors import EscrowError
-from services.escrow.domain.funding import (
-    check_new_funding,
-    outstanding,
-    record_funding,
-    request_funding,
-)
-from services.escrow.domain.model import Escrow
-from services.escrow.domain.rules import Decision, new_id
 from services.escrow.entrypoints.http.deps import (
-    Ctx,
+    Container,
     Finance,
     Platform,
-    load,
-    raise_api_error,
-    run,
+    answer_order,
+    caller,
 )
+from services.escrow.entrypoints.http.errors import answered
 from services.escrow.entrypoints.http.schemas import (
     FundingStarted,
     FundRequest,
     OrderPublic,
     WireConfirmation,
 )
-from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
-from shared.http.errors import ApiError
+from services.escrow.service_layer import commands
+from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["funding"])
+
+
+def funding_started(started: commands.FundingStarted) -> FundingStarted:
+    return FundingStarted(
+        order_id=started.order_id,
+        payment_id=started.payment_id,
+        amount=started.amount,
+        currency=started.currency,
+        stripe_payment_intent_id=started.stripe_payment_intent_id,
+        client_secret=started.client_secret,
+    )
 
 
 @router.post(
@@ -38,51 +40,24 @@ router = APIRouter(prefix="/v1/orders/{order_id}", tags=["funding"])
     status_code=201,
     responses={502: {"description": "payment_provider_error: Stripe refused or is unreachable"}},
 )
-async def fund(order_id: str, body: FundRequest, who: Platform, ctx: Ctx) -> FundingStarted:
-    async with ctx.engine.connect() as conn:
-        escrow = await load(conn, who, order_id)
-    amount = body.amount if body.amount is not None else outstanding(escrow)
-    try:
-        check_new_funding(escrow, amount)
-    except EscrowError as exc:
-        raise_api_error(exc, order_id)
-    payment_id = new_id()
-    metadata = {"order_id": order_id, "tenant_id": who.tenant_id, "payment_id": payment_id}
-    try:
-        intent = await ctx.gateway.create_payment_intent(
-            amount=amount,
-            currency=escrow.currency,
-            order_id=order_id,
-            metadata=metadata,
-            idempotency_key=f"escrow-fund-{payment_id}",
+async def fund(order_id: str, body: FundRequest, who: Platform, c: Container) -> FundingStarted:
+    def answering(started: commands.FundingStarted) -> None:
+        answer(funding_started(started))
+
+    with answered():
+        started = await commands.start_funding(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, body.amount, answering
         )
-    except (GatewayRefused, GatewayUnavailable) as exc:
-        raise ApiError(502, "payment_provider_error", str(exc)) from exc
-    started = FundingStarted(
-        order_id=order_id,
-        payment_id=payment_id,
-        amount=amount,
-        currency=escrow.currency,
-        stripe_payment_intent_id=intent.id,
-        client_secret=intent.client_secret,
-    )
-
-    def decide(e: Escrow) -> Decision:
-        # One transaction records the request and indexes its PaymentIntent (commit_decision).
-        return request_funding(e, payment_id, amount, intent.id)
-
-    await run(ctx, who, order_id, decide, render=lambda _: started)
-    return started
+    return funding_started(started)
 
 
 @router.post("/wire-confirmations", status_code=201)
 async def confirm_wire(
-    order_id: str, body: WireConfirmation, who: Finance, ctx: Ctx
+    order_id: str, body: WireConfirmation, who: Finance, c: Container
 ) -> OrderPublic:
-    payment_id = f"wire:{body.reference}"
-
-    def decide(e: Escrow) -> Decision:
-        check_new_funding(e, body.amount)
-        return record_funding(e, payment_id, body.amount, "wire", ctx.clock.now())
-
-    return OrderPublic.of(await run(ctx, who, order_id, decide))
+    with answered():
+        escrow = await commands.confirm_wire(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id,
+            body.reference, body.amount, answer_order,
+        )  # fmt: skip
+    return OrderPublic.of(escrow)

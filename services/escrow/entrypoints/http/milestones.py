@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.escrow.domain.disputes import open_dispute, resolve_dispute
-from services.escrow.domain.errors import EscrowError
-from services.escrow.domain.milestones import accept_milestone, submit_evidence
-from services.escrow.domain.model import Escrow
-from services.escrow.domain.payouts import begin_release
-from services.escrow.domain.rules import Decision
 from services.escrow.entrypoints.http.deps import (
-    Ctx,
+    Container,
     Finance,
     Platform,
     PlatformOrFinance,
     PlatformOrSupplier,
-    run,
+    answer_order,
+    caller,
 )
+from services.escrow.entrypoints.http.errors import answered
 from services.escrow.entrypoints.http.schemas import (
     DisputeCreate,
     DisputeResolution,
@@ -26,6 +22,7 @@ from services.escrow.entrypoints.http.schemas import (
     evidence_details,
     evidence_kind,
 )
+from services.escrow.service_layer import commands
 from shared.http.errors import ApiError
 from shared.http.openapi import link
 
@@ -34,19 +31,13 @@ router = APIRouter(prefix="/v1/orders/{order_id}", tags=["milestones"])
 BUYER_EVIDENCE = frozenset({"buyer_acceptance"})
 
 
-def accept_and_release(e: Escrow, milestone_id: str) -> Decision:
-    """Acceptance releases at once; if the release cannot start, the acceptance stands."""
-    accepted, events = accept_milestone(e, milestone_id)
-    try:
-        released, more = begin_release(accepted, milestone_id)
-    except EscrowError:
-        return accepted, events
-    return released, events + more
-
-
 @router.post("/milestones/{milestone_id}/evidence", status_code=201)
 async def evidence(
-    order_id: str, milestone_id: str, body: EvidenceSubmission, who: PlatformOrSupplier, ctx: Ctx
+    order_id: str,
+    milestone_id: str,
+    body: EvidenceSubmission,
+    who: PlatformOrSupplier,
+    c: Container,
 ) -> OrderPublic:
     kind, details = evidence_kind(body.evidence), evidence_details(body.evidence)
     if kind in BUYER_EVIDENCE and "platform" not in who.scopes:
@@ -55,27 +46,32 @@ async def evidence(
             "insufficient_scope",
             f"{kind} evidence is the buyer's: it needs the platform scope",
         )
-    escrow = await run(
-        ctx,
-        who,
-        order_id,
-        lambda e: submit_evidence(e, milestone_id, kind, details, who.actor, ctx.clock.now()),
-    )
+    with answered():
+        escrow = await commands.submit_evidence(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id,
+            kind, details, answer_order,
+        )  # fmt: skip
     return OrderPublic.of(escrow)
 
 
 @router.post("/milestones/{milestone_id}/accept")
-async def accept(order_id: str, milestone_id: str, who: Platform, ctx: Ctx) -> OrderPublic:
-    escrow = await run(ctx, who, order_id, lambda e: accept_and_release(e, milestone_id))
+async def accept(order_id: str, milestone_id: str, who: Platform, c: Container) -> OrderPublic:
+    with answered():
+        escrow = await commands.accept_milestone(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id, answer_order
+        )
     return OrderPublic.of(escrow)
 
 
 @router.post("/milestones/{milestone_id}/release")
 async def release(
-    order_id: str, milestone_id: str, who: PlatformOrFinance, ctx: Ctx
+    order_id: str, milestone_id: str, who: PlatformOrFinance, c: Container
 ) -> OrderPublic:
     """Release an accepted milestone whose earlier release attempt did not go through."""
-    escrow = await run(ctx, who, order_id, lambda e: begin_release(e, milestone_id))
+    with answered():
+        escrow = await commands.release_milestone(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id, answer_order
+        )
     return OrderPublic.of(escrow)
 
 
@@ -92,25 +88,23 @@ RESOLVE = link(
     responses={201: {"links": {"Resolve": RESOLVE}}},
 )
 async def dispute(
-    order_id: str, milestone_id: str, body: DisputeCreate, who: Platform, ctx: Ctx
+    order_id: str, milestone_id: str, body: DisputeCreate, who: Platform, c: Container
 ) -> OrderPublic:
-    escrow = await run(
-        ctx,
-        who,
-        order_id,
-        lambda e: open_dispute(e, milestone_id, body.reason, body.evidence, ctx.clock.now()),
-    )
+    with answered():
+        escrow = await commands.open_dispute(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id,
+            body.reason, body.evidence, answer_order,
+        )  # fmt: skip
     return OrderPublic.of(escrow)
 
 
 @router.post("/disputes/{dispute_id}/resolve")
 async def resolve(
-    order_id: str, dispute_id: str, body: DisputeResolution, who: Finance, ctx: Ctx
+    order_id: str, dispute_id: str, body: DisputeResolution, who: Finance, c: Container
 ) -> OrderPublic:
-    escrow = await run(
-        ctx,
-        who,
-        order_id,
-        lambda e: resolve_dispute(e, dispute_id, body.outcome, body.release_amount),
-    )
+    with answered():
+        escrow = await commands.resolve_dispute(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, dispute_id,
+            body.outcome, body.release_amount, answer_order,
+        )  # fmt: skip
     return OrderPublic.of(escrow)

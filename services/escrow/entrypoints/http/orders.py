@@ -7,19 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.escrow.adapters import repository
-from services.escrow.domain.errors import EscrowError
-from services.escrow.domain.ordering import MilestoneSpec, OrderSpec, create_order
-from services.escrow.domain.refunds import cancel_order
+from services.escrow.domain.ordering import MilestoneSpec
 from services.escrow.entrypoints.http.deps import (
     Anyone,
-    Ctx,
+    Container,
     Platform,
     PlatformOrFinance,
-    load,
-    raise_api_error,
-    run,
+    answer_order,
+    caller,
 )
+from services.escrow.entrypoints.http.errors import answered
 from services.escrow.entrypoints.http.schemas import (
     CancelRequest,
     OrderCreate,
@@ -28,10 +25,8 @@ from services.escrow.entrypoints.http.schemas import (
     TimelineEntry,
     TimelinePublic,
 )
-from services.escrow.service_layer.unit import commit_decision
-from shared.db import UnitOfWork
-from shared.http.errors import ApiError
-from shared.http.idempotency import answer
+from services.escrow.service_layer import commands
+from services.escrow.service_layer.unit_of_work import OrderFilter
 from shared.http.openapi import PARTY_MISMATCH, link
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -65,39 +60,31 @@ def order_links(at: str = "") -> dict[str, Any]:
 
 
 @router.post("", status_code=201, responses={201: order_links()})
-async def create(body: OrderCreate, who: Platform, ctx: Ctx) -> OrderPublic:
-    async with UnitOfWork(ctx.engine) as uow:
-        bps, fixed = await repository.fee_policy(uow.conn, who.tenant_id)
-        spec = OrderSpec(
-            tenant_id=who.tenant_id,
-            buyer_id=body.buyer_id,
-            supplier_id=body.supplier_id,
-            supplier_account_id=body.supplier_account_id,
-            currency=body.currency,
-            total=body.total,
-            milestones=[
-                MilestoneSpec(
-                    m.name, m.amount, m.kind, m.inspection_window_seconds, m.evidence_required
-                )
-                for m in body.milestones
-            ],
-            platform_fee_bps=bps,
-            platform_fee_fixed=fixed.get(body.currency, 0),
+async def create(body: OrderCreate, who: Platform, c: Container) -> OrderPublic:
+    terms = commands.OrderTerms(
+        buyer_id=body.buyer_id,
+        supplier_id=body.supplier_id,
+        supplier_account_id=body.supplier_account_id,
+        currency=body.currency,
+        total=body.total,
+        milestones=[
+            MilestoneSpec(
+                m.name, m.amount, m.kind, m.inspection_window_seconds, m.evidence_required
+            )
+            for m in body.milestones
+        ],
+    )
+    with answered():
+        escrow = await commands.create_order(
+            c.unit_of_work(), c.clock, caller(who), terms, answer_order
         )
-        try:
-            escrow, events = create_order(spec, ctx.clock.now())
-        except EscrowError as exc:
-            raise_api_error(exc, spec.order_id)
-        saved = await commit_decision(uow.conn, ctx, None, escrow, events, who.actor)
-        created = answer(OrderPublic.of(saved))
-        await uow.commit()
-    return created
+    return OrderPublic.of(escrow)
 
 
 @router.get("", responses={200: order_links("/data/0"), **PARTY_MISMATCH})
 async def list_orders(
     who: Anyone,
-    ctx: Ctx,
+    c: Container,
     status: str | None = None,
     buyer_id: str | None = None,
     supplier_id: str | None = None,
@@ -109,32 +96,26 @@ async def list_orders(
     # A bound supplier key lists its own orders; naming another supplier is a 403 rather than
     # an empty page, so the caller learns its mistake. An unbound one lists any supplier's.
     supplier = who.supplier_filter(supplier_id, unbound_must_name=False)
-    flt = repository.OrderFilter(status, buyer_id, supplier, created_from, created_to)
-    async with ctx.engine.connect() as conn:
-        try:
-            orders, next_cursor = await repository.list_orders(
-                conn, who.tenant_id, flt, cursor, limit
-            )
-        except (ValueError, TypeError) as exc:
-            raise ApiError(
-                400, "invalid_cursor", "the cursor is not one this API returned"
-            ) from exc
-    data = [OrderPublic.of(o) for o in orders]
-    return OrdersPage(data=data, next_cursor=next_cursor, has_more=next_cursor is not None)
+    flt = OrderFilter(status, buyer_id, supplier, created_from, created_to)
+    with answered():
+        page = await commands.list_orders(c.unit_of_work(), caller(who), flt, cursor, limit)
+    data = [OrderPublic.of(o) for o in page.orders]
+    return OrdersPage(
+        data=data, next_cursor=page.next_cursor, has_more=page.next_cursor is not None
+    )
 
 
 @router.get("/{order_id}")
-async def get(order_id: str, who: Anyone, ctx: Ctx) -> OrderPublic:
-    async with ctx.engine.connect() as conn:
-        escrow = await load(conn, who, order_id)
+async def get(order_id: str, who: Anyone, c: Container) -> OrderPublic:
+    with answered():
+        escrow = await commands.get_order(c.unit_of_work(), caller(who), order_id)
     return OrderPublic.of(escrow)
 
 
 @router.get("/{order_id}/timeline")
-async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> TimelinePublic:
-    async with ctx.engine.connect() as conn:
-        await load(conn, who, order_id)
-        rows = await repository.read_timeline(conn, who.tenant_id, order_id)
+async def timeline(order_id: str, who: Anyone, c: Container) -> TimelinePublic:
+    with answered():
+        records = await commands.order_timeline(c.unit_of_work(), caller(who), order_id)
     items = [
         TimelineEntry(
             seq=r.seq,
@@ -144,14 +125,17 @@ async def timeline(order_id: str, who: Anyone, ctx: Ctx) -> TimelinePublic:
             occurred_at=r.occurred_at.isoformat(),
             data=r.data,
         )
-        for r in rows
+        for r in records
     ]
     return TimelinePublic(order_id=order_id, events=items)
 
 
 @router.post("/{order_id}/cancel")
 async def cancel(
-    order_id: str, body: CancelRequest, who: PlatformOrFinance, ctx: Ctx
+    order_id: str, body: CancelRequest, who: PlatformOrFinance, c: Container
 ) -> OrderPublic:
-    escrow = await run(ctx, who, order_id, lambda e: cancel_order(e, body.reason))
+    with answered():
+        escrow = await commands.cancel_order(
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, body.reason, answer_order
+        )
     return OrderPublic.of(escrow)

@@ -1,4 +1,9 @@
-"""Stripe webhook events -> escrow decisions. Pure mapping; I/O lives in http/webhooks.py.
+"""Stripe's webhook events as escrow reads them, and the decision each one asks for.
+
+The shapes are validated once, at the boundary (``entrypoints/http/webhooks.py`` builds a
+``StripeEvent`` from a verified body, refusing anything else as ``invalid_payload``);
+fields escrow does not read are ignored, so Stripe adding fields never breaks the endpoint.
+``commands.apply_stripe_event`` claims the event id and applies ``decision_for`` once.
 
 Stripe retries an event until it is acknowledged (for up to 3 days) and promises no order,
 so every mapping is idempotent and tolerant of order: a PaymentIntent succeeds once, a late
@@ -10,7 +15,11 @@ deferred (``PaymentNotSucceeded``: not acknowledged, so Stripe delivers it again
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from services.escrow.domain.disputes import open_chargeback
 from services.escrow.domain.errors import CurrencyMismatch, InvalidAmount
@@ -18,23 +27,84 @@ from services.escrow.domain.funding import record_funding, record_funding_failur
 from services.escrow.domain.model import Escrow, Payment
 from services.escrow.domain.refunds import complete_refund, record_external_refund
 from services.escrow.domain.rules import Decision
-from services.escrow.entrypoints.stripe_objects import (
-    OBJECTS,
-    ChargeObject,
-    DisputeObject,
-    PaymentIntentObject,
-    StripeEvent,
-    StripeObject,
-)
+from services.escrow.service_layer.errors import PaymentNotSucceeded
 from shared.events import EventModel
 
+MinorUnits = Annotated[StrictInt, Field(ge=0)]
+PositiveMinorUnits = Annotated[StrictInt, Field(gt=0)]
+Metadata = dict[StrictStr, StrictStr]  # Stripe metadata: string keys and values
+
+
+class StripeObject(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: Annotated[StrictStr, Field(min_length=1)]
+    currency: StrictStr | None = None
+    metadata: Metadata = {}
+
+
+class PaymentIntentObject(StripeObject):
+    amount: MinorUnits
+    amount_received: MinorUnits | None = None
+    latest_charge: StrictStr | None = None
+    last_payment_error: dict[str, object] | None = None
+
+    @property
+    def payment_intent(self) -> str:
+        return self.id
+
+    @property
+    def received(self) -> int:
+        return self.amount if self.amount_received is None else self.amount_received
+
+
+class RefundObject(StripeObject):
+    amount: PositiveMinorUnits
+    status: StrictStr | None = None
+
+    @property
+    def returned(self) -> bool:
+        """False for a refund Stripe gave up on: it returned nothing to the buyer. (A charge
+        lists all its refunds, whatever their status; a pending one is counted, as escrow
+        counts its own once Stripe accepted them.)"""
+        return self.status not in ("failed", "canceled")
+
+
+class RefundList(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    data: list[RefundObject] = []
+
+
+class ChargeObject(StripeObject):
+    payment_intent: StrictStr | None = None
+    refunds: RefundList | None = None
+
+
+class DisputeObject(StripeObject):
+    amount: PositiveMinorUnits
+    payment_intent: StrictStr | None = None
+    reason: StrictStr | None = None
+
+
+PaymentObject = PaymentIntentObject | ChargeObject | DisputeObject
+
+OBJECTS: dict[str, type[PaymentObject]] = {
+    "payment_intent.succeeded": PaymentIntentObject,
+    "payment_intent.payment_failed": PaymentIntentObject,
+    "charge.refunded": ChargeObject,
+    "charge.dispute.created": DisputeObject,
+}
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    id: str
+    type: str
+    object: PaymentObject | None  # None: a type escrow does not handle
+
+
 HANDLED = tuple(OBJECTS)
-
-
-class PaymentNotSucceeded(Exception):
-    """A charge event arrived before its PaymentIntent's success: let Stripe retry it."""
-
-    code = "payment_not_succeeded"
 
 
 def payment_intent_of(event: StripeEvent) -> str | None:

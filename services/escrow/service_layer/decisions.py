@@ -1,9 +1,11 @@
-"""Committing a decision: state (versioned), outbox events, timeline and timers in ONE transaction.
+"""Writing a decision: state (versioned), outbox events, timeline and timers in ONE unit of work.
 
-``execute`` runs a domain command against the latest state and retries it on a version
-conflict (the command is re-decided on the fresh state, so a loser of a race gets the
-domain's answer for the new state, typically a typed refusal). The caller then settles the
-payouts/refunds it reserved (service_layer/settlement.py).
+``write_decision`` stages what one domain decision changes in the caller's unit of work;
+``decide`` runs a domain command against the latest state in a unit of work of its own
+and commits it, re-deciding on a ``Conflict`` (``retry_on_conflict``: the command is
+decided again on the fresh state, so a loser of a race gets the domain's answer for the new
+state, typically a typed refusal). The caller then settles the payouts/refunds it reserved
+(``settlement.py``).
 
 A reservation records who caused it (``requested_by``): the event that completes it is
 attributed to them on the timeline, whichever path completes it (the request's inline
@@ -15,37 +17,35 @@ settlement timer at once; one an API request settles inline gets ``SETTLE_GRACE`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.escrow.adapters import repository
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision
 from services.escrow.service_layer.causes import Cause
-from services.escrow.service_layer.context import (
-    INSPECTION_TIMER,
-    SETTLE_GRACE,
-    SETTLEMENT_TIMER,
-    SOURCE,
-    EscrowContext,
+from services.escrow.service_layer.errors import OrderNotFound
+from services.escrow.service_layer.unit_of_work import (
+    AbstractEscrowUnitOfWork,
+    UnitOfWorkFactory,
 )
-from shared import timers
+from shared.clock import Clock
 from shared.correlation import current_correlation_id
-from shared.db import UnitOfWork
 from shared.events import Envelope, EventModel
 from shared.events.escrow import InspectionStarted
-from shared.outbox import add_to_outbox
+from shared.unit_of_work import retry_on_conflict
+
+SOURCE = "escrow"
+# A reserved payout/refund not completed inline (crash, Stripe down) is retried by the
+# settlement timer after this grace period.
+SETTLE_GRACE = timedelta(seconds=30)
+INSPECTION_TIMER = "escrow.inspection_window"
+SETTLEMENT_TIMER = "escrow.settlement"
 
 Decide = Callable[[Escrow], Decision]
-# Called with the state about to be committed, inside its transaction, before the COMMIT.
+# Called with the state about to be committed, inside its transaction, before the COMMIT
+# (the HTTP entrypoint registers there the answer that state gives, see
+# shared/http/idempotency.py).
 BeforeCommit = Callable[[Escrow], None]
-CONFLICT_ATTEMPTS = 5
-
-
-class OrderNotFound(Exception):
-    pass
 
 
 def pending_effects(e: Escrow | None) -> set[str]:
@@ -55,12 +55,19 @@ def pending_effects(e: Escrow | None) -> set[str]:
     return ids | {r.refund_id for r in e.refunds if r.status == "pending"}
 
 
+def payment_intents(e: Escrow | None) -> set[str]:
+    return (
+        {p.stripe_payment_intent_id for p in e.payments if p.stripe_payment_intent_id}
+        if e
+        else set()
+    )
+
+
 def envelopes(
-    ctx: EscrowContext, escrow: Escrow, events: Sequence[EventModel], cause: Cause | None
+    now: datetime, escrow: Escrow, events: Sequence[EventModel], cause: Cause | None
 ) -> list[Envelope]:
     """The envelopes of one decision's events, all in one conversation: the cause's, else the
     one being handled (shared.correlation), else a new one, started by the first event."""
-    now = ctx.clock.now()
     conversation = cause.correlation_id if cause is not None else current_correlation_id()
     out = []
     for ev in events:
@@ -120,17 +127,9 @@ def caused_by(escrow: Escrow, envs: Sequence[Envelope]) -> dict[UUID, str]:
     return {env.id: requesters[str(env.id)] for env in envs if str(env.id) in requesters}
 
 
-def payment_intents(e: Escrow | None) -> set[str]:
-    return (
-        {p.stripe_payment_intent_id for p in e.payments if p.stripe_payment_intent_id}
-        if e
-        else set()
-    )
-
-
-async def commit_decision(
-    conn: AsyncConnection,
-    ctx: EscrowContext,
+async def write_decision(
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
     before: Escrow | None,
     after: Escrow,
     events: Sequence[EventModel],
@@ -138,7 +137,8 @@ async def commit_decision(
     cause: Cause | None = None,
     settle_after: timedelta = SETTLE_GRACE,
 ) -> Escrow:
-    now = ctx.clock.now()
+    """Stage ``before`` -> ``after`` and its events in ``uow`` (the caller commits)."""
+    now = clock.now()
     if after == before and not events:
         return before
     after = requested_by(before, after, actor)
@@ -148,56 +148,54 @@ async def commit_decision(
     # was this request, answering 500).
     was, now_pending = pending_effects(before), pending_effects(after)
     for effect_id in sorted(was - now_pending):
-        await timers.cancel(conn, SETTLEMENT_TIMER, effect_id)
+        await uow.timers.cancel(SETTLEMENT_TIMER, effect_id)
     if before is None:
-        saved = await repository.add(conn, after, now)
+        saved = await uow.escrows.add(after, now)
     else:
-        saved = await repository.save(conn, after, now)
-    envs = envelopes(ctx, saved, events, cause)
-    await add_to_outbox(conn, ctx.topic, *envs)
-    await repository.record_timeline(conn, saved, envs, actor, caused_by(saved, envs))
+        saved = await uow.escrows.save(after, now)
+    envs = envelopes(now, saved, events, cause)
+    await uow.outbox.add(*envs)
+    await uow.escrows.record_timeline(saved, envs, actor, caused_by(saved, envs))
     # Indexed with the funding request itself: Stripe's events for it find this order.
     for pi_id in sorted(payment_intents(saved) - payment_intents(before)):
-        await repository.index_payment_intent(conn, pi_id, saved)
+        await uow.escrows.index_payment_intent(pi_id, saved)
     for ev, env in zip(events, envs, strict=True):
         if isinstance(ev, InspectionStarted):  # the window's end answers its start
             key = f"{ev.order_id}/{ev.milestone_id}"
             payload = {"order_id": ev.order_id, "milestone_id": ev.milestone_id}
             payload |= Cause.of(env).to_payload()
-            await timers.schedule(conn, INSPECTION_TIMER, key, ev.ends_at, payload)
+            await uow.timers.schedule(INSPECTION_TIMER, key, ev.ends_at, payload)
     reserving = cause_of_decision(envs, cause)
     for effect_id in sorted(now_pending - was):
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
         payload |= reserving.to_payload() if reserving is not None else {}
-        await timers.schedule(conn, SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
+        await uow.timers.schedule(SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
     return saved
 
 
-async def execute(
-    ctx: EscrowContext,
+async def decide(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
     order_id: str,
     tenant_id: str | None,
-    decide: Decide,
+    command: Decide,
     actor: str,
     before_commit: BeforeCommit | None = None,
 ) -> tuple[Escrow, list[str]]:
-    """Apply ``decide`` to the latest state; returns the saved state and newly reserved effects.
+    """Apply ``command`` to the latest state and commit; the saved state and the effects it
+    newly reserved. ``before_commit`` sees the state to be committed, inside its unit of
+    work. A ``Conflict`` re-runs all of it on fresh state; one that persists propagates."""
 
-    ``before_commit`` sees the state to be committed, inside the transaction (the HTTP layer
-    registers there the answer that state gives, see shared/http/idempotency.py)."""
-    for attempt in range(CONFLICT_ATTEMPTS):
-        try:
-            async with UnitOfWork(ctx.engine) as uow:
-                before = await repository.get(uow.conn, order_id, tenant_id)
-                if before is None:
-                    raise OrderNotFound(order_id)
-                after, events = decide(before)
-                saved = await commit_decision(uow.conn, ctx, before, after, events, actor)
-                if before_commit is not None:
-                    before_commit(saved)
-                await uow.commit()
-            return saved, sorted(pending_effects(saved) - pending_effects(before))
-        except repository.ConcurrentModification:
-            if attempt == CONFLICT_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    async def attempt() -> tuple[Escrow, list[str]]:
+        async with uows() as uow:
+            before = await uow.escrows.get(order_id, tenant_id)
+            if before is None:
+                raise OrderNotFound(order_id)
+            after, events = command(before)
+            saved = await write_decision(uow, clock, before, after, events, actor)
+            if before_commit is not None:
+                before_commit(saved)
+            await uow.commit()
+        return saved, sorted(pending_effects(saved) - pending_effects(before))
+
+    return await retry_on_conflict(attempt)

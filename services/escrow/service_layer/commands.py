@@ -1,0 +1,463 @@
+"""The escrow's use cases: one function per command (and query) an entrypoint issues.
+
+Each takes a unit of work (a factory of them where it runs several, or re-runs on
+``Conflict``), the ports it needs (clock, gateway) and plain arguments; it returns domain
+results and raises domain errors (``domain/errors.py``) or the service layer's own
+(``errors.py``). Nothing here knows HTTP.
+
+A command on an existing order (``_on_order``) decides in a unit of work of its own,
+re-deciding on a conflict, then settles inline what it reserved (``settlement.settle``),
+each booking in a unit of work of its own. ``before_commit``, when given, sees the state
+each of those units of work is about to commit, inside it: the HTTP entrypoint registers
+there the answer that state gives (``shared.http.idempotency.answer``), so a retry after a
+crash between two commits gets the state that committed last, never a second run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from services.escrow.domain import disputes, funding, milestones, ordering, payouts, refunds
+from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.model import Escrow
+from services.escrow.domain.rules import Decision, new_id
+from services.escrow.service_layer import stripe_events
+from services.escrow.service_layer.decisions import BeforeCommit, Decide, decide, write_decision
+from services.escrow.service_layer.errors import OrderNotFound
+from services.escrow.service_layer.gateway import PaymentGateway
+from services.escrow.service_layer.settlement import settle
+from services.escrow.service_layer.unit_of_work import (
+    AbstractEscrowUnitOfWork,
+    FeeTerms,
+    OrderFilter,
+    TimelineRecord,
+    UnitOfWorkFactory,
+)
+from shared.clock import Clock
+from shared.events.escrow import DisputeOutcome, EvidenceKind
+from shared.faults import crash_point
+from shared.unit_of_work import retry_on_conflict
+
+log = structlog.get_logger(__name__)
+WEBHOOK_ACTOR = "stripe:webhook"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who issues a command: the tenant, the actor the timeline names and, for a key bound
+    to one supplier, that supplier (``party``): another supplier's order is not found."""
+
+    tenant_id: str
+    actor: str
+    party: str | None = None
+
+    def may_act_for(self, supplier_id: str) -> bool:
+        return self.party is None or self.party == supplier_id
+
+
+# --- orders ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    """A new order's contract as the buyer's platform states it (fees come from the policy)."""
+
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str
+    currency: str
+    total: int
+    milestones: Sequence[ordering.MilestoneSpec]
+
+
+async def create_order(
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
+    caller: Caller,
+    terms: OrderTerms,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """The order with its escrow, on the tenant's fee policy in force now."""
+    async with uow:
+        fees = await uow.fee_policies.get(caller.tenant_id)
+        spec = ordering.OrderSpec(
+            tenant_id=caller.tenant_id,
+            buyer_id=terms.buyer_id,
+            supplier_id=terms.supplier_id,
+            supplier_account_id=terms.supplier_account_id,
+            currency=terms.currency,
+            total=terms.total,
+            milestones=terms.milestones,
+            platform_fee_bps=fees.basis_points,
+            platform_fee_fixed=fees.fixed_fees.get(terms.currency, 0),
+        )
+        escrow, events = ordering.create_order(spec, clock.now())
+        saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
+        if before_commit is not None:
+            before_commit(saved)
+        await uow.commit()
+    return saved
+
+
+async def get_order(uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str) -> Escrow:
+    """The order if the caller may see it; else ``OrderNotFound``."""
+    async with uow:
+        return await _visible(uow, caller, order_id)
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    orders: list[Escrow]
+    next_cursor: str | None
+
+
+async def list_orders(
+    uow: AbstractEscrowUnitOfWork,
+    caller: Caller,
+    flt: OrderFilter,
+    cursor: str | None,
+    limit: int,
+) -> OrdersPage:
+    """The tenant's orders, newest first (``flt.supplier_id`` as the caller may name it)."""
+    async with uow:
+        orders, next_cursor = await uow.escrows.find(caller.tenant_id, flt, cursor, limit)
+    return OrdersPage(orders, next_cursor)
+
+
+async def order_timeline(
+    uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str
+) -> list[TimelineRecord]:
+    async with uow:
+        await _visible(uow, caller, order_id)
+        return await uow.escrows.timeline(caller.tenant_id, order_id)
+
+
+async def cancel_order(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    reason: str,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """Cancel, refunding what is held (settled inline)."""
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: refunds.cancel_order(e, reason), before_commit,
+    )  # fmt: skip
+
+
+# --- funding ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundingStarted:
+    """A Stripe PaymentIntent for the buyer to pay, recorded as the order's pending payment."""
+
+    order_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    stripe_payment_intent_id: str
+    client_secret: str
+
+
+async def start_funding(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    amount: int | None = None,
+    before_commit: Callable[[FundingStarted], None] | None = None,
+) -> FundingStarted:
+    """Reserve (check the order may take ``amount``, by default what is outstanding), ask
+    Stripe for a PaymentIntent (``GatewayRefused``/``GatewayUnavailable`` propagate), then
+    record the request and index its PaymentIntent in a second unit of work."""
+    async with uows() as uow:
+        escrow = await _visible(uow, caller, order_id)
+    amount = amount if amount is not None else funding.outstanding(escrow)
+    funding.check_new_funding(escrow, amount)
+    payment_id = new_id()
+    metadata = {"order_id": order_id, "tenant_id": caller.tenant_id, "payment_id": payment_id}
+    intent = await gateway.create_payment_intent(
+        amount=amount,
+        currency=escrow.currency,
+        order_id=order_id,
+        metadata=metadata,
+        idempotency_key=f"escrow-fund-{payment_id}",
+    )
+    started = FundingStarted(
+        order_id=order_id,
+        payment_id=payment_id,
+        amount=amount,
+        currency=escrow.currency,
+        stripe_payment_intent_id=intent.id,
+        client_secret=intent.client_secret,
+    )
+
+    def record(e: Escrow) -> Decision:
+        # One unit of work records the request and indexes its PaymentIntent.
+        return funding.request_funding(e, payment_id, amount, intent.id)
+
+    def answering(_: Escrow) -> None:
+        if before_commit is not None:
+            before_commit(started)
+
+    await _on_order(uows, clock, gateway, caller, order_id, record, answering)
+    return started
+
+
+async def confirm_wire(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    reference: str,
+    amount: int,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """Finance saw an offline wire arrive: the order is funded by it (once per reference)."""
+    payment_id = f"wire:{reference}"
+
+    def record(e: Escrow) -> Decision:
+        funding.check_new_funding(e, amount)
+        return funding.record_funding(e, payment_id, amount, "wire", clock.now())
+
+    return await _on_order(uows, clock, gateway, caller, order_id, record, before_commit)
+
+
+# --- milestones and disputes -----------------------------------------------------------
+
+
+async def submit_evidence(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    milestone_id: str,
+    kind: EvidenceKind,
+    details: Mapping[str, object],
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: milestones.submit_evidence(
+            e, milestone_id, kind, dict(details), caller.actor, clock.now()
+        ),
+        before_commit,
+    )  # fmt: skip
+
+
+def accept_and_release(e: Escrow, milestone_id: str) -> Decision:
+    """Acceptance releases at once; if the release cannot start, the acceptance stands."""
+    accepted, events = milestones.accept_milestone(e, milestone_id)
+    try:
+        released, more = payouts.begin_release(accepted, milestone_id)
+    except EscrowError:
+        return accepted, events
+    return released, events + more
+
+
+async def accept_milestone(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    milestone_id: str,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """The buyer accepts the milestone, which releases it (paid out inline)."""
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: accept_and_release(e, milestone_id), before_commit,
+    )  # fmt: skip
+
+
+async def release_milestone(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    milestone_id: str,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """Release an accepted milestone whose earlier release attempt did not go through."""
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: payouts.begin_release(e, milestone_id), before_commit,
+    )  # fmt: skip
+
+
+async def open_dispute(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    milestone_id: str,
+    reason: str,
+    evidence: Sequence[str],
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: disputes.open_dispute(e, milestone_id, reason, evidence, clock.now()),
+        before_commit,
+    )  # fmt: skip
+
+
+async def resolve_dispute(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    dispute_id: str,
+    outcome: DisputeOutcome,
+    release_amount: int | None = None,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """Finance decides a dispute: release, refund or split (settled inline)."""
+    return await _on_order(
+        uows, clock, gateway, caller, order_id,
+        lambda e: disputes.resolve_dispute(e, dispute_id, outcome, release_amount),
+        before_commit,
+    )  # fmt: skip
+
+
+# --- fee policy ------------------------------------------------------------------------
+
+
+async def get_fee_policy(uow: AbstractEscrowUnitOfWork, tenant_id: str) -> FeeTerms:
+    async with uow:
+        return await uow.fee_policies.get(tenant_id)
+
+
+async def set_fee_policy(
+    uow: AbstractEscrowUnitOfWork, caller: Caller, terms: FeeTerms
+) -> FeeTerms:
+    """The tenant's policy from now on; existing orders keep the terms they were made on."""
+    async with uow:
+        await uow.fee_policies.set(caller.tenant_id, terms, caller.actor)
+        await uow.commit()
+    return terms
+
+
+# --- Stripe's webhook events -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What became of a Stripe event: applied, a duplicate, or acknowledged unapplied
+    (``error``: why: the money moved at Stripe anyway, so it is reported, not bounced)."""
+
+    handled: bool | None = None
+    duplicate: bool | None = None
+    error: str | None = None
+
+
+async def apply_stripe_event(
+    uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
+) -> WebhookOutcome:
+    """Claim the event id and apply its decision in one unit of work, re-run on a conflict.
+
+    The order is the one escrow indexed the PaymentIntent under when it created it; metadata
+    naming another order or tenant is refused (``order_mismatch``), a PaymentIntent escrow
+    did not create is ignored (``unknown_payment_intent``); both, like domain refusals,
+    commit the claim and are reported. ``PaymentNotSucceeded`` propagates with nothing
+    committed: Stripe delivers the event again later."""
+    if event.type not in stripe_events.HANDLED:
+        return WebhookOutcome(handled=False)
+    return await retry_on_conflict(lambda: _apply_stripe_event(uows, clock, event))
+
+
+async def _apply_stripe_event(
+    uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
+) -> WebhookOutcome:
+    async with uows() as uow:
+        if not await uow.stripe_events.claim(event.id, event.type):
+            return WebhookOutcome(duplicate=True)
+        escrow, refusal = await _order_of(uow, event)
+        try:
+            if escrow is None:
+                raise _NotApplied(refusal)
+            after, events = stripe_events.decision_for(event, clock.now())(escrow)
+            await write_decision(uow, clock, escrow, after, events, WEBHOOK_ACTOR)
+        except (_NotApplied, EscrowError) as exc:  # acknowledged: flag it, do not bounce it
+            code = exc.code
+            # Another integration's PaymentIntent on the same Stripe account is no news;
+            # anything else is money that moved at Stripe and not here: finance must look.
+            report = log.info if code == "unknown_payment_intent" else log.error
+            report("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
+            await uow.commit()  # the claim: the same event again is a duplicate
+            return WebhookOutcome(handled=False, error=code)
+        await uow.commit()
+    return WebhookOutcome(handled=True)
+
+
+class _NotApplied(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _order_of(
+    uow: AbstractEscrowUnitOfWork, event: stripe_events.StripeEvent
+) -> tuple[Escrow | None, str]:
+    """The escrow whose PaymentIntent this is, unless the event's metadata says otherwise."""
+    pi_id = stripe_events.payment_intent_of(event)
+    orders = await uow.escrows.orders_of_payment_intent(pi_id) if pi_id else []
+    if len(orders) != 1:
+        return None, "unknown_payment_intent"
+    escrow = await uow.escrows.get(orders[0])
+    if escrow is None:
+        return None, "unknown_payment_intent"
+    meta = event.object.metadata if event.object is not None else {}
+    named = meta.get("order_id", escrow.order_id), meta.get("tenant_id", escrow.tenant_id)
+    if named != (escrow.order_id, escrow.tenant_id):
+        return None, "order_mismatch"
+    return escrow, ""
+
+
+# --- shared by the commands ------------------------------------------------------------
+
+
+async def _visible(uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str) -> Escrow:
+    """The order if the caller may see it; another tenant's or supplier's is not found."""
+    escrow = await uow.escrows.get(order_id, caller.tenant_id)
+    if escrow is None or not caller.may_act_for(escrow.supplier_id):
+        raise OrderNotFound(order_id)
+    return escrow
+
+
+async def _on_order(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    caller: Caller,
+    order_id: str,
+    command: Decide,
+    before_commit: BeforeCommit | None,
+) -> Escrow:
+    """Decide ``command`` on the caller's order and commit, then settle what it reserved."""
+
+    def visible(e: Escrow) -> Decision:
+        # Checked on the state the command decides on, inside its unit of work.
+        if not caller.may_act_for(e.supplier_id):
+            raise OrderNotFound(order_id)
+        return command(e)
+
+    escrow, reserved = await decide(
+        uows, clock, order_id, caller.tenant_id, visible, caller.actor, before_commit
+    )
+    crash_point("escrow.before_settlement")
+    return await settle(uows, clock, gateway, escrow, reserved, before_commit)

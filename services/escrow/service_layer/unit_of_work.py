@@ -1,0 +1,233 @@
+"""The escrow unit of work: the repositories the use cases see, and the one on PostgreSQL.
+
+A use case takes an ``AbstractEscrowUnitOfWork`` (or a factory of them, where it needs two
+transactions around a Stripe call): ``uow.escrows`` (the aggregate, version-checked, its
+timeline and PaymentIntent index), ``uow.fee_policies``, ``uow.stripe_events`` (webhook
+claims), and the backbone's ``uow.outbox`` and ``uow.timers``. ``EscrowUnitOfWork`` builds
+them on its transaction (``adapters/repository.py``); ``tests/unit/escrow/fakes.py`` keeps
+them in memory.
+
+A repository that finds the escrow changed since it was read raises
+``shared.unit_of_work.Conflict``; ``retry_on_conflict`` re-runs the use case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.escrow.adapters import repository as sql
+from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.errors import InvalidCursor
+from shared.events import Envelope
+from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
+
+DEFAULT_FEE_BPS = sql.DEFAULT_FEE_BPS
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    buyer_id: str | None = None
+    supplier_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    seq: int
+    event_id: UUID
+    event_type: str
+    actor: str
+    occurred_at: datetime
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    """A tenant's platform fee: basis points of each release plus a fixed fee per currency."""
+
+    basis_points: int
+    fixed_fees: dict[str, int] = field(default_factory=dict)
+
+
+TimelineEntries = Sequence[tuple[Escrow, Sequence[Envelope]]]
+
+
+class EscrowRepository(Protocol):
+    async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
+        """The escrow, or None; with ``tenant_id`` another tenant's escrow is None too."""
+
+    async def lock(self, order_ids: Collection[str]) -> dict[str, Escrow]:
+        """The escrows there are of ``order_ids``, locked until the unit of work ends."""
+
+    async def add(self, escrow: Escrow, now: datetime) -> Escrow:
+        """A new escrow, at version 1."""
+
+    async def save(self, escrow: Escrow, now: datetime) -> Escrow:
+        """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``."""
+
+    async def save_all(self, escrows: Sequence[Escrow], now: datetime) -> list[Escrow]:
+        """``save`` for many escrows at once (one statement on PostgreSQL)."""
+
+    async def record_timeline(
+        self,
+        escrow: Escrow,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> None:
+        """One entry per event, by ``actor`` unless ``caused_by`` names another for its id."""
+
+    async def record_timelines(
+        self, entries: TimelineEntries, actor: str, caused_by: Mapping[UUID, str] | None = None
+    ) -> None:
+        """``record_timeline`` for the events of many escrows at once."""
+
+    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]: ...
+
+    async def find(
+        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
+    ) -> tuple[list[Escrow], str | None]:
+        """Newest first; the next page's cursor. ``InvalidCursor`` for one never returned."""
+
+    async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None: ...
+
+    async def orders_of_payment_intent(self, pi_id: str) -> list[str]: ...
+
+
+class FeePolicies(Protocol):
+    async def get(self, tenant_id: str) -> FeeTerms:
+        """The tenant's policy, or the default (``DEFAULT_FEE_BPS``, no fixed fee)."""
+
+    async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None: ...
+
+
+class StripeEventClaims(Protocol):
+    async def claim(self, event_id: str, event_type: str) -> bool:
+        """Claim a Stripe event id with this unit of work; False if claimed before."""
+
+
+class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
+    @property
+    def escrows(self) -> EscrowRepository: ...
+
+    @property
+    def fee_policies(self) -> FeePolicies: ...
+
+    @property
+    def stripe_events(self) -> StripeEventClaims: ...
+
+
+# A fresh unit of work per call: a use case with two transactions, or re-run on Conflict.
+UnitOfWorkFactory = Callable[[], AbstractEscrowUnitOfWork]
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+
+class SqlEscrowRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
+        return await sql.get(self._conn, order_id, tenant_id)
+
+    async def lock(self, order_ids: Collection[str]) -> dict[str, Escrow]:
+        return await sql.lock(self._conn, order_ids)
+
+    async def add(self, escrow: Escrow, now: datetime) -> Escrow:
+        return await sql.add(self._conn, escrow, now)
+
+    async def save(self, escrow: Escrow, now: datetime) -> Escrow:
+        return await sql.save(self._conn, escrow, now)
+
+    async def save_all(self, escrows: Sequence[Escrow], now: datetime) -> list[Escrow]:
+        return await sql.save_all(self._conn, escrows, now)
+
+    async def record_timeline(
+        self,
+        escrow: Escrow,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> None:
+        await sql.record_timeline(self._conn, escrow, envelopes, actor, caused_by)
+
+    async def record_timelines(
+        self, entries: TimelineEntries, actor: str, caused_by: Mapping[UUID, str] | None = None
+    ) -> None:
+        await sql.record_timelines(self._conn, entries, actor, caused_by)
+
+    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
+        rows = await sql.read_timeline(self._conn, tenant_id, order_id)
+        return [
+            TimelineRecord(r.seq, r.event_id, r.event_type, r.actor, r.occurred_at, r.data)
+            for r in rows
+        ]
+
+    async def find(
+        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
+    ) -> tuple[list[Escrow], str | None]:
+        try:
+            return await sql.list_orders(
+                self._conn,
+                tenant_id,
+                status=flt.status,
+                buyer_id=flt.buyer_id,
+                supplier_id=flt.supplier_id,
+                created_from=flt.created_from,
+                created_to=flt.created_to,
+                cursor=cursor,
+                limit=limit,
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidCursor("the cursor is not one this API returned") from exc
+
+    async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
+        await sql.index_payment_intent(self._conn, pi_id, escrow)
+
+    async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
+        return await sql.orders_of_payment_intent(self._conn, pi_id)
+
+
+class SqlFeePolicies:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, tenant_id: str) -> FeeTerms:
+        bps, fixed = await sql.fee_policy(self._conn, tenant_id)
+        return FeeTerms(bps, fixed)
+
+    async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None:
+        await sql.set_fee_policy(
+            self._conn, tenant_id, terms.basis_points, dict(terms.fixed_fees), actor
+        )
+
+
+class SqlStripeEventClaims:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def claim(self, event_id: str, event_type: str) -> bool:
+        return await sql.claim_stripe_event(self._conn, event_id, event_type)
+
+
+class EscrowUnitOfWork(SqlUnitOfWork):
+    """One transaction on the escrow database (``joining``: a part of the caller's)."""
+
+    escrows: EscrowRepository
+    fee_policies: FeePolicies
+    stripe_events: StripeEventClaims
+
+    def _open(self, conn: AsyncConnection) -> None:
+        super()._open(conn)
+        self.escrows = SqlEscrowRepository(conn)
+        self.fee_policies = SqlFeePolicies(conn)
+        self.stripe_events = SqlStripeEventClaims(conn)

@@ -1,0 +1,237 @@
+"""In-memory fakes of the escrow's unit of work and payment gateway, for use-case tests.
+
+``FakeEscrowUnitOfWork`` keeps what ``EscrowUnitOfWork`` keeps in PostgreSQL, in
+dictionaries: escrows by order id (version-checked: a stale write is ``Conflict``), the
+timeline, the PaymentIntent index, fee policies and claimed Stripe events. Like every
+``FakeUnitOfWork`` it snapshots all of that on entry and restores it when a block ends
+without ``commit()``. ``uow.race.conflicts = n`` makes the next ``n`` writes lose a race.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.escrow.adapters.repository import decode_cursor, encode_cursor
+from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.errors import InvalidCursor
+from services.escrow.service_layer.gateway import (
+    PaymentGateway,
+    PaymentIntent,
+    WebhookRefused,
+)
+from services.escrow.service_layer.unit_of_work import (
+    DEFAULT_FEE_BPS,
+    FeeTerms,
+    OrderFilter,
+    TimelineEntries,
+    TimelineRecord,
+)
+from shared.events import Envelope
+from shared.unit_of_work import Conflict, FakeUnitOfWork
+
+
+class Race:
+    """Writes that lose a race with another (invisible) writer. Shared by every snapshot, so
+    a rolled-back attempt does not give its lost race back."""
+
+    def __init__(self) -> None:
+        self.conflicts = 0
+        self.lost = 0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Race:
+        return self
+
+    def check(self, order_id: str) -> None:
+        if self.conflicts > 0:
+            self.conflicts -= 1
+            self.lost += 1
+            raise Conflict(f"escrow {order_id} changed meanwhile (a faked race)")
+
+
+@dataclass
+class FakeEscrowRepository:
+    race: Race
+    rows: dict[str, Escrow] = field(default_factory=dict)
+    entries: list[tuple[str, str, TimelineRecord]] = field(default_factory=list)
+    intents: dict[str, set[str]] = field(default_factory=dict)  # PaymentIntent -> orders
+    locked: set[str] = field(default_factory=set)
+
+    async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
+        escrow = self.rows.get(order_id)
+        if escrow is None or (tenant_id is not None and escrow.tenant_id != tenant_id):
+            return None
+        return escrow
+
+    async def lock(self, order_ids: Collection[str]) -> dict[str, Escrow]:
+        self.locked |= set(order_ids)
+        return {i: self.rows[i] for i in sorted(order_ids) if i in self.rows}
+
+    async def add(self, escrow: Escrow, now: datetime) -> Escrow:
+        if escrow.order_id in self.rows:
+            raise ValueError(f"escrow {escrow.order_id} exists")
+        saved = escrow.model_copy(update={"version": 1})
+        self.rows[escrow.order_id] = saved
+        return saved
+
+    async def save(self, escrow: Escrow, now: datetime) -> Escrow:
+        self.race.check(escrow.order_id)
+        stored = self.rows.get(escrow.order_id)
+        if stored is None or stored.version != escrow.version:
+            raise Conflict(f"escrow {escrow.order_id} changed since version {escrow.version}")
+        saved = escrow.model_copy(update={"version": escrow.version + 1})
+        self.rows[escrow.order_id] = saved
+        return saved
+
+    async def save_all(self, escrows: Sequence[Escrow], now: datetime) -> list[Escrow]:
+        stale = [e.order_id for e in escrows if self.rows[e.order_id].version != e.version]
+        if stale:
+            raise Conflict(f"escrows {', '.join(stale)} changed since they were read")
+        return [await self.save(e, now) for e in escrows]
+
+    async def record_timeline(
+        self,
+        escrow: Escrow,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> None:
+        await self.record_timelines([(escrow, envelopes)], actor, caused_by)
+
+    async def record_timelines(
+        self, entries: TimelineEntries, actor: str, caused_by: Mapping[UUID, str] | None = None
+    ) -> None:
+        caused_by = caused_by or {}
+        for escrow, envelopes in entries:
+            for env in envelopes:
+                record = TimelineRecord(
+                    seq=len(self.entries) + 1,
+                    event_id=env.id,
+                    event_type=env.type,
+                    actor=caused_by.get(env.id, actor),
+                    occurred_at=env.occurred_at,
+                    data=dict(env.data),
+                )
+                self.entries.append((escrow.tenant_id, escrow.order_id, record))
+
+    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
+        return [r for t, o, r in self.entries if (t, o) == (tenant_id, order_id)]
+
+    async def find(
+        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
+    ) -> tuple[list[Escrow], str | None]:
+        try:
+            after = decode_cursor(cursor) if cursor is not None else None
+        except (ValueError, TypeError) as exc:
+            raise InvalidCursor("the cursor is not one this API returned") from exc
+        found = sorted(
+            (
+                e
+                for e in self.rows.values()
+                if e.tenant_id == tenant_id
+                and flt.status in (None, e.status)
+                and flt.buyer_id in (None, e.buyer_id)
+                and flt.supplier_id in (None, e.supplier_id)
+                and (flt.created_from is None or e.created_at >= flt.created_from)
+                and (flt.created_to is None or e.created_at < flt.created_to)
+                and (after is None or (e.created_at, e.order_id) < after)
+            ),
+            key=lambda e: (e.created_at, e.order_id),
+            reverse=True,
+        )
+        page = found[:limit]
+        more = len(found) > limit
+        return page, encode_cursor(page[-1].created_at, page[-1].order_id) if more else None
+
+    async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
+        self.intents.setdefault(pi_id, set()).add(escrow.order_id)
+
+    async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
+        return sorted(self.intents.get(pi_id, set()))
+
+
+@dataclass
+class FakeFeePolicies:
+    policies: dict[str, tuple[FeeTerms, str]] = field(default_factory=dict)
+
+    async def get(self, tenant_id: str) -> FeeTerms:
+        found = self.policies.get(tenant_id)
+        return found[0] if found is not None else FeeTerms(DEFAULT_FEE_BPS, {})
+
+    async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None:
+        self.policies[tenant_id] = (terms, actor)
+
+
+@dataclass
+class FakeStripeEventClaims:
+    claimed: set[str] = field(default_factory=set)
+
+    async def claim(self, event_id: str, event_type: str) -> bool:
+        if event_id in self.claimed:
+            return False
+        self.claimed.add(event_id)
+        return True
+
+
+class FakeEscrowUnitOfWork(FakeUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.race = Race()
+        self.escrows = FakeEscrowRepository(self.race)
+        self.fee_policies = FakeFeePolicies()
+        self.stripe_events = FakeStripeEventClaims()
+
+    def __call__(self) -> FakeEscrowUnitOfWork:
+        """The unit of work factory: every unit of work is this one, entered again."""
+        return self
+
+    def seed(self, escrow: Escrow) -> Escrow:
+        """``escrow`` as if committed before the test (at version 1)."""
+        saved = escrow.model_copy(update={"version": 1})
+        self.escrows.rows[escrow.order_id] = saved
+        return saved
+
+
+@dataclass
+class Call:
+    operation: str
+    kwargs: dict[str, Any]
+
+
+class FakeGateway(PaymentGateway):
+    """Stripe as a list of calls; ``fail[operation] = error`` makes that operation raise."""
+
+    SIGNATURE = "t=1,v1=good"
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.fail: dict[str, Exception] = {}
+
+    def _call(self, operation: str, kwargs: dict[str, Any]) -> int:
+        self.calls.append(Call(operation, kwargs))
+        error = self.fail.get(operation)
+        if error is not None:
+            raise error
+        return len(self.calls)
+
+    def made(self, operation: str) -> list[dict[str, Any]]:
+        return [c.kwargs for c in self.calls if c.operation == operation]
+
+    async def create_payment_intent(self, **kwargs: Any) -> PaymentIntent:
+        n = self._call("payment_intent", kwargs)
+        return PaymentIntent(id=f"pi_{n}", client_secret=f"pi_{n}_secret")
+
+    async def transfer(self, **kwargs: Any) -> str:
+        return f"tr_{self._call('transfer', kwargs)}"
+
+    async def refund(self, **kwargs: Any) -> str:
+        return f"re_{self._call('refund', kwargs)}"
+
+    def verify_webhook(self, payload: bytes, signature: str | None) -> object:
+        if signature != self.SIGNATURE:
+            raise WebhookRefused("invalid_signature", "not signed by the fake")
+        return json.loads(payload)
