@@ -22,12 +22,8 @@ from services.ledger.domain.recon import StripeLine
 from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
-from services.ledger.service_layer.unit_of_work import (
-    AbstractLedgerUnitOfWork,
-    BreakRecord,
-    Progress,
-    TransactionRecord,
-)
+from services.ledger.service_layer.records import BreakRecord, TransactionRecord
+from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork, Progress
 
 BeforeCommit = Callable[[TransactionRecord], object]
 

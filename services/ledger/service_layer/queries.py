@@ -19,12 +19,8 @@ from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.chain import ChainReport, Check, Published
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
-from services.ledger.service_layer.unit_of_work import (
-    AbstractLedgerUnitOfWork,
-    BreakRecord,
-    PeriodCloseRecord,
-    TransactionRecord,
-)
+from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
+from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -36,14 +36,13 @@ from services.ledger.domain.recon import (
     StripeLine,
     latest_reports,
 )
-from services.ledger.service_layer.unit_of_work import (
+from services.ledger.service_layer.records import (
     BreakRecord,
-    Head,
     PeriodCloseRecord,
     PostingRecord,
-    Progress,
     TransactionRecord,
 )
+from services.ledger.service_layer.unit_of_work import Head, Progress
 from shared.unit_of_work import FakeUnitOfWork
 
 RECORDED_AT = datetime(2026, 6, 30, 12, tzinfo=UTC)  # what "now()" is in the fake database

@@ -16,7 +16,7 @@ from services.ledger.domain.staff import InvalidAdjustment, NotReversible, Staff
 from services.ledger.service_layer import commands, events, queries, timers
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
-from services.ledger.service_layer.unit_of_work import BreakRecord, TransactionRecord
+from services.ledger.service_layer.records import BreakRecord, TransactionRecord
 from shared.events import Envelope, EventModel
 from shared.events.escrow import Funded, MilestoneReleased
 from shared.inbox import PermanentFailure

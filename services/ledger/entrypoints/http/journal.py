@@ -14,7 +14,7 @@ from services.ledger.entrypoints.http.schemas import (
     TransactionPublic,
 )
 from services.ledger.service_layer import commands, queries
-from services.ledger.service_layer.unit_of_work import TransactionRecord
+from services.ledger.service_layer.records import TransactionRecord
 from shared.http.idempotency import answer
 from shared.http.openapi import link
 

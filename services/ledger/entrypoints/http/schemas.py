@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema, model_va
 
 from services.ledger.domain.recon import age_days
 from services.ledger.domain.staff import StaffLine
-from services.ledger.service_layer.unit_of_work import (
+from services.ledger.service_layer.records import (
     BreakRecord,
     PeriodCloseRecord,
     PostingRecord,
