@@ -24,7 +24,7 @@ from bench.ledger_bench import BARE, head_seq, plain_copy_seconds
 from bench.profile_summary import summarize
 from bench.results import RESULTS
 from services.ledger.adapters.chain import verify_chains
-from services.ledger.entrypoints.consumer import CONSUMER_NAME
+from services.ledger.entrypoints.consumers import CONSUMER_NAME
 from shared.db import asyncpg_dsn, make_engine
 from shared.events import Envelope
 from shared.inbox import InboxConsumer

@@ -29,8 +29,10 @@ from services.ledger.adapters.posting import JOURNAL_COLUMNS, POSTING_COLUMNS, d
 from services.ledger.adapters.recon import STRIPE_COLUMNS
 from services.ledger.adapters.stripe_source import StripeLine
 from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
-from services.ledger.entrypoints.consumer import _plan, post_events
-from services.ledger.reconciliation import reconcile
+from services.ledger.entrypoints.consumers import post_events
+from services.ledger.service_layer.commands import Caller, reconcile
+from services.ledger.service_layer.events import plan
+from services.ledger.service_layer.unit_of_work import NO_EVENTS, LedgerUnitOfWork
 from shared.db import asyncpg_dsn, make_engine
 from shared.events import Envelope
 from shared.events.escrow import Funded, MilestoneReleased
@@ -68,7 +70,7 @@ def events(n: int) -> list[Envelope]:
 def plan_seconds(batch: Sequence[Envelope]) -> float:
     """The Python side of posting a batch alone: parse, posting rules, hash chain."""
     started = time.perf_counter()
-    drafts, _ = _plan(batch)
+    drafts, _ = plan(batch)
     prev = GENESIS
     for seq, d in enumerate(drafts, start=1):
         prev = link_bytes(prev, canonical_of(
@@ -150,7 +152,11 @@ async def bench_reconciliation(engine: AsyncEngine, rows: int, charges: int) -> 
     before = await plain_stage_seconds(engine, lines)
     started = time.perf_counter()
     result = await reconcile(
-        engine, TENANT, source="bench", lines=lines, actor="bench", now=datetime.now(UTC)
+        LedgerUnitOfWork(engine, NO_EVENTS),
+        Caller(TENANT, "bench"),
+        source="bench",
+        lines=lines,
+        now=datetime.now(UTC),
     )
     took = time.perf_counter() - started
     plain = (before + await plain_stage_seconds(engine, lines)) / 2

@@ -4,7 +4,7 @@ A throw-away ledger database (``tradeflow_bench_<run>_ledger``) is given ``RECON
 (1,000,000) card charges through the consumer's batch handler (``post_events``: one
 Stripe-clearing posting per charge, its charge id as external ref), every 200th left out so
 that Stripe holds some the ledger does not. Then the very service call the API and
-``tradeflow ledger reconcile`` make, ``services.ledger.reconciliation.reconcile``, runs on
+``tradeflow ledger reconcile`` make, ``services.ledger.service_layer.commands.reconcile``, runs on
 ``RECON_BENCH_LINES`` balance transactions (one per charge, every 100th with another amount):
 staged with COPY, matched in one statement, folded into breaks, committed. Timed: the whole
 run, from the first line staged to the commit.
@@ -33,8 +33,9 @@ from bench.results import Figure
 from services.ledger.adapters.posting import driver
 from services.ledger.adapters.recon import STRIPE_COLUMNS
 from services.ledger.adapters.stripe_source import StripeLine
-from services.ledger.entrypoints.consumer import post_events
-from services.ledger.reconciliation import reconcile
+from services.ledger.entrypoints.consumers import post_events
+from services.ledger.service_layer.commands import Caller, reconcile
+from services.ledger.service_layer.unit_of_work import NO_EVENTS, LedgerUnitOfWork
 from shared.db import make_engine
 from shared.events import Envelope
 from shared.events.escrow import Funded
@@ -128,7 +129,11 @@ async def main() -> list[Figure]:
         before, plain_counts = await plain_join_seconds(engine, lines)
         started = time.perf_counter()
         result = await reconcile(
-            engine, TENANT, source="bench", lines=lines, actor="bench", now=datetime.now(UTC)
+            LedgerUnitOfWork(engine, NO_EVENTS),
+            Caller(TENANT, "bench"),
+            source="bench",
+            lines=lines,
+            now=datetime.now(UTC),
         )
         took = time.perf_counter() - started
         after, _ = await plain_join_seconds(engine, lines)

@@ -9,14 +9,9 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ledger.adapters.checkpoints import (
-    CHECKPOINT_TIMER,
-    checkpoint_timer,
-    ensure_checkpoints_scheduled,
-)
-from services.ledger.entrypoints.api import accounts, export, journal, periods, recon
 from services.ledger.entrypoints.cli import app as commands
-from services.ledger.entrypoints.consumer import CONSUMER_NAME, post_event, post_events
+from services.ledger.service_layer.stripe import StripeBalance
+from services.ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
@@ -28,7 +23,38 @@ NAME = "ledger"
 
 @dataclass
 class LedgerContainer:
+    """What the ledger's entrypoints hand their use cases: units of work on the ledger
+    database (events to its topic), the clock, and Stripe's balance transactions (by
+    default the API the settings name; a test may set ``stripe``)."""
+
     runtime: Runtime
+    stripe: StripeBalance | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    @property
+    def topic(self) -> str:
+        return self.runtime.topic
+
+    @property
+    def checkpoint_every(self) -> timedelta:
+        return timedelta(seconds=self.runtime.settings.ledger_checkpoint_seconds)
+
+    def unit_of_work(self) -> LedgerUnitOfWork:
+        """A fresh unit of work (one transaction) on the ledger database."""
+        return LedgerUnitOfWork(self.runtime.engine, self.runtime.topic)
+
+    def stripe_balance(self) -> StripeBalance:
+        if self.stripe is not None:
+            return self.stripe
+        from services.ledger.adapters.stripe_source import StripeBalanceTransactions
+
+        settings = self.runtime.settings
+        return StripeBalanceTransactions(
+            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
+        )
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -41,6 +67,8 @@ async def bootstrap(
 
 
 def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
+    from services.ledger.entrypoints.consumers import CONSUMER_NAME, post_event, post_events
+
     settings = container.runtime.settings
     return [
         ConsumerSpec(
@@ -54,21 +82,22 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
+    from services.ledger.entrypoints.http import accounts, export, journal, periods, recon
+
     return [accounts.router, journal.router, periods.router, export.router, recon.router]
 
 
-def _every(container: LedgerContainer) -> timedelta:
-    return timedelta(seconds=container.runtime.settings.ledger_checkpoint_seconds)
-
-
 def timers(container: LedgerContainer) -> Mapping[str, TimerHandler]:
-    """Each book's head published at a fixed interval (adapters/checkpoints.py)."""
-    fire = checkpoint_timer(container.runtime.topic, _every(container))
-    return {CHECKPOINT_TIMER: fire}
+    """Each book's head published at a fixed interval (service_layer/timers.py)."""
+    from services.ledger.entrypoints.timers import handlers
+
+    return handlers(container)
 
 
 async def start_timers(container: LedgerContainer, conn: AsyncConnection, now: datetime) -> None:
-    await ensure_checkpoints_scheduled(conn, now, _every(container))
+    from services.ledger.entrypoints.timers import start
+
+    await start(container, conn, now)
 
 
 DEFINITION = ServiceDefinition(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.chain import verify_chains
+from services.ledger.domain.chain import Check
 
 SAMPLE = 5  # offenders named per failed check
 
@@ -36,13 +35,6 @@ _CHECKS: dict[str, str] = {
            OR j.tenant_id <> p.tenant_id OR a.tenant_id <> p.tenant_id
            OR a.currency <> p.currency LIMIT :n""",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    ok: bool
-    details: list[str] = field(default_factory=list)
 
 
 async def audit(conn: AsyncConnection) -> list[Check]:

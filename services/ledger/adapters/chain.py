@@ -10,7 +10,6 @@ checkpoints catch (adapters/checkpoints.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +20,7 @@ from services.ledger.domain.chain import (
     BrokenLink,
     ChainedPosting,
     ChainedTransaction,
+    ChainReport,
     book_of,
     check_link,
 )
@@ -43,19 +43,6 @@ FROM postings p JOIN accounts a ON a.id = p.account_id
 WHERE p.transaction_id = ANY(:ids)
 ORDER BY p.seq, p.line
 """)
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    book: str
-    checked: int
-    head: str  # the hash of the last link that held
-    head_seq: int  # its position
-    broken: BrokenLink | None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None
 
 
 async def _walk(

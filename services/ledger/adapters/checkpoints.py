@@ -1,5 +1,5 @@
-"""Chain checkpoints: each book's head, published through the outbox to Kafka, read back by
-``tradeflow ledger verify``.
+"""Chain checkpoints: the heads due one (``due``, ``record``; published by the timer in
+``service_layer/timers.py``), and reading them back from Kafka for ``tradeflow ledger verify``.
 
 Whoever owns the database can rewrite a chain end to end, head rows included, and every link
 would verify. What they cannot rewrite is what Kafka already holds: at a fixed interval the
@@ -12,25 +12,19 @@ at that position hashes differently was rewritten.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ledger.domain.chain import LEGACY_BOOK
+from services.ledger.domain.chain import LEGACY_BOOK, BookHead, Published
 from shared.events import Envelope
 from shared.events.envelope import EnvelopeError
 from shared.events.ledger import ChainCheckpoint
-from shared.outbox import add_to_outbox
-from shared.timers import Timer, TimerHandler, schedule
 from shared.topics import partitions_of
-
-CHECKPOINT_TIMER = "ledger.chain_checkpoint"
-# Checkpoints are not a tenant's business: the legacy chain's are filed under the platform.
-PLATFORM_TENANT = "tradeflow"
 
 _DUE = sa.text("""
 SELECT 'tenant:' || b.tenant_id AS book, b.tenant_id, b.head_seq AS seq, b.head_hash AS hash
@@ -42,61 +36,22 @@ SELECT :legacy, NULL, l.head_seq, l.head_hash FROM legacy_chain l
 WHERE NOT EXISTS (SELECT 1 FROM chain_checkpoints c WHERE c.book = :legacy)
 ORDER BY book
 """)
+_RECORD = sa.text(
+    "INSERT INTO chain_checkpoints (book, seq, hash, event_id) VALUES (:b, :s, :h, :e)"
+)
 
 
-async def publish_checkpoints(conn: AsyncConnection, topic: str, now: datetime) -> int:
-    """Stage a checkpoint event for every book whose head moved since its last one."""
+async def due(conn: AsyncConnection) -> list[BookHead]:
+    """The head of every book that moved since its last checkpoint, by book."""
     rows = (await conn.execute(_DUE, {"legacy": LEGACY_BOOK})).all()
-    envelopes = []
-    for r in rows:
-        env = Envelope.wrap(
-            ChainCheckpoint(book=r.book, seq=r.seq, hash=r.hash),
-            source="ledger",
-            tenant_id=r.tenant_id or PLATFORM_TENANT,
-            subject=r.book,
-            occurred_at=now,
-        )
-        envelopes.append(env)
-        await conn.execute(
-            sa.text(
-                "INSERT INTO chain_checkpoints (book, seq, hash, event_id) VALUES (:b, :s, :h, :e)"
-            ),
-            {"b": r.book, "s": r.seq, "h": r.hash, "e": env.id},
-        )
-    await add_to_outbox(conn, topic, *envelopes)
-    return len(envelopes)
+    return [BookHead(r.book, r.tenant_id, r.seq, r.hash) for r in rows]
 
 
-def slot_key(at: datetime, every: timedelta) -> str:
-    """The interval ``at`` falls in: every timer worker agrees on it, so two of them
-    scheduling the next checkpoint schedule the same timer."""
-    return str(int(at.timestamp() // every.total_seconds()))
-
-
-def checkpoint_timer(topic: str, every: timedelta) -> TimerHandler:
-    async def fire(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
-        await publish_checkpoints(conn, topic, now)
-        following = now + every
-        await schedule(conn, CHECKPOINT_TIMER, slot_key(following, every), following)
-
-    return fire
-
-
-async def ensure_checkpoints_scheduled(
-    conn: AsyncConnection, now: datetime, every: timedelta
-) -> None:
-    await schedule(conn, CHECKPOINT_TIMER, slot_key(now, every), now)
+async def record(conn: AsyncConnection, head: BookHead, event_id: UUID) -> None:
+    await conn.execute(_RECORD, {"b": head.book, "s": head.seq, "h": head.hash, "e": event_id})
 
 
 # --- reading them back -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Published:
-    book: str
-    seq: int
-    hash: str
-    at: datetime
-
-
 class CheckpointsUnreadable(RuntimeError):
     """Kafka could not be read to the end: nothing can be said about the checkpoints."""
 

@@ -4,11 +4,12 @@ kept for the three-way check against the ledger's escrow-held balances."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from uuid import UUID
 
 import asyncpg
+
+from services.ledger.domain.recon import HeldReport, latest_reports
+
+__all__ = ["HeldReport", "record_held"]
 
 _UPSERT = """
 INSERT INTO escrow_held_reports AS r (tenant_id, order_id, currency, held_after, as_of, event_id)
@@ -19,27 +20,11 @@ WHERE (excluded.as_of, excluded.event_id) > (r.as_of, r.event_id)
 """
 
 
-@dataclass(frozen=True, slots=True)
-class HeldReport:
-    tenant_id: str
-    order_id: str
-    currency: str
-    held_after: int
-    as_of: datetime
-    event_id: UUID
-
-
 async def record_held(pg: asyncpg.Connection, reports: Sequence[HeldReport]) -> None:
     """Keep the latest report per order (by event time, then UUIDv7 event id)."""
-    latest: dict[tuple[str, str, str], HeldReport] = {}
-    for r in reports:
-        key = (r.tenant_id, r.order_id, r.currency)
-        seen = latest.get(key)
-        if seen is None or (r.as_of, r.event_id) > (seen.as_of, seen.event_id):
-            latest[key] = r
-    if not latest:
+    rows = latest_reports(reports)
+    if not rows:
         return
-    rows = list(latest.values())
     await pg.execute(
         _UPSERT,
         [r.tenant_id for r in rows],

@@ -1,4 +1,8 @@
-"""The posting engine: appends a batch of journal drafts in one database transaction.
+"""The posting engine's SQL: appends a batch of journal drafts in one database transaction.
+
+What a batch may post (duplicates, closed periods, reversals) is decided by
+``domain/admission.py`` on the facts read here, under the books' locks; the order of the
+steps is ``service_layer/posting.py``'s.
 
 One batch = one lock per book it touches, one statement for accounts, and a COPY each for
 journal rows and postings. No per-posting statements and no running-balance rows: balances
@@ -15,7 +19,6 @@ order, comes from a sequence and needs no lock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -25,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.accounts import AccountKey, account_ids
 from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
-from services.ledger.domain.journal import JournalDraft
+from services.ledger.domain.journal import JournalDraft, Posted
 
 JOURNAL_COLUMNS = (
     "id", "seq", "tenant_id", "posted_at", "original_date", "source_event_id", "source_type",
@@ -35,24 +38,6 @@ POSTING_COLUMNS = (
     "transaction_id", "line", "seq", "tenant_id", "account_id", "currency", "amount",
     "posted_at", "external_ref",
 )  # fmt: skip
-
-
-class ClosedPeriod(Exception):
-    """A staff posting dated inside a closed period."""
-
-
-class AlreadyReversed(Exception):
-    """A reversal of a transaction that has been reversed already (checked under the lock,
-    so two concurrent reversals cannot both pass)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    id: UUID
-    seq: int
-    source_event_id: UUID
-    posted_at: datetime
-    duplicate: bool = False
 
 
 async def driver(conn: AsyncConnection) -> asyncpg.Connection:
@@ -99,51 +84,28 @@ async def closed_through(pg: asyncpg.Connection, tenants: Sequence[str]) -> dict
     return {r["tenant_id"]: r["upto"] for r in rows}
 
 
-async def post_batch(conn: AsyncConnection, drafts: Sequence[JournalDraft]) -> list[Posted]:
-    """Append ``drafts`` (in order) to the journal inside ``conn``'s transaction.
-
-    Drafts whose source event is already in the journal are skipped (reported as duplicate).
-    Late event drafts dated in a closed period move to the start of the open period and keep
-    their date as ``original_date``; a staff draft dated there raises ``ClosedPeriod``.
-    """
-    if not drafts:
-        return []
-    pg = await driver(conn)
-    heads = await lock_books(pg, [d.tenant_id for d in drafts])
-    known = await pg.fetch(
+async def known_sources(pg: asyncpg.Connection, source_event_ids: Sequence[UUID]) -> list[Posted]:
+    """The transactions the journal has of these source events (as duplicates)."""
+    rows = await pg.fetch(
         "SELECT id, seq, source_event_id, posted_at FROM journal_transactions"
         " WHERE source_event_id = ANY($1::uuid[])",
-        [d.source_event_id for d in drafts],
+        source_event_ids,
     )
-    done = {
-        r["source_event_id"]: Posted(r["id"], r["seq"], r["source_event_id"], r["posted_at"], True)
-        for r in known
-    }
-    closes = await closed_through(pg, sorted({d.tenant_id for d in drafts}))
-    reversing = [d.reverses for d in drafts if d.reverses is not None]
-    if reversing and await pg.fetchval(
-        "SELECT count(*) FROM journal_transactions WHERE reverses = ANY($1::uuid[])", reversing
-    ):
-        raise AlreadyReversed("this transaction has been reversed already")
-    fresh: list[JournalDraft] = []
-    taken = set(done)
-    for draft in drafts:
-        if draft.source_event_id in taken:
-            continue
-        taken.add(draft.source_event_id)
-        upto = closes.get(draft.tenant_id)
-        if upto is not None and draft.posted_at < upto:
-            if draft.kind != "event":
-                raise ClosedPeriod(f"{draft.posted_at} is in a period closed through {upto}")
-            draft = draft.moved_to(upto)
-        fresh.append(draft)
-    if fresh:
-        for p in await _append(pg, fresh, heads):
-            done[p.source_event_id] = p
-    return [done[d.source_event_id] for d in drafts]
+    return [Posted(r["id"], r["seq"], r["source_event_id"], r["posted_at"], True) for r in rows]
 
 
-async def _append(
+async def reversed_among(pg: asyncpg.Connection, transaction_ids: Sequence[UUID]) -> set[UUID]:
+    """Those of ``transaction_ids`` a transaction in the journal reverses."""
+    if not transaction_ids:
+        return set()
+    rows = await pg.fetch(
+        "SELECT reverses FROM journal_transactions WHERE reverses = ANY($1::uuid[])",
+        transaction_ids,
+    )
+    return {r["reverses"] for r in rows}
+
+
+async def append(
     pg: asyncpg.Connection, drafts: Sequence[JournalDraft], heads: dict[str, Head]
 ) -> list[Posted]:
     keys: list[AccountKey] = [

@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.posting import driver
-from services.ledger.adapters.stripe_source import StripeLine
 from services.ledger.adapters.tables import recon_breaks, recon_runs
-from services.ledger.domain.recon import DEFAULT_OWNER, STRIPE_KINDS, BreakKind
+from services.ledger.domain.recon import DEFAULT_OWNER, STRIPE_KINDS, BreakKind, StripeLine
 
 COPY_CHUNK = 50_000
 STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
@@ -136,6 +135,12 @@ async def reconcile(
         recon_runs.update().where(recon_runs.c.id == run_id).values(finished_at=now, **counts)
     )
     return counts
+
+
+async def set_stripe_rows(conn: AsyncConnection, run_id: int, stripe_rows: int) -> None:
+    await conn.execute(
+        recon_runs.update().where(recon_runs.c.id == run_id).values(stripe_rows=stripe_rows)
+    )
 
 
 async def breaks(

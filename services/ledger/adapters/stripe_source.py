@@ -7,23 +7,25 @@ transactions export) give decimal strings in major units, parsed exactly with ``
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import NamedTuple
 
+import stripe
+
+from services.ledger.domain.recon import ReportFormatError, StripeLine
+from services.ledger.service_layer.errors import StripeUnreadable
 from shared.money import Money
 from shared.payments import stripe_client
 
-
-class StripeLine(NamedTuple):
-    balance_txn_id: str
-    source_id: str
-    type: str
-    currency: str  # upper case ISO 4217
-    amount: int  # gross, minor units, signed as on the Stripe balance
-    fee: int
-    created: datetime
+__all__ = [
+    "ReportFormatError",
+    "StripeBalanceTransactions",
+    "StripeLine",
+    "parse_report_csv",
+    "pull_balance_transactions",
+]
 
 
 def pull_balance_transactions(
@@ -43,6 +45,22 @@ def pull_balance_transactions(
         )  # fmt: skip
 
 
+class StripeBalanceTransactions:
+    """``service_layer.stripe.StripeBalance`` on the Stripe API (the client is blocking: it
+    runs in a worker thread)."""
+
+    def __init__(self, api_key: str, api_base: str) -> None:
+        self._api_key, self._api_base = api_key, api_base
+
+    async def pull(self, since: datetime | None = None) -> list[StripeLine]:
+        try:
+            return await asyncio.to_thread(
+                lambda: list(pull_balance_transactions(self._api_key, self._api_base, since))
+            )
+        except stripe.StripeError as exc:
+            raise StripeUnreadable(f"Stripe could not be read: {type(exc).__name__}") from exc
+
+
 _ALIASES = {
     "balance_txn_id": ("balance_transaction_id", "id"),
     "source_id": ("source_id", "source"),
@@ -52,10 +70,6 @@ _ALIASES = {
     "fee": ("fee",),
     "created": ("created_utc", "created", "created (utc)"),
 }
-
-
-class ReportFormatError(ValueError):
-    pass
 
 
 def _column(header: list[str], name: str) -> int | None:

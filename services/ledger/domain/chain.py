@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
 from typing import Protocol
@@ -158,3 +158,47 @@ def check_link(
             tx.position, tx.id, "content does not match its hash (altered after posting)"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """One chain, walked from genesis: how far it held, and the first link that did not."""
+
+    book: str
+    checked: int
+    head: str  # the hash of the last link that held
+    head_seq: int  # its position
+    broken: BrokenLink | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+@dataclass(frozen=True, slots=True)
+class BookHead:
+    """A book's last position and hash (``tenant_id`` None: the legacy chain)."""
+
+    book: str
+    tenant_id: str | None
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A book's head as a ``ledger.chain_checkpoint`` put it on Kafka."""
+
+    book: str
+    seq: int
+    hash: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One ledger invariant checked on the live database, with offenders named."""
+
+    name: str
+    ok: bool
+    details: list[str] = field(default_factory=list)

@@ -6,9 +6,6 @@ the Stripe transfer to the supplier went out with it, the payout in the same tra
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from services.ledger.domain.chart import (
     ADVANCE_RECEIVABLE,
     BANK,
@@ -18,6 +15,7 @@ from services.ledger.domain.chart import (
     SUPPLIER_PAYABLE,
 )
 from services.ledger.domain.journal import Line, cr, dr
+from services.ledger.domain.rule import Rule, keyed
 from shared.events import EventModel
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
 
@@ -73,8 +71,10 @@ def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
 
 # Keyed by the current model: an older version is upcast to it before the lookup, so a
 # v1 milestone_released (no payout_id) posts by the same rule as v2, line for line.
-ESCROW_RULES: dict[type[EventModel], Callable[[Any], tuple[str, list[Line]]]] = {
-    Funded: escrow_funded,
-    MilestoneReleased: milestone_released,
-    Refunded: escrow_refunded,
-}
+ESCROW_RULES: dict[type[EventModel], Rule] = dict(
+    [
+        keyed(Funded, escrow_funded),
+        keyed(MilestoneReleased, milestone_released),
+        keyed(Refunded, escrow_refunded),
+    ]
+)

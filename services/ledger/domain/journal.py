@@ -88,6 +88,17 @@ class JournalDraft:
         return replace(self, posted_at=open_from, original_date=self.posted_at)
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A draft as the journal holds it: its id and place, and whether it was there before."""
+
+    id: UUID
+    seq: int
+    source_event_id: UUID
+    posted_at: datetime
+    duplicate: bool = False
+
+
 def check_balanced(lines: Sequence[Line]) -> None:
     if len(lines) < 2:
         raise UnbalancedTransaction("a journal transaction needs at least two postings")

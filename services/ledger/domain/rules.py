@@ -9,9 +9,6 @@ current model of its type first, so one rule serves every version of a type.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from services.ledger.domain.chart import (
     ADVANCE_RECEIVABLE,
     CREDIT_LOSSES,
@@ -21,6 +18,7 @@ from services.ledger.domain.chart import (
 )
 from services.ledger.domain.escrow_rules import ESCROW_RULES
 from services.ledger.domain.journal import JournalDraft, Line, cr, dr
+from services.ledger.domain.rule import Rule, keyed
 from shared.events import Envelope, EventModel, new_event_id
 from shared.events.financing import (
     AdvanceDisbursed,
@@ -29,8 +27,6 @@ from shared.events.financing import (
     FeeAmortized,
     RecoveryRecorded,
 )
-
-Rule = Callable[[Any], tuple[str, list[Line]]]
 
 AR, DFI, SC = ADVANCE_RECEIVABLE.code, DEFERRED_FEE_INCOME.code, STRIPE_CLEARING.code
 
@@ -86,11 +82,15 @@ def recovery_recorded(e: RecoveryRecorded) -> tuple[str, list[Line]]:
 # Keyed by event model, the current version of each type: ``env.payload()`` upcasts an
 # older version before the lookup, so every version of a type posts by its one rule.
 RULES: dict[type[EventModel], Rule] = {
-    AdvanceDisbursed: advance_disbursed,
-    FeeAmortized: fee_amortized,
-    AdvanceRepaidEarly: advance_repaid_early,
-    AdvanceWrittenOff: advance_written_off,
-    RecoveryRecorded: recovery_recorded,
+    **dict(
+        [
+            keyed(AdvanceDisbursed, advance_disbursed),
+            keyed(FeeAmortized, fee_amortized),
+            keyed(AdvanceRepaidEarly, advance_repaid_early),
+            keyed(AdvanceWrittenOff, advance_written_off),
+            keyed(RecoveryRecorded, recovery_recorded),
+        ]
+    ),
     **ESCROW_RULES,
 }
 # The types the ledger posts: any other event is no money event, and is not even parsed.

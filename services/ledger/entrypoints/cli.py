@@ -22,15 +22,12 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ledger.adapters import export as journal_export
-from services.ledger.adapters.audit import audit as run_audit
-from services.ledger.adapters.chain import verify_chains
-from services.ledger.adapters.checkpoints import Published, check_published, read_published
-from services.ledger.adapters.recon import breaks
-from services.ledger.adapters.stripe_source import StripeLine, parse_report_csv
-from services.ledger.domain.chain import LEGACY_BOOK, book_of
-from services.ledger.reconciliation import pull_from_stripe
-from services.ledger.reconciliation import reconcile as reconcile_run
+from services.ledger.adapters.checkpoints import read_published
+from services.ledger.adapters.stripe_source import StripeBalanceTransactions, parse_report_csv
+from services.ledger.domain.chain import LEGACY_BOOK, Published, book_of
+from services.ledger.domain.recon import StripeLine
+from services.ledger.service_layer import commands, queries
+from services.ledger.service_layer.unit_of_work import NO_EVENTS, LedgerUnitOfWork
 from shared.db import make_engine
 from shared.settings import Settings
 
@@ -52,6 +49,11 @@ def run(database_url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -
     return asyncio.run(main())
 
 
+def uow(engine: AsyncEngine) -> LedgerUnitOfWork:
+    """A unit of work for one of the CLI's use cases (none stages an event)."""
+    return LedgerUnitOfWork(engine, NO_EVENTS)
+
+
 @app.command()
 def verify(
     tenant: str | None = typer.Option(None, help="Verify one tenant's book (default: every book)"),
@@ -65,16 +67,14 @@ def verify(
     settings = Settings()
 
     async def work(engine: AsyncEngine) -> bool:
-        async with engine.connect() as conn:
-            reports = await verify_chains(conn, tenant)
-            published: dict[str, Published] = {}
-            problems: list[str] = []
-            if checkpoints:
-                topic = settings.topic("ledger")
-                published = await read_published(settings.kafka_bootstrap_servers, topic)
-                if tenant is not None:
-                    published = {b: p for b, p in published.items() if b == book_of(tenant)}
-                problems = await check_published(conn, published)
+        published: dict[str, Published] = {}
+        if checkpoints:
+            topic = settings.topic("ledger")
+            published = await read_published(settings.kafka_bootstrap_servers, topic)
+            if tenant is not None:
+                published = {b: p for b, p in published.items() if b == book_of(tenant)}
+        verified = await queries.verify_books(uow(engine), tenant, published)
+        reports, problems = verified.reports, verified.contradicted
         ok = True
         for r in reports:
             if r.book == LEGACY_BOOK and not r.checked and r.ok:
@@ -105,8 +105,7 @@ def audit(database_url: str | None = DatabaseUrl) -> None:
     """Check every ledger invariant on the live database; exit 1 on any failure."""
 
     async def work(engine: AsyncEngine) -> bool:
-        async with engine.connect() as conn:
-            checks = await run_audit(conn)
+        checks = await queries.audit(uow(engine))
         for check in checks:
             mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
             console.print(f"{mark} {check.name}")
@@ -138,15 +137,8 @@ def export_journal(
     async def work(engine: AsyncEngine) -> None:
         sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
         try:
-            async with engine.connect() as conn:
-                source = journal_export.rows(conn, tenant, first, last)
-                chunks = (
-                    journal_export.as_csv(source)
-                    if format == "csv"
-                    else journal_export.as_json(source)
-                )
-                async for chunk in chunks:
-                    sink.write(chunk)
+            async for chunk in queries.export_journal(uow(engine), tenant, first, last, format):
+                sink.write(chunk)
         finally:
             if out:
                 sink.close()
@@ -166,6 +158,7 @@ def reconcile(
     """Reconcile Stripe clearing against Stripe and escrow held against the escrow service;
     list the open breaks. Exits 1 when any break is open."""
     settings = Settings()
+    cli_caller = commands.Caller(tenant_id=tenant, actor="cli")
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -183,16 +176,15 @@ def reconcile(
                 lines = parse_report_csv(csv_file.open(encoding="utf-8-sig"))
             elif not escrow_only:
                 task = bar.add_task("pulling Stripe balance transactions", total=None)
-                lines = list(
-                    await pull_from_stripe(
-                        settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
-                    )
-                )
+                lines = await StripeBalanceTransactions(
+                    settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
+                ).pull()
                 bar.update(task, total=len(lines), description="staging Stripe lines")
             step = bar.add_task("matching and three-way check", total=1, start=False)
-            result = await reconcile_run(
-                engine, tenant, source="csv" if csv_file else ("none" if escrow_only else "stripe"),
-                lines=lines, actor="cli", now=datetime.now(UTC),
+            result = await commands.reconcile(
+                uow(engine), cli_caller,
+                source="csv" if csv_file else ("none" if escrow_only else "stripe"),
+                lines=lines, now=datetime.now(UTC),
                 progress=(lambda n: bar.advance(task, n)) if lines is not None else None,
             )  # fmt: skip
             bar.start_task(step)
@@ -205,11 +197,11 @@ def reconcile(
         for kind, n in result.counts.items():
             table.add_row(kind, str(n))
         console.print(table)
-        async with engine.connect() as conn:
-            still_open = await breaks(conn, tenant, "open", None, 50)
+        still_open = await queries.breaks(uow(engine), cli_caller, "open", None, 50)
         for b in still_open:
             console.print(
-                f"  [yellow]{b['kind']}[/] {b['object_id']} {b['currency']} ledger={b['ledger_amount']} other={b['other_amount']} owner={b['owner']}"
+                f"  [yellow]{b.kind}[/] {b.object_id} {b.currency} ledger={b.ledger_amount}"
+                f" other={b.other_amount} owner={b.owner}"
             )
         return len(still_open)
 

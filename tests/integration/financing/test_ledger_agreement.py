@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.financing.bootstrap import timers
 from services.ledger.bootstrap import DEFINITION as LEDGER
-from services.ledger.entrypoints.consumer import post_events
+from services.ledger.entrypoints.consumers import post_events
 from shared.db import outbox
 from shared.events import Envelope
 from shared.events import escrow as ev

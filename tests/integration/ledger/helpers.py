@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.adapters import queries
 from services.ledger.domain.chart import natural_balance
-from services.ledger.entrypoints.consumer import post_events
+from services.ledger.entrypoints.consumers import post_events
 from shared.events import Envelope, EventModel, new_event_id
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
 

@@ -18,16 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.adapters.accounts import account_ids
 from services.ledger.adapters.chain import verify_chains
-from services.ledger.adapters.checkpoints import (
-    check_published,
-    publish_checkpoints,
-    read_published,
-)
+from services.ledger.adapters.checkpoints import check_published, read_published
 from services.ledger.adapters.posting import driver
 from services.ledger.bootstrap import LedgerContainer, consumers
 from services.ledger.domain.chain import GENESIS, canonical_of, link_bytes
 from services.ledger.domain.journal import Line
-from services.ledger.entrypoints.consumer import post_events
+from services.ledger.entrypoints.consumers import post_events
+from services.ledger.entrypoints.timers import publish_checkpoints
 from services.runner import build_consumer
 from shared.clock import ManualClock
 from shared.db import make_engine

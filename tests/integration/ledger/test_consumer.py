@@ -7,7 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ledger.entrypoints.consumer import post_event, post_events
+from services.ledger.entrypoints.consumers import post_event, post_events
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.outbox import publish

@@ -14,7 +14,7 @@ from uuid import uuid4
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ledger.entrypoints.consumer import post_event, post_events
+from services.ledger.entrypoints.consumers import post_event, post_events
 from shared.events import Envelope
 from shared.events.escrow import MilestoneReleased, MilestoneReleasedV1
 from shared.inbox import InboxConsumer, RetryPolicy

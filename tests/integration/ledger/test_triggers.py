@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ledger.entrypoints.consumer import post_events
+from services.ledger.entrypoints.consumers import post_events
 from tests.integration.ledger.helpers import funded, post
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from services.ledger.adapters import export
-from services.ledger.entrypoints.api.deps import Finance
+from services.ledger.entrypoints.http.deps import Container, Finance
+from services.ledger.service_layer import queries
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,26 +34,20 @@ EXPORTED = {
 
 @router.get("/export", response_class=StreamingResponse, responses={200: EXPORTED})
 async def export_journal(
-    request: Request,
     who: Finance,
+    c: Container,
     format: Literal["csv", "json"] = "csv",
     start: datetime | None = Query(None, alias="from"),
     end: datetime | None = Query(None, alias="to"),
 ) -> StreamingResponse:
     """Every posting of the tenant dated in [from, to), one row each (see docs/ledger.md)."""
-    engine = request.app.state.engine
-
-    async def body() -> AsyncIterator[str]:
-        async with engine.connect() as conn:
-            source = export.rows(conn, who.tenant_id, start or BEGINNING, end or END)
-            chunks = export.as_csv(source) if format == "csv" else export.as_json(source)
-            async for chunk in chunks:
-                yield chunk
-
+    body = queries.export_journal(
+        c.unit_of_work(), who.tenant_id, start or BEGINNING, end or END, format
+    )
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     filename = f"journal-{who.tenant_id}.{format}"
     return StreamingResponse(
-        body(),
+        body,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema, model_validator
 
+from services.ledger.domain.recon import age_days
+from services.ledger.domain.staff import StaffLine
+from services.ledger.service_layer.records import (
+    BreakRecord,
+    PeriodCloseRecord,
+    PostingRecord,
+    TransactionRecord,
+)
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, Text
 
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
@@ -47,12 +56,11 @@ class PostingPublic(BaseModel):
     external_ref: str | None
 
     @classmethod
-    def of(cls, p: dict[str, Any]) -> PostingPublic:
-        amount = p["amount"]
+    def of(cls, p: PostingRecord) -> PostingPublic:
         return cls(
-            line=p["line"], account_id=p["account_id"], account=p["code"],
-            subledger=p["subledger"], currency=p["currency"], debit=max(amount, 0),
-            credit=max(-amount, 0), external_ref=p["external_ref"],
+            line=p.line, account_id=p.account_id, account=p.code, subledger=p.subledger,
+            currency=p.currency, debit=max(p.amount, 0), credit=max(-p.amount, 0),
+            external_ref=p.external_ref,
         )  # fmt: skip
 
 
@@ -76,9 +84,9 @@ class TransactionPublic(BaseModel):
     postings: list[PostingPublic]
 
     @classmethod
-    def of(cls, tx: dict[str, Any]) -> TransactionPublic:
-        fields = {k: tx[k] for k in cls.model_fields if k != "postings"}
-        return cls(**fields, postings=[PostingPublic.of(p) for p in tx["postings"]])
+    def of(cls, tx: TransactionRecord) -> TransactionPublic:
+        fields = {k: getattr(tx, k) for k in cls.model_fields if k != "postings"}
+        return cls(**fields, postings=[PostingPublic.of(p) for p in tx.postings])
 
 
 class AdjustmentLine(BaseModel):
@@ -94,6 +102,12 @@ class AdjustmentLine(BaseModel):
         if (self.debit > 0) == (self.credit > 0):
             raise ValueError("each line has exactly one of debit or credit, above zero")
         return self
+
+    def staff_line(self) -> StaffLine:
+        return StaffLine(
+            self.account, self.currency, self.debit, self.credit, self.subledger,
+            self.external_ref,
+        )  # fmt: skip
 
 
 class AdjustmentCreate(BaseModel):
@@ -165,6 +179,10 @@ class PeriodClosePublic(BaseModel):
     reason: str | None
     closed_at: IsoDateTime
 
+    @classmethod
+    def of(cls, close: PeriodCloseRecord) -> PeriodClosePublic:
+        return cls(**asdict(close))
+
 
 class PeriodClosed(BaseModel):
     closed_through: IsoDateTime
@@ -201,6 +219,10 @@ class BreakPublic(BaseModel):
     resolved_at: IsoDateTime | None
     resolution: str | None
     age_days: int
+
+    @classmethod
+    def of(cls, b: BreakRecord, now: datetime) -> BreakPublic:
+        return cls(**asdict(b), age_days=age_days(b.first_seen_at, now))
 
 
 class Resolve(BaseModel):

@@ -1,11 +1,12 @@
-"""The ledger's consumer: every escrow and financing event, posted in batches.
+"""Every escrow and financing event, posted in batches: the ledger's hot ingest path.
 
-The shared ``InboxConsumer`` hands a whole Kafka batch to ``post_events`` inside one database
-transaction (after deduplicating it through the inbox), so a batch of thousands of events is
-one lock per book, one COPY of journal rows and one COPY of postings. An event that cannot be
-posted (invalid, unbalanced) is a ``PermanentFailure``: it is left out of the batch, with its
-subject's later events, and named to the consumer, which dead-letters it and parks the subject
-while the rest of the batch is posted.
+``post_events`` stages a whole consumed batch in one unit of work (the consumer's
+transaction, ``LedgerUnitOfWork.joining``): the batch's drafts go through one
+``posting.post`` (one lock per book, one COPY of journal rows and one of postings) and its
+held reports through one upsert, so a batch of thousands of events costs a handful of
+statements. An event that cannot be posted (invalid, unbalanced, of a type with no rule) is
+a ``PermanentFailure``: it is left out, with its subject's later events, and returned
+among the failures, which the consumer dead-letters while the rest is posted.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.ledger.adapters.escrow_held import HeldReport, record_held
-from services.ledger.adapters.posting import driver, post_batch
 from services.ledger.domain.journal import JournalDraft
+from services.ledger.domain.recon import HeldReport
 from services.ledger.domain.rules import draft_for
+from services.ledger.service_layer.posting import post
+from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork
 from shared.events import Envelope
-from shared.inbox import Failures, PermanentFailure
+from shared.inbox import PermanentFailure
 from shared.money import MoneyError
 
-CONSUMER_NAME = "ledger-postings"
 
-
-def _plan(
+def plan(
     envelopes: Sequence[Envelope], failed: dict[UUID, Exception] | None = None
 ) -> tuple[list[JournalDraft], list[HeldReport]]:
     """The batch's drafts and held reports. An event that cannot be posted raises, or, given
@@ -61,15 +59,13 @@ def _plan(
     return drafts, reports
 
 
-async def post_events(conn: AsyncConnection, envelopes: Sequence[Envelope]) -> Failures:
-    """The batch handler: posts what can be posted, returns the events that cannot."""
+async def post_events(
+    uow: AbstractLedgerUnitOfWork, envelopes: Sequence[Envelope]
+) -> dict[UUID, Exception]:
+    """Stage the postings of what can be posted in ``uow`` (the caller commits); the events
+    that cannot be, by id."""
     failed: dict[UUID, Exception] = {}
-    drafts, reports = _plan(envelopes, failed)
-    await post_batch(conn, drafts)
-    await record_held(await driver(conn), reports)
+    drafts, reports = plan(envelopes, failed)
+    await post(uow, drafts)
+    await uow.held_reports.record(reports)
     return failed
-
-
-async def post_event(conn: AsyncConnection, envelope: Envelope) -> None:
-    for error in (await post_events(conn, [envelope])).values():
-        raise error

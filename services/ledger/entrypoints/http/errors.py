@@ -1,0 +1,47 @@
+"""The one mapping of the ledger's domain and service-layer errors to API answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
+from services.ledger.domain.recon import ReportFormatError
+from services.ledger.domain.staff import InvalidAdjustment, NotReversible
+from services.ledger.service_layer.errors import InvalidCursor, NotFound, StripeUnreadable
+from shared.http.errors import ApiError, not_found
+from shared.unit_of_work import Conflict
+
+# (status, code) per refusal; its message is the error's own.
+REFUSALS: dict[type[Exception], tuple[int, str]] = {
+    InvalidAdjustment: (422, "invalid_adjustment"),
+    ClosedPeriod: (409, "period_closed"),
+    NotReversible: (409, "not_reversible"),
+    PeriodCloseRefused: (409, "period_close_refused"),
+    ReportFormatError: (422, "invalid_report"),
+    InvalidCursor: (400, "invalid_cursor"),
+    StripeUnreadable: (502, "payment_provider_error"),
+    Conflict: (409, "concurrent_modification"),
+}
+
+
+def api_error(exc: Exception) -> ApiError | None:
+    """The answer to ``exc``, or None for an error that is no refusal (a 500)."""
+    if isinstance(exc, NotFound):
+        return not_found(exc.kind, exc.key)
+    for kind, (status, code) in REFUSALS.items():
+        if isinstance(exc, kind):
+            return ApiError(status, code, str(exc))
+    return None
+
+
+@contextmanager
+def answered() -> Iterator[None]:
+    """Run a use case, answering its refusals as the API does."""
+    try:
+        yield
+    except Exception as exc:
+        error = api_error(exc)
+        if error is None:
+            raise
+        raise error from exc

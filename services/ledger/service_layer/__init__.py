@@ -1,0 +1,1 @@
+"""The ledger's use cases (see docs/architecture.md, "Inside a service")."""

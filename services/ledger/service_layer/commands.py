@@ -1,0 +1,192 @@
+"""The ledger's commands: one function per command an entrypoint (HTTP, CLI) issues.
+
+Each takes a unit of work and plain arguments, asks the domain to decide, writes through
+the unit of work and commits; it returns records and raises the domain's refusals
+(``InvalidAdjustment``, ``NotReversible``, ``ClosedPeriod``, ``PeriodCloseRefused``) or
+the service layer's (``errors.py``). Nothing here knows HTTP. ``before_commit``, when
+given, sees the result inside the transaction about to commit: the HTTP entrypoint
+registers there the answer it gives (``shared.http.idempotency.answer``), so a retry after
+a crash gets the committed answer, never a second posting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from services.ledger.domain import periods, staff
+from services.ledger.domain.journal import JournalDraft
+from services.ledger.domain.recon import StripeLine
+from services.ledger.domain.staff import StaffLine
+from services.ledger.service_layer.errors import NotFound
+from services.ledger.service_layer.posting import post
+from services.ledger.service_layer.records import BreakRecord, TransactionRecord
+from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork, Progress
+
+BeforeCommit = Callable[[TransactionRecord], object]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who issues a command: the tenant whose books it touches, the actor they record."""
+
+    tenant_id: str
+    actor: str
+
+
+# --- journal ---------------------------------------------------------------------------
+
+
+async def post_adjustment(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    reason: str,
+    memo: str,
+    posted_at: datetime,
+    lines: Sequence[StaffLine],
+    before_commit: BeforeCommit | None = None,
+) -> TransactionRecord:
+    """A balanced staff posting, with the caller as actor and ``reason``."""
+    draft = staff.staff_adjustment(
+        tenant_id=caller.tenant_id, actor=caller.actor, reason=reason, memo=memo,
+        posted_at=posted_at, lines=lines,
+    )  # fmt: skip
+    async with uow:
+        return await _post_staff(uow, draft, before_commit)
+
+
+async def reverse(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    transaction_id: UUID,
+    reason: str,
+    now: datetime,
+    before_commit: BeforeCommit | None = None,
+) -> TransactionRecord:
+    """The mirror image of a transaction, dated ``now``. A transaction is reversed once."""
+    async with uow:
+        original = await uow.journal.transaction(caller.tenant_id, id=transaction_id)
+        if original is None:
+            raise NotFound("transaction", transaction_id)
+        staff.check_reversible(original.kind, await uow.journal.reversed_by(transaction_id))
+        draft = staff.reversal(
+            tenant_id=caller.tenant_id, original_id=transaction_id,
+            original_lines=original.lines(), actor=caller.actor, reason=reason, posted_at=now,
+        )  # fmt: skip
+        return await _post_staff(uow, draft, before_commit)
+
+
+async def _post_staff(
+    uow: AbstractLedgerUnitOfWork, draft: JournalDraft, before_commit: BeforeCommit | None
+) -> TransactionRecord:
+    await post(uow, [draft])  # re-checks the reversal under the book's lock
+    posted = await uow.journal.transaction(draft.tenant_id, id=draft.id)
+    assert posted is not None, "a transaction just posted reads back"
+    if before_commit is not None:
+        before_commit(posted)
+    await uow.commit()
+    return posted
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+async def close_period(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    through: datetime,
+    reason: str | None,
+    now: datetime,
+    before_commit: Callable[[], object] | None = None,
+) -> None:
+    """Close the tenant's books through ``through``: later postings dated before it are
+    refused (staff) or moved to the open period keeping their date (late events). The
+    book is locked first, so no batch is being appended to it meanwhile."""
+    async with uow:
+        await uow.journal.lock_books([caller.tenant_id])
+        current = await uow.periods.closed_through(caller.tenant_id)
+        periods.check_close(through, now, current)
+        await uow.periods.add(caller.tenant_id, through, caller.actor, reason)
+        if before_commit is not None:
+            before_commit()
+        await uow.commit()
+
+
+# --- reconciliation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    stripe_rows: int
+    counts: dict[str, int]
+
+
+async def reconcile(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    *,
+    source: str,
+    lines: Iterable[StripeLine] | None,
+    now: datetime,
+    progress: Progress | None = None,
+    before_commit: Callable[[RunResult], object] | None = None,
+) -> RunResult:
+    """Reconcile Stripe clearing against ``lines`` (with None, only the three-way check of
+    escrow held). One run is one transaction: stage, match, check, fold into breaks; a run
+    that fails leaves no trace, and the breaks as they were."""
+    async with uow:
+        rec = uow.reconciliation
+        run_id = await rec.start_run(caller.tenant_id, source, caller.actor)
+        staged = await rec.stage(run_id, lines, progress) if lines is not None else 0
+        counts = await rec.match(caller.tenant_id, run_id, now, stripe=lines is not None)
+        await rec.finish(run_id, staged)
+        result = RunResult(run_id, staged, counts)
+        if before_commit is not None:
+            before_commit(result)
+        await uow.commit()
+    return result
+
+
+async def resolve_break(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    break_id: int,
+    resolution: str,
+    now: datetime,
+    before_commit: Callable[[BreakRecord], object] | None = None,
+) -> BreakRecord:
+    """Staff resolved a break with a note: it stays resolved across runs."""
+    async with uow:
+        found = await uow.reconciliation.resolve(
+            caller.tenant_id, break_id, resolution, caller.actor, now
+        )
+        return await _break_changed(uow, break_id, found, before_commit)
+
+
+async def assign_break(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    break_id: int,
+    owner: str,
+    before_commit: Callable[[BreakRecord], object] | None = None,
+) -> BreakRecord:
+    async with uow:
+        found = await uow.reconciliation.assign(caller.tenant_id, break_id, owner)
+        return await _break_changed(uow, break_id, found, before_commit)
+
+
+async def _break_changed(
+    uow: AbstractLedgerUnitOfWork,
+    break_id: int,
+    found: BreakRecord | None,
+    before_commit: Callable[[BreakRecord], object] | None,
+) -> BreakRecord:
+    if found is None:
+        raise NotFound("break", break_id)
+    if before_commit is not None:
+        before_commit(found)
+    await uow.commit()
+    return found

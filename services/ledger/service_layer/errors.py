@@ -1,0 +1,21 @@
+"""The service layer's own errors (the domain's refusals are its modules'). The HTTP
+entrypoint maps each to its answer in one place (``entrypoints/http/errors.py``)."""
+
+from __future__ import annotations
+
+
+class NotFound(Exception):
+    """No such ``kind`` (transaction, account, break) for this tenant: another tenant's is
+    none either."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key}")
+        self.kind, self.key = kind, key
+
+
+class InvalidCursor(ValueError):
+    """A page cursor this service never returned."""
+
+
+class StripeUnreadable(Exception):
+    """Stripe's balance transactions could not be read (refused or unreachable)."""

@@ -1,0 +1,76 @@
+"""What the ledger's repositories answer: transactions, closes and breaks as stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from services.ledger.domain.journal import Line
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRecord:
+    line: int
+    account_id: int
+    code: str
+    subledger: str
+    currency: str
+    amount: int  # minor units, debit positive
+    external_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    """A journal transaction as stored, with its postings in line order."""
+
+    id: UUID
+    seq: int
+    tenant_id: str
+    posted_at: datetime
+    original_date: datetime | None
+    recorded_at: datetime
+    source_event_id: UUID
+    source_type: str
+    kind: str
+    actor: str | None
+    reason: str | None
+    memo: str
+    reverses: UUID | None
+    hash: str
+    book_seq: int | None
+    postings: tuple[PostingRecord, ...]
+
+    def lines(self) -> list[Line]:
+        return [
+            Line(p.code, p.currency, p.amount, p.subledger, p.external_ref) for p in self.postings
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCloseRecord:
+    tenant_id: str
+    closed_through: datetime
+    closed_by: str
+    reason: str | None
+    closed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BreakRecord:
+    id: int
+    tenant_id: str
+    kind: str
+    object_id: str
+    currency: str
+    ledger_amount: int | None
+    other_amount: int | None
+    owner: str
+    status: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    first_run_id: int
+    last_run_id: int
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution: str | None

@@ -1,0 +1,188 @@
+"""The ledger unit of work: the repositories the use cases see, and the one on PostgreSQL.
+
+A use case takes an ``AbstractLedgerUnitOfWork``: ``uow.journal`` (the books' locks, what
+admission needs to know, the append, transactions read back), ``uow.held_reports`` (what
+escrow says each order holds), ``uow.periods`` (closes), ``uow.accounts`` (balances,
+statements, the trial balance), ``uow.reconciliation`` (runs and breaks),
+``uow.checkpoints`` (book heads due a checkpoint), ``uow.books`` (verification, audit,
+export), and the backbone's ``uow.outbox`` and ``uow.timers``. ``LedgerUnitOfWork`` builds
+them on its transaction (the SQL is in ``adapters/``); ``tests/unit/ledger/fakes.py`` keeps
+them in memory.
+
+The journal is append-only and its books are locked for the whole unit of work, so the
+ledger never loses a race to a version check: it has no ``Conflict`` of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.ledger.adapters import repositories as sql
+from services.ledger.adapters.queries import AccountRow, TrialLine
+from services.ledger.adapters.statements import Position, StatementPage
+from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
+from services.ledger.domain.journal import JournalDraft, Posted
+from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
+from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
+
+Head = tuple[int, str]  # a book's last position and hash
+# The topic of a unit of work whose use cases stage no event (posting, the CLI's runs).
+NO_EVENTS = ""
+Progress = Callable[[int], None]
+
+
+class Journal(Protocol):
+    async def lock_books(self, tenants: Collection[str]) -> dict[str, Head]:
+        """Lock the books of ``tenants`` (opening missing ones) until the unit of work ends."""
+
+    async def known(self, source_event_ids: Sequence[UUID]) -> list[Posted]:
+        """The transactions the journal has of these source events (``duplicate``)."""
+
+    async def closed_through(self, tenants: Collection[str]) -> dict[str, datetime]: ...
+
+    async def reversed_among(self, transaction_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of ``transaction_ids`` a reversal in the journal reverses."""
+
+    async def append(self, drafts: Sequence[JournalDraft], heads: dict[str, Head]) -> list[Posted]:
+        """Chain and append admitted ``drafts`` to their books, whose heads are ``heads``."""
+
+    async def transaction(
+        self, tenant_id: str, *, id: UUID | None = None, source_event_id: UUID | None = None
+    ) -> TransactionRecord | None: ...
+
+    async def reversed_by(self, transaction_id: UUID) -> UUID | None: ...
+
+
+class HeldReports(Protocol):
+    async def record(self, reports: Sequence[HeldReport]) -> None:
+        """Keep the latest report per order and currency."""
+
+
+class Periods(Protocol):
+    async def closed_through(self, tenant_id: str) -> datetime | None: ...
+
+    async def add(self, tenant_id: str, through: datetime, actor: str, reason: str | None) -> None:
+        """A close through ``through`` (``now()`` is its time)."""
+
+    async def history(self, tenant_id: str) -> list[PeriodCloseRecord]: ...
+
+
+class Accounts(Protocol):
+    async def opened(
+        self, tenant_id: str, code: str | None, currency: str | None
+    ) -> list[AccountRow]: ...
+
+    async def get(self, tenant_id: str, account_id: int) -> AccountRow | None: ...
+
+    async def balance(self, account_id: int, as_of: datetime) -> int:
+        """Raw (debit minus credit) of the postings dated at or before ``as_of``."""
+
+    async def trial_balance(self, tenant_id: str, as_of: datetime) -> list[TrialLine]: ...
+
+    async def statement(
+        self, account_id: int, start: datetime, end: datetime, after: Position | None, limit: int
+    ) -> StatementPage: ...
+
+
+class Reconciliation(Protocol):
+    async def start_run(self, tenant_id: str, source: str, actor: str) -> int: ...
+
+    async def stage(
+        self, run_id: int, lines: Iterable[StripeLine], progress: Progress | None
+    ) -> int:
+        """Stage a run's Stripe lines (each balance transaction once); how many."""
+
+    async def match(
+        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+    ) -> dict[str, int]:
+        """Match, three-way check, fold into breaks; counts per outcome."""
+
+    async def finish(self, run_id: int, stripe_rows: int) -> None: ...
+
+    async def breaks(
+        self, tenant_id: str, status: str | None, kind: str | None, limit: int
+    ) -> list[BreakRecord]:
+        """Oldest first."""
+
+    async def resolve(
+        self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
+    ) -> BreakRecord | None: ...
+
+    async def assign(self, tenant_id: str, break_id: int, owner: str) -> BreakRecord | None: ...
+
+
+class Checkpoints(Protocol):
+    async def due(self) -> list[BookHead]:
+        """Every book whose head moved since its last checkpoint."""
+
+    async def record(self, head: BookHead, event_id: UUID) -> None: ...
+
+
+class Books(Protocol):
+    async def verify(self, tenant_id: str | None) -> list[ChainReport]:
+        """One tenant's book, or (None) the legacy chain and every book, from genesis."""
+
+    async def contradicted(self, published: dict[str, Published]) -> list[str]:
+        """What the journal contradicts of the published checkpoints."""
+
+    async def audit(self) -> list[Check]: ...
+
+    def export(
+        self, tenant_id: str | None, start: datetime, end: datetime, fmt: str
+    ) -> AsyncIterator[str]:
+        """The postings dated in [start, end), one row each, as CSV or JSON chunks."""
+
+
+class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def held_reports(self) -> HeldReports: ...
+
+    @property
+    def periods(self) -> Periods: ...
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def reconciliation(self) -> Reconciliation: ...
+
+    @property
+    def checkpoints(self) -> Checkpoints: ...
+
+    @property
+    def books(self) -> Books: ...
+
+
+UnitOfWorkFactory = Callable[[], AbstractLedgerUnitOfWork]
+
+
+class LedgerUnitOfWork(SqlUnitOfWork):
+    """One transaction on the ledger database (``joining``: a part of the caller's)."""
+
+    journal: Journal
+    held_reports: HeldReports
+    periods: Periods
+    accounts: Accounts
+    reconciliation: Reconciliation
+    checkpoints: Checkpoints
+    books: Books
+
+    def _open(self, conn: AsyncConnection) -> None:
+        super()._open(conn)
+        driver = sql.Driver(conn)
+        self.journal = sql.SqlJournal(conn, driver)
+        self.held_reports = sql.SqlHeldReports(driver)
+        self.periods = sql.SqlPeriods(conn)
+        self.accounts = sql.SqlAccounts(conn)
+        self.reconciliation = sql.SqlReconciliation(conn)
+        self.checkpoints = sql.SqlCheckpoints(conn)
+        self.books = sql.SqlBooks(conn)
