@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.escrow.bootstrap import DEFINITION as ESCROW
 from services.financing.bootstrap import DEFINITION as FINANCING
-from services.financing.entrypoints.escrow_events import EscrowEventHandler
+from services.financing.entrypoints.consumers import escrow_event_handler
 from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import ServiceDefinition, create_app
 from shared.db import make_engine
@@ -172,7 +172,7 @@ class Stack:
         )  # fmt: skip
         order = new_order(supplier=SUPPLIER, buyer=BUYER)
         oid = order.order_id
-        handler = EscrowEventHandler(self.apps["financing"].state.container.deps)
+        handler = escrow_event_handler(self.apps["financing"].state.container)
         for env in (
             escrow_event(order, oid, t.id),
             escrow_event(funded(oid), oid, t.id),

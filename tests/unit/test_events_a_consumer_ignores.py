@@ -18,7 +18,7 @@ from uuid import uuid4
 import pytest
 
 from services.escrow.entrypoints.consumers import apply_lien_commands
-from services.financing.entrypoints.escrow_events import EscrowEventHandler
+from services.financing.entrypoints.consumers import apply_escrow_events
 from shared.events import Envelope
 
 
@@ -45,5 +45,6 @@ async def test_escrow_ignores_financing_events_that_are_no_lien_commands(
 @pytest.mark.parametrize(("kind", "version"), UNUSED, ids=[k for k, _ in UNUSED])
 async def test_financing_ignores_escrow_events_it_does_not_fold(kind: str, version: int) -> None:
     event_type = "escrow.inspection_started" if kind == "newer" else "escrow.shipment_tracked"
-    handler = EscrowEventHandler(SimpleNamespace())  # type: ignore[arg-type]
-    assert await handler.apply(NO_DATABASE, [envelope(event_type, version)]) == {}
+    ctx: Any = SimpleNamespace(clock=SimpleNamespace(now=lambda: datetime.now(UTC)), topic="t")
+    ctx.gateway = None
+    assert await apply_escrow_events(NO_DATABASE, ctx, [envelope(event_type, version)]) == {}

@@ -1,24 +1,26 @@
-"""Advances in PostgreSQL: load, insert, save with optimistic versioning, exposure sums."""
+"""Advances in PostgreSQL: load, insert, save with optimistic versioning, exposure sums,
+the per-tenant-and-currency book lock, and each advance's history (its statement's lines)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import builtins
+from collections.abc import Collection, Sequence
 from dataclasses import fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.orders import keyed
-from services.financing.adapters.tables import advances
+from services.financing.adapters.tables import advance_history, advances
 from services.financing.domain.advance import ACCEPTED, LIVE, OUTSTANDING, Advance
 from services.financing.domain.sizing import Exposure
+from shared.unit_of_work import Conflict
+
+if TYPE_CHECKING:
+    from services.financing.service_layer.unit_of_work import HistoryEntry, HistoryLine
 
 _COLUMNS = [f.name for f in fields(Advance) if f.name != "extra"]
-
-
-class ConcurrentUpdate(Exception):
-    """Someone else saved this advance since it was loaded; the caller retries."""
 
 
 def _from_row(row: Any) -> Advance:
@@ -65,7 +67,7 @@ class AdvanceRepository:
 
     async def orders_with_live(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of the (tenant_id, order_id) ``keys`` have a live advance now (no lock: one
-        becomes live only under its order's row lock, see entrypoints/commands.accept)."""
+        becomes live only under its order's row lock, see service_layer/commands.accept)."""
         if not keys:
             return set()
         a = advances.c
@@ -101,8 +103,41 @@ class AdvanceRepository:
             .values(**_to_row(saved), updated_at=sa.func.now())
         )
         if result.rowcount != 1:
-            raise ConcurrentUpdate(advance.advance_id)
+            raise Conflict(f"advance {advance.advance_id} changed since version {advance.version}")
         return saved
+
+    async def lock_book(self, tenant_id: str, currency: str) -> None:
+        """Serialise, until the transaction ends, every acceptance of the tenant's book in
+        ``currency`` (a transaction-scoped advisory lock), so two cannot both squeeze under
+        one limit."""
+        key = sa.func.hashtextextended(f"financing:{tenant_id}:{currency}", 0)
+        await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    async def record_history(self, entries: Sequence[HistoryEntry]) -> None:
+        if entries:
+            await self.conn.execute(
+                advance_history.insert(),
+                [
+                    {
+                        "advance_id": e.advance_id,
+                        "tenant_id": e.tenant_id,
+                        "event_id": e.event_id,
+                        "event_type": e.event_type,
+                        "at": e.at,
+                        "actor": e.actor,
+                        "data": e.data,
+                    }
+                    for e in entries
+                ],
+            )
+
+    async def history(self, advance_id: str) -> builtins.list[HistoryLine]:
+        """(at, event type, event data) of the advance's events, in the order recorded."""
+        h = advance_history.c
+        rows = await self.conn.execute(
+            sa.select(h.at, h.event_type, h.data).where(h.advance_id == advance_id).order_by(h.id)
+        )
+        return [(r.at, r.event_type, r.data) for r in rows]
 
     async def exposure(
         self, tenant_id: str, currency: str, supplier_id: str, buyer_id: str, *, excluding: str = ""

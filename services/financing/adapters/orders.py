@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -14,12 +14,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.tables import orders, policies
-from services.financing.domain.orders import MilestoneView, OrderView
+from services.financing.domain.orders import Disputes, MilestoneView, OrderView
 from services.financing.domain.policy import Policy
 
+if TYPE_CHECKING:
+    from services.financing.service_layer.unit_of_work import Found, OrderKey
+
 _MILESTONE_FIELDS = [f.name for f in fields(MilestoneView)]  # asdict() without its deep copies
-OrderKey = tuple[str, str]  # (tenant_id, order_id)
-Found = tuple[OrderView, dict[str, Any]]  # the order and its open disputes
 
 
 def _found(row: Any) -> Found:
@@ -44,7 +45,7 @@ def _found(row: Any) -> Found:
     return view, dict(row.disputes)
 
 
-def _values(order: OrderView, disputes: dict[str, Any]) -> dict[str, Any]:
+def _values(order: OrderView, disputes: Disputes) -> dict[str, Any]:
     return {
         "tenant_id": order.tenant_id,
         "order_id": order.order_id,
@@ -103,7 +104,7 @@ class OrderRepository:
         )
         return {(r.tenant_id, r.order_id): _found(r) for r in rows}
 
-    async def put(self, order: OrderView, disputes: dict[str, Any]) -> None:
+    async def put(self, order: OrderView, disputes: Disputes) -> None:
         await self.put_all([(order, disputes)])
 
     async def put_all(self, found: Sequence[Found]) -> None:

@@ -1,4 +1,5 @@
-"""Disbursement by Stripe transfer to the supplier's connected account.
+"""Disbursement by Stripe transfer to the supplier's connected account (the port,
+``TransferGateway``, is ``service_layer/gateway.py``'s).
 
 The idempotency key is derived from the event that triggered the disbursement
 (escrow.lien_placed), so a redelivered event or a retried handler never pays twice: Stripe
@@ -14,30 +15,11 @@ then parks it on the dead letters. Every error leaves scrubbed of the secrets it
 
 from __future__ import annotations
 
+from services.financing.service_layer.gateway import TransferFailed, TransferGateway
 from shared.payments import StripeApi
 from shared.settings import Settings
 
-
-class TransferFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TransferGateway:
-    """The port: pays ``amount`` minor units to ``destination``; returns the transfer id."""
-
-    async def transfer(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        destination: str,
-        transfer_group: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> str:
-        raise NotImplementedError
+__all__ = ["StripeTransferGateway", "TransferFailed", "TransferGateway"]
 
 
 class StripeTransferGateway(TransferGateway):

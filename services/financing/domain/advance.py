@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from shared.events.financing import AdvanceStateChanged
 from shared.events.registry import EventModel
@@ -84,7 +83,7 @@ class Advance:
     unapplied: int = 0  # repayments that arrived when nothing was owed; due back to the supplier
     frozen_from: str | None = None
     version: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def net(self) -> int:
@@ -122,8 +121,9 @@ class Advance:
                 code, f"advance {self.advance_id} is {self.state}; needs {', '.join(states)}"
             )
 
-    def moved(self, state: str, actor: str, reason: str | None = None, **changes: Any) -> Step:
-        """The advance in ``state`` (with ``changes``) and the state_changed event."""
+    def moved(self, state: str, actor: str, reason: str | None = None) -> Step:
+        """The advance in ``state`` and the state_changed event (what else changes with the
+        state is ``dataclasses.replace``d on the advance first)."""
         event = AdvanceStateChanged(
             advance_id=self.advance_id,
             order_id=self.order_id,
@@ -132,4 +132,4 @@ class Advance:
             reason=reason,
             actor=actor,
         )
-        return replace(self, state=state, **changes), [event]
+        return replace(self, state=state), [event]

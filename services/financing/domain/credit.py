@@ -31,14 +31,16 @@ from shared.events.financing import AdvanceWrittenOff, RecourseClaimed, Recovery
 def freeze(advance: Advance, dispute_id: str) -> Step:
     if advance.state not in (DISBURSED, PARTIALLY_REPAID):
         return advance, []
-    return advance.moved(FROZEN, SYSTEM, f"dispute:{dispute_id}", frozen_from=advance.state)
+    return replace(advance, frozen_from=advance.state).moved(
+        FROZEN, SYSTEM, f"dispute:{dispute_id}"
+    )
 
 
 def unfreeze(advance: Advance, dispute_id: str) -> Step:
     if advance.state != FROZEN:
         return advance, []
     back = advance.frozen_from or DISBURSED
-    return advance.moved(back, SYSTEM, f"dispute_resolved:{dispute_id}", frozen_from=None)
+    return replace(advance, frozen_from=None).moved(back, SYSTEM, f"dispute_resolved:{dispute_id}")
 
 
 def claim_recourse(advance: Advance, capacity: int) -> Step:
@@ -50,7 +52,9 @@ def claim_recourse(advance: Advance, capacity: int) -> Step:
     ):
         return advance, []
     extra = shortfall - advance.recourse
-    advance, moved = advance.moved(RECOURSE, SYSTEM, "refund_shortfall", recourse=shortfall)
+    advance, moved = replace(advance, recourse=shortfall).moved(
+        RECOURSE, SYSTEM, "refund_shortfall"
+    )
     claim = RecourseClaimed(
         advance_id=advance.advance_id,
         order_id=advance.order_id,
@@ -64,7 +68,7 @@ def claim_recourse(advance: Advance, capacity: int) -> Step:
 def mark_default(advance: Advance, now: datetime, actor: str, reason: str) -> Step:
     advance.require(DISBURSED, PARTIALLY_REPAID, FROZEN, RECOURSE, code="cannot_default")
     advance, earned = amortize_to(advance, advance.fee, now)
-    advance, moved = advance.moved(DEFAULTED, actor, reason, frozen_from=None)
+    advance, moved = replace(advance, frozen_from=None).moved(DEFAULTED, actor, reason)
     return advance, [*earned, *moved]
 
 
@@ -73,7 +77,7 @@ def write_off(advance: Advance, actor: str, reason: str) -> Step:
     amount = advance.balance
     if amount <= 0:
         raise AdvanceRuleViolated("nothing_to_write_off", "the advance has no balance left")
-    advance, moved = advance.moved(WRITTEN_OFF, actor, reason, written_off=amount)
+    advance, moved = replace(advance, written_off=amount).moved(WRITTEN_OFF, actor, reason)
     lost = AdvanceWrittenOff(
         advance_id=advance.advance_id, currency=advance.currency, amount=amount
     )

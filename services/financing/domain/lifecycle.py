@@ -147,9 +147,8 @@ def release_lien(advance: Advance, reason: str) -> LienReleaseRequested:
 
 def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime) -> Step:
     advance.require(ACCEPTED)
-    disbursed, events = advance.moved(
-        "disbursed", SYSTEM, "lien_placed", disbursed_at=now, stripe_transfer_id=transfer_id
-    )
+    paid_out = replace(advance, disbursed_at=now, stripe_transfer_id=transfer_id)
+    disbursed, events = paid_out.moved("disbursed", SYSTEM, "lien_placed")
     paid = AdvanceDisbursed(
         advance_id=advance.advance_id,
         order_id=advance.order_id,
@@ -168,14 +167,13 @@ def cancel(advance: Advance, reason: str, *, lien_placed: bool, actor: str = SYS
     release already repaid on the lien is due back to the supplier (``unapplied``)."""
     if advance.state != ACCEPTED:
         return advance, []
-    cancelled, events = advance.moved(
-        CANCELLED,
-        actor,
-        reason,
+    refunded = replace(
+        advance,
         repaid_fee=0,
         repaid_principal=0,
         unapplied=advance.unapplied + advance.repaid_fee + advance.repaid_principal,
     )
+    cancelled, events = refunded.moved(CANCELLED, actor, reason)
     if lien_placed:
         events.append(release_lien(advance, reason))
     return cancelled, events

@@ -8,8 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypedDict
 
+from shared.events import escrow as ev
+from shared.events.registry import EventModel
 from shared.money import apply_rate
+
+
+class OpenDispute(TypedDict):
+    milestone_id: str | None  # None: a chargeback on the whole escrow
+    amount: int
+
+
+# An order's open disputes, by dispute id (as the read model stores them).
+Disputes = dict[str, OpenDispute]
 
 
 @dataclass(frozen=True)
@@ -99,3 +111,49 @@ class OrderView:
             )
 
         return replace(self, milestones=tuple(change(m) for m in self.milestones))
+
+
+def order_created(tenant_id: str, p: ev.OrderCreated, occurred_at: datetime) -> OrderView:
+    """The view of an order escrow just created."""
+    return OrderView(
+        tenant_id=tenant_id,
+        order_id=p.order_id,
+        buyer_id=p.buyer_id,
+        supplier_id=p.supplier_id,
+        supplier_account_id=p.supplier_account_id,
+        currency=p.currency,
+        total=p.total,
+        created_at=occurred_at,
+        milestones=tuple(
+            MilestoneView(m.milestone_id, m.kind, m.amount, m.inspection_window_seconds)
+            for m in p.milestones
+        ),
+        platform_fee_bps=p.platform_fee_bps,
+        platform_fee_fixed=p.platform_fee_fixed,
+    )
+
+
+def fold(order: OrderView, disputes: Disputes, p: EventModel) -> tuple[OrderView, Disputes]:
+    """The view (and its open disputes) after one more of escrow's events."""
+    if isinstance(p, ev.Funded):
+        return replace(order, funded_total=max(order.funded_total, p.funded_total)), disputes
+    if isinstance(p, ev.MilestoneReleased):
+        order = order.with_milestone(p.milestone_id, released=True)
+        return replace(order, released_total=order.released_total + p.gross), disputes
+    if isinstance(p, ev.DisputeOpened):
+        opened = OpenDispute(milestone_id=p.milestone_id, amount=p.amount)
+        disputes = {**disputes, p.dispute_id: opened}
+        order = order.with_milestone(p.milestone_id, disputed=True)
+    elif isinstance(p, ev.DisputeResolved):
+        disputes = {k: v for k, v in disputes.items() if k != p.dispute_id}
+        if p.milestone_id not in {d["milestone_id"] for d in disputes.values()}:
+            order = order.with_milestone(p.milestone_id, disputed=False)
+        order = order.refunded_from(p.milestone_id, p.refund_amount)
+    elif isinstance(p, ev.Refunded):
+        order = replace(order, refunded_total=order.refunded_total + p.amount)
+    elif isinstance(p, ev.Cancelled):
+        order = replace(order, status="cancelled")
+    elif isinstance(p, ev.Completed):
+        order = replace(order, status="completed")
+    total = sum(d["amount"] for d in disputes.values())
+    return replace(order, disputed_total=total), disputes

@@ -34,6 +34,13 @@ DEFAULT_DAYS_BY_KIND: dict[str, int] = {
 }
 
 
+def days_by_kind_with(overrides: dict[str, int] | None) -> dict[str, int]:
+    """The typical days by kind, with the tenant's ``overrides``: an override names the kinds
+    it changes, the others keep their typical days (a kind missing from the map would
+    otherwise date its release at the latest day given)."""
+    return {**DEFAULT_DAYS_BY_KIND, **(overrides or {})}
+
+
 class PolicyError(ValueError):
     pass
 

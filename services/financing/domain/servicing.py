@@ -116,7 +116,9 @@ def settled(advance: Advance, events: list[EventModel], now: datetime) -> Step:
     A frozen, recourse or defaulted advance keeps its state until it is repaid in full."""
     if advance.balance == 0:
         advance, earned = amortize_to(advance, advance.fee, now)
-        advance, moved = advance.moved(REPAID, SYSTEM, "repaid_from_releases", frozen_from=None)
+        advance, moved = replace(advance, frozen_from=None).moved(
+            REPAID, SYSTEM, "repaid_from_releases"
+        )
         return advance, [*events, *earned, *moved]
     if advance.state in (DISBURSED):
         advance, moved = advance.moved(PARTIALLY_REPAID, SYSTEM)
@@ -150,5 +152,5 @@ def repay_early(advance: Advance, now: datetime, actor: str, payment_id: str | N
         stripe_payment_id=payment_id,
     )
     advance = replace(advance, repaid_early=amount, fee_rebated=rebate)
-    advance, moved = advance.moved(REPAID, actor, "repaid_early", frozen_from=None)
+    advance, moved = replace(advance, frozen_from=None).moved(REPAID, actor, "repaid_early")
     return advance, [*earned, repaid, *moved, release_lien(advance, "repaid_early")]

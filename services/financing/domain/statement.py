@@ -9,9 +9,9 @@ not move it (they move deferred fee income and credit losses).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Line:
     kind: str
     amount: int
     balance_after: int
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,16 @@ _LINES: dict[str, tuple[str, str, int]] = {
 }
 
 
+def _units(data: Mapping[str, object], key: str) -> int:
+    """An amount of an event's data: an integer of minor units, never anything else."""
+    value = data[key]
+    if not isinstance(value, int):
+        raise TypeError(f"{key} is {value!r}, not an integer of minor units")
+    return value
+
+
 def build_statement(
-    advance_id: str, currency: str, history: list[tuple[datetime, str, dict[str, Any]]]
+    advance_id: str, currency: str, history: Sequence[tuple[datetime, str, Mapping[str, object]]]
 ) -> Statement:
     """``history``: (at, event type, event data) in the order the events were recorded."""
     balance = 0
@@ -71,26 +79,29 @@ def build_statement(
         if event_type not in _LINES:
             continue
         kind, field_name, sign = _LINES[event_type]
-        amount = data[field_name]
+        amount = _units(data, field_name)
         balance += sign * amount
-        detail: dict[str, Any] = {}
+        detail: dict[str, int] = {}
         if kind == "disbursed":
             totals["principal"] += amount
-            totals["fee"] += data["fee"]
-            totals["net_disbursed"] += data["net_disbursed"]
-            detail = {"fee": data["fee"], "net_disbursed": data["net_disbursed"]}
+            totals["fee"] += _units(data, "fee")
+            totals["net_disbursed"] += _units(data, "net_disbursed")
+            detail = {"fee": _units(data, "fee"), "net_disbursed": _units(data, "net_disbursed")}
         elif kind == "early_repayment":
-            balance -= data["fee_rebate"]
+            balance -= _units(data, "fee_rebate")
             totals["repaid_early"] += amount
-            totals["fee_rebated"] += data["fee_rebate"]
-            detail = {"fee_rebate": data["fee_rebate"]}
+            totals["fee_rebated"] += _units(data, "fee_rebate")
+            detail = {"fee_rebate": _units(data, "fee_rebate")}
         elif kind == "repayment":
             # ``amount`` is what the release paid (the ledger's credit); beyond the split
             # it is unapplied, due back to the supplier, and takes the balance below zero.
-            applied = data["to_fee"] + data["to_principal"]
+            applied = _units(data, "to_fee") + _units(data, "to_principal")
             totals["repaid"] += applied
             totals["unapplied"] += amount - applied
-            detail = {"to_fee": data["to_fee"], "to_principal": data["to_principal"]}
+            detail = {
+                "to_fee": _units(data, "to_fee"),
+                "to_principal": _units(data, "to_principal"),
+            }
             if amount != applied:
                 detail["unapplied"] = amount - applied
         else:

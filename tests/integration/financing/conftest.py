@@ -57,10 +57,6 @@ class Harness:
     identity: AsyncEngine
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    @property
-    def deps(self) -> Any:
-        return self.container.deps
-
 
 @pytest.fixture(scope="session")
 async def harness(migrated: Settings, identity: AsyncEngine) -> AsyncIterator[Harness]:
@@ -98,16 +94,12 @@ async def harness(migrated: Settings, identity: AsyncEngine) -> AsyncIterator[Ha
 
 @pytest.fixture(scope="session")
 async def client(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    @dataclass
-    class _Borrowed:  # the harness owns the runtime; the app must not close it
-        runtime: Runtime
-        deps: Any
-
+    class _Borrowed(FinancingContainer):  # the harness owns the runtime; the app must not close it
         async def close(self) -> None:
             return None
 
     async def bootstrap() -> _Borrowed:
-        return _Borrowed(harness.container.runtime, harness.container.deps)
+        return _Borrowed(harness.container.runtime, harness.container.gateway)
 
     app = create_service_app(service="financing", bootstrap=bootstrap, routers=routers())
     async with app.router.lifespan_context(app):
@@ -203,9 +195,9 @@ def released(
 
 async def feed(harness: Harness, *envelopes: Envelope) -> None:
     """Apply escrow events through financing's handler, each in its own transaction."""
-    from services.financing.entrypoints.escrow_events import EscrowEventHandler
+    from services.financing.entrypoints.consumers import escrow_event_handler
 
-    handler = EscrowEventHandler(harness.deps)
+    handler = escrow_event_handler(harness.container)
     for env in envelopes:
         async with harness.engine.begin() as conn:
             await handler(conn, env)

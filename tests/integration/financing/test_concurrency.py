@@ -8,9 +8,9 @@ import uuid
 import httpx
 import pytest
 
-from services.financing.entrypoints import commands
-from shared.db import UnitOfWork
-from shared.http.errors import ApiError
+from services.financing.service_layer import commands
+from services.financing.service_layer.errors import AdvanceRefusal
+from services.financing.service_layer.unit_of_work import FinancingUnitOfWork
 from tests.integration.financing.conftest import Harness, funded_order
 from tests.support.keys import bearer, new_key
 
@@ -43,16 +43,21 @@ async def test_concurrent_acceptances_cannot_both_slip_under_the_supplier_limit(
 
     advances = [await quote(oid) for oid in orders]  # each fits alone: 30,000 <= 50,000
 
+    class Lingering(FinancingUnitOfWork):
+        async def commit(self) -> None:
+            await asyncio.sleep(0.05)  # hold the transaction open: maximal overlap
+            await super().commit()
+
+    def lingering() -> Lingering:
+        return Lingering(harness.engine, harness.container.topic)
+
     async def accept(aid: str) -> str:
         # Each in its own transaction, as concurrent API requests would be.
         try:
-            async with UnitOfWork(harness.engine) as uow:
-                await commands.accept(uow.conn, harness.deps, tenant, supplier, aid, "sp")
-                await asyncio.sleep(0.05)  # hold the transaction open: maximal overlap
-                await uow.commit()
+            await commands.accept(lingering, harness.clock, tenant, supplier, aid, "sp")
             return "accepted"
-        except ApiError as exc:
-            return str(exc.details["reasons"][0]["code"])
+        except AdvanceRefusal as exc:
+            return exc.reasons[0].code
 
     results = await asyncio.gather(*(accept(aid) for aid in advances))
     assert sorted(results) == ["accepted"] + ["supplier_limit"] * 5

@@ -149,7 +149,7 @@ def refused(r: httpx.Response, *codes: str) -> bool:
     """A loser: refused with a typed 409 (or the typed 422 of a limit), never a 5xx."""
     assert r.status_code in (409, 422), f"{r.status_code} {r.text}"
     code = r.json()["error"]["code"]
-    assert code in (*codes, "concurrent_update"), r.text
+    assert code in (*codes, "concurrent_modification"), r.text
     return True
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import TopicAlreadyExistsError
 
-from services.financing.entrypoints.escrow_events import EscrowEventHandler
+from services.financing.entrypoints.consumers import escrow_event_handler
 from shared.db import outbox
 from shared.events import Envelope
 from shared.events import escrow as ev
@@ -45,7 +45,7 @@ class Escrow:
             topics=[topic],
             engine=harness.engine,
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            handler=EscrowEventHandler(harness.deps),
+            handler=escrow_event_handler(harness.container),
             dlq_producer=harness.container.runtime.producer,
             dlq_topic=f"{topic}.dlq",
             retry=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02),

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.financing.domain.advance import OUTSTANDING, Advance
-from services.financing.domain.policy import MAX_DAYS, MAX_OFFER_TTL
+from services.financing.domain.policy import (
+    MAX_DAYS,
+    MAX_OFFER_TTL,
+    Policy,
+    PolicyError,
+    days_by_kind_with,
+)
 from services.financing.domain.servicing import payoff_quote
 from services.financing.domain.statement import Statement
 from shared.events.escrow import MilestoneKind
@@ -71,9 +77,32 @@ class PolicyUpdate(_In):
     offer_ttl_seconds: int = Field(86_400, gt=0, le=int(MAX_OFFER_TTL.total_seconds()))
     days_by_kind: dict[MilestoneKind, Days] | None = None
 
+    def policy(self, currency: str) -> Policy:
+        """The policy this asks for (``PolicyError`` if the domain refuses it)."""
+        fields = self.model_dump(exclude={"offer_ttl_seconds", "days_by_kind"})
+        overrides = {str(k): d for k, d in (self.days_by_kind or {}).items()}
+        try:
+            return Policy(
+                currency=currency,
+                offer_ttl=timedelta(seconds=self.offer_ttl_seconds),
+                days_by_kind=days_by_kind_with(overrides),
+                **fields,
+            )
+        except PolicyError:
+            raise
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from exc
+
 
 class PolicyPublic(PolicyUpdate):
     currency: CurrencyCode
+
+    @classmethod
+    def of(cls, p: Policy) -> PolicyPublic:
+        fields = {k: getattr(p, k) for k in PolicyUpdate.model_fields if hasattr(p, k)}
+        return cls(
+            currency=p.currency, offer_ttl_seconds=int(p.offer_ttl.total_seconds()), **fields
+        )
 
 
 class Payoff(BaseModel):

@@ -1,0 +1,307 @@
+"""Financing's use cases: one function per command (and query) an entrypoint issues.
+
+Each takes a unit of work (a factory of them where it re-runs on ``Conflict``), the clock
+and plain arguments: the tenant, the supplier the request acts for (the HTTP entrypoint
+resolves it with ``shared.http.principal.Principal``), the actor. It returns domain results
+and raises domain errors (``AdvanceRuleViolated``, ``PolicyError``) or the service layer's
+own (``errors.py``). Nothing here knows HTTP.
+
+Limits are checked again at acceptance under the book lock (per tenant and currency), so
+two concurrent acceptances cannot both squeeze under the same limit. Locks are taken order
+first, then advance, then the book, as escrow's events take them. ``before_commit``, when
+given, sees the advance about to commit, inside its unit of work: the HTTP entrypoint
+registers there the answer it gives, so a retry after a crash gets the committed result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from services.financing.domain import credit, lifecycle, servicing
+from services.financing.domain.advance import Advance, Step
+from services.financing.domain.policy import Policy
+from services.financing.domain.sizing import Refusal, order_reasons, size
+from services.financing.domain.statement import Statement, build_statement
+from services.financing.service_layer.decisions import BeforeCommit, write_step
+from services.financing.service_layer.errors import AdvanceNotFound, AdvanceRefusal, OrderNotFound
+from services.financing.service_layer.unit_of_work import (
+    AbstractFinancingUnitOfWork,
+    UnitOfWorkFactory,
+)
+from shared.clock import Clock
+from shared.events.envelope import new_event_id
+from shared.unit_of_work import retry_on_conflict
+
+# A use case's decision on the advance it loaded: the step to write, given the time now.
+Decide = Callable[[Advance, datetime], Step]
+
+
+# --- offers ----------------------------------------------------------------------------
+
+
+async def quote(
+    uow: AbstractFinancingUnitOfWork,
+    clock: Clock,
+    tenant_id: str,
+    supplier_id: str,
+    order_id: str,
+    amount: int | None,
+    actor: str,
+    *,
+    others_hidden: bool = False,
+    before_commit: Callable[[Advance | AdvanceRefusal], None] | None = None,
+) -> Advance:
+    """Offer an advance on the order (the most available unless ``amount``), or refuse.
+
+    An order that cannot be financed (unknown, another supplier's, an advance already live)
+    is ``AdvanceRefusal`` with nothing committed. A sized refusal (limits, rate, minimum)
+    commits a rejected advance, then raises ``AdvanceRefusal`` naming it; ``before_commit``
+    sees the refusal then. With ``others_hidden`` (a key bound to ``supplier_id``) another
+    supplier's order is refused as ``order_unknown``, like an order that does not exist.
+    """
+    async with uow:
+        now = clock.now()
+        found = await uow.orders.get(tenant_id, order_id)
+        order = found[0] if found else None
+        if others_hidden and order is not None and order.supplier_id != supplier_id:
+            order = None
+        live = await uow.advances.live_for_order(tenant_id, order_id)
+        reasons = order_reasons(order, supplier_id, live is not None)
+        if order is None or reasons:
+            raise AdvanceRefusal(None, reasons)
+        policy = await uow.policies.get(tenant_id, order.currency)
+        exposure = await uow.advances.exposure(
+            tenant_id, order.currency, supplier_id, order.buyer_id
+        )
+        outcome = size(order, policy, exposure, now, amount)
+        step = lifecycle.open_advance(
+            f"adv_{new_event_id().hex}", order, supplier_id, outcome, policy, now
+        )
+        advance = await write_step(uow, step, actor=actor, now=now, new=True)
+        refusal = None
+        if isinstance(outcome, Refusal):
+            refusal = AdvanceRefusal(advance.advance_id, outcome.reasons)
+        if before_commit is not None:
+            before_commit(refusal or advance)
+        await uow.commit()  # a refusal is recorded too
+    if refusal is not None:
+        raise refusal
+    return advance
+
+
+async def accept(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    supplier_id: str,
+    advance_id: str,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    """The supplier takes the offer, if it is still open and still fits every limit: the
+    lien is requested from escrow (the saga goes on in ``events.py``)."""
+    return await retry_on_conflict(
+        lambda: _accept(uows(), clock, tenant_id, supplier_id, advance_id, actor, before_commit)
+    )
+
+
+async def _accept(
+    uow: AbstractFinancingUnitOfWork,
+    clock: Clock,
+    tenant_id: str,
+    supplier_id: str,
+    advance_id: str,
+    actor: str,
+    before_commit: BeforeCommit | None,
+) -> Advance:
+    async with uow:
+        now = clock.now()
+        # Locks in the order escrow's events take them: the order row, then its advance
+        # (then the book). Advance first, a second acceptance deadlocked with lien_placed.
+        seen = await _visible(uow, tenant_id, advance_id, supplier_id, lock=False)
+        found = await uow.orders.get(tenant_id, seen.order_id)
+        if found is None:
+            raise OrderNotFound(seen.order_id)
+        order = found[0]
+        advance = await _visible(uow, tenant_id, advance_id, supplier_id)
+        await uow.advances.lock_book(tenant_id, advance.currency)
+        live = await uow.advances.live_for_order(tenant_id, advance.order_id)
+        other_live = live is not None and live.advance_id != advance.advance_id
+        reasons = order_reasons(order, supplier_id, other_live)
+        if not reasons and advance.state == "offered" and now < advance.expires_at:
+            policy = await uow.policies.get(tenant_id, order.currency)
+            exposure = await uow.advances.exposure(
+                tenant_id, order.currency, supplier_id, order.buyer_id
+            )
+            outcome = size(order, policy, exposure, now, advance.principal)
+            reasons = list(outcome.reasons) if isinstance(outcome, Refusal) else []
+        if reasons:
+            raise AdvanceRefusal(advance.advance_id, reasons)
+        step = lifecycle.accept(advance, now, actor)
+        saved = await write_step(uow, step, actor=actor, now=now)
+        if before_commit is not None:
+            before_commit(saved)
+        await uow.commit()
+    return saved
+
+
+# --- servicing and credit ------------------------------------------------------------
+
+
+async def repay_early(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    supplier_id: str,
+    advance_id: str,
+    payment_id: str | None,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    """The supplier pays the advance off now; the unearned fee is rebated pro rata."""
+    return await _on_advance(
+        uows, clock, tenant_id, advance_id, supplier_id, actor, before_commit,
+        lambda a, now: servicing.repay_early(a, now, actor, payment_id),
+    )  # fmt: skip
+
+
+async def mark_default(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    advance_id: str,
+    reason: str,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    return await _on_advance(
+        uows, clock, tenant_id, advance_id, None, actor, before_commit,
+        lambda a, now: credit.mark_default(a, now, actor, reason),
+    )  # fmt: skip
+
+
+async def write_off(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    advance_id: str,
+    reason: str,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    return await _on_advance(
+        uows, clock, tenant_id, advance_id, None, actor, before_commit,
+        lambda a, _now: credit.write_off(a, actor, reason),
+    )  # fmt: skip
+
+
+async def record_recovery(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    advance_id: str,
+    amount: int,
+    payment_id: str | None,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    return await _on_advance(
+        uows, clock, tenant_id, advance_id, None, actor, before_commit,
+        lambda a, _now: credit.record_recovery(a, amount, actor, payment_id),
+    )  # fmt: skip
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+async def get_advance(
+    uow: AbstractFinancingUnitOfWork, tenant_id: str, advance_id: str, supplier_id: str | None
+) -> Advance:
+    """The advance if the caller may see it (``supplier_id``: the supplier's only)."""
+    async with uow:
+        return await _visible(uow, tenant_id, advance_id, supplier_id, lock=False)
+
+
+async def list_advances(
+    uow: AbstractFinancingUnitOfWork, tenant_id: str, supplier_id: str | None
+) -> list[Advance]:
+    async with uow:
+        return await uow.advances.list(tenant_id, supplier_id)
+
+
+async def advance_statement(
+    uow: AbstractFinancingUnitOfWork, tenant_id: str, advance_id: str, supplier_id: str | None
+) -> Statement:
+    """Disbursed, fees, repayments and balance, line by line, from the advance's history."""
+    async with uow:
+        advance = await _visible(uow, tenant_id, advance_id, supplier_id, lock=False)
+        history = await uow.advances.history(advance_id)
+    return build_statement(advance_id, advance.currency, history)
+
+
+# --- policies --------------------------------------------------------------------------
+
+
+async def get_policy(uow: AbstractFinancingUnitOfWork, tenant_id: str, currency: str) -> Policy:
+    async with uow:
+        return await uow.policies.get(tenant_id, currency)
+
+
+async def set_policy(
+    uow: AbstractFinancingUnitOfWork,
+    tenant_id: str,
+    policy: Policy,
+    actor: str,
+    before_commit: Callable[[Policy], None] | None = None,
+) -> Policy:
+    """The tenant's policy for its currency from now on (offers already made keep theirs)."""
+    async with uow:
+        await uow.policies.put(tenant_id, policy, actor)
+        if before_commit is not None:
+            before_commit(policy)
+        await uow.commit()
+    return policy
+
+
+# --- shared by the commands ------------------------------------------------------------
+
+
+async def _visible(
+    uow: AbstractFinancingUnitOfWork,
+    tenant_id: str,
+    advance_id: str,
+    supplier_id: str | None = None,
+    *,
+    lock: bool = True,
+) -> Advance:
+    """The tenant's advance (another tenant's, or another supplier's, is not found)."""
+    advance = await uow.advances.get(advance_id, tenant_id=tenant_id, lock=lock)
+    if advance is None or (supplier_id is not None and advance.supplier_id != supplier_id):
+        raise AdvanceNotFound(advance_id)
+    return advance
+
+
+async def _on_advance(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    advance_id: str,
+    supplier_id: str | None,
+    actor: str,
+    before_commit: BeforeCommit | None,
+    decide: Decide,
+) -> Advance:
+    """Decide on the caller's advance (row-locked) and commit, re-deciding on a conflict."""
+
+    async def run() -> Advance:
+        async with uows() as uow:
+            now = clock.now()
+            advance = await _visible(uow, tenant_id, advance_id, supplier_id)
+            saved = await write_step(uow, decide(advance, now), actor=actor, now=now)
+            if before_commit is not None:
+                before_commit(saved)
+            await uow.commit()
+        return saved
+
+    return await retry_on_conflict(run)

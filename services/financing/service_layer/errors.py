@@ -1,0 +1,41 @@
+"""The service layer's own errors (the domain's refusals are ``AdvanceRuleViolated`` and
+``PolicyError``). The HTTP entrypoint maps each to its answer in one place
+(``entrypoints/http/errors.py``); a version conflict is ``shared.unit_of_work.Conflict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.financing.domain.sizing import Reason
+
+
+class AdvanceNotFound(Exception):
+    """No such advance for this caller (another tenant's or another supplier's is none too)."""
+
+    def __init__(self, advance_id: str) -> None:
+        super().__init__(advance_id)
+        self.advance_id = advance_id
+
+
+class OrderNotFound(Exception):
+    """The order financing's read model does not hold (escrow never told of it)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+class AdvanceRefusal(Exception):
+    """No advance can be offered (or accepted) on the order, for the ``reasons`` given.
+
+    ``advance_id`` names the rejected advance recorded for a sized refusal; None when the
+    order itself was refused (unknown, not the supplier's, an advance already live), which
+    records nothing."""
+
+    code = "advance_refused"
+
+    def __init__(self, advance_id: str | None, reasons: Sequence[Reason]) -> None:
+        self.advance_id = advance_id
+        self.reasons = tuple(reasons)
+        super().__init__("no advance can be offered: " + ", ".join(r.code for r in reasons))
