@@ -22,7 +22,6 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -32,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 BACKBONE = sa.MetaData()
@@ -254,48 +253,3 @@ def asyncpg_dsn(url: str) -> str:
         query["sslmode"] = query.pop("ssl")
         parsed = parsed.set(query=query)
     return parsed.render_as_string(hide_password=False)
-
-
-class UnitOfWork:
-    """One database transaction. It rolls back unless ``commit()`` is called.
-
-    ``async with UnitOfWork(engine) as uow: ...; await uow.commit()``. Everything written
-    through ``uow.conn`` (state, outbox rows, inbox rows, timers) commits or vanishes together,
-    and so does whatever the context's commit hook adds (``on_commit``; an HTTP request with
-    an Idempotency-Key records there that its effect committed).
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
-        self._committed = False
-
-    @property
-    def conn(self) -> AsyncConnection:
-        if self._conn is None:
-            raise RuntimeError("unit of work used outside its 'async with' block")
-        return self._conn
-
-    async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._engine.connect()
-        await self._conn.begin()
-        return self
-
-    async def commit(self) -> None:
-        await self.conn.commit()
-        self._committed = True
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if not self._committed:
-                await conn.rollback()
-        finally:
-            await conn.close()

@@ -11,13 +11,14 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db import UnitOfWork, inbox, make_engine, outbox, parked_subjects
+from shared.db import inbox, make_engine, outbox, parked_subjects
 from shared.events import Envelope
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.metrics import EVENTS_REDELIVERED
 from shared.outbox import OutboxRelay, add_to_outbox
 from shared.parking import replay
 from shared.settings import Settings
+from shared.unit_of_work import SqlUnitOfWork
 from tests.conftest import create_topic
 from tests.integration.conftest import effects, widgets
 from tests.support.events import WidgetChanged, widget_event
@@ -115,14 +116,16 @@ async def test_state_change_and_outbox_event_commit_together(backbone_engine: As
     wid = f"w-{uuid.uuid4()}"
     env = widget_event(wid, 1)
     with pytest.raises(Boom):
-        async with UnitOfWork(backbone_engine) as uow:
+        async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
             await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
-            await add_to_outbox(uow.conn, "any-topic", env)
+            await uow.outbox.add(env)
             raise Boom("crash before commit")
 
-    async with UnitOfWork(backbone_engine) as uow:  # never committed: rolls back too
+    async with SqlUnitOfWork(
+        backbone_engine, "any-topic"
+    ) as uow:  # never committed: rolls back too
         await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
-        await add_to_outbox(uow.conn, "any-topic", env)
+        await uow.outbox.add(env)
 
     async with backbone_engine.connect() as conn:
         assert (await conn.execute(sa.select(widgets).where(widgets.c.id == wid))).first() is None
@@ -130,9 +133,9 @@ async def test_state_change_and_outbox_event_commit_together(backbone_engine: As
             await conn.execute(sa.select(outbox).where(outbox.c.event_id == env.id))
         ).first() is None
 
-    async with UnitOfWork(backbone_engine) as uow:
+    async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
         await uow.conn.execute(widgets.insert().values(id=wid, state="changed"))
-        await add_to_outbox(uow.conn, "any-topic", env)
+        await uow.outbox.add(env)
         await uow.commit()
 
     async with backbone_engine.connect() as conn:
@@ -154,7 +157,7 @@ async def test_relay_crash_publishes_twice_but_effect_happens_once(
     settings: Settings, backbone_engine: AsyncEngine, producer: AIOKafkaProducer, topic: str
 ) -> None:
     env = widget_event(f"w-{uuid.uuid4()}", 1)
-    async with UnitOfWork(backbone_engine) as uow:
+    async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
         await add_to_outbox(uow.conn, topic, env)
         await uow.commit()
 
@@ -185,7 +188,7 @@ async def test_consumer_crash_after_db_commit_redelivers_without_second_effect(
 ) -> None:
     env = widget_event(f"w-{uuid.uuid4()}", 1)
     group = f"g-{uuid.uuid4()}"
-    async with UnitOfWork(backbone_engine) as uow:
+    async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
         await add_to_outbox(uow.conn, topic, env)
         await uow.commit()
     await OutboxRelay(backbone_engine, producer).relay_once()
@@ -388,7 +391,7 @@ async def test_one_subjects_events_arrive_in_order_across_partitions(
     tenants = {s: f"t{n % 6}" for n, s in enumerate(subjects)}
     envs = []
     for seq in range(1, 21):
-        async with UnitOfWork(backbone_engine) as uow:
+        async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
             batch = [widget_event(s, seq, tenant=tenants[s]) for s in subjects]
             await add_to_outbox(uow.conn, topic, *batch)
             await uow.commit()
@@ -422,7 +425,7 @@ async def test_the_relay_is_woken_by_notify_not_only_by_polling(
     try:
         await asyncio.wait_for(relay.listening.wait(), timeout=10)  # backlog done; waiting
         env = widget_event(f"w-{uuid.uuid4()}", 1)
-        async with UnitOfWork(backbone_engine) as uow:
+        async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
             await add_to_outbox(uow.conn, topic, env)
             await uow.commit()
         published = await read_all(settings, topic, expected=1)
@@ -439,7 +442,7 @@ async def test_an_event_too_large_to_publish_is_refused_when_written(
 
     huge = widget_event("w-" + "x" * 1_000_000, 1)
     with pytest.raises(EventTooLarge):
-        async with UnitOfWork(backbone_engine) as uow:
+        async with SqlUnitOfWork(backbone_engine, "any-topic") as uow:
             await add_to_outbox(uow.conn, "any-topic", huge)
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import SystemClock
-from shared.db import UnitOfWork, idempotency_keys
+from shared.db import idempotency_keys
 from shared.http.app import create_service_app
 from shared.http.auth import Principal, hash_key, requires
 from shared.http.errors import ApiError
@@ -29,6 +29,7 @@ from shared.http.idempotency import answer
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.unit_of_work import SqlUnitOfWork
 from tests.integration.conftest import widgets
 from tests.support.keys import bearer, new_key
 
@@ -55,7 +56,7 @@ class WidgetCreate(BaseModel):
 @router.post("", status_code=201)
 async def create_widget(body: WidgetCreate, request: Request, who: Platform) -> dict[str, str]:
     script.runs.append(body.id)
-    async with UnitOfWork(request.app.state.engine) as uow:
+    async with SqlUnitOfWork(request.app.state.engine, "") as uow:
         await uow.conn.execute(widgets.insert().values(id=body.id, state=who.tenant_id))
         created = answer({"id": body.id, "state": "created"})
         if script.before_commit is not None:
@@ -69,7 +70,7 @@ async def create_widget(body: WidgetCreate, request: Request, who: Platform) -> 
 @router.post("/peek")
 async def peek(body: WidgetCreate, request: Request, who: Platform) -> dict[str, object]:
     script.runs.append(f"peek:{body.id}")
-    async with UnitOfWork(request.app.state.engine) as uow:
+    async with SqlUnitOfWork(request.app.state.engine, "") as uow:
         found = await uow.conn.execute(sa.select(widgets.c.id).where(widgets.c.id == body.id))
         seen = answer({"id": body.id, "exists": found.first() is not None})
         await uow.commit()
