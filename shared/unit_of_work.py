@@ -104,6 +104,10 @@ class SqlOutbox:
         self._conn, self._topic = conn, topic
 
     async def add(self, *envelopes: Envelope) -> None:
+        if not self._topic:
+            # A unit of work opened without a topic (a ledger consumer batch, a CLI command)
+            # publishes nothing; an event added there would land on no topic at all.
+            raise RuntimeError("this unit of work was opened without a topic to publish to")
         await add_to_outbox(self._conn, self._topic, *envelopes)
 
 

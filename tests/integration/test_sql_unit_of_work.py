@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import timers
 from shared.unit_of_work import SqlUnitOfWork
+from tests.support.events import widget_event
 
 AT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -42,3 +44,11 @@ async def test_a_joined_unit_commits_with_its_owner_only(backbone_engine: AsyncE
         assert conn.in_transaction()  # the unit did not commit the owner's transaction
         await conn.rollback()
     assert await pending(backbone_engine, "joined") == 0
+
+
+async def test_a_unit_without_a_topic_refuses_events(backbone_engine: AsyncEngine) -> None:
+    """The ledger's consumer batch and CLI open their unit of work with no topic: an event
+    added there is refused, never written to an outbox row no relay would send."""
+    async with SqlUnitOfWork(backbone_engine, "") as uow:
+        with pytest.raises(RuntimeError, match="without a topic"):
+            await uow.outbox.add(widget_event("w-no-topic", 1))
