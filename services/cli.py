@@ -17,7 +17,9 @@ from services.webhooks.bootstrap import DEFINITION as WEBHOOKS
 from shared.identity.cli import app as apikey_cli
 from shared.settings import ALL_SERVICES, IDENTITY, Settings
 
-DEFINITIONS: dict[str, ServiceDefinition[Any]] = {d.name: d for d in (ESCROW, LEDGER, FINANCING, WEBHOOKS)}
+DEFINITIONS: dict[str, ServiceDefinition[Any]] = {
+    d.name: d for d in (ESCROW, LEDGER, FINANCING, WEBHOOKS)
+}
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 # One at a time: each definition is typed by its own container.

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.webhooks.adapters.tables import attempts, deliveries, endpoints
@@ -16,17 +16,26 @@ from services.webhooks.service_layer.errors import InvalidCursor
 from services.webhooks.service_layer.unit_of_work import Claimed, Page
 
 ENDPOINT_FIELDS = (
-    "id", "tenant_id", "url", "description", "metadata", "enabled", "disabled_reason",
-    "secret", "previous_secret", "previous_secret_expires_at", "consecutive_failures",
-    "failing_since", "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "tenant_id",
+    "url",
+    "description",
+    "metadata",
+    "enabled",
+    "disabled_reason",
+    "secret",
+    "previous_secret",
+    "previous_secret_expires_at",
+    "consecutive_failures",
+    "failing_since",
+    "created_at",
+    "updated_at",
+)
 
 
 def _endpoint(row: Any) -> Endpoint:
     m = row._mapping
-    return Endpoint(
-        **{f: m[f] for f in ENDPOINT_FIELDS}, enabled_events=tuple(m["enabled_events"])
-    )
+    return Endpoint(**{f: m[f] for f in ENDPOINT_FIELDS}, enabled_events=tuple(m["enabled_events"]))
 
 
 def _endpoint_row(e: Endpoint) -> dict[str, Any]:
@@ -36,20 +45,35 @@ def _endpoint_row(e: Endpoint) -> dict[str, Any]:
 def _delivery(row: Any) -> Delivery:
     m = row._mapping
     return Delivery(
-        id=m["id"], tenant_id=m["tenant_id"], endpoint_id=m["endpoint_id"],
-        event_id=m["event_id"], event_type=m["event_type"], payload=m["payload"],
-        status=m["status"], attempts=m["attempts"], next_attempt_at=m["next_attempt_at"],
-        created_at=m["created_at"], redelivery_of=m["redelivery_of"],
-    )  # fmt: skip
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        endpoint_id=m["endpoint_id"],
+        event_id=m["event_id"],
+        event_type=m["event_type"],
+        payload=m["payload"],
+        status=m["status"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        created_at=m["created_at"],
+        redelivery_of=m["redelivery_of"],
+    )
 
 
 def _delivery_row(d: Delivery) -> dict[str, Any]:
     return {
-        "id": d.id, "tenant_id": d.tenant_id, "endpoint_id": d.endpoint_id,
-        "event_id": d.event_id, "event_type": d.event_type, "payload": d.payload,
-        "status": d.status, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
-        "created_at": d.created_at, "redelivery_of": d.redelivery_of, "leased_until": None,
-    }  # fmt: skip
+        "id": d.id,
+        "tenant_id": d.tenant_id,
+        "endpoint_id": d.endpoint_id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "payload": d.payload,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "created_at": d.created_at,
+        "redelivery_of": d.redelivery_of,
+        "leased_until": None,
+    }
 
 
 async def _page(
@@ -80,9 +104,7 @@ class SqlEndpoints:
 
     async def save(self, endpoint: Endpoint) -> None:
         await self._conn.execute(
-            endpoints.update()
-            .where(endpoints.c.id == endpoint.id)
-            .values(_endpoint_row(endpoint))
+            endpoints.update().where(endpoints.c.id == endpoint.id).values(_endpoint_row(endpoint))
         )
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool:
@@ -93,12 +115,15 @@ class SqlEndpoints:
         )
         return bool(result.rowcount)
 
-    async def list(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
+    async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         mine = endpoints.c.tenant_id == tenant_id
         rows, more = await _page(
-            self._conn, endpoints.select().where(mine), endpoints.c.id, page,
+            self._conn,
+            endpoints.select().where(mine),
+            endpoints.c.id,
+            page,
             sa.and_(mine, endpoints.c.id == page.starting_after),
-        )  # fmt: skip
+        )
         return [_endpoint(r) for r in rows], more
 
     async def enabled_for(self, tenant_ids: Collection[str]) -> dict[str, list[Endpoint]]:
@@ -135,14 +160,17 @@ class SqlDeliveries:
         ).first()
         return None if row is None else _delivery(row)
 
-    async def list(
+    async def find(
         self, endpoint_id: str, page: Page
     ) -> tuple[list[tuple[Delivery, list[Attempt]]], bool]:
         mine = deliveries.c.endpoint_id == endpoint_id
         rows, more = await _page(
-            self._conn, deliveries.select().where(mine), deliveries.c.id, page,
+            self._conn,
+            deliveries.select().where(mine),
+            deliveries.c.id,
+            page,
             sa.and_(mine, deliveries.c.id == page.starting_after),
-        )  # fmt: skip
+        )
         found = [_delivery(r) for r in rows]
         by_delivery: dict[str, list[Attempt]] = {d.id: [] for d in found}
         if found:
@@ -154,9 +182,14 @@ class SqlDeliveries:
             for a in tried:
                 by_delivery[a.delivery_id].append(
                     Attempt(
-                        a.delivery_id, a.number, a.at, a.status_code, a.latency_ms,
-                        a.response_excerpt, a.error,
-                    )  # fmt: skip
+                        a.delivery_id,
+                        a.number,
+                        a.at,
+                        a.status_code,
+                        a.latency_ms,
+                        a.response_excerpt,
+                        a.error,
+                    )
                 )
         return [(d, by_delivery[d.id]) for d in found], more
 
@@ -174,7 +207,7 @@ class SqlDeliveries:
         )
         latest = (
             sa.select(deliveries)
-            .distinct(deliveries.c.event_id)
+            .ext(distinct_on(deliveries.c.event_id))
             .where(deliveries.c.endpoint_id == endpoint_id)
             .where(deliveries.c.event_id.in_(first.scalar_subquery()))
             .order_by(deliveries.c.event_id, deliveries.c.id.desc())
@@ -229,12 +262,17 @@ class SqlDeliveries:
             deliveries.update().where(deliveries.c.id.in_(ids)).values(leased_until=until)
         )
         rows = await self._conn.execute(
-            sa.select(deliveries, endpoints.c.secret, endpoints.c.url.label("endpoint_url"),
-                      endpoints.c.previous_secret, endpoints.c.previous_secret_expires_at)
+            sa.select(
+                deliveries,
+                endpoints.c.secret,
+                endpoints.c.url.label("endpoint_url"),
+                endpoints.c.previous_secret,
+                endpoints.c.previous_secret_expires_at,
+            )
             .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
             .where(deliveries.c.id.in_(ids))
             .order_by(deliveries.c.next_attempt_at)
-        )  # fmt: skip
+        )
         out = []
         for row in rows:
             secrets = [row.secret]
@@ -268,9 +306,13 @@ class SqlDeliveries:
         await self._conn.execute(
             insert(attempts)
             .values(
-                delivery_id=attempt.delivery_id, number=attempt.number, at=attempt.at,
-                status_code=attempt.status_code, latency_ms=attempt.latency_ms,
-                response_excerpt=attempt.response_excerpt, error=attempt.error,
+                delivery_id=attempt.delivery_id,
+                number=attempt.number,
+                at=attempt.at,
+                status_code=attempt.status_code,
+                latency_ms=attempt.latency_ms,
+                response_excerpt=attempt.response_excerpt,
+                error=attempt.error,
             )
             .on_conflict_do_nothing()
-        )  # fmt: skip
+        )

@@ -61,7 +61,9 @@ class DisablePolicy:
     after: timedelta = timedelta(days=1)
 
 
-def rotate_secret(endpoint: Endpoint, new_secret: str, now: datetime, overlap: timedelta) -> Endpoint:
+def rotate_secret(
+    endpoint: Endpoint, new_secret: str, now: datetime, overlap: timedelta
+) -> Endpoint:
     """The endpoint signing with ``new_secret``; the old one also signs for ``overlap``."""
     return replace(
         endpoint,

@@ -17,7 +17,7 @@ EVERYTHING = "*"
 def matches(patterns: Iterable[str], event_type: str) -> bool:
     """True when one of ``patterns`` admits ``event_type``."""
     for pattern in patterns:
-        if pattern == EVERYTHING or pattern == event_type:
+        if pattern in (EVERYTHING, event_type):
             return True
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True
@@ -32,14 +32,15 @@ def checked_patterns(patterns: Iterable[str], known_types: Collection[str]) -> l
     for pattern in patterns:
         if pattern in out:
             continue
-        if pattern == EVERYTHING or pattern in known_types:
-            out.append(pattern)
-        elif pattern.endswith(".*") and pattern[:-2] in prefixes:
+        if (
+            pattern == EVERYTHING
+            or pattern in known_types
+            or (pattern.endswith(".*") and pattern[:-2] in prefixes)
+        ):
             out.append(pattern)
         else:
             raise InvalidEventPattern(
-                f"{pattern!r} is no event type; use a type of the catalogue, "
-                "'<service>.*' or '*'"
+                f"{pattern!r} is no event type; use a type of the catalogue, '<service>.*' or '*'"
             )
     if not out:
         raise InvalidEventPattern("enabled_events must name at least one event type or '*'")

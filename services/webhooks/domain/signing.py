@@ -26,7 +26,9 @@ def signature_header(secrets_in_force: Sequence[str], msg_id: str, at: datetime,
     return " ".join(Webhook(s).sign(msg_id, at, body) for s in secrets_in_force)
 
 
-def headers(secrets_in_force: Sequence[str], msg_id: str, at: datetime, body: str) -> dict[str, str]:
+def headers(
+    secrets_in_force: Sequence[str], msg_id: str, at: datetime, body: str
+) -> dict[str, str]:
     """The three headers of a delivery sent at ``at``."""
     return {
         "webhook-id": msg_id,

@@ -122,7 +122,10 @@ def _literal(host: str) -> IpAddress | None:
 def _inet_aton(host: str) -> int:
     """``inet_aton``'s reading of a dotted quad with 1 to 4 parts, each decimal, octal
     (leading 0) or hexadecimal (0x)."""
-    parts = [int(p, 0) if not (p.startswith("0") and p[1:].isdigit()) else int(p, 8) for p in host.split(".")]
+    parts = [
+        int(p, 0) if not (p.startswith("0") and p[1:].isdigit()) else int(p, 8)
+        for p in host.split(".")
+    ]
     if not 1 <= len(parts) <= 4:
         raise ValueError(host)
     *head, last = parts

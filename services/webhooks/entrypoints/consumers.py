@@ -28,7 +28,9 @@ class Ports(Protocol):
 
 
 async def fan_out(conn: AsyncConnection, ports: Ports, envelopes: Sequence[Envelope]) -> None:
-    await events.fan_out(WebhooksUnitOfWork.joining(conn, ports.topic), envelopes, ports.clock.now())
+    await events.fan_out(
+        WebhooksUnitOfWork.joining(conn, ports.topic), envelopes, ports.clock.now()
+    )
 
 
 def handler(ports: Ports) -> Handler:

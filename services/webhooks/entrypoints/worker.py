@@ -36,7 +36,12 @@ class DeliveryWorker:
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 0.5,
     ) -> None:
-        self.unit_of_work, self.sender, self.policy, self.clock = unit_of_work, sender, policy, clock
+        self.unit_of_work, self.sender, self.policy, self.clock = (
+            unit_of_work,
+            sender,
+            policy,
+            clock,
+        )
         self.concurrency, self.per_endpoint, self.lease = concurrency, per_endpoint, lease
         self.poll_interval = poll_interval
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -89,7 +94,9 @@ class DeliveryWorker:
             except Exception:
                 log.exception("webhooks.claim_failed")
             waits = {asyncio.create_task(stop.wait()), *self.in_flight}
-            await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
             for w in waits:
                 if w not in self.in_flight and not w.done():
                     w.cancel()

@@ -76,7 +76,7 @@ async def create_endpoint(
     caller: Caller,
     spec: EndpointSpec,
     now: datetime,
-    before_commit: Callable[[Endpoint], None] | None = None,
+    before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
     """A new enabled endpoint with a fresh secret (shown to the caller this once)."""
     await vet_url(spec.url, resolver, policy.allow_loopback)
@@ -99,7 +99,9 @@ async def create_endpoint(
     return endpoint
 
 
-async def get_endpoint(uow: AbstractWebhooksUnitOfWork, tenant_id: str, endpoint_id: str) -> Endpoint:
+async def get_endpoint(
+    uow: AbstractWebhooksUnitOfWork, tenant_id: str, endpoint_id: str
+) -> Endpoint:
     async with uow:
         return await _endpoint(uow, tenant_id, endpoint_id)
 
@@ -108,7 +110,7 @@ async def list_endpoints(
     uow: AbstractWebhooksUnitOfWork, tenant_id: str, page: Page
 ) -> tuple[list[Endpoint], bool]:
     async with uow:
-        return await uow.endpoints.list(tenant_id, page)
+        return await uow.endpoints.find(tenant_id, page)
 
 
 async def update_endpoint(
@@ -119,7 +121,7 @@ async def update_endpoint(
     endpoint_id: str,
     changes: EndpointChanges,
     now: datetime,
-    before_commit: Callable[[Endpoint], None] | None = None,
+    before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
     if changes.url is not None:
         await vet_url(changes.url, resolver, policy.allow_loopback)
@@ -134,12 +136,16 @@ async def update_endpoint(
             endpoint,
             url=endpoint.url if changes.url is None else changes.url,
             enabled_events=endpoint.enabled_events if patterns is None else patterns,
-            description=endpoint.description if changes.description is None else changes.description,
+            description=endpoint.description
+            if changes.description is None
+            else changes.description,
             metadata=endpoint.metadata if changes.metadata is None else dict(changes.metadata),
             updated_at=now,
         )
         if changes.enabled is not None and changes.enabled != endpoint.enabled:
-            updated = model.set_enabled(updated, changes.enabled, now, f"disabled by {caller.actor}")
+            updated = model.set_enabled(
+                updated, changes.enabled, now, f"disabled by {caller.actor}"
+            )
         await uow.endpoints.save(updated)
         if before_commit is not None:
             before_commit(updated)
@@ -147,7 +153,9 @@ async def update_endpoint(
     return updated
 
 
-async def delete_endpoint(uow: AbstractWebhooksUnitOfWork, caller: Caller, endpoint_id: str) -> None:
+async def delete_endpoint(
+    uow: AbstractWebhooksUnitOfWork, caller: Caller, endpoint_id: str
+) -> None:
     """The endpoint and its delivery log; what was pending for it is never sent."""
     async with uow:
         if not await uow.endpoints.delete(caller.tenant_id, endpoint_id):
@@ -162,7 +170,7 @@ async def rotate_secret(
     endpoint_id: str,
     now: datetime,
     overlap: timedelta | None = None,
-    before_commit: Callable[[Endpoint], None] | None = None,
+    before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
     """A new secret; the old one keeps signing for ``overlap`` (the policy's by default)."""
     async with uow:
@@ -182,7 +190,7 @@ async def list_deliveries(
 ) -> tuple[list[tuple[Delivery, list[Attempt]]], bool]:
     async with uow:
         await _endpoint(uow, tenant_id, endpoint_id)
-        return await uow.deliveries.list(endpoint_id, page)
+        return await uow.deliveries.find(endpoint_id, page)
 
 
 async def redeliver(
@@ -191,7 +199,7 @@ async def redeliver(
     endpoint_id: str,
     delivery_id: str,
     now: datetime,
-    before_commit: Callable[[Delivery], None] | None = None,
+    before_commit: Callable[[Delivery], object] | None = None,
 ) -> Delivery:
     """The same event (same ``webhook-id``, so the receiver may deduplicate) sent again, as a
     new delivery with the full retry schedule."""
@@ -216,7 +224,7 @@ async def redeliver_range(
     until: datetime,
     now: datetime,
     only_failed: bool = True,
-    before_commit: Callable[[list[Delivery]], None] | None = None,
+    before_commit: Callable[[list[Delivery]], object] | None = None,
 ) -> list[Delivery]:
     """Every event first sent to the endpoint in [since, until) again (by default only those
     whose latest delivery failed for good), at most ``MAX_RANGE_EVENTS``."""
@@ -241,22 +249,32 @@ async def send_test(
     caller: Caller,
     endpoint_id: str,
     now: datetime,
-    before_commit: Callable[[Delivery], None] | None = None,
+    before_commit: Callable[[Delivery], object] | None = None,
 ) -> Delivery:
     """A ``webhook.test`` event to the endpoint, whatever types it asked for."""
     async with uow:
         endpoint = await _enabled(uow, caller.tenant_id, endpoint_id)
         event_id = str(new_event_id())
         payload = model.public_event(
-            id=event_id, type=TEST_EVENT, source=SOURCE, time=now, subject=endpoint.id,
-            tenant=caller.tenant_id, version=1,
+            id=event_id,
+            type=TEST_EVENT,
+            source=SOURCE,
+            time=now,
+            subject=endpoint.id,
+            tenant=caller.tenant_id,
+            version=1,
             data={"endpoint_id": endpoint.id, "message": "a test event from Tradeflow"},
-        )  # fmt: skip
+        )
         delivery = Delivery(
-            id=new_delivery_id(), tenant_id=caller.tenant_id, endpoint_id=endpoint.id,
-            event_id=event_id, event_type=TEST_EVENT, payload=payload, next_attempt_at=now,
+            id=new_delivery_id(),
+            tenant_id=caller.tenant_id,
+            endpoint_id=endpoint.id,
+            event_id=event_id,
+            event_type=TEST_EVENT,
+            payload=payload,
+            next_attempt_at=now,
             created_at=now,
-        )  # fmt: skip
+        )
         await uow.deliveries.add_all([delivery])
         if before_commit is not None:
             before_commit(delivery)

@@ -61,14 +61,22 @@ async def send(claimed: Claimed, sender: Sender, now: Callable[[], datetime]) ->
     sent = await sender.post(claimed.url, body, headers)
     latency = sent.latency_ms or int((time.monotonic() - started) * 1000)
     return Attempt(
-        delivery_id=delivery.id, number=delivery.attempts + 1, at=at,
-        status_code=sent.status_code, latency_ms=latency,
-        response_excerpt=excerpt(sent.body_excerpt), error=sent.error,
-    )  # fmt: skip
+        delivery_id=delivery.id,
+        number=delivery.attempts + 1,
+        at=at,
+        status_code=sent.status_code,
+        latency_ms=latency,
+        response_excerpt=excerpt(sent.body_excerpt),
+        error=sent.error,
+    )
 
 
 async def record(
-    uow: AbstractWebhooksUnitOfWork, claimed: Claimed, attempt: Attempt, policy: Policy, now: datetime
+    uow: AbstractWebhooksUnitOfWork,
+    claimed: Claimed,
+    attempt: Attempt,
+    policy: Policy,
+    now: datetime,
 ) -> Delivery | None:
     """The delivery after ``attempt`` (None when it moved on without it, or is gone)."""
     async with uow:
@@ -92,9 +100,12 @@ async def record(
                 )
                 await uow.outbox.add(
                     Envelope.wrap(
-                        notice, source=SOURCE, tenant_id=endpoint.tenant_id,
-                        subject=endpoint.id, occurred_at=now,
-                    )  # fmt: skip
+                        notice,
+                        source=SOURCE,
+                        tenant_id=endpoint.tenant_id,
+                        subject=endpoint.id,
+                        occurred_at=now,
+                    )
                 )
         await uow.commit()
     return after

@@ -20,9 +20,15 @@ from shared.events import Envelope
 
 def public_payload(env: Envelope) -> dict[str, object]:
     return public_event(
-        id=str(env.id), type=env.type, source=env.source, time=env.occurred_at,
-        subject=env.subject, tenant=env.tenant_id, version=env.version, data=env.data,
-    )  # fmt: skip
+        id=str(env.id),
+        type=env.type,
+        source=env.source,
+        time=env.occurred_at,
+        subject=env.subject,
+        tenant=env.tenant_id,
+        version=env.version,
+        data=env.data,
+    )
 
 
 def deliveries_for(
@@ -35,10 +41,15 @@ def deliveries_for(
             if endpoint.enabled and matches(endpoint.enabled_events, env.type):
                 out.append(
                     Delivery(
-                        id=new_delivery_id(), tenant_id=env.tenant_id, endpoint_id=endpoint.id,
-                        event_id=str(env.id), event_type=env.type, payload=public_payload(env),
-                        next_attempt_at=now, created_at=now,
-                    )  # fmt: skip
+                        id=new_delivery_id(),
+                        tenant_id=env.tenant_id,
+                        endpoint_id=endpoint.id,
+                        event_id=str(env.id),
+                        event_type=env.type,
+                        payload=public_payload(env),
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
                 )
     return out
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 from typing import Protocol
 
 from services.webhooks.domain.backoff import RetrySchedule
+from services.webhooks.domain.errors import UrlNotAllowed
 from services.webhooks.domain.model import DisablePolicy
 from services.webhooks.domain.ssrf import IpAddress, Target, check_address, check_url
-from services.webhooks.domain.errors import UrlNotAllowed
 
 
 class Resolver(Protocol):

@@ -48,7 +48,7 @@ class EndpointRepository(Protocol):
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool: ...
 
-    async def list(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
+    async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         """Newest first, and whether more follow; ``InvalidCursor`` for an unknown cursor."""
 
     async def enabled_for(self, tenant_ids: Collection[str]) -> dict[str, list[Endpoint]]:
@@ -60,7 +60,7 @@ class DeliveryRepository(Protocol):
 
     async def get(self, tenant_id: str, endpoint_id: str, delivery_id: str) -> Delivery | None: ...
 
-    async def list(
+    async def find(
         self, endpoint_id: str, page: Page
     ) -> tuple[list[tuple[Delivery, list[Attempt]]], bool]:
         """Newest first, each with its attempts; and whether more follow."""

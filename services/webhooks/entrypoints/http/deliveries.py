@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from services.webhooks.entrypoints.http.deps import Container, Paged, Platform, caller
@@ -16,7 +18,7 @@ from services.webhooks.service_layer import commands
 from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/webhook-endpoints/{endpoint_id}", tags=["webhook deliveries"])
-REFUSALS = {
+REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"description": "`webhook_endpoint_not_found` or `webhook_delivery_not_found`"},
     409: {"description": "`endpoint_disabled`: enable the endpoint first"},
 }
@@ -42,13 +44,19 @@ async def redeliver(
     """Send the delivery's event again, as a new delivery (same ``webhook-id``)."""
     with answered():
         again = await commands.redeliver(
-            c.unit_of_work(), caller(who), endpoint_id, delivery_id, c.clock.now(),
+            c.unit_of_work(),
+            caller(who),
+            endpoint_id,
+            delivery_id,
+            c.clock.now(),
             lambda d: answer(DeliveryPublic.of(d)),
-        )  # fmt: skip
+        )
     return DeliveryPublic.of(again)
 
 
-@router.post("/redeliver", status_code=202, responses={**REFUSALS, 422: {"description": "`invalid_range`"}})
+@router.post(
+    "/redeliver", status_code=202, responses={**REFUSALS, 422: {"description": "`invalid_range`"}}
+)
 async def redeliver_range(
     endpoint_id: str, body: RedeliverRange, who: Platform, c: Container
 ) -> Redelivered:
@@ -56,7 +64,13 @@ async def redeliver_range(
     those whose latest delivery failed for good."""
     with answered():
         again = await commands.redeliver_range(
-            c.unit_of_work(), caller(who), endpoint_id, body.since, body.until, c.clock.now(),
-            body.only_failed, lambda ds: answer(Redelivered(data=[DeliveryPublic.of(d) for d in ds])),
-        )  # fmt: skip
+            c.unit_of_work(),
+            caller(who),
+            endpoint_id,
+            body.since,
+            body.until,
+            c.clock.now(),
+            body.only_failed,
+            lambda ds: answer(Redelivered(data=[DeliveryPublic.of(d) for d in ds])),
+        )
     return Redelivered(data=[DeliveryPublic.of(d) for d in again])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -22,7 +23,7 @@ from services.webhooks.service_layer import commands
 from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"])
-REFUSALS = {
+REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such endpoint of this tenant (`webhook_endpoint_not_found`)"},
     422: {"description": "`url_not_allowed`, `invalid_event_pattern` or `validation_error`"},
 }
@@ -35,9 +36,14 @@ async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointW
     spec = commands.EndpointSpec(body.url, body.enabled_events, body.description, body.metadata)
     with answered():
         endpoint = await commands.create_endpoint(
-            c.unit_of_work(), c.resolver, c.policy, caller(who), spec, c.clock.now(),
+            c.unit_of_work(),
+            c.resolver,
+            c.policy,
+            caller(who),
+            spec,
+            c.clock.now(),
             lambda e: answer(EndpointWithSecret.of(e)),
-        )  # fmt: skip
+        )
     return EndpointWithSecret.of(endpoint)
 
 
@@ -67,9 +73,15 @@ async def update(
     )
     with answered():
         endpoint = await commands.update_endpoint(
-            c.unit_of_work(), c.resolver, c.policy, caller(who), endpoint_id, changes,
-            c.clock.now(), lambda e: answer(EndpointPublic.of(e)),
-        )  # fmt: skip
+            c.unit_of_work(),
+            c.resolver,
+            c.policy,
+            caller(who),
+            endpoint_id,
+            changes,
+            c.clock.now(),
+            lambda e: answer(EndpointPublic.of(e)),
+        )
     return EndpointPublic.of(endpoint)
 
 
@@ -91,9 +103,14 @@ async def rotate_secret(
     overlap = None if seconds is None else timedelta(seconds=seconds)
     with answered():
         endpoint = await commands.rotate_secret(
-            c.unit_of_work(), c.policy, caller(who), endpoint_id, c.clock.now(), overlap,
+            c.unit_of_work(),
+            c.policy,
+            caller(who),
+            endpoint_id,
+            c.clock.now(),
+            overlap,
             lambda e: answer(EndpointWithSecret.of(e)),
-        )  # fmt: skip
+        )
     return EndpointWithSecret.of(endpoint)
 
 
@@ -106,7 +123,10 @@ async def send_test(endpoint_id: str, who: Platform, c: Container) -> DeliveryPu
     """Queue a ``webhook.test`` event for the endpoint (whatever events it asked for)."""
     with answered():
         delivery = await commands.send_test(
-            c.unit_of_work(), caller(who), endpoint_id, c.clock.now(),
+            c.unit_of_work(),
+            caller(who),
+            endpoint_id,
+            c.clock.now(),
             lambda d: answer(DeliveryPublic.of(d)),
-        )  # fmt: skip
+        )
     return DeliveryPublic.of(delivery)

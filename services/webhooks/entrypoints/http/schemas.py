@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -81,15 +81,19 @@ class EndpointPublic(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def fields_of(cls, e: Endpoint) -> dict[str, object]:
+    def fields_of(cls, e: Endpoint) -> dict[str, Any]:
         return {
-            "id": e.id, "url": e.url, "enabled_events": list(e.enabled_events),
-            "description": e.description, "metadata": e.metadata,
+            "id": e.id,
+            "url": e.url,
+            "enabled_events": list(e.enabled_events),
+            "description": e.description,
+            "metadata": e.metadata,
             "status": "enabled" if e.enabled else "disabled",
             "disabled_reason": e.disabled_reason,
             "previous_secret_expires_at": e.previous_secret_expires_at,
-            "created_at": e.created_at, "updated_at": e.updated_at,
-        }  # fmt: skip
+            "created_at": e.created_at,
+            "updated_at": e.updated_at,
+        }
 
     @classmethod
     def of(cls, e: Endpoint) -> EndpointPublic:
@@ -133,9 +137,13 @@ class AttemptPublic(BaseModel):
     @classmethod
     def of(cls, a: Attempt) -> AttemptPublic:
         return cls(
-            attempt=a.number, at=a.at, status_code=a.status_code, latency_ms=a.latency_ms,
-            response_excerpt=a.response_excerpt, error=a.error,
-        )  # fmt: skip
+            attempt=a.number,
+            at=a.at,
+            status_code=a.status_code,
+            latency_ms=a.latency_ms,
+            response_excerpt=a.response_excerpt,
+            error=a.error,
+        )
 
 
 class DeliveryPublic(BaseModel):
@@ -155,11 +163,17 @@ class DeliveryPublic(BaseModel):
     def of(cls, d: Delivery, attempts: list[Attempt] | None = None) -> DeliveryPublic:
         assert d.created_at is not None
         return cls(
-            id=d.id, endpoint_id=d.endpoint_id, event_id=d.event_id, event_type=d.event_type,
-            status=d.status, attempt_count=d.attempts,  # type: ignore[arg-type]
-            next_attempt_at=d.next_attempt_at, created_at=d.created_at,
-            redelivery_of=d.redelivery_of, attempts=[AttemptPublic.of(a) for a in attempts or []],
-        )  # fmt: skip
+            id=d.id,
+            endpoint_id=d.endpoint_id,
+            event_id=d.event_id,
+            event_type=d.event_type,
+            status=d.status,
+            attempt_count=d.attempts,
+            next_attempt_at=d.next_attempt_at,
+            created_at=d.created_at,
+            redelivery_of=d.redelivery_of,
+            attempts=[AttemptPublic.of(a) for a in attempts or []],
+        )
 
 
 class DeliveriesPage(BaseModel):
