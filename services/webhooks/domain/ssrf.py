@@ -55,9 +55,11 @@ def address_refusal(address: IpAddress, *, allow_loopback: bool = False) -> str 
         return "a link-local address"
     if address.is_multicast:
         return "a multicast address"
+    if address.is_reserved:
+        return "a reserved address"
     if address.is_private or any(address in net for net in EXTRA_BLOCKED):
         return "a private address"
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return "a reserved address"
     return None
 
