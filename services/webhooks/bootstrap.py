@@ -22,7 +22,7 @@ from services.webhooks.service_layer.ports import Policy, Resolver, Sender
 from services.webhooks.service_layer.unit_of_work import WebhooksUnitOfWork
 from shared.clock import Clock
 from shared.runtime import Runtime, build_runtime
-from shared.settings import SERVICES, WEBHOOKS, Settings
+from shared.settings import ALL_SERVICES, WEBHOOKS, Settings
 from shared.timers import TimerHandler
 
 NAME = WEBHOOKS
@@ -100,7 +100,8 @@ def consumers(container: WebhooksContainer) -> Sequence[ConsumerSpec]:
     return [
         ConsumerSpec(
             "webhooks.dispatch",
-            [settings.topic(s) for s in SERVICES],
+            # Its own topic too: a tenant's other endpoints hear of one disabled.
+            [settings.topic(s) for s in ALL_SERVICES],
             handler(container),
             batch_handler=batch_handler(container),
         )
