@@ -13,16 +13,20 @@ from services.escrow.bootstrap import DEFINITION as ESCROW
 from services.financing.bootstrap import DEFINITION as FINANCING
 from services.ledger.bootstrap import DEFINITION as LEDGER
 from services.runner import ServiceDefinition, service_cli
+from services.webhooks.bootstrap import DEFINITION as WEBHOOKS
 from shared.identity.cli import app as apikey_cli
-from shared.settings import IDENTITY, SERVICES, Settings
+from shared.settings import ALL_SERVICES, IDENTITY, Settings
 
-DEFINITIONS: dict[str, ServiceDefinition[Any]] = {d.name: d for d in (ESCROW, LEDGER, FINANCING)}
+DEFINITIONS: dict[str, ServiceDefinition[Any]] = {
+    d.name: d for d in (ESCROW, LEDGER, FINANCING, WEBHOOKS)
+}
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 # One at a time: each definition is typed by its own container.
 app.add_typer(service_cli(ESCROW), name=ESCROW.name, help="The escrow service.")
 app.add_typer(service_cli(LEDGER), name=LEDGER.name, help="The ledger service.")
 app.add_typer(service_cli(FINANCING), name=FINANCING.name, help="The financing service.")
+app.add_typer(service_cli(WEBHOOKS), name=WEBHOOKS.name, help="The webhooks service.")
 app.add_typer(apikey_cli, name="apikey")
 
 console = Console()
@@ -37,7 +41,7 @@ def migrate() -> None:
     from shared.migrations import upgrade
 
     settings = Settings()
-    for component in (IDENTITY, *SERVICES):
+    for component in (IDENTITY, *ALL_SERVICES):
         url = make_url(upgrade(component, settings))
         console.print(f"[green]✓[/] {component}: database {url.database} at {url.host}:{url.port}")
 

@@ -19,6 +19,10 @@ DEV_STRIPE_KEY = "sk_test_tradeflow123"  # stripe-mock accepts only [A-Za-z0-9] 
 DEV_WEBHOOK_SECRET = "whsec_tradeflow_dev"
 
 SERVICES = ("escrow", "ledger", "financing")
+# The webhooks service consumes the others' topics and publishes only its own notices; it is
+# kept apart from SERVICES, which the trade flows (and their tests) iterate over.
+WEBHOOKS = "webhooks"
+ALL_SERVICES = (*SERVICES, WEBHOOKS)
 IDENTITY = "identity"  # the API keys every service authenticates against (shared/identity)
 
 
@@ -72,6 +76,26 @@ class Settings(BaseSettings):
     escrow_port: int = 8001
     ledger_port: int = 8002
     financing_port: int = 8003
+    webhooks_port: int = 8004
+
+    # Outbound webhooks (services/webhooks, docs/webhooks.md). The wait after each failed
+    # attempt, in seconds (JSON list in the environment); jitter spreads each by a fraction.
+    webhook_retry_schedule: list[int] = Field(
+        default_factory=lambda: [5, 300, 1_800, 7_200, 18_000, *[36_000] * 6], max_length=50
+    )
+    webhook_retry_jitter: float = Field(0.2, ge=0, lt=1)
+    # An endpoint is disabled after this many failed attempts in a row, the first of them
+    # at least webhook_disable_after_seconds ago.
+    webhook_disable_after_failures: int = Field(15, ge=1)
+    webhook_disable_after_seconds: int = Field(86_400, ge=0)
+    webhook_secret_overlap_seconds: int = Field(86_400, ge=0, le=7 * 86_400)
+    webhook_connect_timeout: float = Field(5.0, gt=0, le=60)
+    webhook_read_timeout: float = Field(10.0, gt=0, le=120)
+    webhook_concurrency: int = Field(64, ge=1, le=1_000)  # attempts in flight per worker
+    webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)  # per endpoint, all workers
+    # http:// and loopback receivers (a developer's http://127.0.0.1:PORT). None: allowed in
+    # development only; refused in production whatever it says.
+    webhook_allow_loopback: bool | None = None
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:
@@ -82,7 +106,16 @@ class Settings(BaseSettings):
             ):
                 if value.get_secret_value() == default:
                     raise ValueError(f"TRADEFLOW_{name.upper()} must be set in production")
+            if self.webhook_allow_loopback:
+                raise ValueError("TRADEFLOW_WEBHOOK_ALLOW_LOOPBACK is refused in production")
         return self
+
+    @property
+    def webhooks_allow_loopback(self) -> bool:
+        """May webhooks go to http:// and loopback addresses (development receivers)?"""
+        if self.webhook_allow_loopback is None:
+            return self.environment == "development"
+        return self.webhook_allow_loopback and self.environment != "production"
 
     def service_database_url(self, service: str) -> str:
         url = make_url(self.database_url).set(database=f"{self.database_prefix}{service}")

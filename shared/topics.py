@@ -22,11 +22,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
-from shared.settings import SERVICES, Settings
+from shared.settings import ALL_SERVICES, Settings
 
 
 def topic_names(settings: Settings) -> list[str]:
-    return [settings.topic(s) for s in SERVICES] + [settings.dlq_topic]
+    return [settings.topic(s) for s in ALL_SERVICES] + [settings.dlq_topic]
 
 
 async def ensure_topics(

@@ -6,3 +6,4 @@ CREATE DATABASE tradeflow_identity OWNER tradeflow;  -- API keys, shared by ever
 CREATE DATABASE tradeflow_escrow OWNER tradeflow;
 CREATE DATABASE tradeflow_ledger OWNER tradeflow;
 CREATE DATABASE tradeflow_financing OWNER tradeflow;
+CREATE DATABASE tradeflow_webhooks OWNER tradeflow;

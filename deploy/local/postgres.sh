@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HOST=127.0.0.1
 PORT=${TRADEFLOW_PG_PORT:-5432}
 STOP_MODE=${TRADEFLOW_PG_STOP_MODE:-fast}
-DATABASES=(tradeflow_identity tradeflow_escrow tradeflow_ledger tradeflow_financing)
+DATABASES=(tradeflow_identity tradeflow_escrow tradeflow_ledger tradeflow_financing tradeflow_webhooks)
 # What `up` started, so `down` stops only that: "cluster VER NAME" or "pgctl".
 STARTED="$RUN_DIR/postgres.started"
 PGDATA_DIR="$CACHE/postgres/data"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Tradeflow services as local background processes: for each service its
-# HTTP API, outbox relay, event consumers and timer worker (12 processes).
+# HTTP API, outbox relay, event consumers and timer worker, and the webhooks service's
+# delivery worker besides (17 processes).
 # Needs the venv (make venv) and the infrastructure (infra.sh up).
 #   services.sh up | down | status
 set -euo pipefail
@@ -9,13 +10,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LOCAL_DIR/env.sh"
 
 TRADEFLOW="$REPO_ROOT/.venv/bin/tradeflow"
-SERVICES=(escrow ledger financing)
+SERVICES=(escrow ledger financing webhooks)
 ROLES=(api relay consume timers)
+# Roles beyond the four, per service.
+declare -A EXTRA_ROLES=([webhooks]="deliver")
+roles_of() { echo "${ROLES[@]}" ${EXTRA_ROLES[$1]:-}; }
 # Same defaults and overrides as shared/settings.py.
 declare -A API_PORT=(
   [escrow]=${TRADEFLOW_ESCROW_PORT:-8001}
   [ledger]=${TRADEFLOW_LEDGER_PORT:-8002}
   [financing]=${TRADEFLOW_FINANCING_PORT:-8003}
+  [webhooks]=${TRADEFLOW_WEBHOOKS_PORT:-8004}
 )
 
 healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
@@ -38,7 +43,7 @@ up() {
   "$TRADEFLOW" topics >"$LOG_DIR/topics.log" 2>&1 || { cat "$LOG_DIR/topics.log" >&2; exit 1; }
   local svc role
   for svc in "${SERVICES[@]}"; do
-    for role in "${ROLES[@]}"; do
+    for role in $(roles_of "$svc"); do
       pid_alive "$RUN_DIR/$svc-$role.pid" && continue
       log "starting $svc $role"
       start_bg "$RUN_DIR/$svc-$role.pid" "$LOG_DIR/$svc-$role.log" "$TRADEFLOW" "$svc" "$role"
@@ -57,7 +62,7 @@ down() {
   local svc role
   # In parallel: each one may take a few seconds to leave its consumer group.
   for svc in "${SERVICES[@]}"; do
-    for role in "${ROLES[@]}"; do
+    for role in $(roles_of "$svc"); do
       stop_pid "$svc $role" "$RUN_DIR/$svc-$role.pid" 20 &
     done
   done
@@ -67,7 +72,7 @@ down() {
 status() {
   local svc role state rc=0
   for svc in "${SERVICES[@]}"; do
-    for role in "${ROLES[@]}"; do
+    for role in $(roles_of "$svc"); do
       if pid_alive "$RUN_DIR/$svc-$role.pid"; then
         state="up (pid $(cat "$RUN_DIR/$svc-$role.pid"))"
       else

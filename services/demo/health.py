@@ -8,14 +8,14 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from shared.settings import SERVICES, Settings
+from shared.settings import ALL_SERVICES, Settings
 
 
 async def service_health(settings: Settings, attempts: int = 30) -> dict[str, dict]:
     """Each service's /healthz answer, waiting up to ``attempts`` seconds for it to come up."""
     results: dict[str, dict] = {}
     async with httpx.AsyncClient(timeout=5) as client:
-        for service in SERVICES:
+        for service in ALL_SERVICES:
             url = f"http://{settings.host}:{settings.service_port(service)}/healthz"
             for attempt in range(attempts):
                 try:

@@ -27,6 +27,7 @@ from services.demo.support import (
     stripe_signed,
     until,
 )
+from services.demo.webhooks import DemoReceiver
 from shared.money import Money
 from shared.settings import Settings
 
@@ -262,9 +263,18 @@ async def run_trade(
     keys = keys or await create_keys(settings, tenant)
     console.print(f"\n[bold]A cross-border trade[/] (tenant {tenant})")
     trade = Trade(settings, console, keys)
+    # A receiver on http://127.0.0.1 can be registered in development only.
+    receiver = (
+        DemoReceiver(settings, keys["platform"]) if settings.webhooks_allow_loopback else None
+    )
     try:
+        if receiver is not None:
+            await receiver.start()
         result = await trade.run()
-        return await show_books(trade, result)
+        books = await show_books(trade, result)
+        return (await receiver.show(console) if receiver else True) and books
     finally:
+        if receiver is not None:
+            await receiver.stop()
         for c in (trade.escrow, trade.ledger, trade.financing):
             await c.aclose()

@@ -117,7 +117,7 @@ REGISTRY = EventRegistry()
 
 # Event types are named "<service>.<what_happened>"; the models of service X live in
 # shared/events/X.py and are imported the first time one of its types is looked up.
-CATALOGS = ("escrow", "ledger", "financing")
+CATALOGS = ("escrow", "ledger", "financing", "webhooks")
 
 
 def _load_catalog(event_type: str) -> None:

@@ -1,0 +1,1 @@
+"""Tradeflow webhooks service: signed outbound webhooks to the platforms (docs/webhooks.md)."""

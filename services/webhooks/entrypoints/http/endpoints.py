@@ -1,0 +1,132 @@
+"""Webhook endpoints: register, read, list, change, delete, rotate the secret, send a test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.webhooks.entrypoints.http.deps import Container, Paged, Platform, caller
+from services.webhooks.entrypoints.http.errors import answered
+from services.webhooks.entrypoints.http.schemas import (
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointDeleted,
+    EndpointPublic,
+    EndpointsPage,
+    EndpointUpdate,
+    EndpointWithSecret,
+    RotateSecret,
+)
+from services.webhooks.service_layer import commands
+from shared.http.idempotency import answer
+
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"])
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such endpoint of this tenant (`webhook_endpoint_not_found`)"},
+    422: {"description": "`url_not_allowed`, `invalid_event_pattern` or `validation_error`"},
+}
+
+
+@router.post("", status_code=201, responses=REFUSALS)
+async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointWithSecret:
+    """Register an endpoint. The answer holds its signing secret, which is never shown again
+    (rotate it to get a new one)."""
+    spec = commands.EndpointSpec(body.url, body.enabled_events, body.description, body.metadata)
+    with answered():
+        endpoint = await commands.create_endpoint(
+            c.unit_of_work(),
+            c.resolver,
+            c.policy,
+            caller(who),
+            spec,
+            c.clock.now(),
+            lambda e: answer(EndpointWithSecret.of(e)),
+        )
+    return EndpointWithSecret.of(endpoint)
+
+
+@router.get("")
+async def list_endpoints(who: Platform, c: Container, page: Paged) -> EndpointsPage:
+    with answered():
+        found, more = await commands.list_endpoints(c.unit_of_work(), who.tenant_id, page)
+    return EndpointsPage(data=[EndpointPublic.of(e) for e in found], has_more=more)
+
+
+@router.get("/{endpoint_id}", responses=REFUSALS)
+async def get(endpoint_id: str, who: Platform, c: Container) -> EndpointPublic:
+    with answered():
+        return EndpointPublic.of(
+            await commands.get_endpoint(c.unit_of_work(), who.tenant_id, endpoint_id)
+        )
+
+
+@router.patch("/{endpoint_id}", responses=REFUSALS)
+async def update(
+    endpoint_id: str, body: EndpointUpdate, who: Platform, c: Container
+) -> EndpointPublic:
+    """Change the URL, the events, the description or metadata; ``enabled: false`` disables
+    the endpoint (nothing is sent to it), ``enabled: true`` enables it again."""
+    changes = commands.EndpointChanges(
+        body.url, body.enabled_events, body.description, body.metadata, body.enabled
+    )
+    with answered():
+        endpoint = await commands.update_endpoint(
+            c.unit_of_work(),
+            c.resolver,
+            c.policy,
+            caller(who),
+            endpoint_id,
+            changes,
+            c.clock.now(),
+            lambda e: answer(EndpointPublic.of(e)),
+        )
+    return EndpointPublic.of(endpoint)
+
+
+@router.delete("/{endpoint_id}", responses=REFUSALS)
+async def delete(endpoint_id: str, who: Platform, c: Container) -> EndpointDeleted:
+    answer(EndpointDeleted(id=endpoint_id))
+    with answered():
+        await commands.delete_endpoint(c.unit_of_work(), caller(who), endpoint_id)
+    return EndpointDeleted(id=endpoint_id)
+
+
+@router.post("/{endpoint_id}/rotate-secret", responses=REFUSALS)
+async def rotate_secret(
+    endpoint_id: str, who: Platform, c: Container, body: RotateSecret | None = None
+) -> EndpointWithSecret:
+    """A new secret, shown once. Until ``previous_secret_expires_at`` (24 h by default) each
+    delivery carries a signature by the old secret too, so receivers can switch over."""
+    seconds = body.expire_previous_after_seconds if body else None
+    overlap = None if seconds is None else timedelta(seconds=seconds)
+    with answered():
+        endpoint = await commands.rotate_secret(
+            c.unit_of_work(),
+            c.policy,
+            caller(who),
+            endpoint_id,
+            c.clock.now(),
+            overlap,
+            lambda e: answer(EndpointWithSecret.of(e)),
+        )
+    return EndpointWithSecret.of(endpoint)
+
+
+@router.post(
+    "/{endpoint_id}/test",
+    status_code=202,
+    responses={**REFUSALS, 409: {"description": "`endpoint_disabled`"}},
+)
+async def send_test(endpoint_id: str, who: Platform, c: Container) -> DeliveryPublic:
+    """Queue a ``webhook.test`` event for the endpoint (whatever events it asked for)."""
+    with answered():
+        delivery = await commands.send_test(
+            c.unit_of_work(),
+            caller(who),
+            endpoint_id,
+            c.clock.now(),
+            lambda d: answer(DeliveryPublic.of(d)),
+        )
+    return DeliveryPublic.of(delivery)
