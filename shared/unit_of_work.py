@@ -178,8 +178,16 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
-        if conn is None or self._joined is not None:
-            return  # a joined transaction is its owner's to commit or roll back
+        if conn is not None and self._joined is not None:
+            # A joined transaction is its owner's to commit or roll back. An error going up
+            # makes the owner roll back; a block left without commit() and without one
+            # would have its writes committed by the owner, the opposite of what leaving a
+            # unit without commit() means (and of what the fake does): refuse it.
+            if exc_type is None and not self.committed:
+                raise RuntimeError("a joined unit of work was left without commit()")
+            return
+        if conn is None:
+            return
         try:
             if not self.committed:
                 await conn.rollback()

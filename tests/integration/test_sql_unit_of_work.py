@@ -52,3 +52,17 @@ async def test_a_unit_without_a_topic_refuses_events(backbone_engine: AsyncEngin
     async with SqlUnitOfWork(backbone_engine, "") as uow:
         with pytest.raises(RuntimeError, match="without a topic"):
             await uow.outbox.add(widget_event("w-no-topic", 1))
+
+
+async def test_a_joined_unit_left_without_commit_is_refused(backbone_engine: AsyncEngine) -> None:
+    """Leaving a unit without commit() undoes its writes: the fake restores its snapshot, a
+    unit of its own rolls back. A joined unit cannot undo its part of the owner's
+    transaction, so leaving it without commit() and without an error (the owner would then
+    commit what it staged) is refused loudly instead of committed silently."""
+    async with backbone_engine.connect() as conn:
+        await conn.begin()
+        with pytest.raises(RuntimeError, match="without commit"):
+            async with SqlUnitOfWork.joining(conn, "t") as uow:
+                await uow.timers.schedule("uow-test", "joined-forgotten", AT)
+        await conn.rollback()
+    assert await pending(backbone_engine, "joined-forgotten") == 0

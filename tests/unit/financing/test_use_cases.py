@@ -488,3 +488,25 @@ async def test_a_timer_that_loses_a_race_raises_and_its_worker_rolls_back(
             await uow.commit()
     assert stored(uow, "a1") == before and uow.outbox.envelopes == []
     assert not uow.timers.pending
+
+
+async def test_a_disbursement_retried_after_a_lost_race_pays_under_the_same_key(
+    uow: FakeFinancingUnitOfWork, clock: ManualClock, gateway: FakeTransferGateway
+) -> None:
+    """The transfer runs before the advance is saved: a lost race rolls the save back but not
+    the payout. The consumer retries the same envelope, so the retry must reach Stripe under
+    the same idempotency key (Stripe answers with the first transfer); a key derived from
+    anything but the event would pay the supplier twice."""
+    accepted = seeded(uow, "accepted")
+    env = escrow_event(lien_placed(accepted))
+    uow.race.conflicts = 1
+    async with uow:
+        failed = await events.apply_escrow_events(uow, clock, gateway, [env])
+        await uow.commit()
+    assert [type(e) for e in failed.values()] == [Conflict] and stored(uow, "a1") == accepted
+    async with uow:  # the consumer's retry: the same event, redelivered
+        assert await events.apply_escrow_events(uow, clock, gateway, [env]) == {}
+        await uow.commit()
+    first, retry = gateway.calls
+    assert first["idempotency_key"] == retry["idempotency_key"] == f"financing-disburse-{env.id}"
+    assert first == retry and stored(uow, "a1").state == "disbursed"
