@@ -130,8 +130,13 @@ async def test_a_delivery_is_signed_sent_and_recorded() -> None:
     assert await cycle(uow, sender, NOW) == 1
     ((url, body, headers),) = sender.sent
     assert url == e.url and headers["webhook-id"] == d.event_id
-    assert Webhook(e.secret).verify(body, headers)["type"] == "escrow.funded"
-    assert json.loads(body) == d.payload
+    # Signed at the use case's clock (NOW), not the wall clock verify() would compare with.
+    signed_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    assert signed_at == NOW.replace(microsecond=0)
+    text = body if isinstance(body, str) else body.decode()
+    expected = Webhook(e.secret).sign(d.event_id, signed_at, text)
+    assert expected in headers["webhook-signature"].split(" ")
+    assert json.loads(body) == d.payload and d.payload["type"] == "escrow.funded"
     ((logged, attempts),) = (await commands.list_deliveries(uow, ME.tenant_id, e.id, Page()))[0]
     assert logged.status == "succeeded" and attempts[0].status_code == 200
     assert await cycle(uow, sender, NOW + timedelta(days=1)) == 0
