@@ -8,7 +8,9 @@ address itself; TLS still verifies the certificate against the URL's host name (
 sends it as SNI), so https keeps its meaning.
 
 Bounded: connect and read timeouts, an overall deadline, the first KiB of the answer read and
-the rest never downloaded, no redirects followed (a 3xx is a failed attempt), no proxy from
+the rest never downloaded (and asked for uncompressed, ``Accept-Encoding: identity``, so the
+excerpt is the answer's text, not gzip bytes: the raw stream is read to bound it), no
+redirects followed (a 3xx is a failed attempt), no proxy from
 the environment.
 """
 
@@ -105,6 +107,7 @@ class HttpSender:
 
         try:
             async with asyncio.timeout(self.deadline):
+                headers = {**headers, "Accept-Encoding": "identity"}
                 async with self.client.stream("POST", url, content=body, headers=headers) as r:
                     excerpt = b""
                     async for chunk in r.aiter_raw():

@@ -174,5 +174,7 @@ def public_event(
 
 
 def excerpt(body: bytes) -> str:
-    """The first KiB of an answer, as text (undecodable bytes replaced)."""
-    return body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    """The first KiB of an answer, as text: undecodable bytes and NUL (which PostgreSQL text
+    cannot hold, so an answer with one could not be recorded) become U+FFFD."""
+    text = body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")

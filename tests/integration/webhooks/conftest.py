@@ -39,7 +39,8 @@ class Received:
 @dataclass
 class Receiver:
     """A platform's webhook receiver: answers by path (``/ok`` 200, ``/fail`` 500,
-    ``/slow`` after 5 s, ``/redirect`` 302), and records every request."""
+    ``/slow`` after 5 s, ``/redirect`` 302, ``/nul`` 200 with NUL bytes in its text,
+    ``/gzip`` 200 compressed when the request allows it), and records every request."""
 
     port: int = 0
     received: list[Received] = field(default_factory=list)
@@ -58,6 +59,12 @@ class Receiver:
             await asyncio.sleep(5)
         if request.path.startswith("/redirect"):
             raise web.HTTPFound("http://127.0.0.1:1/elsewhere")
+        if request.path.startswith("/nul"):
+            return web.Response(status=200, body=b"ok\x00\x00done")
+        if request.path.startswith("/gzip"):
+            answer = web.Response(status=200, text="received, thank you " * 20)
+            answer.enable_compression()  # only if the request's Accept-Encoding allows it
+            return answer
         return web.Response(status=200, text="thanks")
 
 

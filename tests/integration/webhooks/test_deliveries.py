@@ -311,3 +311,23 @@ async def test_list_pagination(hooks: Hooks) -> None:
         "/v1/webhook-endpoints?starting_after=we_nope", headers=hooks.platform
     )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_an_answer_with_nul_bytes_is_recorded(hooks: Hooks) -> None:
+    """PostgreSQL text cannot hold NUL: the excerpt must not make the attempt unrecordable."""
+    nul = await hooks.endpoint("/nul", ["escrow.*"])
+    await publish_and_consume(hooks, escrow_event(hooks.tenant))
+    assert await hooks.worker.deliver_due() == 1
+    (delivery,) = (await hooks.deliveries(nul["id"])).json()["data"]
+    assert delivery["status"] == "succeeded"
+    (attempt,) = delivery["attempts"]
+    assert attempt["status_code"] == 200 and attempt["response_excerpt"] == "ok\ufffd\ufffddone"
+
+
+async def test_the_excerpt_is_the_answer_as_sent_not_its_compressed_bytes(hooks: Hooks) -> None:
+    zipped = await hooks.endpoint("/gzip", ["escrow.*"])
+    await publish_and_consume(hooks, escrow_event(hooks.tenant))
+    assert await hooks.worker.deliver_due() == 1
+    (delivery,) = (await hooks.deliveries(zipped["id"])).json()["data"]
+    (attempt,) = delivery["attempts"]
+    assert attempt["response_excerpt"].startswith("received, thank you received")
