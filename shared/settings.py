@@ -17,12 +17,16 @@ from sqlalchemy import make_url
 
 DEV_STRIPE_KEY = "sk_test_tradeflow123"  # stripe-mock accepts only [A-Za-z0-9] after sk_test_
 DEV_WEBHOOK_SECRET = "whsec_tradeflow_dev"
+DEV_CONSOLE_SECRET = "tradeflow-console-development-secret"
 
 SERVICES = ("escrow", "ledger", "financing")
 # The webhooks service consumes the others' topics and publishes only its own notices; it is
 # kept apart from SERVICES, which the trade flows (and their tests) iterate over.
 WEBHOOKS = "webhooks"
 ALL_SERVICES = (*SERVICES, WEBHOOKS)
+# The web console (services/console) has no database and no topic: it reads the others'
+# public HTTP APIs. Kept out of ALL_SERVICES, which drives migrations, topics and health.
+CONSOLE = "console"
 IDENTITY = "identity"  # the API keys every service authenticates against (shared/identity)
 
 
@@ -77,6 +81,16 @@ class Settings(BaseSettings):
     ledger_port: int = 8002
     financing_port: int = 8003
     webhooks_port: int = 8004
+    console_port: int = 8005
+
+    # The web console (docs/console.md). Its cookies are encrypted and signed with a key
+    # derived from this secret; the APIs it calls are at these URLs (None: TRADEFLOW_HOST and
+    # the service's port, as on one machine).
+    console_secret: SecretStr = SecretStr(DEV_CONSOLE_SECRET)
+    console_session_seconds: int = Field(8 * 3_600, ge=60, le=7 * 86_400)
+    escrow_url: str | None = None
+    ledger_url: str | None = None
+    financing_url: str | None = None
 
     # Outbound webhooks (services/webhooks, docs/webhooks.md). The wait after each failed
     # attempt, in seconds (JSON list in the environment); jitter spreads each by a fraction.
@@ -128,6 +142,14 @@ class Settings(BaseSettings):
     def service_port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port
+
+    def api_url(self, service: str) -> str:
+        """Where a client (the console) reaches ``service``'s HTTP API."""
+        configured: str | None = getattr(self, f"{service}_url", None)
+        if configured:
+            return configured.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.service_port(service)}"
 
     def topic(self, service: str) -> str:
         """The topic a service publishes its events to."""

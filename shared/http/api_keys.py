@@ -36,6 +36,7 @@ from shared.identity.rules import (
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 Platform = Annotated[Principal, Depends(requires("platform"))]
+AnyKey = Annotated[Principal, Depends(requires("platform", "finance", "supplier"))]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL)]
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -112,6 +113,39 @@ async def list_api_keys(request: Request, who: Platform) -> ApiKeysPublic:
     async with identity_transaction(request) as conn:
         found = await keys.list_api_keys(conn, who.tenant_id)
     return ApiKeysPublic(data=[public(k) for k in found])
+
+
+CURRENT_EXAMPLE = {
+    "key_id": "key_01JD3T0Z8M2V6Q9W4R7Y1X5B3C",
+    "name": "ops-console",
+    "tenant_id": "acme",
+    "scopes": ["supplier"],
+    "party_id": "supplier-shenzhen",
+    "hint": "x9Qa",
+    "status": "active",
+    "created_at": "2026-12-01T09:30:00Z",
+    "created_by": "apikey:platform-admin",
+    "expires_at": None,
+    "revoked_at": None,
+    "revoked_by": None,
+    "last_used_at": "2026-12-03T13:20:00Z",
+    "rotated_from": None,
+}
+
+
+@router.get(
+    "/current",
+    responses={200: {"content": {"application/json": {"example": CURRENT_EXAMPLE}}}},
+)
+async def current_api_key(request: Request, who: AnyKey) -> ApiKeyPublic:
+    """The key that sends this request: its tenant, scopes, party and expiry (any scope).
+
+    What a client (the web console's sign-in) asks to learn whom a key acts for."""
+    async with identity_transaction(request) as conn:
+        found = await keys.get_api_key(conn, who.key_id) if who.key_id else None
+    if found is None:  # authenticated a moment ago; gone only if deleted in between
+        raise ApiError(401, "unauthenticated", "unknown, revoked or expired API key")
+    return public(found)
 
 
 @router.post("", status_code=201)

@@ -178,6 +178,12 @@ async def list_api_keys(conn: AsyncConnection, tenant_id: str) -> list[ApiKey]:
     return [_record(r) for r in rows]
 
 
+async def get_api_key(conn: AsyncConnection, key_id: str) -> ApiKey | None:
+    """The key ``key_id`` (whatever its status), or None."""
+    row = (await conn.execute(sa.select(*_PUBLIC, _STATUS).where(K.c.key_id == key_id))).first()
+    return None if row is None else _record(row)
+
+
 async def _managed(conn: AsyncConnection, key_id: str, caller: Caller | None) -> ApiKey:
     """The key, locked for the change; 404 unless the caller sees it, 403 unless it may manage it."""
     row = (

@@ -123,6 +123,11 @@ class AdvancePublic(BaseModel):
     term_days: int
     daily_fee_rate: Decimal
     apr: Decimal
+    created_at: datetime = Field(description="when the advance was quoted")
+    expected_repayment_at: datetime = Field(
+        description="created_at + term_days: when the releases are expected to have repaid "
+        "the principal, to the whole day the fee is charged for"
+    )
     expires_at: datetime
     reasons: list[str]
     disbursed_at: datetime | None
@@ -146,6 +151,7 @@ class AdvancePublic(BaseModel):
         return cls(
             **{k: getattr(a, k) for k in cls.model_fields if hasattr(a, k) and k != "reasons"},
             reasons=list(a.reasons),
+            expected_repayment_at=a.created_at + timedelta(days=a.term_days),
             fee_earned=a.fee_amortized,
             repaid=a.repaid_fee + a.repaid_principal + a.repaid_early,
             payoff_now=payoff,

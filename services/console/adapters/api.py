@@ -1,0 +1,96 @@
+"""What every client of a service's API shares: the HTTP call with the person's key, and
+the one translation of the API's answers into the console's errors.
+
+Each service has its own client module (``ledger.py``, ``escrow.py``, ``financing.py``):
+the only places that know a path, a query parameter or the shape of a response, so a
+change of an API (its list shape, its paging parameters) is a change of one module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+class ApiFailure(Exception):
+    """A service refused the request: its status, error code and message, as it said them."""
+
+    def __init__(
+        self,
+        service: str,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{service}: {status} {code}: {message}")
+        self.service, self.status, self.code, self.message = service, status, code, message
+        self.details = details or {}
+
+
+class ServiceUnavailable(Exception):
+    """A service did not answer (not reachable, timed out, or answered 5xx)."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} unavailable: {detail}")
+        self.service, self.detail = service, detail
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, whatever the API's list shape; ``next_cursor`` is what the console
+    passes back to get the next page (None: this is the last one)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ServiceApi:
+    """One service's HTTP API, called with the signed-in person's API key."""
+
+    def __init__(self, service: str, http: httpx.AsyncClient, api_key: str) -> None:
+        self.service, self._http, self._key = service, http, api_key
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        if method != "GET":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        try:
+            r = await self._http.request(method, path, params=query, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(self.service, type(exc).__name__) from exc
+        if r.status_code >= 500:
+            raise ServiceUnavailable(self.service, f"HTTP {r.status_code}")
+        if r.status_code >= 400:
+            raise _failure(self.service, r)
+        return r.json()
+
+
+def _failure(service: str, r: httpx.Response) -> ApiFailure:
+    try:
+        error = r.json()["error"]
+        details = error.get("details")
+        return ApiFailure(
+            service,
+            r.status_code,
+            str(error["code"]),
+            str(error["message"]),
+            details if isinstance(details, dict) else None,
+        )
+    except (ValueError, KeyError, TypeError):
+        return ApiFailure(service, r.status_code, "http_error", r.reason_phrase)

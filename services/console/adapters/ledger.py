@@ -1,0 +1,51 @@
+"""The ledger's API as the console reads it (docs/ledger.md, "HTTP API")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.console.adapters.api import Page, ServiceApi
+
+
+class LedgerClient:
+    def __init__(self, api: ServiceApi) -> None:
+        self.api = api
+
+    async def trial_balance(self, as_of: datetime | None) -> dict[str, Any]:
+        """``{as_of, currencies: [{currency, lines: [{account, number, name, type, accounts,
+        debit, credit}], total_debit, total_credit, difference}]}``"""
+        params = {"as_of": as_of.isoformat() if as_of else None}
+        found: dict[str, Any] = await self.api.request(
+            "GET", "/v1/ledger/trial-balance", params=params
+        )
+        return found
+
+    async def accounts(self, code: str | None, currency: str | None) -> list[dict[str, Any]]:
+        found = await self.api.request(
+            "GET", "/v1/ledger/accounts", params={"code": code, "currency": currency}
+        )
+        return list(_items(found))
+
+    async def statement(
+        self,
+        account_id: int,
+        *,
+        end: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[dict[str, Any]]:
+        """One page of the account's statement; ``extra`` holds ``account``,
+        ``opening_balance`` and ``closing_balance`` of this page."""
+        found = await self.api.request(
+            "GET",
+            f"/v1/ledger/accounts/{account_id}/statement",
+            params={"to": end.isoformat() if end else None, "cursor": cursor, "limit": limit},
+        )
+        extra = {k: found[k] for k in ("account", "opening_balance", "closing_balance", "end")}
+        return Page(items=list(found["lines"]), next_cursor=found.get("next_cursor"), extra=extra)
+
+
+def _items(found: Any) -> list[dict[str, Any]]:
+    """A list answer, bare (``[...]``) or wrapped (``{"data": [...]}``)."""
+    return list(found["data"] if isinstance(found, dict) else found)
