@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import make_url
 
+from services.console.entrypoints.cli import app as console_cli
 from services.escrow.bootstrap import DEFINITION as ESCROW
 from services.financing.bootstrap import DEFINITION as FINANCING
 from services.ledger.bootstrap import DEFINITION as LEDGER
@@ -27,6 +28,7 @@ app.add_typer(service_cli(ESCROW), name=ESCROW.name, help="The escrow service.")
 app.add_typer(service_cli(LEDGER), name=LEDGER.name, help="The ledger service.")
 app.add_typer(service_cli(FINANCING), name=FINANCING.name, help="The financing service.")
 app.add_typer(service_cli(WEBHOOKS), name=WEBHOOKS.name, help="The webhooks service.")
+app.add_typer(console_cli, name="console", help="The web console (no database of its own).")
 app.add_typer(apikey_cli, name="apikey")
 
 console = Console()

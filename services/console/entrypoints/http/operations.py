@@ -1,0 +1,80 @@
+"""Operations: the orders with the filters escrow's list supports, and an order's page:
+its milestone schedule as a progress view, payouts, disputes, and its timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.console.adapters.escrow import STATUSES, OrderFilter
+from services.console.entrypoints.http.deps import Container, SignedIn, render
+
+router = APIRouter()
+
+
+def day_start(value: str | None, *, next_day: bool = False) -> datetime | None:
+    try:
+        d = date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if d is None:
+        return None
+    return datetime.combine(d + timedelta(days=1 if next_day else 0), time(0), UTC)
+
+
+@router.get("/orders", include_in_schema=False)
+async def orders(
+    request: Request,
+    session: SignedIn,
+    c: Container,
+    status: str | None = None,
+    buyer_id: str | None = None,
+    supplier_id: str | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    flt = OrderFilter(
+        status=status if status in STATUSES else None,
+        buyer_id=(buyer_id or "").strip() or None,
+        supplier_id=(supplier_id or "").strip() or None,
+        created_from=day_start(created_from),
+        # "to" a date includes that whole date.
+        created_to=day_start(created_to, next_day=True),
+    )
+    page = await c.escrow(str(session.api_key)).orders(flt, cursor)
+    filters = {
+        "status": flt.status or "", "buyer_id": flt.buyer_id or "",
+        "supplier_id": flt.supplier_id or "", "created_from": created_from or "",
+        "created_to": created_to or "",
+    }  # fmt: skip
+    template = "orders/rows.html" if request.headers.get("hx-target") == "order-rows" else None
+    return render(
+        request, template or "orders/list.html", page=page, filters=filters,
+        statuses=STATUSES, cursor=cursor,
+    )  # fmt: skip
+
+
+def progress(order: dict[str, Any]) -> dict[str, Any]:
+    """The schedule's progress: each milestone's share of the total and how far it got."""
+    total = order["total"] or 1
+    steps = []
+    for m in order["milestones"]:
+        steps.append({**m, "share": round(100 * m["amount"] / total, 1)})
+    released = sum(1 for m in order["milestones"] if m["status"] == "released")
+    return {"steps": steps, "released": released, "count": len(order["milestones"])}
+
+
+@router.get("/orders/{order_id}", include_in_schema=False)
+async def order(request: Request, order_id: str, session: SignedIn, c: Container) -> Response:
+    escrow = c.escrow(str(session.api_key))
+    found = await escrow.order(order_id)
+    timeline = await escrow.timeline(order_id)
+    names = {m["milestone_id"]: m["name"] for m in found["milestones"]}
+    return render(
+        request, "orders/detail.html", order=found, timeline=timeline,
+        progress=progress(found), names=names,
+    )  # fmt: skip

@@ -1,0 +1,97 @@
+"""Supplier: its running orders, each with the offer for it (amount, flat fee, APR,
+expected repayment) and accept in one click; its advances with their statements.
+
+Asking for an offer is a write (financing records the offer, with its expiry), so it is a
+button, never a side effect of opening the page. Each form carries an Idempotency-Key made
+when the page was drawn: a double click sends the same key twice, and the API replays its
+first answer instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.console.adapters.api import ApiFailure
+from services.console.adapters.escrow import OrderFilter
+from services.console.domain.session import Session
+from services.console.domain.supplier import desk
+from services.console.entrypoints.http.deps import Container, Form, SignedIn, redirect, render
+
+router = APIRouter(prefix="/supplier")
+
+
+def idempotency_key(form: dict[str, str]) -> str:
+    try:
+        return str(uuid.UUID(form.get("idempotency_key", "")))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+async def desk_page(
+    request: Request,
+    session: Session,
+    c: Container,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    key = str(session.api_key)
+    orders = await c.escrow(key).orders(OrderFilter(), limit=100)
+    advances = await c.financing(key).advances()
+    rows = desk(orders.items, advances, c.clock.now())
+    return render(
+        request, "supplier/desk.html", status_code, rows=rows, advances=advances,
+        new_key=lambda: str(uuid.uuid4()), **context,
+    )  # fmt: skip
+
+
+@router.get("", include_in_schema=False)
+async def supplier_desk(
+    request: Request,
+    session: SignedIn,
+    c: Container,
+    offered: str | None = None,
+    accepted: str | None = None,
+) -> Response:
+    return await desk_page(request, session, c, offered=offered, accepted=accepted)
+
+
+@router.post("/orders/{order_id}/offer", include_in_schema=False)
+async def ask_offer(
+    request: Request, order_id: str, session: SignedIn, form: Form, c: Container
+) -> Response:
+    try:
+        offer = await c.financing(str(session.api_key)).quote(order_id, idempotency_key(form))
+    except ApiFailure as exc:
+        if exc.status not in (409, 422):
+            raise
+        reasons = [r.get("message", r.get("code")) for r in exc.details.get("reasons", [])]
+        return await desk_page(request, session, c, exc.status, error=exc.message,
+                               reasons=reasons, failed_order=order_id)  # fmt: skip
+    return redirect(f"/supplier?offered={offer['advance_id']}")
+
+
+@router.post("/advances/{advance_id}/accept", include_in_schema=False)
+async def accept(
+    request: Request, advance_id: str, session: SignedIn, form: Form, c: Container
+) -> Response:
+    try:
+        await c.financing(str(session.api_key)).accept(advance_id, idempotency_key(form))
+    except ApiFailure as exc:
+        if exc.status not in (409, 422):
+            raise
+        reasons = [r.get("message", r.get("code")) for r in exc.details.get("reasons", [])]
+        return await desk_page(request, session, c, exc.status, error=exc.message,
+                               reasons=reasons)  # fmt: skip
+    return redirect(f"/supplier?accepted={advance_id}")
+
+
+@router.get("/advances/{advance_id}", include_in_schema=False)
+async def advance(request: Request, advance_id: str, session: SignedIn, c: Container) -> Response:
+    financing = c.financing(str(session.api_key))
+    found = await financing.advance(advance_id)
+    statement = await financing.statement(advance_id)
+    return render(request, "supplier/advance.html", advance=found, statement=statement)

@@ -1,0 +1,41 @@
+"""The supplier's desk: which order shows an offer, which an advance, which a button."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.console.domain.supplier import desk
+
+NOW = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
+
+
+def order(oid: str, status: str = "funded") -> dict:
+    return {"order_id": oid, "status": status}
+
+
+def advance(oid: str, state: str, expires: str = "2026-12-04T13:00:00Z") -> dict:
+    return {"advance_id": f"adv-{oid}-{state}", "order_id": oid, "state": state,
+            "expires_at": expires, "expected_repayment_at": "2027-02-01T13:00:00+00:00",
+            "term_days": 60}  # fmt: skip
+
+
+def test_an_open_offer_is_the_orders_offer_with_its_repayment_date() -> None:
+    [row] = desk([order("o1")], [advance("o1", "offered")], NOW)
+    assert row.offer is not None and row.live is None and not row.may_ask
+    assert row.expected_repayment == datetime(2027, 2, 1, 13, 0, tzinfo=UTC)
+
+
+def test_an_expired_offer_leaves_the_button() -> None:
+    [row] = desk([order("o1")], [advance("o1", "offered", "2026-12-03T12:59:59Z")], NOW)
+    assert row.offer is None and row.may_ask
+
+
+def test_a_live_advance_hides_offers_and_the_button() -> None:
+    [row] = desk([order("o1")], [advance("o1", "offered"), advance("o1", "disbursed")], NOW)
+    assert row.live is not None and row.offer is None and not row.may_ask
+
+
+def test_unfunded_orders_get_no_button_and_finished_orders_are_not_listed() -> None:
+    rows = desk([order("o1", "partially_funded"), order("o2", "completed")], [], NOW)
+    assert [r.order["order_id"] for r in rows] == ["o1"]
+    assert not rows[0].may_ask
