@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -35,12 +36,24 @@ def not_found() -> ApiFailure:
     return ApiFailure("console", 404, "not_found", "no such account")
 
 
+def with_balances(currencies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each currency's lines that carry a balance (an account opened but at zero on that
+    date says nothing), and only the currencies left with one."""
+    shown = []
+    for cur in currencies:
+        lines = [ln for ln in cur["lines"] if ln["debit"] or ln["credit"]]
+        if lines or cur["difference"]:
+            shown.append({**cur, "lines": lines})
+    return shown
+
+
 @router.get("/trial-balance", include_in_schema=False)
 async def trial_balance(
     request: Request, session: SignedIn, c: Container, as_of: str | None = None
 ) -> Response:
     when = end_of(as_of)
     tb = await c.ledger(str(session.api_key)).trial_balance(when)
+    tb["currencies"] = with_balances(tb["currencies"])
     return render(
         request, "finance/trial_balance.html", tb=tb, as_of_date=as_of if when else None,
         today=c.clock.now().date().isoformat(),

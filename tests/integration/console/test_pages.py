@@ -1,0 +1,190 @@
+"""The console's pages through its app in process, against the real services' apps: what
+each role sees, and that it sees no more than its key lets it through the APIs."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from services.console.adapters.cookies import COOKIE
+from tests.integration.console.conftest import (
+    Browser,
+    csrf_of,
+    funded_order,
+    raw,
+    sign_in,
+    signed_in,
+)
+from tests.support.stack import Stack, Tenant
+
+pytestmark = pytest.mark.integration
+
+
+async def test_signing_in_sets_a_strict_httponly_secure_cookie(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = browser()
+    r = await sign_in(client, raw(prepared.keys["finance"]))
+    assert r.status_code == 303 and r.headers["location"] == "/finance/trial-balance"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+        assert flag.lower() in cookie.lower()
+    assert raw(prepared.keys["finance"]) not in cookie
+
+
+async def test_an_unknown_or_revoked_key_does_not_sign_in(
+    browser: Browser, prepared: Tenant
+) -> None:
+    for key in (raw(prepared.keys["revoked"]), "tf_" + "x" * 43):
+        r = await sign_in(browser(), key)
+        assert r.status_code == 401
+        assert "unknown, revoked or expired" in r.text
+
+
+async def test_a_post_without_the_sessions_csrf_token_is_refused(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = browser()
+    await client.get("/sign-in")
+    key = raw(prepared.keys["finance"])
+    assert (await client.post("/sign-in", data={"api_key": key})).status_code == 403
+    bad = {"api_key": key, "csrf_token": "forged"}
+    assert (await client.post("/sign-in", data=bad)).status_code == 403
+    # Another visitor's token is no good either.
+    other = browser()
+    token = csrf_of((await other.get("/sign-in")).text)
+    r = await client.post("/sign-in", data={"api_key": key, "csrf_token": token})
+    assert r.status_code == 403
+    signed = await signed_in(browser, key)
+    assert (await signed.post("/sign-out", data={})).status_code == 403
+    assert (await signed.get("/finance/trial-balance")).status_code == 200
+
+
+async def test_pages_need_a_session_and_sign_out_ends_it(
+    browser: Browser, prepared: Tenant
+) -> None:
+    anonymous = browser()
+    r = await anonymous.get("/finance/trial-balance")
+    assert r.status_code == 303 and r.headers["location"].startswith("/sign-in?next=")
+    client = await signed_in(browser, raw(prepared.keys["finance"]))
+    page = await client.get("/finance/trial-balance")
+    r = await client.post("/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert (await client.get("/finance/trial-balance")).status_code == 303
+
+
+async def test_finance_sees_the_trial_balance_and_drills_down_to_the_statement(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = await signed_in(browser, raw(prepared.keys["finance"]))
+    tb = await client.get("/finance/trial-balance")
+    assert tb.status_code == 200
+    assert "USD" in tb.text and "balanced" in tb.text
+    assert "1,250.00" in tb.text  # the prepared adjustment: bank Dr USD 1,250.00
+    drill = await client.get("/finance/accounts", params={"code": "bank", "currency": "USD"})
+    assert drill.status_code == 303
+    statement = await client.get(drill.headers["location"])
+    assert statement.status_code == 200
+    assert "opening bank balance" in statement.text or "1,250.00" in statement.text
+    assert "USD 1,250.00" in statement.text  # the closing balance
+
+
+async def test_a_trial_balance_before_anything_was_posted_is_the_empty_state(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = await signed_in(browser, raw(prepared.keys["finance"]))
+    tb = await client.get("/finance/trial-balance", params={"as_of": "2000-01-01"})
+    assert tb.status_code == 200 and "No postings yet" in tb.text
+
+
+async def test_the_statement_csv_opens_in_a_spreadsheet(browser: Browser, prepared: Tenant) -> None:
+    client = await signed_in(browser, raw(prepared.keys["finance"]))
+    account = prepared.objects["account_id"]
+    r = await client.get(f"/finance/accounts/{account}/statement.csv")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows, "a header and at least the prepared posting"
+    assert {row["currency"] for row in rows} == {"USD"}
+    assert rows[-1]["balance"] in ("1250.00", "-1250.00")
+
+
+async def test_another_tenants_pages_are_not_found(
+    browser: Browser, prepared: Tenant, intruder: Tenant
+) -> None:
+    client = await signed_in(browser, raw(intruder.keys["all"]))
+    for path in (
+        f"/finance/accounts/{prepared.objects['account_id']}/statement",
+        f"/finance/accounts/{prepared.objects['account_id']}/statement.csv",
+        f"/orders/{prepared.objects['order_id']}",
+        f"/supplier/advances/{prepared.objects['advance_id']}",
+    ):
+        r = await client.get(path)
+        assert r.status_code == 404, path
+        assert "Not found" in r.text
+    # and its own pages are there
+    mine = await client.get(f"/orders/{intruder.objects['order_id']}")
+    assert mine.status_code == 200
+
+
+async def test_the_apis_scopes_decide_what_a_session_may_see(
+    browser: Browser, prepared: Tenant
+) -> None:
+    supplier = await signed_in(browser, raw(prepared.keys["supplier"]))
+    assert (await supplier.get("/finance/trial-balance")).status_code == 403
+    other = await signed_in(browser, raw(prepared.keys["other_supplier"]))
+    # The prepared order is supplier-shenzhen's: to supplier-dongguan it does not exist.
+    assert (await other.get(f"/orders/{prepared.objects['order_id']}")).status_code == 404
+
+
+async def test_operations_filters_orders_and_reads_an_order(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = await signed_in(browser, raw(prepared.keys["platform"]))
+    oid = prepared.objects["order_id"]
+    listed = await client.get("/orders", params={"status": "funded"})
+    assert listed.status_code == 200 and oid in listed.text
+    none = await client.get("/orders", params={"status": "cancelled"})
+    assert oid not in none.text and "No orders match these filters" in none.text
+    page = await client.get(f"/orders/{oid}")
+    assert page.status_code == 200
+    assert "USD 1,000.00" in page.text  # the total, 100,000 minor units
+    assert "escrow.order_created" in page.text or "order_created" in page.text
+    assert "apikey:" in page.text  # the timeline's actors
+
+
+async def test_a_supplier_gets_an_offer_and_accepts_it(
+    browser: Browser, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    oid = order["order_id"]
+    client = await signed_in(browser, raw(prepared.keys["supplier"]))
+    desk = await client.get("/supplier")
+    assert desk.status_code == 200 and oid in desk.text and "Get an offer" in desk.text
+    token = csrf_of(desk.text)
+    assert (await client.post(f"/supplier/orders/{oid}/offer", data={})).status_code == 403
+    r = await client.post(f"/supplier/orders/{oid}/offer", data={"csrf_token": token})
+    assert r.status_code == 303, r.text
+    advance_id = r.headers["location"].split("offered=")[1]
+    desk = await client.get(r.headers["location"])
+    advance = await stack.ok("financing", "GET", f"/v1/advances/{advance_id}",
+                             prepared.keys["supplier"])  # fmt: skip
+    assert advance["state"] == "offered"
+    from services.console.domain.formatting import money, percent
+
+    for figure in (money(advance["net"], "USD"), money(advance["fee"], "USD"),
+                   percent(advance["apr"])):  # fmt: skip
+        assert figure in desk.text
+    r = await client.post(f"/supplier/advances/{advance_id}/accept",
+                          data={"csrf_token": token})  # fmt: skip
+    assert r.status_code == 303
+    after = await stack.ok("financing", "GET", f"/v1/advances/{advance_id}",
+                           prepared.keys["supplier"])  # fmt: skip
+    assert after["state"] == "accepted"
+    again = await client.post(f"/supplier/advances/{advance_id}/accept",
+                              data={"csrf_token": token})  # fmt: skip
+    assert again.status_code == 409 and 'role="alert"' in again.text
