@@ -1,0 +1,127 @@
+"""The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright's
+Python API; ``make browser`` installs it, Playwright never downloads a browser).
+
+The console runs under uvicorn on a free port of this loop, in front of the three services'
+real apps; Chromium loads its pages, runs its htmx and its scripts, keeps its cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.integration.console.conftest import funded_order, raw
+from tests.support.stack import Stack, Tenant
+
+pytestmark = pytest.mark.integration
+CHROMIUM = os.environ.get("TRADEFLOW_CHROMIUM", "/usr/bin/chromium")
+
+playwright_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def console_url(console_app: FastAPI) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(console_app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    # localhost: a secure context for Chromium, so it keeps the console's Secure cookie.
+    yield f"http://localhost:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[object]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run `make browser` (apt chromium)"
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                          args=["--no-sandbox"])  # fmt: skip
+        yield browser
+        await browser.close()
+
+
+async def signed_in_page(chromium: object, url: str, key: str) -> object:
+    context = await chromium.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+    page = await context.new_page()
+    await page.goto(f"{url}/sign-in")
+    await page.fill("#api_key", key)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    return page
+
+
+async def test_finance_reads_the_trial_balance_and_downloads_the_statement(
+    chromium: object, console_url: str, prepared: Tenant
+) -> None:
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["finance"]))
+    await page.wait_for_selector("section[data-currency=USD]")
+    usd = page.locator("section[data-currency=USD]")
+    assert "balanced" in await usd.locator("h2").inner_text()
+    bank = usd.locator("tr[data-account=bank]")
+    assert (await bank.locator("td.debit").inner_text()).strip() == "1,250.00"
+    # The moment is shown in the viewer's zone, with UTC on hover.
+    title = await page.locator("time").first.get_attribute("title")
+    assert title and title.endswith(" UTC")
+    await bank.locator("a").click()
+    await page.wait_for_selector("#statement")
+    closing = (await page.locator("#closing").inner_text()).strip()
+    async with page.expect_download() as info:
+        await page.click("#download-csv")
+    download = await info.value
+    text = Path(await download.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and rows[0]["currency"] == "USD"
+    assert download.suggested_filename.endswith(".csv")
+    # The spreadsheet's last running balance is the page's closing balance.
+    assert closing == f"USD {float(rows[-1]['balance']):,.2f}".replace("-", "\u2212")
+    await page.context.close()
+
+
+async def test_a_supplier_accepts_an_advance_in_one_click(
+    chromium: object, console_url: str, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    oid = order["order_id"]
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["supplier"]))
+    row = page.locator(f'tr[data-order="{oid}"]')
+    await row.get_by_role("button", name="Get an offer").click()
+    accept = row.get_by_role("button", name="Accept")
+    await accept.wait_for()
+    net = (await row.locator(".offer-net").inner_text()).strip()
+    assert net.startswith("USD ")
+    await accept.click()
+    await page.wait_for_selector("#accepted")
+    advances = await stack.ok("financing", "GET", "/v1/advances", prepared.keys["supplier"])
+    mine = [a for a in advances["data"] if a["order_id"] == oid]
+    assert [a["state"] for a in mine] == ["accepted"]
+    assert net == f"USD {mine[0]['net'] / 100:,.2f}"
+    await page.context.close()
+
+
+async def test_another_tenants_order_is_a_404_in_the_browser(
+    chromium: object, console_url: str, prepared: Tenant, intruder: Tenant
+) -> None:
+    page = await signed_in_page(chromium, console_url, raw(intruder.keys["platform"]))
+    response = await page.goto(f"{console_url}/orders/{prepared.objects['order_id']}")
+    assert response is not None and response.status == 404
+    assert await page.locator("h1").inner_text() == "Not found"
+    await page.context.close()
