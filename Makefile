@@ -12,10 +12,11 @@ WITH_ENV := . $(LOCAL)/env.sh &&
 PYTEST_ARGS ?=
 CHAOS_ARGS ?=
 
-.PHONY: help venv infra services up down test lint demo bench chaos clean
+.PHONY: help venv browser infra services up down test lint demo bench chaos clean
 
 help:
 	@echo "make venv      create .venv with the package and dev tools"
+	@echo "make browser   install Debian's chromium for the console's browser tests (if missing)"
 	@echo "make infra     start PostgreSQL, Kafka and stripe-mock (local processes)"
 	@echo "make up        infra + the services (api, relay, consume, timers each)"
 	@echo "make down      stop the services and the infrastructure"
@@ -35,6 +36,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
+# The console's browser tests drive Debian's chromium through Playwright (never a
+# downloaded browser build). Installed here when missing, so a clean machine (CI) has it.
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver
+
 infra:
 	bash $(LOCAL)/infra.sh up
 
@@ -47,7 +56,7 @@ down:
 	bash $(LOCAL)/services.sh down
 	bash $(LOCAL)/infra.sh down
 
-test: venv infra
+test: venv browser infra
 	$(WITH_ENV) $(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
 
 lint: venv

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Tradeflow services as local background processes: for each service its
 # HTTP API, outbox relay, event consumers and timer worker, and the webhooks service's
-# delivery worker besides (17 processes).
+# delivery worker besides, and the web console's one process (18 processes).
 # Needs the venv (make venv) and the infrastructure (infra.sh up).
 #   services.sh up | down | status
 set -euo pipefail
@@ -14,13 +14,20 @@ SERVICES=(escrow ledger financing webhooks)
 ROLES=(api relay consume timers)
 # Roles beyond the four, per service.
 declare -A EXTRA_ROLES=([webhooks]="deliver")
-roles_of() { echo "${ROLES[@]}" ${EXTRA_ROLES[$1]:-}; }
+# The console has no database, topic, relay, consumer or timers: its api role alone.
+declare -A ONLY_ROLES=([console]="api")
+SERVICES+=(console)
+roles_of() {
+  if [[ -n ${ONLY_ROLES[$1]:-} ]]; then echo "${ONLY_ROLES[$1]}"; return; fi
+  echo "${ROLES[@]}" ${EXTRA_ROLES[$1]:-}
+}
 # Same defaults and overrides as shared/settings.py.
 declare -A API_PORT=(
   [escrow]=${TRADEFLOW_ESCROW_PORT:-8001}
   [ledger]=${TRADEFLOW_LEDGER_PORT:-8002}
   [financing]=${TRADEFLOW_FINANCING_PORT:-8003}
   [webhooks]=${TRADEFLOW_WEBHOOKS_PORT:-8004}
+  [console]=${TRADEFLOW_CONSOLE_PORT:-8005}
 )
 
 healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }

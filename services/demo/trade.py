@@ -18,6 +18,7 @@ import httpx
 from rich.console import Console
 
 from services.demo.books import show_books
+from services.demo.console import open_order, show_console
 from services.demo.support import (
     CURRENCY,
     DEPOSIT_WINDOW_SECONDS,
@@ -272,7 +273,10 @@ async def run_trade(
             await receiver.start()
         result = await trade.run()
         books = await show_books(trade, result)
-        return (await receiver.show(console) if receiver else True) and books
+        hooks = await receiver.show(console) if receiver else True
+        await open_order(trade)
+        await show_console(settings, console, trade)  # informs; the trade stands without it
+        return hooks and books
     finally:
         if receiver is not None:
             await receiver.stop()

@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright import async_api as playwright_api
 
 from tests.integration.console.conftest import funded_order, raw
 from tests.support.stack import Stack, Tenant
 
 pytestmark = pytest.mark.integration
 CHROMIUM = os.environ.get("TRADEFLOW_CHROMIUM", "/usr/bin/chromium")
-
-playwright_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
 
 
 def free_port() -> int:
@@ -41,7 +40,7 @@ async def console_url(console_app: FastAPI) -> AsyncIterator[str]:
         uvicorn.Config(console_app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn's Server offers no event to await)
         await asyncio.sleep(0.05)
     # localhost: a secure context for Chromium, so it keeps the console's Secure cookie.
     yield f"http://localhost:{port}"
@@ -51,7 +50,8 @@ async def console_url(console_app: FastAPI) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[object]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run `make browser` (apt chromium)"
+    found = await asyncio.to_thread(os.path.exists, CHROMIUM)
+    assert found, f"{CHROMIUM} missing: run `make browser` (Debian's chromium)"
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                           args=["--no-sandbox"])  # fmt: skip
@@ -87,7 +87,8 @@ async def test_finance_reads_the_trial_balance_and_downloads_the_statement(
     async with page.expect_download() as info:
         await page.click("#download-csv")
     download = await info.value
-    text = Path(await download.path()).read_text(encoding="utf-8-sig")
+    saved = await download.path()
+    text = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows and rows[0]["currency"] == "USD"
     assert download.suggested_filename.endswith(".csv")
