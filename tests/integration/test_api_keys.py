@@ -398,3 +398,27 @@ async def test_an_issued_key_is_not_kept_by_the_idempotency_store(
     assert issued["key"] not in again.text
     listed = await services.call("escrow", "GET", "/v1/api-keys", tenant.admin)
     assert sum(1 for k in listed.json()["data"] if k["name"] == "ci") == 1
+
+
+async def test_a_key_of_any_scope_learns_whom_it_acts_for_on_every_service(
+    services: Services, tenant: Tenant, identity: AsyncEngine
+) -> None:
+    supplier = await issue(services, tenant, ["supplier"], party="supplier-7")
+    finance = await issue(services, tenant, ["finance"])
+    for issued, scopes, party in (
+        (supplier, ["supplier"], "supplier-7"),
+        (finance, ["finance"], None),
+    ):
+        for service in SERVICES:
+            r = await services.call(service, "GET", "/v1/api-keys/current", bearer(issued["key"]))
+            assert r.status_code == 200, r.text
+            me = r.json()
+            assert (me["key_id"], me["tenant_id"], me["scopes"], me["party_id"]) == (
+                issued["key_id"], tenant.id, scopes, party,
+            )  # fmt: skip
+            assert "key" not in me and "key_hash" not in me
+    await expire_now(identity, supplier["key_id"])
+    r = await services.call("ledger", "GET", "/v1/api-keys/current", bearer(supplier["key"]))
+    assert r.status_code == 401
+    r = await services.call("ledger", "GET", "/v1/api-keys/current", {})
+    assert r.status_code == 401
