@@ -12,7 +12,7 @@ WITH_ENV := . $(LOCAL)/env.sh &&
 PYTEST_ARGS ?=
 CHAOS_ARGS ?=
 
-.PHONY: help venv browser infra services up down test lint demo bench chaos clean
+.PHONY: help venv browser screenshots infra services up down test lint demo bench chaos clean
 
 help:
 	@echo "make venv      create .venv with the package and dev tools"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make demo      start everything and run 'tradeflow demo'"
 	@echo "make bench     run the benchmarks (python -m bench)"
+	@echo "make screenshots  docs/console/*.png: each console view, from its browser tests"
 	@echo "make chaos     the full fault-injection run (10,000 trades; CHAOS_ARGS='...')"
 	@echo "make clean     stop everything, remove .venv, .cache and tool caches"
 
@@ -77,3 +78,8 @@ bench: venv infra
 clean: down
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Screenshots of each console view, from the browser tests (real pages of a test stack).
+screenshots: venv browser infra
+	mkdir -p docs/console
+	$(WITH_ENV) TRADEFLOW_SCREENSHOTS=$(CURDIR)/docs/console $(VENV)/bin/pytest -q tests/integration/console/test_browser.py

@@ -25,6 +25,13 @@ from tests.support.stack import Stack, Tenant
 
 pytestmark = pytest.mark.integration
 CHROMIUM = os.environ.get("TRADEFLOW_CHROMIUM", "/usr/bin/chromium")
+# `make screenshots` sets this: each view the tests reach is saved there as a PNG.
+SCREENSHOTS = os.environ.get("TRADEFLOW_SCREENSHOTS")
+
+
+async def shot(page: object, name: str) -> None:
+    if SCREENSHOTS:
+        await page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)  # type: ignore[attr-defined]
 
 
 def free_port() -> int:
@@ -60,9 +67,12 @@ async def chromium() -> AsyncIterator[object]:
 
 
 async def signed_in_page(chromium: object, url: str, key: str) -> object:
-    context = await chromium.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+    context = await chromium.new_context(  # type: ignore[attr-defined]
+        accept_downloads=True, viewport={"width": 1280, "height": 800}
+    )
     page = await context.new_page()
     await page.goto(f"{url}/sign-in")
+    await shot(page, "sign-in")
     await page.fill("#api_key", key)
     await page.click("button[type=submit]")
     await page.wait_for_load_state("networkidle")
@@ -81,8 +91,10 @@ async def test_finance_reads_the_trial_balance_and_downloads_the_statement(
     # The moment is shown in the viewer's zone, with UTC on hover.
     title = await page.locator("time").first.get_attribute("title")
     assert title and title.endswith(" UTC")
+    await shot(page, "trial-balance")
     await bank.locator("a").click()
     await page.wait_for_selector("#statement")
+    await shot(page, "statement")
     closing = (await page.locator("#closing").inner_text()).strip()
     async with page.expect_download() as info:
         await page.click("#download-csv")
@@ -107,10 +119,12 @@ async def test_a_supplier_accepts_an_advance_in_one_click(
     await row.get_by_role("button", name="Get an offer").click()
     accept = row.get_by_role("button", name="Accept")
     await accept.wait_for()
+    await shot(page, "supplier-offer")
     net = (await row.locator(".offer-net").inner_text()).strip()
     assert net.startswith("USD ")
     await accept.click()
     await page.wait_for_selector("#accepted")
+    await shot(page, "supplier-accepted")
     advances = await stack.ok("financing", "GET", "/v1/advances", prepared.keys["supplier"])
     mine = [a for a in advances["data"] if a["order_id"] == oid]
     assert [a["state"] for a in mine] == ["accepted"]
@@ -125,4 +139,32 @@ async def test_another_tenants_order_is_a_404_in_the_browser(
     response = await page.goto(f"{console_url}/orders/{prepared.objects['order_id']}")
     assert response is not None and response.status == 404
     assert await page.locator("h1").inner_text() == "Not found"
+    await shot(page, "not-found")
+    await page.context.close()
+
+
+async def test_operations_filters_the_orders_and_follows_one(
+    chromium: object, console_url: str, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    oid = order["order_id"]
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["platform"]))
+    assert page.url.endswith("/orders")
+    # The filter refreshes the table in place (htmx) and keeps the URL.
+    await page.select_option("select[name=status]", "funded")
+    await page.wait_for_url("**/orders?*status=funded*")
+    link = page.get_by_role("link", name=oid)
+    await link.wait_for()
+    await shot(page, "orders")
+    await page.select_option("select[name=status]", "cancelled")
+    await page.get_by_text("No orders match these filters").wait_for()
+    await page.goto(f"{console_url}/orders/{oid}")
+    steps = page.locator("ol.progress li")
+    assert await steps.count() == 3
+    api = await stack.ok("escrow", "GET", f"/v1/orders/{oid}", prepared.keys["platform"])
+    shown = [await steps.nth(i).get_attribute("data-status") for i in range(3)]
+    assert shown == [m["status"] for m in api["milestones"]]
+    assert "USD 100,000.00" in await page.locator("dl.facts").inner_text()
+    assert await page.locator("ol.timeline li").count() >= 2
+    await shot(page, "order")
     await page.context.close()
