@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import SERVICES, Settings
+from shared.settings import CONSOLE, SERVICES, Settings
 from tests.conftest import TEST_DB_PREFIX, _created, migrate_all
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-E2E_PORTS = {service: free_port() for service in SERVICES}
+E2E_PORTS = {service: free_port() for service in (*SERVICES, CONSOLE)}
+# What runs as processes: every role of each service, and the web console's one role.
+PROCESSES = [(s, role) for s in SERVICES for role in ROLES] + [(CONSOLE, "api")]
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -74,16 +76,15 @@ def running_services(e2e_settings: Settings, service_logs: Path) -> Iterator[Set
     logs = service_logs
     env = service_env(migrated)
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-    for service in SERVICES:
-        for role in ROLES:
-            log = logs / f"{service}-{role}.log"
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", service, role],
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            procs.append((f"{service}-{role}", proc, log))
+    for service, role in PROCESSES:
+        log = logs / f"{service}-{role}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", service, role],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        procs.append((f"{service}-{role}", proc, log))
     try:
         _wait_healthy(procs)
         yield migrated.model_copy(update={f"{s}_port": p for s, p in E2E_PORTS.items()})
@@ -101,7 +102,7 @@ def _wait_healthy(
     procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 60
 ) -> None:
     deadline = time.monotonic() + within
-    pending = set(SERVICES)
+    pending = set(E2E_PORTS)  # the console's /healthz waits for the three APIs
     while pending and time.monotonic() < deadline:
         for name, proc, log in procs:
             if proc.poll() is not None:

@@ -92,6 +92,35 @@ async def test_a_full_trade_with_an_advance_balances_the_ledger(trade: FinishedT
     assert "Ledger balanced to the cent." in trade.output
 
 
+async def test_the_console_process_shows_the_trades_books_to_its_finance_key(
+    trade: FinishedTrade, running_services: Settings
+) -> None:
+    """The demo prints the console's address and a key per role; the console process signs
+    the finance key in and shows the trade's trial balance, read from the ledger process."""
+    assert trade.ok, trade.output
+    url = running_services.api_url("console")
+    assert url in trade.output
+    finance = trade.secrets[1]  # create_keys: platform, finance, supplier
+    async with httpx.AsyncClient(base_url=url, timeout=30) as console:
+        page = await console.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text
+        # TRADEFLOW_ENVIRONMENT=test: the cookie is Secure, so httpx keeps it for https only;
+        # it is carried by hand here, as a browser on localhost would.
+        anonymous = page.headers["set-cookie"].split(";")[0]
+        signed = await console.post(
+            "/sign-in",
+            data={"api_key": finance, "csrf_token": token.group(1)},
+            headers={"Cookie": anonymous},
+        )
+        assert signed.status_code == 303, signed.text
+        cookie = signed.headers["set-cookie"].split(";")[0]  # tradeflow_console="..."
+        tb = await console.get("/finance/trial-balance", headers={"Cookie": cookie})
+        assert tb.status_code == 200, tb.text
+        assert "USD" in tb.text and "balanced" in tb.text
+        assert "Platform fee revenue" in tb.text
+
+
 def log_lines(logs: Path) -> list[tuple[str, str]]:
     """(file, line) for every line every process wrote."""
     return [

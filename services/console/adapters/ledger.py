@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.console.adapters.api import Page, ServiceApi
+from services.console.adapters.api import ApiFailure, Page, ServiceApi
 
 
 class LedgerClient:
@@ -44,6 +44,20 @@ class LedgerClient:
         )
         extra = {k: found[k] for k in ("account", "opening_balance", "closing_balance", "end")}
         return Page(items=list(found["lines"]), next_cursor=found.get("next_cursor"), extra=extra)
+
+    async def transaction_of_source(self, source_event_id: str) -> dict[str, Any] | None:
+        """The journal transaction that posted an event (``{id, posted_at, memo, kind,
+        postings: [{account, subledger, currency, debit, credit}]}``), or None: the ledger
+        posted nothing for it (not every event moves money), or has not yet."""
+        try:
+            found: dict[str, Any] = await self.api.request(
+                "GET", "/v1/ledger/transactions", params={"source_event_id": source_event_id}
+            )
+        except ApiFailure as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
 
 
 def _items(found: Any) -> list[dict[str, Any]]:

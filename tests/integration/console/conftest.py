@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from services.console.entrypoints.http.app import create_console_app
 from services.financing.entrypoints.consumers import escrow_event_handler
+from services.ledger.entrypoints.consumers import post_events
 from shared.db import outbox
 from shared.events import Envelope
 from shared.settings import SERVICES
@@ -94,3 +95,16 @@ async def funded_order(stack: Stack, tenant: Tenant) -> dict[str, Any]:
         async with stack.engines["financing"].begin() as conn:
             await handler(conn, Envelope.model_validate(envelope))
     return order
+
+
+async def post_to_ledger(stack: Stack, order_id: str) -> None:
+    """Escrow's events of the order posted by the ledger's consumer handler (as from Kafka)."""
+    async with stack.engines["escrow"].connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(outbox.c.envelope).where(outbox.c.key == order_id).order_by(outbox.c.seq)
+            )
+        ).all()
+    async with stack.engines["ledger"].begin() as conn:
+        failed = await post_events(conn, [Envelope.model_validate(e) for (e,) in rows])
+    assert not failed, failed

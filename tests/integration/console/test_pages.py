@@ -13,6 +13,7 @@ from tests.integration.console.conftest import (
     Browser,
     csrf_of,
     funded_order,
+    post_to_ledger,
     raw,
     sign_in,
     signed_in,
@@ -88,7 +89,7 @@ async def test_finance_sees_the_trial_balance_and_drills_down_to_the_statement(
     assert drill.status_code == 303
     statement = await client.get(drill.headers["location"])
     assert statement.status_code == 200
-    assert "opening bank balance" in statement.text or "1,250.00" in statement.text
+    assert "Bank" in statement.text and "adjustment" in statement.text
     assert "USD 1,250.00" in statement.text  # the closing balance
 
 
@@ -188,3 +189,21 @@ async def test_a_supplier_gets_an_offer_and_accepts_it(
     again = await client.post(f"/supplier/advances/{advance_id}/accept",
                               data={"csrf_token": token})  # fmt: skip
     assert again.status_code == 409 and 'role="alert"' in again.text
+
+
+async def test_an_orders_page_shows_finance_the_ledger_postings_of_its_events(
+    browser: Browser, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    oid = order["order_id"]
+    await post_to_ledger(stack, oid)
+    finance = await signed_in(browser, raw(prepared.keys["finance"]))
+    page = await finance.get(f"/orders/{oid}")
+    assert page.status_code == 200
+    assert 'class="grid postings"' in page.text
+    assert "escrow_held" in page.text and "USD 100,000.00" in page.text
+    platform = await signed_in(browser, raw(prepared.keys["platform"]))
+    page = await platform.get(f"/orders/{oid}")
+    assert page.status_code == 200
+    assert 'class="grid postings"' not in page.text
+    assert "shown to finance keys" in page.text

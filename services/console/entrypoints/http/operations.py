@@ -3,6 +3,7 @@ its milestone schedule as a progress view, payouts, disputes, and its timeline."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -10,9 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.console.adapters.escrow import STATUSES, OrderFilter
+from services.console.adapters.ledger import LedgerClient
 from services.console.entrypoints.http.deps import Container, SignedIn, render
 
 router = APIRouter()
+LEDGER_LOOKUPS = 8  # concurrent ledger reads for one order's timeline
 
 
 def day_start(value: str | None, *, next_day: bool = False) -> datetime | None:
@@ -74,7 +77,28 @@ async def order(request: Request, order_id: str, session: SignedIn, c: Container
     found = await escrow.order(order_id)
     timeline = await escrow.timeline(order_id)
     names = {m["milestone_id"]: m["name"] for m in found["milestones"]}
+    # The ledger's journal is finance's to read: other keys get the timeline alone.
+    postings = (
+        await postings_of(c.ledger(str(session.api_key)), timeline)
+        if "finance" in session.scopes
+        else None
+    )
     return render(
         request, "orders/detail.html", order=found, timeline=timeline,
-        progress=progress(found), names=names,
+        progress=progress(found), names=names, postings=postings,
     )  # fmt: skip
+
+
+async def postings_of(
+    ledger: LedgerClient, timeline: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """What the ledger posted for each event of the order's timeline, by event id."""
+    gate = asyncio.Semaphore(LEDGER_LOOKUPS)
+
+    async def one(event_id: str) -> dict[str, Any] | None:
+        async with gate:
+            return await ledger.transaction_of_source(event_id)
+
+    ids = [e["event_id"] for e in timeline]
+    found = await asyncio.gather(*(one(i) for i in ids))
+    return {i: tx for i, tx in zip(ids, found, strict=True) if tx is not None}
