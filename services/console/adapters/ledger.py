@@ -59,6 +59,40 @@ class LedgerClient:
             raise
         return found
 
+    async def breaks(
+        self, status: str | None, kind: str | None, limit: int = 500
+    ) -> Page[dict[str, Any]]:
+        """Reconciliation breaks, oldest first: ``{id, kind, object_id, currency,
+        ledger_amount, other_amount, owner, status, first_seen_at, last_seen_at, age_days,
+        resolution, ...}``."""
+        found = await self.api.request(
+            "GET",
+            "/v1/ledger/reconciliation/breaks",
+            params={"status": status, "kind": kind, "limit": limit},
+        )
+        return Page(items=_items(found))
+
+    async def assign_break(self, break_id: int, owner: str, idempotency_key: str) -> Any:
+        return await self.api.request(
+            "POST", f"/v1/ledger/reconciliation/breaks/{break_id}/assign",
+            body={"owner": owner}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    async def resolve_break(self, break_id: int, resolution: str, idempotency_key: str) -> Any:
+        return await self.api.request(
+            "POST", f"/v1/ledger/reconciliation/breaks/{break_id}/resolve",
+            body={"resolution": resolution}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    async def reconcile_with_stripe(self, idempotency_key: str) -> dict[str, Any]:
+        """A reconciliation run against Stripe's balance transactions: ``{run_id,
+        stripe_rows, matched, missing_in_ledger, missing_in_stripe, amount_mismatch}``."""
+        found: dict[str, Any] = await self.api.request(
+            "POST", "/v1/ledger/reconciliation/runs", params={"source": "stripe"},
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
 
 def _items(found: Any) -> list[dict[str, Any]]:
     """A list answer, bare (``[...]``) or wrapped (``{"data": [...]}``)."""

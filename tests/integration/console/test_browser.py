@@ -168,3 +168,21 @@ async def test_operations_filters_the_orders_and_follows_one(
     assert await page.locator("ol.timeline li").count() >= 2
     await shot(page, "order")
     await page.context.close()
+
+
+async def test_finance_resolves_a_break(chromium: object, console_url: str, stack: Stack) -> None:
+    tenant = await stack.prepare()  # its own break: the shared tenants' stay open
+    break_id = tenant.objects["break_id"]
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.get_by_role("link", name="Breaks").click()
+    row = page.locator(f'tr[data-break="{break_id}"]')
+    await row.wait_for()
+    await shot(page, "breaks")
+    await row.locator("input[name=resolution]").fill("matched to payout po_123 by hand")
+    await row.get_by_role("button", name="Resolve").click()
+    await page.wait_for_selector("#done")
+    assert await page.get_by_text("No open breaks").count() == 1
+    api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
+                         tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
+    assert [b["resolution"] for b in api] == ["matched to payout po_123 by hand"]
+    await page.context.close()
