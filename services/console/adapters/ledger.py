@@ -93,6 +93,20 @@ class LedgerClient:
         )  # fmt: skip
         return found
 
+    async def period_closes(self) -> list[dict[str, Any]]:
+        """``[{closed_through, closed_by, reason, closed_at}]``, as the ledger lists them."""
+        return _items(await self.api.request("GET", "/v1/ledger/periods"))
+
+    async def close_period(
+        self, through: datetime, reason: str | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = await self.api.request(
+            "POST", "/v1/ledger/periods/close",
+            body={"through": through.isoformat(), "reason": reason or None},
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
 
 def _items(found: Any) -> list[dict[str, Any]]:
     """A list answer, bare (``[...]``) or wrapped (``{"data": [...]}``)."""

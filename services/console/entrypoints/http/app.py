@@ -17,7 +17,14 @@ from services.console.adapters.api import ApiFailure, ServiceUnavailable
 from services.console.bootstrap import HERE, UPSTREAMS, ConsoleContainer, bootstrap
 from services.console.domain import formatting
 from services.console.domain.session import signed_out
-from services.console.entrypoints.http import breaks, finance, operations, pages, supplier
+from services.console.entrypoints.http import (
+    breaks,
+    finance,
+    operations,
+    pages,
+    periods,
+    supplier,
+)
 from services.console.entrypoints.http.deps import (
     CsrfRefused,
     SignInRequired,
@@ -72,7 +79,7 @@ def create_console_app(
                   openapi_url=None)  # fmt: skip
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, finance, breaks, operations, supplier):
+    for module in (pages, finance, breaks, periods, operations, supplier):
         app.include_router(module.router)
     install_errors(app)
     install_health(app)
