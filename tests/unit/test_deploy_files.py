@@ -35,9 +35,22 @@ def test_compose_runs_the_real_servers_and_every_service() -> None:
         env = services[name]["environment"]
         for var in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "STRIPE_API_BASE"):
             assert var in env
+    console = services["console"]
+    assert console["command"] == ["tradeflow", "console", "api"]
+    assert 8005 in published_ports(console)
+    for name in ("escrow", "ledger", "financing"):
+        assert console["environment"][f"TRADEFLOW_{name.upper()}_URL"].startswith(f"http://{name}:")
     for service in services.values():
         for dep in service.get("depends_on", {}):
             assert dep in services, f"depends on unknown service {dep}"
+
+
+def test_the_local_scripts_run_the_console_and_make_test_installs_chromium() -> None:
+    script = (ROOT / "deploy/local/services.sh").read_text()
+    assert "SERVICES+=(console)" in script and "[console]=${TRADEFLOW_CONSOLE_PORT:-8005}" in script
+    makefile = (ROOT / "Makefile").read_text()
+    assert "test: venv browser infra" in makefile
+    assert "apt-get install -y -qq chromium chromium-driver" in makefile
 
 
 def test_ci_runs_make_test() -> None:

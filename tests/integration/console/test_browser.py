@@ -31,6 +31,7 @@ SCREENSHOTS = os.environ.get("TRADEFLOW_SCREENSHOTS")
 
 async def shot(page: object, name: str) -> None:
     if SCREENSHOTS:
+        await page.wait_for_timeout(400)  # past the loading indicator's fade
         await page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)  # type: ignore[attr-defined]
 
 
