@@ -207,3 +207,12 @@ async def test_an_orders_page_shows_finance_the_ledger_postings_of_its_events(
     assert page.status_code == 200
     assert 'class="grid postings"' not in page.text
     assert "shown to finance keys" in page.text
+
+
+async def test_an_oversized_form_is_refused_before_anything_is_read(
+    browser: Browser, prepared: Tenant
+) -> None:
+    client = browser()
+    token = csrf_of((await client.get("/sign-in")).text)
+    r = await client.post("/sign-in", data={"api_key": "x" * 20_000, "csrf_token": token})
+    assert r.status_code == 413

@@ -27,6 +27,7 @@ from services.console.entrypoints.http import (
 )
 from services.console.entrypoints.http.deps import (
     CsrfRefused,
+    FormTooLarge,
     SignInRequired,
     redirect,
     render,
@@ -100,6 +101,11 @@ def install_errors(app: FastAPI) -> None:
         return render(request, "error.html", 403, title="Form expired",
                       message="This form was not sent from a page of this session. Reload the "
                       "page and send it again.")  # fmt: skip
+
+    @app.exception_handler(FormTooLarge)
+    async def too_large(request: Request, exc: FormTooLarge) -> HTMLResponse:
+        return render(request, "error.html", 413, title="Form too large",
+                      message="This form carried more than the console accepts.")  # fmt: skip
 
     @app.exception_handler(ApiFailure)
     async def refused(request: Request, exc: ApiFailure) -> Response:

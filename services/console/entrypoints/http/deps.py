@@ -27,6 +27,10 @@ class CsrfRefused(Exception):
     pass
 
 
+class FormTooLarge(Exception):
+    pass
+
+
 def container(request: Request) -> ConsoleContainer:
     found: ConsoleContainer = request.app.state.container
     return found
@@ -59,10 +63,15 @@ SignedIn = Annotated[Session, Depends(signed_in)]
 
 async def form_of(request: Request) -> dict[str, str]:
     """The urlencoded form of a POST, after its CSRF token was checked (403 otherwise)."""
-    body = await request.body()
-    fields = {
-        k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace")).items()
-    }
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormTooLarge()
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLarge()
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     if not csrf_valid(session_of(request), fields.get("csrf_token")):
         raise CsrfRefused()
     return fields
