@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,8 +117,8 @@ def sign_in(api_key: str, key: dict[str, Any], now: datetime, lifetime: timedelt
 
 
 def signed_out(session: Session) -> Session:
-    """An anonymous session (with a new CSRF token) in place of ``session``."""
-    return replace(Session(), csrf=new_csrf_token())
+    """An anonymous session, with a new CSRF token, in place of ``session``."""
+    return Session()
 
 
 def csrf_valid(session: Session, submitted: str | None) -> bool:

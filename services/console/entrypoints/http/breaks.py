@@ -16,18 +16,18 @@ from fastapi.responses import Response
 from services.console.adapters.api import ApiFailure
 from services.console.domain import breaks as queue
 from services.console.domain.session import Session
-from services.console.entrypoints.http.deps import Container, Form, SignedIn, redirect, render
+from services.console.entrypoints.http.deps import (
+    Container,
+    Form,
+    SignedIn,
+    idempotency_key_of,
+    redirect,
+    render,
+)
 
 router = APIRouter(prefix="/finance/breaks")
 STATUSES = ("open", "resolved", "cleared")
 KINDS = ("missing_in_ledger", "missing_in_stripe", "amount_mismatch", "escrow_held_mismatch")
-
-
-def idempotency_key(form: dict[str, str]) -> str:
-    try:
-        return str(uuid.UUID(form.get("idempotency_key", "")))
-    except ValueError:
-        return str(uuid.uuid4())
 
 
 async def queue_page(
@@ -89,7 +89,7 @@ async def assign(
     owner = form.get("new_owner", "").strip()
     ledger = c.ledger(str(session.api_key))
     return await act(request, session, c, form, "assigned",
-                     ledger.assign_break(break_id, owner, idempotency_key(form)))  # fmt: skip
+                     ledger.assign_break(break_id, owner, idempotency_key_of(form)))  # fmt: skip
 
 
 @router.post("/{break_id}/resolve", include_in_schema=False)
@@ -99,14 +99,14 @@ async def resolve(
     reason = form.get("resolution", "").strip()
     ledger = c.ledger(str(session.api_key))
     return await act(request, session, c, form, "resolved",
-                     ledger.resolve_break(break_id, reason, idempotency_key(form)))  # fmt: skip
+                     ledger.resolve_break(break_id, reason, idempotency_key_of(form)))  # fmt: skip
 
 
 @router.post("/runs", include_in_schema=False)
 async def run(request: Request, session: SignedIn, form: Form, c: Container) -> Response:
     ledger = c.ledger(str(session.api_key))
     try:
-        result = await ledger.reconcile_with_stripe(idempotency_key(form))
+        result = await ledger.reconcile_with_stripe(idempotency_key_of(form))
     except ApiFailure as exc:
         if exc.status not in (409, 422, 502):
             raise

@@ -3,6 +3,7 @@ rendering (templates, and the session cookie when the session changed)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -11,7 +12,6 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
-from services.console.adapters.cookies import COOKIE
 from services.console.bootstrap import ConsoleContainer
 from services.console.domain.session import Session, csrf_valid
 
@@ -103,4 +103,12 @@ def sign_in_path(next_path: str | None = None, reason: str | None = None) -> str
 
 
 CallNext = Callable[[Request], Awaitable[Response]]
-_ = COOKIE
+
+
+def idempotency_key_of(form: dict[str, str]) -> str:
+    """The Idempotency-Key an action form carries (drawn when its page was rendered, so a
+    double submission replays), or a new one if it carries none that is a UUID."""
+    try:
+        return str(uuid.UUID(form.get("idempotency_key", "")))
+    except ValueError:
+        return str(uuid.uuid4())

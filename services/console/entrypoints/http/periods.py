@@ -10,7 +10,14 @@ from fastapi.responses import Response
 
 from services.console.adapters.api import ApiFailure
 from services.console.domain.session import Session
-from services.console.entrypoints.http.deps import Container, Form, SignedIn, redirect, render
+from services.console.entrypoints.http.deps import (
+    Container,
+    Form,
+    SignedIn,
+    idempotency_key_of,
+    redirect,
+    render,
+)
 from services.console.entrypoints.http.finance import end_of
 
 router = APIRouter(prefix="/finance/periods")
@@ -47,8 +54,7 @@ async def close(request: Request, session: SignedIn, form: Form, c: Container) -
             reason=reason or "", new_key=str(uuid.uuid4()),
         )  # fmt: skip
     try:
-        key = form.get("idempotency_key") or str(uuid.uuid4())
-        await c.ledger(str(session.api_key)).close_period(through, reason, key)
+        await c.ledger(str(session.api_key)).close_period(through, reason, idempotency_key_of(form))
     except ApiFailure as exc:
         if exc.status not in (409, 422):
             raise

@@ -19,16 +19,16 @@ from services.console.adapters.api import ApiFailure
 from services.console.adapters.escrow import OrderFilter
 from services.console.domain.session import Session
 from services.console.domain.supplier import desk
-from services.console.entrypoints.http.deps import Container, Form, SignedIn, redirect, render
+from services.console.entrypoints.http.deps import (
+    Container,
+    Form,
+    SignedIn,
+    idempotency_key_of,
+    redirect,
+    render,
+)
 
 router = APIRouter(prefix="/supplier")
-
-
-def idempotency_key(form: dict[str, str]) -> str:
-    try:
-        return str(uuid.UUID(form.get("idempotency_key", "")))
-    except ValueError:
-        return str(uuid.uuid4())
 
 
 async def desk_page(
@@ -64,7 +64,7 @@ async def ask_offer(
     request: Request, order_id: str, session: SignedIn, form: Form, c: Container
 ) -> Response:
     try:
-        offer = await c.financing(str(session.api_key)).quote(order_id, idempotency_key(form))
+        offer = await c.financing(str(session.api_key)).quote(order_id, idempotency_key_of(form))
     except ApiFailure as exc:
         if exc.status not in (409, 422):
             raise
@@ -79,7 +79,7 @@ async def accept(
     request: Request, advance_id: str, session: SignedIn, form: Form, c: Container
 ) -> Response:
     try:
-        await c.financing(str(session.api_key)).accept(advance_id, idempotency_key(form))
+        await c.financing(str(session.api_key)).accept(advance_id, idempotency_key_of(form))
     except ApiFailure as exc:
         if exc.status not in (409, 422):
             raise
