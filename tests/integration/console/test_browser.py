@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from playwright import async_api as playwright_api
 
-from tests.integration.console.conftest import funded_order, raw
+from tests.integration.console.conftest import funded_order, post_to_ledger, raw
 from tests.support.stack import Stack, Tenant
 
 pytestmark = pytest.mark.integration
@@ -186,4 +186,23 @@ async def test_finance_resolves_a_break(chromium: object, console_url: str, stac
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
                          tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
     assert [b["resolution"] for b in api] == ["matched to payout po_123 by hand"]
+    await page.context.close()
+
+
+async def test_finance_sees_the_trends_drawn(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    order = await funded_order(stack, tenant)
+    await post_to_ledger(stack, order["order_id"])
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.get_by_role("link", name="Trends").click()
+    await page.wait_for_selector("canvas#chart-escrow[data-drawn='1']")
+    drawn = await page.evaluate(
+        "['chart-escrow', 'chart-income'].map(id => Chart.getChart(id).data.datasets.length)"
+    )
+    assert drawn == [1, 2]
+    held = await page.evaluate("Chart.getChart('chart-escrow').data.datasets[0].data.at(-1)")
+    assert held == 100_000  # USD 100,000.00, in major units for the axis
+    await shot(page, "trends")
     await page.context.close()

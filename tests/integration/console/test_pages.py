@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -216,3 +217,27 @@ async def test_an_oversized_form_is_refused_before_anything_is_read(
     token = csrf_of((await client.get("/sign-in")).text)
     r = await client.post("/sign-in", data={"api_key": "x" * 20_000, "csrf_token": token})
     assert r.status_code == 413
+
+
+async def test_trends_show_this_months_escrow_held_and_fee_revenue(
+    browser: Browser, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    order = await funded_order(stack, tenant)
+    await post_to_ledger(stack, order["order_id"])
+    await stack.ok("ledger", "POST", "/v1/ledger/adjustments", tenant.keys["finance"], json={
+        "reason": "fee billed by hand",
+        "lines": [{"account": "bank", "currency": "USD", "debit": 2_500},
+                  {"account": "platform_fee_revenue", "currency": "USD", "credit": 2_500}],
+    })  # fmt: skip
+    client = await signed_in(browser, raw(tenant.keys["finance"]))
+    page = await client.get("/finance/trends", params={"months": 3})
+    assert page.status_code == 200
+    rows = re.findall(
+        r'<tr data-month="([^"]+)" data-escrow="(-?\d+)" data-fees="(-?\d+)"', page.text
+    )
+    assert len(rows) == 3
+    assert rows[-1][1:] == ("10000000", "2500")  # this month: USD 100,000.00 held, 25.00 fees
+    assert (
+        "100,000.00" in page.text and "chart-4.5.1.umd.min.js" in page.text
+    )  # vendored, same origin

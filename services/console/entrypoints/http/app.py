@@ -24,6 +24,7 @@ from services.console.entrypoints.http import (
     pages,
     periods,
     supplier,
+    trends,
 )
 from services.console.entrypoints.http.deps import (
     CsrfRefused,
@@ -40,6 +41,7 @@ from shared.clock import Clock
 from shared.settings import Settings
 
 HTMX = "htmx-2.0.11.min.js"  # vendored from npm (htmx.org 2.0.11), see docs/console.md
+CHARTJS = "chart-4.5.1.umd.min.js"  # vendored from npm (chart.js 4.5.1)
 
 
 def templates() -> Environment:
@@ -56,7 +58,7 @@ def templates() -> Environment:
         iso=formatting.iso_utc,
         percent=formatting.percent,
     )
-    env.globals.update(htmx=HTMX)
+    env.globals.update(htmx=HTMX, chartjs=CHARTJS)
     return env
 
 
@@ -80,7 +82,7 @@ def create_console_app(
                   openapi_url=None)  # fmt: skip
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, finance, breaks, periods, operations, supplier):
+    for module in (pages, finance, breaks, periods, trends, operations, supplier):
         app.include_router(module.router)
     install_errors(app)
     install_health(app)
