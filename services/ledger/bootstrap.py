@@ -82,9 +82,19 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.ledger.entrypoints.http import accounts, export, journal, periods, recon
+    from services.ledger.entrypoints.http import (
+        accounts,
+        export,
+        journal,
+        periods,
+        recon,
+        reports,
+    )
 
-    return [accounts.router, journal.router, periods.router, export.router, recon.router]
+    return [
+        accounts.router, journal.router, periods.router, export.router, recon.router,
+        reports.router,
+    ]  # fmt: skip
 
 
 def timers(container: LedgerContainer) -> Mapping[str, TimerHandler]:

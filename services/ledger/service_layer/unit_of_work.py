@@ -28,6 +28,7 @@ from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.reports import AccountSums
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
@@ -88,6 +89,12 @@ class Accounts(Protocol):
     async def statement(
         self, account_id: int, start: datetime, end: datetime, after: Position | None, limit: int
     ) -> StatementPage: ...
+
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        """Raw sums per account code of ``currency``: dated before ``previous``, in
+        [previous, start) and in [start, end)."""
 
 
 class Reconciliation(Protocol):

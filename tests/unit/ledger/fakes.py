@@ -28,6 +28,7 @@ from services.ledger.domain.chain import (
     link_bytes,
 )
 from services.ledger.domain.journal import JournalDraft, Posted
+from services.ledger.domain.reports import AccountSums
 from services.ledger.domain.recon import (
     DEFAULT_OWNER,
     STRIPE_KINDS,
@@ -117,6 +118,17 @@ class FakeAccounts:
             )  # fmt: skip
         more = len(page) > limit
         return StatementPage(opening, lines, lines[-1].position if more else None)
+
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        sums: dict[str, list[int]] = {}
+        for tx, p in self.postings:
+            if tx.tenant_id != tenant_id or p.currency != currency or tx.posted_at >= end:
+                continue
+            part = 0 if tx.posted_at < previous else 1 if tx.posted_at < start else 2
+            sums.setdefault(p.code, [0, 0, 0])[part] += p.amount
+        return [AccountSums(code, *parts) for code, parts in sorted(sums.items())]
 
 
 @dataclass

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
 from services.ledger.domain.recon import ReportFormatError
+from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import InvalidCursor, NotFound, StripeUnreadable
 from shared.http.errors import ApiError, not_found
@@ -20,6 +21,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     PeriodCloseRefused: (409, "period_close_refused"),
     ReportFormatError: (422, "invalid_report"),
     InvalidCursor: (400, "invalid_cursor"),
+    InvalidPeriod: (422, "invalid_period"),
     StripeUnreadable: (502, "payment_provider_error"),
     Conflict: (409, "concurrent_modification"),
 }
