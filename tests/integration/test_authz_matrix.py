@@ -82,6 +82,12 @@ BODIES: dict[str, Any] = {
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /v1/ledger/transactions": {"source_event_id": "{source_event_id}"},
+    "GET /v1/ledger/reports/income-statement": {
+        "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "currency": "USD",
+    },
+    "GET /v1/ledger/reports/balance-sheet": {
+        "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "currency": "USD",
+    },
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
