@@ -70,6 +70,15 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/runs": None,  # source=stripe, the default, reads no body
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolve": {"resolution": "by hand"},
     "POST /v1/ledger/reconciliation/breaks/{break_id}/assign": {"owner": "alice"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/comments": {"body": "matrix probe"},
+    "PUT /v1/ledger/reconciliation/breaks/{break_id}/assignee": {"assignee": "apikey:probe"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/resolutions": {"reason": "matrix probe"},
+    # An id no tenant has: the refusal echoes the ids it was sent.
+    "POST /v1/ledger/reconciliation/breaks/bulk-resolve": {
+        "break_ids": [2**62], "reason": "matrix probe",
+    },
+    "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
+    "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},

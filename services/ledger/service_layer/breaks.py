@@ -87,10 +87,10 @@ async def assign_to(
     assignee: str, now: datetime, before_commit: BeforeCommit[AssignmentRecord] = None,
 ) -> AssignmentRecord:  # fmt: skip
     """Assign the break to a finance user of the tenant (``apikey:<name>``)."""
-    if not await users.is_finance_user(caller.tenant_id, assignee):
-        raise NotAFinanceUser(f"{assignee} is no finance user of this tenant")
     async with uow:
-        await _one(uow, caller, break_id)
+        await _one(uow, caller, break_id)  # another tenant's break: 404 before anything
+        if not await users.is_finance_user(caller.tenant_id, assignee):
+            raise NotAFinanceUser(f"{assignee} is no finance user of this tenant")
         a = await uow.break_work.assign(caller.tenant_id, break_id, assignee, caller.actor, now)
         _done(before_commit, a)
         await uow.commit()
