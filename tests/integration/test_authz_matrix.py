@@ -75,7 +75,8 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolutions": {"reason": "matrix probe"},
     # An id no tenant has: the refusal echoes the ids it was sent.
     "POST /v1/ledger/reconciliation/breaks/bulk-resolve": {
-        "break_ids": [2**62], "reason": "matrix probe",
+        "break_ids": [2**62],
+        "reason": "matrix probe",
     },
     "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
     "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
@@ -92,10 +93,14 @@ BODIES: dict[str, Any] = {
 QUERIES: dict[str, dict[str, str]] = {
     "GET /v1/ledger/transactions": {"source_event_id": "{source_event_id}"},
     "GET /v1/ledger/reports/income-statement": {
-        "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "currency": "USD",
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
     },
     "GET /v1/ledger/reports/balance-sheet": {
-        "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "currency": "USD",
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
     },
 }
 OBJECTS = {

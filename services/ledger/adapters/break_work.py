@@ -38,8 +38,9 @@ class SqlBreakWork:
             sa.select(recon_match_rules).where(recon_match_rules.c.tenant_id == tenant_id)
         )
         return {
-            r.currency: MatchRules(r.currency, r.amount_tolerance, r.date_window_days,
-                                   r.approval_threshold)  # fmt: skip
+            r.currency: MatchRules(
+                r.currency, r.amount_tolerance, r.date_window_days, r.approval_threshold
+            )
             for r in rows
         }
 

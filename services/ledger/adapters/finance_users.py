@@ -15,6 +15,4 @@ class IdentityFinanceUsers:
     async def is_finance_user(self, tenant_id: str, actor: str) -> bool:
         async with self._identity.connect() as conn:
             keys = await list_api_keys(conn, tenant_id)
-        return any(
-            k.valid and "finance" in k.scopes and f"apikey:{k.name}" == actor for k in keys
-        )
+        return any(k.valid and "finance" in k.scopes and f"apikey:{k.name}" == actor for k in keys)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -47,6 +48,7 @@ class Row:
 def statement_rows(s: IncomeStatement) -> list[Row]:
     """Income lines, their total, expense lines, their total, net income; each with the
     period's amount, the previous period's and the change."""
+
     def row(section: str, ln: ReportLine, total: bool = False) -> Row:
         return Row(section, ln.code, ln.number, ln.name, (ln.amount, ln.previous, ln.change),
                    total)  # fmt: skip
@@ -64,6 +66,7 @@ def sheet_rows(b: BalanceSheet) -> list[Row]:
     """Assets, liabilities, equity and net income at the period's start and end (and the
     previous period's), closing on liabilities + equity + net income, which equals total
     assets in balanced books."""
+
     def row(section: str, p: Position, total: bool = False) -> Row:
         figures = (p.opening, p.closing, p.previous_opening, p.previous_closing)
         return Row(section, p.code, p.number, p.name, figures, total)
@@ -150,7 +153,7 @@ def _pdf(title: str, subtitle: list[str], headers: Sequence[str], rows: Sequence
             pdf.cell(0, 6, section.replace("_", " ").capitalize(),
                      new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
         pdf.set_font("Helvetica", "B" if r.total else "", 9)
-        border = "T" if r.total else 0
+        border: Literal[0, 1] | str = "T" if r.total else 0
         pdf.cell(num_w, 5.5, r.number, border=border)
         pdf.cell(name_w, 5.5, _latin1(r.name), border=border)
         for figure in r.figures:
@@ -165,8 +168,10 @@ def _pdf(title: str, subtitle: list[str], headers: Sequence[str], rows: Sequence
 
 def _heading(tenant_id: str, currency: str, period: Period, previous: Period,
              final: bool, closed_through: datetime | None) -> list[str]:  # fmt: skip
-    status = "final (the books are closed through the period's end)" if final else (
-        "provisional (the period is not closed: figures may still change)"
+    status = (
+        "final (the books are closed through the period's end)"
+        if final
+        else ("provisional (the period is not closed: figures may still change)")
     )
     closed = _day(closed_through) if closed_through else "never"
     return [

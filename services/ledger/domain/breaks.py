@@ -87,9 +87,9 @@ def classify(
     if abs(ledger_amount - stripe_amount) > tolerance:
         return "amount_mismatch"
     window = rules.date_window_days if rules else None
-    if window is not None and ledger_at and stripe_at:
-        if abs(stripe_at - ledger_at) > timedelta(days=window):
-            return "date_mismatch"
+    apart = abs(stripe_at - ledger_at) if ledger_at and stripe_at else timedelta(0)
+    if window is not None and apart > timedelta(days=window):
+        return "date_mismatch"
     return "matched"
 
 

@@ -129,14 +129,10 @@ def _line(s: AccountSums, kind: AccountType) -> ReportLine:
 
 
 def _total(code: str, name: str, lines: Sequence[ReportLine]) -> ReportLine:
-    return ReportLine(
-        code, "", name, sum(x.amount for x in lines), sum(x.previous for x in lines)
-    )
+    return ReportLine(code, "", name, sum(x.amount for x in lines), sum(x.previous for x in lines))
 
 
-def income_statement(
-    currency: str, period: Period, sums: Iterable[AccountSums]
-) -> IncomeStatement:
+def income_statement(currency: str, period: Period, sums: Iterable[AccountSums]) -> IncomeStatement:
     """Income and expenses of the period (and of the previous one), and net income."""
     sums = list(sums)
     income = [_line(s, AccountType.INCOME) for s in _of_type(sums, AccountType.INCOME)]
@@ -154,7 +150,11 @@ def income_statement(
 
 
 def _position(s: AccountSums, kind: AccountType) -> Position:
-    spec, nat = CHART[s.code], lambda raw: _natural(kind, raw)
+    spec = CHART[s.code]
+
+    def nat(raw: int) -> int:
+        return _natural(kind, raw)
+
     return Position(
         s.code, spec.number, spec.name,
         opening=nat(s.before + s.previous), closing=nat(s.before + s.previous + s.current),
@@ -203,6 +203,4 @@ def identity_difference(sheet: BalanceSheet) -> int:
 
 def opening_difference(sheet: BalanceSheet) -> int:
     """assets - (liabilities + equity) at the period's start: 0 for a balanced journal."""
-    return sheet.total_assets.opening - (
-        sheet.total_liabilities.opening + sheet.equity.opening
-    )
+    return sheet.total_assets.opening - (sheet.total_liabilities.opening + sheet.equity.opening)

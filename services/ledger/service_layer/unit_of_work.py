@@ -139,9 +139,7 @@ class BreakWork(Protocol):
     async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
         """The tenant's matching rules, by currency."""
 
-    async def set_rules(
-        self, tenant_id: str, rules: MatchRules, by: str, at: datetime
-    ) -> None: ...
+    async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
 
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         """The tenant's breaks among ``break_ids``, locked until the unit of work ends."""

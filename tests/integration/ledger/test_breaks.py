@@ -47,7 +47,9 @@ async def _bob(api: Api, identity: AsyncEngine) -> dict[str, str]:
     return bearer(await new_key(identity, api.tenant, ["finance"], "bob"))
 
 
-async def test_comments_and_assignment(api: Api, ledger: AsyncEngine, identity: AsyncEngine) -> None:
+async def test_comments_and_assignment(
+    api: Api, ledger: AsyncEngine, identity: AsyncEngine
+) -> None:
     found = await _breaks(api, ledger)
     bob = await _bob(api, identity)
     a = found["A"]
@@ -94,7 +96,11 @@ async def test_maker_checker_and_the_linked_adjustment(
     ok = await api.client.post(f"{BREAKS}/{b}/resolutions/approve", headers=bob)
     assert ok.status_code == 200, ok.text
     res, tx = ok.json()["resolution"], ok.json()["transaction"]
-    assert (res["status"], res["maker"], res["checker"]) == ("applied", "apikey:alice", "apikey:bob")
+    assert (res["status"], res["maker"], res["checker"]) == (
+        "applied",
+        "apikey:alice",
+        "apikey:bob",
+    )
     assert res["transaction_id"] == tx["id"] and tx["actor"] == "apikey:alice"
     assert ok.json()["break"]["status"] == "resolved"
     posted = (await api.client.get(f"/v1/ledger/transactions/{tx['id']}")).json()
@@ -118,11 +124,14 @@ async def test_two_checkers_at_once_post_one_adjustment(
     api: Api, ledger: AsyncEngine, identity: AsyncEngine
 ) -> None:
     found = await _breaks(api, ledger)
-    bob, carol = await _bob(api, identity), bearer(
-        await new_key(identity, api.tenant, ["finance"], "carol")
+    bob, carol = (
+        await _bob(api, identity),
+        bearer(await new_key(identity, api.tenant, ["finance"], "carol")),
     )
     body = {"reason": "fee", "adjustment": {"lines": FEE_LINES}}  # threshold 0: needs a checker
-    assert (await api.client.post(f"{BREAKS}/{found['B']}/resolutions", json=body)).status_code == 201
+    assert (
+        await api.client.post(f"{BREAKS}/{found['B']}/resolutions", json=body)
+    ).status_code == 201
     answers = await asyncio.gather(*(
         api.client.post(f"{BREAKS}/{found['B']}/resolutions/approve", headers=h)
         for h in (bob, carol)
@@ -147,7 +156,9 @@ async def test_bulk_resolve_is_all_or_nothing(api: Api, ledger: AsyncEngine) -> 
     ]  # fmt: skip
     still = {b["id"] for b in (await api.client.get(BREAKS)).json()}
     assert still == {found["A"], found["B"]}  # nothing was resolved
-    r = await api.client.post(path, json={"break_ids": [found["A"], found["B"]], "reason": "checked"})
+    r = await api.client.post(
+        path, json={"break_ids": [found["A"], found["B"]], "reason": "checked"}
+    )
     assert r.status_code == 200, r.text
     assert {b["status"] for b in r.json()} == {"resolved"}
     assert (await api.client.get(BREAKS)).json() == []
@@ -188,8 +199,11 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
     # A window the dates miss: the same amounts are a date_mismatch.
     await api.client.put("/v1/ledger/reconciliation/rules/USD",
                          json={"amount_tolerance": 30, "date_window_days": 0})  # fmt: skip
-    late = report(("ch_A", "charge", "100.00")).replace("2026-06-01 10:00:00", "2026-06-03 10:00:00")
+    late = report(("ch_A", "charge", "100.00")).replace(
+        "2026-06-01 10:00:00", "2026-06-03 10:00:00"
+    )
     dry = await _run(api, late, "dry-runs")
     assert {(b["kind"], b["object_id"]) for b in dry["opened"]} == {
-        ("date_mismatch", "ch_A"), ("missing_in_stripe", "ch_B"),  # ch_B is not in this report
+        ("date_mismatch", "ch_A"),
+        ("missing_in_stripe", "ch_B"),  # ch_B is not in this report
     }

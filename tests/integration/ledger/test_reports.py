@@ -65,8 +65,14 @@ async def test_reports_of_posted_books_balance_and_compare_with_the_previous_per
     assert _codes(s["income"], "amount") == {"platform_fee_revenue": 60_000}
     assert _codes(s["income"], "previous_amount") == {"platform_fee_revenue": 90_000}
     assert _codes(s["expenses"], "amount") == {"psp_fee_expense": 20_000}
-    assert s["net_income"] == {"code": "net_income", "number": "", "name": "Net income",
-                               "amount": 40_000, "previous_amount": 78_000, "change": -38_000}
+    assert s["net_income"] == {
+        "code": "net_income",
+        "number": "",
+        "name": "Net income",
+        "amount": 40_000,
+        "previous_amount": 78_000,
+        "change": -38_000,
+    }
     assert s["status"] == "provisional" and s["closed_through"] is None  # fmt: skip
 
     b = (await api.client.get("/v1/ledger/reports/balance-sheet", params=JUNE_Q)).json()
@@ -112,8 +118,9 @@ async def test_csv_and_pdf_carry_the_figures(api: Api, ledger: AsyncEngine) -> N
     await _book(api, ledger)
     r = await api.client.get("/v1/ledger/reports/balance-sheet", params={**JUNE_Q, "format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert 'filename="balance-sheet-USD-20260601T000000-20260701T000000.csv"' in (
-        r.headers["content-disposition"]
+    assert (
+        'filename="balance-sheet-USD-20260601T000000-20260701T000000.csv"'
+        in (r.headers["content-disposition"])
     )
     rows = {row["code"]: row for row in csv.DictReader(io.StringIO(r.text.lstrip("\ufeff")))}
     assert rows["total_assets"]["closing"] == "9618000"
@@ -124,7 +131,9 @@ async def test_csv_and_pdf_carry_the_figures(api: Api, ledger: AsyncEngine) -> N
     )
     assert "net_income,net_income,,Net income,USD,40000,78000,-38000" in income.text
 
-    pdf = await api.client.get("/v1/ledger/reports/balance-sheet", params={**JUNE_Q, "format": "pdf"})
+    pdf = await api.client.get(
+        "/v1/ledger/reports/balance-sheet", params={**JUNE_Q, "format": "pdf"}
+    )
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
     text = pdf_text(pdf.content)

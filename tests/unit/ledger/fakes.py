@@ -17,6 +17,7 @@ from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementLine, StatementPage
+from services.ledger.domain.breaks import MatchRules, classify
 from services.ledger.domain.chain import (
     GENESIS,
     BookHead,
@@ -27,9 +28,7 @@ from services.ledger.domain.chain import (
     canonical_of,
     link_bytes,
 )
-from services.ledger.domain.breaks import MatchRules, classify
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.reports import AccountSums
 from services.ledger.domain.recon import (
     DEFAULT_OWNER,
     STRIPE_KINDS,
@@ -38,13 +37,14 @@ from services.ledger.domain.recon import (
     StripeLine,
     latest_reports,
 )
+from services.ledger.domain.reports import AccountSums
 from services.ledger.service_layer.records import (
     AssignmentRecord,
     BreakRecord,
     CommentRecord,
     PeriodCloseRecord,
-    ResolutionRecord,
     PostingRecord,
+    ResolutionRecord,
     TransactionRecord,
 )
 from services.ledger.service_layer.unit_of_work import Head, Progress
@@ -437,7 +437,9 @@ class FakeBreakWork:
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         rows = self.recon.rows
         return {
-            i: rows[i] for i in sorted(set(break_ids)) if i in rows and rows[i].tenant_id == tenant_id
+            i: rows[i]
+            for i in sorted(set(break_ids))
+            if i in rows and rows[i].tenant_id == tenant_id
         }
 
     async def all_breaks(self, tenant_id: str) -> list[BreakRecord]:

@@ -170,7 +170,9 @@ async def test_maker_checker_above_the_threshold(uow: FakeLedgerUnitOfWork) -> N
     done = await breaks.approve(uow, BOB, a, NOW + timedelta(hours=1))
     assert done.transaction is not None and done.resolution.checker == "apikey:bob"
     assert done.transaction.actor == "apikey:alice"  # the maker
-    assert done.transaction.reason == f"write the difference off (break {a}; approved by apikey:bob)"
+    assert (
+        done.transaction.reason == f"write the difference off (break {a}; approved by apikey:bob)"
+    )
     assert uow.reconciliation.rows[a].status == "resolved"
     with pytest.raises(NoPendingResolution):
         await breaks.approve(uow, BOB, a, NOW)

@@ -116,7 +116,7 @@ def balanced_entries(draw: st.DrawFn) -> list[tuple[datetime, str, str, int]]:
     for _ in range(draw(st.integers(0, 25))):
         at = DAY0 + timedelta(hours=draw(st.integers(0, 24 * 120)))
         currency = draw(st.sampled_from(["USD", "EUR", "JPY"]))
-        amounts = draw(st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=5))
+        amounts = draw(st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=5))
         codes = draw(st.lists(st.sampled_from(CODES), min_size=len(amounts) + 1,
                               max_size=len(amounts) + 1))  # fmt: skip
         for code, amount in zip(codes, [*amounts, -sum(amounts)], strict=True):

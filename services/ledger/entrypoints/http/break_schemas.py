@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from services.ledger.domain.breaks import MatchRules
 from services.ledger.entrypoints.http.schemas import (
@@ -26,7 +26,7 @@ from services.ledger.service_layer.records import (
 from shared.events.types import NonNegativeMinorUnits, Text
 
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
-LINES = [
+LINES: list[JsonValue] = [
     {"account": "psp_fee_expense", "currency": "USD", "debit": 320},
     {"account": "stripe_clearing", "currency": "USD", "credit": 320, "external_ref": "ch_1"},
 ]
@@ -161,7 +161,9 @@ class BulkResolve(BaseModel):
 class RulesSet(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"amount_tolerance": 5, "date_window_days": 3, "approval_threshold": 50_000}]
+            "examples": [
+                {"amount_tolerance": 5, "date_window_days": 3, "approval_threshold": 50_000}
+            ]
         }
     )
 

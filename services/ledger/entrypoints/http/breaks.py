@@ -28,17 +28,18 @@ from services.ledger.entrypoints.http.schemas import BreakPublic
 from services.ledger.service_layer import breaks
 from shared.events.types import CurrencyCode
 from shared.http.idempotency import answer
+from shared.http.openapi import Responses
 
 router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
-MAKER_CHECKER = {
+MAKER_CHECKER: Responses = {
     403: {"description": "same_user_approval: the maker of an adjustment cannot approve it"},
     409: {"description": "no_pending_resolution, break_resolved, period_closed"},
 }
-RESOLVE = {
+RESOLVE: Responses = {
     409: {"description": "break_resolved, resolution_pending, period_closed"},
     422: {"description": "invalid_adjustment (unbalanced, unknown account), validation_error"},
 }
-BULK = {
+BULK: Responses = {
     409: {
         "description": "bulk_resolve_refused: none was resolved; details list each refusing "
         "break: [{break_id, code: break_not_found | break_resolved | resolution_pending | "

@@ -20,13 +20,16 @@ from services.ledger.entrypoints.http.report_schemas import (
 )
 from services.ledger.service_layer import queries
 from shared.events.types import CurrencyCode
+from shared.http.openapi import Responses
 
 router = APIRouter(prefix="/v1/ledger/reports", tags=["ledger"])
 Format = Literal["json", "csv", "pdf"]
-INVALID = {422: {"description": "invalid_period: `to` is not after `from`; validation_error"}}
+INVALID: Responses = {
+    422: {"description": "invalid_period: `to` is not after `from`; validation_error"}
+}
 
 
-def _files(example: dict[str, Any], csv_example: str) -> dict[int | str, dict[str, Any]]:
+def _files(example: dict[str, Any], csv_example: str) -> Responses:
     return {
         200: {
             "description": "format=json (default), csv (UTF-8 with BOM, minor units) or pdf",
@@ -90,7 +93,9 @@ async def income_statement(
         )
     s = found.report
     if format == "csv":
-        return _file(documents.statement_csv(s), "csv", _name("income-statement", currency, s.period))
+        return _file(
+            documents.statement_csv(s), "csv", _name("income-statement", currency, s.period)
+        )
     if format == "pdf":
         pdf = documents.statement_pdf(s, who.tenant_id, found.final, found.closed_through)
         return _file(pdf, "pdf", _name("income-statement", currency, s.period))
