@@ -140,6 +140,7 @@ async def approve(
         if found is None or not _pending(found):
             raise NoPendingResolution("no adjustment of this break waits for approval")
         rules_of.check_checker(found.maker, caller.actor)
+        rules_of.check_resolvable(b.status, pending=False)  # resolved meanwhile (.../resolve)
         tx = await _post(uow, caller, found, now, checker=caller.actor)
         resolution = replace(
             found, status="applied", checker=caller.actor, approved_at=now, transaction_id=tx.id

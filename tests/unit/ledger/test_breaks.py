@@ -233,3 +233,14 @@ async def test_a_dry_run_reports_what_a_run_would_do_and_writes_nothing(
     assert {b.id for b in uow.reconciliation.rows.values() if b.status == "cleared"} == {
         b.id for b in dry.cleared
     }
+
+
+async def test_a_pending_adjustment_of_a_break_resolved_meanwhile_is_not_posted(
+    uow: FakeLedgerUnitOfWork,
+) -> None:
+    a = ids(uow)["A"]
+    await breaks.resolve(uow, ALICE, a, "write it off", fee(500), NOW)
+    await commands.resolve_break(uow, BOB, a, "resolved by the older route", NOW)
+    with pytest.raises(BreakResolved):
+        await breaks.approve(uow, BOB, a, NOW)
+    assert len(uow.journal.transactions) == 2  # the fundings only
