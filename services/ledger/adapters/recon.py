@@ -27,21 +27,27 @@ STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
 _STRIPE_RESULTS = """
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
 WITH ledger AS (
-    SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount
+    SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount,
+           max(p.posted_at) AS at
     FROM accounts a JOIN postings p ON p.account_id = a.id
     WHERE a.tenant_id = $1 AND a.code = 'stripe_clearing' AND p.external_ref IS NOT NULL
     GROUP BY p.external_ref, p.currency
 ), stripe AS (
-    SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount
+    SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount, max(created) AS at
     FROM stripe_lines WHERE run_id = $2 GROUP BY source_id, currency
 )
 SELECT coalesce(l.object_id, s.object_id) AS object_id, coalesce(l.currency, s.currency) AS currency,
        l.amount AS ledger_amount, s.amount AS other_amount,
        CASE WHEN l.object_id IS NULL THEN 'missing_in_ledger'
             WHEN s.object_id IS NULL THEN 'missing_in_stripe'
-            WHEN l.amount <> s.amount THEN 'amount_mismatch'
+            WHEN abs(l.amount - s.amount) > coalesce(r.amount_tolerance, 0) THEN 'amount_mismatch'
+            WHEN r.date_window_days IS NOT NULL
+                 AND abs(extract(epoch FROM s.at - l.at)) > r.date_window_days * 86400.0
+                 THEN 'date_mismatch'
             ELSE 'matched' END AS kind
 FROM ledger l FULL JOIN stripe s ON s.object_id = l.object_id AND s.currency = l.currency
+LEFT JOIN recon_match_rules r                     -- the tenant's rules (domain/breaks.py)
+  ON r.tenant_id = $1 AND r.currency = coalesce(l.currency, s.currency)
 """
 _ESCROW_RESULTS = """
 INSERT INTO recon_result (object_id, currency, ledger_amount, other_amount, kind)

@@ -20,6 +20,7 @@ from services.ledger.adapters.statements import Position, StatementPage, stateme
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.reports import AccountSums
 from services.ledger.service_layer.records import (
     BreakRecord,
     PeriodCloseRecord,
@@ -124,6 +125,11 @@ class SqlAccounts:
         self, account_id: int, start: datetime, end: datetime, after: Position | None, limit: int
     ) -> StatementPage:
         return await statement_page(self._conn, account_id, start, end, after, limit)
+
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        return await queries.period_sums(self._conn, tenant_id, currency, previous, start, end)
 
 
 class SqlReconciliation:
