@@ -1,0 +1,55 @@
+"""Defects a second review found, on the real API, PostgreSQL and resolver."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from services.webhooks.service_layer import deliveries
+from tests.integration.webhooks.conftest import Hooks
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a" * 64 + ".example.com",  # a DNS label holds at most 63 octets
+        "a..example.com",  # an empty label
+        "\u200b.example.com",  # a label that IDNA maps to nothing
+    ],
+)
+async def test_a_host_idna_cannot_encode_is_url_not_allowed_not_500(
+    hooks: Hooks, host: str
+) -> None:
+    r = await hooks.post(
+        "/v1/webhook-endpoints", {"url": f"https://{host}/hook", "enabled_events": ["*"]}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "url_not_allowed"
+
+
+async def test_concurrent_claims_never_lease_one_delivery_twice(hooks: Hooks) -> None:
+    """Two workers claiming at once: the lease check must be on the row each locks, or a
+    claim whose snapshot predates another's commit leases (and sends) the row again."""
+    endpoints = [await hooks.endpoint(f"/ok/race{i}") for i in range(4)]
+    for _ in range(50):
+        for e in endpoints:
+            assert (await hooks.post(f"/v1/webhook-endpoints/{e['id']}/test")).status_code == 202
+    now = hooks.clock.now()
+    claims: list[str] = []
+
+    async def claimer() -> None:
+        for _ in range(40):
+            got = await deliveries.claim(
+                hooks.container.unit_of_work(), now, 2, 1_000, timedelta(seconds=60)
+            )
+            claims.extend(c.delivery.id for c in got)
+
+    await asyncio.gather(*(claimer() for _ in range(8)))
+    for e in endpoints:  # their deliveries with them: no later test's worker sends them
+        r = await hooks.client.delete(f"/v1/webhook-endpoints/{e['id']}", headers=hooks.platform)
+        assert r.status_code == 200
+    assert len(claims) == len(set(claims)), "a delivery was leased twice while its lease held"
