@@ -246,10 +246,17 @@ class SqlDeliveries:
             .subquery()
         )
         candidates = sa.select(ranked.c.id).where(ranked.c.rank + ranked.c.busy <= per_endpoint)
+        # The lease is checked again here, on the row being locked, not only in the
+        # subquery: a claim whose snapshot predates another worker's committed claim still
+        # finds the row unleased in its subquery, and PostgreSQL re-checks (EvalPlanQual)
+        # only this query's own conditions against the row's newest version. Without them
+        # here, both workers would lease, and send, the same attempt.
         locked = (
             sa.select(deliveries.c.id)
             .where(deliveries.c.id.in_(candidates.scalar_subquery()))
             .where(deliveries.c.status == PENDING)
+            .where(deliveries.c.next_attempt_at <= now)
+            .where(sa.or_(deliveries.c.leased_until.is_(None), deliveries.c.leased_until <= now))
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
