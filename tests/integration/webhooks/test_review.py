@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.webhooks.service_layer import deliveries
+from services.webhooks.adapters import tables
+from services.webhooks.service_layer import commands, deliveries
 from tests.integration.webhooks.conftest import Hooks
 
 pytestmark = pytest.mark.integration
@@ -53,3 +54,38 @@ async def test_concurrent_claims_never_lease_one_delivery_twice(hooks: Hooks) ->
         r = await hooks.client.delete(f"/v1/webhook-endpoints/{e['id']}", headers=hooks.platform)
         assert r.status_code == 200
     assert len(claims) == len(set(claims)), "a delivery was leased twice while its lease held"
+
+
+async def test_a_range_redelivery_is_bounded_after_choosing_the_failed_events(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound on a range applied before ``only_failed``: the first N events of the
+    range were taken, then filtered, so failed events past them were silently never sent
+    again; and a range over the bound was cut short with ``has_more: false``."""
+    endpoint = await hooks.endpoint("/ok/range")
+    path = f"/v1/webhook-endpoints/{endpoint['id']}"
+    since = hooks.clock.now()
+    made = []
+    for _ in range(3):
+        made.append((await hooks.post(f"{path}/test")).json()["id"])
+        hooks.clock.advance(timedelta(seconds=1))
+    async with hooks.engine.begin() as conn:
+        for delivery_id, status in zip(made, ("succeeded", "succeeded", "failed"), strict=True):
+            await conn.execute(
+                tables.deliveries.update()
+                .where(tables.deliveries.c.id == delivery_id)
+                .values(status=status, next_attempt_at=None)
+            )
+    monkeypatch.setattr(commands, "MAX_RANGE_EVENTS", 2)
+    window = {"since": since.isoformat(), "until": hooks.clock.now().isoformat()}
+    try:
+        r = await hooks.post(f"{path}/redeliver", window)
+        assert r.status_code == 202, r.text
+        assert [d["redelivery_of"] for d in r.json()["data"]] == [made[2]]
+        r = await hooks.post(f"{path}/redeliver", {**window, "only_failed": False})
+        assert r.status_code == 422, r.text  # 3 events, over the bound of 2: nothing queued
+        assert r.json()["error"]["code"] == "invalid_range"
+        log = (await hooks.deliveries(endpoint["id"])).json()["data"]
+        assert len(log) == 4
+    finally:
+        await hooks.client.delete(path, headers=hooks.platform)
