@@ -194,7 +194,12 @@ class SqlDeliveries:
         return [(d, by_delivery[d.id]) for d in found], more
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         first = (
             sa.select(deliveries.c.event_id)
@@ -202,8 +207,6 @@ class SqlDeliveries:
             .group_by(deliveries.c.event_id)
             .having(sa.func.min(deliveries.c.created_at) >= since)
             .having(sa.func.min(deliveries.c.created_at) < until)
-            .order_by(sa.func.min(deliveries.c.created_at))
-            .limit(limit)
         )
         latest = (
             sa.select(deliveries)
@@ -211,9 +214,14 @@ class SqlDeliveries:
             .where(deliveries.c.endpoint_id == endpoint_id)
             .where(deliveries.c.event_id.in_(first.scalar_subquery()))
             .order_by(deliveries.c.event_id, deliveries.c.id.desc())
+            .subquery()
         )
-        rows = (await self._conn.execute(latest)).all()
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+        # The status is chosen before the limit: the bound counts the events chosen.
+        query = sa.select(latest).order_by(latest.c.id).limit(limit)
+        if status is not None:
+            query = query.where(latest.c.status == status)
+        rows = (await self._conn.execute(query)).all()
+        return [_delivery(r) for r in rows]
 
     async def claim_due(
         self, now: datetime, limit: int, per_endpoint: int, lease: timedelta

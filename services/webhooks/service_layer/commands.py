@@ -227,15 +227,21 @@ async def redeliver_range(
     before_commit: Callable[[list[Delivery]], object] | None = None,
 ) -> list[Delivery]:
     """Every event first sent to the endpoint in [since, until) again (by default only those
-    whose latest delivery failed for good), at most ``MAX_RANGE_EVENTS``."""
+    whose latest delivery failed for good); a range holding more than ``MAX_RANGE_EVENTS``
+    of them is ``InvalidRange`` and queues nothing (narrow it)."""
     if until <= since:
         raise InvalidRange("until must be after since")
     if until - since > MAX_RANGE:
         raise InvalidRange(f"a range spans at most {MAX_RANGE.days} days")
     async with uow:
         endpoint = await _enabled(uow, caller.tenant_id, endpoint_id)
-        latest = await uow.deliveries.latest_per_event(endpoint.id, since, until, MAX_RANGE_EVENTS)
-        chosen = [d for d in latest if not only_failed or d.status == model.FAILED]
+        chosen = await uow.deliveries.latest_per_event(
+            endpoint.id, since, until, MAX_RANGE_EVENTS + 1, model.FAILED if only_failed else None
+        )
+        if len(chosen) > MAX_RANGE_EVENTS:
+            raise InvalidRange(
+                f"the range holds more than {MAX_RANGE_EVENTS} events to send again; narrow it"
+            )
         again = [_again(d, now) for d in chosen]
         await uow.deliveries.add_all(again)
         if before_commit is not None:

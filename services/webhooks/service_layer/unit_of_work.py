@@ -66,10 +66,15 @@ class DeliveryRepository(Protocol):
         """Newest first, each with its attempts; and whether more follow."""
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         """For each event the endpoint was sent in [since, until) (by first delivery), its
-        latest delivery; at most ``limit`` events."""
+        latest delivery, only those in ``status`` when given; at most ``limit`` of them."""
 
     async def claim_due(
         self, now: datetime, limit: int, per_endpoint: int, lease: timedelta

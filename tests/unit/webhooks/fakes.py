@@ -77,7 +77,12 @@ class FakeDeliveries:
         return [(self.rows[i], list(self.attempts.get(i, []))) for i in ids], more
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         mine = sorted(
             (d for d in self.rows.values() if d.endpoint_id == endpoint_id), key=lambda d: d.id
@@ -87,8 +92,14 @@ class FakeDeliveries:
         for d in mine:
             first.setdefault(d.event_id, d)
             latest[d.event_id] = d
-        chosen = [e for e, d in first.items() if d.created_at and since <= d.created_at < until]
-        return sorted((latest[e] for e in chosen[:limit]), key=lambda d: d.id)
+        chosen = [
+            latest[e]
+            for e, d in first.items()
+            if d.created_at
+            and since <= d.created_at < until
+            and (status is None or latest[e].status == status)
+        ]
+        return sorted(chosen, key=lambda d: d.id)[:limit]
 
     async def claim_due(
         self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
