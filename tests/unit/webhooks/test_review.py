@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 
 import pytest
 
 from services.webhooks.adapters.sender import HttpSender
 from services.webhooks.domain.errors import UrlNotAllowed
+from services.webhooks.domain.signing import new_secret
 from services.webhooks.domain.ssrf import address_refusal, check_url
+from shared.redaction import redact
 from tests.unit.webhooks.fakes import FakeResolver
 
 
@@ -49,3 +52,15 @@ async def test_the_sender_answers_an_unsendable_url_with_an_error_not_an_excepti
     finally:
         await sender.close()
     assert sent.status_code is None and sent.error
+
+
+def test_a_webhook_secret_is_redacted_whole_from_logs() -> None:
+    """Its base64 has '+', '/' and '=': the log redaction stopped at the first of them and
+    printed the rest of the secret (e.g. in an SQL error's parameters)."""
+    secret = "whsec_" + base64.b64encode(bytes(range(200, 232))).decode()
+    assert "+" in secret or "/" in secret
+    line = redact(f"[parameters: ('we_1', '{secret}', 'https://x.example.com/')]")
+    assert secret.removeprefix("whsec_")[-8:] not in line
+    assert line == "[parameters: ('we_1', '[REDACTED]', 'https://x.example.com/')]"
+    for _ in range(50):
+        assert redact(new_secret()) == "[REDACTED]"
