@@ -89,3 +89,24 @@ async def test_a_range_redelivery_is_bounded_after_choosing_the_failed_events(
         assert len(log) == 4
     finally:
         await hooks.client.delete(path, headers=hooks.platform)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"since": "0001-01-01T00:00:00+23:59", "until": "0001-01-01T01:00:00+23:59"},
+        {"since": "9999-12-31T00:00:00-23:59", "until": "9999-12-31T01:00:00-23:59"},
+    ],
+)
+async def test_a_range_outside_what_utc_can_hold_is_a_typed_422_not_500(
+    hooks: Hooks, window: dict[str, str]
+) -> None:
+    """Valid aware datetimes whose UTC instant is before year 1 or after 9999."""
+    endpoint = await hooks.endpoint("/ok/range-edge")
+    path = f"/v1/webhook-endpoints/{endpoint['id']}"
+    try:
+        r = await hooks.post(f"{path}/redeliver", window)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "validation_error"
+    finally:
+        await hooks.client.delete(path, headers=hooks.platform)
