@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -110,3 +112,34 @@ async def test_a_range_outside_what_utc_can_hold_is_a_typed_422_not_500(
         assert r.json()["error"]["code"] == "validation_error"
     finally:
         await hooks.client.delete(path, headers=hooks.platform)
+
+
+async def test_a_refused_name_does_not_tell_the_tenant_its_internal_address(
+    hooks: Hooks,
+) -> None:
+    """The worker resolves with the platform's own (split-horizon) DNS: echoing what an
+    internal name resolves to maps Tradeflow's network for any tenant, at registration and
+    in the delivery log."""
+    internal = f"db-{uuid.uuid4().hex[:6]}.corp.example.com"
+    hooks.resolver.pinned[internal] = [ipaddress.ip_address("10.20.30.40")]
+    r = await hooks.post(
+        "/v1/webhook-endpoints", {"url": f"https://{internal}/", "enabled_events": ["*"]}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "url_not_allowed"
+    assert "10.20.30.40" not in r.text and "private address" in r.text
+    host = f"rebind-{uuid.uuid4().hex[:6]}.example.com"
+    hooks.resolver.pinned[host] = [ipaddress.ip_address("93.184.215.14")]
+    created = await hooks.post(
+        "/v1/webhook-endpoints", {"url": f"https://{host}/hook", "enabled_events": ["*"]}
+    )
+    endpoint = created.json()
+    hooks.resolver.pinned[host] = [ipaddress.ip_address("10.20.30.41")]
+    try:
+        assert (await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test")).status_code
+        assert await hooks.worker.deliver_due() == 1
+        (delivery,) = (await hooks.deliveries(endpoint["id"])).json()["data"]
+        (attempt,) = delivery["attempts"]
+        assert attempt["error"].startswith("url_not_allowed")
+        assert "10.20.30.41" not in attempt["error"] and "private address" in attempt["error"]
+    finally:
+        await hooks.client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=hooks.platform)
