@@ -70,8 +70,13 @@ def address_refusal(address: IpAddress, *, allow_loopback: bool = False) -> str 
 
 def check_address(host: str, address: IpAddress, *, allow_loopback: bool = False) -> None:
     reason = address_refusal(address, allow_loopback=allow_loopback)
-    if reason is not None:
-        raise UrlNotAllowed(f"{host} resolves to {address}, {reason}")
+    if reason is None:
+        return
+    if _literal(host) is not None:
+        raise UrlNotAllowed(f"{host} is {address}, {reason}")
+    # A name: the address is left out. It came from Tradeflow's own (split-horizon) DNS,
+    # and saying it would map Tradeflow's internal network for whoever registers names.
+    raise UrlNotAllowed(f"{host} resolves to {reason}")
 
 
 def check_url(url: str, *, allow_loopback: bool = False) -> Target:
