@@ -143,3 +143,29 @@ async def test_a_refused_name_does_not_tell_the_tenant_its_internal_address(
         assert "10.20.30.41" not in attempt["error"] and "private address" in attempt["error"]
     finally:
         await hooks.client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=hooks.platform)
+
+
+async def test_one_tenants_backlog_leaves_slots_for_other_tenants(hooks: Hooks) -> None:
+    """The claim bounded each endpoint but not each tenant: a tenant with a few dead (or
+    slow) endpoints and an older backlog took every slot of a worker, and every other
+    tenant's deliveries waited behind it."""
+    mine = [await hooks.endpoint(f"/slow/tenant{i}") for i in range(3)]
+    for e in mine:
+        for _ in range(4):
+            assert (await hooks.post(f"/v1/webhook-endpoints/{e['id']}/test")).status_code == 202
+    hooks.clock.advance(timedelta(seconds=1))
+    theirs = await hooks.post(
+        "/v1/webhook-endpoints",
+        {"url": hooks.receiver.url("/ok/other-tenant"), "enabled_events": ["*"]},
+        who=hooks.other_tenant,
+    )
+    other_id = theirs.json()["id"]
+    assert (
+        await hooks.post(f"/v1/webhook-endpoints/{other_id}/test", who=hooks.other_tenant)
+    ).status_code == 202
+    worker = hooks.worker  # as bootstrap built it, on a small machine: 8 slots
+    worker.concurrency, worker.per_tenant = 8, 4
+    assert await worker.claim() == 5  # 4 of the tenant's (its share), 1 of the other's
+    await worker.drain()
+    assert len(hooks.receiver.at("/ok/other-tenant")) == 1
+    assert sum(len(hooks.receiver.at(f"/slow/tenant{i}")) for i in range(3)) == 4
