@@ -224,20 +224,34 @@ class SqlDeliveries:
         return [_delivery(r) for r in rows]
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
-        # Leased now, per endpoint, by any worker: such an endpoint gets no more than its
-        # share. Two workers claiming at once may each fill it (the count is read before
-        # either commits): the bound is per_endpoint per worker at worst.
+        # Leased now, per endpoint and per tenant, by any worker: such an endpoint (tenant)
+        # gets no more than its share. Two workers claiming at once may each fill it (the
+        # count is read before either commits): the bound is per worker at worst.
+        leased_now = sa.and_(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
         in_flight = (
             sa.select(deliveries.c.endpoint_id, sa.func.count().label("n"))
-            .where(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
+            .where(leased_now)
             .group_by(deliveries.c.endpoint_id)
+            .subquery()
+        )
+        tenant_in_flight = (
+            sa.select(deliveries.c.tenant_id, sa.func.count().label("n"))
+            .where(leased_now)
+            .group_by(deliveries.c.tenant_id)
             .subquery()
         )
         ranked = (
             sa.select(
                 deliveries.c.id,
+                deliveries.c.tenant_id,
+                deliveries.c.next_attempt_at,
                 sa.func.row_number()
                 .over(partition_by=deliveries.c.endpoint_id, order_by=deliveries.c.next_attempt_at)
                 .label("rank"),
@@ -253,7 +267,27 @@ class SqlDeliveries:
             )
             .subquery()
         )
-        candidates = sa.select(ranked.c.id).where(ranked.c.rank + ranked.c.busy <= per_endpoint)
+        within_endpoint = ranked.c.rank + ranked.c.busy <= per_endpoint
+        if per_tenant is None:
+            candidates = sa.select(ranked.c.id).where(within_endpoint)
+        else:
+            # Ranked within the tenant among the rows its endpoints' shares admit, so an
+            # endpoint at its share does not use up the tenant's for its other endpoints.
+            admitted = (
+                sa.select(
+                    ranked.c.id,
+                    sa.func.row_number()
+                    .over(partition_by=ranked.c.tenant_id, order_by=ranked.c.next_attempt_at)
+                    .label("tenant_rank"),
+                    sa.func.coalesce(tenant_in_flight.c.n, 0).label("tenant_busy"),
+                )
+                .outerjoin(tenant_in_flight, tenant_in_flight.c.tenant_id == ranked.c.tenant_id)
+                .where(within_endpoint)
+                .subquery()
+            )
+            candidates = sa.select(admitted.c.id).where(
+                admitted.c.tenant_rank + admitted.c.tenant_busy <= per_tenant
+            )
         # The lease is checked again here, on the row being locked, not only in the
         # subquery: a claim whose snapshot predates another worker's committed claim still
         # finds the row unleased in its subquery, and PostgreSQL re-checks (EvalPlanQual)

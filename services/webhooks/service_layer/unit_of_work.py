@@ -77,11 +77,16 @@ class DeliveryRepository(Protocol):
         latest delivery, only those in ``status`` when given; at most ``limit`` of them."""
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of enabled endpoints, never letting an
-        endpoint have more than ``per_endpoint`` leased at once; skips rows other workers
-        hold."""
+        endpoint have more than ``per_endpoint`` leased at once, nor a tenant more than
+        ``per_tenant`` (when given); skips rows other workers hold."""
 
     async def lock(self, delivery_id: str) -> Delivery | None:
         """The delivery, locked until the unit ends (None if its endpoint was deleted)."""

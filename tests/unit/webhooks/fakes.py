@@ -102,12 +102,20 @@ class FakeDeliveries:
         return sorted(chosen, key=lambda d: d.id)[:limit]
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
         busy: dict[str, int] = {}
+        tenant_busy: dict[str, int] = {}
         for i, until in self.leases.items():
             if until > now and i in self.rows:
                 busy[self.rows[i].endpoint_id] = busy.get(self.rows[i].endpoint_id, 0) + 1
+                tenant = self.rows[i].tenant_id
+                tenant_busy[tenant] = tenant_busy.get(tenant, 0) + 1
         out: list[Claimed] = []
         due = sorted(
             (d for d in self.rows.values() if d.status == PENDING and d.next_attempt_at),
@@ -122,7 +130,10 @@ class FakeDeliveries:
                 continue
             if busy.get(d.endpoint_id, 0) >= per_endpoint:
                 continue
+            if per_tenant is not None and tenant_busy.get(d.tenant_id, 0) >= per_tenant:
+                continue
             busy[d.endpoint_id] = busy.get(d.endpoint_id, 0) + 1
+            tenant_busy[d.tenant_id] = tenant_busy.get(d.tenant_id, 0) + 1
             self.leases[d.id] = now + lease
             out.append(Claimed(d, endpoint.url, tuple(endpoint.secrets_at(now)), now + lease))
         return out
