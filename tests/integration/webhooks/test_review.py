@@ -169,3 +169,26 @@ async def test_one_tenants_backlog_leaves_slots_for_other_tenants(hooks: Hooks) 
     await worker.drain()
     assert len(hooks.receiver.at("/ok/other-tenant")) == 1
     assert sum(len(hooks.receiver.at(f"/slow/tenant{i}")) for i in range(3)) == 4
+
+
+async def test_a_tenant_registers_a_bounded_number_of_endpoints(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No bound: each event fanned out to as many endpoints as a tenant registered, all
+    possibly one victim's URL (Tradeflow as an amplifier), and the table grew without end."""
+    monkeypatch.setattr(commands, "MAX_ENDPOINTS_PER_TENANT", 2, raising=False)
+    await hooks.endpoint("/ok/cap1")
+    await hooks.endpoint("/ok/cap2")
+    r = await hooks.post(
+        "/v1/webhook-endpoints", {"url": hooks.receiver.url("/ok/cap3"), "enabled_events": ["*"]}
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "too_many_endpoints"
+    listed = (await hooks.client.get("/v1/webhook-endpoints", headers=hooks.platform)).json()
+    assert len(listed["data"]) == 2
+    other = await hooks.post(
+        "/v1/webhook-endpoints",
+        {"url": hooks.receiver.url("/ok/cap-other"), "enabled_events": ["*"]},
+        who=hooks.other_tenant,
+    )
+    assert other.status_code == 201  # the bound is each tenant's
