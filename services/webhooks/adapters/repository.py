@@ -115,6 +115,14 @@ class SqlEndpoints:
         )
         return bool(result.rowcount)
 
+    async def count(self, tenant_id: str) -> int:
+        key = sa.func.hashtextextended(sa.literal(f"webhook_endpoints:{tenant_id}"), 0)
+        await self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        found = await self._conn.scalar(
+            sa.select(sa.func.count()).where(endpoints.c.tenant_id == tenant_id)
+        )
+        return int(found or 0)
+
     async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         mine = endpoints.c.tenant_id == tenant_id
         rows, more = await _page(

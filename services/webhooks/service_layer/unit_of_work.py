@@ -48,6 +48,10 @@ class EndpointRepository(Protocol):
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool: ...
 
+    async def count(self, tenant_id: str) -> int:
+        """How many endpoints the tenant has; until the unit ends, no other unit counting
+        the same tenant's gets an answer (so a bound checked on it holds)."""
+
     async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         """Newest first, and whether more follow; ``InvalidCursor`` for an unknown cursor."""
 

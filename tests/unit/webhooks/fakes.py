@@ -36,6 +36,9 @@ class FakeEndpoints:
     async def save(self, endpoint: Endpoint) -> None:
         self.rows[endpoint.id] = endpoint
 
+    async def count(self, tenant_id: str) -> int:
+        return sum(e.tenant_id == tenant_id for e in self.rows.values())
+
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool:
         if await self.get(tenant_id, endpoint_id) is None:
             return False
