@@ -115,6 +115,14 @@ class SqlEndpoints:
         )
         return bool(result.rowcount)
 
+    async def count(self, tenant_id: str) -> int:
+        key = sa.func.hashtextextended(sa.literal(f"webhook_endpoints:{tenant_id}"), 0)
+        await self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        found = await self._conn.scalar(
+            sa.select(sa.func.count()).where(endpoints.c.tenant_id == tenant_id)
+        )
+        return int(found or 0)
+
     async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         mine = endpoints.c.tenant_id == tenant_id
         rows, more = await _page(
@@ -194,7 +202,12 @@ class SqlDeliveries:
         return [(d, by_delivery[d.id]) for d in found], more
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         first = (
             sa.select(deliveries.c.event_id)
@@ -202,8 +215,6 @@ class SqlDeliveries:
             .group_by(deliveries.c.event_id)
             .having(sa.func.min(deliveries.c.created_at) >= since)
             .having(sa.func.min(deliveries.c.created_at) < until)
-            .order_by(sa.func.min(deliveries.c.created_at))
-            .limit(limit)
         )
         latest = (
             sa.select(deliveries)
@@ -211,25 +222,44 @@ class SqlDeliveries:
             .where(deliveries.c.endpoint_id == endpoint_id)
             .where(deliveries.c.event_id.in_(first.scalar_subquery()))
             .order_by(deliveries.c.event_id, deliveries.c.id.desc())
+            .subquery()
         )
-        rows = (await self._conn.execute(latest)).all()
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+        # The status is chosen before the limit: the bound counts the events chosen.
+        query = sa.select(latest).order_by(latest.c.id).limit(limit)
+        if status is not None:
+            query = query.where(latest.c.status == status)
+        rows = (await self._conn.execute(query)).all()
+        return [_delivery(r) for r in rows]
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
-        # Leased now, per endpoint, by any worker: such an endpoint gets no more than its
-        # share. Two workers claiming at once may each fill it (the count is read before
-        # either commits): the bound is per_endpoint per worker at worst.
+        # Leased now, per endpoint and per tenant, by any worker: such an endpoint (tenant)
+        # gets no more than its share. Two workers claiming at once may each fill it (the
+        # count is read before either commits): the bound is per worker at worst.
+        leased_now = sa.and_(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
         in_flight = (
             sa.select(deliveries.c.endpoint_id, sa.func.count().label("n"))
-            .where(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
+            .where(leased_now)
             .group_by(deliveries.c.endpoint_id)
+            .subquery()
+        )
+        tenant_in_flight = (
+            sa.select(deliveries.c.tenant_id, sa.func.count().label("n"))
+            .where(leased_now)
+            .group_by(deliveries.c.tenant_id)
             .subquery()
         )
         ranked = (
             sa.select(
                 deliveries.c.id,
+                deliveries.c.tenant_id,
+                deliveries.c.next_attempt_at,
                 sa.func.row_number()
                 .over(partition_by=deliveries.c.endpoint_id, order_by=deliveries.c.next_attempt_at)
                 .label("rank"),
@@ -245,11 +275,38 @@ class SqlDeliveries:
             )
             .subquery()
         )
-        candidates = sa.select(ranked.c.id).where(ranked.c.rank + ranked.c.busy <= per_endpoint)
+        within_endpoint = ranked.c.rank + ranked.c.busy <= per_endpoint
+        if per_tenant is None:
+            candidates = sa.select(ranked.c.id).where(within_endpoint)
+        else:
+            # Ranked within the tenant among the rows its endpoints' shares admit, so an
+            # endpoint at its share does not use up the tenant's for its other endpoints.
+            admitted = (
+                sa.select(
+                    ranked.c.id,
+                    sa.func.row_number()
+                    .over(partition_by=ranked.c.tenant_id, order_by=ranked.c.next_attempt_at)
+                    .label("tenant_rank"),
+                    sa.func.coalesce(tenant_in_flight.c.n, 0).label("tenant_busy"),
+                )
+                .outerjoin(tenant_in_flight, tenant_in_flight.c.tenant_id == ranked.c.tenant_id)
+                .where(within_endpoint)
+                .subquery()
+            )
+            candidates = sa.select(admitted.c.id).where(
+                admitted.c.tenant_rank + admitted.c.tenant_busy <= per_tenant
+            )
+        # The lease is checked again here, on the row being locked, not only in the
+        # subquery: a claim whose snapshot predates another worker's committed claim still
+        # finds the row unleased in its subquery, and PostgreSQL re-checks (EvalPlanQual)
+        # only this query's own conditions against the row's newest version. Without them
+        # here, both workers would lease, and send, the same attempt.
         locked = (
             sa.select(deliveries.c.id)
             .where(deliveries.c.id.in_(candidates.scalar_subquery()))
             .where(deliveries.c.status == PENDING)
+            .where(deliveries.c.next_attempt_at <= now)
+            .where(sa.or_(deliveries.c.leased_until.is_(None), deliveries.c.leased_until <= now))
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from services.webhooks.domain import model
-from services.webhooks.domain.errors import EndpointDisabled, InvalidRange
+from services.webhooks.domain.errors import EndpointDisabled, InvalidRange, TooManyEndpoints
 from services.webhooks.domain.model import TEST_EVENT, Attempt, Delivery, Endpoint
 from services.webhooks.domain.patterns import checked_patterns
 from services.webhooks.domain.signing import new_secret
@@ -27,6 +27,9 @@ from shared.events.registry import REGISTRY, load_all_catalogs
 SOURCE = "webhooks"
 MAX_RANGE = timedelta(days=31)
 MAX_RANGE_EVENTS = 10_000
+# Each event goes to every endpoint of its tenant that wants it: bounded, so that one
+# event is not a flood of POSTs (to one victim's URL, perhaps), and the table not endless.
+MAX_ENDPOINTS_PER_TENANT = 50
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ async def create_endpoint(
         updated_at=now,
     )
     async with uow:
+        if await uow.endpoints.count(caller.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
+            raise TooManyEndpoints(
+                f"a tenant has at most {MAX_ENDPOINTS_PER_TENANT} endpoints; delete one first"
+            )
         await uow.endpoints.add(endpoint)
         if before_commit is not None:
             before_commit(endpoint)
@@ -227,15 +234,21 @@ async def redeliver_range(
     before_commit: Callable[[list[Delivery]], object] | None = None,
 ) -> list[Delivery]:
     """Every event first sent to the endpoint in [since, until) again (by default only those
-    whose latest delivery failed for good), at most ``MAX_RANGE_EVENTS``."""
+    whose latest delivery failed for good); a range holding more than ``MAX_RANGE_EVENTS``
+    of them is ``InvalidRange`` and queues nothing (narrow it)."""
     if until <= since:
         raise InvalidRange("until must be after since")
     if until - since > MAX_RANGE:
         raise InvalidRange(f"a range spans at most {MAX_RANGE.days} days")
     async with uow:
         endpoint = await _enabled(uow, caller.tenant_id, endpoint_id)
-        latest = await uow.deliveries.latest_per_event(endpoint.id, since, until, MAX_RANGE_EVENTS)
-        chosen = [d for d in latest if not only_failed or d.status == model.FAILED]
+        chosen = await uow.deliveries.latest_per_event(
+            endpoint.id, since, until, MAX_RANGE_EVENTS + 1, model.FAILED if only_failed else None
+        )
+        if len(chosen) > MAX_RANGE_EVENTS:
+            raise InvalidRange(
+                f"the range holds more than {MAX_RANGE_EVENTS} events to send again; narrow it"
+            )
         again = [_again(d, now) for d in chosen]
         await uow.deliveries.add_all(again)
         if before_commit is not None:

@@ -35,10 +35,15 @@ USER_AGENT = "Tradeflow-Webhooks/1"
 
 
 async def claim(
-    uow: AbstractWebhooksUnitOfWork, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+    uow: AbstractWebhooksUnitOfWork,
+    now: datetime,
+    limit: int,
+    per_endpoint: int,
+    lease: timedelta,
+    per_tenant: int | None = None,
 ) -> list[Claimed]:
     async with uow:
-        claimed = await uow.deliveries.claim_due(now, limit, per_endpoint, lease)
+        claimed = await uow.deliveries.claim_due(now, limit, per_endpoint, lease, per_tenant)
         await uow.commit()
     return claimed
 

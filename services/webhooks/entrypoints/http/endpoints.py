@@ -29,7 +29,11 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=201, responses=REFUSALS)
+@router.post(
+    "",
+    status_code=201,
+    responses={**REFUSALS, 409: {"description": "`too_many_endpoints` (50 a tenant)"}},
+)
 async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointWithSecret:
     """Register an endpoint. The answer holds its signing secret, which is never shown again
     (rotate it to get a new one)."""

@@ -18,6 +18,7 @@ STATUS = {
     domain.InvalidEventPattern: 422,
     domain.InvalidRange: 422,
     domain.EndpointDisabled: 409,
+    domain.TooManyEndpoints: 409,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -30,6 +30,16 @@ EnabledEvents = Annotated[
     list[EventPattern], Field(min_length=1, max_length=100, examples=[["escrow.*"]])
 ]
 Description = Annotated[str, Field(max_length=500)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+23:59 is valid, but before year 1 in UTC
+        raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Strict(BaseModel):
@@ -183,8 +193,8 @@ class DeliveriesPage(BaseModel):
 
 
 class RedeliverRange(Strict):
-    since: AwareDatetime
-    until: AwareDatetime
+    since: UtcDatetime
+    until: UtcDatetime
     only_failed: bool = Field(True, description="only events whose latest delivery failed")
 
 
