@@ -8,8 +8,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from services.webhooks.adapters import tables
+from services.webhooks.domain.model import Attempt
 from services.webhooks.service_layer import commands, deliveries
 from tests.integration.webhooks.conftest import Hooks
 
@@ -192,3 +194,44 @@ async def test_a_tenant_registers_a_bounded_number_of_endpoints(
         who=hooks.other_tenant,
     )
     assert other.status_code == 201  # the bound is each tenant's
+
+
+async def test_recording_an_attempt_locks_the_endpoint_before_the_delivery(hooks: Hooks) -> None:
+    """Deleting an endpoint locks it, then its deliveries (the cascade). Recording an attempt
+    locked the delivery, then the endpoint: the opposite order, so a delete racing a record
+    deadlocked and PostgreSQL aborted one (the DELETE answered 500). While the endpoint is
+    locked, a record must wait without holding its delivery."""
+    endpoint = await hooks.endpoint("/ok/lock-order")
+    assert (await hooks.post(f"/v1/webhook-endpoints/{endpoint['id']}/test")).status_code == 202
+    (claimed,) = await deliveries.claim(
+        hooks.container.unit_of_work(), hooks.clock.now(), 10, 10, timedelta(seconds=60)
+    )
+    attempt = Attempt(
+        delivery_id=claimed.delivery.id, number=1, at=hooks.clock.now(),
+        status_code=200, latency_ms=1, response_excerpt="ok", error=None,
+    )  # fmt: skip
+    E, D = tables.endpoints, tables.deliveries
+    async with hooks.engine.connect() as deleter, hooks.engine.connect() as probe:
+        await deleter.begin()
+        await deleter.execute(sa.select(E.c.id).where(E.c.id == endpoint["id"]).with_for_update())
+        recording = asyncio.create_task(
+            deliveries.record(
+                hooks.container.unit_of_work(),
+                claimed,
+                attempt,
+                hooks.container.policy,
+                hooks.clock.now(),
+            )
+        )
+        await asyncio.sleep(0.5)  # the record is now waiting on the endpoint's lock
+        await probe.begin()
+        held = sa.select(D.c.id).where(D.c.id == claimed.delivery.id)
+        try:
+            free = (await probe.execute(held.with_for_update(nowait=True))).first() is not None
+        except sa.exc.DBAPIError:  # lock not available: the record holds it
+            free = False
+        await probe.rollback()
+        await deleter.rollback()
+        after = await asyncio.wait_for(recording, 10)
+    assert free, "the record held the delivery while it waited for the endpoint"
+    assert after is not None and after.status == "succeeded"
