@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import is_unavailable
+from shared.metadata import DuplicateExternalReference, InvalidMetadata
 from shared.pagination import InvalidCursor, InvalidPage
 
 log = structlog.get_logger(__name__)
@@ -100,6 +101,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidPage)
     async def _invalid_page(_: Request, exc: InvalidPage) -> JSONResponse:
         return JSONResponse(error_body("invalid_page", str(exc)), status_code=400)
+
+    @app.exception_handler(InvalidMetadata)
+    async def _invalid_metadata(_: Request, exc: InvalidMetadata) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc), exc.details), status_code=400)
+
+    @app.exception_handler(DuplicateExternalReference)
+    async def _duplicate_reference(_: Request, exc: DuplicateExternalReference) -> JSONResponse:
+        details = {"param": "external_reference", "external_reference": exc.external_reference}
+        return JSONResponse(error_body(exc.code, str(exc), details), status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
