@@ -103,7 +103,7 @@ MetadataInput = Annotated[
             "maxProperties": MAX_KEYS,
             "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH},
             "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
-            "description": f"up to {MAX_KEYS} keys of your own; on update \"\" removes a key",
+            "description": f'up to {MAX_KEYS} keys of your own; on update "" removes a key',
             "examples": [{"erp_order": "PO-2291", "region": "emea"}],
         }
     ),
