@@ -93,10 +93,10 @@ def new_metadata(raw: object | None) -> Metadata:
     return {} if raw is None else merge_metadata({}, raw)
 
 
-# What the API schemas declare: any JSON object, so that every problem with it is refused
-# here, with its code (a typed string field would be FastAPI's 422 instead).
+# What the API schemas declare (an object of strings), while taking any JSON value, so that
+# every problem with it is refused here, with its code (a typed field would be FastAPI's 422).
 MetadataInput = Annotated[
-    dict[str, Any],
+    Any,
     WithJsonSchema(
         {
             "type": "object",
