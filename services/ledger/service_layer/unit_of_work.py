@@ -29,6 +29,7 @@ from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import HeldReport, StripeLine
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 Head = tuple[int, str]  # a book's last position and hash
@@ -106,9 +107,10 @@ class Reconciliation(Protocol):
     async def finish(self, run_id: int, stripe_rows: int) -> None: ...
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        """Oldest first."""
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        """Oldest first; ``starting_after`` a break id of the tenant's, else
+        ``InvalidCursor``."""
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
