@@ -221,7 +221,7 @@ async def _our_row_ids(stack: Stack, tenant: Tenant) -> set[int]:
     finance = tenant.keys["finance"]
     accounts = await stack.ok("ledger", "GET", "/v1/ledger/accounts", finance)
     breaks = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", finance)
-    return {a["id"] for a in accounts} | {b["id"] for b in breaks}
+    return {a["id"] for a in accounts} | {b["id"] for b in breaks["data"]}
 
 
 def _leaks(body: str, markers: set[str], row_ids: set[int]) -> list[str]:
