@@ -44,6 +44,7 @@ EXCLUDED = {("escrow", "POST", "/v1/webhooks/stripe"): "authenticated by Stripe'
 # lookup of our object (an invalid body would answer 422 first).
 BODIES: dict[str, Any] = {
     "POST /v1/orders": order_body(),
+    "PATCH /v1/orders/{order_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/orders/{order_id}/cancel": {"reason": "the buyer withdrew"},
     "POST /v1/orders/{order_id}/fund": {},
     "POST /v1/orders/{order_id}/wire-confirmations": {"amount": 100, "reference": "w-matrix"},
@@ -71,6 +72,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolve": {"resolution": "by hand"},
     "POST /v1/ledger/reconciliation/breaks/{break_id}/assign": {"owner": "alice"},
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
+    "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},
     "POST /v1/advances/{advance_id}/default": {"reason": "matrix probe"},
