@@ -138,6 +138,8 @@ def create_order(spec: OrderSpec, now: datetime) -> Decision:
         ],
         platform_fee_bps=escrow.platform_fee_bps,
         platform_fee_fixed=escrow.platform_fee_fixed,
+        metadata=escrow.metadata,
+        external_reference=escrow.external_reference,
     )
     return escrow, [event]
 
