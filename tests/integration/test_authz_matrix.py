@@ -44,6 +44,7 @@ EXCLUDED = {("escrow", "POST", "/v1/webhooks/stripe"): "authenticated by Stripe'
 # lookup of our object (an invalid body would answer 422 first).
 BODIES: dict[str, Any] = {
     "POST /v1/orders": order_body(),
+    "PATCH /v1/orders/{order_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/orders/{order_id}/cancel": {"reason": "the buyer withdrew"},
     "POST /v1/orders/{order_id}/fund": {},
     "POST /v1/orders/{order_id}/wire-confirmations": {"amount": 100, "reference": "w-matrix"},
@@ -81,6 +82,7 @@ BODIES: dict[str, Any] = {
     "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
     "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
+    "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},
     "POST /v1/advances/{advance_id}/default": {"reason": "matrix probe"},
@@ -241,7 +243,7 @@ async def _our_row_ids(stack: Stack, tenant: Tenant) -> set[int]:
     finance = tenant.keys["finance"]
     accounts = await stack.ok("ledger", "GET", "/v1/ledger/accounts", finance)
     breaks = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", finance)
-    return {a["id"] for a in accounts} | {b["id"] for b in breaks}
+    return {a["id"] for a in accounts} | {b["id"] for b in breaks["data"]}
 
 
 def _leaks(body: str, markers: set[str], row_ids: set[int]) -> list[str]:

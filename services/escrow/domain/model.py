@@ -152,6 +152,9 @@ class Escrow(Frozen):
     released_advances: tuple[str, ...] = ()
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
+    # The platform's own data (shared/metadata.py): never read by any rule here.
+    metadata: dict[str, str] = {}
+    external_reference: str | None = None
     version: int = 0
 
     @property

@@ -27,6 +27,7 @@ from services.ledger.service_layer.records import (
     PostingRecord,
     TransactionRecord,
 )
+from shared.pagination import Page, Window
 
 
 class Driver:
@@ -153,10 +154,10 @@ class SqlReconciliation:
         await sql_recon.set_stripe_rows(self._conn, run_id, stripe_rows)
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, limit)
-        return [BreakRecord(**row) for row in rows]
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, page)
+        return Window([BreakRecord(**row) for row in rows.items], rows.has_more)
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime

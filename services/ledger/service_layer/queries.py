@@ -24,6 +24,7 @@ from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
 from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork
+from shared.pagination import Page, Window
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 R = TypeVar("R", IncomeStatement, BalanceSheet)
@@ -115,11 +116,11 @@ async def breaks(
     caller: Caller,
     status: str | None,
     kind: str | None,
-    limit: int,
-) -> list[BreakRecord]:
+    page: Page,
+) -> Window[BreakRecord]:
     """Breaks, oldest first."""
     async with uow:
-        return await uow.reconciliation.breaks(caller.tenant_id, status, kind, limit)
+        return await uow.reconciliation.breaks(caller.tenant_id, status, kind, page)
 
 
 async def export_journal(

@@ -39,6 +39,7 @@ from services.ledger.service_layer.records import (
     ResolutionRecord,
     TransactionRecord,
 )
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 Head = tuple[int, str]  # a book's last position and hash
@@ -122,9 +123,10 @@ class Reconciliation(Protocol):
     async def finish(self, run_id: int, stripe_rows: int) -> None: ...
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        """Oldest first."""
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        """Oldest first; ``starting_after`` a break id of the tenant's, else
+        ``InvalidCursor``."""
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime

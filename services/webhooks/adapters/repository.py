@@ -8,12 +8,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.webhooks.adapters.tables import attempts, deliveries, endpoints
 from services.webhooks.domain.model import PENDING, Attempt, Delivery, Endpoint
-from services.webhooks.service_layer.errors import InvalidCursor
-from services.webhooks.service_layer.unit_of_work import Claimed, Page
+from services.webhooks.service_layer.unit_of_work import Claimed
+from shared.db import violates
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page
 
 ENDPOINT_FIELDS = (
     "id",
@@ -21,6 +24,7 @@ ENDPOINT_FIELDS = (
     "url",
     "description",
     "metadata",
+    "external_reference",
     "enabled",
     "disabled_reason",
     "secret",
@@ -31,6 +35,7 @@ ENDPOINT_FIELDS = (
     "created_at",
     "updated_at",
 )
+REFERENCE_INDEX = "webhook_endpoints_tenant_external_reference"
 
 
 def _endpoint(row: Any) -> Endpoint:
@@ -82,9 +87,9 @@ async def _page(
     if page.starting_after is not None:
         found = await conn.scalar(sa.select(sa.literal(1)).where(scope, key == page.starting_after))
         if found is None:
-            raise InvalidCursor(f"starting_after {page.starting_after!r} is not in this list")
+            raise InvalidCursor(page.starting_after)
         query = query.where(key < page.starting_after)
-    rows = (await conn.execute(query.order_by(key.desc()).limit(page.limit + 1))).all()
+    rows = (await conn.execute(query.order_by(key.desc()).limit(page.fetch))).all()
     return rows[: page.limit], len(rows) > page.limit
 
 
@@ -93,7 +98,18 @@ class SqlEndpoints:
         self._conn = conn
 
     async def add(self, endpoint: Endpoint) -> None:
-        await self._conn.execute(endpoints.insert().values(_endpoint_row(endpoint)))
+        await self._write(endpoint, endpoints.insert().values(_endpoint_row(endpoint)))
+
+    async def _write(self, endpoint: Endpoint, statement: Any) -> None:
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(statement)
+        except IntegrityError as exc:
+            if endpoint.external_reference is not None and violates(exc, REFERENCE_INDEX):
+                raise DuplicateExternalReference(
+                    "webhook endpoint", endpoint.external_reference
+                ) from exc
+            raise
 
     async def get(self, tenant_id: str, endpoint_id: str, *, lock: bool = False) -> Endpoint | None:
         query = endpoints.select().where(
@@ -103,8 +119,9 @@ class SqlEndpoints:
         return None if row is None else _endpoint(row)
 
     async def save(self, endpoint: Endpoint) -> None:
-        await self._conn.execute(
-            endpoints.update().where(endpoints.c.id == endpoint.id).values(_endpoint_row(endpoint))
+        await self._write(
+            endpoint,
+            endpoints.update().where(endpoints.c.id == endpoint.id).values(_endpoint_row(endpoint)),
         )
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool:

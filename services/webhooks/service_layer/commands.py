@@ -23,6 +23,7 @@ from services.webhooks.service_layer.ports import Policy, Resolver, vet_url
 from services.webhooks.service_layer.unit_of_work import AbstractWebhooksUnitOfWork, Page
 from shared.events import new_event_id
 from shared.events.registry import REGISTRY, load_all_catalogs
+from shared.metadata import merge_metadata, new_metadata
 
 SOURCE = "webhooks"
 MAX_RANGE = timedelta(days=31)
@@ -43,7 +44,8 @@ class EndpointSpec:
     url: str
     enabled_events: Sequence[str]
     description: str = ""
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ class EndpointChanges:
     url: str | None = None
     enabled_events: Sequence[str] | None = None
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, object] | None = None  # merged; a key set to "" is removed
     enabled: bool | None = None
+    external_reference: str | None = None
+    clear_reference: bool = False  # remove the external_reference
 
 
 @cache
@@ -82,6 +86,7 @@ async def create_endpoint(
     before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
     """A new enabled endpoint with a fresh secret (shown to the caller this once)."""
+    metadata = new_metadata(spec.metadata)
     await vet_url(spec.url, resolver, policy.allow_loopback)
     endpoint = Endpoint(
         id=new_endpoint_id(),
@@ -90,7 +95,8 @@ async def create_endpoint(
         enabled_events=tuple(checked_patterns(spec.enabled_events, event_catalogue())),
         secret=new_secret(),
         description=spec.description,
-        metadata=dict(spec.metadata or {}),
+        metadata=metadata,
+        external_reference=spec.external_reference,
         created_at=now,
         updated_at=now,
     )
@@ -130,6 +136,8 @@ async def update_endpoint(
     now: datetime,
     before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
+    if changes.metadata is not None:
+        merge_metadata({}, changes.metadata)  # refused before anything is read
     if changes.url is not None:
         await vet_url(changes.url, resolver, policy.allow_loopback)
     patterns = (
@@ -146,7 +154,12 @@ async def update_endpoint(
             description=endpoint.description
             if changes.description is None
             else changes.description,
-            metadata=endpoint.metadata if changes.metadata is None else dict(changes.metadata),
+            metadata=endpoint.metadata
+            if changes.metadata is None
+            else merge_metadata(endpoint.metadata, changes.metadata),
+            external_reference=None
+            if changes.clear_reference
+            else changes.external_reference or endpoint.external_reference,
             updated_at=now,
         )
         if changes.enabled is not None and changes.enabled != endpoint.enabled:

@@ -17,15 +17,10 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.webhooks.domain.model import Attempt, Delivery, Endpoint
+from shared.pagination import Page
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
-
-@dataclass(frozen=True)
-class Page:
-    """Stripe's list shape: ``starting_after`` an id of the previous page, newest first."""
-
-    limit: int = 20
-    starting_after: str | None = None
+__all__ = ["Page"]  # the lists' page: shared/pagination.py's
 
 
 @dataclass(frozen=True)

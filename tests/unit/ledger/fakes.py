@@ -48,6 +48,7 @@ from services.ledger.service_layer.records import (
     TransactionRecord,
 )
 from services.ledger.service_layer.unit_of_work import Head, Progress
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import FakeUnitOfWork
 
 RECORDED_AT = datetime(2026, 6, 30, 12, tzinfo=UTC)  # what "now()" is in the fake database
@@ -343,14 +344,20 @@ class FakeReconciliation:
         self.runs[run_id].stripe_rows = stripe_rows
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        found = [
-            b
-            for b in self.rows.values()
-            if b.tenant_id == tenant_id and status in (None, b.status) and kind in (None, b.kind)
-        ]
-        return sorted(found, key=lambda b: (b.first_seen_at, b.id))[:limit]
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        mine = sorted(
+            (b for b in self.rows.values() if b.tenant_id == tenant_id),
+            key=lambda b: (b.first_seen_at, b.id),
+        )
+        ids = [str(b.id) for b in mine]
+        start = 0
+        if page.starting_after is not None:
+            if page.starting_after not in ids:
+                raise InvalidCursor(page.starting_after)
+            start = ids.index(page.starting_after) + 1
+        found = [b for b in mine[start:] if status in (None, b.status) and kind in (None, b.kind)]
+        return Window.cut(found[: page.fetch], page)
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime

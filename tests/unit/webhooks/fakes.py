@@ -10,6 +10,7 @@ from services.webhooks.domain.ssrf import IpAddress
 from services.webhooks.service_layer.errors import InvalidCursor
 from services.webhooks.service_layer.ports import Sent
 from services.webhooks.service_layer.unit_of_work import Claimed, Page
+from shared.metadata import DuplicateExternalReference
 from shared.unit_of_work import FakeUnitOfWork
 
 
@@ -26,7 +27,16 @@ class FakeEndpoints:
     def __init__(self) -> None:
         self.rows: dict[str, Endpoint] = {}
 
+    def _check_reference(self, endpoint: Endpoint) -> None:
+        ref = endpoint.external_reference
+        if ref is not None and any(
+            (e.tenant_id, e.external_reference) == (endpoint.tenant_id, ref) and e.id != endpoint.id
+            for e in self.rows.values()
+        ):
+            raise DuplicateExternalReference("webhook endpoint", ref)
+
     async def add(self, endpoint: Endpoint) -> None:
+        self._check_reference(endpoint)
         self.rows[endpoint.id] = endpoint
 
     async def get(self, tenant_id: str, endpoint_id: str, *, lock: bool = False) -> Endpoint | None:
@@ -34,6 +44,7 @@ class FakeEndpoints:
         return e if e is not None and e.tenant_id == tenant_id else None
 
     async def save(self, endpoint: Endpoint) -> None:
+        self._check_reference(endpoint)
         self.rows[endpoint.id] = endpoint
 
     async def count(self, tenant_id: str) -> int:

@@ -8,22 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.webhooks.domain.model import Attempt, Delivery, Endpoint
+from shared.metadata import ExternalReference, MetadataInput
 
-MAX_METADATA_KEYS, MAX_KEY, MAX_VALUE = 50, 40, 500
-
-
-def _check_metadata(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > MAX_METADATA_KEYS:
-        raise ValueError(f"metadata holds at most {MAX_METADATA_KEYS} keys")
-    for k, v in value.items():
-        if not 1 <= len(k) <= MAX_KEY:
-            raise ValueError(f"a metadata key has 1 to {MAX_KEY} characters")
-        if len(v) > MAX_VALUE:
-            raise ValueError(f"a metadata value has at most {MAX_VALUE} characters")
-    return value
-
-
-Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
 Url = Annotated[str, Field(min_length=1, max_length=2_048, examples=["https://example.com/hooks"])]
 EventPattern = Annotated[str, Field(min_length=1, max_length=100)]
 EnabledEvents = Annotated[
@@ -50,7 +36,8 @@ class EndpointCreate(Strict):
     url: Url
     enabled_events: EnabledEvents
     description: Description = ""
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: MetadataInput | None = None
+    external_reference: ExternalReference | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -61,6 +48,7 @@ class EndpointCreate(Strict):
                     "enabled_events": ["escrow.*", "financing.advance_disbursed"],
                     "description": "order updates",
                     "metadata": {"team": "payments"},
+                    "external_reference": "hook-orders-eu",
                 }
             ]
         },
@@ -71,8 +59,20 @@ class EndpointUpdate(Strict):
     url: Url | None = None
     enabled_events: EnabledEvents | None = None
     description: Description | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = Field(
+        None, description='merged into the endpoint\'s: keys given are set, a key set to "" removed'
+    )
+    external_reference: ExternalReference | None = Field(
+        None, description="set it; null removes it; absent leaves it"
+    )
     enabled: bool | None = Field(None, description="false disables, true enables again")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"metadata": {"team": "risk", "oncall": ""}, "external_reference": "h-2"}]
+        },
+    )
 
 
 class EndpointPublic(BaseModel):
@@ -82,6 +82,7 @@ class EndpointPublic(BaseModel):
     enabled_events: list[str]
     description: str
     metadata: dict[str, str]
+    external_reference: str | None
     status: Literal["enabled", "disabled"]
     disabled_reason: str | None
     previous_secret_expires_at: datetime | None = Field(
@@ -98,6 +99,7 @@ class EndpointPublic(BaseModel):
             "enabled_events": list(e.enabled_events),
             "description": e.description,
             "metadata": e.metadata,
+            "external_reference": e.external_reference,
             "status": "enabled" if e.enabled else "disabled",
             "disabled_reason": e.disabled_reason,
             "previous_secret_expires_at": e.previous_secret_expires_at,
@@ -116,12 +118,6 @@ class EndpointWithSecret(EndpointPublic):
     @classmethod
     def of(cls, e: Endpoint) -> EndpointWithSecret:
         return cls.model_validate({**cls.fields_of(e), "secret": e.secret})
-
-
-class EndpointsPage(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[EndpointPublic]
-    has_more: bool
 
 
 class EndpointDeleted(BaseModel):
@@ -184,12 +180,6 @@ class DeliveryPublic(BaseModel):
             redelivery_of=d.redelivery_of,
             attempts=[AttemptPublic.of(a) for a in attempts or []],
         )
-
-
-class DeliveriesPage(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[DeliveryPublic]
-    has_more: bool
 
 
 class RedeliverRange(Strict):
