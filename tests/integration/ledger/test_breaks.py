@@ -30,7 +30,7 @@ async def _breaks(api: Api, ledger: AsyncEngine) -> dict[str, int]:
     await post(ledger, funded(t, "A", 10_000, 10_000, stripe_charge_id="ch_A", at=JUNE_1),
                funded(t, "B", 5_000, 5_000, stripe_charge_id="ch_B", at=JUNE_1))  # fmt: skip
     await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
-    rows = (await api.client.get(BREAKS)).json()
+    rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
     return {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
 
 
@@ -111,7 +111,9 @@ async def test_maker_checker_and_the_linked_adjustment(
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "no_pending_resolution"
     # The fee booked, the next run matches ch_B; the resolved break stays resolved.
     await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
-    row = next(x for x in (await api.client.get(BREAKS, params={"status": "resolved"})).json())
+    row = next(
+        x for x in (await api.client.get(BREAKS, params={"status": "resolved"})).json()["data"]
+    )
     assert row["id"] == b
     # At or below the threshold, an adjustment is posted at once, by its maker alone.
     small = {**body, "adjustment": {"lines": [{**FEE_LINES[0], "debit": 20},
@@ -154,14 +156,14 @@ async def test_bulk_resolve_is_all_or_nothing(api: Api, ledger: AsyncEngine) -> 
     assert [(d["break_id"], d["code"]) for d in r.json()["error"]["details"]] == [
         (found["D"], "break_resolved"), (2**62, "break_not_found"),
     ]  # fmt: skip
-    still = {b["id"] for b in (await api.client.get(BREAKS)).json()}
+    still = {b["id"] for b in (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]}
     assert still == {found["A"], found["B"]}  # nothing was resolved
     r = await api.client.post(
         path, json={"break_ids": [found["A"], found["B"]], "reason": "checked"}
     )
     assert r.status_code == 200, r.text
     assert {b["status"] for b in r.json()} == {"resolved"}
-    assert (await api.client.get(BREAKS)).json() == []
+    assert (await api.client.get(BREAKS)).json()["data"] == []
 
 
 async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEngine) -> None:
@@ -195,7 +197,7 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
     assert {b["id"] for b in dry["cleared"]} == {found["A"], found["B"], found["D"]}
     run = await _run(api, stripe)  # the run does what the dry run said
     assert {k: run[k] for k in dry["counts"]} == dry["counts"]
-    assert (await api.client.get(BREAKS)).json() == []
+    assert (await api.client.get(BREAKS)).json()["data"] == []
     # A window the dates miss: the same amounts are a date_mismatch.
     await api.client.put("/v1/ledger/reconciliation/rules/USD",
                          json={"amount_tolerance": 30, "date_window_days": 0})  # fmt: skip
