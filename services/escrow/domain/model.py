@@ -84,6 +84,7 @@ class Dispute(Frozen):
     outcome: Literal["release", "refund", "split"] | None = None
     stripe_dispute_id: str | None = None
     payment_id: str | None = None  # a chargeback: the card payment the bank took back
+    stripe_status: str | None = None  # a chargeback Stripe closed: won, lost, warning_closed
 
 
 class Lien(Frozen):

@@ -73,14 +73,17 @@ def reserve_refund(
     *,
     via_stripe: bool = True,
     payment_id: str | None = None,
+    refund_id: str | None = None,
 ) -> Decision:
+    """``refund_id``: the id of the (first) refund, when the caller derives it from what
+    caused the refund (a Stripe event), so a re-run reserves the same refund."""
     if amount <= 0:
         raise InvalidAmount("a refund must be positive")
     events: list[EventModel] = []
-    for payment, part in _allocate(escrow, amount, payment_id):
+    for n, (payment, part) in enumerate(_allocate(escrow, amount, payment_id)):
         stripe = via_stripe and payment.method == "stripe"
         refund = Refund(
-            refund_id=new_id(),
+            refund_id=refund_id if refund_id is not None and n == 0 else new_id(),
             payment_id=payment.payment_id,
             milestone_id=milestone_id,
             amount=part,
