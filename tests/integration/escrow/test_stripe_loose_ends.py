@@ -1,0 +1,156 @@
+"""Stripe loose ends on real PostgreSQL and stripe-mock, through Stripe-signed webhooks: an
+overpayment refunded in the same webhook handling (and what the ledger posts for it), and
+``charge.dispute.closed`` won and lost."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.escrow.service_layer.decisions import SETTLEMENT_TIMER
+from services.escrow.service_layer.stripe_events import excess_refund_id
+from services.ledger.domain.escrow_rules import EH, SC
+from services.ledger.domain.rules import draft_for
+from shared.db import outbox, timers
+from shared.events import Envelope
+from tests.integration.escrow.conftest import Api, order_body, pi_event
+
+pytestmark = pytest.mark.integration
+
+
+async def order_and_two_intents(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    oid = order["order_id"]
+    first, second = [
+        (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json() for _ in range(2)
+    ]
+    return order, first, second
+
+
+async def state(api: Api, order: dict[str, Any]) -> dict[str, Any]:
+    r = await api.client.get(f"/v1/orders/{order['order_id']}", headers=api.finance)
+    return r.json()
+
+
+async def envelopes_of(api: Api, order_id: str) -> list[Envelope]:
+    async with api.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(outbox.c.envelope)
+            .where(outbox.c.envelope["subject"].astext == order_id)
+            .order_by(outbox.c.seq)
+        )
+        return [Envelope.model_validate(r.envelope) for r in rows]
+
+
+async def test_a_payment_beyond_the_total_is_refunded_before_the_webhook_is_answered(
+    api: Api,
+) -> None:
+    order, first, second = await order_and_two_intents(api)
+    assert (await api.webhook(pi_event("payment_intent.succeeded", order, first))).json()["handled"]
+    event = pi_event("payment_intent.succeeded", order, second)
+    answer = await api.webhook(event)
+    assert answer.status_code == 200 and answer.json()["handled"]
+    # No timer fired: the webhook's own handling refunded the excess at stripe-mock.
+    after = await state(api, order)
+    assert (after["funded"], after["refunded"], after["held"]) == (200_000, 100_000, 100_000)
+    assert after["reserved"] == 0 and after["available"] == 100_000
+    (refund,) = after["refunds"]
+    assert refund["refund_id"] == excess_refund_id(event["id"])
+    assert refund["stripe_refund_id"].startswith("re_")
+    async with api.engine.connect() as conn:
+        settlement = (
+            await conn.execute(
+                sa.select(timers.c.cancelled_at).where(
+                    timers.c.kind == SETTLEMENT_TIMER, timers.c.key == refund["refund_id"]
+                )
+            )
+        ).scalar_one()
+    assert settlement is not None  # the fallback timer was cancelled by the inline booking
+    # The ledger's posting rules on what escrow published: the second payment comes into
+    # Stripe clearing and goes straight back out; escrow held ends at the contract total.
+    envs = [
+        e for e in await envelopes_of(api, order["order_id"]) if e.type != "escrow.order_created"
+    ]
+    drafts = [d for d in (draft_for(e) for e in envs) if d is not None]
+    assert [d.source_type for d in drafts] == ["escrow.funded"] * 2 + ["escrow.refunded"]
+    balances: Counter[tuple[str, str]] = Counter()
+    for draft in drafts:
+        for line in draft.lines:
+            balances[(line.code, line.subledger)] += line.amount
+    assert balances[(EH, order["order_id"])] == -100_000  # held: the contract total
+    assert balances[(SC, "")] == 100_000  # the second payment came in and went back out
+    refunded = drafts[-1]
+    assert str(refunded.source_event_id) == refund["refund_id"]
+    assert refund["stripe_refund_id"] in {line.external_ref for line in refunded.lines}
+
+
+def dispute_event(
+    kind: str, order: dict[str, Any], funding: dict[str, Any], dispute_id: str, **obj: Any
+) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": kind,
+        "data": {
+            "object": {
+                "id": dispute_id,
+                "object": "dispute",
+                "amount": 40_000,
+                "currency": "usd",
+                "reason": "fraudulent",
+                "payment_intent": funding["stripe_payment_intent_id"],
+                "metadata": {"order_id": order["order_id"]},
+                **obj,
+            }
+        },
+    }
+
+
+async def charged_back(api: Api) -> tuple[dict[str, Any], dict[str, Any], str]:
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    funding = (await api.post(f"/v1/orders/{order['order_id']}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding))
+    dp = f"dp_{uuid.uuid4().hex[:10]}"
+    opened = await api.webhook(dispute_event("charge.dispute.created", order, funding, dp))
+    assert opened.json()["handled"] and (await state(api, order))["frozen"] == 40_000
+    return order, funding, dp
+
+
+async def test_a_won_chargeback_unfreezes_the_escrow(api: Api) -> None:
+    order, funding, dp = await charged_back(api)
+    closed = dispute_event("charge.dispute.closed", order, funding, dp, status="won")
+    assert (await api.webhook(closed)).json()["handled"]
+    assert (await api.webhook(closed)).json()["duplicate"]
+    again = dispute_event("charge.dispute.closed", order, funding, dp, status="won")
+    assert (await api.webhook(again)).json()["handled"]
+    after = await state(api, order)
+    assert (after["frozen"], after["held"], after["refunded"]) == (0, 100_000, 0)
+    assert [d["outcome"] for d in after["disputes"]] == ["release"]
+    r = await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
+    resolved = [e for e in r.json()["events"] if e["type"] == "escrow.dispute_resolved"]
+    assert [e["actor"] for e in resolved] == ["stripe:webhook"]
+
+
+async def test_a_lost_chargeback_books_what_the_bank_kept(api: Api) -> None:
+    order, funding, dp = await charged_back(api)
+    closed = dispute_event("charge.dispute.closed", order, funding, dp, status="lost")
+    assert (await api.webhook(closed)).json()["handled"]
+    after = await state(api, order)
+    assert (after["frozen"], after["refunded"], after["held"]) == (0, 40_000, 60_000)
+    (refund,) = after["refunds"]
+    assert refund["stripe_refund_id"] is None and refund["reason"] == "chargeback"
+
+
+async def test_a_chargeback_closed_before_it_was_seen_opened_is_delivered_again(api: Api) -> None:
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    funding = (await api.post(f"/v1/orders/{order['order_id']}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding))
+    closed = dispute_event("charge.dispute.closed", order, funding, "dp_unseen", status="won")
+    early = await api.webhook(closed)
+    assert early.status_code == 409 and early.json()["error"]["code"] == "chargeback_not_opened"
+    await api.webhook(dispute_event("charge.dispute.created", order, funding, "dp_unseen"))
+    assert (await api.webhook(closed)).json()["handled"]
+    assert (await state(api, order))["frozen"] == 0
