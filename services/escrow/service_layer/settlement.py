@@ -78,6 +78,7 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
                         "milestone_id": payout.milestone_id,
                     },
                     idempotency_key=payout_key(payout.payout_id),
+                    source_transaction=payout.source_charge_id,
                 )
         except GatewayRefused as exc:
             log.warning("escrow.transfer_refused", payout_id=effect_id, error=str(exc))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.escrow.adapters.stripe_gateway import StripeGateway
 from services.escrow.service_layer.decisions import SETTLEMENT_TIMER
 from services.escrow.service_layer.stripe_events import excess_refund_id
 from services.ledger.domain.escrow_rules import EH, SC
@@ -154,3 +155,29 @@ async def test_a_chargeback_closed_before_it_was_seen_opened_is_delivered_again(
     await api.webhook(dispute_event("charge.dispute.created", order, funding, "dp_unseen"))
     assert (await api.webhook(closed)).json()["handled"]
     assert (await state(api, order))["frozen"] == 0
+
+
+async def test_a_payout_is_transferred_from_the_funding_charge_at_stripe_mock(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = api.container.gateway
+    assert isinstance(gateway, StripeGateway)
+    answered: list[Any] = []
+    real_call = gateway._stripe.call
+
+    async def recording(request: Any) -> Any:
+        answer = await real_call(request)
+        answered.append(answer)
+        return answer
+
+    monkeypatch.setattr(gateway._stripe, "call", recording)
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    oid = order["order_id"]
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding, latest_charge="ch_fund"))
+    mid = order["milestones"][0]["milestone_id"]
+    accepted = await api.post(f"/v1/orders/{oid}/milestones/{mid}/accept", {}, api.platform)
+    assert accepted.status_code == 200, accepted.text
+    transfers = [d for d in (a.to_dict() for a in answered) if d.get("object") == "transfer"]
+    assert [t["source_transaction"] for t in transfers] == ["ch_fund"]
+    assert transfers[0]["id"] == accepted.json()["payouts"][0]["stripe_transfer_id"]

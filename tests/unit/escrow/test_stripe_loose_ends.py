@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from services.escrow.domain.funding import record_funding
 from services.escrow.domain.model import Escrow
+from services.escrow.domain.payouts import source_charge
+from services.escrow.domain.refunds import record_external_refund
 from services.escrow.service_layer import commands
 from services.escrow.service_layer.commands import Caller
 from services.escrow.service_layer.decisions import SETTLEMENT_TIMER
@@ -18,7 +21,7 @@ from services.escrow.service_layer.stripe_events import (
     excess_refund_id,
 )
 from shared.clock import ManualClock
-from tests.unit.escrow.builders import T0, funded, new_order
+from tests.unit.escrow.builders import T0, funded, ms, new_order
 from tests.unit.escrow.fakes import FakeEscrowUnitOfWork, FakeGateway
 
 PLATFORM = Caller(tenant_id="t1", actor="apikey:platform")
@@ -179,3 +182,58 @@ async def test_a_closed_chargeback_escrow_never_saw_open_is_deferred_unclaimed(
             uow, clock, gateway, dispute("charge.dispute.closed", "evt_won", "won")
         )
     assert uow.stripe_events.claimed == set()
+
+
+# --- transfers from the funding charge (source_transaction) ---------------------------
+
+
+def paid(escrow: Escrow, *parts: tuple[str, int, str | None]) -> Escrow:
+    """``escrow`` funded by payments (payment id, amount, charge id; None: a wire)."""
+    for payment_id, amount, charge in parts:
+        method = "stripe" if charge else "wire"
+        escrow, _ = record_funding(
+            escrow, payment_id, amount, method, T0,
+            stripe_payment_intent_id=f"pi_{payment_id}" if charge else None,
+            stripe_charge_id=charge,
+        )  # fmt: skip
+    return escrow
+
+
+async def test_a_payout_is_transferred_from_the_charge_that_funded_the_whole_order(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow = uow.seed(paid(new_order(), ("pay-1", 100_000, "ch_whole")))
+    for m in escrow.milestones[:2]:
+        await commands.accept_milestone(
+            uow, clock, gateway, PLATFORM, escrow.order_id, m.milestone_id
+        )
+    transfers = gateway.made("transfer")
+    assert [t["source_transaction"] for t in transfers] == ["ch_whole", "ch_whole"]
+    after = stored(uow, escrow.order_id)
+    assert {p.source_charge_id for p in after.payouts} == {"ch_whole"}
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        (("pay-1", 60_000, "ch_a"), ("pay-2", 40_000, "ch_b")),  # in parts: no one charge
+        (("wire-1", 100_000, None),),  # a wire: no charge at all
+    ],
+)
+async def test_a_payout_without_a_whole_order_charge_is_made_from_the_balance(
+    uow: FakeEscrowUnitOfWork,
+    clock: ManualClock,
+    gateway: FakeGateway,
+    parts: tuple[tuple[str, int, str | None], ...],
+) -> None:
+    escrow = uow.seed(paid(new_order(), *parts))
+    await commands.accept_milestone(uow, clock, gateway, PLATFORM, escrow.order_id, ms(escrow, 0))
+    (transfer,) = gateway.made("transfer")
+    assert transfer["source_transaction"] is None
+
+
+def test_the_funding_charge_is_not_named_for_more_than_it_has_left() -> None:
+    escrow = paid(new_order(), ("pay-1", 100_000, "ch_whole"))
+    escrow, _ = record_external_refund(escrow, "pay-1", "re_dash", 95_000)
+    assert source_charge(escrow, 5_000) == "ch_whole"
+    assert source_charge(escrow, 5_001) is None
