@@ -7,7 +7,13 @@ when Stripe answered), a wire is returned offline by finance and recorded at onc
 
 from __future__ import annotations
 
-from services.escrow.domain.errors import InsufficientFunds, InvalidAmount, InvalidTransition
+from services.escrow.domain.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransition,
+    RefundBeyondAvailable,
+    RefundBeyondPayment,
+)
 from services.escrow.domain.model import Escrow, Payment, Refund
 from services.escrow.domain.rules import (
     Decision,
@@ -161,13 +167,23 @@ def record_external_refund(
     if any(r.stripe_refund_id == stripe_refund_id for r in escrow.refunds):
         return escrow, []
     payment = next(p for p in escrow.payments if p.payment_id == payment_id)
-    if not 0 < amount <= payment.amount - payment.refunded:
-        raise InvalidAmount(
-            f"external refund {amount}: payment {payment_id} has "
-            f"{payment.amount - payment.refunded} left to refund"
+    left = payment.amount - payment.refunded
+    if not 0 < amount <= left:
+        raise RefundBeyondPayment(
+            f"external refund {amount}: payment {payment_id} has {left} left to refund",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment_id,
+            amount=amount,
+            bookable=max(0, min(left, escrow.available)),
         )
     if amount > escrow.available:
-        raise InsufficientFunds(f"external refund {amount} exceeds available {escrow.available}")
+        raise RefundBeyondAvailable(
+            f"external refund {amount} exceeds available {escrow.available}",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment_id,
+            amount=amount,
+            bookable=max(0, escrow.available),
+        )
     refund = Refund(
         refund_id=new_id(),
         payment_id=payment_id,

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import structlog
 
 from services.escrow.domain import disputes, funding, milestones, ordering, payouts, refunds
-from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.errors import EscrowError, UnbookableRefund
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
-from services.escrow.service_layer import stripe_events
+from services.escrow.service_layer import operations, stripe_events
 from services.escrow.service_layer.decisions import (
     BeforeCommit,
     Decide,
@@ -416,6 +416,9 @@ async def _apply_stripe_event(
             # anything else is money that moved at Stripe and not here: finance must look.
             report = log.info if code == "unknown_payment_intent" else log.error
             report("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
+            if isinstance(exc, UnbookableRefund) and escrow is not None:
+                # Money left Stripe that escrow cannot book: a record finance sees.
+                await operations.record_unbooked_refund(uow, clock, escrow, event.id, exc)
             await uow.commit()  # the claim: the same event again is a duplicate
             return WebhookOutcome(handled=False, error=code), None, []
         await uow.commit()

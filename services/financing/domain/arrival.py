@@ -8,9 +8,10 @@ reached it *yet*, and only the second is worth retrying. What tells them apart, 
 - Escrow's order ids are UUIDv7: each carries the millisecond it was made (by escrow, just
   before it wrote the order and its ``order_created`` event in one transaction).
 - Escrow publishes one tenant's events on one partition, in order, and financing records
-  how far it has read them (``escrow_watermarks``: the latest ``occurred_at`` consumed
-  per tenant). An order made before that point has had its ``order_created`` read already:
-  if financing does not hold it, it does not exist (or its creation was dead-lettered).
+  how far it has read them (``escrow_watermarks``: the latest ``occurred_at`` of the
+  events it folds, ``order_created`` among them, per tenant). An order made before that
+  point has had its ``order_created`` read already: if financing does not hold it, it
+  does not exist (or its creation was dead-lettered).
 
 So the order is *not yet known* when its id is a UUIDv7 made after what financing has read
 of the tenant's events (less ``MARGIN``, for transactions that commit out of the order of

@@ -116,13 +116,14 @@ async def apply_escrow_events(
             failed[env.id] = exc
             stopped.add(env.subject)
     await uow.orders.put_all([batch.orders[k] for k in sorted(batch.dirty)])
-    await uow.escrow_progress.advance(_read_up_to(envelopes))
+    await uow.escrow_progress.advance(_read_up_to([env for env, _ in plan]))
     return failed
 
 
 def _read_up_to(envelopes: Sequence[Envelope]) -> dict[str, datetime]:
-    """The latest ``occurred_at`` per tenant of the batch, every type counted (escrow
-    writes an order's creation before anything later of its tenant is published)."""
+    """The latest ``occurred_at`` per tenant of the batch's folded events (the types it
+    skips cost no statement; ``order_created`` is folded, and escrow publishes a tenant's
+    events in order, so whatever is read after an order's creation was made after it)."""
     marks: dict[str, datetime] = {}
     for env in envelopes:
         if env.tenant_id not in marks or env.occurred_at > marks[env.tenant_id]:
