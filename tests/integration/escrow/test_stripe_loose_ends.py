@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from services.escrow.adapters.stripe_gateway import StripeGateway
 from services.escrow.service_layer.decisions import SETTLEMENT_TIMER
+from services.escrow.service_layer.gateway import GatewayRefused, PaymentGateway
 from services.escrow.service_layer.stripe_events import excess_refund_id
 from services.ledger.domain.escrow_rules import EH, SC
 from services.ledger.domain.rules import draft_for
@@ -181,3 +183,98 @@ async def test_a_payout_is_transferred_from_the_funding_charge_at_stripe_mock(
     transfers = [d for d in (a.to_dict() for a in answered) if d.get("object") == "transfer"]
     assert [t["source_transaction"] for t in transfers] == ["ch_fund"]
     assert transfers[0]["id"] == accepted.json()["payouts"][0]["stripe_transfer_id"]
+
+
+class RefusingRefunds(PaymentGateway):
+    """The real gateway (stripe-mock), except that Stripe refuses every refund.
+    (stripe-mock accepts every well-formed refund, so the refusal is simulated.)"""
+
+    def __init__(self, real: PaymentGateway) -> None:
+        self.real = real
+
+    async def create_payment_intent(self, **kw: Any) -> Any:
+        return await self.real.create_payment_intent(**kw)
+
+    async def transfer(self, **kw: Any) -> str:
+        return await self.real.transfer(**kw)
+
+    async def refund(self, **kw: Any) -> str:
+        raise GatewayRefused("charge_already_refunded: Charge ch_x has already been refunded.")
+
+    def verify_webhook(self, payload: bytes, signature: str | None) -> Any:
+        return self.real.verify_webhook(payload, signature)
+
+
+async def test_a_refund_stripe_keeps_refusing_is_alerted_once_and_listed_for_finance(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    oid = order["order_id"]
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding))
+    monkeypatch.setattr(api.container, "gateway", RefusingRefunds(api.container.gateway))
+    cancelled = await api.post(f"/v1/orders/{oid}/cancel", {"reason": "buyer left"}, api.platform)
+    assert cancelled.status_code == 200, cancelled.text
+    (refund,) = cancelled.json()["refunds"]
+    assert refund["status"] == "pending"
+    stuck_after = api.settings.escrow_refund_stuck_after_attempts
+    for _ in range(stuck_after + 1):  # the timer's attempts, each past the backoff
+        api.clock.advance(timedelta(hours=1))
+        await api.fire_timers()
+    listed = await api.client.get("/v1/operations/stuck-refunds", headers=api.finance)
+    assert listed.status_code == 200, listed.text
+    mine = [s for s in listed.json()["data"] if s["order_id"] == oid]
+    assert [(s["refund_id"], s["amount"], s["attempts"]) for s in mine] == [
+        (refund["refund_id"], 100_000, stuck_after + 1)
+    ]
+    assert "charge_already_refunded" in mine[0]["last_error"]
+    alerts = [e for e in await envelopes_of(api, oid) if e.type == "escrow.refund_stuck"]
+    assert [a.data["attempts"] for a in alerts] == [stuck_after]
+    assert alerts[0].correlation_id == next(
+        e.correlation_id for e in await envelopes_of(api, oid) if e.type == "escrow.cancelled"
+    )  # the refund's conversation: the cancellation that reserved it
+    other = await api.client.get("/v1/operations/stuck-refunds", headers=api.other_tenant)
+    assert oid not in {s["order_id"] for s in other.json()["data"]}
+    forbidden = await api.client.get("/v1/operations/stuck-refunds", headers=api.platform)
+    assert forbidden.status_code == 403
+    # Stripe takes it at last: booked by the next attempt, gone from the list.
+    monkeypatch.undo()
+    api.clock.advance(timedelta(hours=1))
+    await api.fire_timers()
+    assert (await state(api, order))["refunded"] == 100_000
+    again = await api.client.get("/v1/operations/stuck-refunds", headers=api.finance)
+    assert oid not in {s["order_id"] for s in again.json()["data"]}
+
+
+async def test_an_external_refund_escrow_cannot_book_is_a_break_finance_sees(api: Api) -> None:
+    order, funding, dp = await charged_back(api)  # 40,000 frozen: 60,000 free
+    dashboard = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": "ch_1",
+                "object": "charge",
+                "payment_intent": funding["stripe_payment_intent_id"],
+                "metadata": {"order_id": order["order_id"]},
+                "refunds": {"data": [{"id": f"re_{dp}", "amount": 70_000, "metadata": {}}]},
+            }
+        },
+    }
+    answer = await api.webhook(dashboard)
+    assert answer.status_code == 200 and answer.json()["error"] == "insufficient_funds"
+    assert (await state(api, order))["refunded"] == 0
+    listed = await api.client.get("/v1/operations/refund-breaks", headers=api.finance)
+    mine = [b for b in listed.json()["data"] if b["order_id"] == order["order_id"]]
+    assert [(b["stripe_refund_id"], b["amount"], b["bookable"], b["reason"]) for b in mine] == [
+        (f"re_{dp}", 70_000, 60_000, "insufficient_funds")
+    ]
+    assert mine[0]["stripe_event_id"] == dashboard["id"]
+    unbooked = [
+        e for e in await envelopes_of(api, order["order_id"])
+        if e.type == "escrow.external_refund_unbooked"
+    ]  # fmt: skip
+    assert [e.data["stripe_refund_id"] for e in unbooked] == [f"re_{dp}"]
+    r = await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
+    actors = {e["type"]: e["actor"] for e in r.json()["events"]}
+    assert actors["escrow.external_refund_unbooked"] == "stripe:webhook"

@@ -9,14 +9,19 @@ from services.escrow.domain.funding import record_funding
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.payouts import source_charge
 from services.escrow.domain.refunds import record_external_refund
-from services.escrow.service_layer import commands
+from services.escrow.service_layer import commands, operations, timers
 from services.escrow.service_layer.commands import Caller
 from services.escrow.service_layer.decisions import SETTLEMENT_TIMER
 from services.escrow.service_layer.errors import ChargebackNotOpened
-from services.escrow.service_layer.gateway import GatewayUnavailable
+from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
+from services.escrow.service_layer.operations import alert_id
+from services.escrow.service_layer.settlement import RefundRefused
 from services.escrow.service_layer.stripe_events import (
+    ChargeObject,
     DisputeObject,
     PaymentIntentObject,
+    RefundList,
+    RefundObject,
     StripeEvent,
     excess_refund_id,
 )
@@ -237,3 +242,114 @@ def test_the_funding_charge_is_not_named_for_more_than_it_has_left() -> None:
     escrow, _ = record_external_refund(escrow, "pay-1", "re_dash", 95_000)
     assert source_charge(escrow, 5_000) == "ch_whole"
     assert source_charge(escrow, 5_001) is None
+
+
+# --- a refund Stripe keeps refusing ----------------------------------------------------
+
+
+async def refused_refund(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> tuple[Escrow, str]:
+    """A cancelled order whose refund Stripe refuses (inline, then at every timer attempt)."""
+    escrow = uow.seed(funded(new_order()))
+    gateway.fail["refund"] = GatewayRefused("charge_disputed: the charge was disputed")
+    cancelled = await commands.cancel_order(uow, clock, gateway, PLATFORM, escrow.order_id, "x")
+    (refund,) = cancelled.refunds
+    assert refund.status == "pending" and cancelled.reserved == escrow.total
+    uow.outbox.envelopes.clear()
+    return escrow, refund.refund_id
+
+
+async def timer_attempt(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway, order_id: str, rid: str
+) -> None:
+    """What the settlement timer's handler does: the attempt, then the refusal counted."""
+    try:
+        async with uow:
+            await timers.settlement_due(uow, clock, gateway, order_id, rid, None)
+            await uow.commit()
+    except RefundRefused as refused:
+        await operations.refund_refused(uow, clock, order_id, rid, refused.message, 3)
+
+
+async def test_a_refund_stripe_keeps_refusing_raises_one_alert_and_lists_until_it_goes_through(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow, rid = await refused_refund(uow, clock, gateway)
+    for _ in range(2):
+        await timer_attempt(uow, clock, gateway, escrow.order_id, rid)
+    assert uow.outbox.envelopes == []
+    assert await operations.stuck_refunds(uow, "t1", 50) == []  # not yet N attempts
+    for _ in range(2):  # the third refusal alerts, the fourth does not again
+        await timer_attempt(uow, clock, gateway, escrow.order_id, rid)
+    (alert,) = uow.outbox.envelopes
+    assert alert.type == "escrow.refund_stuck" and str(alert.id) == alert_id("refund_stuck", rid)
+    assert alert.data["attempts"] == 3 and "charge_disputed" in alert.data["last_error"]
+    (stuck,) = await operations.stuck_refunds(uow, "t1", 50)
+    assert (stuck.refund_id, stuck.attempts, stuck.amount) == (rid, 4, escrow.total)
+    assert await operations.stuck_refunds(uow, "t2", 50) == []  # another tenant's: none
+    assert stored(uow, escrow.order_id).reserved == escrow.total  # still reserved, retried
+    del gateway.fail["refund"]
+    await timer_attempt(uow, clock, gateway, escrow.order_id, rid)
+    assert stored(uow, escrow.order_id).refunded == escrow.total
+    assert await operations.stuck_refunds(uow, "t1", 50) == []
+
+
+async def test_an_unreachable_stripe_is_not_counted_as_a_refusal(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow, rid = await refused_refund(uow, clock, gateway)
+    gateway.fail["refund"] = GatewayUnavailable("stripe down")
+    for _ in range(4):
+        with pytest.raises(GatewayUnavailable):
+            await timer_attempt(uow, clock, gateway, escrow.order_id, rid)
+    assert uow.refund_alerts.stuck_rows == {} and uow.outbox.envelopes == []
+
+
+# --- a refund made outside Tradeflow that escrow cannot book ----------------------------
+
+
+def dashboard_refund(event_id: str, amount: int) -> StripeEvent:
+    refund = RefundObject(id="re_dashboard", amount=amount, currency="usd")
+    charge = ChargeObject(id="ch_1", payment_intent="pi_1", refunds=RefundList(data=[refund]))
+    return StripeEvent(event_id, "charge.refunded", charge)
+
+
+async def test_an_external_refund_beyond_what_is_free_is_a_break_finance_sees_once(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow = await charged_back(uow, clock)  # 50,000 of 100,000 frozen: 50,000 free
+    before = stored(uow, escrow.order_id)
+    outcome = await commands.apply_stripe_event(
+        uow, clock, gateway, dashboard_refund("evt_r1", 60_000)
+    )
+    assert outcome == commands.WebhookOutcome(handled=False, error="insufficient_funds")
+    assert stored(uow, escrow.order_id) == before  # nothing booked
+    (unbooked,) = uow.outbox.envelopes
+    assert unbooked.type == "escrow.external_refund_unbooked"
+    assert (unbooked.data["amount"], unbooked.data["bookable"]) == (60_000, 50_000)
+    (found,) = await operations.refund_breaks(uow, "t1", 50)
+    assert (found.stripe_refund_id, found.reason, found.stripe_event_id) == (
+        "re_dashboard",
+        "insufficient_funds",
+        "evt_r1",
+    )
+    # Stripe reports the same refund again (a later charge.refunded): still one break.
+    again = await commands.apply_stripe_event(
+        uow, clock, gateway, dashboard_refund("evt_r2", 60_000)
+    )
+    assert again.error == "insufficient_funds" and len(uow.outbox.envelopes) == 1
+    assert len(await operations.refund_breaks(uow, "t1", 50)) == 1
+
+
+async def test_an_external_refund_beyond_its_payment_is_a_break_too(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow = uow.seed(funded(new_order()))
+    await uow.escrows.index_payment_intent("pi_1", escrow)
+    outcome = await commands.apply_stripe_event(
+        uow, clock, gateway, dashboard_refund("evt_r1", escrow.total + 1)
+    )
+    assert outcome.error == "invalid_amount"
+    (found,) = await operations.refund_breaks(uow, "t1", 50)
+    assert (found.reason, found.bookable) == ("invalid_amount", escrow.total)
