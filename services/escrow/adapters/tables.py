@@ -99,6 +99,12 @@ stuck_refunds = sa.Table(
     sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("alerted_at", sa.DateTime(timezone=True)),
+    sa.Index(
+        "stuck_refunds_alerted",
+        "tenant_id",
+        "alerted_at",
+        postgresql_where=sa.text("alerted_at IS NOT NULL"),
+    ),
 )
 
 # Refunds made outside Tradeflow (charge.refunded) for more than escrow could book.
@@ -115,4 +121,5 @@ refund_breaks = sa.Table(
     sa.Column("bookable", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
 )
