@@ -60,9 +60,23 @@ async def bootstrap(
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.escrow.entrypoints.http import fees, funding, milestones, orders, webhooks
+    from services.escrow.entrypoints.http import (
+        fees,
+        funding,
+        milestones,
+        operations,
+        orders,
+        webhooks,
+    )
 
-    return [orders.router, funding.router, milestones.router, fees.router, webhooks.router]
+    return [
+        orders.router,
+        funding.router,
+        milestones.router,
+        fees.router,
+        operations.router,
+        webhooks.router,
+    ]
 
 
 def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:

@@ -274,3 +274,49 @@ class LienReleased(EventModel):
     advance_id: str
     reason: str  # "repaid" or the reason financing gave
     repaid: NonNegativeMinorUnits  # repaid out of releases over the lien's life
+
+
+# --- operations alerts: money Stripe moved (or would not move) that escrow could not book -----
+
+
+@event("escrow.refund_stuck", version=1)
+class RefundStuck(EventModel):
+    """A refund to the buyer that Stripe refused ``attempts`` times (the settlement timer's
+    attempts; ``settings.escrow_refund_stuck_after_attempts``). It stays reserved and the
+    timer keeps retrying it under the same idempotency key, but finance must look
+    (``GET /v1/operations/stuck-refunds``). Raised once per refund; the event's id is
+    ``alert_id``, derived from the refund's id."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    refund_id: str
+    payment_id: str | None
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    attempts: int = Field(ge=1)
+    last_error: str
+
+
+@event("escrow.external_refund_unbooked", version=1)
+class ExternalRefundUnbooked(EventModel):
+    """Stripe reported (``charge.refunded``) a refund not made by Tradeflow, for more than
+    escrow could book: more than its payment had left to refund (``reason``
+    ``invalid_amount``) or than the escrow held free (``insufficient_funds``). The money
+    left Stripe; escrow and the ledger did not book it, so the ledger's reconciliation will
+    show the refund as an unmatched Stripe line: this record says which order it hit and
+    why (``GET /v1/operations/refund-breaks``). Raised once per Stripe refund; the event's
+    id is ``alert_id``, derived from the tenant and the Stripe refund id."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    stripe_refund_id: str
+    stripe_event_id: str
+    payment_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    bookable: NonNegativeMinorUnits  # what escrow could have booked of it at the time
+    reason: Literal["invalid_amount", "insufficient_funds"]

@@ -36,12 +36,20 @@ OUTAGE_TYPES: tuple[type[Exception], ...] = (
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers  # e.g. Retry-After on a retryable refusal
 
 
 def not_found(what: str, ident: object) -> ApiError:
@@ -89,7 +97,11 @@ _STATUS_CODES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(InvalidCursor)
     async def _invalid_cursor(_: Request, exc: InvalidCursor) -> JSONResponse:

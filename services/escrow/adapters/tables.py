@@ -92,3 +92,43 @@ fee_policies = sa.Table(
     ),
     sa.CheckConstraint("basis_points BETWEEN 0 AND 10000", name="fee_policies_bps_range"),
 )
+
+# Refunds the settlement timer found refused by Stripe: attempts counted, alerted once.
+stuck_refunds = sa.Table(
+    "stuck_refunds",
+    ESCROW,
+    sa.Column("refund_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alerted_at", sa.DateTime(timezone=True)),
+    sa.Index(
+        "stuck_refunds_alerted",
+        "tenant_id",
+        "alerted_at",
+        postgresql_where=sa.text("alerted_at IS NOT NULL"),
+    ),
+)
+
+# Refunds made outside Tradeflow (charge.refunded) for more than escrow could book.
+refund_breaks = sa.Table(
+    "refund_breaks",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("stripe_refund_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text, nullable=False),
+    sa.Column("stripe_event_id", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("bookable", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
+)

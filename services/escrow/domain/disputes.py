@@ -75,6 +75,42 @@ def open_chargeback(
     return check_invariants(escrow), [_opened(escrow, dispute)]
 
 
+# How Stripe's closing status of a chargeback resolves it. Won (or an inquiry closed
+# without a chargeback): the money stays with the platform, the freeze ends. Lost: the bank
+# kept what Stripe debited when the chargeback opened, so the refund is booked without a
+# Stripe call.
+CLOSED_OUTCOMES: dict[str, DisputeOutcome] = {
+    "won": "release",
+    "warning_closed": "release",
+    "lost": "refund",
+}
+
+
+def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str) -> Decision:
+    """Stripe closed a chargeback (``charge.dispute.closed``): resolve it as Stripe did and
+    record Stripe's status on it. Closing it again is no change; a chargeback finance
+    already resolved the same way only records the status; one finance resolved the other
+    way is refused (the money did not go where escrow booked it: finance must look)."""
+    outcome = CLOSED_OUTCOMES.get(stripe_status)
+    if outcome is None:
+        raise InvalidTransition(f"chargeback {stripe_dispute_id} closed as {stripe_status!r}")
+    dispute = next(d for d in escrow.disputes if d.stripe_dispute_id == stripe_dispute_id)
+    if dispute.stripe_status is not None:
+        return escrow, []  # closed once already
+    events: list[EventModel] = []
+    if dispute.status == "open":
+        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome)
+    elif dispute.outcome != outcome:
+        raise InvalidTransition(
+            f"chargeback {stripe_dispute_id} was resolved as {dispute.outcome}, "
+            f"Stripe closed it as {stripe_status}"
+        )
+    closed = next(d for d in escrow.disputes if d.dispute_id == dispute.dispute_id)
+    closed = closed.model_copy(update={"stripe_status": stripe_status})
+    disputes = tuple(closed if d.dispute_id == closed.dispute_id else d for d in escrow.disputes)
+    return escrow.model_copy(update={"disputes": disputes}), events
+
+
 def _opened(escrow: Escrow, d: Dispute) -> DisputeOpened:
     return DisputeOpened(
         order_id=escrow.order_id,

@@ -84,6 +84,7 @@ class Dispute(Frozen):
     outcome: Literal["release", "refund", "split"] | None = None
     stripe_dispute_id: str | None = None
     payment_id: str | None = None  # a chargeback: the card payment the bank took back
+    stripe_status: str | None = None  # a chargeback Stripe closed: won, lost, warning_closed
 
 
 class Lien(Frozen):
@@ -109,6 +110,9 @@ class Payout(Frozen):
     advance_id: str | None
     status: Literal["pending", "done"] = "pending"
     stripe_transfer_id: str | None = None
+    # The card charge the transfer is made from (Stripe ``source_transaction``), chosen when
+    # the payout is reserved so every retry sends the same request; None: from the balance.
+    source_charge_id: str | None = None
     # Who caused the release (an API key's actor, system:inspection_window, ...), recorded
     # when it is reserved: the milestone_released event is theirs, whoever completes it.
     requested_by: str | None = None

@@ -21,11 +21,17 @@ from dataclasses import dataclass
 import structlog
 
 from services.escrow.domain import disputes, funding, milestones, ordering, payouts, refunds
-from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.errors import EscrowError, UnbookableRefund
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
-from services.escrow.service_layer import stripe_events
-from services.escrow.service_layer.decisions import BeforeCommit, Decide, decide, write_decision
+from services.escrow.service_layer import operations, stripe_events
+from services.escrow.service_layer.decisions import (
+    BeforeCommit,
+    Decide,
+    decide,
+    pending_effects,
+    write_decision,
+)
 from services.escrow.service_layer.errors import OrderNotFound
 from services.escrow.service_layer.gateway import PaymentGateway
 from services.escrow.service_layer.settlement import settle
@@ -394,9 +400,16 @@ class WebhookOutcome:
 
 
 async def apply_stripe_event(
-    uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    event: stripe_events.StripeEvent,
 ) -> WebhookOutcome:
-    """Claim the event id and apply its decision in one unit of work, re-run on a conflict.
+    """Claim the event id and apply its decision in one unit of work, re-run on a conflict,
+    then settle inline what that decision reserved (the refund of a payment beyond the
+    contract total, the releases a won chargeback frees), as a command does: Stripe's
+    delivery is acknowledged once the money moved, not 30 s later by the settlement timer
+    (which remains the fallback when Stripe cannot be reached now).
 
     The order is the one escrow indexed the PaymentIntent under when it created it; metadata
     naming another order or tenant is refused (``order_mismatch``), a PaymentIntent escrow
@@ -405,31 +418,40 @@ async def apply_stripe_event(
     committed: Stripe delivers the event again later."""
     if event.type not in stripe_events.HANDLED:
         return WebhookOutcome(handled=False)
-    return await retry_on_conflict(lambda: _apply_stripe_event(uows, clock, event))
+    outcome, saved, reserved = await retry_on_conflict(
+        lambda: _apply_stripe_event(uows, clock, event)
+    )
+    if saved is not None and reserved:
+        await settle(uows, clock, gateway, saved, reserved)
+    return outcome
 
 
 async def _apply_stripe_event(
     uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
-) -> WebhookOutcome:
+) -> tuple[WebhookOutcome, Escrow | None, list[str]]:
     async with uows() as uow:
         if not await uow.stripe_events.claim(event.id, event.type):
-            return WebhookOutcome(duplicate=True)
+            return WebhookOutcome(duplicate=True), None, []
         escrow, refusal = await _order_of(uow, event)
         try:
             if escrow is None:
                 raise _NotApplied(refusal)
             after, events = stripe_events.decision_for(event, clock.now())(escrow)
-            await write_decision(uow, clock, escrow, after, events, WEBHOOK_ACTOR)
+            saved = await write_decision(uow, clock, escrow, after, events, WEBHOOK_ACTOR)
         except (_NotApplied, EscrowError) as exc:  # acknowledged: flag it, do not bounce it
             code = exc.code
             # Another integration's PaymentIntent on the same Stripe account is no news;
             # anything else is money that moved at Stripe and not here: finance must look.
             report = log.info if code == "unknown_payment_intent" else log.error
             report("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
+            if isinstance(exc, UnbookableRefund) and escrow is not None:
+                # Money left Stripe that escrow cannot book: a record finance sees.
+                await operations.record_unbooked_refund(uow, clock, escrow, event.id, exc)
             await uow.commit()  # the claim: the same event again is a duplicate
-            return WebhookOutcome(handled=False, error=code)
+            return WebhookOutcome(handled=False, error=code), None, []
         await uow.commit()
-    return WebhookOutcome(handled=True)
+    reserved = sorted(pending_effects(saved) - pending_effects(escrow))
+    return WebhookOutcome(handled=True), saved, reserved
 
 
 class _NotApplied(Exception):

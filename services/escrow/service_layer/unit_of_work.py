@@ -3,7 +3,8 @@
 A use case takes an ``AbstractEscrowUnitOfWork`` (or a factory of them, where it needs two
 transactions around a Stripe call): ``uow.escrows`` (the aggregate, version-checked, its
 timeline and PaymentIntent index), ``uow.fee_policies``, ``uow.stripe_events`` (webhook
-claims), and the backbone's ``uow.outbox`` and ``uow.timers``. ``EscrowUnitOfWork`` builds
+claims), ``uow.refund_alerts`` (the operations records, ``alerts.py``), and the
+backbone's ``uow.outbox`` and ``uow.timers``. ``EscrowUnitOfWork`` builds
 them on its transaction (``adapters/repository.py``); ``tests/unit/escrow/fakes.py`` keeps
 them in memory.
 
@@ -22,7 +23,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
+from services.escrow.adapters.alerts import SqlRefundAlerts
 from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.alerts import RefundAlerts
 from shared.events import Envelope
 from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
@@ -128,6 +131,9 @@ class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
     @property
     def stripe_events(self) -> StripeEventClaims: ...
 
+    @property
+    def refund_alerts(self) -> RefundAlerts: ...
+
 
 # A fresh unit of work per call: a use case with two transactions, or re-run on Conflict.
 UnitOfWorkFactory = Callable[[], AbstractEscrowUnitOfWork]
@@ -225,9 +231,11 @@ class EscrowUnitOfWork(SqlUnitOfWork):
     escrows: EscrowRepository
     fee_policies: FeePolicies
     stripe_events: StripeEventClaims
+    refund_alerts: RefundAlerts
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
         self.escrows = SqlEscrowRepository(conn)
         self.fee_policies = SqlFeePolicies(conn)
         self.stripe_events = SqlStripeEventClaims(conn)
+        self.refund_alerts = SqlRefundAlerts(conn)

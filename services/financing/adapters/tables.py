@@ -48,6 +48,16 @@ orders = sa.Table(
     sa.Column("released_total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("refunded_total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("funding_charge_id", sa.Text),  # the card charge that paid the whole total
+    sa.Column("funding_charge_amount", sa.BigInteger),
+)
+
+# How far financing has read each tenant's escrow events (their latest occurred_at).
+escrow_watermarks = sa.Table(
+    "escrow_watermarks",
+    FINANCING,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("last_event_at", _ts, nullable=False),
 )
 
 advances = sa.Table(

@@ -17,15 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from services.financing.domain import credit, lifecycle, servicing
+from services.financing.domain import arrival, credit, lifecycle, servicing
 from services.financing.domain.advance import Advance, Step
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Refusal, order_reasons, size
 from services.financing.domain.statement import Statement, build_statement
 from services.financing.service_layer.decisions import BeforeCommit, write_step
-from services.financing.service_layer.errors import AdvanceNotFound, AdvanceRefusal, OrderNotFound
+from services.financing.service_layer.errors import (
+    AdvanceNotFound,
+    AdvanceRefusal,
+    OrderNotFound,
+    OrderNotYetKnown,
+)
 from services.financing.service_layer.unit_of_work import (
     AbstractFinancingUnitOfWork,
     UnitOfWorkFactory,
@@ -36,6 +41,9 @@ from shared.metadata import merge_metadata, new_metadata
 from shared.pagination import Page, Window
 from shared.unit_of_work import retry_on_conflict
 
+# How long after its id was made an order financing does not hold may still be on its way
+# (settings.financing_order_arrival_seconds in the API).
+ARRIVAL_HORIZON = timedelta(minutes=10)
 # A use case's decision on the advance it loaded: the step to write, given the time now.
 Decide = Callable[[Advance, datetime], Step]
 
@@ -55,6 +63,7 @@ async def quote(
     others_hidden: bool = False,
     before_commit: Callable[[Advance | AdvanceRefusal], None] | None = None,
     platform_data: PlatformData | None = None,
+    arrival_horizon: timedelta = ARRIVAL_HORIZON,
 ) -> Advance:
     """Offer an advance on the order (the most available unless ``amount``), or refuse.
 
@@ -63,12 +72,19 @@ async def quote(
     commits a rejected advance, then raises ``AdvanceRefusal`` naming it; ``before_commit``
     sees the refusal then. With ``others_hidden`` (a key bound to ``supplier_id``) another
     supplier's order is refused as ``order_unknown``, like an order that does not exist.
+    An order financing does not hold, which escrow may have created after the events
+    financing has read (``domain/arrival.py``, within ``arrival_horizon``), is
+    ``OrderNotYetKnown`` instead: retryable, nothing committed.
     """
     data = platform_data or PlatformData()
     metadata = new_metadata(data.metadata)  # refused before anything is read
     async with uow:
         now = clock.now()
         found = await uow.orders.get(tenant_id, order_id)
+        if found is None:
+            read_up_to = await uow.escrow_progress.read_up_to(tenant_id)
+            if arrival.may_be_on_its_way(order_id, read_up_to, now, arrival_horizon):
+                raise OrderNotYetKnown(order_id, arrival.RETRY_AFTER_SECONDS)
         order = found[0] if found else None
         if others_hidden and order is not None and order.supplier_id != supplier_id:
             order = None

@@ -2,7 +2,8 @@
 
 ``FakeEscrowUnitOfWork`` keeps what ``EscrowUnitOfWork`` keeps in PostgreSQL, in
 dictionaries: escrows by order id (version-checked: a stale write is ``Conflict``), the
-timeline, the PaymentIntent index, fee policies and claimed Stripe events. Like every
+timeline, the PaymentIntent index, fee policies, claimed Stripe events and the operations
+records (stuck refunds, refund breaks). Like every
 ``FakeUnitOfWork`` it snapshots all of that on entry and restores it when a block ends
 without ``commit()``. ``uow.race.conflicts = n`` makes the next ``n`` writes lose a race.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -189,6 +191,54 @@ class FakeStripeEventClaims:
         return True
 
 
+@dataclass
+class FakeRefundAlerts:
+    escrows: FakeEscrowRepository  # the stuck list shows refunds still pending in them
+    stuck_rows: dict[str, StuckRefund] = field(default_factory=dict)
+    break_rows: dict[tuple[str, str], RefundBreak] = field(default_factory=dict)
+
+    async def refused(self, first: StuckRefund) -> StuckRefund:
+        seen = self.stuck_rows.get(first.refund_id)
+        if seen is not None:
+            first = replace(
+                seen,
+                attempts=seen.attempts + 1,
+                last_error=first.last_error,
+                last_refused_at=first.last_refused_at,
+            )
+        self.stuck_rows[first.refund_id] = first
+        return first
+
+    async def alerted(self, refund_id: str, at: datetime) -> None:
+        seen = self.stuck_rows[refund_id]
+        if seen.alerted_at is None:
+            self.stuck_rows[refund_id] = replace(seen, alerted_at=at)
+
+    async def stuck(self, tenant_id: str, limit: int) -> list[StuckRefund]:
+        def pending(s: StuckRefund) -> bool:
+            e = self.escrows.rows.get(s.order_id)
+            refunds = e.refunds if e is not None else ()
+            return any(r.refund_id == s.refund_id and r.status == "pending" for r in refunds)
+
+        found = [
+            s
+            for s in self.stuck_rows.values()
+            if s.tenant_id == tenant_id and s.alerted_at is not None and pending(s)
+        ]
+        return sorted(found, key=lambda s: (s.alerted_at or s.last_refused_at, s.refund_id))[:limit]
+
+    async def add_break(self, found: RefundBreak) -> bool:
+        key = (found.tenant_id, found.stripe_refund_id)
+        if key in self.break_rows:
+            return False
+        self.break_rows[key] = found
+        return True
+
+    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
+        found = [b for b in self.break_rows.values() if b.tenant_id == tenant_id]
+        return sorted(found, key=lambda b: b.detected_at, reverse=True)[:limit]
+
+
 class FakeEscrowUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -196,6 +246,7 @@ class FakeEscrowUnitOfWork(FakeUnitOfWork):
         self.escrows = FakeEscrowRepository(self.race)
         self.fee_policies = FakeFeePolicies()
         self.stripe_events = FakeStripeEventClaims()
+        self.refund_alerts = FakeRefundAlerts(self.escrows)
 
     def __call__(self) -> FakeEscrowUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""

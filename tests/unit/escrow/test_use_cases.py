@@ -399,13 +399,13 @@ async def test_a_payment_succeeding_funds_its_order_once(
 ) -> None:
     escrow, started = await funding_started(uow, clock, gateway)
     event = pi_succeeded(escrow, started.stripe_payment_intent_id, started.amount)
-    outcome = await commands.apply_stripe_event(uow, clock, event)
+    outcome = await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert outcome == commands.WebhookOutcome(handled=True)
     funded_now = stored(uow, escrow.order_id)
     assert funded_now.status == "funded" and funded_now.funded == escrow.total
     timeline = (await uow.escrows.timeline("t1", escrow.order_id, Page())).items
     assert timeline[-1].actor == "stripe:webhook"
-    again = await commands.apply_stripe_event(uow, clock, event)
+    again = await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert again == commands.WebhookOutcome(duplicate=True)
     assert stored(uow, escrow.order_id) == funded_now
 
@@ -418,7 +418,7 @@ async def test_a_refund_before_its_payment_succeeded_is_deferred_unclaimed(
     event = StripeEvent("evt_early", "charge.refunded", charge)
     before = stored(uow, escrow.order_id)
     with pytest.raises(PaymentNotSucceeded):
-        await commands.apply_stripe_event(uow, clock, event)
+        await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert unchanged(uow, before) and uow.stripe_events.claimed == set()
 
 
@@ -426,7 +426,9 @@ async def test_an_unknown_payment_intent_is_acknowledged_and_claimed(
     uow: FakeEscrowUnitOfWork, clock: ManualClock
 ) -> None:
     escrow = uow.seed(new_order())
-    outcome = await commands.apply_stripe_event(uow, clock, pi_succeeded(escrow, "pi_x", 1))
+    outcome = await commands.apply_stripe_event(
+        uow, clock, FakeGateway(), pi_succeeded(escrow, "pi_x", 1)
+    )
     assert outcome == commands.WebhookOutcome(handled=False, error="unknown_payment_intent")
     assert unchanged(uow, escrow) and uow.stripe_events.claimed == {"evt_1"}
 
@@ -435,7 +437,7 @@ async def test_an_event_type_escrow_does_not_handle_is_left_alone(
     uow: FakeEscrowUnitOfWork, clock: ManualClock
 ) -> None:
     outcome = await commands.apply_stripe_event(
-        uow, clock, StripeEvent("e", "customer.created", None)
+        uow, clock, FakeGateway(), StripeEvent("e", "customer.created", None)
     )
     assert outcome == commands.WebhookOutcome(handled=False) and uow.commits == 0
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from services.financing.domain.advance import LIVE, Advance
@@ -192,6 +193,18 @@ class FakePolicies:
         self.rows[(tenant_id, policy.currency)] = (policy, actor)
 
 
+@dataclass
+class FakeEscrowProgress:
+    marks: dict[str, datetime] = field(default_factory=dict)
+
+    async def read_up_to(self, tenant_id: str) -> datetime | None:
+        return self.marks.get(tenant_id)
+
+    async def advance(self, marks: Mapping[str, datetime]) -> None:
+        for tenant, at in marks.items():
+            self.marks[tenant] = max(at, self.marks.get(tenant, at))
+
+
 class FakeFinancingUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -199,6 +212,7 @@ class FakeFinancingUnitOfWork(FakeUnitOfWork):
         self.advances = FakeAdvances(self.race)
         self.orders = FakeOrders()
         self.policies = FakePolicies()
+        self.escrow_progress = FakeEscrowProgress()
 
     def __call__(self) -> FakeFinancingUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""
@@ -240,9 +254,11 @@ class FakeTransferGateway(TransferGateway):
         transfer_group: str,
         idempotency_key: str,
         metadata: dict[str, str],
+        source_transaction: str | None = None,
     ) -> str:
         self.calls.append(
             {
+                "source_transaction": source_transaction,
                 "amount": amount,
                 "currency": currency,
                 "destination": destination,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 
 from services.financing.entrypoints.http.advances import advance_links
@@ -32,5 +34,6 @@ async def request_quote(body: QuoteCreate, who: Supplier, c: Container) -> Advan
             c.unit_of_work(), c.clock, who.tenant_id, supplier, body.order_id, body.amount,
             who.actor, others_hidden=who.bound_party is not None, before_commit=answering,
             platform_data=data,
+            arrival_horizon=timedelta(seconds=c.runtime.settings.financing_order_arrival_seconds),
         )  # fmt: skip
     return answering.of(advance)
