@@ -132,8 +132,10 @@ async def test_a_won_chargeback_unfreezes_the_escrow(api: Api) -> None:
     after = await state(api, order)
     assert (after["frozen"], after["held"], after["refunded"]) == (0, 100_000, 0)
     assert [d["outcome"] for d in after["disputes"]] == ["release"]
-    r = await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
-    resolved = [e for e in r.json()["events"] if e["type"] == "escrow.dispute_resolved"]
+    r = await api.client.get(
+        f"/v1/orders/{order['order_id']}/timeline", params={"limit": 100}, headers=api.finance
+    )
+    resolved = [e for e in r.json()["data"] if e["type"] == "escrow.dispute_resolved"]
     assert [e["actor"] for e in resolved] == ["stripe:webhook"]
 
 
@@ -275,6 +277,8 @@ async def test_an_external_refund_escrow_cannot_book_is_a_break_finance_sees(api
         if e.type == "escrow.external_refund_unbooked"
     ]  # fmt: skip
     assert [e.data["stripe_refund_id"] for e in unbooked] == [f"re_{dp}"]
-    r = await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
-    actors = {e["type"]: e["actor"] for e in r.json()["events"]}
+    r = await api.client.get(
+        f"/v1/orders/{order['order_id']}/timeline", params={"limit": 100}, headers=api.finance
+    )
+    actors = {e["type"]: e["actor"] for e in r.json()["data"]}
     assert actors["escrow.external_refund_unbooked"] == "stripe:webhook"
