@@ -53,3 +53,11 @@ class InvariantViolation(EscrowError):
     """held = funded - released - refunded >= 0 (or a sibling rule) would be broken."""
 
     code = "invariant_violation"
+
+
+class UnknownOffer(EscrowError):
+    code = "offer_not_found"
+
+
+class UnknownProposal(EscrowError):
+    code = "partial_refund_not_found"

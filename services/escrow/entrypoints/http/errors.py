@@ -24,6 +24,8 @@ STATUS = {
     domain.InvariantViolation: 409,
     domain.UnknownMilestone: 404,
     domain.UnknownDispute: 404,
+    domain.UnknownOffer: 404,
+    domain.UnknownProposal: 404,
 }
 CONFLICT = "the escrow changed meanwhile; retry"
 
