@@ -48,7 +48,9 @@ PROPOSAL_LIFETIME = timedelta(days=7)
 def proposal(escrow: Escrow, proposal_id: str) -> RefundProposal:
     found = next((p for p in escrow.refund_proposals if p.proposal_id == proposal_id), None)
     if found is None:
-        raise UnknownProposal(f"partial refund {proposal_id} is not part of order {escrow.order_id}")
+        raise UnknownProposal(
+            f"partial refund {proposal_id} is not part of order {escrow.order_id}"
+        )
     return found
 
 
@@ -82,9 +84,7 @@ def propose_partial_refund(
     now: datetime,
 ) -> Decision:
     _refundable(escrow, milestone_id, amount)
-    if any(
-        p.milestone_id == milestone_id and p.status == "open" for p in escrow.refund_proposals
-    ):
+    if any(p.milestone_id == milestone_id and p.status == "open" for p in escrow.refund_proposals):
         raise InvalidTransition("a partial refund of this milestone is already proposed")
     p = RefundProposal(
         proposal_id=new_id(),

@@ -32,7 +32,6 @@ from services.escrow.domain.rules import (
 from shared.events import EventModel
 from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
 
-
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
 NEGOTIATION_WINDOW = timedelta(days=7)

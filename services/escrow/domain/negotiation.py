@@ -129,8 +129,7 @@ def make_offer(
     if standing is not None and standing.party == party:
         raise InvalidTransition("your offer awaits an answer: the other party accepts or counters")
     offers = tuple(
-        o.model_copy(update={"status": "countered"}) if o.status == "open" else o
-        for o in d.offers
+        o.model_copy(update={"status": "countered"}) if o.status == "open" else o for o in d.offers
     )
     offer = SplitOffer(
         offer_id=new_id(),

@@ -236,19 +236,19 @@ def close_rejection(m: Milestone) -> Milestone:
 def rejection_lapsed(escrow: Escrow, milestone_id: str, now: datetime, actor: str) -> Decision:
     """The deadline timer of the milestone's current step (a no-op if it moved on)."""
     m = escrow.milestone(milestone_id)
-    if escrow.closed or m.due_by is None or now < m.due_by or m.rejection is None:
+    rejection = m.rejection
+    if escrow.closed or m.due_by is None or now < m.due_by or rejection is None:
         return escrow, []
     if m.status == "rejected":
         return answer_rejection(escrow, milestone_id, "return", now, actor, by="deadline")
     if m.status in ("reinspection", "replacing"):
-        rejection = m.rejection.model_copy(update={"remedy": "return"})
         m = _with_rejection(m, rejection, status="rejected")
         escrow = escrow.with_milestone(m)
         return answer_rejection(escrow, milestone_id, "return", now, actor, by="deadline")
     if m.status == "return_shipped":
         return confirm_return(escrow, milestone_id, by="deadline")
     if m.status == "returning":  # the buyer kept the goods: finance decides
-        closed = m.rejection.model_copy(update={"status": "closed"})
+        closed = rejection.model_copy(update={"status": "closed"})
         escrow = escrow.with_milestone(_with_rejection(m, closed, due_by=None))
         reason = "the rejected goods were not returned in time"
         return freeze_milestone(escrow, milestone_id, reason, (), now, status="escalated")

@@ -22,7 +22,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.errors import InvalidCursor
 from shared.events import Envelope
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
@@ -58,6 +58,23 @@ class FeeTerms:
 
 
 TimelineEntries = Sequence[tuple[Escrow, Sequence[Envelope]]]
+
+
+@dataclass(frozen=True)
+class DisputeFilter:
+    status: str | None = None
+    order_id: str | None = None
+    supplier_id: str | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DisputeRefs:
+    """A page of (order id, dispute id), newest first, and whether more follow."""
+
+    refs: list[tuple[str, str]]
+    has_more: bool
 
 
 class EscrowRepository(Protocol):
@@ -100,6 +117,18 @@ class EscrowRepository(Protocol):
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None: ...
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]: ...
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        """Keep the listing of disputes across orders in step with ``escrow``'s."""
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
+    ) -> DisputeRefs:
+        """Newest first; ``InvalidCursor`` when ``starting_after`` is no listed dispute."""
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None: ...
 
 
 class FeePolicies(Protocol):
@@ -195,6 +224,32 @@ class SqlEscrowRepository:
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return await sql.orders_of_payment_intent(self._conn, pi_id)
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        await sql.index_disputes(self._conn, escrow, changed, now)
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
+    ) -> DisputeRefs:
+        found = await sql.list_disputes(
+            self._conn,
+            tenant_id,
+            status=flt.status,
+            order_id=flt.order_id,
+            supplier_id=flt.supplier_id,
+            opened_after=flt.opened_after,
+            opened_before=flt.opened_before,
+            starting_after=starting_after,
+            limit=limit,
+        )
+        if found is None:
+            raise InvalidCursor(f"starting_after: no dispute {starting_after} in this listing")
+        return DisputeRefs(*found)
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        return await sql.order_of_dispute(self._conn, tenant_id, dispute_id)
 
 
 class SqlFeePolicies:

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from services.escrow.adapters.repository import decode_cursor, encode_cursor
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.errors import InvalidCursor
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
@@ -26,6 +26,8 @@ from services.escrow.service_layer.gateway import (
 )
 from services.escrow.service_layer.unit_of_work import (
     DEFAULT_FEE_BPS,
+    DisputeFilter,
+    DisputeRefs,
     FeeTerms,
     OrderFilter,
     TimelineEntries,
@@ -60,6 +62,8 @@ class FakeEscrowRepository:
     entries: list[tuple[str, str, TimelineRecord]] = field(default_factory=list)
     intents: dict[str, set[str]] = field(default_factory=dict)  # PaymentIntent -> orders
     locked: set[str] = field(default_factory=set)
+    # The dispute listing: dispute id -> (order id, opened_at), as escrow_disputes keeps it.
+    dispute_index: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
         escrow = self.rows.get(order_id)
@@ -152,6 +156,43 @@ class FakeEscrowRepository:
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return sorted(self.intents.get(pi_id, set()))
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        for d in changed:
+            opened = self.dispute_index.get(d.dispute_id, (escrow.order_id, d.opened_at or now))
+            self.dispute_index[d.dispute_id] = opened
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
+    ) -> DisputeRefs:
+        listed = []
+        for dispute_id, (order_id, opened_at) in self.dispute_index.items():
+            escrow = self.rows[order_id]
+            d = next(x for x in escrow.disputes if x.dispute_id == dispute_id)
+            if (
+                escrow.tenant_id == tenant_id
+                and flt.status in (None, d.status)
+                and flt.order_id in (None, order_id)
+                and flt.supplier_id in (None, escrow.supplier_id)
+                and (flt.opened_after is None or opened_at > flt.opened_after)
+                and (flt.opened_before is None or opened_at < flt.opened_before)
+            ):
+                listed.append((opened_at, dispute_id, order_id))
+        listed.sort(reverse=True)
+        if starting_after is not None:
+            anchor = self.dispute_index.get(starting_after)
+            if anchor is None or self.rows[anchor[0]].tenant_id != tenant_id:
+                raise InvalidCursor(f"starting_after: no dispute {starting_after}")
+            listed = [x for x in listed if (x[0], x[1]) < (anchor[1], starting_after)]
+        return DisputeRefs([(o, d) for _, d, o in listed[:limit]], len(listed) > limit)
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        found = self.dispute_index.get(dispute_id)
+        if found is None or self.rows[found[0]].tenant_id != tenant_id:
+            return None
+        return found[0]
 
 
 @dataclass
