@@ -17,6 +17,7 @@ reads ``escrow.refunded``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from services.escrow.domain.errors import (
     InsufficientFunds,
@@ -157,11 +158,17 @@ def consent_partial_refund(
 
 
 def close_partial_refund(
-    escrow: Escrow, proposal_id: str, party: DisputeParty, actor: str, now: datetime
+    escrow: Escrow,
+    proposal_id: str,
+    party: DisputeParty,
+    outcome: Literal["declined", "withdrawn"],
+    actor: str,
+    now: datetime,
 ) -> Decision:
     """Declined by the other party, or withdrawn by its proposer."""
     p = _open(escrow, proposal_id, now)
-    outcome = "withdrawn" if party == p.proposed_party else "declined"
+    if (outcome == "withdrawn") != (party == p.proposed_party):
+        raise InvalidTransition("the proposer withdraws a proposal; the other party declines it")
     closed = p.model_copy(update={"status": outcome, "answered_by": actor, "answered_at": now})
     escrow = _replace(escrow, closed)
     return escrow, [

@@ -4,6 +4,7 @@ return and its refund) and of a partial refund agreed outside a dispute."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from services.escrow.domain import adjustments, rejections
 from services.escrow.domain.model import Escrow
@@ -140,13 +141,14 @@ async def close_partial_refund(
     order_id: str,
     party: DisputeParty,
     proposal_id: str,
+    outcome: Literal["declined", "withdrawn"],
     before_commit: BeforeCommit | None = None,
 ) -> Escrow:
     """Declined by the other party, or withdrawn by the proposer."""
     return await on_order(
         uows, clock, gateway, caller, order_id,
         lambda e: adjustments.close_partial_refund(
-            e, proposal_id, party, caller.actor, clock.now()
+            e, proposal_id, party, outcome, caller.actor, clock.now()
         ),
         before_commit,
     )  # fmt: skip
