@@ -394,6 +394,10 @@ class PartialRefundAgreed(EventModel):
     currency: CurrencyCode
     proposed_by: DisputeParty
     consented_by: DisputeParty
+    advance_id: str | None = None  # the order's active lien, if any
+    lien_shortfall: NonNegativeMinorUnits = Field(
+        0, description="what of the lien the remaining releases can no longer repay"
+    )
 
 
 @event("escrow.partial_refund_closed", version=1)

@@ -25,6 +25,7 @@ from services.escrow.domain.errors import (
     InvalidTransition,
     UnknownProposal,
 )
+from services.escrow.domain.liens import lien_shortfall
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.records import RefundProposal
 from services.escrow.domain.refunds import reserve_refund
@@ -151,6 +152,8 @@ def consent_partial_refund(
             currency=escrow.currency,
             proposed_by=p.proposed_party,
             consented_by=party,
+            advance_id=escrow.lien.advance_id if escrow.lien and escrow.lien.outstanding else None,
+            lien_shortfall=lien_shortfall(escrow),
         ),
         *refunded,
     ]
