@@ -71,7 +71,7 @@ def test_a_dispute_after_a_partial_refund_freezes_only_the_rest() -> None:
 
 
 def test_consent_is_the_other_partys_and_once() -> None:
-    e, mid, pid = proposed()
+    e, _mid, pid = proposed()
     with pytest.raises(InvalidTransition):
         consent_partial_refund(e, pid, "buyer", "apikey:p", T0)
     with pytest.raises(InvalidTransition):  # the proposer withdraws, it does not decline
@@ -83,7 +83,7 @@ def test_consent_is_the_other_partys_and_once() -> None:
         consent_partial_refund(agreed, pid, "supplier", "apikey:s", T0)
     declined, ev = close_partial_refund(e, pid, "supplier", "declined", "apikey:s", T0)
     assert ev[0].outcome == "declined" and declined.refunds == e.refunds
-    withdrawn, ev = close_partial_refund(e, pid, "buyer", "withdrawn", "apikey:p", T0)
+    _withdrawn, ev = close_partial_refund(e, pid, "buyer", "withdrawn", "apikey:p", T0)
     assert ev[0].outcome == "withdrawn"
 
 
@@ -95,7 +95,7 @@ def test_a_partial_refund_is_positive_and_below_the_unpaid_amount(amount: int) -
 
 
 def test_one_open_proposal_per_milestone_and_none_on_a_settled_one() -> None:
-    e, mid, pid = proposed()
+    e, mid, _pid = proposed()
     with pytest.raises(InvalidTransition):
         propose_partial_refund(e, mid, 10, "again", "supplier", "k", T0)
     e2 = funded(new_order())
@@ -111,7 +111,7 @@ def test_unfunded_money_cannot_be_refunded() -> None:
 
 
 def test_a_proposal_expires_by_its_timer() -> None:
-    e, mid, pid = proposed()
+    e, _mid, pid = proposed()
     due = e.refund_proposals[0].expires_at
     assert due == T0 + PROPOSAL_LIFETIME and any(d.what == "refund_proposal" for d in deadlines(e))
     same, nothing = lapse(e, "refund_proposal", pid, due - DAY, "system:deadline")

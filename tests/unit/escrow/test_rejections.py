@@ -134,7 +134,7 @@ def test_reinspection_that_passes_opens_the_window_and_one_that_fails_can_be_rej
     assert failed_again.milestone(mid).status == "awaiting_evidence"
     again, _ = reject_milestone(failed_again, mid, "return", ["still wet"], [], "k", T0 + DAY)
     assert len(again.milestone(mid).rejections) == 2
-    e, ev = submit_evidence(e, mid, "inspection", PASSED, "inspector", T0 + DAY)
+    e, _ev = submit_evidence(e, mid, "inspection", PASSED, "inspector", T0 + DAY)
     assert e.milestone(mid).status == "in_inspection"
     assert e.milestone(mid).rejection is None and e.milestone(mid).due_by is None
 
@@ -165,7 +165,7 @@ def test_the_buyer_may_keep_the_goods_after_all() -> None:
     e, mid = failed_inspection()
     e, _ = reject_milestone(e, mid, "return", ["wet"], [], "apikey:p", T0)
     e, _ = answer_rejection(e, mid, "return", T0, "apikey:s")
-    e, ev = accept_milestone(e, mid)
+    e, _ev = accept_milestone(e, mid)
     assert e.milestone(mid).status == "accepted" and e.milestone(mid).rejection is None
     assert not any(d.what == "milestone" for d in deadlines(e))
     shipped, mid2 = failed_inspection()
