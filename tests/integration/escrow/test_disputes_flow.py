@@ -5,6 +5,7 @@ ledger's posting of it), and the dispute list and detail."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -261,3 +262,46 @@ async def test_a_partial_refund_by_consent_is_refunded_and_posted_exactly(api: A
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_amount"
     r = await api.post(f"/v1/orders/{oid}/partial-refunds/nope/decline", {}, supplier)
     assert r.status_code == 404 and r.json()["error"]["code"] == "partial_refund_not_found"
+
+
+async def test_an_acceptance_racing_finance_and_an_escalation_has_one_outcome(api: Api) -> None:
+    """The offer's acceptance, finance's resolution, an escalation and a counter, all at
+    once: exactly one resolution, money moved once, the losers a typed 409."""
+    order = await funded_order(api)
+    oid, deposit = order["order_id"], order["milestones"][0]["milestone_id"]
+    supplier = await api.supplier_key(SUPPLIER)
+    r = await api.post(
+        f"/v1/orders/{oid}/milestones/{deposit}/disputes", {"reason": "x"}, api.platform
+    )
+    did = r.json()["disputes"][0]["dispute_id"]
+    base = f"/v1/orders/{oid}/disputes/{did}"
+    r = await api.post(
+        f"{base}/offers", {"release_amount": 20_001, "refund_amount": 10_000}, api.platform
+    )
+    offer = r.json()["offers"][0]["offer_id"]
+    requests = [
+        (f"{base}/offers/{offer}/accept", {}, supplier),
+        (f"{base}/resolve", {"outcome": "refund"}, api.finance),
+        (f"{base}/escalate", {"reason": "now"}, supplier),
+        (f"{base}/offers", {"release_amount": 30_001, "refund_amount": 0}, supplier),
+    ] * 3
+    responses = await asyncio.gather(*(api.post(p, b, who) for p, b, who in requests))
+    assert all(r.status_code in (200, 201, 409) for r in responses), [r.text for r in responses]
+    assert all(
+        r.json()["error"]["code"] in ("invalid_transition", "concurrent_modification")
+        for r in responses
+        if r.status_code == 409
+    )
+    state = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
+    d = next(x for x in state["disputes"] if x["dispute_id"] == did)
+    resolutions = [x for x in (await outbox_of(api, oid)) if x.type == "escrow.dispute_resolved"]
+    # Finance resolves in any state but resolved: someone resolved it, exactly once.
+    assert d["status"] == "resolved" and len(resolutions) == 1
+    winners = [r for r in responses if r.is_success and "/resolve" in str(r.request.url)]
+    winners += [r for r in responses if r.is_success and str(r.request.url).endswith("/accept")]
+    assert len(winners) == 1
+    m = state["milestones"][0]
+    assert m["released_amount"] + m["refunded_amount"] == 30_001 and state["frozen"] == 0
+    refunds = [x for x in state["refunds"] if x["milestone_id"] == deposit]
+    assert sum(x["amount"] for x in refunds) == m["refunded_amount"]
+    assert state["held"] == state["funded"] - state["released"] - state["refunded"] >= 0
