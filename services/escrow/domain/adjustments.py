@@ -24,6 +24,7 @@ from services.escrow.domain.errors import (
     InvalidAmount,
     InvalidTransition,
     UnknownProposal,
+    WrongParty,
 )
 from services.escrow.domain.liens import lien_shortfall
 from services.escrow.domain.model import Escrow
@@ -127,7 +128,7 @@ def consent_partial_refund(
     """The other party consents: the refund is reserved (Stripe refunds it), to the unit."""
     p = _open(escrow, proposal_id, now)
     if party == p.proposed_party:
-        raise InvalidTransition("the other party consents to a proposal, not its proposer")
+        raise WrongParty("the other party consents to a proposal, not its proposer")
     _refundable(escrow, p.milestone_id, p.amount)
     before = {r.refund_id for r in escrow.refunds}
     escrow, refunded = reserve_refund(
@@ -171,7 +172,7 @@ def close_partial_refund(
     """Declined by the other party, or withdrawn by its proposer."""
     p = _open(escrow, proposal_id, now)
     if (outcome == "withdrawn") != (party == p.proposed_party):
-        raise InvalidTransition("the proposer withdraws a proposal; the other party declines it")
+        raise WrongParty("the proposer withdraws a proposal; the other party declines it")
     closed = p.model_copy(update={"status": outcome, "answered_by": actor, "answered_at": now})
     escrow = _replace(escrow, closed)
     return escrow, [

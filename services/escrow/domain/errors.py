@@ -61,3 +61,10 @@ class UnknownOffer(EscrowError):
 
 class UnknownProposal(EscrowError):
     code = "partial_refund_not_found"
+
+
+class WrongParty(EscrowError):
+    """The step is the other party's (the supplier responds; an offer or a proposal is
+    answered by the party that did not make it)."""
+
+    code = "wrong_party"

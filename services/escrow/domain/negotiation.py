@@ -16,7 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.escrow.domain.disputes import resolve_dispute
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownOffer
+from services.escrow.domain.errors import (
+    InvalidAmount,
+    InvalidTransition,
+    UnknownOffer,
+    WrongParty,
+)
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.records import (
     DisputeEvidence,
@@ -97,7 +102,7 @@ def respond(
     """The supplier's answer to the buyer's dispute (once; later words are evidence)."""
     d = _live(escrow, dispute_id, negotiable=True)
     if party != "supplier":
-        raise InvalidTransition("only the supplier responds to a dispute")
+        raise WrongParty("only the supplier responds to a dispute")
     if d.response is not None:
         raise InvalidTransition("the supplier has responded already; add evidence instead")
     response = SupplierResponse(text=text, responded_by=actor, responded_at=now)
@@ -168,7 +173,7 @@ def accept_offer(
     if offer.status != "open":
         raise InvalidTransition(f"offer {offer_id} is {offer.status}: only an open one is accepted")
     if offer.party == party:
-        raise InvalidTransition("an offer is accepted by the other party")
+        raise WrongParty("an offer is accepted by the other party")
     accepted = DisputeOfferAccepted(
         order_id=escrow.order_id,
         dispute_id=dispute_id,

@@ -79,7 +79,7 @@ async def test_a_negotiated_split_resolves_the_dispute_to_the_cent(api: Api) -> 
     assert r.status_code == 201 and r.json()["status"] == "negotiating"
     first = r.json()["offers"][0]["offer_id"]
     r = await api.post(f"{base}/offers/{first}/accept", {}, supplier)
-    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_party"
     r = await api.post(
         f"{base}/offers",
         {"release_amount": 22_500, "refund_amount": 7_501, "note": "25%"},
@@ -237,7 +237,7 @@ async def test_a_partial_refund_by_consent_is_refunded_and_posted_exactly(api: A
     assert r.status_code == 201, r.text
     pid = r.json()["refund_proposals"][0]["proposal_id"]
     r = await api.post(f"/v1/orders/{oid}/partial-refunds/{pid}/consent", {}, supplier)
-    assert r.status_code == 409  # its proposer does not consent
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_party"  # the proposer
     r = await api.post(f"/v1/orders/{oid}/partial-refunds/{pid}/consent", {}, api.platform)
     assert r.status_code == 200, r.text
     done = r.json()

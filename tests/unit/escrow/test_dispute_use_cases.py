@@ -8,7 +8,12 @@ from datetime import datetime
 
 import pytest
 
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownDispute
+from services.escrow.domain.errors import (
+    InvalidAmount,
+    InvalidTransition,
+    UnknownDispute,
+    WrongParty,
+)
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.records import DocumentRef
 from services.escrow.service_layer import commands, negotiations, returns, timers
@@ -269,7 +274,7 @@ async def test_a_partial_refund_by_consent_goes_through_stripe_exactly(
     )
     pid = p.refund_proposals[0].proposal_id
     assert any(t.payload["what"] == "refund_proposal" for t in deadline_timers(uow))
-    with pytest.raises(InvalidTransition):  # not the proposer's to consent
+    with pytest.raises(WrongParty):  # not the proposer's to consent
         await returns.consent_partial_refund(
             uow, clock, gateway, SUPPLIER, e.order_id, "supplier", pid
         )

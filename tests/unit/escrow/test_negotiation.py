@@ -11,7 +11,12 @@ from services.escrow.domain.disputes import (
     open_dispute,
     resolve_dispute,
 )
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition, UnknownOffer
+from services.escrow.domain.errors import (
+    InvalidAmount,
+    InvalidTransition,
+    UnknownOffer,
+    WrongParty,
+)
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.negotiation import (
     accept_offer,
@@ -57,7 +62,7 @@ def test_both_parties_add_evidence_and_the_supplier_responds_once() -> None:
     with pytest.raises(InvalidTransition):
         respond(e, did, "supplier", "again", "apikey:s", T0 + DAY)
     other, other_id = disputed()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(WrongParty):
         respond(other, other_id, "buyer", "buyers do not respond", "apikey:p", T0)
 
 
@@ -85,7 +90,7 @@ def test_an_offer_countered_then_accepted_resolves_the_split_exactly() -> None:
     assert e.dispute(did).status == "negotiating"
     with pytest.raises(InvalidTransition):  # its own offer is not answered by its maker
         make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(WrongParty):  # accepted by the other party only
         accept_offer(e, did, first, "supplier", T0 + DAY)
     e, ev = make_offer(e, did, "buyer", 20_000, 20_001, "half", "apikey:p", T0 + DAY)
     counter = ev[0].offer_id

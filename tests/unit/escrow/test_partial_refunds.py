@@ -18,6 +18,7 @@ from services.escrow.domain.errors import (
     InvalidAmount,
     InvalidTransition,
     UnknownProposal,
+    WrongParty,
 )
 from services.escrow.domain.liens import lien_capacity, lien_shortfall, request_lien
 from services.escrow.domain.milestones import accept_milestone
@@ -72,9 +73,9 @@ def test_a_dispute_after_a_partial_refund_freezes_only_the_rest() -> None:
 
 def test_consent_is_the_other_partys_and_once() -> None:
     e, _mid, pid = proposed()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(WrongParty):
         consent_partial_refund(e, pid, "buyer", "apikey:p", T0)
-    with pytest.raises(InvalidTransition):  # the proposer withdraws, it does not decline
+    with pytest.raises(WrongParty):  # the proposer withdraws, it does not decline
         close_partial_refund(e, pid, "buyer", "declined", "apikey:p", T0)
     with pytest.raises(UnknownProposal):
         consent_partial_refund(e, "nope", "supplier", "apikey:s", T0)

@@ -34,6 +34,13 @@ from shared.http.idempotency import answer
 from shared.http.openapi import PARTY_MISMATCH
 
 router = APIRouter(tags=["disputes"])
+# A party doing the other party's step (or a supplier key speaking for the buyer).
+WRONG_PARTY = {
+    403: {
+        "description": "wrong_party: the other party's step; insufficient_scope: a supplier "
+        "key speaking for the buyer"
+    }
+}
 ON_ORDER = "/v1/orders/{order_id}/disputes/{dispute_id}"
 
 
@@ -110,7 +117,7 @@ async def add_evidence(
     return DisputePublic.of(escrow, escrow.dispute(dispute_id))
 
 
-@router.post(f"{ON_ORDER}/response")
+@router.post(f"{ON_ORDER}/response", responses=WRONG_PARTY)
 async def respond(
     order_id: str,
     dispute_id: str,
@@ -143,7 +150,7 @@ async def offer(
     return DisputePublic.of(escrow, escrow.dispute(dispute_id))
 
 
-@router.post(f"{ON_ORDER}/offers/{{offer_id}}/accept")
+@router.post(f"{ON_ORDER}/offers/{{offer_id}}/accept", responses=WRONG_PARTY)
 async def accept_offer(
     order_id: str,
     dispute_id: str,

@@ -26,6 +26,7 @@ STATUS = {
     domain.UnknownDispute: 404,
     domain.UnknownOffer: 404,
     domain.UnknownProposal: 404,
+    domain.WrongParty: 403,
 }
 CONFLICT = "the escrow changed meanwhile; retry"
 

@@ -23,7 +23,7 @@ from services.escrow.entrypoints.http.dispute_schemas import (
     ReturnReceipt,
     ReturnShipment,
 )
-from services.escrow.entrypoints.http.disputes import acting_party
+from services.escrow.entrypoints.http.disputes import WRONG_PARTY, acting_party
 from services.escrow.entrypoints.http.errors import answered
 from services.escrow.entrypoints.http.schemas import OrderPublic
 from services.escrow.service_layer import returns
@@ -99,7 +99,7 @@ async def propose_partial_refund(
     return OrderPublic.of(escrow)
 
 
-@router.post("/partial-refunds/{proposal_id}/consent")
+@router.post("/partial-refunds/{proposal_id}/consent", responses=WRONG_PARTY)
 async def consent_partial_refund(
     order_id: str,
     proposal_id: str,
@@ -117,7 +117,7 @@ async def consent_partial_refund(
     return OrderPublic.of(escrow)
 
 
-@router.post("/partial-refunds/{proposal_id}/decline")
+@router.post("/partial-refunds/{proposal_id}/decline", responses=WRONG_PARTY)
 async def decline_partial_refund(
     order_id: str,
     proposal_id: str,
@@ -129,7 +129,7 @@ async def decline_partial_refund(
     return await _close(order_id, proposal_id, body, who, c, "declined")
 
 
-@router.post("/partial-refunds/{proposal_id}/withdraw")
+@router.post("/partial-refunds/{proposal_id}/withdraw", responses=WRONG_PARTY)
 async def withdraw_partial_refund(
     order_id: str,
     proposal_id: str,
