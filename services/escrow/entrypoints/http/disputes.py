@@ -31,11 +31,11 @@ from shared.events.escrow import DisputeParty, DisputeStatus
 from shared.http.auth import Principal
 from shared.http.errors import ApiError
 from shared.http.idempotency import answer
-from shared.http.openapi import PARTY_MISMATCH
+from shared.http.openapi import PARTY_MISMATCH, Responses
 
 router = APIRouter(tags=["disputes"])
 # A party doing the other party's step (or a supplier key speaking for the buyer).
-WRONG_PARTY = {
+WRONG_PARTY: Responses = {
     403: {
         "description": "wrong_party: the other party's step; insufficient_scope: a supplier "
         "key speaking for the buyer"
