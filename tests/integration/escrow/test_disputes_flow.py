@@ -305,3 +305,21 @@ async def test_an_acceptance_racing_finance_and_an_escalation_has_one_outcome(ap
     refunds = [x for x in state["refunds"] if x["milestone_id"] == deposit]
     assert sum(x["amount"] for x in refunds) == m["refunded_amount"]
     assert state["held"] == state["funded"] - state["released"] - state["refunded"] >= 0
+
+
+async def test_an_offer_sent_twice_with_one_idempotency_key_is_made_once(api: Api) -> None:
+    order = await funded_order(api)
+    oid, deposit = order["order_id"], order["milestones"][0]["milestone_id"]
+    r = await api.post(
+        f"/v1/orders/{oid}/milestones/{deposit}/disputes", {"reason": "x"}, api.platform
+    )
+    did = r.json()["disputes"][0]["dispute_id"]
+    body = {"release_amount": 15_001, "refund_amount": 15_000}
+    first = await api.post(f"/v1/orders/{oid}/disputes/{did}/offers", body, api.platform, "k-offer")
+    again = await api.post(f"/v1/orders/{oid}/disputes/{did}/offers", body, api.platform, "k-offer")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() and len(again.json()["offers"]) == 1
+    other = await api.post(
+        f"/v1/orders/{oid}/disputes/{did}/offers", {**body, "note": "x"}, api.platform, "k-offer"
+    )
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
