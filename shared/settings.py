@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = Field(10.0, gt=0, le=120)
     webhook_concurrency: int = Field(64, ge=1, le=1_000)  # attempts in flight per worker
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)  # per endpoint, all workers
+    webhook_tenant_concurrency: int = Field(16, ge=1, le=1_000)  # per tenant, all workers
     # http:// and loopback receivers (a developer's http://127.0.0.1:PORT). None: allowed in
     # development only; refused in production whatever it says.
     webhook_allow_loopback: bool | None = None

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.entrypoints.cli import app as commands
+from services.ledger.service_layer.breaks import FinanceUsers
 from services.ledger.service_layer.stripe import StripeBalance
 from services.ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
@@ -45,6 +46,11 @@ class LedgerContainer:
     def unit_of_work(self) -> LedgerUnitOfWork:
         """A fresh unit of work (one transaction) on the ledger database."""
         return LedgerUnitOfWork(self.runtime.engine, self.runtime.topic)
+
+    def finance_users(self) -> FinanceUsers:
+        from services.ledger.adapters.finance_users import IdentityFinanceUsers
+
+        return IdentityFinanceUsers(self.runtime.identity)
 
     def stripe_balance(self) -> StripeBalance:
         if self.stripe is not None:
@@ -82,9 +88,20 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.ledger.entrypoints.http import accounts, export, journal, periods, recon
+    from services.ledger.entrypoints.http import (
+        accounts,
+        breaks,
+        export,
+        journal,
+        periods,
+        recon,
+        reports,
+    )
 
-    return [accounts.router, journal.router, periods.router, export.router, recon.router]
+    return [
+        accounts.router, journal.router, periods.router, export.router, recon.router,
+        reports.router, breaks.router,
+    ]  # fmt: skip
 
 
 def timers(container: LedgerContainer) -> Mapping[str, TimerHandler]:

@@ -53,8 +53,12 @@ class MilestoneTerms(BaseModel):
     inspection_window_seconds: int = Field(ge=0)
 
 
-@event("escrow.order_created", version=1)
-class OrderCreated(EventModel):
+# Superseded by v2, which carries the platform's own data. Kept, frozen as it was published,
+# because v1 events stay on the topic (retention, replays): validated by it, then upcast.
+@event("escrow.order_created", version=1, superseded=True)
+class OrderCreatedV1(EventModel):
+    model_config = ConfigDict(title="OrderCreated")
+
     order_id: str
     buyer_id: str
     supplier_id: str
@@ -64,6 +68,30 @@ class OrderCreated(EventModel):
     milestones: list[MilestoneTerms]
     platform_fee_bps: int = Field(ge=0, le=10_000)
     platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+
+
+@event("escrow.order_created", version=2)
+class OrderCreated(EventModel):
+    """v2 adds the platform's own ``metadata`` and ``external_reference`` (shared/metadata.py)
+    as the order was created with them; a later PATCH of them publishes no event."""
+
+    order_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str  # Stripe connected account receiving the transfers
+    currency: CurrencyCode
+    total: PositiveMinorUnits
+    milestones: list[MilestoneTerms]
+    platform_fee_bps: int = Field(ge=0, le=10_000)
+    platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("escrow.order_created", from_version=1)
+def _order_carries_platform_data(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 orders had no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
 
 
 @event("escrow.funding_requested", version=1)

@@ -44,6 +44,7 @@ EXCLUDED = {("escrow", "POST", "/v1/webhooks/stripe"): "authenticated by Stripe'
 # lookup of our object (an invalid body would answer 422 first).
 BODIES: dict[str, Any] = {
     "POST /v1/orders": order_body(),
+    "PATCH /v1/orders/{order_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/orders/{order_id}/cancel": {"reason": "the buyer withdrew"},
     "POST /v1/orders/{order_id}/fund": {},
     "POST /v1/orders/{order_id}/wire-confirmations": {"amount": 100, "reference": "w-matrix"},
@@ -96,7 +97,18 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/runs": None,  # source=stripe, the default, reads no body
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolve": {"resolution": "by hand"},
     "POST /v1/ledger/reconciliation/breaks/{break_id}/assign": {"owner": "alice"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/comments": {"body": "matrix probe"},
+    "PUT /v1/ledger/reconciliation/breaks/{break_id}/assignee": {"assignee": "apikey:probe"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/resolutions": {"reason": "matrix probe"},
+    # An id no tenant has: the refusal echoes the ids it was sent.
+    "POST /v1/ledger/reconciliation/breaks/bulk-resolve": {
+        "break_ids": [2**62],
+        "reason": "matrix probe",
+    },
+    "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
+    "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
+    "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},
     "POST /v1/advances/{advance_id}/default": {"reason": "matrix probe"},
@@ -108,6 +120,16 @@ BODIES: dict[str, Any] = {
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /v1/ledger/transactions": {"source_event_id": "{source_event_id}"},
+    "GET /v1/ledger/reports/income-statement": {
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
+    },
+    "GET /v1/ledger/reports/balance-sheet": {
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
+    },
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
@@ -247,7 +269,7 @@ async def _our_row_ids(stack: Stack, tenant: Tenant) -> set[int]:
     finance = tenant.keys["finance"]
     accounts = await stack.ok("ledger", "GET", "/v1/ledger/accounts", finance)
     breaks = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", finance)
-    return {a["id"] for a in accounts} | {b["id"] for b in breaks}
+    return {a["id"] for a in accounts} | {b["id"] for b in breaks["data"]}
 
 
 def _leaks(body: str, markers: set[str], row_ids: set[int]) -> list[str]:

@@ -227,7 +227,7 @@ class Stack:
             transaction_id=tx["id"],
             source_event_id=tx["source_event_id"],
             account_id=str(tx["postings"][0]["account_id"]),
-            break_id=str(breaks[0]["id"]),
+            break_id=str(breaks["data"][0]["id"]),
             currency="USD",
         )
 

@@ -30,11 +30,20 @@ escrows = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("state", JSONB, nullable=False),
+    # The platform's own id for the order (also in ``state``): unique per tenant, filterable.
+    sa.Column("external_reference", sa.Text, nullable=True),
     sa.CheckConstraint("funded - released - refunded >= 0", name="escrows_held_non_negative"),
     sa.CheckConstraint(
         "funded >= 0 AND released >= 0 AND refunded >= 0", name="escrows_amounts_non_negative"
     ),
     sa.Index("escrows_tenant_created", "tenant_id", "created_at", "order_id"),
+    sa.Index(
+        "escrows_tenant_external_reference",
+        "tenant_id",
+        "external_reference",
+        unique=True,
+        postgresql_where=sa.text("external_reference IS NOT NULL"),
+    ),
 )
 
 timeline = sa.Table(

@@ -209,6 +209,9 @@ class Escrow(Frozen):
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
     refund_proposals: tuple[RefundProposal, ...] = ()
+    # The platform's own data (shared/metadata.py): never read by any rule here.
+    metadata: dict[str, str] = {}
+    external_reference: str | None = None
     version: int = 0
 
     @property

@@ -39,6 +39,7 @@ from services.escrow.service_layer.unit_of_work import (
 from shared.clock import Clock
 from shared.events.escrow import DisputeOutcome, EvidenceKind
 from shared.faults import crash_point
+from shared.pagination import Page, Window
 from shared.unit_of_work import retry_on_conflict
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,18 @@ class OrderTerms:
     currency: str
     total: int
     milestones: Sequence[ordering.MilestoneSpec]
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformData:
+    """A PATCH of an order: metadata changes (merged, "" removes a key) and the
+    external_reference (``clear_reference``: remove it). None: leave as it is."""
+
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
+    clear_reference: bool = False
 
 
 async def create_order(
@@ -93,6 +106,8 @@ async def create_order(
             milestones=terms.milestones,
             platform_fee_bps=fees.basis_points,
             platform_fee_fixed=fees.fixed_fees.get(terms.currency, 0),
+            metadata=terms.metadata,
+            external_reference=terms.external_reference,
         )
         escrow, events = ordering.create_order(spec, clock.now())
         saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
@@ -108,31 +123,44 @@ async def get_order(uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str
         return await _visible(uow, caller, order_id)
 
 
-@dataclass(frozen=True)
-class OrdersPage:
-    orders: list[Escrow]
-    next_cursor: str | None
+async def update_order(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    caller: Caller,
+    order_id: str,
+    changes: PlatformData,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """The platform's own data on its order changed (``ordering.update_platform_data``)."""
+
+    def update(e: Escrow) -> Decision:
+        if not caller.may_act_for(e.supplier_id):
+            raise OrderNotFound(order_id)
+        return ordering.update_platform_data(
+            e, changes.metadata, changes.external_reference, clear_reference=changes.clear_reference
+        )
+
+    escrow, _ = await decide(
+        uows, clock, order_id, caller.tenant_id, update, caller.actor, before_commit
+    )
+    return escrow
 
 
 async def list_orders(
-    uow: AbstractEscrowUnitOfWork,
-    caller: Caller,
-    flt: OrderFilter,
-    cursor: str | None,
-    limit: int,
-) -> OrdersPage:
+    uow: AbstractEscrowUnitOfWork, caller: Caller, flt: OrderFilter, page: Page
+) -> Window[Escrow]:
     """The tenant's orders, newest first (``flt.supplier_id`` as the caller may name it)."""
     async with uow:
-        orders, next_cursor = await uow.escrows.find(caller.tenant_id, flt, cursor, limit)
-    return OrdersPage(orders, next_cursor)
+        return await uow.escrows.find(caller.tenant_id, flt, page)
 
 
 async def order_timeline(
-    uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str
-) -> list[TimelineRecord]:
+    uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str, page: Page
+) -> Window[TimelineRecord]:
+    """The order's events, oldest first, if the caller may see the order."""
     async with uow:
         await _visible(uow, caller, order_id)
-        return await uow.escrows.timeline(caller.tenant_id, order_id)
+        return await uow.escrows.timeline(caller.tenant_id, order_id, page)
 
 
 async def cancel_order(

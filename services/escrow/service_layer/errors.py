@@ -14,10 +14,6 @@ class OrderNotFound(Exception):
         self.order_id = order_id
 
 
-class InvalidCursor(ValueError):
-    """A page cursor this service never returned."""
-
-
 class PaymentNotSucceeded(Exception):
     """A charge event arrived before its PaymentIntent's success: let Stripe retry it."""
 

@@ -27,6 +27,7 @@ from services.escrow.service_layer.unit_of_work import (
 )
 from shared.clock import Clock
 from shared.events.escrow import DisputeParty
+from shared.pagination import MAX_LIMIT, Page, Window
 
 
 @dataclass(frozen=True)
@@ -113,30 +114,37 @@ async def get_dispute(
             escrow = await visible_order(uow, caller, order_id or "")
         except OrderNotFound:
             raise UnknownDispute(f"no dispute {dispute_id}") from None
-        timeline = await uow.escrows.timeline(caller.tenant_id, escrow.order_id)
-    history = [r for r in timeline if r.data.get("dispute_id") == dispute_id]
+        history = [
+            r
+            for r in await _whole_timeline(uow, caller.tenant_id, escrow.order_id)
+            if r.data.get("dispute_id") == dispute_id
+        ]
     return DisputeView(escrow, escrow.dispute(dispute_id), history)
 
 
-@dataclass(frozen=True)
-class DisputesPage:
-    disputes: list[tuple[Escrow, Dispute]]
-    has_more: bool
+async def _whole_timeline(
+    uow: AbstractEscrowUnitOfWork, tenant_id: str, order_id: str
+) -> list[TimelineRecord]:
+    """The order's timeline, every page of it (a dispute's history is a handful of them)."""
+    records: list[TimelineRecord] = []
+    page = Page(limit=MAX_LIMIT)
+    while True:
+        window = await uow.escrows.timeline(tenant_id, order_id, page)
+        records += window.items
+        if not window.has_more:
+            return records
+        page = Page(limit=MAX_LIMIT, starting_after=str(records[-1].event_id))
 
 
 async def list_disputes(
-    uow: AbstractEscrowUnitOfWork,
-    caller: Caller,
-    flt: DisputeFilter,
-    starting_after: str | None,
-    limit: int,
-) -> DisputesPage:
+    uow: AbstractEscrowUnitOfWork, caller: Caller, flt: DisputeFilter, page: Page
+) -> Window[tuple[Escrow, Dispute]]:
     """The tenant's disputes, newest opened first (``flt.supplier_id``: as the caller may)."""
     async with uow:
-        page = await uow.escrows.find_disputes(caller.tenant_id, flt, starting_after, limit)
+        refs = await uow.escrows.find_disputes(caller.tenant_id, flt, page)
         found = []
-        for order_id, dispute_id in page.refs:
+        for order_id, dispute_id in refs.items:
             escrow = await uow.escrows.get(order_id, caller.tenant_id)
             if escrow is not None:
                 found.append((escrow, escrow.dispute(dispute_id)))
-    return DisputesPage(found, page.has_more)
+    return Window(found, refs.has_more)

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
 from services.escrow.domain.model import Dispute, Escrow
-from services.escrow.service_layer.errors import InvalidCursor
 from shared.events import Envelope
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 DEFAULT_FEE_BPS = sql.DEFAULT_FEE_BPS
@@ -37,6 +37,7 @@ class OrderFilter:
     supplier_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    external_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,6 @@ class DisputeFilter:
     opened_before: datetime | None = None
 
 
-@dataclass(frozen=True)
-class DisputeRefs:
-    """A page of (order id, dispute id), newest first, and whether more follow."""
-
-    refs: list[tuple[str, str]]
-    has_more: bool
-
-
 class EscrowRepository(Protocol):
     async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
         """The escrow, or None; with ``tenant_id`` another tenant's escrow is None too."""
@@ -85,10 +78,12 @@ class EscrowRepository(Protocol):
         """The escrows there are of ``order_ids``, locked until the unit of work ends."""
 
     async def add(self, escrow: Escrow, now: datetime) -> Escrow:
-        """A new escrow, at version 1."""
+        """A new escrow, at version 1 (``DuplicateExternalReference`` if the tenant has one
+        with its external_reference)."""
 
     async def save(self, escrow: Escrow, now: datetime) -> Escrow:
-        """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``."""
+        """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``
+        (``DuplicateExternalReference`` as ``add``)."""
 
     async def save_all(self, escrows: Sequence[Escrow], now: datetime) -> list[Escrow]:
         """``save`` for many escrows at once (one statement on PostgreSQL)."""
@@ -107,12 +102,13 @@ class EscrowRepository(Protocol):
     ) -> None:
         """``record_timeline`` for the events of many escrows at once."""
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]: ...
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        """Oldest first; ``starting_after`` an entry's event id (``InvalidCursor`` if not
+        one of this order's)."""
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        """Newest first; the next page's cursor. ``InvalidCursor`` for one never returned."""
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        """Newest first; ``starting_after`` an order id of the tenant (of ``flt.supplier_id``
+        when given), else ``InvalidCursor``."""
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None: ...
 
@@ -124,9 +120,10 @@ class EscrowRepository(Protocol):
         """Keep the listing of disputes across orders in step with ``escrow``'s."""
 
     async def find_disputes(
-        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
-    ) -> DisputeRefs:
-        """Newest first; ``InvalidCursor`` when ``starting_after`` is no listed dispute."""
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        """(order id, dispute id), newest opened first; ``starting_after`` a dispute id of
+        the list's tenant (and supplier), else ``InvalidCursor``."""
 
     async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None: ...
 
@@ -194,30 +191,26 @@ class SqlEscrowRepository:
     ) -> None:
         await sql.record_timelines(self._conn, entries, actor, caused_by)
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
-        rows = await sql.read_timeline(self._conn, tenant_id, order_id)
-        return [
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        rows = await sql.read_timeline(self._conn, tenant_id, order_id, page)
+        records = [
             TimelineRecord(r.seq, r.event_id, r.event_type, r.actor, r.occurred_at, r.data)
-            for r in rows
+            for r in rows.items
         ]
+        return Window(records, rows.has_more)
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        try:
-            return await sql.list_orders(
-                self._conn,
-                tenant_id,
-                status=flt.status,
-                buyer_id=flt.buyer_id,
-                supplier_id=flt.supplier_id,
-                created_from=flt.created_from,
-                created_to=flt.created_to,
-                cursor=cursor,
-                limit=limit,
-            )
-        except (ValueError, TypeError) as exc:
-            raise InvalidCursor("the cursor is not one this API returned") from exc
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        return await sql.list_orders(
+            self._conn,
+            tenant_id,
+            page,
+            status=flt.status,
+            buyer_id=flt.buyer_id,
+            supplier_id=flt.supplier_id,
+            created_from=flt.created_from,
+            created_to=flt.created_to,
+            external_reference=flt.external_reference,
+        )
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
         await sql.index_payment_intent(self._conn, pi_id, escrow)
@@ -231,22 +224,18 @@ class SqlEscrowRepository:
         await sql.index_disputes(self._conn, escrow, changed, now)
 
     async def find_disputes(
-        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
-    ) -> DisputeRefs:
-        found = await sql.list_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        return await sql.list_disputes(
             self._conn,
             tenant_id,
+            page,
             status=flt.status,
             order_id=flt.order_id,
             supplier_id=flt.supplier_id,
             opened_after=flt.opened_after,
             opened_before=flt.opened_before,
-            starting_after=starting_after,
-            limit=limit,
         )
-        if found is None:
-            raise InvalidCursor(f"starting_after: no dispute {starting_after} in this listing")
-        return DisputeRefs(*found)
 
     async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
         return await sql.order_of_dispute(self._conn, tenant_id, dispute_id)

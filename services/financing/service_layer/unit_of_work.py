@@ -31,6 +31,7 @@ from services.financing.domain.advance import Advance
 from services.financing.domain.orders import Disputes, OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Exposure
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 OrderKey = tuple[str, str]  # (tenant_id, order_id)
@@ -66,12 +67,18 @@ class Advances(Protocol):
         """Which of the orders ``keys`` have a live advance now."""
 
     async def list(
-        self, tenant_id: str, supplier_id: str | None = None, limit: int = 100
-    ) -> list[Advance]:
-        """The tenant's advances (the supplier's only, if named), newest first."""
+        self,
+        tenant_id: str,
+        page: Page,
+        supplier_id: str | None = None,
+        external_reference: str | None = None,
+    ) -> Window[Advance]:
+        """The tenant's advances (the supplier's only, if named), newest first; a
+        ``starting_after`` not among them is ``InvalidCursor``."""
 
     async def add(self, advance: Advance) -> Advance:
-        """A new advance, at its version."""
+        """A new advance, at its version (``DuplicateExternalReference`` if the tenant has
+        one with its external_reference; ``save`` too)."""
 
     async def save(self, advance: Advance) -> Advance:
         """Write ``advance`` if unchanged since read at ``advance.version``; else ``Conflict``."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.ledger.adapters.posting import driver
 from services.ledger.adapters.tables import recon_breaks, recon_runs
 from services.ledger.domain.recon import DEFAULT_OWNER, STRIPE_KINDS, BreakKind, StripeLine
+from shared.pagination import InvalidCursor, Page, Window
 
 COPY_CHUNK = 50_000
 STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
@@ -27,21 +28,27 @@ STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
 _STRIPE_RESULTS = """
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
 WITH ledger AS (
-    SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount
+    SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount,
+           max(p.posted_at) AS at
     FROM accounts a JOIN postings p ON p.account_id = a.id
     WHERE a.tenant_id = $1 AND a.code = 'stripe_clearing' AND p.external_ref IS NOT NULL
     GROUP BY p.external_ref, p.currency
 ), stripe AS (
-    SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount
+    SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount, max(created) AS at
     FROM stripe_lines WHERE run_id = $2 GROUP BY source_id, currency
 )
 SELECT coalesce(l.object_id, s.object_id) AS object_id, coalesce(l.currency, s.currency) AS currency,
        l.amount AS ledger_amount, s.amount AS other_amount,
        CASE WHEN l.object_id IS NULL THEN 'missing_in_ledger'
             WHEN s.object_id IS NULL THEN 'missing_in_stripe'
-            WHEN l.amount <> s.amount THEN 'amount_mismatch'
+            WHEN abs(l.amount - s.amount) > coalesce(r.amount_tolerance, 0) THEN 'amount_mismatch'
+            WHEN r.date_window_days IS NOT NULL
+                 AND abs(extract(epoch FROM s.at - l.at)) > r.date_window_days * 86400.0
+                 THEN 'date_mismatch'
             ELSE 'matched' END AS kind
 FROM ledger l FULL JOIN stripe s ON s.object_id = l.object_id AND s.currency = l.currency
+LEFT JOIN recon_match_rules r                     -- the tenant's rules (domain/breaks.py)
+  ON r.tenant_id = $1 AND r.currency = coalesce(l.currency, s.currency)
 """
 _ESCROW_RESULTS = """
 INSERT INTO recon_result (object_id, currency, ledger_amount, other_amount, kind)
@@ -144,17 +151,32 @@ async def set_stripe_rows(conn: AsyncConnection, run_id: int, stripe_rows: int) 
 
 
 async def breaks(
-    conn: AsyncConnection, tenant_id: str, status: str | None, kind: str | None, limit: int
-) -> list[dict[str, Any]]:
-    q = sa.select(recon_breaks).where(recon_breaks.c.tenant_id == tenant_id)
+    conn: AsyncConnection, tenant_id: str, status: str | None, kind: str | None, page: Page
+) -> Window[dict[str, Any]]:
+    """Oldest first on (first_seen_at, id); ``starting_after`` a break id of the tenant's,
+    else ``InvalidCursor`` (another tenant's break is no cursor of this one's)."""
+    b = recon_breaks.c
+    q = sa.select(recon_breaks).where(b.tenant_id == tenant_id)
     if status:
-        q = q.where(recon_breaks.c.status == status)
+        q = q.where(b.status == status)
     if kind:
-        q = q.where(recon_breaks.c.kind == kind)
-    rows = await conn.execute(
-        q.order_by(recon_breaks.c.first_seen_at, recon_breaks.c.id).limit(limit)
-    )
-    return [dict(r._mapping) for r in rows]
+        q = q.where(b.kind == kind)
+    if page.starting_after is not None:
+        cursor = page.starting_after
+        after = None
+        if cursor.isdigit() and int(cursor) < 2**63:
+            after = (
+                await conn.execute(
+                    sa.select(b.first_seen_at, b.id).where(
+                        b.tenant_id == tenant_id, b.id == int(cursor)
+                    )
+                )
+            ).first()
+        if after is None:
+            raise InvalidCursor(cursor)
+        q = q.where(sa.tuple_(b.first_seen_at, b.id) > (after.first_seen_at, after.id))
+    rows = (await conn.execute(q.order_by(b.first_seen_at, b.id).limit(page.fetch))).all()
+    return Window.cut([dict(r._mapping) for r in rows], page)
 
 
 async def update_break(

@@ -20,12 +20,14 @@ from services.ledger.adapters.statements import Position, StatementPage, stateme
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.reports import AccountSums
 from services.ledger.service_layer.records import (
     BreakRecord,
     PeriodCloseRecord,
     PostingRecord,
     TransactionRecord,
 )
+from shared.pagination import Page, Window
 
 
 class Driver:
@@ -125,6 +127,11 @@ class SqlAccounts:
     ) -> StatementPage:
         return await statement_page(self._conn, account_id, start, end, after, limit)
 
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        return await queries.period_sums(self._conn, tenant_id, currency, previous, start, end)
+
 
 class SqlReconciliation:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -147,10 +154,10 @@ class SqlReconciliation:
         await sql_recon.set_stripe_rows(self._conn, run_id, stripe_rows)
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, limit)
-        return [BreakRecord(**row) for row in rows]
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, page)
+        return Window([BreakRecord(**row) for row in rows.items], rows.has_more)
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime

@@ -5,7 +5,7 @@ defaults, keys, indexes: tests/integration/test_schema_drift.py) and never creat
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 LEDGER = sa.MetaData()
 _ts = sa.DateTime(timezone=True)
@@ -176,6 +176,7 @@ recon_runs = sa.Table(
             "missing_in_stripe",
             "amount_mismatch",
             "escrow_held_mismatch",
+            "date_mismatch",
         )
     ),
 )
@@ -217,4 +218,54 @@ recon_breaks = sa.Table(
     sa.Column("resolution", sa.Text),
     sa.UniqueConstraint("tenant_id", "kind", "object_id", "currency"),
     sa.Index("recon_breaks_open", "tenant_id", "status", "first_seen_at"),
+)
+
+# The break workflow (ledger_0008): matching rules, comments, assignment, resolutions.
+recon_match_rules = sa.Table(
+    "recon_match_rules",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("amount_tolerance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("date_window_days", sa.Integer),
+    sa.Column("approval_threshold", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+break_comments = sa.Table(
+    "break_comments",
+    LEDGER,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("break_comments_break", "break_id", "id"),
+)
+
+break_assignments = sa.Table(
+    "break_assignments",
+    LEDGER,
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("assignee", sa.Text, nullable=False),
+    sa.Column("assigned_by", sa.Text, nullable=False),
+    sa.Column("assigned_at", _ts, nullable=False),
+)
+
+break_resolutions = sa.Table(
+    "break_resolutions",
+    LEDGER,
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("maker", sa.Text, nullable=False),
+    sa.Column("requested_at", _ts, nullable=False),
+    sa.Column("adjustment", JSONB),
+    sa.Column("checker", sa.Text),
+    sa.Column("approved_at", _ts),
+    sa.Column("transaction_id", UUID(as_uuid=True)),
 )

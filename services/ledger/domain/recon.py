@@ -23,15 +23,22 @@ class BreakKind(StrEnum):
     MISSING_IN_STRIPE = "missing_in_stripe"
     AMOUNT_MISMATCH = "amount_mismatch"
     ESCROW_HELD_MISMATCH = "escrow_held_mismatch"
+    DATE_MISMATCH = "date_mismatch"  # amounts agree, dates further apart than the rules allow
 
 
-STRIPE_KINDS = (BreakKind.MISSING_IN_LEDGER, BreakKind.MISSING_IN_STRIPE, BreakKind.AMOUNT_MISMATCH)
+STRIPE_KINDS = (
+    BreakKind.MISSING_IN_LEDGER,
+    BreakKind.MISSING_IN_STRIPE,
+    BreakKind.AMOUNT_MISMATCH,
+    BreakKind.DATE_MISMATCH,
+)
 
 DEFAULT_OWNER: dict[BreakKind, str] = {
     BreakKind.MISSING_IN_LEDGER: "ledger-ops",  # money moved at Stripe, no event booked it
     BreakKind.MISSING_IN_STRIPE: "payments-ops",  # booked, but Stripe has not (yet) got it
     BreakKind.AMOUNT_MISMATCH: "finance",
     BreakKind.ESCROW_HELD_MISMATCH: "escrow-ops",
+    BreakKind.DATE_MISMATCH: "finance",
 }
 
 

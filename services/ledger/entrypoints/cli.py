@@ -29,6 +29,7 @@ from services.ledger.domain.recon import StripeLine
 from services.ledger.service_layer import commands, queries
 from services.ledger.service_layer.unit_of_work import NO_EVENTS, LedgerUnitOfWork
 from shared.db import make_engine
+from shared.pagination import MAX_LIMIT, Page
 from shared.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The ledger service.")
@@ -197,13 +198,19 @@ def reconcile(
         for kind, n in result.counts.items():
             table.add_row(kind, str(n))
         console.print(table)
-        still_open = await queries.breaks(uow(engine), cli_caller, "open", None, 50)
-        for b in still_open:
+        still_open = await queries.breaks(
+            uow(engine), cli_caller, "open", None, Page(limit=MAX_LIMIT)
+        )
+        for b in still_open.items:
             console.print(
                 f"  [yellow]{b.kind}[/] {b.object_id} {b.currency} ledger={b.ledger_amount}"
                 f" other={b.other_amount} owner={b.owner}"
             )
-        return len(still_open)
+        if still_open.has_more:
+            console.print(
+                f"  … more than {MAX_LIMIT} open: see GET /v1/ledger/reconciliation/breaks"
+            )
+        return len(still_open.items)
 
     if run(database_url, work):
         raise typer.Exit(1)

@@ -23,12 +23,23 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters import repositories as sql
+from services.ledger.adapters.break_work import SqlBreakWork
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
+from services.ledger.domain.breaks import MatchRules
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import HeldReport, StripeLine
-from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
+from services.ledger.domain.reports import AccountSums
+from services.ledger.service_layer.records import (
+    AssignmentRecord,
+    BreakRecord,
+    CommentRecord,
+    PeriodCloseRecord,
+    ResolutionRecord,
+    TransactionRecord,
+)
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 Head = tuple[int, str]  # a book's last position and hash
@@ -89,6 +100,12 @@ class Accounts(Protocol):
         self, account_id: int, start: datetime, end: datetime, after: Position | None, limit: int
     ) -> StatementPage: ...
 
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        """Raw sums per account code of ``currency``: dated before ``previous``, in
+        [previous, start) and in [start, end)."""
+
 
 class Reconciliation(Protocol):
     async def start_run(self, tenant_id: str, source: str, actor: str) -> int: ...
@@ -106,15 +123,52 @@ class Reconciliation(Protocol):
     async def finish(self, run_id: int, stripe_rows: int) -> None: ...
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        """Oldest first."""
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        """Oldest first; ``starting_after`` a break id of the tenant's, else
+        ``InvalidCursor``."""
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
     ) -> BreakRecord | None: ...
 
     async def assign(self, tenant_id: str, break_id: int, owner: str) -> BreakRecord | None: ...
+
+
+class BreakWork(Protocol):
+    """The break workflow's rows (``adapters/break_work.py``)."""
+
+    async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
+        """The tenant's matching rules, by currency."""
+
+    async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
+
+    async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
+        """The tenant's breaks among ``break_ids``, locked until the unit of work ends."""
+
+    async def all_breaks(self, tenant_id: str) -> list[BreakRecord]: ...
+
+    async def mark_resolved(
+        self, tenant_id: str, break_ids: Sequence[int], resolution: str, by: str, at: datetime
+    ) -> None: ...
+
+    async def add_comment(
+        self, tenant_id: str, break_id: int, author: str, body: str, at: datetime
+    ) -> CommentRecord: ...
+
+    async def comments(self, tenant_id: str, break_id: int) -> list[CommentRecord]: ...
+
+    async def assign(
+        self, tenant_id: str, break_id: int, assignee: str, by: str, at: datetime
+    ) -> AssignmentRecord: ...
+
+    async def assignment(self, tenant_id: str, break_id: int) -> AssignmentRecord | None: ...
+
+    async def resolutions(
+        self, tenant_id: str, break_ids: Sequence[int]
+    ) -> dict[int, ResolutionRecord]: ...
+
+    async def save_resolution(self, resolution: ResolutionRecord) -> None: ...
 
 
 class Checkpoints(Protocol):
@@ -159,6 +213,9 @@ class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
     def checkpoints(self) -> Checkpoints: ...
 
     @property
+    def break_work(self) -> BreakWork: ...
+
+    @property
     def books(self) -> Books: ...
 
 
@@ -175,6 +232,7 @@ class LedgerUnitOfWork(SqlUnitOfWork):
     reconciliation: Reconciliation
     checkpoints: Checkpoints
     books: Books
+    break_work: BreakWork
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -186,3 +244,4 @@ class LedgerUnitOfWork(SqlUnitOfWork):
         self.reconciliation = sql.SqlReconciliation(conn)
         self.checkpoints = sql.SqlCheckpoints(conn)
         self.books = sql.SqlBooks(conn)
+        self.break_work = SqlBreakWork(conn)

@@ -8,7 +8,9 @@ address itself; TLS still verifies the certificate against the URL's host name (
 sends it as SNI), so https keeps its meaning.
 
 Bounded: connect and read timeouts, an overall deadline, the first KiB of the answer read and
-the rest never downloaded, no redirects followed (a 3xx is a failed attempt), no proxy from
+the rest never downloaded (and asked for uncompressed, ``Accept-Encoding: identity``, so the
+excerpt is the answer's text, not gzip bytes: the raw stream is read to bound it), no
+redirects followed (a 3xx is a failed attempt), no proxy from
 the environment.
 """
 
@@ -105,6 +107,7 @@ class HttpSender:
 
         try:
             async with asyncio.timeout(self.deadline):
+                headers = {**headers, "Accept-Encoding": "identity"}
                 async with self.client.stream("POST", url, content=body, headers=headers) as r:
                     excerpt = b""
                     async for chunk in r.aiter_raw():
@@ -116,7 +119,9 @@ class HttpSender:
             return Sent(None, elapsed(), error=f"url_not_allowed: {exc.message}")
         except (httpx.TimeoutException, TimeoutError):
             return Sent(None, elapsed(), error="timeout")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            # InvalidURL and StreamError are no HTTPError: uncaught, the attempt would never
+            # be recorded and the delivery claimed again at every lease, for ever.
             return Sent(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
 
     async def close(self) -> None:

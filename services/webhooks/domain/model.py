@@ -36,6 +36,7 @@ class Endpoint:
     secret: str
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    external_reference: str | None = None  # the platform's own id, unique per tenant
     enabled: bool = True
     disabled_reason: str | None = None
     previous_secret: str | None = None
@@ -174,5 +175,7 @@ def public_event(
 
 
 def excerpt(body: bytes) -> str:
-    """The first KiB of an answer, as text (undecodable bytes replaced)."""
-    return body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    """The first KiB of an answer, as text: undecodable bytes and NUL (which PostgreSQL text
+    cannot hold, so an answer with one could not be recorded) become U+FFFD."""
+    text = body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.webhooks.adapters import tables
 from services.webhooks.adapters.resolver import SystemResolver
 from services.webhooks.bootstrap import DEFINITION, WebhooksContainer, bootstrap, worker
 from services.webhooks.domain.ssrf import IpAddress
@@ -39,7 +40,8 @@ class Received:
 @dataclass
 class Receiver:
     """A platform's webhook receiver: answers by path (``/ok`` 200, ``/fail`` 500,
-    ``/slow`` after 5 s, ``/redirect`` 302), and records every request."""
+    ``/slow`` after 5 s, ``/redirect`` 302, ``/nul`` 200 with NUL bytes in its text,
+    ``/gzip`` 200 compressed when the request allows it), and records every request."""
 
     port: int = 0
     received: list[Received] = field(default_factory=list)
@@ -58,6 +60,12 @@ class Receiver:
             await asyncio.sleep(5)
         if request.path.startswith("/redirect"):
             raise web.HTTPFound("http://127.0.0.1:1/elsewhere")
+        if request.path.startswith("/nul"):
+            return web.Response(status=200, body=b"ok\x00\x00done")
+        if request.path.startswith("/gzip"):
+            answer = web.Response(status=200, text="received, thank you " * 20)
+            answer.enable_compression()  # only if the request's Accept-Encoding allows it
+            return answer
         return web.Response(status=200, text="thanks")
 
 
@@ -173,5 +181,13 @@ async def hooks(webhooks_settings: Settings, identity: AsyncEngine) -> AsyncIter
                     other,
                     tenant,
                 )
+                # The worker claims every tenant's due deliveries: a test's leftovers (a
+                # retry 1 s later) must not fall due in a later test's deliver_due().
+                async with container.runtime.engine.begin() as conn:
+                    await conn.execute(
+                        tables.endpoints.delete().where(
+                            tables.endpoints.c.tenant_id.in_([tenant, f"o-{tenant}"])
+                        )
+                    )
     finally:
         await runner.cleanup()

@@ -16,9 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.escrow.adapters.repository import decode_cursor, encode_cursor
 from services.escrow.domain.model import Dispute, Escrow
-from services.escrow.service_layer.errors import InvalidCursor
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -27,13 +25,14 @@ from services.escrow.service_layer.gateway import (
 from services.escrow.service_layer.unit_of_work import (
     DEFAULT_FEE_BPS,
     DisputeFilter,
-    DisputeRefs,
     FeeTerms,
     OrderFilter,
     TimelineEntries,
     TimelineRecord,
 )
 from shared.events import Envelope
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window, paginate
 from shared.unit_of_work import Conflict, FakeUnitOfWork
 
 
@@ -75,9 +74,20 @@ class FakeEscrowRepository:
         self.locked |= set(order_ids)
         return {i: self.rows[i] for i in sorted(order_ids) if i in self.rows}
 
+    def _check_reference(self, escrow: Escrow) -> None:
+        ref = escrow.external_reference
+        if ref is not None and any(
+            e.tenant_id == escrow.tenant_id
+            and e.external_reference == ref
+            and e.order_id != escrow.order_id
+            for e in self.rows.values()
+        ):
+            raise DuplicateExternalReference("order", ref)
+
     async def add(self, escrow: Escrow, now: datetime) -> Escrow:
         if escrow.order_id in self.rows:
             raise ValueError(f"escrow {escrow.order_id} exists")
+        self._check_reference(escrow)
         saved = escrow.model_copy(update={"version": 1})
         self.rows[escrow.order_id] = saved
         return saved
@@ -87,6 +97,7 @@ class FakeEscrowRepository:
         stored = self.rows.get(escrow.order_id)
         if stored is None or stored.version != escrow.version:
             raise Conflict(f"escrow {escrow.order_id} changed since version {escrow.version}")
+        self._check_reference(escrow)
         saved = escrow.model_copy(update={"version": escrow.version + 1})
         self.rows[escrow.order_id] = saved
         return saved
@@ -122,34 +133,34 @@ class FakeEscrowRepository:
                 )
                 self.entries.append((escrow.tenant_id, escrow.order_id, record))
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
-        return [r for t, o, r in self.entries if (t, o) == (tenant_id, order_id)]
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        mine = [r for t, o, r in self.entries if (t, o) == (tenant_id, order_id)]
+        return paginate(mine, page, lambda r: str(r.event_id))
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        try:
-            after = decode_cursor(cursor) if cursor is not None else None
-        except (ValueError, TypeError) as exc:
-            raise InvalidCursor("the cursor is not one this API returned") from exc
-        found = sorted(
-            (
-                e
-                for e in self.rows.values()
-                if e.tenant_id == tenant_id
-                and flt.status in (None, e.status)
-                and flt.buyer_id in (None, e.buyer_id)
-                and flt.supplier_id in (None, e.supplier_id)
-                and (flt.created_from is None or e.created_at >= flt.created_from)
-                and (flt.created_to is None or e.created_at < flt.created_to)
-                and (after is None or (e.created_at, e.order_id) < after)
-            ),
-            key=lambda e: (e.created_at, e.order_id),
-            reverse=True,
-        )
-        page = found[:limit]
-        more = len(found) > limit
-        return page, encode_cursor(page[-1].created_at, page[-1].order_id) if more else None
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        scope = [
+            e
+            for e in self.rows.values()
+            if e.tenant_id == tenant_id and flt.supplier_id in (None, e.supplier_id)
+        ]
+        newest_first = sorted(scope, key=lambda e: (e.created_at, e.order_id), reverse=True)
+        after = None
+        if page.starting_after is not None:
+            cursor = [e for e in scope if e.order_id == page.starting_after]
+            if not cursor:
+                raise InvalidCursor(page.starting_after)
+            after = (cursor[0].created_at, cursor[0].order_id)
+        found = [
+            e
+            for e in newest_first
+            if flt.status in (None, e.status)
+            and flt.buyer_id in (None, e.buyer_id)
+            and flt.external_reference in (None, e.external_reference)
+            and (flt.created_from is None or e.created_at >= flt.created_from)
+            and (flt.created_to is None or e.created_at < flt.created_to)
+            and (after is None or (e.created_at, e.order_id) < after)
+        ]
+        return Window.cut(found[: page.fetch], page)
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
         self.intents.setdefault(pi_id, set()).add(escrow.order_id)
@@ -165,28 +176,29 @@ class FakeEscrowRepository:
             self.dispute_index[d.dispute_id] = opened
 
     async def find_disputes(
-        self, tenant_id: str, flt: DisputeFilter, starting_after: str | None, limit: int
-    ) -> DisputeRefs:
-        listed = []
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        base = []
         for dispute_id, (order_id, opened_at) in self.dispute_index.items():
             escrow = self.rows[order_id]
-            d = next(x for x in escrow.disputes if x.dispute_id == dispute_id)
-            if (
-                escrow.tenant_id == tenant_id
-                and flt.status in (None, d.status)
-                and flt.order_id in (None, order_id)
-                and flt.supplier_id in (None, escrow.supplier_id)
-                and (flt.opened_after is None or opened_at > flt.opened_after)
-                and (flt.opened_before is None or opened_at < flt.opened_before)
-            ):
-                listed.append((opened_at, dispute_id, order_id))
-        listed.sort(reverse=True)
-        if starting_after is not None:
-            anchor = self.dispute_index.get(starting_after)
-            if anchor is None or self.rows[anchor[0]].tenant_id != tenant_id:
-                raise InvalidCursor(f"starting_after: no dispute {starting_after}")
-            listed = [x for x in listed if (x[0], x[1]) < (anchor[1], starting_after)]
-        return DisputeRefs([(o, d) for _, d, o in listed[:limit]], len(listed) > limit)
+            if escrow.tenant_id == tenant_id and flt.supplier_id in (None, escrow.supplier_id):
+                d = next(x for x in escrow.disputes if x.dispute_id == dispute_id)
+                base.append((opened_at, dispute_id, order_id, d.status))
+        base.sort(reverse=True)
+        if page.starting_after is not None:
+            anchor = next((x for x in base if x[1] == page.starting_after), None)
+            if anchor is None:
+                raise InvalidCursor(page.starting_after)
+            base = [x for x in base if x[:2] < anchor[:2]]
+        listed = [
+            (order_id, dispute_id)
+            for opened_at, dispute_id, order_id, status in base
+            if flt.status in (None, status)
+            and flt.order_id in (None, order_id)
+            and (flt.opened_after is None or opened_at > flt.opened_after)
+            and (flt.opened_before is None or opened_at < flt.opened_before)
+        ]
+        return Window.cut(listed[: page.fetch], page)
 
     async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
         found = self.dispute_index.get(dispute_id)

@@ -19,9 +19,10 @@ from services.escrow.domain.records import DocumentRef
 from services.escrow.service_layer import commands, negotiations, returns, timers
 from services.escrow.service_layer.commands import Caller
 from services.escrow.service_layer.decisions import DEADLINE_TIMER
-from services.escrow.service_layer.errors import InvalidCursor, OrderNotFound
+from services.escrow.service_layer.errors import OrderNotFound
 from services.escrow.service_layer.unit_of_work import DisputeFilter
 from shared.clock import ManualClock
+from shared.pagination import InvalidCursor, Page
 from shared.unit_of_work import ScheduledTimer
 from tests.unit.escrow.builders import DAY, EVIDENCE, T0, funded, ms, new_order
 from tests.unit.escrow.fakes import FakeEscrowUnitOfWork, FakeGateway
@@ -80,8 +81,8 @@ async def test_opening_schedules_the_negotiation_deadline_and_lists_the_dispute(
     [timer] = deadline_timers(uow)
     assert timer.due_at == escrow.dispute(did).respond_by
     assert timer.payload["what"] == "dispute" and timer.payload["subject"] == did
-    page = await negotiations.list_disputes(uow, PLATFORM, DisputeFilter(), None, 10)
-    assert [d.dispute_id for _, d in page.disputes] == [did] and not page.has_more
+    page = await negotiations.list_disputes(uow, PLATFORM, DisputeFilter(), Page(limit=10))
+    assert [d.dispute_id for _, d in page.items] == [did] and not page.has_more
 
 
 async def test_evidence_response_counter_and_acceptance_settle_the_split_through_stripe(
@@ -145,9 +146,9 @@ async def test_the_deadline_timer_escalates_and_finance_resolves(
     entry = uow.escrows.entries[-1][2]
     assert (entry.event_type, entry.actor) == ("escrow.dispute_escalated", "system:deadline")
     page = await negotiations.list_disputes(
-        uow, FINANCE, DisputeFilter(status="escalated"), None, 10
+        uow, FINANCE, DisputeFilter(status="escalated"), Page(limit=10)
     )
-    assert len(page.disputes) == 1
+    assert len(page.items) == 1
     with pytest.raises(InvalidTransition):
         await negotiations.offer_split(
             terms(uow, clock, gateway, PLATFORM, escrow, did), "buyer", 1, 30_000 - 1, None
@@ -185,30 +186,34 @@ async def test_listing_filters_and_pages_with_starting_after(
         clock.set(T0 + i * DAY / 10)
         _, did = await disputed(uow, clock, gateway)
         ids.append(did)
-    first = await negotiations.list_disputes(uow, PLATFORM, DisputeFilter(), None, 2)
-    assert [d.dispute_id for _, d in first.disputes] == [ids[2], ids[1]] and first.has_more
-    rest = await negotiations.list_disputes(uow, PLATFORM, DisputeFilter(), ids[1], 2)
-    assert [d.dispute_id for _, d in rest.disputes] == [ids[0]] and not rest.has_more
+    first = await negotiations.list_disputes(uow, PLATFORM, DisputeFilter(), Page(limit=2))
+    assert [d.dispute_id for _, d in first.items] == [ids[2], ids[1]] and first.has_more
+    rest = await negotiations.list_disputes(
+        uow, PLATFORM, DisputeFilter(), Page(limit=2, starting_after=ids[1])
+    )
+    assert [d.dispute_id for _, d in rest.items] == [ids[0]] and not rest.has_more
     cut = T0 + DAY / 20
     after: datetime = cut
     newer = await negotiations.list_disputes(
-        uow, PLATFORM, DisputeFilter(opened_after=after), None, 10
+        uow, PLATFORM, DisputeFilter(opened_after=after), Page(limit=10)
     )
-    assert len(newer.disputes) == 2
+    assert len(newer.items) == 2
     older = await negotiations.list_disputes(
-        uow, PLATFORM, DisputeFilter(opened_before=cut), None, 10
+        uow, PLATFORM, DisputeFilter(opened_before=cut), Page(limit=10)
     )
-    assert [d.dispute_id for _, d in older.disputes] == [ids[0]]
+    assert [d.dispute_id for _, d in older.items] == [ids[0]]
     one_order = uow.escrows.dispute_index[ids[0]][0]
     by_order = await negotiations.list_disputes(
-        uow, PLATFORM, DisputeFilter(order_id=one_order), None, 10
+        uow, PLATFORM, DisputeFilter(order_id=one_order), Page(limit=10)
     )
-    assert [d.dispute_id for _, d in by_order.disputes] == [ids[0]]
+    assert [d.dispute_id for _, d in by_order.items] == [ids[0]]
     assert (
-        await negotiations.list_disputes(uow, OTHER_TENANT, DisputeFilter(), None, 10)
-    ).disputes == []
+        await negotiations.list_disputes(uow, OTHER_TENANT, DisputeFilter(), Page(limit=10))
+    ).items == []
     with pytest.raises(InvalidCursor):
-        await negotiations.list_disputes(uow, OTHER_TENANT, DisputeFilter(), ids[0], 10)
+        await negotiations.list_disputes(
+            uow, OTHER_TENANT, DisputeFilter(), Page(limit=10, starting_after=ids[0])
+        )
 
 
 async def test_rejection_return_and_receipt_refund_through_stripe_with_timers(

@@ -28,6 +28,8 @@ from services.financing.service_layer.unit_of_work import (
     HistoryLine,
     OrderKey,
 )
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import Conflict, FakeUnitOfWork
 
 
@@ -79,18 +81,40 @@ class FakeAdvances:
         return live & set(keys)
 
     async def list(
-        self, tenant_id: str, supplier_id: str | None = None, limit: int = 100
-    ) -> builtins.list[Advance]:
-        found = [
+        self,
+        tenant_id: str,
+        page: Page,
+        supplier_id: str | None = None,
+        external_reference: str | None = None,
+    ) -> Window[Advance]:
+        scope = [
             a
             for a in self.rows.values()
             if a.tenant_id == tenant_id and supplier_id in (None, a.supplier_id)
         ]
-        return sorted(found, key=lambda a: a.created_at, reverse=True)[:limit]
+        newest = sorted(scope, key=lambda a: (a.created_at, a.advance_id), reverse=True)
+        ids = [a.advance_id for a in newest]
+        start = 0
+        if page.starting_after is not None:
+            if page.starting_after not in ids:
+                raise InvalidCursor(page.starting_after)
+            start = ids.index(page.starting_after) + 1
+        found = [a for a in newest[start:] if external_reference in (None, a.external_reference)]
+        return Window.cut(found[: page.fetch], page)
+
+    def _check_reference(self, advance: Advance) -> None:
+        ref = advance.external_reference
+        if ref is not None and any(
+            (a.tenant_id, a.external_reference) == (advance.tenant_id, ref)
+            and a.advance_id != advance.advance_id
+            for a in self.rows.values()
+        ):
+            raise DuplicateExternalReference("advance", ref)
 
     async def add(self, advance: Advance) -> Advance:
         if advance.advance_id in self.rows:
             raise ValueError(f"advance {advance.advance_id} exists")
+        self._check_reference(advance)
         self.rows[advance.advance_id] = advance
         return advance
 
@@ -99,6 +123,7 @@ class FakeAdvances:
         stored = self.rows.get(advance.advance_id)
         if stored is None or stored.version != advance.version:
             raise Conflict(f"advance {advance.advance_id} changed since {advance.version}")
+        self._check_reference(advance)
         saved = replace(advance, version=advance.version + 1)
         self.rows[advance.advance_id] = saved
         return saved

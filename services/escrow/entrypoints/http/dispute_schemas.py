@@ -166,6 +166,7 @@ class DisputePublic(Dispute):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     object: Literal["dispute"] = "dispute"
+    id: str = Field(description="the dispute's id (its dispute_id): a page's starting_after")
     order_id: str
     tenant_id: str
     buyer_id: str
@@ -180,6 +181,7 @@ class DisputePublic(Dispute):
         return cls.model_validate(
             {
                 **dict(dispute),
+                "id": dispute.dispute_id,
                 "order_id": escrow.order_id,
                 "tenant_id": escrow.tenant_id,
                 "buyer_id": escrow.buyer_id,
@@ -188,12 +190,3 @@ class DisputePublic(Dispute):
                 "history": [HistoryEntry.of(r) for r in history] if history is not None else None,
             }
         )
-
-
-class DisputeList(BaseModel):
-    """Stripe's list shape."""
-
-    object: Literal["list"] = "list"
-    data: list[DisputePublic]
-    has_more: bool
-    url: str

@@ -8,15 +8,13 @@ Finance's resolution stays ``POST /v1/orders/{order_id}/disputes/{dispute_id}/re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from services.escrow.domain.model import Escrow
 from services.escrow.entrypoints.http.deps import Anyone, Container, PlatformOrSupplier, caller
 from services.escrow.entrypoints.http.dispute_schemas import (
     DisputeEvidenceCreate,
-    DisputeList,
     DisputePublic,
     DisputeResponseCreate,
     EscalationCreate,
@@ -32,6 +30,7 @@ from shared.http.auth import Principal
 from shared.http.errors import ApiError
 from shared.http.idempotency import answer
 from shared.http.openapi import PARTY_MISMATCH, Responses
+from shared.http.pagination import ListOf, Paging
 
 router = APIRouter(tags=["disputes"])
 # A party doing the other party's step (or a supplier key speaking for the buyer).
@@ -71,25 +70,18 @@ async def list_disputes(
     request: Request,
     who: Anyone,
     c: Container,
+    page: Paging,
     status: DisputeStatus | None = None,
     order_id: str | None = None,
     opened_after: datetime | None = None,
     opened_before: datetime | None = None,
-    starting_after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> DisputeList:
+) -> ListOf[DisputePublic]:
     """The tenant's disputes, newest opened first (a bound supplier key: its own)."""
     supplier = who.supplier_filter(None, unbound_must_name=False)
     flt = DisputeFilter(status, order_id, supplier, opened_after, opened_before)
     with answered():
-        page = await negotiations.list_disputes(
-            c.unit_of_work(), caller(who), flt, starting_after, limit
-        )
-    return DisputeList(
-        data=[DisputePublic.of(e, d) for e, d in page.disputes],
-        has_more=page.has_more,
-        url=request.url.path,
-    )
+        window = await negotiations.list_disputes(c.unit_of_work(), caller(who), flt, page)
+    return ListOf[DisputePublic].of(window, request, lambda found: DisputePublic.of(*found))
 
 
 @router.get("/v1/disputes/{dispute_id}")

@@ -1,7 +1,7 @@
 """Disputes listed across orders: the escrow_disputes projection, backfilled.
 
 Revision ID: escrow_0005
-Revises: escrow_0002
+Revises: escrow_0003
 
 The disputes themselves (evidence, offers, rejections, partial refund proposals) live in
 ``escrows.state`` like the rest of the aggregate; their new fields have defaults, so
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "escrow_0005"
-down_revision = "escrow_0002"
+down_revision = "escrow_0003"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from services.ledger.adapters.stripe_source import parse_report_csv
 from services.ledger.domain.recon import ReportFormatError, StripeLine
@@ -14,9 +14,10 @@ from services.ledger.entrypoints.http.schemas import Assign, BreakPublic, Resolv
 from services.ledger.service_layer import commands, queries
 from shared.http.idempotency import answer
 from shared.http.openapi import link
+from shared.http.pagination import ListOf, Paging
 
 router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
-FIRST = {"break_id": "$response.body#/0/id"}
+FIRST = {"break_id": "$response.body#/data/0/id"}
 BREAK_LINKS = {
     "links": {
         "Resolve": link("POST /v1/ledger/reconciliation/breaks/{break_id}/resolve", **FIRST),
@@ -71,16 +72,18 @@ def _run_public(result: commands.RunResult) -> RunPublic:
 
 @router.get("/breaks", responses={200: BREAK_LINKS})
 async def list_breaks(
+    request: Request,
     who: Finance,
     c: Container,
+    page: Paging,
     status: Literal["open", "resolved", "cleared"] | None = "open",
     kind: str | None = None,
-    limit: int = Query(500, ge=1, le=5000),
-) -> list[BreakPublic]:
-    """Breaks, oldest first, with owner and age in days."""
-    found = await queries.breaks(c.unit_of_work(), caller(who), status, kind, limit)
+) -> ListOf[BreakPublic]:
+    """Breaks, oldest first, with owner and age in days, in pages: ``starting_after`` is the
+    last break's ``id`` (another tenant's is `400 invalid_cursor`, as an unknown one)."""
+    found = await queries.breaks(c.unit_of_work(), caller(who), status, kind, page)
     now = c.clock.now()
-    return [BreakPublic.of(b, now) for b in found]
+    return ListOf[BreakPublic].of(found, request, lambda b: BreakPublic.of(b, now))
 
 
 @router.post("/breaks/{break_id}/resolve")

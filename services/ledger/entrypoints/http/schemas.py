@@ -199,6 +199,7 @@ class RunPublic(BaseModel):
     missing_in_stripe: int
     amount_mismatch: int
     escrow_held_mismatch: int
+    date_mismatch: int = 0
 
 
 class BreakPublic(BaseModel):

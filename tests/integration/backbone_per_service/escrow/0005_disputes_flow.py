@@ -1,9 +1,9 @@
-"""escrow_0005, the service's own revision, after escrow_0002."""
+"""escrow_0005, the service's own revision, after escrow_0003."""
 
 from tests.integration.backbone_per_service.today import borrow
 
 revision = "escrow_0005"
-down_revision = "escrow_0002"
+down_revision = "escrow_0003"
 branch_labels = None
 depends_on = None
 
