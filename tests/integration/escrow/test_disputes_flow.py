@@ -143,8 +143,10 @@ async def test_the_deadline_escalates_through_the_timer_worker(api: Api) -> None
     assert (
         next(x for x in r.json()["disputes"] if x["dispute_id"] == did)["resolved_by"] == "finance"
     )
-    timeline = (await api.client.get(f"/v1/orders/{oid}/timeline", headers=api.finance)).json()
-    escalation = next(e for e in timeline["events"] if e["type"] == "escrow.dispute_escalated")
+    timeline = (
+        await api.client.get(f"/v1/orders/{oid}/timeline?limit=100", headers=api.finance)
+    ).json()
+    escalation = next(e for e in timeline["data"] if e["type"] == "escrow.dispute_escalated")
     assert escalation["actor"] == "system:deadline"
 
 

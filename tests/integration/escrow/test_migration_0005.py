@@ -16,6 +16,7 @@ from services.escrow.adapters import repository
 from services.escrow.domain.disputes import open_dispute
 from shared.db import make_engine
 from shared.migrations import upgrade
+from shared.pagination import Page
 from shared.settings import Settings
 from tests.conftest import TEST_DB_PREFIX, _created, recreate_database
 from tests.unit.escrow.builders import DAY, T0, funded, ms, new_order
@@ -80,8 +81,12 @@ async def test_existing_disputes_are_backfilled_into_the_listing(settings: Setti
             loaded = await repository.get(conn, e.order_id)
             assert loaded is not None and loaded.disputes[0].opened_at is None
             found = await repository.list_disputes(
-                conn, "t1", opened_after=T0, opened_before=T0 + DAY + timedelta(seconds=1)
+                conn,
+                "t1",
+                Page(),
+                opened_after=T0,
+                opened_before=T0 + DAY + timedelta(seconds=1),
             )
-            assert found == ([(e.order_id, did)], False)
+            assert (found.items, found.has_more) == ([(e.order_id, did)], False)
     finally:
         await engine.dispose()
