@@ -61,11 +61,13 @@ async def bootstrap(
 
 def routers() -> Sequence[APIRouter]:
     from services.escrow.entrypoints.http import (
+        disputes,
         fees,
         funding,
         milestones,
         operations,
         orders,
+        returns,
         webhooks,
     )
 
@@ -73,6 +75,8 @@ def routers() -> Sequence[APIRouter]:
         orders.router,
         funding.router,
         milestones.router,
+        disputes.router,
+        returns.router,
         fees.router,
         operations.router,
         webhooks.router,

@@ -58,6 +58,32 @@ BODIES: dict[str, Any] = {
     },
     "POST /v1/orders/{order_id}/milestones/{milestone_id}/disputes": {"reason": "damaged"},
     "POST /v1/orders/{order_id}/disputes/{dispute_id}/resolve": {"outcome": "release"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/evidence": {"text": "matrix probe"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/response": {"text": "matrix probe"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/offers": {
+        "release_amount": 1,
+        "refund_amount": 1,
+    },
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/offers/{offer_id}/accept": {},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/escalate": {"reason": "matrix probe"},
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/reject": {
+        "remedy": "return",
+        "reasons": ["matrix probe"],
+    },
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/rejection/answer": {"remedy": "return"},
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/return-shipment": {
+        "carrier": "DHL",
+        "tracking": "JD-matrix",
+    },
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/return-receipt": {},
+    "POST /v1/orders/{order_id}/partial-refunds": {
+        "milestone_id": "{milestone_id}",
+        "amount": 100,
+        "reason": "matrix probe",
+    },
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/consent": {},
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/decline": {},
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/withdraw": {},
     "PUT /v1/fee-policy": {"basis_points": 90, "fixed_fees": {}},
     "POST /v1/ledger/adjustments": {
         "reason": "matrix probe",
@@ -107,7 +133,7 @@ QUERIES: dict[str, dict[str, str]] = {
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
-    "break_id", "key_id",
+    "break_id", "key_id", "offer_id", "proposal_id",
 }  # fmt: skip
 WRONG_KEYS = {"malformed": {"Authorization": "Basic dHJhZGVmbG93OnNlY3JldA=="}, "none": {}}
 

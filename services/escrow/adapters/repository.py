@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters.tables import (
+    disputes,
     escrows,
     fee_policies,
     payment_intents,
@@ -26,7 +27,7 @@ from services.escrow.adapters.tables import (
     timeline,
 )
 from services.escrow.domain.errors import InvariantViolation
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
 from shared.db import violates
 from shared.events import Envelope
 from shared.metadata import DuplicateExternalReference
@@ -341,3 +342,78 @@ async def claim_stripe_event(conn: AsyncConnection, event_id: str, event_type: s
         )
     ).first()
     return claimed is not None
+
+
+async def index_disputes(
+    conn: AsyncConnection, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+) -> None:
+    """Upsert the listing rows of ``changed`` disputes of ``escrow``."""
+    rows = [
+        {
+            "dispute_id": d.dispute_id,
+            "order_id": escrow.order_id,
+            "tenant_id": escrow.tenant_id,
+            "buyer_id": escrow.buyer_id,
+            "supplier_id": escrow.supplier_id,
+            "milestone_id": d.milestone_id,
+            "status": d.status,
+            "opened_at": d.opened_at or now,
+            "updated_at": now,
+        }
+        for d in changed
+    ]
+    stmt = pg_insert(disputes).values(rows)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["dispute_id"],
+            set_={"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+async def list_disputes(
+    conn: AsyncConnection,
+    tenant_id: str,
+    page: Page,
+    *,
+    status: str | None = None,
+    order_id: str | None = None,
+    supplier_id: str | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+) -> Window[tuple[str, str]]:
+    """(order id, dispute id) pairs, newest opened first. ``starting_after`` is a dispute id
+    of this tenant (and supplier, for a supplier's list), else ``InvalidCursor``."""
+    c = disputes.c
+    base = [c.tenant_id == tenant_id]
+    if supplier_id is not None:
+        base.append(c.supplier_id == supplier_id)
+    query = sa.select(c.order_id, c.dispute_id).where(*base)
+    for column, value in ((c.status, status), (c.order_id, order_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if opened_after is not None:
+        query = query.where(c.opened_at > opened_after)
+    if opened_before is not None:
+        query = query.where(c.opened_at < opened_before)
+    if page.starting_after is not None:
+        anchor = (
+            await conn.execute(
+                sa.select(c.opened_at, c.dispute_id).where(
+                    *base, c.dispute_id == page.starting_after
+                )
+            )
+        ).first()
+        if anchor is None:
+            raise InvalidCursor(page.starting_after)
+        query = query.where(sa.tuple_(c.opened_at, c.dispute_id) < tuple(anchor))
+    query = query.order_by(c.opened_at.desc(), c.dispute_id.desc()).limit(page.fetch)
+    rows = [(r.order_id, r.dispute_id) for r in (await conn.execute(query)).all()]
+    return Window.cut(rows, page)
+
+
+async def order_of_dispute(conn: AsyncConnection, tenant_id: str, dispute_id: str) -> str | None:
+    query = sa.select(disputes.c.order_id).where(
+        disputes.c.tenant_id == tenant_id, disputes.c.dispute_id == dispute_id
+    )
+    return (await conn.execute(query)).scalar()

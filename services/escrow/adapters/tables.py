@@ -132,3 +132,22 @@ refund_breaks = sa.Table(
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
 )
+
+# Every dispute of every escrow, for listing across orders: a projection of the disputes
+# in ``escrows.state``, written in the same transaction as the escrow (the aggregate stays
+# the truth; the detail, with evidence and offers, is read from it).
+disputes = sa.Table(
+    "escrow_disputes",
+    ESCROW,
+    sa.Column("dispute_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("milestone_id", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("escrow_disputes_tenant_opened", "tenant_id", "opened_at", "dispute_id"),
+    sa.Index("escrow_disputes_order", "order_id"),
+)

@@ -79,3 +79,18 @@ class RefundBeyondAvailable(UnbookableRefund, InsufficientFunds):
     """More than the escrow holds free (not reserved, not frozen)."""
 
     code = "insufficient_funds"
+
+
+class UnknownOffer(EscrowError):
+    code = "offer_not_found"
+
+
+class UnknownProposal(EscrowError):
+    code = "partial_refund_not_found"
+
+
+class WrongParty(EscrowError):
+    """The step is the other party's (the supplier responds; an offer or a proposal is
+    answered by the party that did not make it)."""
+
+    code = "wrong_party"

@@ -1,4 +1,5 @@
-"""Timer firings -> ``service_layer.timers``: the inspection window's lapse, settlement retries.
+"""Timer firings -> ``service_layer.timers``: the inspection window's lapse, settlement
+retries, people's deadlines.
 
 Each runs in ``EscrowUnitOfWork.joining`` the timer worker's savepoint, which the worker
 commits (or rolls back when the use case raises, and retries with backoff). A refund Stripe
@@ -15,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.escrow.bootstrap import EscrowContainer
 from services.escrow.service_layer import operations, timers
 from services.escrow.service_layer.causes import Cause
-from services.escrow.service_layer.decisions import INSPECTION_TIMER, SETTLEMENT_TIMER
+from services.escrow.service_layer.decisions import (
+    DEADLINE_TIMER,
+    INSPECTION_TIMER,
+    SETTLEMENT_TIMER,
+)
 from services.escrow.service_layer.settlement import RefundRefused
 from services.escrow.service_layer.unit_of_work import EscrowUnitOfWork
 from shared.timers import Timer, TimerHandler
@@ -46,4 +51,17 @@ def handlers(c: EscrowContainer) -> Mapping[str, TimerHandler]:
             )  # fmt: skip
             raise
 
-    return {INSPECTION_TIMER: inspection_window, SETTLEMENT_TIMER: settlement}
+    async def deadline(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
+        p = timer.payload
+        cause = Cause.from_payload(p)  # the decision that set the deadline
+        async with EscrowUnitOfWork.joining(conn, c.topic) as uow:
+            await timers.deadline_lapsed(
+                uow, c.clock, p["order_id"], p["what"], p["subject"], now, cause
+            )
+            await uow.commit()
+
+    return {
+        INSPECTION_TIMER: inspection_window,
+        SETTLEMENT_TIMER: settlement,
+        DEADLINE_TIMER: deadline,
+    }

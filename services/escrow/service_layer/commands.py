@@ -363,7 +363,7 @@ async def resolve_dispute(
     """Finance decides a dispute: release, refund or split (settled inline)."""
     return await _on_order(
         uows, clock, gateway, caller, order_id,
-        lambda e: disputes.resolve_dispute(e, dispute_id, outcome, release_amount),
+        lambda e: disputes.resolve_dispute(e, dispute_id, outcome, release_amount, clock.now()),
         before_commit,
     )  # fmt: skip
 
@@ -511,3 +511,9 @@ async def _on_order(
     )
     crash_point("escrow.before_settlement")
     return await settle(uows, clock, gateway, escrow, reserved, before_commit)
+
+
+# The one path of every command on an existing order, for the use cases of the other
+# modules (negotiations.py, returns.py).
+on_order = _on_order
+visible_order = _visible

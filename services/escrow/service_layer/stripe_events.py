@@ -187,7 +187,7 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
         assert isinstance(obj, DisputeObject)
         _same_currency(e, obj)
         payment = _succeeded_payment(e, obj.payment_intent)
-        return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id)
+        return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id, now)
 
     def dispute_closed(e: Escrow) -> Decision:
         assert isinstance(obj, DisputeObject)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
 from services.escrow.adapters.alerts import SqlRefundAlerts
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.alerts import RefundAlerts
 from shared.events import Envelope
 from shared.pagination import Page, Window
@@ -62,6 +62,15 @@ class FeeTerms:
 
 
 TimelineEntries = Sequence[tuple[Escrow, Sequence[Envelope]]]
+
+
+@dataclass(frozen=True)
+class DisputeFilter:
+    status: str | None = None
+    order_id: str | None = None
+    supplier_id: str | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
 
 
 class EscrowRepository(Protocol):
@@ -107,6 +116,19 @@ class EscrowRepository(Protocol):
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None: ...
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]: ...
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        """Keep the listing of disputes across orders in step with ``escrow``'s."""
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        """(order id, dispute id), newest opened first; ``starting_after`` a dispute id of
+        the list's tenant (and supplier), else ``InvalidCursor``."""
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None: ...
 
 
 class FeePolicies(Protocol):
@@ -201,6 +223,28 @@ class SqlEscrowRepository:
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return await sql.orders_of_payment_intent(self._conn, pi_id)
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        await sql.index_disputes(self._conn, escrow, changed, now)
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        return await sql.list_disputes(
+            self._conn,
+            tenant_id,
+            page,
+            status=flt.status,
+            order_id=flt.order_id,
+            supplier_id=flt.supplier_id,
+            opened_after=flt.opened_after,
+            opened_before=flt.opened_before,
+        )
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        return await sql.order_of_dispute(self._conn, tenant_id, dispute_id)
 
 
 class SqlFeePolicies:

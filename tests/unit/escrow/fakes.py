@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
@@ -26,6 +26,7 @@ from services.escrow.service_layer.gateway import (
 )
 from services.escrow.service_layer.unit_of_work import (
     DEFAULT_FEE_BPS,
+    DisputeFilter,
     FeeTerms,
     OrderFilter,
     TimelineEntries,
@@ -62,6 +63,8 @@ class FakeEscrowRepository:
     entries: list[tuple[str, str, TimelineRecord]] = field(default_factory=list)
     intents: dict[str, set[str]] = field(default_factory=dict)  # PaymentIntent -> orders
     locked: set[str] = field(default_factory=set)
+    # The dispute listing: dispute id -> (order id, opened_at), as escrow_disputes keeps it.
+    dispute_index: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
         escrow = self.rows.get(order_id)
@@ -166,6 +169,44 @@ class FakeEscrowRepository:
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return sorted(self.intents.get(pi_id, set()))
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        for d in changed:
+            opened = self.dispute_index.get(d.dispute_id, (escrow.order_id, d.opened_at or now))
+            self.dispute_index[d.dispute_id] = opened
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        base = []
+        for dispute_id, (order_id, opened_at) in self.dispute_index.items():
+            escrow = self.rows[order_id]
+            if escrow.tenant_id == tenant_id and flt.supplier_id in (None, escrow.supplier_id):
+                d = next(x for x in escrow.disputes if x.dispute_id == dispute_id)
+                base.append((opened_at, dispute_id, order_id, d.status))
+        base.sort(reverse=True)
+        if page.starting_after is not None:
+            anchor = next((x for x in base if x[1] == page.starting_after), None)
+            if anchor is None:
+                raise InvalidCursor(page.starting_after)
+            base = [x for x in base if x[:2] < anchor[:2]]
+        listed = [
+            (order_id, dispute_id)
+            for opened_at, dispute_id, order_id, status in base
+            if flt.status in (None, status)
+            and flt.order_id in (None, order_id)
+            and (flt.opened_after is None or opened_at > flt.opened_after)
+            and (flt.opened_before is None or opened_at < flt.opened_before)
+        ]
+        return Window.cut(listed[: page.fetch], page)
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        found = self.dispute_index.get(dispute_id)
+        if found is None or self.rows[found[0]].tenant_id != tenant_id:
+            return None
+        return found[0]
 
 
 @dataclass

@@ -25,6 +25,9 @@ STATUS = {
     domain.InvariantViolation: 409,
     domain.UnknownMilestone: 404,
     domain.UnknownDispute: 404,
+    domain.UnknownOffer: 404,
+    domain.UnknownProposal: 404,
+    domain.WrongParty: 403,
     schedule.MixedSchedule: 400,
     schedule.InvalidPercentages: 400,
 }

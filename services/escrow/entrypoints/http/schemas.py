@@ -17,6 +17,7 @@ from services.escrow.domain.model import (
     Payout,
     Refund,
 )
+from services.escrow.domain.records import RefundProposal
 from shared.events.escrow import DisputeOutcome, EvidenceKind, MilestoneKind
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
 from shared.metadata import ExternalReference, MetadataInput
@@ -207,6 +208,7 @@ class OrderPublic(BaseModel):
     refunds: tuple[Refund, ...]
     metadata: dict[str, str]
     external_reference: str | None
+    refund_proposals: tuple[RefundProposal, ...] = ()
     version: int
     held: int = Field(description="funded - released - refunded")
     available: int = Field(description="held - reserved - frozen: what a release may use")
