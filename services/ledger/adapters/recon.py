@@ -2,9 +2,12 @@
 Stripe-clearing postings in one statement, fold the differences into breaks kept across runs.
 
 Matching key: the Stripe object id (charge, refund, transfer, ...) and currency. The ledger
-side is the sum of the Stripe-clearing postings carrying that id as external ref; the Stripe
-side the sum of the balance transactions whose source it is (gross amounts: fees are not
-in the clearing account until booked). Same key, same amount: matched.
+side is the sum of the Stripe-clearing postings that events booked carrying that id as
+external ref, dated in the run's window; the Stripe side the sum of the gross amounts of the
+balance transactions whose source it is, of the types events book. What the run booked from
+Stripe itself (fees, payouts, adjustments, reserves: ``domain/stripe_books.py``) is on both
+sides by construction and left out of the match; it is in the balance check
+(``adapters/stripe_books.py``). Same key, same amount: matched.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.posting import driver
 from services.ledger.adapters.tables import recon_breaks, recon_runs
-from services.ledger.domain.recon import DEFAULT_OWNER, STRIPE_KINDS, BreakKind, StripeLine
+from services.ledger.domain.recon import (
+    DEFAULT_OWNER,
+    STRIPE_KINDS,
+    BreakKind,
+    ClearingBalance,
+    StripeLine,
+    Window,
+)
+from services.ledger.domain.stripe_books import SELF_BOOKED
 
 COPY_CHUNK = 50_000
 STRIPE_COLUMNS = ("run_id", *StripeLine._fields)
@@ -29,11 +40,15 @@ CREATE TEMP TABLE recon_result ON COMMIT DROP AS
 WITH ledger AS (
     SELECT p.external_ref AS object_id, p.currency, sum(p.amount)::bigint AS amount
     FROM accounts a JOIN postings p ON p.account_id = a.id
+    JOIN journal_transactions j ON j.id = p.transaction_id
     WHERE a.tenant_id = $1 AND a.code = 'stripe_clearing' AND p.external_ref IS NOT NULL
+      AND j.source_type NOT LIKE 'stripe.%'
+      AND p.posted_at >= coalesce($3::timestamptz, '-infinity')
+      AND p.posted_at < coalesce($4::timestamptz, 'infinity')
     GROUP BY p.external_ref, p.currency
 ), stripe AS (
     SELECT source_id AS object_id, currency, sum(amount)::bigint AS amount
-    FROM stripe_lines WHERE run_id = $2 GROUP BY source_id, currency
+    FROM stripe_lines WHERE run_id = $2 AND type <> ALL($5::text[]) GROUP BY source_id, currency
 )
 SELECT coalesce(l.object_id, s.object_id) AS object_id, coalesce(l.currency, s.currency) AS currency,
        l.amount AS ledger_amount, s.amount AS other_amount,
@@ -72,6 +87,12 @@ _CLEAR = """
 UPDATE recon_breaks SET status = 'cleared'
 WHERE tenant_id = $1 AND status = 'open' AND last_run_id <> $2 AND kind = ANY($3::text[])
 """
+# A run over part of the time clears only what it saw matched: a break of an object outside
+# its window is not evidence either way.
+_CLEAR_SEEN = (
+    _CLEAR.strip() + " AND (object_id, currency) IN (SELECT object_id, currency FROM recon_result"
+    " WHERE kind = 'matched')"
+)
 
 Progress = Callable[[int], None]
 
@@ -110,12 +131,20 @@ def _first_of_each(lines: Iterable[StripeLine]) -> Iterator[StripeLine]:
 
 
 async def reconcile(
-    conn: AsyncConnection, tenant_id: str, run_id: int, now: datetime, *, stripe: bool = True
+    conn: AsyncConnection,
+    tenant_id: str,
+    run_id: int,
+    now: datetime,
+    *,
+    stripe: bool = True,
+    window: Window = Window(),
 ) -> dict[str, int]:
     """Match, three-way check, fold into breaks; returns counts per outcome."""
     pg = await driver(conn)
     if stripe:
-        await pg.execute(_STRIPE_RESULTS, tenant_id, run_id)
+        await pg.execute(
+            _STRIPE_RESULTS, tenant_id, run_id, window.start, window.end, sorted(SELF_BOOKED)
+        )
     else:
         await pg.execute(
             "CREATE TEMP TABLE recon_result (object_id text, currency text, ledger_amount bigint,"
@@ -124,8 +153,12 @@ async def reconcile(
     await pg.execute(_ESCROW_RESULTS, tenant_id)
     kinds = [str(k) for k in DEFAULT_OWNER]
     await pg.execute(_FOLD, tenant_id, run_id, now, kinds, list(DEFAULT_OWNER.values()))
-    cleared_kinds = [*(STRIPE_KINDS if stripe else ()), BreakKind.ESCROW_HELD_MISMATCH]
-    await pg.execute(_CLEAR, tenant_id, run_id, cleared_kinds)
+    if window.whole or not stripe:
+        cleared_kinds = [*(STRIPE_KINDS if stripe else ()), BreakKind.ESCROW_HELD_MISMATCH]
+        await pg.execute(_CLEAR, tenant_id, run_id, cleared_kinds)
+    else:
+        await pg.execute(_CLEAR, tenant_id, run_id, [BreakKind.ESCROW_HELD_MISMATCH])
+        await pg.execute(_CLEAR_SEEN, tenant_id, run_id, list(STRIPE_KINDS))
     counts = {k: 0 for k in ("matched", *kinds)}
     for row in await pg.fetch("SELECT kind, count(*) AS n FROM recon_result GROUP BY kind"):
         counts[row["kind"]] = row["n"]
@@ -137,9 +170,29 @@ async def reconcile(
     return counts
 
 
-async def set_stripe_rows(conn: AsyncConnection, run_id: int, stripe_rows: int) -> None:
+async def finish_run(
+    conn: AsyncConnection,
+    run_id: int,
+    stripe_rows: int,
+    booked: int,
+    window: Window,
+    balances: list[ClearingBalance],
+) -> None:
+    summary = [
+        {"currency": b.currency, "ledger_clearing": b.clearing, "stripe_balance": b.stripe,
+         "difference": b.difference}
+        for b in balances
+    ]  # fmt: skip
     await conn.execute(
-        recon_runs.update().where(recon_runs.c.id == run_id).values(stripe_rows=stripe_rows)
+        recon_runs.update()
+        .where(recon_runs.c.id == run_id)
+        .values(
+            stripe_rows=stripe_rows,
+            booked=booked,
+            window_from=window.start,
+            window_to=window.end,
+            balances=summary,
+        )
     )
 
 

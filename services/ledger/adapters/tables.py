@@ -5,7 +5,7 @@ defaults, keys, indexes: tests/integration/test_schema_drift.py) and never creat
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 LEDGER = sa.MetaData()
 _ts = sa.DateTime(timezone=True)
@@ -178,6 +178,10 @@ recon_runs = sa.Table(
             "escrow_held_mismatch",
         )
     ),
+    sa.Column("window_from", _ts),
+    sa.Column("window_to", _ts),
+    sa.Column("booked", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("balances", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )
 
 # A run's Stripe balance lines, staged (COPY) while it runs and deleted when it finishes.
@@ -192,6 +196,8 @@ stripe_lines = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("fee", sa.BigInteger, nullable=False),
     sa.Column("created", _ts, nullable=False),
+    sa.Column("available_on", _ts),
+    sa.Column("tenant_id", sa.Text),
     sa.Index("stripe_lines_run", "run_id"),
     prefixes=["UNLOGGED"],
 )
@@ -217,4 +223,33 @@ recon_breaks = sa.Table(
     sa.Column("resolution", sa.Text),
     sa.UniqueConstraint("tenant_id", "kind", "object_id", "currency"),
     sa.Index("recon_breaks_open", "tenant_id", "status", "first_seen_at"),
+)
+
+# The tenant's own (connected) Stripe account, read with the Stripe-Account header.
+stripe_accounts = sa.Table(
+    "stripe_accounts",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("stripe_account_id", sa.Text, nullable=False, unique=True),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", _ts, nullable=False, server_default=sa.func.now()),
+)
+
+# Every Stripe balance transaction a run saw, once, with the tenant it was booked for.
+stripe_balance_transactions = sa.Table(
+    "stripe_balance_transactions",
+    LEDGER,
+    sa.Column("balance_txn_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("fee", sa.BigInteger, nullable=False),
+    sa.Column("created", _ts, nullable=False),
+    sa.Column("available_on", _ts),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("arrival_booked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("stripe_balance_transactions_tenant", "tenant_id", "currency", "created"),
+    sa.Index("stripe_balance_transactions_source", "tenant_id", "source_id"),
 )

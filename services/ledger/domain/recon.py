@@ -10,7 +10,7 @@ Breaks are kept across runs: ``open`` until a run no longer finds it (``cleared`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -49,6 +49,8 @@ class StripeLine(NamedTuple):
     amount: int  # gross, minor units, signed as on the Stripe balance
     fee: int
     created: datetime
+    available_on: datetime | None = None  # when the money is available (a payout: arrives)
+    tenant_id: str | None = None  # the tenant its source object's metadata names, if any
 
 
 class ReportFormatError(ValueError):
@@ -76,3 +78,51 @@ def latest_reports(reports: Iterable[HeldReport]) -> list[HeldReport]:
         if seen is None or (r.as_of, r.event_id) > (seen.as_of, seen.event_id):
             latest[key] = r
     return list(latest.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingBalance:
+    """Stripe clearing in the ledger against the Stripe balance, one currency, at a moment.
+    ``stripe`` is the sum of the nets of the tenant's balance transactions seen so far
+    (which is Stripe's available + pending balance once runs have covered its history)."""
+
+    currency: str
+    clearing: int
+    stripe: int
+
+    @property
+    def difference(self) -> int:
+        return self.clearing - self.stripe
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The ``[start, end)`` of ``created`` a run reconciles (None: unbounded on that side)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise InvalidWindow(f"from ({self.start}) must be before to ({self.end})")
+
+    @property
+    def whole(self) -> bool:
+        """All of it: the run may clear the breaks it no longer finds."""
+        return self.start is None and self.end is None
+
+    def holds(self, at: datetime) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+class InvalidWindow(ValueError):
+    pass
+
+
+def in_scope(lines: Iterable[StripeLine], tenant_id: str, window: Window) -> Iterator[StripeLine]:
+    """The lines a tenant's run sees: in the window, and not naming another tenant (a line
+    naming none is the tenant's: its own account's, or a report it chose to send)."""
+    for line in lines:
+        if line.tenant_id not in (None, tenant_id) or not window.holds(line.created):
+            continue
+        yield line._replace(tenant_id=tenant_id)

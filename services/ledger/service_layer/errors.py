@@ -19,3 +19,10 @@ class InvalidCursor(ValueError):
 
 class StripeUnreadable(Exception):
     """Stripe's balance transactions could not be read (refused or unreachable)."""
+
+
+class StripeAccountTaken(Exception):
+    """The Stripe account is another tenant's already: one account, one tenant's books."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"Stripe account {account} belongs to another tenant")

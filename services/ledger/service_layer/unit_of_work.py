@@ -4,7 +4,8 @@ A use case takes an ``AbstractLedgerUnitOfWork``: ``uow.journal`` (the books' lo
 admission needs to know, the append, transactions read back), ``uow.held_reports`` (what
 escrow says each order holds), ``uow.periods`` (closes), ``uow.accounts`` (balances,
 statements, the trial balance), ``uow.reconciliation`` (runs and breaks),
-``uow.checkpoints`` (book heads due a checkpoint), ``uow.books`` (verification, audit,
+``uow.checkpoints`` (book heads due a checkpoint), ``uow.stripe_books`` (the tenant's
+Stripe account, the balance transactions seen), ``uow.books`` (verification, audit,
 export), and the backbone's ``uow.outbox`` and ``uow.timers``. ``LedgerUnitOfWork`` builds
 them on its transaction (the SQL is in ``adapters/``); ``tests/unit/ledger/fakes.py`` keeps
 them in memory.
@@ -27,7 +28,7 @@ from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.recon import ClearingBalance, HeldReport, StripeLine, Window
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
@@ -99,11 +100,18 @@ class Reconciliation(Protocol):
         """Stage a run's Stripe lines (each balance transaction once); how many."""
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool, window: Window
     ) -> dict[str, int]:
-        """Match, three-way check, fold into breaks; counts per outcome."""
+        """Match (in ``window``), three-way check, fold into breaks; counts per outcome."""
 
-    async def finish(self, run_id: int, stripe_rows: int) -> None: ...
+    async def finish(
+        self,
+        run_id: int,
+        stripe_rows: int,
+        booked: int,
+        window: Window,
+        balances: list[ClearingBalance],
+    ) -> None: ...
 
     async def breaks(
         self, tenant_id: str, status: str | None, kind: str | None, limit: int
@@ -115,6 +123,29 @@ class Reconciliation(Protocol):
     ) -> BreakRecord | None: ...
 
     async def assign(self, tenant_id: str, break_id: int, owner: str) -> BreakRecord | None: ...
+
+
+class StripeBooks(Protocol):
+    """The tenant's Stripe account and the balance transactions the runs have seen."""
+
+    async def account_of(self, tenant_id: str) -> str | None: ...
+
+    async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
+        """``StripeAccountTaken`` when another tenant has that account."""
+
+    async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
+        """Record the run's staged lines; those never seen before (each id once, ever)."""
+
+    async def payouts_due(self, tenant_id: str, now: datetime) -> list[StripeLine]:
+        """Payouts whose arrival date passed, not booked as arrived, not failed."""
+
+    async def arrived(self, tenant_id: str, payout_ids: Sequence[str]) -> set[str]:
+        """Those of the payouts (by source id) whose arrival was booked."""
+
+    async def mark_arrived(self, balance_txn_ids: Sequence[str]) -> None: ...
+
+    async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
+        """Stripe clearing against the sum of the balance transactions' nets, before ``end``."""
 
 
 class Checkpoints(Protocol):
@@ -159,6 +190,9 @@ class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
     def checkpoints(self) -> Checkpoints: ...
 
     @property
+    def stripe_books(self) -> StripeBooks: ...
+
+    @property
     def books(self) -> Books: ...
 
 
@@ -175,6 +209,7 @@ class LedgerUnitOfWork(SqlUnitOfWork):
     reconciliation: Reconciliation
     checkpoints: Checkpoints
     books: Books
+    stripe_books: StripeBooks
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -186,3 +221,4 @@ class LedgerUnitOfWork(SqlUnitOfWork):
         self.reconciliation = sql.SqlReconciliation(conn)
         self.checkpoints = sql.SqlCheckpoints(conn)
         self.books = sql.SqlBooks(conn)
+        self.stripe_books = sql.SqlStripeBooks(driver)

@@ -6,9 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import ReportFormatError
+from services.ledger.domain.recon import InvalidWindow, ReportFormatError
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
-from services.ledger.service_layer.errors import InvalidCursor, NotFound, StripeUnreadable
+from services.ledger.service_layer.errors import (
+    InvalidCursor,
+    NotFound,
+    StripeAccountTaken,
+    StripeUnreadable,
+)
 from shared.http.errors import ApiError, not_found
 from shared.unit_of_work import Conflict
 
@@ -21,6 +26,8 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     ReportFormatError: (422, "invalid_report"),
     InvalidCursor: (400, "invalid_cursor"),
     StripeUnreadable: (502, "payment_provider_error"),
+    InvalidWindow: (422, "invalid_window"),
+    StripeAccountTaken: (409, "stripe_account_taken"),
     Conflict: (409, "concurrent_modification"),
 }
 

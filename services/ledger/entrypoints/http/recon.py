@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, status
 
 from services.ledger.adapters.stripe_source import parse_report_csv
-from services.ledger.domain.recon import ReportFormatError, StripeLine
+from services.ledger.domain.recon import ReportFormatError, StripeLine, Window
 from services.ledger.entrypoints.http.deps import Container, Finance, RowId, caller
 from services.ledger.entrypoints.http.errors import answered
-from services.ledger.entrypoints.http.schemas import Assign, BreakPublic, Resolve, RunPublic
+from services.ledger.entrypoints.http.schemas import (
+    Assign,
+    BreakPublic,
+    ClearingBalancePublic,
+    Resolve,
+    RunPublic,
+    StripeAccountPublic,
+    StripeAccountSet,
+)
 from services.ledger.service_layer import commands, queries
 from shared.http.idempotency import answer
 from shared.http.openapi import link
@@ -40,20 +49,35 @@ REPORT_BODY = {
     responses={502: {"description": "payment_provider_error: Stripe could not be read"}},
 )
 async def run(
-    request: Request, who: Finance, c: Container, source: Literal["stripe", "csv"] = "stripe"
+    request: Request,
+    who: Finance,
+    c: Container,
+    source: Literal["stripe", "csv"] = "stripe",
+    start: datetime | None = Query(None, alias="from", description="created at or after"),
+    end: datetime | None = Query(None, alias="to", description="created before"),
 ) -> RunPublic:
-    """Reconcile Stripe clearing against Stripe: ``source=stripe`` pulls balance transactions
-    through the API; ``source=csv`` reads a Stripe report CSV sent as the request body."""
+    """Reconcile the tenant's Stripe clearing against its Stripe balance transactions
+    created in [from, to): ``source=stripe`` pulls them through the API (the tenant's own
+    Stripe account if it has one, else the platform's, by the tenant on each object's
+    metadata); ``source=csv`` reads a Stripe report CSV sent as the request body. Fees,
+    payouts, adjustments and reserves are booked, once per balance transaction."""
     with answered():
+        window = Window(_utc(start), _utc(end))
         if source == "csv":
             lines = report_lines(await request.body())
         else:
-            lines = await c.stripe_balance().pull()
+            lines = await commands.stripe_lines(
+                c.unit_of_work(), caller(who), c.stripe_balance(), window
+            )
         result = await commands.reconcile(
             c.unit_of_work(), caller(who), source=source, lines=lines, now=c.clock.now(),
-            before_commit=lambda r: answer(_run_public(r)),
+            window=window, before_commit=lambda r: answer(_run_public(r)),
         )  # fmt: skip
     return _run_public(result)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def report_lines(body: bytes) -> list[StripeLine]:
@@ -66,7 +90,39 @@ def report_lines(body: bytes) -> list[StripeLine]:
 
 
 def _run_public(result: commands.RunResult) -> RunPublic:
-    return RunPublic(run_id=result.run_id, stripe_rows=result.stripe_rows, **result.counts)
+    return RunPublic(
+        run_id=result.run_id, window_from=result.window.start, window_to=result.window.end,
+        stripe_rows=result.stripe_rows, booked=result.booked, **result.counts,
+        balances=[
+            ClearingBalancePublic(
+                currency=b.currency, ledger_clearing=b.clearing, stripe_balance=b.stripe,
+                difference=b.difference,
+            )
+            for b in result.balances
+        ],
+    )  # fmt: skip
+
+
+@router.get("/stripe-account")
+async def stripe_account(who: Finance, c: Container) -> StripeAccountPublic:
+    """The tenant's own Stripe account its runs read (null: the platform account)."""
+    return StripeAccountPublic(
+        account_id=await queries.stripe_account(c.unit_of_work(), caller(who))
+    )
+
+
+@router.put("/stripe-account", responses={409: {"description": "stripe_account_taken"}})
+async def set_stripe_account(
+    body: StripeAccountSet, who: Finance, c: Container
+) -> StripeAccountPublic:
+    """Name the tenant's own (connected) Stripe account: its runs then read that account
+    only (``Stripe-Account`` header). An account is one tenant's: another's is a 409."""
+    done = StripeAccountPublic(account_id=body.account_id)
+    with answered():
+        await commands.set_stripe_account(
+            c.unit_of_work(), caller(who), body.account_id, lambda: answer(done)
+        )
+    return done
 
 
 @router.get("/breaks", responses={200: BREAK_LINKS})
