@@ -138,6 +138,15 @@ def _when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:
+    """The tenant a line's metadata names; "" when the report has tenant columns and the
+    line names none (a platform payout, a charge made outside Tradeflow): nobody's to
+    reconcile. None: the report says nothing of tenants (a tenant's own account's)."""
+    if not tenant_cols:
+        return None
+    return next((row[i].strip() for i in tenant_cols if i < len(row) and row[i].strip()), "")
+
+
 def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
     reader = csv.reader(lines)
     header = next(reader, None)
@@ -171,9 +180,7 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
                 Money.parse(get(row, "fee", "0"), currency).amount,
                 _when(get(row, "created", "1970-01-01T00:00:00+00:00")),
                 _when(get(row, "available_on")) if get(row, "available_on") else None,
-                next(
-                    (row[i].strip() for i in tenant_cols if i < len(row) and row[i].strip()), None
-                ),
+                _tenant(row, tenant_cols),
             )
         except (ValueError, ArithmeticError) as exc:  # decimal's errors are ArithmeticErrors
             raise ReportFormatError(f"line {n}: {exc!r}") from exc
