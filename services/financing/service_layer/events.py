@@ -176,7 +176,12 @@ async def on_lien_placed(h: Handling, p: ev.LienPlaced, order: OrderView) -> Non
             destination=order.supplier_account_id,
             transfer_group=order.order_id,
             idempotency_key=f"financing-disburse-{h.env.id}",
-            metadata={"advance_id": advance.advance_id, "order_id": order.order_id},
+            # the tenant, for the ledger's per-tenant reconciliation of the platform account
+            metadata={
+                "advance_id": advance.advance_id,
+                "order_id": order.order_id,
+                "tenant_id": advance.tenant_id,
+            },
         )
     except TransferFailed as exc:
         step = lifecycle.cancel(advance, f"transfer_failed:{exc.code}", lien_placed=True)
