@@ -70,6 +70,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/runs": None,  # source=stripe, the default, reads no body
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolve": {"resolution": "by hand"},
     "POST /v1/ledger/reconciliation/breaks/{break_id}/assign": {"owner": "alice"},
+    "PUT /v1/ledger/reconciliation/stripe-account": {"account_id": "acct_matrixProbe1"},
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},
