@@ -60,9 +60,12 @@ async def bootstrap(
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.escrow.entrypoints.http import fees, funding, milestones, orders, webhooks
+    from services.escrow.entrypoints.http import fees, funding, held, milestones, orders, webhooks
 
-    return [orders.router, funding.router, milestones.router, fees.router, webhooks.router]
+    return [
+        orders.router, funding.router, milestones.router, fees.router, webhooks.router,
+        held.router,
+    ]  # fmt: skip
 
 
 def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:
