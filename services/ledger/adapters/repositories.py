@@ -28,7 +28,13 @@ from services.ledger.adapters.recon import Progress
 from services.ledger.adapters.statements import Position, StatementPage, statement_page
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import ClearingBalance, HeldReport, StripeLine, Window
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    HeldReport,
+    StripeLine,
+    Window,
+)
 from services.ledger.service_layer.errors import StripeAccountTaken
 from services.ledger.service_layer.records import (
     BreakRecord,
@@ -149,11 +155,19 @@ class SqlReconciliation:
         return await sql_recon.stage(self._conn, run_id, lines, progress)
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool, window: Window
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: Window,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
         return await sql_recon.reconcile(
-            self._conn, tenant_id, run_id, now, stripe=stripe, window=window
-        )
+            self._conn, tenant_id, run_id, now, stripe=stripe, window=window, escrow=escrow,
+            as_of=window.end,
+        )  # fmt: skip
 
     async def finish(
         self,

@@ -13,14 +13,17 @@ import asyncpg
 from services.ledger.domain.recon import ClearingBalance, StripeLine
 from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS
 
-_LINE = "balance_txn_id, source_id, type, currency, amount, fee, created, available_on, tenant_id"
+_LINE = (
+    "balance_txn_id, source_id, type, currency, amount, fee, created, available_on, tenant_id,"
+    " order_id"
+)
 
 # A balance transaction seen before (by any run, for any tenant) is not recorded again.
 _RECORD = f"""
 INSERT INTO stripe_balance_transactions (balance_txn_id, tenant_id, type, source_id, currency,
-    amount, fee, created, available_on, run_id)
+    amount, fee, created, available_on, run_id, order_id)
 SELECT DISTINCT ON (balance_txn_id) balance_txn_id, $1, type, source_id, currency, amount, fee,
-       created, available_on, run_id
+       created, available_on, run_id, order_id
 FROM stripe_lines WHERE run_id = $2 ORDER BY balance_txn_id
 ON CONFLICT (balance_txn_id) DO NOTHING
 RETURNING {_LINE}

@@ -62,12 +62,13 @@ def pull_balance_transactions(
 def _line(bt: stripe.BalanceTransaction) -> StripeLine:
     source = bt.source if isinstance(bt.source, str) else getattr(bt.source, "id", None)
     metadata = getattr(bt.source, "metadata", None) if not isinstance(bt.source, str) else None
-    tenant = metadata.to_dict().get("tenant_id") if metadata is not None else None
+    tags = metadata.to_dict() if metadata is not None else {}
     available = getattr(bt, "available_on", None)
     return StripeLine(
         bt.id, source or bt.id, bt.type, bt.currency.upper(), bt.amount, bt.fee,
         datetime.fromtimestamp(bt.created, UTC),
-        datetime.fromtimestamp(available, UTC) if available else None, tenant,
+        datetime.fromtimestamp(available, UTC) if available else None, tags.get("tenant_id"),
+        tags.get("order_id"),
     )  # fmt: skip
 
 
@@ -120,6 +121,12 @@ _ALIASES = {
         "metadata[tenant_id]",
         "tenant_id",
     ),
+    "order_id": (
+        "payment_metadata[order_id]",
+        "transfer_metadata[order_id]",
+        "refund_metadata[order_id]",
+        "metadata[order_id]",
+    ),
 }
 
 
@@ -156,6 +163,7 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
     cols = {name: _column(header, name) for name in _ALIASES}
     lowered = [h.strip().lower() for h in header]
     tenant_cols = [i for i, h in enumerate(lowered) if h in _ALIASES["tenant_id"]]
+    order_cols = [i for i, h in enumerate(lowered) if h in _ALIASES["order_id"]]
     missing = [n for n in ("balance_txn_id", "currency", "amount") if cols[n] is None]
     if missing:
         raise ReportFormatError(f"report CSV lacks columns: {', '.join(missing)}")
@@ -181,6 +189,7 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
                 _when(get(row, "created", "1970-01-01T00:00:00+00:00")),
                 _when(get(row, "available_on")) if get(row, "available_on") else None,
                 _tenant(row, tenant_cols),
+                _tenant(row, order_cols) or None,
             )
         except (ValueError, ArithmeticError) as exc:  # decimal's errors are ArithmeticErrors
             raise ReportFormatError(f"line {n}: {exc!r}") from exc

@@ -176,6 +176,10 @@ recon_runs = sa.Table(
             "missing_in_stripe",
             "amount_mismatch",
             "escrow_held_mismatch",
+            "ledger_disagrees",
+            "escrow_disagrees",
+            "stripe_disagrees",
+            "three_way_disagree",
         )
     ),
     sa.Column("window_from", _ts),
@@ -198,6 +202,7 @@ stripe_lines = sa.Table(
     sa.Column("created", _ts, nullable=False),
     sa.Column("available_on", _ts),
     sa.Column("tenant_id", sa.Text),
+    sa.Column("order_id", sa.Text),
     sa.Index("stripe_lines_run", "run_id"),
     prefixes=["UNLOGGED"],
 )
@@ -250,6 +255,13 @@ stripe_balance_transactions = sa.Table(
     sa.Column("available_on", _ts),
     sa.Column("run_id", sa.BigInteger, nullable=False),
     sa.Column("arrival_booked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("order_id", sa.Text),
     sa.Index("stripe_balance_transactions_tenant", "tenant_id", "currency", "created"),
     sa.Index("stripe_balance_transactions_source", "tenant_id", "source_id"),
+    sa.Index(
+        "stripe_balance_transactions_order",
+        "tenant_id",
+        "order_id",
+        postgresql_where=sa.text("order_id IS NOT NULL"),
+    ),
 )

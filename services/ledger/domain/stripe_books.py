@@ -54,6 +54,9 @@ ADJUSTMENTS = frozenset({"adjustment", "dispute", "dispute_reversal", "other_adj
 # Their gross is booked here; every other type's gross is booked by an event (charge,
 # payment, refund, transfer...) and is what reconciliation matches.
 SELF_BOOKED = PAYOUTS | PAYOUT_RETURNS | STRIPE_FEES | RESERVES | ADJUSTMENTS
+# The money a buyer paid for an order through Stripe, and what went back: the lines that
+# count, by the order their metadata names, in the three-way check.
+GROSS_BY_ORDER = frozenset({"charge", "payment", "refund", "payment_refund"})
 
 
 def source_of(balance_txn_id: str, leg: str = "movement") -> UUID:

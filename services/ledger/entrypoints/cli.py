@@ -157,6 +157,11 @@ def reconcile(
         None, "--from", help="Balance transactions created at or after (UTC)"
     ),
     end: datetime | None = typer.Option(None, "--to", help="... and before (UTC)"),
+    escrow_key: str | None = typer.Option(
+        None,
+        envvar="TRADEFLOW_ESCROW_FINANCE_KEY",
+        help="A finance key of the tenant: ask escrow what it holds (the three-way check)",
+    ),
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Reconcile the tenant's Stripe clearing against its Stripe balance transactions in
@@ -188,11 +193,19 @@ def reconcile(
                 )
                 lines = await commands.stripe_lines(uow(engine), cli_caller, stripe, window)
                 bar.update(task, total=len(lines), description="staging Stripe lines")
+            asked = None
+            if escrow_key is not None:
+                from services.ledger.adapters.escrow_source import EscrowHeldApi
+
+                base = settings.ledger_escrow_api_base or (
+                    f"http://{settings.host}:{settings.escrow_port}"
+                )
+                asked = await EscrowHeldApi(base).held(escrow_key, window.end or datetime.now(UTC))
             step = bar.add_task("matching and three-way check", total=1, start=False)
             result = await commands.reconcile(
                 uow(engine), cli_caller,
                 source="csv" if csv_file else ("none" if escrow_only else "stripe"),
-                lines=lines, now=datetime.now(UTC), window=window,
+                lines=lines, now=datetime.now(UTC), window=window, escrow=asked,
                 progress=(lambda n: bar.advance(task, n)) if lines is not None else None,
             )  # fmt: skip
             bar.start_task(step)

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from services.ledger.domain import periods, staff, stripe_books
 from services.ledger.domain.journal import JournalDraft
-from services.ledger.domain.recon import ClearingBalance, StripeLine, Window, in_scope
+from services.ledger.domain.recon import ClearingBalance, EscrowHeld, StripeLine, Window, in_scope
 from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
@@ -149,6 +149,7 @@ async def reconcile(
     lines: Iterable[StripeLine] | None,
     now: datetime,
     window: Window = Window(),
+    escrow: Sequence[EscrowHeld] | None = None,
     progress: Progress | None = None,
     before_commit: Callable[[RunResult], object] | None = None,
 ) -> RunResult:
@@ -156,7 +157,10 @@ async def reconcile(
     escrow held), within ``window``. One run is one transaction: stage the tenant's lines of
     the window, book what Stripe moved that no event books (each balance transaction once),
     match, check, fold into breaks, and compare Stripe clearing with the Stripe balance per
-    currency; a run that fails leaves no trace, and the breaks as they were."""
+    currency. With ``escrow`` (what escrow answered it holds as of the window's end), the
+    three-way check per order names which of ledger, escrow and Stripe disagrees; without,
+    escrow held is checked against what escrow's events reported. A run that fails leaves
+    no trace, and the breaks as they were."""
     tenant = caller.tenant_id
     async with uow:
         rec = uow.reconciliation
@@ -165,7 +169,9 @@ async def reconcile(
         if lines is not None:
             staged = await rec.stage(run_id, in_scope(lines, tenant, window), progress)
             booked = await _book_stripe(uow, tenant, run_id, now)
-        counts = await rec.match(tenant, run_id, now, stripe=lines is not None, window=window)
+        counts = await rec.match(
+            tenant, run_id, now, stripe=lines is not None, window=window, escrow=escrow
+        )
         balances = await uow.stripe_books.balances(tenant, window.end or now)
         await rec.finish(run_id, staged, booked, window, balances)
         result = RunResult(run_id, staged, counts, booked, tuple(balances), window)

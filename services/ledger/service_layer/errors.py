@@ -26,3 +26,7 @@ class StripeAccountTaken(Exception):
 
     def __init__(self, account: str) -> None:
         super().__init__(f"Stripe account {account} belongs to another tenant")
+
+
+class EscrowUnreadable(Exception):
+    """Escrow could not say what it holds (refused, unreachable, or an answer not its own)."""

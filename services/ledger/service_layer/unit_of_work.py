@@ -28,7 +28,13 @@ from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import ClearingBalance, HeldReport, StripeLine, Window
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    HeldReport,
+    StripeLine,
+    Window,
+)
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
@@ -100,9 +106,17 @@ class Reconciliation(Protocol):
         """Stage a run's Stripe lines (each balance transaction once); how many."""
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool, window: Window
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: Window,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
-        """Match (in ``window``), three-way check, fold into breaks; counts per outcome."""
+        """Match (in ``window``), check against escrow (what it answered as of the window's
+        end, when asked; else what its events reported), fold into breaks; counts."""
 
     async def finish(
         self,

@@ -54,3 +54,22 @@ async def test_held_is_the_tenants_and_finance_only(api: Api) -> None:
     )  # fmt: skip
     theirs = await api.client.get("/v1/escrow/held", headers=api.other_tenant)
     assert all(o["order_id"] != order["order_id"] for o in theirs.json()["orders"])
+
+
+async def test_the_ledger_reads_it_with_the_callers_key(api: Api) -> None:
+    """The ledger's escrow source (services/ledger/adapters/escrow_source.py) on this API."""
+    from services.ledger.adapters.escrow_source import EscrowHeldApi
+    from services.ledger.domain.recon import EscrowHeld
+    from services.ledger.service_layer.errors import EscrowUnreadable
+
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    await api.post(
+        f"/v1/orders/{order['order_id']}/wire-confirmations",
+        {"amount": 100_000, "reference": f"w{order['order_id']}"}, api.finance,
+    )  # fmt: skip
+    source = EscrowHeldApi("http://escrow", client=api.client)
+    token = api.finance["Authorization"].partition(" ")[2]
+    found = await source.held(token, api.clock.now())
+    assert EscrowHeld(order["order_id"], "USD", 100_000, 0) in found
+    with pytest.raises(EscrowUnreadable):
+        await source.held(api.platform["Authorization"].partition(" ")[2], api.clock.now())

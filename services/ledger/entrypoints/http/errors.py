@@ -9,6 +9,7 @@ from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
 from services.ledger.domain.recon import InvalidWindow, ReportFormatError
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import (
+    EscrowUnreadable,
     InvalidCursor,
     NotFound,
     StripeAccountTaken,
@@ -26,6 +27,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     ReportFormatError: (422, "invalid_report"),
     InvalidCursor: (400, "invalid_cursor"),
     StripeUnreadable: (502, "payment_provider_error"),
+    EscrowUnreadable: (502, "escrow_unavailable"),
     InvalidWindow: (422, "invalid_window"),
     StripeAccountTaken: (409, "stripe_account_taken"),
     Conflict: (409, "concurrent_modification"),

@@ -55,12 +55,19 @@ async def run(
     source: Literal["stripe", "csv"] = "stripe",
     start: datetime | None = Query(None, alias="from", description="created at or after"),
     end: datetime | None = Query(None, alias="to", description="created before"),
+    escrow: Literal["reported", "ask"] = Query(
+        "reported",
+        description="ask: the three-way check per order with what escrow answers it holds as"
+        " of `to` (or now); reported: escrow held against what escrow's events reported",
+    ),
 ) -> RunPublic:
     """Reconcile the tenant's Stripe clearing against its Stripe balance transactions
     created in [from, to): ``source=stripe`` pulls them through the API (the tenant's own
     Stripe account if it has one, else the platform's, by the tenant on each object's
     metadata); ``source=csv`` reads a Stripe report CSV sent as the request body. Fees,
-    payouts, adjustments and reserves are booked, once per balance transaction."""
+    payouts, adjustments and reserves are booked, once per balance transaction. With
+    ``escrow=ask`` the ledger asks escrow (with the caller's key) what it holds per order,
+    and each three-way break names which of ledger, escrow and Stripe disagrees."""
     with answered():
         window = Window(_utc(start), _utc(end))
         if source == "csv":
@@ -69,9 +76,14 @@ async def run(
             lines = await commands.stripe_lines(
                 c.unit_of_work(), caller(who), c.stripe_balance(), window
             )
+        now = c.clock.now()
+        asked = None
+        if escrow == "ask":
+            token = request.headers.get("Authorization", "").partition(" ")[2]
+            asked = await c.escrow_holdings().held(token, window.end or now)
         result = await commands.reconcile(
-            c.unit_of_work(), caller(who), source=source, lines=lines, now=c.clock.now(),
-            window=window, before_commit=lambda r: answer(_run_public(r)),
+            c.unit_of_work(), caller(who), source=source, lines=lines, now=now, window=window,
+            escrow=asked, before_commit=lambda r: answer(_run_public(r)),
         )  # fmt: skip
     return _run_public(result)
 

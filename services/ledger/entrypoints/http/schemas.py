@@ -213,6 +213,10 @@ class RunPublic(BaseModel):
     missing_in_stripe: int
     amount_mismatch: int
     escrow_held_mismatch: int
+    ledger_disagrees: int = 0
+    escrow_disagrees: int = 0
+    stripe_disagrees: int = 0
+    three_way_disagree: int = 0
     balances: list[ClearingBalancePublic] = Field(default_factory=list)
 
     model_config = ConfigDict(

@@ -43,17 +43,29 @@ STATEMENTS = [
         created timestamptz NOT NULL,
         available_on timestamptz,
         run_id bigint NOT NULL,
-        arrival_booked boolean NOT NULL DEFAULT false
+        arrival_booked boolean NOT NULL DEFAULT false,
+        order_id text
     )
     """,
     "CREATE INDEX stripe_balance_transactions_tenant"
     " ON stripe_balance_transactions (tenant_id, currency, created)",
     "CREATE INDEX stripe_balance_transactions_source"
     " ON stripe_balance_transactions (tenant_id, source_id)",
-    "ALTER TABLE stripe_lines ADD COLUMN available_on timestamptz, ADD COLUMN tenant_id text",
+    "CREATE INDEX stripe_balance_transactions_order ON stripe_balance_transactions"
+    " (tenant_id, order_id) WHERE order_id IS NOT NULL",
+    "ALTER TABLE stripe_lines ADD COLUMN available_on timestamptz, ADD COLUMN tenant_id text,"
+    " ADD COLUMN order_id text",
     "ALTER TABLE recon_runs ADD COLUMN window_from timestamptz, ADD COLUMN window_to timestamptz,"
     " ADD COLUMN booked bigint NOT NULL DEFAULT 0,"
-    " ADD COLUMN balances jsonb NOT NULL DEFAULT '[]'::jsonb",
+    " ADD COLUMN balances jsonb NOT NULL DEFAULT '[]'::jsonb,"
+    " ADD COLUMN ledger_disagrees bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN escrow_disagrees bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN stripe_disagrees bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN three_way_disagree bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE recon_breaks DROP CONSTRAINT recon_breaks_kind_check",
+    "ALTER TABLE recon_breaks ADD CONSTRAINT recon_breaks_kind_check CHECK (kind IN"
+    " ('missing_in_ledger', 'missing_in_stripe', 'amount_mismatch', 'escrow_held_mismatch',"
+    " 'ledger_disagrees', 'escrow_disagrees', 'stripe_disagrees', 'three_way_disagree'))",
 ]
 
 
@@ -63,8 +75,24 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE recon_runs DROP COLUMN window_from, DROP COLUMN window_to,"
-               " DROP COLUMN booked, DROP COLUMN balances")
-    op.execute("ALTER TABLE stripe_lines DROP COLUMN available_on, DROP COLUMN tenant_id")
+    op.execute(
+        "DELETE FROM recon_breaks WHERE kind IN ('ledger_disagrees', 'escrow_disagrees',"
+        " 'stripe_disagrees', 'three_way_disagree')"
+    )
+    op.execute("ALTER TABLE recon_breaks DROP CONSTRAINT recon_breaks_kind_check")
+    op.execute(
+        "ALTER TABLE recon_breaks ADD CONSTRAINT recon_breaks_kind_check CHECK (kind IN"
+        " ('missing_in_ledger', 'missing_in_stripe', 'amount_mismatch', 'escrow_held_mismatch'))"
+    )
+    op.execute(
+        "ALTER TABLE recon_runs DROP COLUMN window_from, DROP COLUMN window_to,"
+        " DROP COLUMN booked, DROP COLUMN balances, DROP COLUMN ledger_disagrees,"
+        " DROP COLUMN escrow_disagrees, DROP COLUMN stripe_disagrees,"
+        " DROP COLUMN three_way_disagree"
+    )
+    op.execute(
+        "ALTER TABLE stripe_lines DROP COLUMN available_on, DROP COLUMN tenant_id,"
+        " DROP COLUMN order_id"
+    )
     op.execute("DROP TABLE stripe_balance_transactions")
     op.execute("DROP TABLE stripe_accounts")
