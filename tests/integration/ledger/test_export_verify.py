@@ -8,6 +8,7 @@ import csv
 import io
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +54,7 @@ async def journal(api: Api, ledger: AsyncEngine) -> None:
 async def export(api: Api, tmp_path: Path, fmt: str, **params: str) -> Path:
     r = await api.client.get("/v1/ledger/export", params={"format": fmt, **params})
     assert r.status_code == 200, r.text
-    path = tmp_path / f"journal-{len(list(tmp_path.iterdir()))}.{fmt}"
+    path = tmp_path / f"journal-{uuid.uuid4().hex[:8]}.{fmt}"
     path.write_bytes(r.content)
     return path
 
