@@ -11,34 +11,45 @@ from datetime import datetime
 import asyncpg
 
 from services.ledger.domain.recon import ClearingBalance, StripeLine
-from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS
+from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, SELF_BOOKED
 
 _LINE = (
     "balance_txn_id, source_id, type, currency, amount, fee, created, available_on, tenant_id,"
     " order_id"
 )
 
-# A balance transaction seen before (by any run, for any tenant) is not recorded again.
+# A balance transaction seen before (by any run, for any tenant) is not recorded again (the
+# run staged each one once). Of those recorded now, only the ones with something to book
+# come back: a fee, or a type whose gross no event books.
 _RECORD = f"""
-INSERT INTO stripe_balance_transactions (balance_txn_id, tenant_id, type, source_id, currency,
-    amount, fee, created, available_on, run_id, order_id)
-SELECT DISTINCT ON (balance_txn_id) balance_txn_id, $1, type, source_id, currency, amount, fee,
-       created, available_on, run_id, order_id
-FROM stripe_lines WHERE run_id = $2 ORDER BY balance_txn_id
-ON CONFLICT (balance_txn_id) DO NOTHING
-RETURNING {_LINE}
+WITH recorded AS (
+    INSERT INTO stripe_balance_transactions (balance_txn_id, tenant_id, type, source_id,
+        currency, amount, fee, created, available_on, run_id, order_id)
+    SELECT balance_txn_id, $1, type, source_id, currency, amount, fee, created, available_on,
+           run_id, order_id
+    FROM stripe_lines WHERE run_id = $2
+    ON CONFLICT (balance_txn_id) DO NOTHING
+    RETURNING {_LINE}
+)
+SELECT {_LINE} FROM recorded WHERE fee <> 0 OR type = ANY($3::text[])
+ORDER BY created, balance_txn_id
 """
+# What the partial index on payouts holds (their arrivals and failures are looked up by it).
+PAYOUT_TYPES = "(" + ", ".join(f"'{t}'" for t in sorted(PAYOUTS | PAYOUT_RETURNS)) + ")"
 _DUE = f"""
 SELECT {_LINE} FROM stripe_balance_transactions b
 WHERE tenant_id = $1 AND type = ANY($2::text[]) AND NOT arrival_booked AND available_on <= $3
+  AND type IN {PAYOUT_TYPES}
   AND NOT EXISTS (
     SELECT 1 FROM stripe_balance_transactions f
-    WHERE f.tenant_id = b.tenant_id AND f.source_id = b.source_id AND f.type = ANY($4::text[]))
+    WHERE f.tenant_id = b.tenant_id AND f.source_id = b.source_id AND f.type = ANY($4::text[])
+      AND f.type IN {PAYOUT_TYPES})
 ORDER BY available_on, balance_txn_id
 """
-_ARRIVED = """
+_ARRIVED = f"""
 SELECT source_id FROM stripe_balance_transactions
 WHERE tenant_id = $1 AND source_id = ANY($2::text[]) AND arrival_booked
+  AND type IN {PAYOUT_TYPES}
 """
 _BALANCES = """
 WITH ledger AS (
@@ -61,7 +72,7 @@ def _lines(rows: Sequence[asyncpg.Record]) -> list[StripeLine]:
 
 
 async def record(pg: asyncpg.Connection, tenant_id: str, run_id: int) -> list[StripeLine]:
-    return _lines(await pg.fetch(_RECORD, tenant_id, run_id))
+    return _lines(await pg.fetch(_RECORD, tenant_id, run_id, sorted(SELF_BOOKED)))
 
 
 async def payouts_due(pg: asyncpg.Connection, tenant_id: str, now: datetime) -> list[StripeLine]:

@@ -257,7 +257,14 @@ stripe_balance_transactions = sa.Table(
     sa.Column("arrival_booked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("order_id", sa.Text),
     sa.Index("stripe_balance_transactions_tenant", "tenant_id", "currency", "created"),
-    sa.Index("stripe_balance_transactions_source", "tenant_id", "source_id"),
+    sa.Index(
+        "stripe_balance_transactions_payouts",
+        "tenant_id",
+        "source_id",
+        postgresql_where=sa.text(
+            "type IN ('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
+        ),
+    ),
     sa.Index(
         "stripe_balance_transactions_order",
         "tenant_id",

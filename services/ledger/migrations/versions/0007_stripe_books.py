@@ -22,6 +22,8 @@ down_revision = "ledger_0006"
 branch_labels = None
 depends_on = None
 
+PAYOUTS = "('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
+
 STATEMENTS = [
     """
     CREATE TABLE stripe_accounts (
@@ -49,8 +51,10 @@ STATEMENTS = [
     """,
     "CREATE INDEX stripe_balance_transactions_tenant"
     " ON stripe_balance_transactions (tenant_id, currency, created)",
-    "CREATE INDEX stripe_balance_transactions_source"
-    " ON stripe_balance_transactions (tenant_id, source_id)",
+    # payouts, their failures and their arrivals are looked up by payout id
+    "CREATE INDEX stripe_balance_transactions_payouts"
+    " ON stripe_balance_transactions (tenant_id, source_id)"
+    f" WHERE type IN {PAYOUTS}",
     "CREATE INDEX stripe_balance_transactions_order ON stripe_balance_transactions"
     " (tenant_id, order_id) WHERE order_id IS NOT NULL",
     "ALTER TABLE stripe_lines ADD COLUMN available_on timestamptz, ADD COLUMN tenant_id text,"
