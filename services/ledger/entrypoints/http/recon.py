@@ -46,7 +46,12 @@ REPORT_BODY = {
     "/runs",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=REPORT_BODY,
-    responses={502: {"description": "payment_provider_error: Stripe could not be read"}},
+    responses={
+        502: {
+            "description": "payment_provider_error: Stripe could not be read;"
+            " escrow_unavailable: escrow could not be asked (escrow=ask)"
+        }
+    },
 )
 async def run(
     request: Request,
