@@ -51,7 +51,15 @@ def pull_balance_transactions(
         params["created"] = created
     options = {"stripe_account": account} if account else {}
     page = client.v1.balance_transactions.list(params=params, options=options)  # type: ignore[arg-type]
-    for bt in page.auto_paging_iter():
+    yield from own_lines(page.auto_paging_iter(), tenant_id, account)
+
+
+def own_lines(
+    listed: Iterable[stripe.BalanceTransaction], tenant_id: str, account: str | None
+) -> Iterator[StripeLine]:
+    """The tenant's lines of those listed: all of its own account's; of the platform's,
+    those whose (expanded) source names the tenant in its metadata."""
+    for bt in listed:
         line = _line(bt)
         if account is not None:
             yield line._replace(tenant_id=tenant_id)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 
+from services.ledger.adapters.stripe_source import own_lines
 from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
@@ -120,3 +122,33 @@ async def test_a_stripe_account_is_one_tenants() -> None:
     with pytest.raises(StripeAccountTaken):
         await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1")
     assert uow.stripe_books.owners == {"t1": "acct_1"} and uow.commits == 1
+
+
+def listed(n: int, source: object) -> stripe.BalanceTransaction:
+    return stripe.BalanceTransaction.construct_from(
+        {"id": f"txn_{n}", "object": "balance_transaction", "type": "charge", "currency": "usd",
+         "amount": 1_000, "fee": 59, "created": 1_780_000_000, "available_on": 1_780_200_000,
+         "source": source},
+        "sk_test_x",
+    )  # fmt: skip
+
+
+def charge(n: int, **metadata: str) -> dict[str, object]:
+    return {"id": f"ch_{n}", "object": "charge", "metadata": metadata}
+
+
+def test_a_platform_accounts_lines_are_seen_by_the_tenant_they_name_only() -> None:
+    page = [
+        listed(1, charge(1, tenant_id="t1", order_id="o1")),
+        listed(2, charge(2, tenant_id="t2", order_id="o2")),
+        listed(3, charge(3)),  # a charge made outside Tradeflow
+        listed(4, {"id": "po_4", "object": "payout", "metadata": {}}),  # the platform's payout
+    ]
+    mine = list(own_lines(page, "t1", None))
+    assert [(x.balance_txn_id, x.source_id, x.tenant_id, x.order_id) for x in mine] == [
+        ("txn_1", "ch_1", "t1", "o1"),
+    ]
+    assert [x.balance_txn_id for x in own_lines(page, "t2", None)] == ["txn_2"]
+    assert mine[0].available_on == datetime.fromtimestamp(1_780_200_000, UTC)
+    # a tenant's own connected account: every line is its own, whatever the metadata says
+    assert len(list(own_lines([listed(5, "ch_5"), *page], "t1", "acct_1"))) == 5
