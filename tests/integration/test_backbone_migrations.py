@@ -69,7 +69,7 @@ async def test_the_frozen_layout_builds_what_a_fresh_database_gets(
 
 OWN = {
     "escrow": ["escrow_0002"],
-    "ledger": [f"ledger_{n:04d}" for n in range(2, 7)],
+    "ledger": [f"ledger_{n:04d}" for n in range(2, 8)],
     "financing": ["financing_0002"],
 }
 
