@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Events the ledger's consumer fetches and posts per database transaction (its books stay
     # locked for the transaction: staff postings to them wait at most that long).
     ledger_max_records: int = Field(2_000, ge=1, le=100_000)
+    # Where the ledger asks escrow what it holds (three-way check); None: this host's escrow
+    # port. The ledger calls it with the finance key of the caller who ran the check.
+    ledger_escrow_api_base: str | None = None
 
     host: str = "127.0.0.1"
     # Processes serving each API (`tradeflow <svc> api`); 0 = one per core.

@@ -64,6 +64,7 @@ def routers() -> Sequence[APIRouter]:
         disputes,
         fees,
         funding,
+        held,
         milestones,
         operations,
         orders,
@@ -79,6 +80,7 @@ def routers() -> Sequence[APIRouter]:
         returns.router,
         fees.router,
         operations.router,
+        held.router,
         webhooks.router,
     ]
 

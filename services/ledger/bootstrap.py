@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.entrypoints.cli import app as commands
 from services.ledger.service_layer.breaks import FinanceUsers
+from services.ledger.service_layer.escrow import EscrowHoldings
 from services.ledger.service_layer.stripe import StripeBalance
 from services.ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
@@ -30,6 +31,7 @@ class LedgerContainer:
 
     runtime: Runtime
     stripe: StripeBalance | None = None
+    escrow: EscrowHoldings | None = None
 
     @property
     def clock(self) -> Clock:
@@ -61,6 +63,16 @@ class LedgerContainer:
         return StripeBalanceTransactions(
             settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
+
+    def escrow_holdings(self) -> EscrowHoldings:
+        """Escrow's API the settings name (by default this host's escrow port)."""
+        if self.escrow is not None:
+            return self.escrow
+        from services.ledger.adapters.escrow_source import EscrowHeldApi
+
+        settings = self.runtime.settings
+        base = settings.ledger_escrow_api_base or f"http://{settings.host}:{settings.escrow_port}"
+        return EscrowHeldApi(base)
 
     async def close(self) -> None:
         await self.runtime.close()

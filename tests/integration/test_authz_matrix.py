@@ -107,6 +107,7 @@ BODIES: dict[str, Any] = {
     },
     "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
     "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
+    "PUT /v1/ledger/reconciliation/stripe-account": {"account_id": "acct_matrixProbe1"},
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
     "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},
@@ -314,7 +315,10 @@ async def test_lists_and_creates_answer_for_the_caller_only(
         markers = _markers(prepared, sent)
         if not other_tenant:  # same tenant: our tenant id is theirs too
             markers.discard(prepared.id)
-        assert _leaks(r.text, markers, row_ids if other_tenant else set()) == [], caller
+        assert _leaks(r.text, markers, row_ids if other_tenant else set()) == [], (
+            caller,
+            r.text[:3000],
+        )
         assert changes(ours_before, await snapshot(stack.all_engines, tenant=prepared.id)) == {}, (
             f"{caller} changed our rows ({r.status_code} {r.text[:200]})"
         )

@@ -189,7 +189,12 @@ async def on_lien_placed(h: Handling, p: ev.LienPlaced, order: OrderView) -> Non
             destination=order.supplier_account_id,
             transfer_group=order.order_id,
             idempotency_key=f"financing-disburse-{h.env.id}",
-            metadata={"advance_id": advance.advance_id, "order_id": order.order_id},
+            # the tenant, for the ledger's per-tenant reconciliation of the platform account
+            metadata={
+                "advance_id": advance.advance_id,
+                "order_id": order.order_id,
+                "tenant_id": advance.tenant_id,
+            },
             # A retried batch folds the same events first, so it names the same charge.
             source_transaction=order.funding_source(advance.net),
         )

@@ -24,8 +24,8 @@ from services.ledger.domain.breaks import (
     NotAFinanceUser,
 )
 from services.ledger.domain.journal import JournalDraft
-from services.ledger.domain.recon import StripeLine
-from services.ledger.service_layer.commands import Caller
+from services.ledger.domain.recon import RunWindow, StripeLine
+from services.ledger.service_layer.commands import Caller, run_in
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
 from services.ledger.service_layer.records import (
@@ -267,16 +267,15 @@ class DryRun:
 
 async def dry_run(
     uow: AbstractLedgerUnitOfWork, caller: Caller, *, lines: Iterable[StripeLine] | None,
-    source: str, now: datetime,
+    source: str, now: datetime, window: RunWindow = RunWindow(),
 ) -> DryRun:  # fmt: skip
     """The very run ``commands.reconcile`` makes, in a transaction that is rolled back:
     nothing it did is kept (the run, its staged lines, the breaks)."""
     async with uow:
-        rec, work = uow.reconciliation, uow.break_work
+        work = uow.break_work
         before = {b.id: b for b in await work.all_breaks(caller.tenant_id)}
-        run_id = await rec.start_run(caller.tenant_id, source, caller.actor)
-        staged = await rec.stage(run_id, lines, None) if lines is not None else 0
-        counts = await rec.match(caller.tenant_id, run_id, now, stripe=lines is not None)
+        run = await run_in(uow, caller, source, lines, now, window)
+        staged, counts = run.stripe_rows, run.counts
         after = await work.all_breaks(caller.tenant_id)
         # no commit: leaving the block rolls all of it back
     opened, reopened, changed, cleared = [], [], [], []

@@ -123,6 +123,12 @@ async def breaks(
         return await uow.reconciliation.breaks(caller.tenant_id, status, kind, page)
 
 
+async def stripe_account(uow: AbstractLedgerUnitOfWork, caller: Caller) -> str | None:
+    """The tenant's own Stripe account its runs read (None: the platform account)."""
+    async with uow:
+        return await uow.stripe_books.account_of(caller.tenant_id)
+
+
 async def export_journal(
     uow: AbstractLedgerUnitOfWork,
     tenant_id: str | None,

@@ -4,7 +4,8 @@ A use case takes an ``AbstractLedgerUnitOfWork``: ``uow.journal`` (the books' lo
 admission needs to know, the append, transactions read back), ``uow.held_reports`` (what
 escrow says each order holds), ``uow.periods`` (closes), ``uow.accounts`` (balances,
 statements, the trial balance), ``uow.reconciliation`` (runs and breaks),
-``uow.checkpoints`` (book heads due a checkpoint), ``uow.books`` (verification, audit,
+``uow.checkpoints`` (book heads due a checkpoint), ``uow.stripe_books`` (the tenant's
+Stripe account, the balance transactions seen), ``uow.books`` (verification, audit,
 export), and the backbone's ``uow.outbox`` and ``uow.timers``. ``LedgerUnitOfWork`` builds
 them on its transaction (the SQL is in ``adapters/``); ``tests/unit/ledger/fakes.py`` keeps
 them in memory.
@@ -29,7 +30,13 @@ from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.breaks import MatchRules
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    HeldReport,
+    RunWindow,
+    StripeLine,
+)
 from services.ledger.domain.reports import AccountSums
 from services.ledger.service_layer.records import (
     AssignmentRecord,
@@ -39,7 +46,8 @@ from services.ledger.service_layer.records import (
     ResolutionRecord,
     TransactionRecord,
 )
-from shared.pagination import Page, Window
+from shared import pagination
+from shared.pagination import Page
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 Head = tuple[int, str]  # a book's last position and hash
@@ -116,15 +124,30 @@ class Reconciliation(Protocol):
         """Stage a run's Stripe lines (each balance transaction once); how many."""
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: RunWindow,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
-        """Match, three-way check, fold into breaks; counts per outcome."""
+        """Match (in ``window``), check against escrow (what it answered as of the window's
+        end, when asked; else what its events reported), fold into breaks; counts."""
 
-    async def finish(self, run_id: int, stripe_rows: int) -> None: ...
+    async def finish(
+        self,
+        run_id: int,
+        stripe_rows: int,
+        booked: int,
+        window: RunWindow,
+        balances: list[ClearingBalance],
+    ) -> None: ...
 
     async def breaks(
         self, tenant_id: str, status: str | None, kind: str | None, page: Page
-    ) -> Window[BreakRecord]:
+    ) -> pagination.Window[BreakRecord]:
         """Oldest first; ``starting_after`` a break id of the tenant's, else
         ``InvalidCursor``."""
 
@@ -169,6 +192,29 @@ class BreakWork(Protocol):
     ) -> dict[int, ResolutionRecord]: ...
 
     async def save_resolution(self, resolution: ResolutionRecord) -> None: ...
+
+
+class StripeBooks(Protocol):
+    """The tenant's Stripe account and the balance transactions the runs have seen."""
+
+    async def account_of(self, tenant_id: str) -> str | None: ...
+
+    async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
+        """``StripeAccountTaken`` when another tenant has that account."""
+
+    async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
+        """Record the run's staged lines; those never seen before (each id once, ever)."""
+
+    async def payouts_due(self, tenant_id: str, now: datetime) -> list[StripeLine]:
+        """Payouts whose arrival date passed, not booked as arrived, not failed."""
+
+    async def arrived(self, tenant_id: str, payout_ids: Sequence[str]) -> set[str]:
+        """Those of the payouts (by source id) whose arrival was booked."""
+
+    async def mark_arrived(self, balance_txn_ids: Sequence[str]) -> None: ...
+
+    async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
+        """Stripe clearing against the sum of the balance transactions' nets, before ``end``."""
 
 
 class Checkpoints(Protocol):
@@ -216,6 +262,9 @@ class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
     def break_work(self) -> BreakWork: ...
 
     @property
+    def stripe_books(self) -> StripeBooks: ...
+
+    @property
     def books(self) -> Books: ...
 
 
@@ -233,6 +282,7 @@ class LedgerUnitOfWork(SqlUnitOfWork):
     checkpoints: Checkpoints
     books: Books
     break_work: BreakWork
+    stripe_books: StripeBooks
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -245,3 +295,4 @@ class LedgerUnitOfWork(SqlUnitOfWork):
         self.checkpoints = sql.SqlCheckpoints(conn)
         self.books = sql.SqlBooks(conn)
         self.break_work = SqlBreakWork(conn)
+        self.stripe_books = sql.SqlStripeBooks(driver)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -117,6 +118,11 @@ async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEng
     # stripe-mock always answers with its one fixture: a 1.00 USD charge
     charge = "ch_1PgafuB7WZ01zgkWXYmPNZs8"
     await post(ledger, funded(api.tenant, "M", 100, 100, stripe_charge_id=charge))
+    r = await api.client.put(  # the tenant's own account: stripe-mock's lines are all its own
+        "/v1/ledger/reconciliation/stripe-account",
+        json={"account_id": f"acct_{uuid.uuid4().hex[:16]}"},
+    )
+    assert r.status_code == 200, r.text
     r = await api.client.post("/v1/ledger/reconciliation/runs", params={"source": "stripe"})
     assert r.status_code == 201, r.text
     assert (r.json()["stripe_rows"], r.json()["matched"], r.json()["missing_in_ledger"]) == (

@@ -402,6 +402,10 @@ async def test_a_placed_lien_disburses_by_transfer_keyed_by_the_event(
     (call_,) = gateway.calls
     assert call_["destination"] == "acct_s1" and call_["amount"] == accepted.net
     assert call_["idempotency_key"].startswith("financing-disburse-")
+    # the ledger reconciles a tenant's Stripe objects by the tenant their metadata names
+    assert call_["metadata"] == {
+        "advance_id": "a1", "order_id": accepted.order_id, "tenant_id": accepted.tenant_id,
+    }  # fmt: skip
     assert stored(uow, "a1").state == "disbursed" and stored(uow, "a1").stripe_transfer_id == "tr_1"
     assert "financing.advance_disbursed" in uow.outbox.types()
     assert any(kind == FEE_AMORTIZATION for kind, _ in uow.timers.pending)

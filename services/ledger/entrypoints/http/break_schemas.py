@@ -20,6 +20,7 @@ from services.ledger.service_layer.breaks import DryRun, Resolved, Workflow
 from services.ledger.service_layer.records import (
     AdjustmentRequest,
     AssignmentRecord,
+    BreakRecord,
     CommentRecord,
     ResolutionRecord,
 )
@@ -187,12 +188,30 @@ class RulesPublic(RulesSet):
                    date_window_days=r.date_window_days, approval_threshold=r.approval_threshold)  # fmt: skip
 
 
+class BreakWouldOpen(BaseModel):
+    """A break a run would open: it has no id, run or dates yet (the dry run wrote none)."""
+
+    kind: str
+    object_id: str
+    currency: str
+    ledger_amount: int | None
+    other_amount: int | None
+    owner: str
+
+    @classmethod
+    def of(cls, b: BreakRecord) -> BreakWouldOpen:
+        return cls(
+            kind=b.kind, object_id=b.object_id, currency=b.currency,
+            ledger_amount=b.ledger_amount, other_amount=b.other_amount, owner=b.owner,
+        )  # fmt: skip
+
+
 class DryRunPublic(BaseModel):
     """What a run would find and do to the breaks; nothing was written."""
 
     stripe_rows: int
     counts: dict[str, int]
-    opened: list[BreakPublic]
+    opened: list[BreakWouldOpen]
     reopened: list[BreakPublic]
     changed: list[BreakPublic]
     cleared: list[BreakPublic]
@@ -200,5 +219,5 @@ class DryRunPublic(BaseModel):
     @classmethod
     def of(cls, d: DryRun, now: datetime) -> DryRunPublic:
         pub = lambda bs: [BreakPublic.of(b, now) for b in bs]  # noqa: E731
-        return cls(stripe_rows=d.stripe_rows, counts=d.counts, opened=pub(d.opened),
+        return cls(stripe_rows=d.stripe_rows, counts=d.counts, opened=[BreakWouldOpen.of(b) for b in d.opened],
                    reopened=pub(d.reopened), changed=pub(d.changed), cleared=pub(d.cleared))  # fmt: skip

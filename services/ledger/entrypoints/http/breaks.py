@@ -3,11 +3,13 @@ linked adjustment (maker-checker), bulk resolution, matching rules and the dry r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from services.ledger.domain.breaks import MatchRules
+from services.ledger.domain.recon import RunWindow
 from services.ledger.entrypoints.http.break_schemas import (
     AssigneeSet,
     AssignmentPublic,
@@ -23,9 +25,9 @@ from services.ledger.entrypoints.http.break_schemas import (
 )
 from services.ledger.entrypoints.http.deps import Container, Finance, RowId, caller
 from services.ledger.entrypoints.http.errors import answered
-from services.ledger.entrypoints.http.recon import REPORT_BODY, report_lines
+from services.ledger.entrypoints.http.recon import REPORT_BODY, report_lines, utc
 from services.ledger.entrypoints.http.schemas import BreakPublic
-from services.ledger.service_layer import breaks
+from services.ledger.service_layer import breaks, commands
 from shared.events.types import CurrencyCode
 from shared.http.idempotency import answer
 from shared.http.openapi import Responses
@@ -154,17 +156,26 @@ async def set_rules(
     responses={502: {"description": "payment_provider_error: Stripe could not be read"}},
 )
 async def dry_run(
-    request: Request, who: Finance, c: Container, source: Literal["stripe", "csv"] = "stripe"
+    request: Request,
+    who: Finance,
+    c: Container,
+    source: Literal["stripe", "csv"] = "stripe",
+    start: datetime | None = Query(None, alias="from", description="created at or after"),
+    end: datetime | None = Query(None, alias="to", description="created before"),
 ) -> DryRunPublic:
-    """What a run (same ``source`` and body as ``POST /runs``) would match and which breaks
-    it would open, reopen, change and clear, under the tenant's rules. Writes nothing."""
+    """What a run (same ``source``, window and body as ``POST /runs``) would match and
+    which breaks it would open, reopen, change and clear, under the tenant's rules. Writes
+    nothing."""
     now = c.clock.now()
     with answered():
+        window = RunWindow(utc(start), utc(end))
         if source == "csv":
             lines = report_lines(await request.body())
         else:
-            lines = await c.stripe_balance().pull()
+            lines = await commands.stripe_lines(
+                c.unit_of_work(), caller(who), c.stripe_balance(), window
+            )
         found = await breaks.dry_run(
-            c.unit_of_work(), caller(who), lines=lines, source=source, now=now
+            c.unit_of_work(), caller(who), lines=lines, source=source, now=now, window=window
         )
     return DryRunPublic.of(found, now)

@@ -14,10 +14,16 @@ from services.ledger.domain.breaks import (
     SameUserApproval,
 )
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import ReportFormatError
+from services.ledger.domain.recon import InvalidWindow, ReportFormatError
 from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
-from services.ledger.service_layer.errors import InvalidCursor, NotFound, StripeUnreadable
+from services.ledger.service_layer.errors import (
+    EscrowUnreadable,
+    InvalidCursor,
+    NotFound,
+    StripeAccountTaken,
+    StripeUnreadable,
+)
 from shared.http.errors import ApiError, not_found
 from shared.unit_of_work import Conflict
 
@@ -31,6 +37,9 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     InvalidCursor: (400, "invalid_cursor"),
     InvalidPeriod: (422, "invalid_period"),
     StripeUnreadable: (502, "payment_provider_error"),
+    EscrowUnreadable: (502, "escrow_unavailable"),
+    InvalidWindow: (422, "invalid_window"),
+    StripeAccountTaken: (409, "stripe_account_taken"),
     Conflict: (409, "concurrent_modification"),
     BreakResolved: (409, "break_resolved"),
     ResolutionPending: (409, "resolution_pending"),

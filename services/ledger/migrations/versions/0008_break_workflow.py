@@ -11,17 +11,21 @@ adjusting transaction (maker-checker), and the tenant's matching rules.
 - ``recon_breaks.kind`` admits ``date_mismatch`` and ``recon_runs`` counts it.
 
 Revision ID: ledger_0008
-Revises: ledger_0006
+Revises: ledger_0007
 """
 
 from alembic import op
 
 revision = "ledger_0008"
-down_revision = "ledger_0006"
+down_revision = "ledger_0007"
 branch_labels = None
 depends_on = None
 
-KINDS = "'missing_in_ledger', 'missing_in_stripe', 'amount_mismatch', 'escrow_held_mismatch'"
+# The kinds as ledger_0007 left them (the three-way kinds included).
+KINDS = (
+    "'missing_in_ledger', 'missing_in_stripe', 'amount_mismatch', 'escrow_held_mismatch',"
+    " 'ledger_disagrees', 'escrow_disagrees', 'stripe_disagrees', 'three_way_disagree'"
+)
 
 STATEMENTS = [
     """
