@@ -253,3 +253,9 @@ def asyncpg_dsn(url: str) -> str:
         query["sslmode"] = query.pop("ssl")
         parsed = parsed.set(query=query)
     return parsed.render_as_string(hide_password=False)
+
+
+def violates(exc: sqlalchemy.exc.IntegrityError, constraint: str) -> bool:
+    """Whether the database refused the statement for ``constraint`` (a unique index's name
+    is in PostgreSQL's message: 'violates unique constraint "<name>"')."""
+    return f'"{constraint}"' in str(exc.orig)

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import stripe
+from stripe.params import TransferCreateParams
 
 from shared.outages import DependencyUnavailable
 from shared.redaction import redact, redact_value
@@ -93,19 +94,27 @@ class StripeApi:
         transfer_group: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        source_transaction: str | None = None,
     ) -> str:
         """Pay ``amount`` minor units to the connected account ``destination``; the transfer
-        id. A replay under the same ``idempotency_key`` gets the first transfer back."""
+        id. A replay under the same ``idempotency_key`` gets the first transfer back.
+
+        ``source_transaction``: the charge the transfer is funded by. Stripe then makes the
+        transfer when that charge's funds become available instead of drawing on (and being
+        refused for want of) the available balance; the transfers from one charge may not
+        add up to more than it. The caller must send it on every retry of one key alike."""
+        params: TransferCreateParams = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "destination": destination,
+            "transfer_group": transfer_group,
+            "metadata": metadata,
+        }
+        if source_transaction is not None:
+            params["source_transaction"] = source_transaction
         created = await self.call(
             lambda client: client.v1.transfers.create_async(
-                params={
-                    "amount": amount,
-                    "currency": currency.lower(),
-                    "destination": destination,
-                    "transfer_group": transfer_group,
-                    "metadata": metadata,
-                },
-                options={"idempotency_key": idempotency_key},
+                params=params, options={"idempotency_key": idempotency_key}
             )
         )
         return str(created.id)

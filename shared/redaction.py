@@ -21,7 +21,7 @@ REDACTED = "[REDACTED]"
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:"
     r"tf_[A-Za-z0-9_-]{16,}"  # Tradeflow API keys (shared.identity.keys.RAW_KEY)
-    r"|whsec_[A-Za-z0-9_]+"  # Stripe webhook signing secrets
+    r"|whsec_[A-Za-z0-9_+/=-]+"  # webhook signing secrets: Stripe's, and ours (base64)
     r"|[sr]k_(?:test|live)_[A-Za-z0-9_]+"  # Stripe secret and restricted keys
     r")"
 )

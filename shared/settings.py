@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Events the ledger's consumer fetches and posts per database transaction (its books stay
     # locked for the transaction: staff postings to them wait at most that long).
     ledger_max_records: int = Field(2_000, ge=1, le=100_000)
+    # Where the ledger asks escrow what it holds (three-way check); None: this host's escrow
+    # port. The ledger calls it with the finance key of the caller who ran the check.
+    ledger_escrow_api_base: str | None = None
 
     host: str = "127.0.0.1"
     # Processes serving each API (`tradeflow <svc> api`); 0 = one per core.
@@ -107,6 +110,13 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = Field(10.0, gt=0, le=120)
     webhook_concurrency: int = Field(64, ge=1, le=1_000)  # attempts in flight per worker
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)  # per endpoint, all workers
+    webhook_tenant_concurrency: int = Field(16, ge=1, le=1_000)  # per tenant, all workers
+    # Escrow: a refund Stripe still refuses after this many attempts raises
+    # escrow.refund_stuck and shows in GET /v1/operations/stuck-refunds (retries go on).
+    escrow_refund_stuck_after_attempts: int = Field(5, ge=1, le=1_000)
+    # Financing: an order it does not hold whose UUIDv7 id is younger than this (and newer
+    # than the escrow events it has read) is order_not_yet_known, not order_unknown.
+    financing_order_arrival_seconds: int = Field(600, ge=0, le=86_400)
     # http:// and loopback receivers (a developer's http://127.0.0.1:PORT). None: allowed in
     # development only; refused in production whatever it says.
     webhook_allow_loopback: bool | None = None

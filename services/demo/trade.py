@@ -85,17 +85,18 @@ class Trade:
             "Platform fee policy 1.50% + USD 25.00 per release; advances up to 80% at 0.05%/day"
         )
 
+        # The contract states its schedule in percentages; escrow splits the total to the cent.
         milestones = [
             {
                 "name": "Deposit on contract",
-                "amount": 3_750_000,
+                "percent_bps": 3_000,
                 "kind": "contract",
                 "inspection_window_seconds": DEPOSIT_WINDOW_SECONDS,
             },
-            {"name": "Shipment (bill of lading)", "amount": 5_000_000, "kind": "shipment"},
+            {"name": "Shipment (bill of lading)", "percent_bps": 4_000, "kind": "shipment"},
             {
                 "name": "Delivery + inspection",
-                "amount": 3_750_000,
+                "percent_bps": 3_000,
                 "kind": "inspection",
                 "evidence_required": ["delivery", "inspection"],
             },
@@ -112,6 +113,7 @@ class Trade:
                 "currency": CURRENCY,
                 "total": TOTAL,
                 "milestones": milestones,
+                "metadata": {"platform_order": "RTM-SZX-0042", "incoterm": "FOB"},
             },
         )
         self.order_id = order["order_id"]

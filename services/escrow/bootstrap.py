@@ -60,9 +60,29 @@ async def bootstrap(
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.escrow.entrypoints.http import fees, funding, milestones, orders, webhooks
+    from services.escrow.entrypoints.http import (
+        disputes,
+        fees,
+        funding,
+        held,
+        milestones,
+        operations,
+        orders,
+        returns,
+        webhooks,
+    )
 
-    return [orders.router, funding.router, milestones.router, fees.router, webhooks.router]
+    return [
+        orders.router,
+        funding.router,
+        milestones.router,
+        disputes.router,
+        returns.router,
+        fees.router,
+        operations.router,
+        held.router,
+        webhooks.router,
+    ]
 
 
 def consumers(container: EscrowContainer) -> Sequence[ConsumerSpec]:

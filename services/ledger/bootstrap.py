@@ -10,6 +10,8 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.entrypoints.cli import app as commands
+from services.ledger.service_layer.breaks import FinanceUsers
+from services.ledger.service_layer.escrow import EscrowHoldings
 from services.ledger.service_layer.stripe import StripeBalance
 from services.ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
@@ -29,6 +31,7 @@ class LedgerContainer:
 
     runtime: Runtime
     stripe: StripeBalance | None = None
+    escrow: EscrowHoldings | None = None
 
     @property
     def clock(self) -> Clock:
@@ -46,6 +49,11 @@ class LedgerContainer:
         """A fresh unit of work (one transaction) on the ledger database."""
         return LedgerUnitOfWork(self.runtime.engine, self.runtime.topic)
 
+    def finance_users(self) -> FinanceUsers:
+        from services.ledger.adapters.finance_users import IdentityFinanceUsers
+
+        return IdentityFinanceUsers(self.runtime.identity)
+
     def stripe_balance(self) -> StripeBalance:
         if self.stripe is not None:
             return self.stripe
@@ -55,6 +63,16 @@ class LedgerContainer:
         return StripeBalanceTransactions(
             settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
+
+    def escrow_holdings(self) -> EscrowHoldings:
+        """Escrow's API the settings name (by default this host's escrow port)."""
+        if self.escrow is not None:
+            return self.escrow
+        from services.ledger.adapters.escrow_source import EscrowHeldApi
+
+        settings = self.runtime.settings
+        base = settings.ledger_escrow_api_base or f"http://{settings.host}:{settings.escrow_port}"
+        return EscrowHeldApi(base)
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -82,9 +100,20 @@ def consumers(container: LedgerContainer) -> Sequence[ConsumerSpec]:
 
 
 def routers() -> Sequence[APIRouter]:
-    from services.ledger.entrypoints.http import accounts, export, journal, periods, recon
+    from services.ledger.entrypoints.http import (
+        accounts,
+        breaks,
+        export,
+        journal,
+        periods,
+        recon,
+        reports,
+    )
 
-    return [accounts.router, journal.router, periods.router, export.router, recon.router]
+    return [
+        accounts.router, journal.router, periods.router, export.router, recon.router,
+        reports.router, breaks.router,
+    ]  # fmt: skip
 
 
 def timers(container: LedgerContainer) -> Mapping[str, TimerHandler]:

@@ -121,6 +121,7 @@ def worker(container: WebhooksContainer) -> DeliveryWorker:
         container.clock,
         concurrency=s.webhook_concurrency,
         per_endpoint=s.webhook_endpoint_concurrency,
+        per_tenant=s.webhook_tenant_concurrency,
         lease=timedelta(seconds=s.webhook_connect_timeout + s.webhook_read_timeout + 35),
     )
 

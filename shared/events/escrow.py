@@ -33,6 +33,13 @@ MilestoneKind = Literal[
 FundingMethod = Literal["stripe", "wire"]
 AcceptedBy = Literal["buyer", "inspection_window", "dispute_resolution"]
 DisputeOutcome = Literal["release", "refund", "split"]
+DisputeParty = Literal["buyer", "supplier"]
+DisputeStatus = Literal["open", "negotiating", "escalated", "resolved"]
+OfferStatus = Literal["open", "accepted", "countered", "lapsed"]
+ProposalStatus = Literal["open", "agreed", "declined", "withdrawn", "expired"]
+# What follows a buyer's rejection of a failed inspection: the goods go back and the buyer
+# is refunded, the goods are inspected again, or the supplier ships a replacement.
+RejectionRemedy = Literal["return", "reinspection", "replacement"]
 
 
 class MilestoneTerms(BaseModel):
@@ -46,8 +53,12 @@ class MilestoneTerms(BaseModel):
     inspection_window_seconds: int = Field(ge=0)
 
 
-@event("escrow.order_created", version=1)
-class OrderCreated(EventModel):
+# Superseded by v2, which carries the platform's own data. Kept, frozen as it was published,
+# because v1 events stay on the topic (retention, replays): validated by it, then upcast.
+@event("escrow.order_created", version=1, superseded=True)
+class OrderCreatedV1(EventModel):
+    model_config = ConfigDict(title="OrderCreated")
+
     order_id: str
     buyer_id: str
     supplier_id: str
@@ -57,6 +68,30 @@ class OrderCreated(EventModel):
     milestones: list[MilestoneTerms]
     platform_fee_bps: int = Field(ge=0, le=10_000)
     platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+
+
+@event("escrow.order_created", version=2)
+class OrderCreated(EventModel):
+    """v2 adds the platform's own ``metadata`` and ``external_reference`` (shared/metadata.py)
+    as the order was created with them; a later PATCH of them publishes no event."""
+
+    order_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str  # Stripe connected account receiving the transfers
+    currency: CurrencyCode
+    total: PositiveMinorUnits
+    milestones: list[MilestoneTerms]
+    platform_fee_bps: int = Field(ge=0, le=10_000)
+    platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("escrow.order_created", from_version=1)
+def _order_carries_platform_data(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 orders had no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
 
 
 @event("escrow.funding_requested", version=1)
@@ -246,3 +281,204 @@ class LienReleased(EventModel):
     advance_id: str
     reason: str  # "repaid" or the reason financing gave
     repaid: NonNegativeMinorUnits  # repaid out of releases over the lien's life
+
+
+# --- operations alerts: money Stripe moved (or would not move) that escrow could not book -----
+
+
+@event("escrow.refund_stuck", version=1)
+class RefundStuck(EventModel):
+    """A refund to the buyer that Stripe refused ``attempts`` times (the settlement timer's
+    attempts; ``settings.escrow_refund_stuck_after_attempts``). It stays reserved and the
+    timer keeps retrying it under the same idempotency key, but finance must look
+    (``GET /v1/operations/stuck-refunds``). Raised once per refund; the event's id is
+    ``alert_id``, derived from the refund's id."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    refund_id: str
+    payment_id: str | None
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    attempts: int = Field(ge=1)
+    last_error: str
+
+
+@event("escrow.external_refund_unbooked", version=1)
+class ExternalRefundUnbooked(EventModel):
+    """Stripe reported (``charge.refunded``) a refund not made by Tradeflow, for more than
+    escrow could book: more than its payment had left to refund (``reason``
+    ``invalid_amount``) or than the escrow held free (``insufficient_funds``). The money
+    left Stripe; escrow and the ledger did not book it, so the ledger's reconciliation will
+    show the refund as an unmatched Stripe line: this record says which order it hit and
+    why (``GET /v1/operations/refund-breaks``). Raised once per Stripe refund; the event's
+    id is ``alert_id``, derived from the tenant and the Stripe refund id."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    stripe_refund_id: str
+    stripe_event_id: str
+    payment_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    bookable: NonNegativeMinorUnits  # what escrow could have booked of it at the time
+    reason: Literal["invalid_amount", "insufficient_funds"]
+
+
+# --- disputes as people run them: evidence, response, negotiation, escalation ------------
+
+
+@event("escrow.dispute_evidence_added", version=1)
+class DisputeEvidenceAdded(EventModel):
+    """Evidence a party added to an open dispute: text, or a document by reference."""
+
+    order_id: str
+    dispute_id: str
+    evidence_id: str
+    party: DisputeParty
+    kind: Literal["text", "document"]
+    text: str | None = None
+    document_type: str | None = None
+    sha256: str | None = Field(None, description="hex SHA-256 of the document's bytes")
+    uri: str | None = None
+
+
+@event("escrow.dispute_responded", version=1)
+class DisputeResponded(EventModel):
+    order_id: str
+    dispute_id: str
+    text: str
+
+
+@event("escrow.dispute_offer_made", version=1)
+class DisputeOfferMade(EventModel):
+    """A split offered by one party: release_amount + refund_amount = the disputed amount."""
+
+    order_id: str
+    dispute_id: str
+    offer_id: str
+    party: DisputeParty
+    release_amount: NonNegativeMinorUnits
+    refund_amount: NonNegativeMinorUnits
+    currency: CurrencyCode
+    counter_to: str | None = None
+
+
+@event("escrow.dispute_offer_accepted", version=1)
+class DisputeOfferAccepted(EventModel):
+    """The other party accepted the offer; ``dispute_resolved`` follows with its amounts."""
+
+    order_id: str
+    dispute_id: str
+    offer_id: str
+    party: DisputeParty  # who accepted
+    release_amount: NonNegativeMinorUnits
+    refund_amount: NonNegativeMinorUnits
+    currency: CurrencyCode
+
+
+@event("escrow.dispute_escalated", version=1)
+class DisputeEscalated(EventModel):
+    """The dispute goes to the platform's finance staff (``deadline_lapsed`` or a party)."""
+
+    order_id: str
+    dispute_id: str
+    reason: str
+    escalated_by: Literal["deadline", "buyer", "supplier"]
+
+
+# --- a failed inspection's way out -----------------------------------------------------
+
+
+@event("escrow.milestone_rejected", version=1)
+class MilestoneRejected(EventModel):
+    """The buyer rejected a milestone whose inspection failed; the supplier answers by
+    ``answer_by`` (else the goods go back for a refund)."""
+
+    order_id: str
+    milestone_id: str
+    rejection_id: str
+    reasons: list[str]
+    evidence: list[str] = Field(default_factory=list)
+    answer_by: datetime
+
+
+@event("escrow.rejection_answered", version=1)
+class RejectionAnswered(EventModel):
+    """The remedy of a rejection, chosen by the supplier or, when it did not answer in time,
+    by the deadline (``return``); ``due_by``: when its next step is due."""
+
+    order_id: str
+    milestone_id: str
+    rejection_id: str
+    remedy: RejectionRemedy
+    answered_by: Literal["supplier", "deadline"]
+    due_by: datetime
+
+
+@event("escrow.return_shipped", version=1)
+class ReturnShipped(EventModel):
+    order_id: str
+    milestone_id: str
+    rejection_id: str
+    carrier: str
+    tracking: str
+    receive_by: datetime  # the supplier confirms receipt by then, else the refund goes ahead
+
+
+@event("escrow.return_received", version=1)
+class ReturnReceived(EventModel):
+    """The returned goods are in (or the deadline passed): the refund follows."""
+
+    order_id: str
+    milestone_id: str
+    rejection_id: str
+    confirmed_by: Literal["supplier", "deadline"]
+    refund_amount: PositiveMinorUnits
+    currency: CurrencyCode
+
+
+# --- a partial refund agreed outside a dispute -----------------------------------------
+
+
+@event("escrow.partial_refund_proposed", version=1)
+class PartialRefundProposed(EventModel):
+    order_id: str
+    proposal_id: str
+    milestone_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    reason: str
+    proposed_by: DisputeParty
+    expires_at: datetime
+
+
+@event("escrow.partial_refund_agreed", version=1)
+class PartialRefundAgreed(EventModel):
+    """Both parties consented; the refund itself is booked by ``escrow.refunded``."""
+
+    order_id: str
+    proposal_id: str
+    milestone_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    proposed_by: DisputeParty
+    consented_by: DisputeParty
+    advance_id: str | None = None  # the order's active lien, if any
+    lien_shortfall: NonNegativeMinorUnits = Field(
+        0, description="what of the lien the remaining releases can no longer repay"
+    )
+
+
+@event("escrow.partial_refund_closed", version=1)
+class PartialRefundClosed(EventModel):
+    """A proposal that ended without a refund: declined, withdrawn or expired."""
+
+    order_id: str
+    proposal_id: str
+    milestone_id: str
+    outcome: Literal["declined", "withdrawn", "expired"]

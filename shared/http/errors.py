@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import is_unavailable
+from shared.metadata import DuplicateExternalReference, InvalidMetadata
+from shared.pagination import InvalidCursor, InvalidPage
 
 log = structlog.get_logger(__name__)
 
@@ -34,12 +36,20 @@ OUTAGE_TYPES: tuple[type[Exception], ...] = (
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers  # e.g. Retry-After on a retryable refusal
 
 
 def not_found(what: str, ident: object) -> ApiError:
@@ -87,7 +97,31 @@ _STATUS_CODES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(InvalidCursor)
+    async def _invalid_cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
+        # Every list's ``starting_after`` that names no object of it (shared/pagination.py).
+        return JSONResponse(
+            error_body("invalid_cursor", str(exc), {"param": "starting_after"}), status_code=400
+        )
+
+    @app.exception_handler(InvalidPage)
+    async def _invalid_page(_: Request, exc: InvalidPage) -> JSONResponse:
+        return JSONResponse(error_body("invalid_page", str(exc)), status_code=400)
+
+    @app.exception_handler(InvalidMetadata)
+    async def _invalid_metadata(_: Request, exc: InvalidMetadata) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc), exc.details), status_code=400)
+
+    @app.exception_handler(DuplicateExternalReference)
+    async def _duplicate_reference(_: Request, exc: DuplicateExternalReference) -> JSONResponse:
+        details = {"param": "external_reference", "external_reference": exc.external_reference}
+        return JSONResponse(error_body(exc.code, str(exc), details), status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -29,6 +29,7 @@ from shared.identity.rules import (
     check_grant,
     check_label,
     check_overlap,
+    check_tenant,
     normalize_scopes,
 )
 from shared.identity.tables import api_keys as K
@@ -108,6 +109,7 @@ async def create_api_key(
     """Store a new key's hash and return the key. ``raw``: an operator-chosen key of the
     ``tf_...`` shape (redaction in the logs relies on it)."""
     wanted = normalize_scopes(scopes)
+    check_tenant(tenant_id)
     check_label("name", name)
     if raw is None:
         raw = new_raw_key()

@@ -24,6 +24,9 @@ SCOPES: tuple[str, ...] = ("platform", "finance", "supplier")
 DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=30)
 MAX_LABEL = 100  # characters of a key's name or party id
+# The tenant id the platform files its own events under (the ledger's legacy chain
+# checkpoints): never a tenant's, or that tenant would receive them (webhooks, lists).
+PLATFORM_TENANT = "tradeflow"
 
 
 class Caller(Protocol):
@@ -67,6 +70,15 @@ def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
             "invalid_scopes", f"scopes must be a non-empty subset of {', '.join(SCOPES)}"
         )
     return tuple(wanted)
+
+
+def check_tenant(tenant_id: str) -> str:
+    check_label("tenant", tenant_id)
+    if tenant_id.casefold() == PLATFORM_TENANT:
+        raise KeyRequestInvalid(
+            "reserved_tenant", f"{PLATFORM_TENANT!r} is the platform's own tenant id"
+        )
+    return tenant_id
 
 
 def check_label(what: str, value: str) -> str:

@@ -134,8 +134,10 @@ async def release_latencies(apis: Apis, trades: list[Trade]) -> list[float]:
             await apis.escrow.call("GET", f"/v1/orders/{t.order_id}", t.tenant.platform)
         ).json()
         timeline = (
-            await apis.escrow.call("GET", f"/v1/orders/{t.order_id}/timeline", t.tenant.platform)
-        ).json()["events"]
+            await apis.escrow.call(
+                "GET", f"/v1/orders/{t.order_id}/timeline?limit=100", t.tenant.platform
+            )
+        ).json()["data"]
         ends = {m["milestone_id"]: m["inspection_ends_at"] for m in order["milestones"]}
         for mid in t.lapsed:
             paid = [

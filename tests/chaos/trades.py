@@ -275,8 +275,12 @@ class Driver:
                 x["code"]
                 for x in ((body.get("error") or {}).get("details") or {}).get("reasons", [])
             ]
+            if r.status_code == 409 and (body.get("error") or {}).get("code") == (
+                "order_not_yet_known"
+            ):
+                return None  # financing has not read the order's creation yet
             if r.status_code == 422 and set(reasons) <= {"order_unknown", "order_not_funded"}:
-                return None  # financing has not read escrow's events yet
+                return None  # financing has not read escrow's events yet (its funding)
             raise TradeFailed(f"quote -> {r.status_code}: {r.text[:300]}")
 
         quote = await eventually("an advance offer", offer, self.wait)

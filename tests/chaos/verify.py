@@ -151,10 +151,13 @@ async def check_trades(apis: Apis, trades: list[Trade], f: Findings) -> dict[str
         path = f"/v1/orders/{t.order_id}"
         async with sem:
             r = await apis.escrow.call("GET", path, t.tenant.platform)
-            timeline = await apis.escrow.call("GET", f"{path}/timeline", t.tenant.platform)
+            # One page holds a trade's whole timeline (a few dozen events at most).
+            timeline = await apis.escrow.call(
+                "GET", f"{path}/timeline?limit=100", t.tenant.platform
+            )
         held[t.order_id] = r.json()["held"]
         if not t.error:
-            problems = check_order(t, r.json()) + check_timeline(t, timeline.json()["events"])
+            problems = check_order(t, r.json()) + check_timeline(t, timeline.json()["data"])
             for problem in problems:
                 f.fail(f"trade {t.n} ({t.kind}) order {t.order_id}: {problem}")
 

@@ -78,3 +78,20 @@ async def test_the_operator_creates_lists_rotates_and_revokes_keys(
     assert unknown.exit_code == 1 and "api_key_not_found" in unknown.output
     bad = await tradeflow(migrated, "apikey", "rotate", key_id[0], "--overlap", "soon")
     assert bad.exit_code == 2 and "overlap" in bad.output
+
+
+async def test_the_platforms_own_tenant_id_cannot_be_given_to_a_tenant(
+    migrated: Settings, identity: AsyncEngine
+) -> None:
+    """Events the platform files under its own tenant id (the legacy chain's checkpoints) would
+    reach a tenant of that name: its webhooks, its lists. So no key is issued for it."""
+    refused = await tradeflow(
+        migrated, "apikey", "create", "--tenant", "tradeflow", "--scope", "platform",
+        "--name", "squatter",
+    )  # fmt: skip
+    assert refused.exit_code != 0 and "reserved_tenant" in refused.output
+    async with identity.connect() as conn:
+        issued = await conn.scalar(
+            sa.select(sa.func.count()).where(api_keys.c.tenant_id == "tradeflow")
+        )
+    assert issued == 0

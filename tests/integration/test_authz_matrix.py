@@ -44,6 +44,7 @@ EXCLUDED = {("escrow", "POST", "/v1/webhooks/stripe"): "authenticated by Stripe'
 # lookup of our object (an invalid body would answer 422 first).
 BODIES: dict[str, Any] = {
     "POST /v1/orders": order_body(),
+    "PATCH /v1/orders/{order_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/orders/{order_id}/cancel": {"reason": "the buyer withdrew"},
     "POST /v1/orders/{order_id}/fund": {},
     "POST /v1/orders/{order_id}/wire-confirmations": {"amount": 100, "reference": "w-matrix"},
@@ -57,6 +58,32 @@ BODIES: dict[str, Any] = {
     },
     "POST /v1/orders/{order_id}/milestones/{milestone_id}/disputes": {"reason": "damaged"},
     "POST /v1/orders/{order_id}/disputes/{dispute_id}/resolve": {"outcome": "release"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/evidence": {"text": "matrix probe"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/response": {"text": "matrix probe"},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/offers": {
+        "release_amount": 1,
+        "refund_amount": 1,
+    },
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/offers/{offer_id}/accept": {},
+    "POST /v1/orders/{order_id}/disputes/{dispute_id}/escalate": {"reason": "matrix probe"},
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/reject": {
+        "remedy": "return",
+        "reasons": ["matrix probe"],
+    },
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/rejection/answer": {"remedy": "return"},
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/return-shipment": {
+        "carrier": "DHL",
+        "tracking": "JD-matrix",
+    },
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/return-receipt": {},
+    "POST /v1/orders/{order_id}/partial-refunds": {
+        "milestone_id": "{milestone_id}",
+        "amount": 100,
+        "reason": "matrix probe",
+    },
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/consent": {},
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/decline": {},
+    "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/withdraw": {},
     "PUT /v1/fee-policy": {"basis_points": 90, "fixed_fees": {}},
     "POST /v1/ledger/adjustments": {
         "reason": "matrix probe",
@@ -70,7 +97,19 @@ BODIES: dict[str, Any] = {
     "POST /v1/ledger/reconciliation/runs": None,  # source=stripe, the default, reads no body
     "POST /v1/ledger/reconciliation/breaks/{break_id}/resolve": {"resolution": "by hand"},
     "POST /v1/ledger/reconciliation/breaks/{break_id}/assign": {"owner": "alice"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/comments": {"body": "matrix probe"},
+    "PUT /v1/ledger/reconciliation/breaks/{break_id}/assignee": {"assignee": "apikey:probe"},
+    "POST /v1/ledger/reconciliation/breaks/{break_id}/resolutions": {"reason": "matrix probe"},
+    # An id no tenant has: the refusal echoes the ids it was sent.
+    "POST /v1/ledger/reconciliation/breaks/bulk-resolve": {
+        "break_ids": [2**62],
+        "reason": "matrix probe",
+    },
+    "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
+    "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
+    "PUT /v1/ledger/reconciliation/stripe-account": {"account_id": "acct_matrixProbe1"},
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
+    "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},
     "POST /v1/advances/{advance_id}/repay-early": {},
     "POST /v1/advances/{advance_id}/default": {"reason": "matrix probe"},
@@ -82,10 +121,20 @@ BODIES: dict[str, Any] = {
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /v1/ledger/transactions": {"source_event_id": "{source_event_id}"},
+    "GET /v1/ledger/reports/income-statement": {
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
+    },
+    "GET /v1/ledger/reports/balance-sheet": {
+        "from": "2000-01-01T00:00:00Z",
+        "to": "2100-01-01T00:00:00Z",
+        "currency": "USD",
+    },
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
-    "break_id", "key_id",
+    "break_id", "key_id", "offer_id", "proposal_id",
 }  # fmt: skip
 WRONG_KEYS = {"malformed": {"Authorization": "Basic dHJhZGVmbG93OnNlY3JldA=="}, "none": {}}
 
@@ -221,7 +270,7 @@ async def _our_row_ids(stack: Stack, tenant: Tenant) -> set[int]:
     finance = tenant.keys["finance"]
     accounts = await stack.ok("ledger", "GET", "/v1/ledger/accounts", finance)
     breaks = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", finance)
-    return {a["id"] for a in accounts} | {b["id"] for b in breaks}
+    return {a["id"] for a in accounts} | {b["id"] for b in breaks["data"]}
 
 
 def _leaks(body: str, markers: set[str], row_ids: set[int]) -> list[str]:
@@ -266,7 +315,10 @@ async def test_lists_and_creates_answer_for_the_caller_only(
         markers = _markers(prepared, sent)
         if not other_tenant:  # same tenant: our tenant id is theirs too
             markers.discard(prepared.id)
-        assert _leaks(r.text, markers, row_ids if other_tenant else set()) == [], caller
+        assert _leaks(r.text, markers, row_ids if other_tenant else set()) == [], (
+            caller,
+            r.text[:3000],
+        )
         assert changes(ours_before, await snapshot(stack.all_engines, tenant=prepared.id)) == {}, (
             f"{caller} changed our rows ({r.status_code} {r.text[:200]})"
         )

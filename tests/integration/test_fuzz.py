@@ -40,8 +40,18 @@ pytestmark = pytest.mark.integration
 
 FUZZ_EXAMPLES = int(os.environ.get("TRADEFLOW_FUZZ_EXAMPLES", "100"))
 FUZZ_SCENARIOS = int(os.environ.get("TRADEFLOW_FUZZ_SCENARIOS", "30"))
+
+
+def no_server_error(ctx: Any, response: Response, case: Case) -> bool | None:
+    """No 5xx, but the ledger's documented 502 ``escrow_unavailable``: the stack's services
+    run in process, so no escrow listens where a three-way run (``escrow=ask``) asks it."""
+    if response.status_code == 502 and b'"escrow_unavailable"' in response.content:
+        return None
+    return not_a_server_error(ctx, response, case)
+
+
 CHECKS = [
-    not_a_server_error,
+    no_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,

@@ -158,10 +158,22 @@ class Stack:
             "escrow", "POST", f"/v1/orders/{oid}/milestones/{deposit}/disputes", k["platform"],
             json={"reason": "goods sample differs", "evidence": ["photo-1"]},
         )  # fmt: skip
+        dispute = disputed["disputes"][0]
+        did, mid = dispute["dispute_id"], order["milestones"][1]["milestone_id"]
+        offered = await self.ok(
+            "escrow", "POST", f"/v1/orders/{oid}/disputes/{did}/offers", k["platform"],
+            json={"party": "supplier", "release_amount": dispute["amount"], "refund_amount": 0},
+        )  # fmt: skip
+        proposed = await self.ok(
+            "escrow", "POST", f"/v1/orders/{oid}/partial-refunds", k["platform"],
+            json={"milestone_id": mid, "amount": 100, "reason": "a week late"},
+        )  # fmt: skip
         t.objects.update(
             order_id=oid,
-            milestone_id=order["milestones"][1]["milestone_id"],
-            dispute_id=disputed["disputes"][0]["dispute_id"],
+            milestone_id=mid,
+            dispute_id=did,
+            offer_id=offered["offers"][0]["offer_id"],
+            proposal_id=proposed["refund_proposals"][0]["proposal_id"],
         )
 
     async def _financing(self, t: Tenant) -> None:
@@ -215,7 +227,7 @@ class Stack:
             transaction_id=tx["id"],
             source_event_id=tx["source_event_id"],
             account_id=str(tx["postings"][0]["account_id"]),
-            break_id=str(breaks[0]["id"]),
+            break_id=str(breaks["data"][0]["id"]),
             currency="USD",
         )
 

@@ -127,3 +127,24 @@ def test_foreign_binary_headers_are_ignored_and_bad_ce_headers_are_envelope_erro
     broken = [(k, b"\xff\xfe" if k == "ce_type" else v) for k, v in headers]
     with pytest.raises(EnvelopeError, match="not UTF-8"):
         Envelope.from_kafka(value, broken)
+
+
+def test_an_order_created_v1_is_upcast_with_no_platform_data() -> None:
+    """escrow.order_created v2 carries the platform's metadata and external_reference; a v1
+    event still on the topic is read as an order that had none."""
+    from shared.events import REGISTRY
+    from shared.events.escrow import OrderCreated
+
+    v1 = {
+        "order_id": "o1", "buyer_id": "b", "supplier_id": "s", "supplier_account_id": "acct_1",
+        "currency": "USD", "total": 100, "platform_fee_bps": 100, "platform_fee_fixed": 0,
+        "milestones": [
+            {"milestone_id": "m1", "name": "all", "amount": 100, "kind": "contract",
+             "evidence_required": [], "inspection_window_seconds": 0}
+        ],
+    }  # fmt: skip
+    loaded = REGISTRY.load("escrow.order_created", 1, v1)
+    assert isinstance(loaded, OrderCreated)
+    assert loaded.metadata == {} and loaded.external_reference is None
+    with pytest.raises(ValueError):  # v1 never carried them: its own model refuses them
+        REGISTRY.load("escrow.order_created", 1, {**v1, "metadata": {"a": "b"}})

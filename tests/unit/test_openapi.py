@@ -114,3 +114,45 @@ def test_what_a_client_reads_first() -> None:
     assert "404" in by_source["responses"], "a lookup by query finds nothing: 404 (fuzzer)"
     quotes = SPECS["financing"]["paths"]["/v1/quotes"]["post"]
     assert quotes["security"] == [{"ApiKey": ["supplier"]}]
+
+
+NEW_IN_ISSUE_11 = [
+    ("escrow", "post", "/v1/orders"),
+    ("escrow", "patch", "/v1/orders/{order_id}"),
+    ("financing", "post", "/v1/quotes"),
+    ("financing", "patch", "/v1/advances/{advance_id}"),
+]
+
+
+@pytest.mark.parametrize(("service", "method", "path"), NEW_IN_ISSUE_11)
+def test_the_platform_data_operations_carry_a_request_example(
+    service: str, method: str, path: str
+) -> None:
+    spec = SPECS[service]
+    body = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    name = body["$ref"].rsplit("/", 1)[-1]
+    schema = spec["components"]["schemas"][name]
+    (example,) = schema["examples"]
+    assert "metadata" in example and "metadata" in schema["properties"]
+    assert {"400", "409"} <= set(spec["paths"][path][method]["responses"])
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ("escrow", "/v1/orders"),
+        ("escrow", "/v1/orders/{order_id}/timeline"),
+        ("financing", "/v1/advances"),
+        ("ledger", "/v1/ledger/reconciliation/breaks"),
+    ],
+)
+def test_every_list_is_a_stripe_cursor_page(service: str, path: str) -> None:
+    op = SPECS[service]["paths"][path]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert (
+        params["limit"]["schema"]["maximum"] == 100 and params["limit"]["schema"]["default"] == 10
+    )
+    assert "starting_after" in params
+    ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = SPECS[service]["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert set(page["required"]) >= {"data", "has_more", "url"}

@@ -6,7 +6,6 @@ its use cases see. A version mismatch is ``shared.unit_of_work.Conflict``.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters.tables import (
+    disputes,
     escrows,
     fee_policies,
     payment_intents,
@@ -27,11 +27,23 @@ from services.escrow.adapters.tables import (
     timeline,
 )
 from services.escrow.domain.errors import InvariantViolation
-from services.escrow.domain.model import Escrow
+from services.escrow.domain.model import Dispute, Escrow
+from shared.db import violates
 from shared.events import Envelope
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import Conflict
 
 DEFAULT_FEE_BPS = 100  # 1% when a tenant set no policy
+REFERENCE_INDEX = "escrows_tenant_external_reference"
+
+
+def _refused(exc: IntegrityError, escrow: Escrow) -> Exception:
+    """What the database's refusal of ``escrow`` means: a taken external_reference, or a
+    broken invariant (the CHECK constraints: the database's own guard)."""
+    if violates(exc, REFERENCE_INDEX) and escrow.external_reference is not None:
+        return DuplicateExternalReference("order", escrow.external_reference)
+    return InvariantViolation(f"the database refused the escrow state: {exc.orig}")
 
 
 def _columns(e: Escrow, now: datetime) -> dict[str, Any]:
@@ -45,6 +57,7 @@ def _columns(e: Escrow, now: datetime) -> dict[str, Any]:
         "funded": e.funded,
         "released": e.released,
         "refunded": e.refunded,
+        "external_reference": e.external_reference,
         "updated_at": now,
         "state": e.model_dump(mode="json", exclude={"version"}),
     }
@@ -79,14 +92,18 @@ async def lock(conn: AsyncConnection, order_ids: Collection[str]) -> dict[str, E
 
 async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     saved = escrow.model_copy(update={"version": 1})
-    await conn.execute(
-        escrows.insert().values(
-            order_id=escrow.order_id,
-            version=1,
-            created_at=escrow.created_at,
-            **_columns(saved, now),
-        )
-    )
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                escrows.insert().values(
+                    order_id=escrow.order_id,
+                    version=1,
+                    created_at=escrow.created_at,
+                    **_columns(saved, now),
+                )
+            )
+    except IntegrityError as exc:
+        raise _refused(exc, escrow) from exc
     return saved
 
 
@@ -99,8 +116,8 @@ async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
                 .where(escrows.c.order_id == escrow.order_id, escrows.c.version == escrow.version)
                 .values(version=escrow.version + 1, **_columns(escrow, now))
             )
-    except IntegrityError as exc:  # the CHECK constraint: the database's own guard
-        raise InvariantViolation(f"the database refused the escrow state: {exc.orig}") from exc
+    except IntegrityError as exc:
+        raise _refused(exc, escrow) from exc
     if result.rowcount != 1:
         raise Conflict(f"escrow {escrow.order_id} changed since version {escrow.version}")
     return escrow.model_copy(update={"version": escrow.version + 1})
@@ -199,46 +216,51 @@ async def record_timelines(
         await conn.execute(timeline.insert(), rows)
 
 
-async def read_timeline(conn: AsyncConnection, tenant_id: str, order_id: str) -> list[sa.Row]:
-    query = (
-        sa.select(timeline)
-        .where(timeline.c.order_id == order_id, timeline.c.tenant_id == tenant_id)
-        .order_by(timeline.c.seq)
-    )
-    return list((await conn.execute(query)).all())
-
-
-def encode_cursor(created_at: datetime, order_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), order_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    created, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    return datetime.fromisoformat(created), str(order_id)
+async def read_timeline(
+    conn: AsyncConnection, tenant_id: str, order_id: str, page: Page
+) -> Window[sa.Row]:
+    """The order's events in the order they happened (oldest first); ``starting_after`` is
+    an entry's ``event_id`` of this order."""
+    mine = sa.and_(timeline.c.order_id == order_id, timeline.c.tenant_id == tenant_id)
+    query = sa.select(timeline).where(mine)
+    if page.starting_after is not None:
+        try:
+            event_id = UUID(page.starting_after)
+        except ValueError as exc:
+            raise InvalidCursor(page.starting_after) from exc
+        seq = await conn.scalar(
+            sa.select(timeline.c.seq).where(mine, timeline.c.event_id == event_id)
+        )
+        if seq is None:
+            raise InvalidCursor(page.starting_after)
+        query = query.where(timeline.c.seq > seq)
+    rows = (await conn.execute(query.order_by(timeline.c.seq).limit(page.fetch))).all()
+    return Window.cut(rows, page)
 
 
 async def list_orders(
     conn: AsyncConnection,
     tenant_id: str,
+    page: Page,
     *,
     status: str | None = None,
     buyer_id: str | None = None,
     supplier_id: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    cursor: str | None = None,
-    limit: int = 20,
-) -> tuple[list[Escrow], str | None]:
-    """Newest first, keyset-paginated on (created_at, order_id); a cursor this code did not
-    encode raises ValueError or TypeError."""
-    query = sa.select(escrows.c.state, escrows.c.version, escrows.c.created_at).where(
-        escrows.c.tenant_id == tenant_id
-    )
+    external_reference: str | None = None,
+) -> Window[Escrow]:
+    """Newest first, keyset-paginated on (created_at, order_id). ``starting_after`` is an
+    order of the tenant (of ``supplier_id``, when given: a bound supplier key's own), else
+    ``InvalidCursor``: another tenant's order is answered as one that never existed."""
+    scope = [escrows.c.tenant_id == tenant_id]
+    if supplier_id is not None:
+        scope.append(escrows.c.supplier_id == supplier_id)
+    query = sa.select(escrows.c.state, escrows.c.version).where(*scope)
     for column, value in (
         (escrows.c.status, status),
         (escrows.c.buyer_id, buyer_id),
-        (escrows.c.supplier_id, supplier_id),
+        (escrows.c.external_reference, external_reference),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -246,14 +268,22 @@ async def list_orders(
         query = query.where(escrows.c.created_at >= created_from)
     if created_to is not None:
         query = query.where(escrows.c.created_at < created_to)
-    if cursor is not None:
-        after = decode_cursor(cursor)
-        query = query.where(sa.tuple_(escrows.c.created_at, escrows.c.order_id) < after)
-    query = query.order_by(escrows.c.created_at.desc(), escrows.c.order_id.desc()).limit(limit + 1)
-    rows = (await conn.execute(query)).all()
-    page = [_load(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return page, encode_cursor(page[-1].created_at, page[-1].order_id) if more else None
+    if page.starting_after is not None:
+        after = (
+            await conn.execute(
+                sa.select(escrows.c.created_at, escrows.c.order_id).where(
+                    *scope, escrows.c.order_id == page.starting_after
+                )
+            )
+        ).first()
+        if after is None:
+            raise InvalidCursor(page.starting_after)
+        query = query.where(
+            sa.tuple_(escrows.c.created_at, escrows.c.order_id) < (after.created_at, after.order_id)
+        )
+    query = query.order_by(escrows.c.created_at.desc(), escrows.c.order_id.desc())
+    rows = (await conn.execute(query.limit(page.fetch))).all()
+    return Window.cut([_load(r) for r in rows], page)
 
 
 async def index_payment_intent(conn: AsyncConnection, pi_id: str, escrow: Escrow) -> None:
@@ -312,3 +342,78 @@ async def claim_stripe_event(conn: AsyncConnection, event_id: str, event_type: s
         )
     ).first()
     return claimed is not None
+
+
+async def index_disputes(
+    conn: AsyncConnection, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+) -> None:
+    """Upsert the listing rows of ``changed`` disputes of ``escrow``."""
+    rows = [
+        {
+            "dispute_id": d.dispute_id,
+            "order_id": escrow.order_id,
+            "tenant_id": escrow.tenant_id,
+            "buyer_id": escrow.buyer_id,
+            "supplier_id": escrow.supplier_id,
+            "milestone_id": d.milestone_id,
+            "status": d.status,
+            "opened_at": d.opened_at or now,
+            "updated_at": now,
+        }
+        for d in changed
+    ]
+    stmt = pg_insert(disputes).values(rows)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["dispute_id"],
+            set_={"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+async def list_disputes(
+    conn: AsyncConnection,
+    tenant_id: str,
+    page: Page,
+    *,
+    status: str | None = None,
+    order_id: str | None = None,
+    supplier_id: str | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+) -> Window[tuple[str, str]]:
+    """(order id, dispute id) pairs, newest opened first. ``starting_after`` is a dispute id
+    of this tenant (and supplier, for a supplier's list), else ``InvalidCursor``."""
+    c = disputes.c
+    base = [c.tenant_id == tenant_id]
+    if supplier_id is not None:
+        base.append(c.supplier_id == supplier_id)
+    query = sa.select(c.order_id, c.dispute_id).where(*base)
+    for column, value in ((c.status, status), (c.order_id, order_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if opened_after is not None:
+        query = query.where(c.opened_at > opened_after)
+    if opened_before is not None:
+        query = query.where(c.opened_at < opened_before)
+    if page.starting_after is not None:
+        anchor = (
+            await conn.execute(
+                sa.select(c.opened_at, c.dispute_id).where(
+                    *base, c.dispute_id == page.starting_after
+                )
+            )
+        ).first()
+        if anchor is None:
+            raise InvalidCursor(page.starting_after)
+        query = query.where(sa.tuple_(c.opened_at, c.dispute_id) < tuple(anchor))
+    query = query.order_by(c.opened_at.desc(), c.dispute_id.desc()).limit(page.fetch)
+    rows = [(r.order_id, r.dispute_id) for r in (await conn.execute(query)).all()]
+    return Window.cut(rows, page)
+
+
+async def order_of_dispute(conn: AsyncConnection, tenant_id: str, dispute_id: str) -> str | None:
+    query = sa.select(disputes.c.order_id).where(
+        disputes.c.tenant_id == tenant_id, disputes.c.dispute_id == dispute_id
+    )
+    return (await conn.execute(query)).scalar()

@@ -91,6 +91,7 @@ class StripeGateway(PaymentGateway):
         transfer_group: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        source_transaction: str | None = None,
     ) -> str:
         return await _retried_unless_refused(
             self._stripe.transfer(
@@ -100,6 +101,7 @@ class StripeGateway(PaymentGateway):
                 transfer_group=transfer_group,
                 metadata=metadata,
                 idempotency_key=idempotency_key,
+                source_transaction=source_transaction,
             )
         )
 

@@ -30,11 +30,20 @@ escrows = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("state", JSONB, nullable=False),
+    # The platform's own id for the order (also in ``state``): unique per tenant, filterable.
+    sa.Column("external_reference", sa.Text, nullable=True),
     sa.CheckConstraint("funded - released - refunded >= 0", name="escrows_held_non_negative"),
     sa.CheckConstraint(
         "funded >= 0 AND released >= 0 AND refunded >= 0", name="escrows_amounts_non_negative"
     ),
     sa.Index("escrows_tenant_created", "tenant_id", "created_at", "order_id"),
+    sa.Index(
+        "escrows_tenant_external_reference",
+        "tenant_id",
+        "external_reference",
+        unique=True,
+        postgresql_where=sa.text("external_reference IS NOT NULL"),
+    ),
 )
 
 timeline = sa.Table(
@@ -82,4 +91,63 @@ fee_policies = sa.Table(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.CheckConstraint("basis_points BETWEEN 0 AND 10000", name="fee_policies_bps_range"),
+)
+
+# Refunds the settlement timer found refused by Stripe: attempts counted, alerted once.
+stuck_refunds = sa.Table(
+    "stuck_refunds",
+    ESCROW,
+    sa.Column("refund_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alerted_at", sa.DateTime(timezone=True)),
+    sa.Index(
+        "stuck_refunds_alerted",
+        "tenant_id",
+        "alerted_at",
+        postgresql_where=sa.text("alerted_at IS NOT NULL"),
+    ),
+)
+
+# Refunds made outside Tradeflow (charge.refunded) for more than escrow could book.
+refund_breaks = sa.Table(
+    "refund_breaks",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("stripe_refund_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text, nullable=False),
+    sa.Column("stripe_event_id", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("bookable", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
+)
+
+# Every dispute of every escrow, for listing across orders: a projection of the disputes
+# in ``escrows.state``, written in the same transaction as the escrow (the aggregate stays
+# the truth; the detail, with evidence and offers, is read from it).
+disputes = sa.Table(
+    "escrow_disputes",
+    ESCROW,
+    sa.Column("dispute_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("milestone_id", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("escrow_disputes_tenant_opened", "tenant_id", "opened_at", "dispute_id"),
+    sa.Index("escrow_disputes_order", "order_id"),
 )

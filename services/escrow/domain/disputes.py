@@ -10,7 +10,8 @@ Stripe call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from services.escrow.domain.errors import (
     InsufficientFunds,
@@ -21,9 +22,19 @@ from services.escrow.domain.errors import (
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.payouts import begin_release, release_what_is_due
 from services.escrow.domain.refunds import reserve_refund
-from services.escrow.domain.rules import Decision, check_invariants, complete_if_done, new_id
+from services.escrow.domain.rules import (
+    Decision,
+    check_invariants,
+    complete_if_done,
+    new_id,
+    unpaid,
+)
 from shared.events import EventModel
 from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
+
+# The parties' time to settle a dispute between themselves (evidence, response, offers)
+# before it goes to the platform's finance staff.
+NEGOTIATION_WINDOW = timedelta(days=7)
 
 
 def open_dispute(
@@ -34,19 +45,40 @@ def open_dispute(
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot dispute")
     if m.inspection_ends_at is None or now >= m.inspection_ends_at:
         raise InvalidTransition("the inspection window has ended")
-    if m.amount > escrow.available:  # a chargeback (or a dashboard refund) took it already
+    return freeze_milestone(escrow, milestone_id, reason, evidence, now)
+
+
+def freeze_milestone(
+    escrow: Escrow,
+    milestone_id: str,
+    reason: str,
+    evidence: Sequence[str],
+    now: datetime,
+    status: str = "open",
+) -> Decision:
+    """The buyer's dispute of a milestone: what of it is unpaid is frozen, the parties have
+    ``NEGOTIATION_WINDOW`` to agree (``status="escalated"``: finance decides at once)."""
+    m = escrow.milestone(milestone_id)
+    amount = unpaid(escrow, milestone_id)  # less than its amount after a partial refund
+    if amount > escrow.available:  # a chargeback (or a dashboard refund) took it already
         raise InsufficientFunds(
-            f"only {escrow.available} of the milestone's {m.amount} is held and free to freeze"
+            f"only {escrow.available} of the milestone's {amount} is held and free to freeze"
         )
     dispute = Dispute(
         dispute_id=new_id(),
         milestone_id=milestone_id,
-        amount=m.amount,
+        amount=amount,
         reason=reason,
         evidence=tuple(evidence),
+        opened_by="buyer",
+        opened_at=now,
+        respond_by=now + NEGOTIATION_WINDOW if status == "open" else None,
+        status="escalated" if status == "escalated" else "open",
+        escalated_at=now if status == "escalated" else None,
+        escalation_reason=reason if status == "escalated" else None,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
-    escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed"}))
+    escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed", "due_by": None}))
     return check_invariants(escrow), [_opened(escrow, dispute)]
 
 
@@ -56,6 +88,7 @@ def open_chargeback(
     amount: int,
     reason: str,
     payment_id: str | None = None,
+    now: datetime | None = None,
 ) -> Decision:
     if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
         return escrow, []
@@ -70,9 +103,46 @@ def open_chargeback(
         reason=f"chargeback: {reason}",
         stripe_dispute_id=stripe_dispute_id,
         payment_id=payment_id,
+        opened_at=now,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     return check_invariants(escrow), [_opened(escrow, dispute)]
+
+
+# How Stripe's closing status of a chargeback resolves it. Won (or an inquiry closed
+# without a chargeback): the money stays with the platform, the freeze ends. Lost: the bank
+# kept what Stripe debited when the chargeback opened, so the refund is booked without a
+# Stripe call.
+CLOSED_OUTCOMES: dict[str, DisputeOutcome] = {
+    "won": "release",
+    "warning_closed": "release",
+    "lost": "refund",
+}
+
+
+def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str) -> Decision:
+    """Stripe closed a chargeback (``charge.dispute.closed``): resolve it as Stripe did and
+    record Stripe's status on it. Closing it again is no change; a chargeback finance
+    already resolved the same way only records the status; one finance resolved the other
+    way is refused (the money did not go where escrow booked it: finance must look)."""
+    outcome = CLOSED_OUTCOMES.get(stripe_status)
+    if outcome is None:
+        raise InvalidTransition(f"chargeback {stripe_dispute_id} closed as {stripe_status!r}")
+    dispute = next(d for d in escrow.disputes if d.stripe_dispute_id == stripe_dispute_id)
+    if dispute.stripe_status is not None:
+        return escrow, []  # closed once already
+    events: list[EventModel] = []
+    if dispute.status == "open":
+        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome)
+    elif dispute.outcome != outcome:
+        raise InvalidTransition(
+            f"chargeback {stripe_dispute_id} was resolved as {dispute.outcome}, "
+            f"Stripe closed it as {stripe_status}"
+        )
+    closed = next(d for d in escrow.disputes if d.dispute_id == dispute.dispute_id)
+    closed = closed.model_copy(update={"stripe_status": stripe_status})
+    disputes = tuple(closed if d.dispute_id == closed.dispute_id else d for d in escrow.disputes)
+    return escrow.model_copy(update={"disputes": disputes}), events
 
 
 def _opened(escrow: Escrow, d: Dispute) -> DisputeOpened:
@@ -88,15 +158,34 @@ def _opened(escrow: Escrow, d: Dispute) -> DisputeOpened:
 
 
 def resolve_dispute(
-    escrow: Escrow, dispute_id: str, outcome: DisputeOutcome, release_amount: int | None = None
+    escrow: Escrow,
+    dispute_id: str,
+    outcome: DisputeOutcome,
+    release_amount: int | None = None,
+    now: datetime | None = None,
+    by: Literal["agreement", "finance"] = "finance",
 ) -> Decision:
     dispute = next((d for d in escrow.disputes if d.dispute_id == dispute_id), None)
     if dispute is None:
         raise UnknownDispute(f"dispute {dispute_id} is not part of order {escrow.order_id}")
-    if dispute.status != "open":
+    if not dispute.is_open:
         raise InvalidTransition("the dispute is already resolved")
     release, refund = _amounts(dispute.amount, outcome, release_amount)
-    resolved = dispute.model_copy(update={"status": "resolved", "outcome": outcome})
+    offers = tuple(
+        o.model_copy(update={"status": "lapsed"}) if o.status == "open" else o
+        for o in dispute.offers
+    )
+    resolved = dispute.model_copy(
+        update={
+            "status": "resolved",
+            "outcome": outcome,
+            "release_amount": release,
+            "refund_amount": refund,
+            "resolved_by": by,
+            "resolved_at": now,
+            "offers": offers,
+        }
+    )
     disputes = tuple(resolved if d.dispute_id == dispute_id else d for d in escrow.disputes)
     escrow = escrow.model_copy(update={"disputes": disputes})
     events: list[EventModel] = [

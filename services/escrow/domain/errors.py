@@ -53,3 +53,44 @@ class InvariantViolation(EscrowError):
     """held = funded - released - refunded >= 0 (or a sibling rule) would be broken."""
 
     code = "invariant_violation"
+
+
+class UnbookableRefund(EscrowError):
+    """A refund made outside Tradeflow (seen in ``charge.refunded``) for more than escrow
+    can book: ``bookable`` is what it could have booked. Its ``code`` says which limit."""
+
+    def __init__(
+        self, message: str, *, stripe_refund_id: str, payment_id: str, amount: int, bookable: int
+    ) -> None:
+        super().__init__(message)
+        self.stripe_refund_id = stripe_refund_id
+        self.payment_id = payment_id
+        self.amount = amount
+        self.bookable = bookable
+
+
+class RefundBeyondPayment(UnbookableRefund, InvalidAmount):
+    """More than its payment has left to refund."""
+
+    code = "invalid_amount"
+
+
+class RefundBeyondAvailable(UnbookableRefund, InsufficientFunds):
+    """More than the escrow holds free (not reserved, not frozen)."""
+
+    code = "insufficient_funds"
+
+
+class UnknownOffer(EscrowError):
+    code = "offer_not_found"
+
+
+class UnknownProposal(EscrowError):
+    code = "partial_refund_not_found"
+
+
+class WrongParty(EscrowError):
+    """The step is the other party's (the supplier responds; an offer or a proposal is
+    answered by the party that did not make it)."""
+
+    code = "wrong_party"

@@ -65,7 +65,11 @@ def record_funding(
     *,
     stripe_payment_intent_id: str | None = None,
     stripe_charge_id: str | None = None,
+    excess_refund_id: str | None = None,
 ) -> Decision:
+    """``excess_refund_id``: the id to give the refund of what goes beyond the contract
+    total (derived from the Stripe event reporting the payment, so its Stripe idempotency
+    key is too)."""
     if amount <= 0:
         raise InvalidAmount("a payment must be positive")
     existing = next((p for p in escrow.payments if p.payment_id == payment_id), None)
@@ -107,7 +111,9 @@ def record_funding(
         )
     ]
     if was_cancelled:
-        escrow, refunds = reserve_refund(escrow, amount, "paid after cancellation", None)
+        escrow, refunds = reserve_refund(
+            escrow, amount, "paid after cancellation", None, refund_id=excess_refund_id
+        )
         return check_invariants(escrow), events + refunds
     escrow, started = open_inspections(escrow, now)
     events += started
@@ -115,7 +121,9 @@ def record_funding(
     # payment after completion) is not the supplier's and would be held forever: return it.
     excess = min(amount, escrow.funded - escrow.total)
     if excess > 0:
-        escrow, refunds = reserve_refund(escrow, excess, "paid beyond the contract total", None)
+        escrow, refunds = reserve_refund(
+            escrow, excess, "paid beyond the contract total", None, refund_id=excess_refund_id
+        )
         events += refunds
     return check_invariants(escrow), events
 

@@ -7,21 +7,28 @@ undisputed milestones' amounts less their platform fees. One advance at a time p
 from __future__ import annotations
 
 from services.escrow.domain.model import Escrow, Lien
-from services.escrow.domain.rules import Decision, split_release
+from services.escrow.domain.rules import Decision, split_release, unpaid
 from shared.events.escrow import LienPlaced, LienRefused, LienReleased
 
 OPEN_FOR_LIEN = ("awaiting_evidence", "in_inspection", "accepted")
 
 
 def lien_capacity(escrow: Escrow) -> int:
+    """What future releases can still repay: the unpaid part of each open milestone (less
+    than its amount once a partial refund went back to the buyer), less its fee."""
     total = 0
     for m in escrow.milestones:
-        if m.status in OPEN_FOR_LIEN:
-            split = split_release(
-                m.amount, escrow.platform_fee_bps, escrow.platform_fee_fixed, None
-            )
+        left = unpaid(escrow, m.milestone_id)
+        if m.status in OPEN_FOR_LIEN and left > 0:
+            split = split_release(left, escrow.platform_fee_bps, escrow.platform_fee_fixed, None)
             total += split.gross - split.platform_fee
     return total
+
+
+def lien_shortfall(escrow: Escrow) -> int:
+    """What of the active lien future releases can no longer repay (after a refund)."""
+    lien = escrow.lien
+    return max(0, lien.outstanding - lien_capacity(escrow)) if lien is not None else 0
 
 
 def request_lien(

@@ -7,11 +7,14 @@ from typing import Any
 
 from services.escrow.domain.errors import InvalidTransition
 from services.escrow.domain.model import Escrow, Evidence
+from services.escrow.domain.rejections import REJECTION_ACCEPTABLE, after_evidence, close_rejection
 from services.escrow.domain.rules import Decision, new_id, open_inspections
 from shared.events import EventModel
 from shared.events.escrow import AcceptedBy, EvidenceKind, EvidenceSubmitted, MilestoneAccepted
 
 EVIDENCE_OPEN = ("awaiting_evidence", "in_inspection")
+# A re-inspection's report, a replacement's evidence.
+EVIDENCE_AFTER_REJECTION = ("reinspection", "replacing")
 
 
 def submit_evidence(
@@ -23,7 +26,7 @@ def submit_evidence(
     now: datetime,
 ) -> Decision:
     m = escrow.milestone(milestone_id)
-    if escrow.closed or m.status not in EVIDENCE_OPEN:
+    if escrow.closed or m.status not in (*EVIDENCE_OPEN, *EVIDENCE_AFTER_REJECTION):
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): no evidence now")
     satisfies = not (kind == "inspection" and details.get("passed") is False)
     evidence = Evidence(
@@ -35,7 +38,7 @@ def submit_evidence(
         submitted_at=now,
     )
     m = m.model_copy(update={"evidence": (*m.evidence, evidence)})
-    escrow = escrow.with_milestone(m)
+    escrow = after_evidence(escrow.with_milestone(m), milestone_id)
     events: list[EventModel] = [
         EvidenceSubmitted(
             order_id=escrow.order_id,
@@ -51,16 +54,17 @@ def submit_evidence(
 
 
 def _accept(escrow: Escrow, milestone_id: str, by: AcceptedBy) -> Decision:
-    m = escrow.milestone(milestone_id)
+    m = close_rejection(escrow.milestone(milestone_id))
     escrow = escrow.with_milestone(m.model_copy(update={"status": "accepted"}))
     event = MilestoneAccepted(order_id=escrow.order_id, milestone_id=milestone_id, accepted_by=by)
     return escrow, [event]
 
 
 def accept_milestone(escrow: Escrow, milestone_id: str) -> Decision:
-    """The buyer accepts: inside the window, or earlier (waiving the remaining evidence)."""
+    """The buyer accepts: inside the window, or earlier (waiving the remaining evidence), or
+    after rejecting the goods, keeping them after all (before they were shipped back)."""
     m = escrow.milestone(milestone_id)
-    if escrow.closed or m.status not in EVIDENCE_OPEN:
+    if escrow.closed or m.status not in (*EVIDENCE_OPEN, *REJECTION_ACCEPTABLE):
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot accept")
     if not escrow.fully_funded:
         raise InvalidTransition("the escrow is not fully funded yet")

@@ -14,15 +14,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from services.escrow.domain.errors import UnknownMilestone
-from shared.events.escrow import EvidenceKind, FundingMethod, MilestoneKind
+from services.escrow.domain.errors import UnknownDispute, UnknownMilestone
+from services.escrow.domain.records import (
+    DisputeEvidence,
+    RefundProposal,
+    Rejection,
+    SplitOffer,
+    SupplierResponse,
+)
+from shared.events.escrow import (
+    DisputeParty,
+    DisputeStatus,
+    EvidenceKind,
+    FundingMethod,
+    MilestoneKind,
+)
 
 MilestoneStatus = Literal[
     "awaiting_evidence",  # evidence missing, or the escrow is not fully funded yet
     "in_inspection",  # evidence in; the buyer may accept or dispute until the window ends
     "accepted",  # to be released (release not started, or the last attempt failed)
     "releasing",  # payout reserved, Stripe transfer in flight
-    "disputed",  # frozen until finance resolves the dispute
+    "disputed",  # frozen until the parties agree or finance resolves the dispute
+    "rejected",  # the buyer rejected a failed inspection; the supplier picks the remedy
+    "returning",  # the goods go back to the supplier (the buyer ships them)
+    "return_shipped",  # the return is on its way (tracking given); the refund follows receipt
+    "reinspection",  # the supplier asked for a new inspection report
+    "replacing",  # the supplier ships replacement goods; evidence starts again
     "refunding",  # refund to the buyer reserved, Stripe refund in flight
     "released",  # paid out (a split may also have refunded part of it)
     "refunded",  # all of it went back to the buyer
@@ -43,6 +61,7 @@ class Evidence(Frozen):
     satisfies: bool  # False e.g. for a failed inspection report
     submitted_by: str
     submitted_at: datetime
+    void: bool = False  # evidence of goods a replacement superseded
 
 
 class Milestone(Frozen):
@@ -57,11 +76,26 @@ class Milestone(Frozen):
     inspection_ends_at: datetime | None = None
     released_amount: int = 0
     refunded_amount: int = 0
+    rejections: tuple[Rejection, ...] = ()
+    # When the current step of a rejection is due (the durable deadline timer's time).
+    due_by: datetime | None = None
 
     @property
     def evidence_complete(self) -> bool:
-        have = {e.kind for e in self.evidence if e.satisfies}
+        have = {e.kind for e in self.evidence if e.satisfies and not e.void}
         return all(kind in have for kind in self.evidence_required)
+
+    @property
+    def inspection_failed(self) -> bool:
+        """The latest inspection report (of the goods in hand) failed."""
+        reports = [e for e in self.evidence if e.kind == "inspection" and not e.void]
+        return bool(reports) and not reports[-1].satisfies
+
+    @property
+    def rejection(self) -> Rejection | None:
+        """The rejection in progress, if any."""
+        last = self.rejections[-1] if self.rejections else None
+        return last if last is not None and last.status == "open" else None
 
 
 class Payment(Frozen):
@@ -80,10 +114,33 @@ class Dispute(Frozen):
     amount: int
     reason: str
     evidence: tuple[str, ...] = ()
-    status: Literal["open", "resolved"] = "open"
+    # open: evidence and offers go back and forth; negotiating: an offer awaits an answer;
+    # escalated: the parties' time ran out (or one asked), finance decides; resolved.
+    status: DisputeStatus = "open"
     outcome: Literal["release", "refund", "split"] | None = None
     stripe_dispute_id: str | None = None
     payment_id: str | None = None  # a chargeback: the card payment the bank took back
+    stripe_status: str | None = None  # a chargeback Stripe closed: won, lost, warning_closed
+    opened_by: DisputeParty | None = None  # None: a chargeback (or a dispute of before)
+    opened_at: datetime | None = None
+    respond_by: datetime | None = None  # the parties' deadline; then finance decides
+    submissions: tuple[DisputeEvidence, ...] = ()
+    response: SupplierResponse | None = None
+    offers: tuple[SplitOffer, ...] = ()
+    escalated_at: datetime | None = None
+    escalation_reason: str | None = None
+    release_amount: int | None = None
+    refund_amount: int | None = None
+    resolved_by: Literal["agreement", "finance"] | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+    @property
+    def open_offer(self) -> SplitOffer | None:
+        return next((o for o in self.offers if o.status == "open"), None)
 
 
 class Lien(Frozen):
@@ -109,6 +166,9 @@ class Payout(Frozen):
     advance_id: str | None
     status: Literal["pending", "done"] = "pending"
     stripe_transfer_id: str | None = None
+    # The card charge the transfer is made from (Stripe ``source_transaction``), chosen when
+    # the payout is reserved so every retry sends the same request; None: from the balance.
+    source_charge_id: str | None = None
     # Who caused the release (an API key's actor, system:inspection_window, ...), recorded
     # when it is reserved: the milestone_released event is theirs, whoever completes it.
     requested_by: str | None = None
@@ -152,6 +212,10 @@ class Escrow(Frozen):
     released_advances: tuple[str, ...] = ()
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
+    refund_proposals: tuple[RefundProposal, ...] = ()
+    # The platform's own data (shared/metadata.py): never read by any rule here.
+    metadata: dict[str, str] = {}
+    external_reference: str | None = None
     version: int = 0
 
     @property
@@ -166,7 +230,7 @@ class Escrow(Frozen):
 
     @property
     def frozen(self) -> int:
-        return sum(d.amount for d in self.disputes if d.status == "open")
+        return sum(d.amount for d in self.disputes if d.is_open)
 
     @property
     def available(self) -> int:
@@ -178,7 +242,7 @@ class Escrow(Frozen):
 
     @property
     def chargeback_open(self) -> bool:
-        return any(d.milestone_id is None and d.status == "open" for d in self.disputes)
+        return any(d.milestone_id is None and d.is_open for d in self.disputes)
 
     @property
     def closed(self) -> bool:
@@ -189,6 +253,18 @@ class Escrow(Frozen):
             if m.milestone_id == milestone_id:
                 return m
         raise UnknownMilestone(f"milestone {milestone_id} is not part of order {self.order_id}")
+
+    def dispute(self, dispute_id: str) -> Dispute:
+        for d in self.disputes:
+            if d.dispute_id == dispute_id:
+                return d
+        raise UnknownDispute(f"dispute {dispute_id} is not part of order {self.order_id}")
+
+    def with_dispute(self, dispute: Dispute) -> Escrow:
+        disputes = tuple(
+            dispute if d.dispute_id == dispute.dispute_id else d for d in self.disputes
+        )
+        return self.model_copy(update={"disputes": disputes})
 
     def with_milestone(self, milestone: Milestone) -> Escrow:
         milestones = tuple(

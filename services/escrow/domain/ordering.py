@@ -1,15 +1,21 @@
-"""Creating an order: the trade contract and its milestone schedule."""
+"""Creating an order: the trade contract and its milestone schedule; the platform's own data.
+
+A schedule is in amounts or in percentages (``schedule.py``); ``metadata`` and
+``external_reference`` follow ``shared/metadata.py`` (uniqueness is the repository's).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.escrow.domain.errors import InvalidOrder
 from services.escrow.domain.model import Escrow, Milestone
 from services.escrow.domain.rules import Decision, new_id
+from services.escrow.domain.schedule import scheduled_amounts
 from shared.events.escrow import EvidenceKind, MilestoneKind, MilestoneTerms, OrderCreated
+from shared.metadata import merge_metadata, new_metadata
 from shared.money import MoneyError, check_currency
 
 # Evidence a milestone needs when the contract does not list it: the kind itself.
@@ -26,10 +32,11 @@ DEFAULT_EVIDENCE: dict[str, tuple[EvidenceKind, ...]] = {
 @dataclass(frozen=True)
 class MilestoneSpec:
     name: str
-    amount: int
+    amount: int | None  # None: the schedule is in percentages
     kind: MilestoneKind
     inspection_window_seconds: int
     evidence_required: Sequence[EvidenceKind] | None = None
+    percent_bps: int | None = None  # of the total, 1..10000; all milestones' sum to 10000
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,13 @@ class OrderSpec:
     milestones: Sequence[MilestoneSpec]
     platform_fee_bps: int
     platform_fee_fixed: int
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
     order_id: str = field(default_factory=new_id)
 
 
-def _validate(spec: OrderSpec) -> None:
+def _validate(spec: OrderSpec) -> list[int]:
+    """The milestones' amounts, if the terms are acceptable."""
     try:
         check_currency(spec.currency)
     except MoneyError as exc:
@@ -62,31 +72,36 @@ def _validate(spec: OrderSpec) -> None:
         raise InvalidOrder("buyer and supplier must differ")
     if not spec.milestones:
         raise InvalidOrder("an order needs at least one milestone")
-    if any(type(m.amount) is not int or m.amount <= 0 for m in spec.milestones):
+    amounts = scheduled_amounts(
+        spec.total, [m.amount for m in spec.milestones], [m.percent_bps for m in spec.milestones]
+    )
+    if any(type(a) is not int or a <= 0 for a in amounts):
         raise InvalidOrder("milestone amounts must be positive integers of minor units")
-    scheduled = sum(m.amount for m in spec.milestones)
+    scheduled = sum(amounts)
     if scheduled != spec.total:
         raise InvalidOrder(f"milestones sum to {scheduled}, the total is {spec.total}")
     if any(m.inspection_window_seconds < 0 for m in spec.milestones):
         raise InvalidOrder("inspection windows cannot be negative")
     if not 0 <= spec.platform_fee_bps <= 10_000 or spec.platform_fee_fixed < 0:
         raise InvalidOrder("platform fee must be 0-10000 bps plus a non-negative fixed amount")
+    return amounts
 
 
 def create_order(spec: OrderSpec, now: datetime) -> Decision:
-    _validate(spec)
+    amounts = _validate(spec)
+    metadata = new_metadata(spec.metadata)
     milestones = tuple(
         Milestone(
             milestone_id=new_id(),
             name=m.name,
-            amount=m.amount,
+            amount=amount,
             kind=m.kind,
             evidence_required=tuple(
                 m.evidence_required if m.evidence_required is not None else DEFAULT_EVIDENCE[m.kind]
             ),
             inspection_window_seconds=m.inspection_window_seconds,
         )
-        for m in spec.milestones
+        for m, amount in zip(spec.milestones, amounts, strict=True)
     )
     escrow = Escrow(
         order_id=spec.order_id,
@@ -100,6 +115,8 @@ def create_order(spec: OrderSpec, now: datetime) -> Decision:
         platform_fee_fixed=spec.platform_fee_fixed,
         milestones=milestones,
         created_at=now,
+        metadata=metadata,
+        external_reference=spec.external_reference,
     )
     event = OrderCreated(
         order_id=escrow.order_id,
@@ -121,5 +138,27 @@ def create_order(spec: OrderSpec, now: datetime) -> Decision:
         ],
         platform_fee_bps=escrow.platform_fee_bps,
         platform_fee_fixed=escrow.platform_fee_fixed,
+        metadata=escrow.metadata,
+        external_reference=escrow.external_reference,
     )
     return escrow, [event]
+
+
+def update_platform_data(
+    escrow: Escrow,
+    metadata: Mapping[str, object] | None,
+    external_reference: str | None,
+    *,
+    clear_reference: bool = False,
+) -> Decision:
+    """The order with its metadata merged (Stripe's rules) and its external_reference set
+    (or removed, ``clear_reference``); no event: the trade itself did not change. Allowed in
+    every status: it is the platform's bookkeeping, not the contract."""
+    update: dict[str, object] = {}
+    if metadata is not None:
+        update["metadata"] = merge_metadata(escrow.metadata, metadata)
+    if clear_reference:
+        update["external_reference"] = None
+    elif external_reference is not None:
+        update["external_reference"] = external_reference
+    return escrow.model_copy(update=update), []

@@ -28,6 +28,34 @@ from shared.events import EventModel
 from shared.events.escrow import LienReleased, MilestoneReleased
 
 
+def source_charge(escrow: Escrow, amount: int) -> str | None:
+    """The charge a transfer of ``amount`` is made from (Stripe's ``source_transaction``):
+    Stripe then makes it when that charge's funds are available, instead of refusing it
+    while the card money is still pending in the platform balance.
+
+    Only the order's *funding charge*: the first succeeded card payment that paid at least
+    the whole contract total. Stripe refuses transfers from one charge that add up to more
+    than the charge, and two services transfer to the supplier (these payouts, and
+    financing's advance, which applies the same rule, ``services/financing/domain/orders.py``);
+    everything an order ever transfers to its supplier (the advance's net plus the payouts'
+    ``supplier_net``, the lien repaid first) stays within the total less the fees, so such
+    a charge covers all of it without the two services coordinating. Checked again here
+    against what was refunded from it and what earlier payouts took. None (the platform
+    balance, as before) for an order funded in parts or by wire."""
+    if amount <= 0:
+        return None
+    for p in escrow.payments:
+        if p.status != "succeeded" or p.method != "stripe" or not p.stripe_charge_id:
+            continue
+        if p.amount < escrow.total:
+            continue
+        sourced = sum(
+            q.supplier_net for q in escrow.payouts if q.source_charge_id == p.stripe_charge_id
+        )
+        return p.stripe_charge_id if p.amount - p.refunded - sourced >= amount else None
+    return None
+
+
 def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -> Decision:
     """Reserve the payout of an accepted milestone (``gross`` < amount after a split)."""
     m = escrow.milestone(milestone_id)
@@ -50,6 +78,7 @@ def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -
         lien_repayment=split.lien_repayment,
         supplier_net=split.supplier_net,
         advance_id=split.advance_id,
+        source_charge_id=source_charge(escrow, split.supplier_net),
     )
     lien = escrow.lien
     if lien is not None and split.lien_repayment:

@@ -7,7 +7,13 @@ when Stripe answered), a wire is returned offline by finance and recorded at onc
 
 from __future__ import annotations
 
-from services.escrow.domain.errors import InsufficientFunds, InvalidAmount, InvalidTransition
+from services.escrow.domain.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransition,
+    RefundBeyondAvailable,
+    RefundBeyondPayment,
+)
 from services.escrow.domain.model import Escrow, Payment, Refund
 from services.escrow.domain.rules import (
     Decision,
@@ -73,14 +79,17 @@ def reserve_refund(
     *,
     via_stripe: bool = True,
     payment_id: str | None = None,
+    refund_id: str | None = None,
 ) -> Decision:
+    """``refund_id``: the id of the (first) refund, when the caller derives it from what
+    caused the refund (a Stripe event), so a re-run reserves the same refund."""
     if amount <= 0:
         raise InvalidAmount("a refund must be positive")
     events: list[EventModel] = []
-    for payment, part in _allocate(escrow, amount, payment_id):
+    for n, (payment, part) in enumerate(_allocate(escrow, amount, payment_id)):
         stripe = via_stripe and payment.method == "stripe"
         refund = Refund(
-            refund_id=new_id(),
+            refund_id=refund_id if refund_id is not None and n == 0 else new_id(),
             payment_id=payment.payment_id,
             milestone_id=milestone_id,
             amount=part,
@@ -158,13 +167,23 @@ def record_external_refund(
     if any(r.stripe_refund_id == stripe_refund_id for r in escrow.refunds):
         return escrow, []
     payment = next(p for p in escrow.payments if p.payment_id == payment_id)
-    if not 0 < amount <= payment.amount - payment.refunded:
-        raise InvalidAmount(
-            f"external refund {amount}: payment {payment_id} has "
-            f"{payment.amount - payment.refunded} left to refund"
+    left = payment.amount - payment.refunded
+    if not 0 < amount <= left:
+        raise RefundBeyondPayment(
+            f"external refund {amount}: payment {payment_id} has {left} left to refund",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment_id,
+            amount=amount,
+            bookable=max(0, min(left, escrow.available)),
         )
     if amount > escrow.available:
-        raise InsufficientFunds(f"external refund {amount} exceeds available {escrow.available}")
+        raise RefundBeyondAvailable(
+            f"external refund {amount} exceeds available {escrow.available}",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment_id,
+            amount=amount,
+            bookable=max(0, escrow.available),
+        )
     refund = Refund(
         refund_id=new_id(),
         payment_id=payment_id,

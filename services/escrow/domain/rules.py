@@ -20,6 +20,8 @@ from shared.events.escrow import Completed, InspectionStarted
 from shared.money import apply_rate
 
 Decision = tuple[Escrow, list[EventModel]]
+# Milestones nothing has decided about yet (a partial refund leaves them there).
+BEFORE_ACCEPTANCE = frozenset({"awaiting_evidence", "in_inspection"})
 
 
 def new_id() -> str:
@@ -122,8 +124,13 @@ def complete_if_done(escrow: Escrow) -> Decision:
 
 
 def settle_milestone(escrow: Escrow, milestone_id: str) -> Escrow:
-    """A milestone's status once a payout or refund of it completed (or was reserved)."""
+    """A milestone's status once a payout or refund of it completed (or was reserved).
+
+    A milestone still before acceptance (a partial refund agreed while it awaits evidence or
+    is in inspection) keeps its status: the rest of it is still to be decided."""
     m = escrow.milestone(milestone_id)
+    if m.status in BEFORE_ACCEPTANCE:
+        return escrow
     if any(p.milestone_id == milestone_id and p.status == "pending" for p in escrow.payouts):
         status = "releasing"
     elif any(r.milestone_id == milestone_id and r.status == "pending" for r in escrow.refunds):

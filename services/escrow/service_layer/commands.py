@@ -21,11 +21,17 @@ from dataclasses import dataclass
 import structlog
 
 from services.escrow.domain import disputes, funding, milestones, ordering, payouts, refunds
-from services.escrow.domain.errors import EscrowError
+from services.escrow.domain.errors import EscrowError, UnbookableRefund
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
-from services.escrow.service_layer import stripe_events
-from services.escrow.service_layer.decisions import BeforeCommit, Decide, decide, write_decision
+from services.escrow.service_layer import operations, stripe_events
+from services.escrow.service_layer.decisions import (
+    BeforeCommit,
+    Decide,
+    decide,
+    pending_effects,
+    write_decision,
+)
 from services.escrow.service_layer.errors import OrderNotFound
 from services.escrow.service_layer.gateway import PaymentGateway
 from services.escrow.service_layer.settlement import settle
@@ -39,6 +45,7 @@ from services.escrow.service_layer.unit_of_work import (
 from shared.clock import Clock
 from shared.events.escrow import DisputeOutcome, EvidenceKind
 from shared.faults import crash_point
+from shared.pagination import Page, Window
 from shared.unit_of_work import retry_on_conflict
 
 log = structlog.get_logger(__name__)
@@ -71,6 +78,18 @@ class OrderTerms:
     currency: str
     total: int
     milestones: Sequence[ordering.MilestoneSpec]
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformData:
+    """A PATCH of an order: metadata changes (merged, "" removes a key) and the
+    external_reference (``clear_reference``: remove it). None: leave as it is."""
+
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
+    clear_reference: bool = False
 
 
 async def create_order(
@@ -93,6 +112,8 @@ async def create_order(
             milestones=terms.milestones,
             platform_fee_bps=fees.basis_points,
             platform_fee_fixed=fees.fixed_fees.get(terms.currency, 0),
+            metadata=terms.metadata,
+            external_reference=terms.external_reference,
         )
         escrow, events = ordering.create_order(spec, clock.now())
         saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
@@ -108,31 +129,44 @@ async def get_order(uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str
         return await _visible(uow, caller, order_id)
 
 
-@dataclass(frozen=True)
-class OrdersPage:
-    orders: list[Escrow]
-    next_cursor: str | None
+async def update_order(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    caller: Caller,
+    order_id: str,
+    changes: PlatformData,
+    before_commit: BeforeCommit | None = None,
+) -> Escrow:
+    """The platform's own data on its order changed (``ordering.update_platform_data``)."""
+
+    def update(e: Escrow) -> Decision:
+        if not caller.may_act_for(e.supplier_id):
+            raise OrderNotFound(order_id)
+        return ordering.update_platform_data(
+            e, changes.metadata, changes.external_reference, clear_reference=changes.clear_reference
+        )
+
+    escrow, _ = await decide(
+        uows, clock, order_id, caller.tenant_id, update, caller.actor, before_commit
+    )
+    return escrow
 
 
 async def list_orders(
-    uow: AbstractEscrowUnitOfWork,
-    caller: Caller,
-    flt: OrderFilter,
-    cursor: str | None,
-    limit: int,
-) -> OrdersPage:
+    uow: AbstractEscrowUnitOfWork, caller: Caller, flt: OrderFilter, page: Page
+) -> Window[Escrow]:
     """The tenant's orders, newest first (``flt.supplier_id`` as the caller may name it)."""
     async with uow:
-        orders, next_cursor = await uow.escrows.find(caller.tenant_id, flt, cursor, limit)
-    return OrdersPage(orders, next_cursor)
+        return await uow.escrows.find(caller.tenant_id, flt, page)
 
 
 async def order_timeline(
-    uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str
-) -> list[TimelineRecord]:
+    uow: AbstractEscrowUnitOfWork, caller: Caller, order_id: str, page: Page
+) -> Window[TimelineRecord]:
+    """The order's events, oldest first, if the caller may see the order."""
     async with uow:
         await _visible(uow, caller, order_id)
-        return await uow.escrows.timeline(caller.tenant_id, order_id)
+        return await uow.escrows.timeline(caller.tenant_id, order_id, page)
 
 
 async def cancel_order(
@@ -329,7 +363,7 @@ async def resolve_dispute(
     """Finance decides a dispute: release, refund or split (settled inline)."""
     return await _on_order(
         uows, clock, gateway, caller, order_id,
-        lambda e: disputes.resolve_dispute(e, dispute_id, outcome, release_amount),
+        lambda e: disputes.resolve_dispute(e, dispute_id, outcome, release_amount, clock.now()),
         before_commit,
     )  # fmt: skip
 
@@ -366,9 +400,16 @@ class WebhookOutcome:
 
 
 async def apply_stripe_event(
-    uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    gateway: PaymentGateway,
+    event: stripe_events.StripeEvent,
 ) -> WebhookOutcome:
-    """Claim the event id and apply its decision in one unit of work, re-run on a conflict.
+    """Claim the event id and apply its decision in one unit of work, re-run on a conflict,
+    then settle inline what that decision reserved (the refund of a payment beyond the
+    contract total, the releases a won chargeback frees), as a command does: Stripe's
+    delivery is acknowledged once the money moved, not 30 s later by the settlement timer
+    (which remains the fallback when Stripe cannot be reached now).
 
     The order is the one escrow indexed the PaymentIntent under when it created it; metadata
     naming another order or tenant is refused (``order_mismatch``), a PaymentIntent escrow
@@ -377,31 +418,40 @@ async def apply_stripe_event(
     committed: Stripe delivers the event again later."""
     if event.type not in stripe_events.HANDLED:
         return WebhookOutcome(handled=False)
-    return await retry_on_conflict(lambda: _apply_stripe_event(uows, clock, event))
+    outcome, saved, reserved = await retry_on_conflict(
+        lambda: _apply_stripe_event(uows, clock, event)
+    )
+    if saved is not None and reserved:
+        await settle(uows, clock, gateway, saved, reserved)
+    return outcome
 
 
 async def _apply_stripe_event(
     uows: UnitOfWorkFactory, clock: Clock, event: stripe_events.StripeEvent
-) -> WebhookOutcome:
+) -> tuple[WebhookOutcome, Escrow | None, list[str]]:
     async with uows() as uow:
         if not await uow.stripe_events.claim(event.id, event.type):
-            return WebhookOutcome(duplicate=True)
+            return WebhookOutcome(duplicate=True), None, []
         escrow, refusal = await _order_of(uow, event)
         try:
             if escrow is None:
                 raise _NotApplied(refusal)
             after, events = stripe_events.decision_for(event, clock.now())(escrow)
-            await write_decision(uow, clock, escrow, after, events, WEBHOOK_ACTOR)
+            saved = await write_decision(uow, clock, escrow, after, events, WEBHOOK_ACTOR)
         except (_NotApplied, EscrowError) as exc:  # acknowledged: flag it, do not bounce it
             code = exc.code
             # Another integration's PaymentIntent on the same Stripe account is no news;
             # anything else is money that moved at Stripe and not here: finance must look.
             report = log.info if code == "unknown_payment_intent" else log.error
             report("escrow.webhook_refused", stripe_event=event.id, code=code, error=str(exc))
+            if isinstance(exc, UnbookableRefund) and escrow is not None:
+                # Money left Stripe that escrow cannot book: a record finance sees.
+                await operations.record_unbooked_refund(uow, clock, escrow, event.id, exc)
             await uow.commit()  # the claim: the same event again is a duplicate
-            return WebhookOutcome(handled=False, error=code)
+            return WebhookOutcome(handled=False, error=code), None, []
         await uow.commit()
-    return WebhookOutcome(handled=True)
+    reserved = sorted(pending_effects(saved) - pending_effects(escrow))
+    return WebhookOutcome(handled=True), saved, reserved
 
 
 class _NotApplied(Exception):
@@ -461,3 +511,9 @@ async def _on_order(
     )
     crash_point("escrow.before_settlement")
     return await settle(uows, clock, gateway, escrow, reserved, before_commit)
+
+
+# The one path of every command on an existing order, for the use cases of the other
+# modules (negotiations.py, returns.py).
+on_order = _on_order
+visible_order = _visible

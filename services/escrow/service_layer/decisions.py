@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from services.escrow.domain.deadlines import deadlines
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision
 from services.escrow.service_layer.causes import Cause
@@ -40,6 +41,8 @@ SOURCE = "escrow"
 SETTLE_GRACE = timedelta(seconds=30)
 INSPECTION_TIMER = "escrow.inspection_window"
 SETTLEMENT_TIMER = "escrow.settlement"
+# A person's deadline (a dispute's negotiation, a rejection's step, a proposal's expiry).
+DEADLINE_TIMER = "escrow.deadline"
 
 Decide = Callable[[Escrow], Decision]
 # Called with the state about to be committed, inside its transaction, before the COMMIT
@@ -149,6 +152,8 @@ async def write_decision(
     was, now_pending = pending_effects(before), pending_effects(after)
     for effect_id in sorted(was - now_pending):
         await uow.timers.cancel(SETTLEMENT_TIMER, effect_id)
+    for gone in sorted(deadlines(before) - deadlines(after)):  # before the escrow row too
+        await uow.timers.cancel(DEADLINE_TIMER, f"{after.order_id}/{gone.key}")
     if before is None:
         saved = await uow.escrows.add(after, now)
     else:
@@ -170,6 +175,14 @@ async def write_decision(
         payload = {"order_id": saved.order_id, "effect_id": effect_id}
         payload |= reserving.to_payload() if reserving is not None else {}
         await uow.timers.schedule(SETTLEMENT_TIMER, effect_id, now + settle_after, payload)
+    for new in sorted(deadlines(saved) - deadlines(before)):
+        payload = {"order_id": saved.order_id, "what": new.what, "subject": new.subject}
+        payload |= reserving.to_payload() if reserving is not None else {}
+        key = f"{saved.order_id}/{new.key}"
+        await uow.timers.schedule(DEADLINE_TIMER, key, new.due_at, payload)
+    changed = [d for d in saved.disputes if before is None or d not in before.disputes]
+    if changed:
+        await uow.escrows.index_disputes(saved, changed, now)
     return saved
 
 

@@ -14,11 +14,14 @@ class OrderNotFound(Exception):
         self.order_id = order_id
 
 
-class InvalidCursor(ValueError):
-    """A page cursor this service never returned."""
-
-
 class PaymentNotSucceeded(Exception):
     """A charge event arrived before its PaymentIntent's success: let Stripe retry it."""
 
     code = "payment_not_succeeded"
+
+
+class ChargebackNotOpened(PaymentNotSucceeded):
+    """``charge.dispute.closed`` overtook its ``charge.dispute.created``: let Stripe retry
+    it (answered like ``PaymentNotSucceeded``: 409, not claimed)."""
+
+    code = "chargeback_not_opened"

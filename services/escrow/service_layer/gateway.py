@@ -56,8 +56,11 @@ class PaymentGateway(ABC):
         transfer_group: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        source_transaction: str | None = None,
     ) -> str:
-        """Pay ``amount`` to a connected account; returns the transfer id."""
+        """Pay ``amount`` to a connected account; returns the transfer id.
+        ``source_transaction``: the charge whose funds it is made from (it then waits for
+        them to be available rather than failing on the balance)."""
 
     @abstractmethod
     async def refund(

@@ -40,6 +40,16 @@ log = structlog.get_logger(__name__)
 ACTOR = "system:settlement"  # reservations that do not say who caused them
 
 
+class RefundRefused(GatewayUnavailable):
+    """Stripe refused a reserved refund. Still a reason to retry (the reservation stays,
+    the settlement timer calls again under the same key), but one that is counted."""
+
+    def __init__(self, refund_id: str, message: str) -> None:
+        super().__init__(message)
+        self.refund_id = refund_id
+        self.message = message
+
+
 def cause_of(escrow: Escrow, effect_id: str) -> str:
     """Who caused the payout or refund ``effect_id``."""
     requesters = {p.payout_id: p.requested_by for p in escrow.payouts}
@@ -59,7 +69,8 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
     """Make the Stripe call of a reserved payout/refund; the decision that books its outcome.
 
     None when there is nothing to do (already completed) or Stripe is unavailable (the
-    reservation stays; the settlement timer retries with the same idempotency key).
+    reservation stays; the settlement timer retries with the same idempotency key). A
+    refund Stripe refuses raises ``RefundRefused`` (it stays reserved all the same).
     """
     meta = {"order_id": escrow.order_id, "tenant_id": escrow.tenant_id}
     payout = next((p for p in escrow.payouts if p.payout_id == effect_id), None)
@@ -78,6 +89,7 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
                         "milestone_id": payout.milestone_id,
                     },
                     idempotency_key=payout_key(payout.payout_id),
+                    source_transaction=payout.source_charge_id,
                 )
         except GatewayRefused as exc:
             log.warning("escrow.transfer_refused", payout_id=effect_id, error=str(exc))
@@ -97,8 +109,12 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
                 metadata={**meta, "refund_id": refund.refund_id},
                 idempotency_key=refund_key(refund.refund_id),
             )
-        except (GatewayRefused, GatewayUnavailable) as exc:
-            # Money owed to the buyer stays reserved; the timer retries, finance is alerted.
+        except GatewayRefused as exc:
+            # Money owed to the buyer stays reserved and the timer retries it; the refusals
+            # the timer meets are counted (operations.refund_refused), finance alerted.
+            log.error("escrow.refund_refused", refund_id=effect_id, error=str(exc))
+            raise RefundRefused(effect_id, str(exc)) from exc
+        except GatewayUnavailable as exc:
             log.error("escrow.refund_deferred", refund_id=effect_id, error=str(exc))
             return None
         return lambda e: complete_refund(e, effect_id, refund_id)
@@ -115,7 +131,10 @@ async def settle(
 ) -> Escrow:
     """Inline path, right after the reserving commit: one unit of work per booking."""
     for effect_id in effect_ids:
-        booking = await effect(gateway, escrow, effect_id)
+        try:
+            booking = await effect(gateway, escrow, effect_id)
+        except RefundRefused:
+            continue  # reserved still: the settlement timer retries it, and counts
         if booking is not None:
             actor = cause_of(escrow, effect_id)
             escrow, _ = await decide(

@@ -18,16 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from uuid import NAMESPACE_URL, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from services.escrow.domain.disputes import open_chargeback
+from services.escrow.domain.disputes import close_chargeback, open_chargeback
 from services.escrow.domain.errors import CurrencyMismatch, InvalidAmount
 from services.escrow.domain.funding import record_funding, record_funding_failure
 from services.escrow.domain.model import Escrow, Payment
 from services.escrow.domain.refunds import complete_refund, record_external_refund
 from services.escrow.domain.rules import Decision
-from services.escrow.service_layer.errors import PaymentNotSucceeded
+from services.escrow.service_layer.errors import ChargebackNotOpened, PaymentNotSucceeded
 from shared.events import EventModel
 
 MinorUnits = Annotated[StrictInt, Field(ge=0)]
@@ -85,6 +86,7 @@ class DisputeObject(StripeObject):
     amount: PositiveMinorUnits
     payment_intent: StrictStr | None = None
     reason: StrictStr | None = None
+    status: StrictStr | None = None  # on charge.dispute.closed: won, lost, warning_closed
 
 
 PaymentObject = PaymentIntentObject | ChargeObject | DisputeObject
@@ -94,6 +96,7 @@ OBJECTS: dict[str, type[PaymentObject]] = {
     "payment_intent.payment_failed": PaymentIntentObject,
     "charge.refunded": ChargeObject,
     "charge.dispute.created": DisputeObject,
+    "charge.dispute.closed": DisputeObject,
 }
 
 
@@ -105,6 +108,13 @@ class StripeEvent:
 
 
 HANDLED = tuple(OBJECTS)
+
+
+def excess_refund_id(event_id: str) -> str:
+    """The refund of what a payment brought beyond the contract total, named after the
+    Stripe event that reported the payment: a re-decision (a version conflict) or a retried
+    delivery reserves the same refund, whose Stripe idempotency key is derived from it."""
+    return str(uuid5(NAMESPACE_URL, f"stripe-event:{event_id}/excess"))
 
 
 def payment_intent_of(event: StripeEvent) -> str | None:
@@ -147,6 +157,7 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
             now,
             stripe_payment_intent_id=obj.id,
             stripe_charge_id=obj.latest_charge,
+            excess_refund_id=excess_refund_id(event.id),
         )
 
     def failed(e: Escrow) -> Decision:
@@ -176,11 +187,19 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
         assert isinstance(obj, DisputeObject)
         _same_currency(e, obj)
         payment = _succeeded_payment(e, obj.payment_intent)
-        return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id)
+        return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id, now)
+
+    def dispute_closed(e: Escrow) -> Decision:
+        assert isinstance(obj, DisputeObject)
+        _succeeded_payment(e, obj.payment_intent)
+        if not any(d.stripe_dispute_id == obj.id for d in e.disputes):
+            raise ChargebackNotOpened(f"{obj.id} closed before escrow saw it opened")
+        return close_chargeback(e, obj.id, str(obj.status))
 
     return {
         "payment_intent.succeeded": succeeded,
         "payment_intent.payment_failed": failed,
         "charge.refunded": refunded,
         "charge.dispute.created": disputed,
+        "charge.dispute.closed": dispute_closed,
     }[event.type]

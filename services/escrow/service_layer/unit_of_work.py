@@ -3,7 +3,8 @@
 A use case takes an ``AbstractEscrowUnitOfWork`` (or a factory of them, where it needs two
 transactions around a Stripe call): ``uow.escrows`` (the aggregate, version-checked, its
 timeline and PaymentIntent index), ``uow.fee_policies``, ``uow.stripe_events`` (webhook
-claims), and the backbone's ``uow.outbox`` and ``uow.timers``. ``EscrowUnitOfWork`` builds
+claims), ``uow.refund_alerts`` (the operations records, ``alerts.py``), and the
+backbone's ``uow.outbox`` and ``uow.timers``. ``EscrowUnitOfWork`` builds
 them on its transaction (``adapters/repository.py``); ``tests/unit/escrow/fakes.py`` keeps
 them in memory.
 
@@ -22,9 +23,11 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
-from services.escrow.domain.model import Escrow
-from services.escrow.service_layer.errors import InvalidCursor
+from services.escrow.adapters.alerts import SqlRefundAlerts
+from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.service_layer.alerts import RefundAlerts
 from shared.events import Envelope
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 DEFAULT_FEE_BPS = sql.DEFAULT_FEE_BPS
@@ -37,6 +40,7 @@ class OrderFilter:
     supplier_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    external_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,15 @@ class FeeTerms:
 TimelineEntries = Sequence[tuple[Escrow, Sequence[Envelope]]]
 
 
+@dataclass(frozen=True)
+class DisputeFilter:
+    status: str | None = None
+    order_id: str | None = None
+    supplier_id: str | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+
+
 class EscrowRepository(Protocol):
     async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
         """The escrow, or None; with ``tenant_id`` another tenant's escrow is None too."""
@@ -68,10 +81,12 @@ class EscrowRepository(Protocol):
         """The escrows there are of ``order_ids``, locked until the unit of work ends."""
 
     async def add(self, escrow: Escrow, now: datetime) -> Escrow:
-        """A new escrow, at version 1."""
+        """A new escrow, at version 1 (``DuplicateExternalReference`` if the tenant has one
+        with its external_reference)."""
 
     async def save(self, escrow: Escrow, now: datetime) -> Escrow:
-        """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``."""
+        """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``
+        (``DuplicateExternalReference`` as ``add``)."""
 
     async def save_all(self, escrows: Sequence[Escrow], now: datetime) -> list[Escrow]:
         """``save`` for many escrows at once (one statement on PostgreSQL)."""
@@ -90,16 +105,30 @@ class EscrowRepository(Protocol):
     ) -> None:
         """``record_timeline`` for the events of many escrows at once."""
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]: ...
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        """Oldest first; ``starting_after`` an entry's event id (``InvalidCursor`` if not
+        one of this order's)."""
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        """Newest first; the next page's cursor. ``InvalidCursor`` for one never returned."""
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        """Newest first; ``starting_after`` an order id of the tenant (of ``flt.supplier_id``
+        when given), else ``InvalidCursor``."""
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None: ...
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]: ...
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        """Keep the listing of disputes across orders in step with ``escrow``'s."""
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        """(order id, dispute id), newest opened first; ``starting_after`` a dispute id of
+        the list's tenant (and supplier), else ``InvalidCursor``."""
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None: ...
 
 
 class FeePolicies(Protocol):
@@ -123,6 +152,9 @@ class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
 
     @property
     def stripe_events(self) -> StripeEventClaims: ...
+
+    @property
+    def refund_alerts(self) -> RefundAlerts: ...
 
 
 # A fresh unit of work per call: a use case with two transactions, or re-run on Conflict.
@@ -165,36 +197,54 @@ class SqlEscrowRepository:
     ) -> None:
         await sql.record_timelines(self._conn, entries, actor, caused_by)
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
-        rows = await sql.read_timeline(self._conn, tenant_id, order_id)
-        return [
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        rows = await sql.read_timeline(self._conn, tenant_id, order_id, page)
+        records = [
             TimelineRecord(r.seq, r.event_id, r.event_type, r.actor, r.occurred_at, r.data)
-            for r in rows
+            for r in rows.items
         ]
+        return Window(records, rows.has_more)
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        try:
-            return await sql.list_orders(
-                self._conn,
-                tenant_id,
-                status=flt.status,
-                buyer_id=flt.buyer_id,
-                supplier_id=flt.supplier_id,
-                created_from=flt.created_from,
-                created_to=flt.created_to,
-                cursor=cursor,
-                limit=limit,
-            )
-        except (ValueError, TypeError) as exc:
-            raise InvalidCursor("the cursor is not one this API returned") from exc
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        return await sql.list_orders(
+            self._conn,
+            tenant_id,
+            page,
+            status=flt.status,
+            buyer_id=flt.buyer_id,
+            supplier_id=flt.supplier_id,
+            created_from=flt.created_from,
+            created_to=flt.created_to,
+            external_reference=flt.external_reference,
+        )
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
         await sql.index_payment_intent(self._conn, pi_id, escrow)
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return await sql.orders_of_payment_intent(self._conn, pi_id)
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        await sql.index_disputes(self._conn, escrow, changed, now)
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        return await sql.list_disputes(
+            self._conn,
+            tenant_id,
+            page,
+            status=flt.status,
+            order_id=flt.order_id,
+            supplier_id=flt.supplier_id,
+            opened_after=flt.opened_after,
+            opened_before=flt.opened_before,
+        )
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        return await sql.order_of_dispute(self._conn, tenant_id, dispute_id)
 
 
 class SqlFeePolicies:
@@ -225,9 +275,11 @@ class EscrowUnitOfWork(SqlUnitOfWork):
     escrows: EscrowRepository
     fee_policies: FeePolicies
     stripe_events: StripeEventClaims
+    refund_alerts: RefundAlerts
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
         self.escrows = SqlEscrowRepository(conn)
         self.fee_policies = SqlFeePolicies(conn)
         self.stripe_events = SqlStripeEventClaims(conn)
+        self.refund_alerts = SqlRefundAlerts(conn)

@@ -9,23 +9,35 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.orders import keyed
 from services.financing.adapters.tables import advance_history, advances
 from services.financing.domain.advance import ACCEPTED, LIVE, OUTSTANDING, Advance
 from services.financing.domain.sizing import Exposure
+from shared.db import violates
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import Conflict
 
 if TYPE_CHECKING:
     from services.financing.service_layer.unit_of_work import HistoryEntry, HistoryLine
 
 _COLUMNS = [f.name for f in fields(Advance) if f.name != "extra"]
+REFERENCE_INDEX = "advances_tenant_external_reference"
+
+
+def _refused(exc: IntegrityError, advance: Advance) -> Exception:
+    if violates(exc, REFERENCE_INDEX) and advance.external_reference is not None:
+        return DuplicateExternalReference("advance", advance.external_reference)
+    return exc
 
 
 def _from_row(row: Any) -> Advance:
     values = {name: getattr(row, name) for name in _COLUMNS}
     values["reasons"] = tuple(values["reasons"])
+    values["metadata"] = dict(values["metadata"])
     return Advance(**values)
 
 
@@ -79,29 +91,61 @@ class AdvanceRepository:
         return {(r.tenant_id, r.order_id) for r in rows}
 
     async def list(
-        self, tenant_id: str, supplier_id: str | None = None, limit: int = 100
-    ) -> list[Advance]:
-        query = sa.select(advances).where(advances.c.tenant_id == tenant_id)
+        self,
+        tenant_id: str,
+        page: Page,
+        supplier_id: str | None = None,
+        external_reference: str | None = None,
+    ) -> Window[Advance]:
+        """Newest first; ``starting_after`` an advance of the tenant (and of ``supplier_id``
+        when given), else ``InvalidCursor``."""
+        a = advances.c
+        scope = [a.tenant_id == tenant_id]
         if supplier_id is not None:
-            query = query.where(advances.c.supplier_id == supplier_id)
-        query = query.order_by(advances.c.created_at.desc()).limit(limit)
-        return [_from_row(r) for r in (await self.conn.execute(query)).all()]
+            scope.append(a.supplier_id == supplier_id)
+        query = sa.select(advances).where(*scope)
+        if external_reference is not None:
+            query = query.where(a.external_reference == external_reference)
+        if page.starting_after is not None:
+            after = (
+                await self.conn.execute(
+                    sa.select(a.created_at, a.advance_id).where(
+                        *scope, a.advance_id == page.starting_after
+                    )
+                )
+            ).first()
+            if after is None:
+                raise InvalidCursor(page.starting_after)
+            query = query.where(
+                sa.tuple_(a.created_at, a.advance_id) < (after.created_at, after.advance_id)
+            )
+        query = query.order_by(a.created_at.desc(), a.advance_id.desc()).limit(page.fetch)
+        rows = (await self.conn.execute(query)).all()
+        return Window.cut([_from_row(r) for r in rows], page)
 
     async def add(self, advance: Advance) -> Advance:
-        await self.conn.execute(advances.insert().values(**_to_row(advance)))
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(advances.insert().values(**_to_row(advance)))
+        except IntegrityError as exc:
+            raise _refused(exc, advance) from exc
         return advance
 
     async def save(self, advance: Advance) -> Advance:
         """Write ``advance`` if nobody saved it since it was loaded (version check)."""
         saved = replace(advance, version=advance.version + 1)
-        result = await self.conn.execute(
-            advances.update()
-            .where(
-                advances.c.advance_id == advance.advance_id,
-                advances.c.version == advance.version,
-            )
-            .values(**_to_row(saved), updated_at=sa.func.now())
-        )
+        try:
+            async with self.conn.begin_nested():
+                result = await self.conn.execute(
+                    advances.update()
+                    .where(
+                        advances.c.advance_id == advance.advance_id,
+                        advances.c.version == advance.version,
+                    )
+                    .values(**_to_row(saved), updated_at=sa.func.now())
+                )
+        except IntegrityError as exc:
+            raise _refused(exc, advance) from exc
         if result.rowcount != 1:
             raise Conflict(f"advance {advance.advance_id} changed since version {advance.version}")
         return saved

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.financing.adapters.tables import orders, policies
+from services.financing.adapters.tables import escrow_watermarks, orders, policies
 from services.financing.domain.orders import Disputes, MilestoneView, OrderView
 from services.financing.domain.policy import Policy
 
@@ -41,6 +41,8 @@ def _found(row: Any) -> Found:
         disputed_total=sum(d["amount"] for d in row.disputes.values()),
         status=row.status,
         supplier_account_id=row.supplier_account_id,
+        funding_charge_id=row.funding_charge_id,
+        funding_charge_amount=row.funding_charge_amount or 0,
     )
     return view, dict(row.disputes)
 
@@ -63,6 +65,8 @@ def _values(order: OrderView, disputes: Disputes) -> dict[str, Any]:
         "released_total": order.released_total,
         "refunded_total": order.refunded_total,
         "status": order.status,
+        "funding_charge_id": order.funding_charge_id,
+        "funding_charge_amount": order.funding_charge_amount or None,
     }
 
 
@@ -165,4 +169,38 @@ class PolicyRepository:
                 index_elements=["tenant_id", "currency"],
                 set_={**values, "updated_at": sa.func.now()},
             )
+        )
+
+
+class EscrowProgressRepository:
+    """How far financing has read each tenant's escrow events (``domain/arrival.py``)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def read_up_to(self, tenant_id: str) -> datetime | None:
+        found: datetime | None = (
+            await self.conn.execute(
+                sa.select(escrow_watermarks.c.last_event_at).where(
+                    escrow_watermarks.c.tenant_id == tenant_id
+                )
+            )
+        ).scalar()
+        return found
+
+    async def advance(self, marks: Mapping[str, datetime]) -> None:
+        """One statement per batch, in tenant order (two batches never wait in a circle)."""
+        if not marks:
+            return
+        stmt = pg_insert(escrow_watermarks)
+        await self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id"],
+                set_={
+                    "last_event_at": sa.func.greatest(
+                        escrow_watermarks.c.last_event_at, stmt.excluded.last_event_at
+                    )
+                },
+            ),
+            [{"tenant_id": t, "last_event_at": marks[t]} for t in sorted(marks)],
         )

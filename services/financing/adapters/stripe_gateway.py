@@ -37,8 +37,10 @@ class StripeTransferGateway(TransferGateway):
         transfer_group: str,
         idempotency_key: str,
         metadata: dict[str, str],
+        source_transaction: str | None = None,
     ) -> str:
         return await self.stripe.transfer(
+            source_transaction=source_transaction,
             amount=amount,
             currency=currency,
             destination=destination,

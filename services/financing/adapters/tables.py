@@ -48,6 +48,16 @@ orders = sa.Table(
     sa.Column("released_total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("refunded_total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("funding_charge_id", sa.Text),  # the card charge that paid the whole total
+    sa.Column("funding_charge_amount", sa.BigInteger),
+)
+
+# How far financing has read each tenant's escrow events (their latest occurred_at).
+escrow_watermarks = sa.Table(
+    "escrow_watermarks",
+    FINANCING,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("last_event_at", _ts, nullable=False),
 )
 
 advances = sa.Table(
@@ -85,10 +95,20 @@ advances = sa.Table(
         )
     ),
     sa.Column("frozen_from", sa.Text),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("external_reference", sa.Text),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", _ts, nullable=False, server_default=sa.func.now()),
     sa.Index("advances_supplier", "tenant_id", "supplier_id"),
     sa.Index("advances_exposure", "tenant_id", "currency", "state"),
+    sa.Index("advances_tenant_created", "tenant_id", "created_at", "advance_id"),
+    sa.Index(
+        "advances_tenant_external_reference",
+        "tenant_id",
+        "external_reference",
+        unique=True,
+        postgresql_where=sa.text("external_reference IS NOT NULL"),
+    ),
     # At most one live advance per order: the lien covers the order's future releases.
     sa.Index(
         "advances_one_live_per_order",

@@ -82,6 +82,9 @@ class Advance:
     recourse: int = 0
     unapplied: int = 0  # repayments that arrived when nothing was owed; due back to the supplier
     frozen_from: str | None = None
+    # The platform's own data (shared/metadata.py): never read by any rule here.
+    metadata: dict[str, str] = field(default_factory=dict, hash=False)
+    external_reference: str | None = None
     version: int = 0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 

@@ -52,6 +52,10 @@ class OrderView:
     disputed_total: int = 0  # amount frozen by open disputes
     status: str = "open"  # open | cancelled | completed
     supplier_account_id: str = ""  # Stripe connected account that receives disbursements
+    # The order's funding charge: the first card payment that paid the whole contract total
+    # (escrow's rule too, services/escrow/domain/payouts.py: source_charge).
+    funding_charge_id: str | None = None
+    funding_charge_amount: int = 0
 
     @property
     def held(self) -> int:
@@ -62,6 +66,21 @@ class OrderView:
         return min(
             amount, apply_rate(amount, self.platform_fee_bps, bps=True) + self.platform_fee_fixed
         )
+
+    def funding_source(self, amount: int) -> str | None:
+        """The charge a disbursement of ``amount`` is transferred from (Stripe's
+        ``source_transaction``: the transfer then waits for the charge's funds rather than
+        draining, or being refused by, the platform balance); None: from the balance.
+
+        Only the funding charge, which alone paid the whole total: everything the order ever
+        transfers to its supplier (this advance's net, escrow's payouts after the lien is
+        repaid first) stays within the total less the fees, so the charge covers it all
+        whichever service transfers first. Checked again, conservatively, against what was
+        already released or refunded of the order."""
+        if self.funding_charge_id is None or amount <= 0:
+            return None
+        left = self.funding_charge_amount - self.released_total - self.refunded_total
+        return self.funding_charge_id if amount <= left else None
 
     def eligible_milestones(self) -> list[MilestoneView]:
         """Unreleased, undisputed milestones, in schedule order."""
@@ -136,7 +155,13 @@ def order_created(tenant_id: str, p: ev.OrderCreated, occurred_at: datetime) -> 
 def fold(order: OrderView, disputes: Disputes, p: EventModel) -> tuple[OrderView, Disputes]:
     """The view (and its open disputes) after one more of escrow's events."""
     if isinstance(p, ev.Funded):
-        return replace(order, funded_total=max(order.funded_total, p.funded_total)), disputes
+        order = replace(order, funded_total=max(order.funded_total, p.funded_total))
+        whole = p.method == "stripe" and p.stripe_charge_id and p.amount >= order.total
+        if whole and order.funding_charge_id is None:
+            order = replace(
+                order, funding_charge_id=p.stripe_charge_id, funding_charge_amount=p.amount
+            )
+        return order, disputes
     if isinstance(p, ev.MilestoneReleased):
         order = order.with_milestone(p.milestone_id, released=True)
         return replace(order, released_total=order.released_total + p.gross), disputes

@@ -15,24 +15,35 @@ registers there the answer it gives, so a retry after a crash gets the committed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from services.financing.domain import credit, lifecycle, servicing
+from services.financing.domain import arrival, credit, lifecycle, servicing
 from services.financing.domain.advance import Advance, Step
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Refusal, order_reasons, size
 from services.financing.domain.statement import Statement, build_statement
 from services.financing.service_layer.decisions import BeforeCommit, write_step
-from services.financing.service_layer.errors import AdvanceNotFound, AdvanceRefusal, OrderNotFound
+from services.financing.service_layer.errors import (
+    AdvanceNotFound,
+    AdvanceRefusal,
+    OrderNotFound,
+    OrderNotYetKnown,
+)
 from services.financing.service_layer.unit_of_work import (
     AbstractFinancingUnitOfWork,
     UnitOfWorkFactory,
 )
 from shared.clock import Clock
 from shared.events.envelope import new_event_id
+from shared.metadata import merge_metadata, new_metadata
+from shared.pagination import Page, Window
 from shared.unit_of_work import retry_on_conflict
 
+# How long after its id was made an order financing does not hold may still be on its way
+# (settings.financing_order_arrival_seconds in the API).
+ARRIVAL_HORIZON = timedelta(minutes=10)
 # A use case's decision on the advance it loaded: the step to write, given the time now.
 Decide = Callable[[Advance, datetime], Step]
 
@@ -51,6 +62,8 @@ async def quote(
     *,
     others_hidden: bool = False,
     before_commit: Callable[[Advance | AdvanceRefusal], None] | None = None,
+    platform_data: PlatformData | None = None,
+    arrival_horizon: timedelta = ARRIVAL_HORIZON,
 ) -> Advance:
     """Offer an advance on the order (the most available unless ``amount``), or refuse.
 
@@ -59,10 +72,19 @@ async def quote(
     commits a rejected advance, then raises ``AdvanceRefusal`` naming it; ``before_commit``
     sees the refusal then. With ``others_hidden`` (a key bound to ``supplier_id``) another
     supplier's order is refused as ``order_unknown``, like an order that does not exist.
+    An order financing does not hold, which escrow may have created after the events
+    financing has read (``domain/arrival.py``, within ``arrival_horizon``), is
+    ``OrderNotYetKnown`` instead: retryable, nothing committed.
     """
+    data = platform_data or PlatformData()
+    metadata = new_metadata(data.metadata)  # refused before anything is read
     async with uow:
         now = clock.now()
         found = await uow.orders.get(tenant_id, order_id)
+        if found is None:
+            read_up_to = await uow.escrow_progress.read_up_to(tenant_id)
+            if arrival.may_be_on_its_way(order_id, read_up_to, now, arrival_horizon):
+                raise OrderNotYetKnown(order_id, arrival.RETRY_AFTER_SECONDS)
         order = found[0] if found else None
         if others_hidden and order is not None and order.supplier_id != supplier_id:
             order = None
@@ -75,10 +97,11 @@ async def quote(
             tenant_id, order.currency, supplier_id, order.buyer_id
         )
         outcome = size(order, policy, exposure, now, amount)
-        step = lifecycle.open_advance(
+        opened, events = lifecycle.open_advance(
             f"adv_{new_event_id().hex}", order, supplier_id, outcome, policy, now
         )
-        advance = await write_step(uow, step, actor=actor, now=now, new=True)
+        opened = replace(opened, metadata=metadata, external_reference=data.external_reference)
+        advance = await write_step(uow, (opened, events), actor=actor, now=now, new=True)
         refusal = None
         if isinstance(outcome, Refusal):
             refusal = AdvanceRefusal(advance.advance_id, outcome.reasons)
@@ -224,10 +247,54 @@ async def get_advance(
 
 
 async def list_advances(
-    uow: AbstractFinancingUnitOfWork, tenant_id: str, supplier_id: str | None
-) -> list[Advance]:
+    uow: AbstractFinancingUnitOfWork,
+    tenant_id: str,
+    supplier_id: str | None,
+    page: Page,
+    external_reference: str | None = None,
+) -> Window[Advance]:
     async with uow:
-        return await uow.advances.list(tenant_id, supplier_id)
+        return await uow.advances.list(tenant_id, page, supplier_id, external_reference)
+
+
+@dataclass(frozen=True)
+class PlatformData:
+    """The platform's own data on an advance (shared/metadata.py): on a quote, what it
+    starts with; on an update, metadata changes (merged, "" removes a key) and the
+    external_reference (``clear_reference``: removed). None: left as it is."""
+
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
+    clear_reference: bool = False
+
+
+async def update_advance(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    advance_id: str,
+    supplier_id: str | None,
+    changes: PlatformData,
+    actor: str,
+    before_commit: BeforeCommit | None = None,
+) -> Advance:
+    """Change the platform's own data on the advance, in any state (no event: the advance
+    itself did not change)."""
+
+    def update(advance: Advance, now: datetime) -> Step:
+        metadata = advance.metadata
+        if changes.metadata is not None:
+            metadata = merge_metadata(advance.metadata, changes.metadata)
+        reference = advance.external_reference
+        if changes.clear_reference:
+            reference = None
+        elif changes.external_reference is not None:
+            reference = changes.external_reference
+        return replace(advance, metadata=metadata, external_reference=reference), []
+
+    return await _on_advance(
+        uows, clock, tenant_id, advance_id, supplier_id, actor, before_commit, update
+    )
 
 
 async def advance_statement(

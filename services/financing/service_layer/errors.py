@@ -39,3 +39,15 @@ class AdvanceRefusal(Exception):
         self.advance_id = advance_id
         self.reasons = tuple(reasons)
         super().__init__("no advance can be offered: " + ", ".join(r.code for r in reasons))
+
+
+class OrderNotYetKnown(Exception):
+    """Financing does not hold the order, but escrow may have created it after the events
+    financing has read so far (``domain/arrival.py``): retry after ``retry_after`` s."""
+
+    code = "order_not_yet_known"
+
+    def __init__(self, order_id: str, retry_after: int) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+        self.retry_after = retry_after

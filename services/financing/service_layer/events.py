@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from services.financing.domain import credit, lifecycle, servicing
@@ -115,7 +116,19 @@ async def apply_escrow_events(
             failed[env.id] = exc
             stopped.add(env.subject)
     await uow.orders.put_all([batch.orders[k] for k in sorted(batch.dirty)])
+    await uow.escrow_progress.advance(_read_up_to([env for env, _ in plan]))
     return failed
+
+
+def _read_up_to(envelopes: Sequence[Envelope]) -> dict[str, datetime]:
+    """The latest ``occurred_at`` per tenant of the batch's folded events (the types it
+    skips cost no statement; ``order_created`` is folded, and escrow publishes a tenant's
+    events in order, so whatever is read after an order's creation was made after it)."""
+    marks: dict[str, datetime] = {}
+    for env in envelopes:
+        if env.tenant_id not in marks or env.occurred_at > marks[env.tenant_id]:
+            marks[env.tenant_id] = env.occurred_at
+    return marks
 
 
 # --- one function per event that acts on an advance ------------------------------------
@@ -176,7 +189,14 @@ async def on_lien_placed(h: Handling, p: ev.LienPlaced, order: OrderView) -> Non
             destination=order.supplier_account_id,
             transfer_group=order.order_id,
             idempotency_key=f"financing-disburse-{h.env.id}",
-            metadata={"advance_id": advance.advance_id, "order_id": order.order_id},
+            # the tenant, for the ledger's per-tenant reconciliation of the platform account
+            metadata={
+                "advance_id": advance.advance_id,
+                "order_id": order.order_id,
+                "tenant_id": advance.tenant_id,
+            },
+            # A retried batch folds the same events first, so it names the same charge.
+            source_transaction=order.funding_source(advance.net),
         )
     except TransferFailed as exc:
         step = lifecycle.cancel(advance, f"transfer_failed:{exc.code}", lien_placed=True)

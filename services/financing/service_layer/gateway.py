@@ -25,5 +25,7 @@ class TransferGateway:
         transfer_group: str,
         idempotency_key: str,
         metadata: dict[str, str],
+        source_transaction: str | None = None,
     ) -> str:
+        """``source_transaction``: the charge the transfer is made from (None: the balance)."""
         raise NotImplementedError

@@ -3,7 +3,8 @@
 A use case takes an ``AbstractFinancingUnitOfWork`` (or a factory of them, where it re-runs
 on ``Conflict``): ``uow.advances`` (the aggregate, version-checked, its history and the
 book lock), ``uow.orders`` (the read model of escrow's orders, row-locked as read),
-``uow.policies`` (the tenants' financing policies), ``uow.savepoint()`` (a part of the
+``uow.policies`` (the tenants' financing policies), ``uow.escrow_progress`` (how far
+the tenants' escrow events were read), ``uow.savepoint()`` (a part of the
 transaction that is undone alone if it raises), and the backbone's ``uow.outbox`` and
 ``uow.timers``. ``FinancingUnitOfWork`` builds them on its transaction (``adapters/``);
 ``tests/unit/financing/fakes.py`` keeps them in memory.
@@ -16,7 +17,7 @@ read raises ``shared.unit_of_work.Conflict``; ``retry_on_conflict`` re-runs the 
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,11 +27,16 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.advances import AdvanceRepository
-from services.financing.adapters.orders import OrderRepository, PolicyRepository
+from services.financing.adapters.orders import (
+    EscrowProgressRepository,
+    OrderRepository,
+    PolicyRepository,
+)
 from services.financing.domain.advance import Advance
 from services.financing.domain.orders import Disputes, OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Exposure
+from shared.pagination import Page, Window
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 OrderKey = tuple[str, str]  # (tenant_id, order_id)
@@ -66,12 +72,18 @@ class Advances(Protocol):
         """Which of the orders ``keys`` have a live advance now."""
 
     async def list(
-        self, tenant_id: str, supplier_id: str | None = None, limit: int = 100
-    ) -> list[Advance]:
-        """The tenant's advances (the supplier's only, if named), newest first."""
+        self,
+        tenant_id: str,
+        page: Page,
+        supplier_id: str | None = None,
+        external_reference: str | None = None,
+    ) -> Window[Advance]:
+        """The tenant's advances (the supplier's only, if named), newest first; a
+        ``starting_after`` not among them is ``InvalidCursor``."""
 
     async def add(self, advance: Advance) -> Advance:
-        """A new advance, at its version."""
+        """A new advance, at its version (``DuplicateExternalReference`` if the tenant has
+        one with its external_reference; ``save`` too)."""
 
     async def save(self, advance: Advance) -> Advance:
         """Write ``advance`` if unchanged since read at ``advance.version``; else ``Conflict``."""
@@ -103,6 +115,14 @@ class Orders(Protocol):
         """Insert or replace the orders (one statement on PostgreSQL)."""
 
 
+class EscrowProgress(Protocol):
+    async def read_up_to(self, tenant_id: str) -> datetime | None:
+        """The latest ``occurred_at`` of the tenant's escrow events consumed (None: none)."""
+
+    async def advance(self, marks: Mapping[str, datetime]) -> None:
+        """Record that the tenants' events were consumed up to ``marks`` (never backwards)."""
+
+
 class Policies(Protocol):
     async def get(self, tenant_id: str, currency: str) -> Policy:
         """The tenant's policy for ``currency``, or the defaults when none was set."""
@@ -120,6 +140,9 @@ class AbstractFinancingUnitOfWork(AbstractUnitOfWork, Protocol):
     @property
     def policies(self) -> Policies: ...
 
+    @property
+    def escrow_progress(self) -> EscrowProgress: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A part of the unit of work: if its block raises, what it wrote is undone (and
         the rest stays); else it stays, to commit with the rest."""
@@ -136,12 +159,14 @@ class FinancingUnitOfWork(SqlUnitOfWork):
     advances: Advances
     orders: Orders
     policies: Policies
+    escrow_progress: EscrowProgress
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
         self.advances = AdvanceRepository(conn)
         self.orders = OrderRepository(conn)
         self.policies = PolicyRepository(conn)
+        self.escrow_progress = EscrowProgressRepository(conn)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -4,6 +4,12 @@ Columns are fixed and documented; amounts are integer minor units in separate de
 credit columns (with the currency's exponent beside them), timestamps ISO 8601 in UTC. The
 CSV starts with a UTF-8 byte-order mark and neutralises text that a spreadsheet would run
 as a formula, so it opens cleanly in Excel, LibreOffice or Google Sheets.
+
+A range that starts after the beginning opens with one ``opening_balance`` row per account
+holding a balance at its start, so the rows of an account sum to its closing balance. Every
+posting row carries what its transaction's link in the hash chain hashed (and the link:
+``book``, ``book_seq``, ``prev_hash``, ``hash``), so ``tools/verify_ledger_export.py``
+recomputes the chain from the file alone.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.ledger.domain.chain import LEGACY_BOOK, book_of
 from services.ledger.domain.chart import account
 from shared.money import exponent
 
@@ -26,17 +33,28 @@ COLUMNS = (
     "account_code", "account_number", "account_name", "subledger", "currency",
     "minor_unit_exponent", "debit", "credit", "source_event_id", "source_type", "kind",
     "memo", "external_ref", "actor", "reason", "tenant_id", "book_seq", "prev_hash", "hash",
+    "reverses", "book",
 )  # fmt: skip
+OPENING = "opening_balance"  # the kind of an opening balance row
 
 _ROWS = sa.text("""
 SELECT j.id, j.seq, j.posted_at, j.original_date, j.recorded_at, p.line, a.code,
        a.subledger, p.currency, p.amount, j.source_event_id, j.source_type, j.kind, j.memo,
-       p.external_ref, j.actor, j.reason, j.tenant_id, j.book_seq, j.prev_hash, j.hash
+       p.external_ref, j.actor, j.reason, j.tenant_id, j.book_seq, j.prev_hash, j.hash,
+       j.reverses
 FROM journal_transactions j JOIN postings p ON p.transaction_id = j.id
 JOIN accounts a ON a.id = p.account_id
 WHERE (j.tenant_id = :tenant OR CAST(:tenant AS text) IS NULL)
   AND j.posted_at >= :start AND j.posted_at < :end
 ORDER BY j.tenant_id, j.posted_at, j.seq, p.line
+""")
+_OPENING = sa.text("""
+SELECT a.tenant_id, a.code, a.subledger, a.currency, sum(p.amount)::bigint AS amount
+FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE (a.tenant_id = :tenant OR CAST(:tenant AS text) IS NULL) AND p.posted_at < :start
+GROUP BY a.tenant_id, a.code, a.subledger, a.currency
+HAVING sum(p.amount) <> 0
+ORDER BY a.tenant_id, a.code, a.subledger, a.currency
 """)
 
 
@@ -57,21 +75,46 @@ def _row(r: Any) -> dict[str, Any]:
         "external_ref": r.external_ref or "", "actor": r.actor or "", "reason": r.reason or "",
         "tenant_id": r.tenant_id, "book_seq": r.book_seq if r.book_seq is not None else "",
         "prev_hash": r.prev_hash, "hash": r.hash,
+        "reverses": str(r.reverses) if r.reverses is not None else "",
+        "book": book_of(r.tenant_id) if r.book_seq is not None else LEGACY_BOOK,
     }  # fmt: skip
+
+
+def _opening(r: Any, start: datetime) -> dict[str, Any]:
+    spec = account(r.code)
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update({
+        "posted_at": _ts(start), "account_code": r.code, "account_number": spec.number,
+        "account_name": spec.name, "subledger": r.subledger, "currency": r.currency,
+        "minor_unit_exponent": exponent(r.currency), "debit": max(r.amount, 0),
+        "credit": max(-r.amount, 0), "kind": OPENING, "memo": "opening balance",
+        "tenant_id": r.tenant_id, "book": book_of(r.tenant_id),
+    })  # fmt: skip
+    return row
 
 
 async def rows(
     conn: AsyncConnection, tenant_id: str | None, start: datetime, end: datetime
 ) -> AsyncIterator[dict[str, Any]]:
-    """One tenant's postings (its book), or with None every tenant's, book after book."""
-    result = await conn.stream(_ROWS, {"tenant": tenant_id, "start": start, "end": end})
+    """One tenant's postings (its book), or with None every tenant's, book after book;
+    first the opening balances at ``start`` (none from the beginning)."""
+    params = {"tenant": tenant_id, "start": start, "end": end}
+    for r in await conn.execute(_OPENING, params):
+        yield _opening(r, start)
+    result = await conn.stream(_ROWS, params)
     async for r in result:
         yield _row(r)
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
-    # A leading = + - @ makes spreadsheets evaluate text as a formula (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # A leading = + - @ makes spreadsheets evaluate text as a formula (CSV injection); the
+    # prefix "'" is also added to text that starts with quotes before one, so a reader can
+    # take exactly one "'" off wherever quotes precede a formula character and get the text
+    # back (tools/verify_ledger_export.py does, to recompute the hashes).
+    if isinstance(value, str) and value.lstrip("'")[:1] in FORMULA:
         return "'" + value
     return value
 

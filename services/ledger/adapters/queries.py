@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters.tables import accounts, journal, postings
+from services.ledger.domain.reports import AccountSums
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +136,34 @@ async def reversed_by(conn: AsyncConnection, transaction_id: UUID) -> UUID | Non
     q = sa.select(journal.c.id).where(journal.c.reverses == transaction_id)
     found: UUID | None = (await conn.execute(q)).scalar_one_or_none()
     return found
+
+
+_PERIOD_SUMS = sa.text("""
+SELECT a.code,
+       coalesce(sum(p.amount) FILTER (WHERE p.posted_at < :previous), 0)::bigint AS before,
+       coalesce(sum(p.amount) FILTER (WHERE p.posted_at >= :previous AND p.posted_at < :start),
+                0)::bigint AS previous,
+       coalesce(sum(p.amount) FILTER (WHERE p.posted_at >= :start), 0)::bigint AS current
+FROM accounts a JOIN postings p ON p.account_id = a.id
+WHERE a.tenant_id = :tenant AND a.currency = :currency AND p.posted_at < :end
+GROUP BY a.code
+ORDER BY a.code
+""")
+
+
+async def period_sums(
+    conn: AsyncConnection,
+    tenant_id: str,
+    currency: str,
+    previous: datetime,
+    start: datetime,
+    end: datetime,
+) -> list[AccountSums]:
+    """Raw sums per account code of one currency: dated before ``previous``, in
+    [previous, start) and in [start, end)."""
+    rows = await conn.execute(
+        _PERIOD_SUMS,
+        {"tenant": tenant_id, "currency": currency, "previous": previous, "start": start,
+         "end": end},
+    )  # fmt: skip
+    return [AccountSums(r.code, int(r.before), int(r.previous), int(r.current)) for r in rows]

@@ -10,7 +10,16 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ledger.adapters import audit, chain, checkpoints, export, periods, posting, queries
+from services.ledger.adapters import (
+    audit,
+    chain,
+    checkpoints,
+    export,
+    periods,
+    posting,
+    queries,
+    stripe_books,
+)
 from services.ledger.adapters import recon as sql_recon
 from services.ledger.adapters.escrow_held import record_held
 from services.ledger.adapters.posting import Head
@@ -19,13 +28,22 @@ from services.ledger.adapters.recon import Progress
 from services.ledger.adapters.statements import Position, StatementPage, statement_page
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import HeldReport, StripeLine
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    HeldReport,
+    RunWindow,
+    StripeLine,
+)
+from services.ledger.domain.reports import AccountSums
+from services.ledger.service_layer.errors import StripeAccountTaken
 from services.ledger.service_layer.records import (
     BreakRecord,
     PeriodCloseRecord,
     PostingRecord,
     TransactionRecord,
 )
+from shared.pagination import Page, Window
 
 
 class Driver:
@@ -125,6 +143,11 @@ class SqlAccounts:
     ) -> StatementPage:
         return await statement_page(self._conn, account_id, start, end, after, limit)
 
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        return await queries.period_sums(self._conn, tenant_id, currency, previous, start, end)
+
 
 class SqlReconciliation:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -139,18 +162,35 @@ class SqlReconciliation:
         return await sql_recon.stage(self._conn, run_id, lines, progress)
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: RunWindow,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
-        return await sql_recon.reconcile(self._conn, tenant_id, run_id, now, stripe=stripe)
+        return await sql_recon.reconcile(
+            self._conn, tenant_id, run_id, now, stripe=stripe, window=window, escrow=escrow,
+            as_of=window.end,
+        )  # fmt: skip
 
-    async def finish(self, run_id: int, stripe_rows: int) -> None:
-        await sql_recon.set_stripe_rows(self._conn, run_id, stripe_rows)
+    async def finish(
+        self,
+        run_id: int,
+        stripe_rows: int,
+        booked: int,
+        window: RunWindow,
+        balances: list[ClearingBalance],
+    ) -> None:
+        await sql_recon.finish_run(self._conn, run_id, stripe_rows, booked, window, balances)
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, limit)
-        return [BreakRecord(**row) for row in rows]
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, page)
+        return Window([BreakRecord(**row) for row in rows.items], rows.has_more)
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
@@ -164,6 +204,35 @@ class SqlReconciliation:
     async def assign(self, tenant_id: str, break_id: int, owner: str) -> BreakRecord | None:
         row = await sql_recon.update_break(self._conn, tenant_id, break_id, owner=owner)
         return BreakRecord(**row) if row else None
+
+
+class SqlStripeBooks:
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+
+    async def account_of(self, tenant_id: str) -> str | None:
+        return await stripe_books.account_of(await self._driver.pg(), tenant_id)
+
+    async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
+        try:
+            await stripe_books.set_account(await self._driver.pg(), tenant_id, account, actor)
+        except asyncpg.UniqueViolationError as exc:
+            raise StripeAccountTaken(account) from exc
+
+    async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
+        return await stripe_books.record(await self._driver.pg(), tenant_id, run_id)
+
+    async def payouts_due(self, tenant_id: str, now: datetime) -> list[StripeLine]:
+        return await stripe_books.payouts_due(await self._driver.pg(), tenant_id, now)
+
+    async def arrived(self, tenant_id: str, payout_ids: Sequence[str]) -> set[str]:
+        return await stripe_books.arrived(await self._driver.pg(), tenant_id, payout_ids)
+
+    async def mark_arrived(self, balance_txn_ids: Sequence[str]) -> None:
+        await stripe_books.mark_arrived(await self._driver.pg(), balance_txn_ids)
+
+    async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
+        return await stripe_books.balances(await self._driver.pg(), tenant_id, end)
 
 
 class SqlCheckpoints:

@@ -29,20 +29,55 @@ __all__ = [
 
 
 def pull_balance_transactions(
-    api_key: str, api_base: str, created_gte: datetime | None = None
+    api_key: str,
+    api_base: str,
+    *,
+    tenant_id: str,
+    account: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> Iterator[StripeLine]:
-    """Every balance transaction of the account (100 per page, pages fetched as needed)."""
+    """The tenant's balance transactions created in [start, end) (100 per page, pages
+    fetched as needed): every one of its connected ``account`` (the ``Stripe-Account``
+    header), or without one, those of the platform account whose source object's metadata
+    names the tenant (``tenant_id``, which escrow and financing write on every object)."""
     client = stripe_client(api_key, api_base)
-    params: dict[str, object] = {"limit": 100}
-    if created_gte is not None:
-        params["created"] = {"gte": int(created_gte.timestamp())}
-    page = client.v1.balance_transactions.list(params=params)  # type: ignore[arg-type]
-    for bt in page.auto_paging_iter():
-        source = bt.source if isinstance(bt.source, str) else getattr(bt.source, "id", None)
-        yield StripeLine(
-            bt.id, source or bt.id, bt.type, bt.currency.upper(), bt.amount, bt.fee,
-            datetime.fromtimestamp(bt.created, UTC),
-        )  # fmt: skip
+    # Without a connected account, each source object is expanded to read its metadata.
+    params: dict[str, object] = (
+        {"limit": 100} if account else {"limit": 100, "expand": ["data.source"]}
+    )
+    created = {k: int(v.timestamp()) for k, v in (("gte", start), ("lt", end)) if v is not None}
+    if created:
+        params["created"] = created
+    options = {"stripe_account": account} if account else {}
+    page = client.v1.balance_transactions.list(params=params, options=options)  # type: ignore[arg-type]
+    yield from own_lines(page.auto_paging_iter(), tenant_id, account)
+
+
+def own_lines(
+    listed: Iterable[stripe.BalanceTransaction], tenant_id: str, account: str | None
+) -> Iterator[StripeLine]:
+    """The tenant's lines of those listed: all of its own account's; of the platform's,
+    those whose (expanded) source names the tenant in its metadata."""
+    for bt in listed:
+        line = _line(bt)
+        if account is not None:
+            yield line._replace(tenant_id=tenant_id)
+        elif line.tenant_id == tenant_id:
+            yield line
+
+
+def _line(bt: stripe.BalanceTransaction) -> StripeLine:
+    source = bt.source if isinstance(bt.source, str) else getattr(bt.source, "id", None)
+    metadata = getattr(bt.source, "metadata", None) if not isinstance(bt.source, str) else None
+    tags = metadata.to_dict() if metadata is not None else {}
+    available = getattr(bt, "available_on", None)
+    return StripeLine(
+        bt.id, source or bt.id, bt.type, bt.currency.upper(), bt.amount, bt.fee,
+        datetime.fromtimestamp(bt.created, UTC),
+        datetime.fromtimestamp(available, UTC) if available else None, tags.get("tenant_id"),
+        tags.get("order_id"),
+    )  # fmt: skip
 
 
 class StripeBalanceTransactions:
@@ -52,11 +87,28 @@ class StripeBalanceTransactions:
     def __init__(self, api_key: str, api_base: str) -> None:
         self._api_key, self._api_base = api_key, api_base
 
-    async def pull(self, since: datetime | None = None) -> list[StripeLine]:
-        try:
-            return await asyncio.to_thread(
-                lambda: list(pull_balance_transactions(self._api_key, self._api_base, since))
+    async def pull(
+        self,
+        *,
+        tenant_id: str,
+        account: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[StripeLine]:
+        def pull() -> list[StripeLine]:
+            return list(
+                pull_balance_transactions(
+                    self._api_key,
+                    self._api_base,
+                    tenant_id=tenant_id,
+                    account=account,
+                    start=start,
+                    end=end,
+                )
             )
+
+        try:
+            return await asyncio.to_thread(pull)
         except stripe.StripeError as exc:
             raise StripeUnreadable(f"Stripe could not be read: {type(exc).__name__}") from exc
 
@@ -69,6 +121,20 @@ _ALIASES = {
     "amount": ("gross", "amount"),
     "fee": ("fee",),
     "created": ("created_utc", "created", "created (utc)"),
+    "available_on": ("available_on_utc", "available_on", "available_on (utc)"),
+    "tenant_id": (
+        "payment_metadata[tenant_id]",
+        "transfer_metadata[tenant_id]",
+        "refund_metadata[tenant_id]",
+        "metadata[tenant_id]",
+        "tenant_id",
+    ),
+    "order_id": (
+        "payment_metadata[order_id]",
+        "transfer_metadata[order_id]",
+        "refund_metadata[order_id]",
+        "metadata[order_id]",
+    ),
 }
 
 
@@ -87,6 +153,15 @@ def _when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:
+    """The tenant a line's metadata names; "" when the report has tenant columns and the
+    line names none (a platform payout, a charge made outside Tradeflow): nobody's to
+    reconcile. None: the report says nothing of tenants (a tenant's own account's)."""
+    if not tenant_cols:
+        return None
+    return next((row[i].strip() for i in tenant_cols if i < len(row) and row[i].strip()), "")
+
+
 def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
     reader = csv.reader(lines)
     header = next(reader, None)
@@ -94,6 +169,9 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
         return
     header[0] = header[0].lstrip("\ufeff")
     cols = {name: _column(header, name) for name in _ALIASES}
+    lowered = [h.strip().lower() for h in header]
+    tenant_cols = [i for i, h in enumerate(lowered) if h in _ALIASES["tenant_id"]]
+    order_cols = [i for i, h in enumerate(lowered) if h in _ALIASES["order_id"]]
     missing = [n for n in ("balance_txn_id", "currency", "amount") if cols[n] is None]
     if missing:
         raise ReportFormatError(f"report CSV lacks columns: {', '.join(missing)}")
@@ -117,6 +195,9 @@ def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
                 Money.parse(get(row, "amount"), currency).amount,
                 Money.parse(get(row, "fee", "0"), currency).amount,
                 _when(get(row, "created", "1970-01-01T00:00:00+00:00")),
+                _when(get(row, "available_on")) if get(row, "available_on") else None,
+                _tenant(row, tenant_cols),
+                _tenant(row, order_cols) or None,
             )
         except (ValueError, ArithmeticError) as exc:  # decimal's errors are ArithmeticErrors
             raise ReportFormatError(f"line {n}: {exc!r}") from exc

@@ -5,7 +5,7 @@ defaults, keys, indexes: tests/integration/test_schema_drift.py) and never creat
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 LEDGER = sa.MetaData()
 _ts = sa.DateTime(timezone=True)
@@ -176,8 +176,17 @@ recon_runs = sa.Table(
             "missing_in_stripe",
             "amount_mismatch",
             "escrow_held_mismatch",
+            "date_mismatch",
+            "ledger_disagrees",
+            "escrow_disagrees",
+            "stripe_disagrees",
+            "three_way_disagree",
         )
     ),
+    sa.Column("window_from", _ts),
+    sa.Column("window_to", _ts),
+    sa.Column("booked", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("balances", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )
 
 # A run's Stripe balance lines, staged (COPY) while it runs and deleted when it finishes.
@@ -192,6 +201,9 @@ stripe_lines = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("fee", sa.BigInteger, nullable=False),
     sa.Column("created", _ts, nullable=False),
+    sa.Column("available_on", _ts),
+    sa.Column("tenant_id", sa.Text),
+    sa.Column("order_id", sa.Text),
     sa.Index("stripe_lines_run", "run_id"),
     prefixes=["UNLOGGED"],
 )
@@ -217,4 +229,97 @@ recon_breaks = sa.Table(
     sa.Column("resolution", sa.Text),
     sa.UniqueConstraint("tenant_id", "kind", "object_id", "currency"),
     sa.Index("recon_breaks_open", "tenant_id", "status", "first_seen_at"),
+)
+
+# The break workflow (ledger_0008): matching rules, comments, assignment, resolutions.
+recon_match_rules = sa.Table(
+    "recon_match_rules",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("amount_tolerance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("date_window_days", sa.Integer),
+    sa.Column("approval_threshold", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+break_comments = sa.Table(
+    "break_comments",
+    LEDGER,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("break_comments_break", "break_id", "id"),
+)
+
+break_assignments = sa.Table(
+    "break_assignments",
+    LEDGER,
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("assignee", sa.Text, nullable=False),
+    sa.Column("assigned_by", sa.Text, nullable=False),
+    sa.Column("assigned_at", _ts, nullable=False),
+)
+
+break_resolutions = sa.Table(
+    "break_resolutions",
+    LEDGER,
+    sa.Column("break_id", sa.BigInteger, sa.ForeignKey("recon_breaks.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("maker", sa.Text, nullable=False),
+    sa.Column("requested_at", _ts, nullable=False),
+    sa.Column("adjustment", JSONB),
+    sa.Column("checker", sa.Text),
+    sa.Column("approved_at", _ts),
+    sa.Column("transaction_id", UUID(as_uuid=True)),
+)
+
+# The tenant's own (connected) Stripe account, read with the Stripe-Account header.
+stripe_accounts = sa.Table(
+    "stripe_accounts",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("stripe_account_id", sa.Text, nullable=False, unique=True),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", _ts, nullable=False, server_default=sa.func.now()),
+)
+
+# Every Stripe balance transaction a run saw, once, with the tenant it was booked for.
+stripe_balance_transactions = sa.Table(
+    "stripe_balance_transactions",
+    LEDGER,
+    sa.Column("balance_txn_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("fee", sa.BigInteger, nullable=False),
+    sa.Column("created", _ts, nullable=False),
+    sa.Column("available_on", _ts),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("arrival_booked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("order_id", sa.Text),
+    sa.Index("stripe_balance_transactions_tenant", "tenant_id", "currency", "created"),
+    sa.Index(
+        "stripe_balance_transactions_payouts",
+        "tenant_id",
+        "source_id",
+        postgresql_where=sa.text(
+            "type IN ('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
+        ),
+    ),
+    sa.Index(
+        "stripe_balance_transactions_order",
+        "tenant_id",
+        "order_id",
+        postgresql_where=sa.text("order_id IS NOT NULL"),
+    ),
 )

@@ -37,6 +37,10 @@ class AccountSpec:
 
 STRIPE_CLEARING = AccountSpec("stripe_clearing", "1010", "Stripe clearing", AccountType.ASSET)
 BANK = AccountSpec("bank", "1020", "Bank", AccountType.ASSET)
+PAYOUTS_IN_TRANSIT = AccountSpec(
+    "payouts_in_transit", "1030", "Stripe payouts in transit", AccountType.ASSET
+)
+STRIPE_RESERVE = AccountSpec("stripe_reserve", "1040", "Stripe reserve", AccountType.ASSET)
 ADVANCE_RECEIVABLE = AccountSpec(
     "advance_receivable", "1300", "Advance receivable", AccountType.ASSET, "advance"
 )
@@ -60,6 +64,8 @@ CHART: dict[str, AccountSpec] = {
     for a in (
         STRIPE_CLEARING,
         BANK,
+        PAYOUTS_IN_TRANSIT,
+        STRIPE_RESERVE,
         ADVANCE_RECEIVABLE,
         ESCROW_HELD,
         SUPPLIER_PAYABLE,

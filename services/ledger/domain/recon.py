@@ -3,14 +3,17 @@
 A break is a difference between the ledger and another record of the same money:
 - against Stripe (balance transactions, matched by Stripe object id, amount, currency):
   ``missing_in_ledger``, ``missing_in_stripe``, ``amount_mismatch``;
-- against the escrow service (three-way check, per order): ``escrow_held_mismatch``.
+- against the escrow service (per order): ``escrow_held_mismatch``, what it holds;
+- three-way (escrow asked, per order): the money taken in through Stripe as the ledger,
+  escrow and Stripe know it; ``ledger_disagrees``, ``escrow_disagrees``,
+  ``stripe_disagrees`` name the odd one out, ``three_way_disagree`` when all differ.
 Breaks are kept across runs: ``open`` until a run no longer finds it (``cleared``) or staff
 ``resolved`` it with a note; a cleared break that comes back is open again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -23,15 +26,36 @@ class BreakKind(StrEnum):
     MISSING_IN_STRIPE = "missing_in_stripe"
     AMOUNT_MISMATCH = "amount_mismatch"
     ESCROW_HELD_MISMATCH = "escrow_held_mismatch"
+    DATE_MISMATCH = "date_mismatch"  # amounts agree, dates further apart than the rules allow
+    # Three-way, per order: the money taken in through Stripe as the ledger, escrow and
+    # Stripe each know it; the kind names the one of the three that disagrees.
+    LEDGER_DISAGREES = "ledger_disagrees"
+    ESCROW_DISAGREES = "escrow_disagrees"
+    STRIPE_DISAGREES = "stripe_disagrees"
+    THREE_WAY_DISAGREE = "three_way_disagree"  # all three differ
 
 
-STRIPE_KINDS = (BreakKind.MISSING_IN_LEDGER, BreakKind.MISSING_IN_STRIPE, BreakKind.AMOUNT_MISMATCH)
+STRIPE_KINDS = (
+    BreakKind.MISSING_IN_LEDGER,
+    BreakKind.MISSING_IN_STRIPE,
+    BreakKind.AMOUNT_MISMATCH,
+    BreakKind.DATE_MISMATCH,
+)
+THREE_WAY_KINDS = (
+    BreakKind.LEDGER_DISAGREES, BreakKind.ESCROW_DISAGREES, BreakKind.STRIPE_DISAGREES,
+    BreakKind.THREE_WAY_DISAGREE,
+)  # fmt: skip
 
 DEFAULT_OWNER: dict[BreakKind, str] = {
     BreakKind.MISSING_IN_LEDGER: "ledger-ops",  # money moved at Stripe, no event booked it
     BreakKind.MISSING_IN_STRIPE: "payments-ops",  # booked, but Stripe has not (yet) got it
     BreakKind.AMOUNT_MISMATCH: "finance",
     BreakKind.ESCROW_HELD_MISMATCH: "escrow-ops",
+    BreakKind.DATE_MISMATCH: "finance",
+    BreakKind.LEDGER_DISAGREES: "ledger-ops",
+    BreakKind.ESCROW_DISAGREES: "escrow-ops",
+    BreakKind.STRIPE_DISAGREES: "payments-ops",
+    BreakKind.THREE_WAY_DISAGREE: "finance",
 }
 
 
@@ -49,6 +73,9 @@ class StripeLine(NamedTuple):
     amount: int  # gross, minor units, signed as on the Stripe balance
     fee: int
     created: datetime
+    available_on: datetime | None = None  # when the money is available (a payout: arrives)
+    tenant_id: str | None = None  # the tenant its source object's metadata names, if any
+    order_id: str | None = None  # the order its source object's metadata names, if any
 
 
 class ReportFormatError(ValueError):
@@ -76,3 +103,78 @@ def latest_reports(reports: Iterable[HeldReport]) -> list[HeldReport]:
         if seen is None or (r.as_of, r.event_id) > (seen.as_of, seen.event_id):
             latest[key] = r
     return list(latest.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingBalance:
+    """Stripe clearing in the ledger against the Stripe balance, one currency, at a moment.
+    ``stripe`` is the sum of the nets of the tenant's balance transactions seen so far
+    (which is Stripe's available + pending balance once runs have covered its history)."""
+
+    currency: str
+    clearing: int
+    stripe: int
+
+    @property
+    def difference(self) -> int:
+        return self.clearing - self.stripe
+
+
+@dataclass(frozen=True, slots=True)
+class RunWindow:
+    """The ``[start, end)`` of ``created`` a run reconciles (None: unbounded on that side)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise InvalidWindow(f"from ({self.start}) must be before to ({self.end})")
+
+    @property
+    def whole(self) -> bool:
+        """All of it: the run may clear the breaks it no longer finds."""
+        return self.start is None and self.end is None
+
+    def holds(self, at: datetime) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+class InvalidWindow(ValueError):
+    pass
+
+
+def in_scope(
+    lines: Iterable[StripeLine], tenant_id: str, window: RunWindow
+) -> Iterator[StripeLine]:
+    """The lines a tenant's run sees: in the window, and not naming another tenant (a line
+    naming none is the tenant's: its own account's, or a report it chose to send)."""
+    for line in lines:
+        if line.tenant_id not in (None, tenant_id) or not window.holds(line.created):
+            continue
+        yield line._replace(tenant_id=tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowHeld:
+    """What escrow says of an order at a moment (``GET /v1/escrow/held``): what it held, and
+    the money taken in through Stripe (Stripe fundings minus Stripe refunds)."""
+
+    order_id: str
+    currency: str
+    held: int
+    collected: int
+
+
+def odd_one_out(ledger: int, escrow: int, stripe: int | None) -> BreakKind | None:
+    """Which of the three disagrees about an order's money taken in through Stripe (None:
+    they agree, or Stripe's figure is unknown)."""
+    if stripe is None or ledger == escrow == stripe:
+        return None
+    if ledger == escrow:
+        return BreakKind.STRIPE_DISAGREES
+    if ledger == stripe:
+        return BreakKind.ESCROW_DISAGREES
+    if escrow == stripe:
+        return BreakKind.LEDGER_DISAGREES
+    return BreakKind.THREE_WAY_DISAGREE

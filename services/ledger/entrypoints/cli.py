@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ledger.adapters.checkpoints import read_published
 from services.ledger.adapters.stripe_source import StripeBalanceTransactions, parse_report_csv
 from services.ledger.domain.chain import LEGACY_BOOK, Published, book_of
-from services.ledger.domain.recon import StripeLine
+from services.ledger.domain.recon import RunWindow, StripeLine
 from services.ledger.service_layer import commands, queries
 from services.ledger.service_layer.unit_of_work import NO_EVENTS, LedgerUnitOfWork
 from shared.db import make_engine
+from shared.pagination import MAX_LIMIT, Page
 from shared.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The ledger service.")
@@ -153,12 +154,26 @@ def reconcile(
         None, "--csv", help="A Stripe report CSV instead of the API"
     ),
     escrow_only: bool = typer.Option(False, help="Only the three-way escrow-held check"),
+    start: datetime | None = typer.Option(
+        None, "--from", help="Balance transactions created at or after (UTC)"
+    ),
+    end: datetime | None = typer.Option(None, "--to", help="... and before (UTC)"),
+    escrow_key: str | None = typer.Option(
+        None,
+        envvar="TRADEFLOW_ESCROW_FINANCE_KEY",
+        help="A finance key of the tenant: ask escrow what it holds (the three-way check)",
+    ),
     database_url: str | None = DatabaseUrl,
 ) -> None:
-    """Reconcile Stripe clearing against Stripe and escrow held against the escrow service;
-    list the open breaks. Exits 1 when any break is open."""
+    """Reconcile the tenant's Stripe clearing against its Stripe balance transactions in
+    [--from, --to) (booking fees, payouts, adjustments and reserves) and escrow held against
+    the escrow service; list the balances and the open breaks. Exits 1 when any break is
+    open."""
     settings = Settings()
     cli_caller = commands.Caller(tenant_id=tenant, actor="cli")
+    window = RunWindow(
+        *(d if d is None or d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
+    )
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -176,15 +191,24 @@ def reconcile(
                 lines = parse_report_csv(csv_file.open(encoding="utf-8-sig"))
             elif not escrow_only:
                 task = bar.add_task("pulling Stripe balance transactions", total=None)
-                lines = await StripeBalanceTransactions(
+                stripe = StripeBalanceTransactions(
                     settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
-                ).pull()
+                )
+                lines = await commands.stripe_lines(uow(engine), cli_caller, stripe, window)
                 bar.update(task, total=len(lines), description="staging Stripe lines")
+            asked = None
+            if escrow_key is not None:
+                from services.ledger.adapters.escrow_source import EscrowHeldApi
+
+                base = settings.ledger_escrow_api_base or (
+                    f"http://{settings.host}:{settings.escrow_port}"
+                )
+                asked = await EscrowHeldApi(base).held(escrow_key, window.end or datetime.now(UTC))
             step = bar.add_task("matching and three-way check", total=1, start=False)
             result = await commands.reconcile(
                 uow(engine), cli_caller,
                 source="csv" if csv_file else ("none" if escrow_only else "stripe"),
-                lines=lines, now=datetime.now(UTC),
+                lines=lines, now=datetime.now(UTC), window=window, escrow=asked,
                 progress=(lambda n: bar.advance(task, n)) if lines is not None else None,
             )  # fmt: skip
             bar.start_task(step)
@@ -197,13 +221,25 @@ def reconcile(
         for kind, n in result.counts.items():
             table.add_row(kind, str(n))
         console.print(table)
-        still_open = await queries.breaks(uow(engine), cli_caller, "open", None, 50)
-        for b in still_open:
+        console.print(f"booked from Stripe: {result.booked} balance transactions")
+        for bal in result.balances:
+            console.print(
+                f"  {bal.currency}: Stripe clearing {bal.clearing}, Stripe balance {bal.stripe},"
+                f" difference {bal.difference}"
+            )
+        still_open = await queries.breaks(
+            uow(engine), cli_caller, "open", None, Page(limit=MAX_LIMIT)
+        )
+        for b in still_open.items:
             console.print(
                 f"  [yellow]{b.kind}[/] {b.object_id} {b.currency} ledger={b.ledger_amount}"
                 f" other={b.other_amount} owner={b.owner}"
             )
-        return len(still_open)
+        if still_open.has_more:
+            console.print(
+                f"  … more than {MAX_LIMIT} open: see GET /v1/ledger/reconciliation/breaks"
+            )
+        return len(still_open.items)
 
     if run(database_url, work):
         raise typer.Exit(1)

@@ -12,17 +12,24 @@ a crash gets the committed answer, never a second posting.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from services.ledger.domain import periods, staff
+from services.ledger.domain import periods, staff, stripe_books
 from services.ledger.domain.journal import JournalDraft
-from services.ledger.domain.recon import StripeLine
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    RunWindow,
+    StripeLine,
+    in_scope,
+)
 from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
 from services.ledger.service_layer.records import BreakRecord, TransactionRecord
+from services.ledger.service_layer.stripe import StripeBalance
 from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork, Progress
 
 BeforeCommit = Callable[[TransactionRecord], object]
@@ -122,6 +129,22 @@ class RunResult:
     run_id: int
     stripe_rows: int
     counts: dict[str, int]
+    booked: int = 0  # balance transactions booked from Stripe by this run (fees, payouts...)
+    balances: tuple[ClearingBalance, ...] = ()
+    window: RunWindow = field(default_factory=RunWindow)
+
+
+async def stripe_lines(
+    uow: AbstractLedgerUnitOfWork, caller: Caller, stripe: StripeBalance, window: RunWindow
+) -> list[StripeLine]:
+    """The caller's balance transactions in ``window``, from its own Stripe account when it
+    has one, else from the platform's by the tenant its objects' metadata names. Read
+    before the run's transaction opens (no transaction waits on Stripe)."""
+    async with uow:
+        account = await uow.stripe_books.account_of(caller.tenant_id)
+    return await stripe.pull(
+        tenant_id=caller.tenant_id, account=account, start=window.start, end=window.end
+    )
 
 
 async def reconcile(
@@ -131,23 +154,85 @@ async def reconcile(
     source: str,
     lines: Iterable[StripeLine] | None,
     now: datetime,
+    window: RunWindow = RunWindow(),
+    escrow: Sequence[EscrowHeld] | None = None,
     progress: Progress | None = None,
     before_commit: Callable[[RunResult], object] | None = None,
 ) -> RunResult:
     """Reconcile Stripe clearing against ``lines`` (with None, only the three-way check of
-    escrow held). One run is one transaction: stage, match, check, fold into breaks; a run
-    that fails leaves no trace, and the breaks as they were."""
+    escrow held), within ``window``. One run is one transaction: stage the tenant's lines of
+    the window, book what Stripe moved that no event books (each balance transaction once),
+    match, check, fold into breaks, and compare Stripe clearing with the Stripe balance per
+    currency. With ``escrow`` (what escrow answered it holds as of the window's end), the
+    three-way check per order names which of ledger, escrow and Stripe disagrees; without,
+    escrow held is checked against what escrow's events reported. A run that fails leaves
+    no trace, and the breaks as they were."""
     async with uow:
-        rec = uow.reconciliation
-        run_id = await rec.start_run(caller.tenant_id, source, caller.actor)
-        staged = await rec.stage(run_id, lines, progress) if lines is not None else 0
-        counts = await rec.match(caller.tenant_id, run_id, now, stripe=lines is not None)
-        await rec.finish(run_id, staged)
-        result = RunResult(run_id, staged, counts)
+        result = await run_in(uow, caller, source, lines, now, window, escrow, progress)
         if before_commit is not None:
             before_commit(result)
         await uow.commit()
     return result
+
+
+async def run_in(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    source: str,
+    lines: Iterable[StripeLine] | None,
+    now: datetime,
+    window: RunWindow = RunWindow(),
+    escrow: Sequence[EscrowHeld] | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """A run's work inside the caller's open unit of work, which commits it (``reconcile``)
+    or rolls it back (the dry run, ``breaks.dry_run``): both do the very same run."""
+    tenant = caller.tenant_id
+    rec = uow.reconciliation
+    run_id = await rec.start_run(tenant, source, caller.actor)
+    staged = booked = 0
+    if lines is not None:
+        staged = await rec.stage(run_id, in_scope(lines, tenant, window), progress)
+        booked = await _book_stripe(uow, tenant, run_id, now)
+    counts = await rec.match(
+        tenant, run_id, now, stripe=lines is not None, window=window, escrow=escrow
+    )
+    balances = await uow.stripe_books.balances(tenant, window.end or now)
+    await rec.finish(run_id, staged, booked, window, balances)
+    return RunResult(run_id, staged, counts, booked, tuple(balances), window)
+
+
+async def _book_stripe(
+    uow: AbstractLedgerUnitOfWork, tenant: str, run_id: int, now: datetime
+) -> int:
+    """Book the balance transactions this run saw first, and the payouts that arrived."""
+    books = uow.stripe_books
+    new = await books.record(tenant, run_id)
+    returns = [line.source_id for line in new if line.type in stripe_books.PAYOUT_RETURNS]
+    arrived = await books.arrived(tenant, returns) if returns else set()
+    drafts = [
+        d for line in new if (d := stripe_books.movement(tenant, line, line.source_id in arrived))
+    ]
+    due = await books.payouts_due(tenant, now)
+    drafts += [stripe_books.arrival(tenant, payout) for payout in due]
+    posted = await post(uow, sorted(drafts, key=lambda d: (d.posted_at, str(d.source_event_id))))
+    if due:
+        await books.mark_arrived([payout.balance_txn_id for payout in due])
+    return sum(not p.duplicate for p in posted)
+
+
+async def set_stripe_account(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    account: str,
+    before_commit: Callable[[], object] | None = None,
+) -> None:
+    """The tenant's own (connected) Stripe account: its runs read that account only."""
+    async with uow:
+        await uow.stripe_books.set_account(caller.tenant_id, account, caller.actor)
+        if before_commit is not None:
+            before_commit()
+        await uow.commit()
 
 
 async def resolve_break(

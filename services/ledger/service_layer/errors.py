@@ -19,3 +19,14 @@ class InvalidCursor(ValueError):
 
 class StripeUnreadable(Exception):
     """Stripe's balance transactions could not be read (refused or unreachable)."""
+
+
+class StripeAccountTaken(Exception):
+    """The Stripe account is another tenant's already: one account, one tenant's books."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"Stripe account {account} belongs to another tenant")
+
+
+class EscrowUnreadable(Exception):
+    """Escrow could not say what it holds (refused, unreachable, or an answer not its own)."""

@@ -12,17 +12,22 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
+from services.ledger.domain import reports
 from services.ledger.domain.chain import ChainReport, Check, Published
+from services.ledger.domain.reports import AccountSums, BalanceSheet, IncomeStatement, Period
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
 from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
 from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork
+from shared.pagination import Page, Window
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+R = TypeVar("R", IncomeStatement, BalanceSheet)
 
 
 async def transaction(
@@ -111,11 +116,17 @@ async def breaks(
     caller: Caller,
     status: str | None,
     kind: str | None,
-    limit: int,
-) -> list[BreakRecord]:
+    page: Page,
+) -> Window[BreakRecord]:
     """Breaks, oldest first."""
     async with uow:
-        return await uow.reconciliation.breaks(caller.tenant_id, status, kind, limit)
+        return await uow.reconciliation.breaks(caller.tenant_id, status, kind, page)
+
+
+async def stripe_account(uow: AbstractLedgerUnitOfWork, caller: Caller) -> str | None:
+    """The tenant's own Stripe account its runs read (None: the platform account)."""
+    async with uow:
+        return await uow.stripe_books.account_of(caller.tenant_id)
 
 
 async def export_journal(
@@ -174,3 +185,47 @@ def _decode(cursor: str) -> Position:
         return (datetime.fromisoformat(at), int(seq), int(line))
     except (ValueError, TypeError) as exc:
         raise InvalidCursor("this cursor was not issued by this API") from exc
+
+
+@dataclass(frozen=True)
+class Reported(Generic[R]):
+    """A period report and how final it is: a period that ends at or before the books'
+    close (``closed_through``) is final, its figures frozen; any other is provisional."""
+
+    report: R
+    closed_through: datetime | None
+
+    @property
+    def final(self) -> bool:
+        end = self.report.period.end
+        return self.closed_through is not None and end <= self.closed_through
+
+
+async def income_statement(
+    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+) -> Reported[IncomeStatement]:
+    """Income, expenses and net income of ``period`` in ``currency``, beside the previous
+    period of equal length; one snapshot."""
+    async with uow:
+        sums, closed = await _period_sums(uow, caller, currency, period)
+    return Reported(reports.income_statement(currency, period, sums), closed)
+
+
+async def balance_sheet(
+    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+) -> Reported[BalanceSheet]:
+    """Assets, liabilities and equity at the start and end of ``period`` (and of the
+    previous period), with the period's net income."""
+    async with uow:
+        sums, closed = await _period_sums(uow, caller, currency, period)
+    return Reported(reports.balance_sheet(currency, period, sums), closed)
+
+
+async def _period_sums(
+    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+) -> tuple[list[AccountSums], datetime | None]:
+    before = period.previous()
+    sums = await uow.accounts.period_sums(
+        caller.tenant_id, currency, before.start, period.start, period.end
+    )
+    return sums, await uow.periods.closed_through(caller.tenant_id)

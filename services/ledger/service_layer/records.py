@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.ledger.domain.journal import Line
+from services.ledger.domain.staff import StaffLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,45 @@ class BreakRecord:
     resolved_by: str | None
     resolved_at: datetime | None
     resolution: str | None
+
+
+# --- the break workflow (domain/breaks.py) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRecord:
+    id: int
+    break_id: int
+    author: str  # the finance principal's actor
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRecord:
+    break_id: int
+    assignee: str
+    assigned_by: str
+    assigned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentRequest:
+    """The adjusting transaction a resolution asks for, as finance stated it."""
+
+    memo: str
+    lines: tuple[StaffLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRecord:
+    break_id: int
+    tenant_id: str
+    status: str  # pending_approval | applied
+    reason: str
+    maker: str
+    requested_at: datetime
+    adjustment: AdjustmentRequest | None
+    checker: str | None = None
+    approved_at: datetime | None = None
+    transaction_id: UUID | None = None

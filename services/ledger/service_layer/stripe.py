@@ -10,6 +10,15 @@ from services.ledger.domain.recon import StripeLine
 
 
 class StripeBalance(Protocol):
-    async def pull(self, since: datetime | None = None) -> list[StripeLine]:
-        """Every balance transaction (created at or after ``since``); ``StripeUnreadable``
+    async def pull(
+        self,
+        *,
+        tenant_id: str,
+        account: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[StripeLine]:
+        """The tenant's balance transactions created in [start, end): every one of its own
+        ``account`` (``Stripe-Account`` header), or without one, those of the platform
+        account whose source object's metadata names ``tenant_id``. ``StripeUnreadable``
         when Stripe refuses or cannot be reached."""

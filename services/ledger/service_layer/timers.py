@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork
 from shared.events import Envelope
 from shared.events.ledger import ChainCheckpoint
+from shared.identity.rules import PLATFORM_TENANT  # never a tenant's (keys refuse it)
 
 CHECKPOINT_TIMER = "ledger.chain_checkpoint"
 SOURCE = "ledger"
-# Checkpoints are not a tenant's business: the legacy chain's are filed under the platform.
-PLATFORM_TENANT = "tradeflow"
 
 
 def slot_key(at: datetime, every: timedelta) -> str:

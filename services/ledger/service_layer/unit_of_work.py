@@ -4,7 +4,8 @@ A use case takes an ``AbstractLedgerUnitOfWork``: ``uow.journal`` (the books' lo
 admission needs to know, the append, transactions read back), ``uow.held_reports`` (what
 escrow says each order holds), ``uow.periods`` (closes), ``uow.accounts`` (balances,
 statements, the trial balance), ``uow.reconciliation`` (runs and breaks),
-``uow.checkpoints`` (book heads due a checkpoint), ``uow.books`` (verification, audit,
+``uow.checkpoints`` (book heads due a checkpoint), ``uow.stripe_books`` (the tenant's
+Stripe account, the balance transactions seen), ``uow.books`` (verification, audit,
 export), and the backbone's ``uow.outbox`` and ``uow.timers``. ``LedgerUnitOfWork`` builds
 them on its transaction (the SQL is in ``adapters/``); ``tests/unit/ledger/fakes.py`` keeps
 them in memory.
@@ -23,12 +24,30 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.adapters import repositories as sql
+from services.ledger.adapters.break_work import SqlBreakWork
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
+from services.ledger.domain.breaks import MatchRules
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
-from services.ledger.domain.recon import HeldReport, StripeLine
-from services.ledger.service_layer.records import BreakRecord, PeriodCloseRecord, TransactionRecord
+from services.ledger.domain.recon import (
+    ClearingBalance,
+    EscrowHeld,
+    HeldReport,
+    RunWindow,
+    StripeLine,
+)
+from services.ledger.domain.reports import AccountSums
+from services.ledger.service_layer.records import (
+    AssignmentRecord,
+    BreakRecord,
+    CommentRecord,
+    PeriodCloseRecord,
+    ResolutionRecord,
+    TransactionRecord,
+)
+from shared import pagination
+from shared.pagination import Page
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 Head = tuple[int, str]  # a book's last position and hash
@@ -89,6 +108,12 @@ class Accounts(Protocol):
         self, account_id: int, start: datetime, end: datetime, after: Position | None, limit: int
     ) -> StatementPage: ...
 
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        """Raw sums per account code of ``currency``: dated before ``previous``, in
+        [previous, start) and in [start, end)."""
+
 
 class Reconciliation(Protocol):
     async def start_run(self, tenant_id: str, source: str, actor: str) -> int: ...
@@ -99,22 +124,97 @@ class Reconciliation(Protocol):
         """Stage a run's Stripe lines (each balance transaction once); how many."""
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: RunWindow,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
-        """Match, three-way check, fold into breaks; counts per outcome."""
+        """Match (in ``window``), check against escrow (what it answered as of the window's
+        end, when asked; else what its events reported), fold into breaks; counts."""
 
-    async def finish(self, run_id: int, stripe_rows: int) -> None: ...
+    async def finish(
+        self,
+        run_id: int,
+        stripe_rows: int,
+        booked: int,
+        window: RunWindow,
+        balances: list[ClearingBalance],
+    ) -> None: ...
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        """Oldest first."""
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> pagination.Window[BreakRecord]:
+        """Oldest first; ``starting_after`` a break id of the tenant's, else
+        ``InvalidCursor``."""
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
     ) -> BreakRecord | None: ...
 
     async def assign(self, tenant_id: str, break_id: int, owner: str) -> BreakRecord | None: ...
+
+
+class BreakWork(Protocol):
+    """The break workflow's rows (``adapters/break_work.py``)."""
+
+    async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
+        """The tenant's matching rules, by currency."""
+
+    async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
+
+    async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
+        """The tenant's breaks among ``break_ids``, locked until the unit of work ends."""
+
+    async def all_breaks(self, tenant_id: str) -> list[BreakRecord]: ...
+
+    async def mark_resolved(
+        self, tenant_id: str, break_ids: Sequence[int], resolution: str, by: str, at: datetime
+    ) -> None: ...
+
+    async def add_comment(
+        self, tenant_id: str, break_id: int, author: str, body: str, at: datetime
+    ) -> CommentRecord: ...
+
+    async def comments(self, tenant_id: str, break_id: int) -> list[CommentRecord]: ...
+
+    async def assign(
+        self, tenant_id: str, break_id: int, assignee: str, by: str, at: datetime
+    ) -> AssignmentRecord: ...
+
+    async def assignment(self, tenant_id: str, break_id: int) -> AssignmentRecord | None: ...
+
+    async def resolutions(
+        self, tenant_id: str, break_ids: Sequence[int]
+    ) -> dict[int, ResolutionRecord]: ...
+
+    async def save_resolution(self, resolution: ResolutionRecord) -> None: ...
+
+
+class StripeBooks(Protocol):
+    """The tenant's Stripe account and the balance transactions the runs have seen."""
+
+    async def account_of(self, tenant_id: str) -> str | None: ...
+
+    async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
+        """``StripeAccountTaken`` when another tenant has that account."""
+
+    async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
+        """Record the run's staged lines; those never seen before (each id once, ever)."""
+
+    async def payouts_due(self, tenant_id: str, now: datetime) -> list[StripeLine]:
+        """Payouts whose arrival date passed, not booked as arrived, not failed."""
+
+    async def arrived(self, tenant_id: str, payout_ids: Sequence[str]) -> set[str]:
+        """Those of the payouts (by source id) whose arrival was booked."""
+
+    async def mark_arrived(self, balance_txn_ids: Sequence[str]) -> None: ...
+
+    async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
+        """Stripe clearing against the sum of the balance transactions' nets, before ``end``."""
 
 
 class Checkpoints(Protocol):
@@ -159,6 +259,12 @@ class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
     def checkpoints(self) -> Checkpoints: ...
 
     @property
+    def break_work(self) -> BreakWork: ...
+
+    @property
+    def stripe_books(self) -> StripeBooks: ...
+
+    @property
     def books(self) -> Books: ...
 
 
@@ -175,6 +281,8 @@ class LedgerUnitOfWork(SqlUnitOfWork):
     reconciliation: Reconciliation
     checkpoints: Checkpoints
     books: Books
+    break_work: BreakWork
+    stripe_books: StripeBooks
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -186,3 +294,5 @@ class LedgerUnitOfWork(SqlUnitOfWork):
         self.reconciliation = sql.SqlReconciliation(conn)
         self.checkpoints = sql.SqlCheckpoints(conn)
         self.books = sql.SqlBooks(conn)
+        self.break_work = SqlBreakWork(conn)
+        self.stripe_books = sql.SqlStripeBooks(driver)

@@ -8,12 +8,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.webhooks.adapters.tables import attempts, deliveries, endpoints
 from services.webhooks.domain.model import PENDING, Attempt, Delivery, Endpoint
-from services.webhooks.service_layer.errors import InvalidCursor
-from services.webhooks.service_layer.unit_of_work import Claimed, Page
+from services.webhooks.service_layer.unit_of_work import Claimed
+from shared.db import violates
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page
 
 ENDPOINT_FIELDS = (
     "id",
@@ -21,6 +24,7 @@ ENDPOINT_FIELDS = (
     "url",
     "description",
     "metadata",
+    "external_reference",
     "enabled",
     "disabled_reason",
     "secret",
@@ -31,6 +35,7 @@ ENDPOINT_FIELDS = (
     "created_at",
     "updated_at",
 )
+REFERENCE_INDEX = "webhook_endpoints_tenant_external_reference"
 
 
 def _endpoint(row: Any) -> Endpoint:
@@ -82,9 +87,9 @@ async def _page(
     if page.starting_after is not None:
         found = await conn.scalar(sa.select(sa.literal(1)).where(scope, key == page.starting_after))
         if found is None:
-            raise InvalidCursor(f"starting_after {page.starting_after!r} is not in this list")
+            raise InvalidCursor(page.starting_after)
         query = query.where(key < page.starting_after)
-    rows = (await conn.execute(query.order_by(key.desc()).limit(page.limit + 1))).all()
+    rows = (await conn.execute(query.order_by(key.desc()).limit(page.fetch))).all()
     return rows[: page.limit], len(rows) > page.limit
 
 
@@ -93,7 +98,18 @@ class SqlEndpoints:
         self._conn = conn
 
     async def add(self, endpoint: Endpoint) -> None:
-        await self._conn.execute(endpoints.insert().values(_endpoint_row(endpoint)))
+        await self._write(endpoint, endpoints.insert().values(_endpoint_row(endpoint)))
+
+    async def _write(self, endpoint: Endpoint, statement: Any) -> None:
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(statement)
+        except IntegrityError as exc:
+            if endpoint.external_reference is not None and violates(exc, REFERENCE_INDEX):
+                raise DuplicateExternalReference(
+                    "webhook endpoint", endpoint.external_reference
+                ) from exc
+            raise
 
     async def get(self, tenant_id: str, endpoint_id: str, *, lock: bool = False) -> Endpoint | None:
         query = endpoints.select().where(
@@ -103,8 +119,9 @@ class SqlEndpoints:
         return None if row is None else _endpoint(row)
 
     async def save(self, endpoint: Endpoint) -> None:
-        await self._conn.execute(
-            endpoints.update().where(endpoints.c.id == endpoint.id).values(_endpoint_row(endpoint))
+        await self._write(
+            endpoint,
+            endpoints.update().where(endpoints.c.id == endpoint.id).values(_endpoint_row(endpoint)),
         )
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool:
@@ -114,6 +131,14 @@ class SqlEndpoints:
             )
         )
         return bool(result.rowcount)
+
+    async def count(self, tenant_id: str) -> int:
+        key = sa.func.hashtextextended(sa.literal(f"webhook_endpoints:{tenant_id}"), 0)
+        await self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        found = await self._conn.scalar(
+            sa.select(sa.func.count()).where(endpoints.c.tenant_id == tenant_id)
+        )
+        return int(found or 0)
 
     async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         mine = endpoints.c.tenant_id == tenant_id
@@ -194,7 +219,12 @@ class SqlDeliveries:
         return [(d, by_delivery[d.id]) for d in found], more
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         first = (
             sa.select(deliveries.c.event_id)
@@ -202,8 +232,6 @@ class SqlDeliveries:
             .group_by(deliveries.c.event_id)
             .having(sa.func.min(deliveries.c.created_at) >= since)
             .having(sa.func.min(deliveries.c.created_at) < until)
-            .order_by(sa.func.min(deliveries.c.created_at))
-            .limit(limit)
         )
         latest = (
             sa.select(deliveries)
@@ -211,25 +239,44 @@ class SqlDeliveries:
             .where(deliveries.c.endpoint_id == endpoint_id)
             .where(deliveries.c.event_id.in_(first.scalar_subquery()))
             .order_by(deliveries.c.event_id, deliveries.c.id.desc())
+            .subquery()
         )
-        rows = (await self._conn.execute(latest)).all()
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+        # The status is chosen before the limit: the bound counts the events chosen.
+        query = sa.select(latest).order_by(latest.c.id).limit(limit)
+        if status is not None:
+            query = query.where(latest.c.status == status)
+        rows = (await self._conn.execute(query)).all()
+        return [_delivery(r) for r in rows]
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
-        # Leased now, per endpoint, by any worker: such an endpoint gets no more than its
-        # share. Two workers claiming at once may each fill it (the count is read before
-        # either commits): the bound is per_endpoint per worker at worst.
+        # Leased now, per endpoint and per tenant, by any worker: such an endpoint (tenant)
+        # gets no more than its share. Two workers claiming at once may each fill it (the
+        # count is read before either commits): the bound is per worker at worst.
+        leased_now = sa.and_(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
         in_flight = (
             sa.select(deliveries.c.endpoint_id, sa.func.count().label("n"))
-            .where(deliveries.c.status == PENDING, deliveries.c.leased_until > now)
+            .where(leased_now)
             .group_by(deliveries.c.endpoint_id)
+            .subquery()
+        )
+        tenant_in_flight = (
+            sa.select(deliveries.c.tenant_id, sa.func.count().label("n"))
+            .where(leased_now)
+            .group_by(deliveries.c.tenant_id)
             .subquery()
         )
         ranked = (
             sa.select(
                 deliveries.c.id,
+                deliveries.c.tenant_id,
+                deliveries.c.next_attempt_at,
                 sa.func.row_number()
                 .over(partition_by=deliveries.c.endpoint_id, order_by=deliveries.c.next_attempt_at)
                 .label("rank"),
@@ -245,11 +292,38 @@ class SqlDeliveries:
             )
             .subquery()
         )
-        candidates = sa.select(ranked.c.id).where(ranked.c.rank + ranked.c.busy <= per_endpoint)
+        within_endpoint = ranked.c.rank + ranked.c.busy <= per_endpoint
+        if per_tenant is None:
+            candidates = sa.select(ranked.c.id).where(within_endpoint)
+        else:
+            # Ranked within the tenant among the rows its endpoints' shares admit, so an
+            # endpoint at its share does not use up the tenant's for its other endpoints.
+            admitted = (
+                sa.select(
+                    ranked.c.id,
+                    sa.func.row_number()
+                    .over(partition_by=ranked.c.tenant_id, order_by=ranked.c.next_attempt_at)
+                    .label("tenant_rank"),
+                    sa.func.coalesce(tenant_in_flight.c.n, 0).label("tenant_busy"),
+                )
+                .outerjoin(tenant_in_flight, tenant_in_flight.c.tenant_id == ranked.c.tenant_id)
+                .where(within_endpoint)
+                .subquery()
+            )
+            candidates = sa.select(admitted.c.id).where(
+                admitted.c.tenant_rank + admitted.c.tenant_busy <= per_tenant
+            )
+        # The lease is checked again here, on the row being locked, not only in the
+        # subquery: a claim whose snapshot predates another worker's committed claim still
+        # finds the row unleased in its subquery, and PostgreSQL re-checks (EvalPlanQual)
+        # only this query's own conditions against the row's newest version. Without them
+        # here, both workers would lease, and send, the same attempt.
         locked = (
             sa.select(deliveries.c.id)
             .where(deliveries.c.id.in_(candidates.scalar_subquery()))
             .where(deliveries.c.status == PENDING)
+            .where(deliveries.c.next_attempt_at <= now)
+            .where(sa.or_(deliveries.c.leased_until.is_(None), deliveries.c.leased_until <= now))
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -20,7 +20,9 @@ class SystemResolver:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.timeout
             )
-        except (OSError, TimeoutError) as exc:
+        except UnicodeError as exc:  # IDNA: a label over 63 octets, an empty one, ...
+            raise UrlNotAllowed(f"{host!r} is not a valid host name: {exc}") from exc
+        except (OSError, TimeoutError, ValueError) as exc:
             raise UrlNotAllowed(f"{host} does not resolve") from exc
         out: list[IpAddress] = []
         for *_, sockaddr in infos:

@@ -119,7 +119,9 @@ class HttpSender:
             return Sent(None, elapsed(), error=f"url_not_allowed: {exc.message}")
         except (httpx.TimeoutException, TimeoutError):
             return Sent(None, elapsed(), error="timeout")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            # InvalidURL and StreamError are no HTTPError: uncaught, the attempt would never
+            # be recorded and the delivery claimed again at every lease, for ever.
             return Sent(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
 
     async def close(self) -> None:

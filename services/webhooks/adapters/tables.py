@@ -23,6 +23,7 @@ endpoints = sa.Table(
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("enabled_events", ARRAY(sa.Text), nullable=False),
     sa.Column("metadata", JSONB, nullable=False),
+    sa.Column("external_reference", sa.Text),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("disabled_reason", sa.Text),
     sa.Column("secret", sa.Text, nullable=False),
@@ -33,6 +34,13 @@ endpoints = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
     sa.Index("webhook_endpoints_tenant", "tenant_id", "id"),
+    sa.Index(
+        "webhook_endpoints_tenant_external_reference",
+        "tenant_id",
+        "external_reference",
+        unique=True,
+        postgresql_where=sa.text("external_reference IS NOT NULL"),
+    ),
 )
 
 deliveries = sa.Table(

@@ -25,6 +25,12 @@ class InvalidEventPattern(WebhookError):
     code = "invalid_event_pattern"
 
 
+class TooManyEndpoints(WebhookError):
+    """The tenant has registered as many endpoints as it may (delete one first)."""
+
+    code = "too_many_endpoints"
+
+
 class EndpointDisabled(WebhookError):
     """The command needs an enabled endpoint (a redelivery, a test event)."""
 

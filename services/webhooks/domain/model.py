@@ -36,6 +36,7 @@ class Endpoint:
     secret: str
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    external_reference: str | None = None  # the platform's own id, unique per tenant
     enabled: bool = True
     disabled_reason: str | None = None
     previous_secret: str | None = None

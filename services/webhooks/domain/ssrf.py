@@ -45,6 +45,10 @@ def address_refusal(address: IpAddress, *, allow_loopback: bool = False) -> str 
     """Why ``address`` may not be called, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address_refusal(address.ipv4_mapped, allow_loopback=allow_loopback)
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
+        # 2002::/16 carries an IPv4 address (6to4): judged by it, so 2002:7f00:1:: is not
+        # a way to 127.0.0.1 (the standard library counts all of 2002::/16 as global).
+        return address_refusal(address.sixtofour, allow_loopback=False)
     if address in METADATA:
         return "a cloud metadata address"
     if address.is_loopback:
@@ -66,8 +70,13 @@ def address_refusal(address: IpAddress, *, allow_loopback: bool = False) -> str 
 
 def check_address(host: str, address: IpAddress, *, allow_loopback: bool = False) -> None:
     reason = address_refusal(address, allow_loopback=allow_loopback)
-    if reason is not None:
-        raise UrlNotAllowed(f"{host} resolves to {address}, {reason}")
+    if reason is None:
+        return
+    if _literal(host) is not None:
+        raise UrlNotAllowed(f"{host} is {address}, {reason}")
+    # A name: the address is left out. It came from Tradeflow's own (split-horizon) DNS,
+    # and saying it would map Tradeflow's internal network for whoever registers names.
+    raise UrlNotAllowed(f"{host} resolves to {reason}")
 
 
 def check_url(url: str, *, allow_loopback: bool = False) -> Target:
@@ -75,6 +84,10 @@ def check_url(url: str, *, allow_loopback: bool = False) -> Target:
     as a name is checked again, after resolution, with ``check_address``."""
     if len(url) > MAX_URL_LENGTH:
         raise UrlNotAllowed(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    # urlsplit silently drops tab, CR and LF and keeps other control characters, which the
+    # sender's httpx refuses: such a URL must not be stored.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise UrlNotAllowed("the URL must not contain control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -89,6 +102,8 @@ def check_url(url: str, *, allow_loopback: bool = False) -> Target:
         raise UrlNotAllowed("the URL must not carry credentials")
     if parts.fragment:
         raise UrlNotAllowed("the URL must not have a fragment")
+    if port == 0:
+        raise UrlNotAllowed("port 0 is no port")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise UrlNotAllowed("the URL has no host")

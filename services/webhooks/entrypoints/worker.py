@@ -2,8 +2,9 @@
 
 It keeps up to ``concurrency`` attempts in flight, each a task of its own, and claims more as
 they finish, so a slow or dead endpoint holds only its own slots: the claim gives no endpoint
-more than ``per_endpoint`` leased deliveries (across workers), and every other endpoint's
-due deliveries go on being claimed beside it. Several workers may run; ``SKIP LOCKED`` and
+more than ``per_endpoint`` leased deliveries (across workers), and no tenant more than
+``per_tenant``, so every other endpoint's and tenant's due deliveries go on being claimed
+beside it. Several workers may run; ``SKIP LOCKED`` and
 the leases keep them from sending one delivery twice at once.
 """
 
@@ -33,6 +34,7 @@ class DeliveryWorker:
         *,
         concurrency: int = 64,
         per_endpoint: int = 4,
+        per_tenant: int = 16,
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 0.5,
     ) -> None:
@@ -43,6 +45,7 @@ class DeliveryWorker:
             clock,
         )
         self.concurrency, self.per_endpoint, self.lease = concurrency, per_endpoint, lease
+        self.per_tenant = per_tenant
         self.poll_interval = poll_interval
         self.in_flight: set[asyncio.Task[None]] = set()
 
@@ -52,7 +55,12 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         claimed = await deliveries.claim(
-            self.unit_of_work(), self.clock.now(), free, self.per_endpoint, self.lease
+            self.unit_of_work(),
+            self.clock.now(),
+            free,
+            self.per_endpoint,
+            self.lease,
+            self.per_tenant,
         )
         for c in claimed:
             task = asyncio.create_task(self._deliver(c))

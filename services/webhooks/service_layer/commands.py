@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from services.webhooks.domain import model
-from services.webhooks.domain.errors import EndpointDisabled, InvalidRange
+from services.webhooks.domain.errors import EndpointDisabled, InvalidRange, TooManyEndpoints
 from services.webhooks.domain.model import TEST_EVENT, Attempt, Delivery, Endpoint
 from services.webhooks.domain.patterns import checked_patterns
 from services.webhooks.domain.signing import new_secret
@@ -23,10 +23,14 @@ from services.webhooks.service_layer.ports import Policy, Resolver, vet_url
 from services.webhooks.service_layer.unit_of_work import AbstractWebhooksUnitOfWork, Page
 from shared.events import new_event_id
 from shared.events.registry import REGISTRY, load_all_catalogs
+from shared.metadata import merge_metadata, new_metadata
 
 SOURCE = "webhooks"
 MAX_RANGE = timedelta(days=31)
 MAX_RANGE_EVENTS = 10_000
+# Each event goes to every endpoint of its tenant that wants it: bounded, so that one
+# event is not a flood of POSTs (to one victim's URL, perhaps), and the table not endless.
+MAX_ENDPOINTS_PER_TENANT = 50
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class EndpointSpec:
     url: str
     enabled_events: Sequence[str]
     description: str = ""
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, object] | None = None
+    external_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,10 @@ class EndpointChanges:
     url: str | None = None
     enabled_events: Sequence[str] | None = None
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, object] | None = None  # merged; a key set to "" is removed
     enabled: bool | None = None
+    external_reference: str | None = None
+    clear_reference: bool = False  # remove the external_reference
 
 
 @cache
@@ -79,6 +86,7 @@ async def create_endpoint(
     before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
     """A new enabled endpoint with a fresh secret (shown to the caller this once)."""
+    metadata = new_metadata(spec.metadata)
     await vet_url(spec.url, resolver, policy.allow_loopback)
     endpoint = Endpoint(
         id=new_endpoint_id(),
@@ -87,11 +95,16 @@ async def create_endpoint(
         enabled_events=tuple(checked_patterns(spec.enabled_events, event_catalogue())),
         secret=new_secret(),
         description=spec.description,
-        metadata=dict(spec.metadata or {}),
+        metadata=metadata,
+        external_reference=spec.external_reference,
         created_at=now,
         updated_at=now,
     )
     async with uow:
+        if await uow.endpoints.count(caller.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
+            raise TooManyEndpoints(
+                f"a tenant has at most {MAX_ENDPOINTS_PER_TENANT} endpoints; delete one first"
+            )
         await uow.endpoints.add(endpoint)
         if before_commit is not None:
             before_commit(endpoint)
@@ -123,6 +136,8 @@ async def update_endpoint(
     now: datetime,
     before_commit: Callable[[Endpoint], object] | None = None,
 ) -> Endpoint:
+    if changes.metadata is not None:
+        merge_metadata({}, changes.metadata)  # refused before anything is read
     if changes.url is not None:
         await vet_url(changes.url, resolver, policy.allow_loopback)
     patterns = (
@@ -139,7 +154,12 @@ async def update_endpoint(
             description=endpoint.description
             if changes.description is None
             else changes.description,
-            metadata=endpoint.metadata if changes.metadata is None else dict(changes.metadata),
+            metadata=endpoint.metadata
+            if changes.metadata is None
+            else merge_metadata(endpoint.metadata, changes.metadata),
+            external_reference=None
+            if changes.clear_reference
+            else changes.external_reference or endpoint.external_reference,
             updated_at=now,
         )
         if changes.enabled is not None and changes.enabled != endpoint.enabled:
@@ -227,15 +247,21 @@ async def redeliver_range(
     before_commit: Callable[[list[Delivery]], object] | None = None,
 ) -> list[Delivery]:
     """Every event first sent to the endpoint in [since, until) again (by default only those
-    whose latest delivery failed for good), at most ``MAX_RANGE_EVENTS``."""
+    whose latest delivery failed for good); a range holding more than ``MAX_RANGE_EVENTS``
+    of them is ``InvalidRange`` and queues nothing (narrow it)."""
     if until <= since:
         raise InvalidRange("until must be after since")
     if until - since > MAX_RANGE:
         raise InvalidRange(f"a range spans at most {MAX_RANGE.days} days")
     async with uow:
         endpoint = await _enabled(uow, caller.tenant_id, endpoint_id)
-        latest = await uow.deliveries.latest_per_event(endpoint.id, since, until, MAX_RANGE_EVENTS)
-        chosen = [d for d in latest if not only_failed or d.status == model.FAILED]
+        chosen = await uow.deliveries.latest_per_event(
+            endpoint.id, since, until, MAX_RANGE_EVENTS + 1, model.FAILED if only_failed else None
+        )
+        if len(chosen) > MAX_RANGE_EVENTS:
+            raise InvalidRange(
+                f"the range holds more than {MAX_RANGE_EVENTS} events to send again; narrow it"
+            )
         again = [_again(d, now) for d in chosen]
         await uow.deliveries.add_all(again)
         if before_commit is not None:

@@ -35,10 +35,15 @@ USER_AGENT = "Tradeflow-Webhooks/1"
 
 
 async def claim(
-    uow: AbstractWebhooksUnitOfWork, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+    uow: AbstractWebhooksUnitOfWork,
+    now: datetime,
+    limit: int,
+    per_endpoint: int,
+    lease: timedelta,
+    per_tenant: int | None = None,
 ) -> list[Claimed]:
     async with uow:
-        claimed = await uow.deliveries.claim_due(now, limit, per_endpoint, lease)
+        claimed = await uow.deliveries.claim_due(now, limit, per_endpoint, lease, per_tenant)
         await uow.commit()
     return claimed
 
@@ -80,13 +85,16 @@ async def record(
 ) -> Delivery | None:
     """The delivery after ``attempt`` (None when it moved on without it, or is gone)."""
     async with uow:
-        current = await uow.deliveries.lock(claimed.delivery.id)
+        # The endpoint first, then the delivery: the order a delete takes them in (the
+        # endpoint, then its deliveries by the cascade), so the two never deadlock.
+        sent = claimed.delivery
+        endpoint = await uow.endpoints.get(sent.tenant_id, sent.endpoint_id, lock=True)
+        current = await uow.deliveries.lock(sent.id)
         if current is None or current.status != PENDING or current.attempts + 1 != attempt.number:
             return None
         after = after_delivery_attempt(current, attempt, policy.schedule, policy.rand)
         await uow.deliveries.add_attempt(attempt)
         await uow.deliveries.save(after)
-        endpoint = await uow.endpoints.get(current.tenant_id, current.endpoint_id, lock=True)
         if endpoint is not None:
             counted, disabled = after_attempt(endpoint, attempt.succeeded, now, policy.disable)
             if counted != endpoint:

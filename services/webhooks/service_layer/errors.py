@@ -5,6 +5,8 @@ The HTTP entrypoint maps each to its answer in one place (``entrypoints/http/err
 
 from __future__ import annotations
 
+from shared.pagination import InvalidCursor  # the lists' one (a 400 for every service)
+
 
 class EndpointNotFound(Exception):
     """No such endpoint for this tenant (another tenant's is none too)."""
@@ -20,5 +22,4 @@ class DeliveryNotFound(Exception):
         self.delivery_id = delivery_id
 
 
-class InvalidCursor(ValueError):
-    """A ``starting_after`` that names no object of this list."""
+__all__ = ["DeliveryNotFound", "EndpointNotFound", "InvalidCursor"]

@@ -17,15 +17,10 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.webhooks.domain.model import Attempt, Delivery, Endpoint
+from shared.pagination import Page
 from shared.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
-
-@dataclass(frozen=True)
-class Page:
-    """Stripe's list shape: ``starting_after`` an id of the previous page, newest first."""
-
-    limit: int = 20
-    starting_after: str | None = None
+__all__ = ["Page"]  # the lists' page: shared/pagination.py's
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,10 @@ class EndpointRepository(Protocol):
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool: ...
 
+    async def count(self, tenant_id: str) -> int:
+        """How many endpoints the tenant has; until the unit ends, no other unit counting
+        the same tenant's gets an answer (so a bound checked on it holds)."""
+
     async def find(self, tenant_id: str, page: Page) -> tuple[list[Endpoint], bool]:
         """Newest first, and whether more follow; ``InvalidCursor`` for an unknown cursor."""
 
@@ -66,17 +65,27 @@ class DeliveryRepository(Protocol):
         """Newest first, each with its attempts; and whether more follow."""
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         """For each event the endpoint was sent in [since, until) (by first delivery), its
-        latest delivery; at most ``limit`` events."""
+        latest delivery, only those in ``status`` when given; at most ``limit`` of them."""
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of enabled endpoints, never letting an
-        endpoint have more than ``per_endpoint`` leased at once; skips rows other workers
-        hold."""
+        endpoint have more than ``per_endpoint`` leased at once, nor a tenant more than
+        ``per_tenant`` (when given); skips rows other workers hold."""
 
     async def lock(self, delivery_id: str) -> Delivery | None:
         """The delivery, locked until the unit ends (None if its endpoint was deleted)."""

@@ -187,7 +187,9 @@ async def test_a_crash_mid_batch_or_before_the_offsets_answers_each_command_once
         got = await state(api, order)
         assert got["lien"]["status"] == "released"
         timeline = (
-            await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
+            await api.client.get(
+                f"/v1/orders/{order['order_id']}/timeline?limit=100", headers=api.finance
+            )
         ).json()
-        lien_events = [e["type"] for e in timeline["events"] if "lien" in e["type"]]
+        lien_events = [e["type"] for e in timeline["data"] if "lien" in e["type"]]
         assert lien_events == ["escrow.lien_placed", "escrow.lien_released"]

@@ -109,8 +109,10 @@ async def test_lien_commands_over_kafka_duplicated_reordered_and_too_large(
     assert (await answers(api, late))[0]["data"]["reasons"] == ["lien_already_released"]
     state = (await api.client.get(f"/v1/orders/{oid}", headers=api.finance)).json()
     assert state["lien"]["advance_id"] == "a1" and state["lien"]["status"] == "released"
-    timeline = (await api.client.get(f"/v1/orders/{oid}/timeline", headers=api.finance)).json()
-    lien_events = [(e["type"], e["actor"]) for e in timeline["events"] if "lien" in e["type"]]
+    timeline = (
+        await api.client.get(f"/v1/orders/{oid}/timeline?limit=100", headers=api.finance)
+    ).json()
+    lien_events = [(e["type"], e["actor"]) for e in timeline["data"] if "lien" in e["type"]]
     assert lien_events == [
         ("escrow.lien_refused", "financing"),
         ("escrow.lien_placed", "financing"),

@@ -194,8 +194,10 @@ def decisive(timeline: list[dict[str, Any]]) -> list[str]:
 
 
 async def timeline(api: Api, order: Order) -> list[dict[str, Any]]:
-    r = await api.client.get(f"/v1/orders/{order['order_id']}/timeline", headers=api.finance)
-    return list(r.json()["events"])
+    r = await api.client.get(
+        f"/v1/orders/{order['order_id']}/timeline?limit=100", headers=api.finance
+    )
+    return list(r.json()["data"])
 
 
 Contender = Callable[[], Awaitable[Any]]

@@ -24,11 +24,11 @@ WINDOW = 60  # seconds of inspection
 
 
 def actors(timeline: dict[str, Any], kind: str) -> list[str]:
-    return [e["actor"] for e in timeline["events"] if e["type"] == kind]
+    return [e["actor"] for e in timeline["data"] if e["type"] == kind]
 
 
 async def timeline_of(api: Api, order_id: str) -> dict[str, Any]:
-    r = await api.client.get(f"/v1/orders/{order_id}/timeline", headers=api.finance)
+    r = await api.client.get(f"/v1/orders/{order_id}/timeline?limit=100", headers=api.finance)
     assert r.status_code == 200, r.text
     return r.json()
 

@@ -50,8 +50,10 @@ async def test_a_bound_key_reads_its_own_orders_and_not_another_suppliers(
     key1, own, theirs = parties["key1"], parties["order1"], parties["order2"]
     got = await api.client.get(f"/v1/orders/{own['order_id']}", headers=key1)
     assert got.status_code == 200 and got.json()["supplier_id"] == parties["s1"]
-    timeline = await api.client.get(f"/v1/orders/{own['order_id']}/timeline", headers=key1)
-    assert timeline.status_code == 200 and timeline.json()["events"]
+    timeline = await api.client.get(
+        f"/v1/orders/{own['order_id']}/timeline?limit=100", headers=key1
+    )
+    assert timeline.status_code == 200 and timeline.json()["data"]
     for path in (f"/v1/orders/{theirs['order_id']}", f"/v1/orders/{theirs['order_id']}/timeline"):
         hidden = await api.client.get(path, headers=key1)
         unknown = await api.client.get(path.replace(theirs["order_id"], "ord_nope"), headers=key1)
@@ -89,13 +91,17 @@ async def test_a_bound_key_lists_its_own_orders_only(api: Api, parties: dict[str
     second = await funded_order_of(api, s1)
     seen, cursor = [], None
     while True:
-        params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"limit": 1, **({"starting_after": cursor} if cursor else {})}
         page = await api.client.get("/v1/orders", params=params, headers=key1)
         assert page.status_code == 200, page.text
         seen += page.json()["data"]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
+        if not page.json()["has_more"]:
             break
+        cursor = page.json()["data"][-1]["order_id"]
+    # Another supplier's order is no cursor for a key bound to this one.
+    foreign = {"starting_after": parties["order2"]["order_id"]}
+    r = await api.client.get("/v1/orders", params=foreign, headers=key1)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
     assert {o["supplier_id"] for o in seen} == {s1}
     assert [o["order_id"] for o in seen] == [second["order_id"], parties["order1"]["order_id"]]
     named = await api.client.get("/v1/orders", params={"supplier_id": s1}, headers=key1)

@@ -136,7 +136,9 @@ async def test_thirty_forty_thirty_order_with_a_split_dispute(api: Api) -> None:
     )
 
     # The timeline tells the story, with its actors; the outbox carries the same events.
-    tl = (await api.client.get(f"/v1/orders/{oid}/timeline", headers=api.finance)).json()["events"]
+    tl = (await api.client.get(f"/v1/orders/{oid}/timeline?limit=100", headers=api.finance)).json()[
+        "data"
+    ]
     assert [e["type"].removeprefix("escrow.") for e in tl] == [
         "order_created",
         "funding_requested",

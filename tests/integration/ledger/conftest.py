@@ -69,6 +69,7 @@ class Api:
     clock: ManualClock
     tenant: str
     key: str
+    identity: AsyncEngine
 
 
 @pytest.fixture
@@ -92,5 +93,5 @@ async def api(
     async with httpx.AsyncClient(
         transport=transport, base_url="http://ledger", headers={"Authorization": f"Bearer {key}"}
     ) as client:
-        yield Api(client, clock, tenant, key)
+        yield Api(client, clock, tenant, key, identity)
     await producer.stop()

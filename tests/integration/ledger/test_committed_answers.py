@@ -63,7 +63,7 @@ async def test_reconciliation_run_and_break_work(
         headers={"Content-Type": "text/csv"},
     )  # fmt: skip
     assert run.status_code == 201 and run.json()["missing_in_ledger"] == 1
-    breaks = (await api.client.get("/v1/ledger/reconciliation/breaks")).json()
+    breaks = (await api.client.get("/v1/ledger/reconciliation/breaks")).json()["data"]
     bid = next(b["id"] for b in breaks if b["object_id"] == "ch_X")
     path = f"/v1/ledger/reconciliation/breaks/{bid}"
     assigned = await twice(api, monkeypatch, f"{path}/assign", json={"owner": "carol"})

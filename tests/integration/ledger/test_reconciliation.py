@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,8 +34,9 @@ async def _run_csv(api: Api, body: str) -> dict[str, int]:
 
 
 async def _open(api: Api) -> dict[tuple[str, str], dict[str, object]]:
-    rows = (await api.client.get("/v1/ledger/reconciliation/breaks")).json()
-    return {(b["kind"], b["object_id"]): b for b in rows}
+    rows = (await api.client.get("/v1/ledger/reconciliation/breaks", params={"limit": 100})).json()
+    assert rows["object"] == "list" and rows["has_more"] is False
+    return {(b["kind"], b["object_id"]): b for b in rows["data"]}
 
 
 async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngine) -> None:
@@ -90,17 +92,37 @@ async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngin
     resolved = (
         await api.client.get("/v1/ledger/reconciliation/breaks", params={"status": "resolved"})
     ).json()
-    assert [b["object_id"] for b in resolved] == ["ch_B"]  # stays resolved across runs
+    assert [b["object_id"] for b in resolved["data"]] == ["ch_B"]  # stays resolved across runs
     cleared = (
         await api.client.get("/v1/ledger/reconciliation/breaks", params={"status": "cleared"})
     ).json()
-    assert {b["object_id"] for b in cleared} == {"ch_C", "ch_D"}
+    assert {b["object_id"] for b in cleared["data"]} == {"ch_C", "ch_D"}
+
+    # The open breaks in pages of one, oldest first; a break id not the tenant's is no cursor.
+    url = "/v1/ledger/reconciliation/breaks"
+    first = (await api.client.get(url, params={"status": "cleared", "limit": 1})).json()
+    assert first["has_more"] is True and first["url"] == url
+    rest = (
+        await api.client.get(
+            url, params={"status": "cleared", "limit": 1, "starting_after": first["data"][0]["id"]}
+        )
+    ).json()
+    assert rest["has_more"] is False
+    assert {first["data"][0]["object_id"], rest["data"][0]["object_id"]} == {"ch_C", "ch_D"}
+    for cursor in ("999999999999", "x", str(2**64)):
+        r = await api.client.get(url, params={"starting_after": cursor})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEngine) -> None:
     # stripe-mock always answers with its one fixture: a 1.00 USD charge
     charge = "ch_1PgafuB7WZ01zgkWXYmPNZs8"
     await post(ledger, funded(api.tenant, "M", 100, 100, stripe_charge_id=charge))
+    r = await api.client.put(  # the tenant's own account: stripe-mock's lines are all its own
+        "/v1/ledger/reconciliation/stripe-account",
+        json={"account_id": f"acct_{uuid.uuid4().hex[:16]}"},
+    )
+    assert r.status_code == 200, r.text
     r = await api.client.post("/v1/ledger/reconciliation/runs", params={"source": "stripe"})
     assert r.status_code == 201, r.text
     assert (r.json()["stripe_rows"], r.json()["matched"], r.json()["missing_in_ledger"]) == (

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.webhooks.adapters import tables
 from services.webhooks.adapters.resolver import SystemResolver
 from services.webhooks.bootstrap import DEFINITION, WebhooksContainer, bootstrap, worker
 from services.webhooks.domain.ssrf import IpAddress
@@ -180,5 +181,13 @@ async def hooks(webhooks_settings: Settings, identity: AsyncEngine) -> AsyncIter
                     other,
                     tenant,
                 )
+                # The worker claims every tenant's due deliveries: a test's leftovers (a
+                # retry 1 s later) must not fall due in a later test's deliver_due().
+                async with container.runtime.engine.begin() as conn:
+                    await conn.execute(
+                        tables.endpoints.delete().where(
+                            tables.endpoints.c.tenant_id.in_([tenant, f"o-{tenant}"])
+                        )
+                    )
     finally:
         await runner.cleanup()

@@ -162,7 +162,8 @@ async def test_ssrf_refused_at_registration(hooks: Hooks) -> None:
     r = await hooks.post(
         "/v1/webhook-endpoints", {"url": "https://internal.example.com/", "enabled_events": ["*"]}
     )
-    assert r.status_code == 422 and "10.1.2.3" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "private address" in r.json()["error"]["message"]
+    assert "10.1.2.3" not in r.json()["error"]["message"]  # internal DNS is not told
     r = await hooks.post(
         "/v1/webhook-endpoints",
         {"url": hooks.receiver.url("/ok"), "enabled_events": ["escrow.nope"]},
@@ -188,7 +189,7 @@ async def test_ssrf_refused_at_delivery_after_dns_changed(hooks: Hooks) -> None:
     (delivery,) = (await hooks.deliveries(endpoint["id"])).json()["data"]
     (attempt,) = delivery["attempts"]
     assert attempt["status_code"] is None and attempt["error"].startswith("url_not_allowed")
-    assert "10.0.0.7" in attempt["error"]
+    assert "private address" in attempt["error"] and "10.0.0.7" not in attempt["error"]
 
 
 async def test_a_rotated_secret_overlaps_with_the_old_one(hooks: Hooks) -> None:

@@ -2,7 +2,8 @@
 
 ``FakeEscrowUnitOfWork`` keeps what ``EscrowUnitOfWork`` keeps in PostgreSQL, in
 dictionaries: escrows by order id (version-checked: a stale write is ``Conflict``), the
-timeline, the PaymentIntent index, fee policies and claimed Stripe events. Like every
+timeline, the PaymentIntent index, fee policies, claimed Stripe events and the operations
+records (stuck refunds, refund breaks). Like every
 ``FakeUnitOfWork`` it snapshots all of that on entry and restores it when a block ends
 without ``commit()``. ``uow.race.conflicts = n`` makes the next ``n`` writes lose a race.
 """
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.escrow.adapters.repository import decode_cursor, encode_cursor
-from services.escrow.domain.model import Escrow
-from services.escrow.service_layer.errors import InvalidCursor
+from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -26,12 +26,15 @@ from services.escrow.service_layer.gateway import (
 )
 from services.escrow.service_layer.unit_of_work import (
     DEFAULT_FEE_BPS,
+    DisputeFilter,
     FeeTerms,
     OrderFilter,
     TimelineEntries,
     TimelineRecord,
 )
 from shared.events import Envelope
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window, paginate
 from shared.unit_of_work import Conflict, FakeUnitOfWork
 
 
@@ -60,6 +63,8 @@ class FakeEscrowRepository:
     entries: list[tuple[str, str, TimelineRecord]] = field(default_factory=list)
     intents: dict[str, set[str]] = field(default_factory=dict)  # PaymentIntent -> orders
     locked: set[str] = field(default_factory=set)
+    # The dispute listing: dispute id -> (order id, opened_at), as escrow_disputes keeps it.
+    dispute_index: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     async def get(self, order_id: str, tenant_id: str | None = None) -> Escrow | None:
         escrow = self.rows.get(order_id)
@@ -71,9 +76,20 @@ class FakeEscrowRepository:
         self.locked |= set(order_ids)
         return {i: self.rows[i] for i in sorted(order_ids) if i in self.rows}
 
+    def _check_reference(self, escrow: Escrow) -> None:
+        ref = escrow.external_reference
+        if ref is not None and any(
+            e.tenant_id == escrow.tenant_id
+            and e.external_reference == ref
+            and e.order_id != escrow.order_id
+            for e in self.rows.values()
+        ):
+            raise DuplicateExternalReference("order", ref)
+
     async def add(self, escrow: Escrow, now: datetime) -> Escrow:
         if escrow.order_id in self.rows:
             raise ValueError(f"escrow {escrow.order_id} exists")
+        self._check_reference(escrow)
         saved = escrow.model_copy(update={"version": 1})
         self.rows[escrow.order_id] = saved
         return saved
@@ -83,6 +99,7 @@ class FakeEscrowRepository:
         stored = self.rows.get(escrow.order_id)
         if stored is None or stored.version != escrow.version:
             raise Conflict(f"escrow {escrow.order_id} changed since version {escrow.version}")
+        self._check_reference(escrow)
         saved = escrow.model_copy(update={"version": escrow.version + 1})
         self.rows[escrow.order_id] = saved
         return saved
@@ -118,40 +135,78 @@ class FakeEscrowRepository:
                 )
                 self.entries.append((escrow.tenant_id, escrow.order_id, record))
 
-    async def timeline(self, tenant_id: str, order_id: str) -> list[TimelineRecord]:
-        return [r for t, o, r in self.entries if (t, o) == (tenant_id, order_id)]
+    async def timeline(self, tenant_id: str, order_id: str, page: Page) -> Window[TimelineRecord]:
+        mine = [r for t, o, r in self.entries if (t, o) == (tenant_id, order_id)]
+        return paginate(mine, page, lambda r: str(r.event_id))
 
-    async def find(
-        self, tenant_id: str, flt: OrderFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Escrow], str | None]:
-        try:
-            after = decode_cursor(cursor) if cursor is not None else None
-        except (ValueError, TypeError) as exc:
-            raise InvalidCursor("the cursor is not one this API returned") from exc
-        found = sorted(
-            (
-                e
-                for e in self.rows.values()
-                if e.tenant_id == tenant_id
-                and flt.status in (None, e.status)
-                and flt.buyer_id in (None, e.buyer_id)
-                and flt.supplier_id in (None, e.supplier_id)
-                and (flt.created_from is None or e.created_at >= flt.created_from)
-                and (flt.created_to is None or e.created_at < flt.created_to)
-                and (after is None or (e.created_at, e.order_id) < after)
-            ),
-            key=lambda e: (e.created_at, e.order_id),
-            reverse=True,
-        )
-        page = found[:limit]
-        more = len(found) > limit
-        return page, encode_cursor(page[-1].created_at, page[-1].order_id) if more else None
+    async def find(self, tenant_id: str, flt: OrderFilter, page: Page) -> Window[Escrow]:
+        scope = [
+            e
+            for e in self.rows.values()
+            if e.tenant_id == tenant_id and flt.supplier_id in (None, e.supplier_id)
+        ]
+        newest_first = sorted(scope, key=lambda e: (e.created_at, e.order_id), reverse=True)
+        after = None
+        if page.starting_after is not None:
+            cursor = [e for e in scope if e.order_id == page.starting_after]
+            if not cursor:
+                raise InvalidCursor(page.starting_after)
+            after = (cursor[0].created_at, cursor[0].order_id)
+        found = [
+            e
+            for e in newest_first
+            if flt.status in (None, e.status)
+            and flt.buyer_id in (None, e.buyer_id)
+            and flt.external_reference in (None, e.external_reference)
+            and (flt.created_from is None or e.created_at >= flt.created_from)
+            and (flt.created_to is None or e.created_at < flt.created_to)
+            and (after is None or (e.created_at, e.order_id) < after)
+        ]
+        return Window.cut(found[: page.fetch], page)
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:
         self.intents.setdefault(pi_id, set()).add(escrow.order_id)
 
     async def orders_of_payment_intent(self, pi_id: str) -> list[str]:
         return sorted(self.intents.get(pi_id, set()))
+
+    async def index_disputes(
+        self, escrow: Escrow, changed: Sequence[Dispute], now: datetime
+    ) -> None:
+        for d in changed:
+            opened = self.dispute_index.get(d.dispute_id, (escrow.order_id, d.opened_at or now))
+            self.dispute_index[d.dispute_id] = opened
+
+    async def find_disputes(
+        self, tenant_id: str, flt: DisputeFilter, page: Page
+    ) -> Window[tuple[str, str]]:
+        base = []
+        for dispute_id, (order_id, opened_at) in self.dispute_index.items():
+            escrow = self.rows[order_id]
+            if escrow.tenant_id == tenant_id and flt.supplier_id in (None, escrow.supplier_id):
+                d = next(x for x in escrow.disputes if x.dispute_id == dispute_id)
+                base.append((opened_at, dispute_id, order_id, d.status))
+        base.sort(reverse=True)
+        if page.starting_after is not None:
+            anchor = next((x for x in base if x[1] == page.starting_after), None)
+            if anchor is None:
+                raise InvalidCursor(page.starting_after)
+            base = [x for x in base if x[:2] < anchor[:2]]
+        listed = [
+            (order_id, dispute_id)
+            for opened_at, dispute_id, order_id, status in base
+            if flt.status in (None, status)
+            and flt.order_id in (None, order_id)
+            and (flt.opened_after is None or opened_at > flt.opened_after)
+            and (flt.opened_before is None or opened_at < flt.opened_before)
+        ]
+        return Window.cut(listed[: page.fetch], page)
+
+    async def order_of_dispute(self, tenant_id: str, dispute_id: str) -> str | None:
+        found = self.dispute_index.get(dispute_id)
+        if found is None or self.rows[found[0]].tenant_id != tenant_id:
+            return None
+        return found[0]
 
 
 @dataclass
@@ -177,6 +232,54 @@ class FakeStripeEventClaims:
         return True
 
 
+@dataclass
+class FakeRefundAlerts:
+    escrows: FakeEscrowRepository  # the stuck list shows refunds still pending in them
+    stuck_rows: dict[str, StuckRefund] = field(default_factory=dict)
+    break_rows: dict[tuple[str, str], RefundBreak] = field(default_factory=dict)
+
+    async def refused(self, first: StuckRefund) -> StuckRefund:
+        seen = self.stuck_rows.get(first.refund_id)
+        if seen is not None:
+            first = replace(
+                seen,
+                attempts=seen.attempts + 1,
+                last_error=first.last_error,
+                last_refused_at=first.last_refused_at,
+            )
+        self.stuck_rows[first.refund_id] = first
+        return first
+
+    async def alerted(self, refund_id: str, at: datetime) -> None:
+        seen = self.stuck_rows[refund_id]
+        if seen.alerted_at is None:
+            self.stuck_rows[refund_id] = replace(seen, alerted_at=at)
+
+    async def stuck(self, tenant_id: str, limit: int) -> list[StuckRefund]:
+        def pending(s: StuckRefund) -> bool:
+            e = self.escrows.rows.get(s.order_id)
+            refunds = e.refunds if e is not None else ()
+            return any(r.refund_id == s.refund_id and r.status == "pending" for r in refunds)
+
+        found = [
+            s
+            for s in self.stuck_rows.values()
+            if s.tenant_id == tenant_id and s.alerted_at is not None and pending(s)
+        ]
+        return sorted(found, key=lambda s: (s.alerted_at or s.last_refused_at, s.refund_id))[:limit]
+
+    async def add_break(self, found: RefundBreak) -> bool:
+        key = (found.tenant_id, found.stripe_refund_id)
+        if key in self.break_rows:
+            return False
+        self.break_rows[key] = found
+        return True
+
+    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
+        found = [b for b in self.break_rows.values() if b.tenant_id == tenant_id]
+        return sorted(found, key=lambda b: b.detected_at, reverse=True)[:limit]
+
+
 class FakeEscrowUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -184,6 +287,7 @@ class FakeEscrowUnitOfWork(FakeUnitOfWork):
         self.escrows = FakeEscrowRepository(self.race)
         self.fee_policies = FakeFeePolicies()
         self.stripe_events = FakeStripeEventClaims()
+        self.refund_alerts = FakeRefundAlerts(self.escrows)
 
     def __call__(self) -> FakeEscrowUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""

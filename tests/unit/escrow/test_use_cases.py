@@ -21,7 +21,7 @@ from services.escrow.domain.ordering import MilestoneSpec
 from services.escrow.service_layer import commands, events, timers
 from services.escrow.service_layer.commands import Caller, OrderTerms
 from services.escrow.service_layer.decisions import INSPECTION_TIMER, SETTLEMENT_TIMER
-from services.escrow.service_layer.errors import InvalidCursor, OrderNotFound, PaymentNotSucceeded
+from services.escrow.service_layer.errors import OrderNotFound, PaymentNotSucceeded
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
 from services.escrow.service_layer.stripe_events import (
     ChargeObject,
@@ -32,6 +32,8 @@ from services.escrow.service_layer.unit_of_work import FeeTerms, OrderFilter
 from shared.clock import ManualClock
 from shared.events import Envelope
 from shared.events.financing import LienReleaseRequested, LienRequested
+from shared.metadata import DuplicateExternalReference, InvalidMetadata
+from shared.pagination import InvalidCursor, Page
 from shared.unit_of_work import CONFLICT_ATTEMPTS, Conflict
 from tests.unit.escrow.builders import DAY, T0, funded, ms, new_order
 from tests.unit.escrow.fakes import FakeEscrowUnitOfWork, FakeGateway
@@ -89,7 +91,7 @@ async def test_create_order_commits_the_escrow_its_event_and_the_fee_policy_in_f
     assert escrow.version == 1 and stored(uow, escrow.order_id) == escrow
     assert (escrow.platform_fee_bps, escrow.platform_fee_fixed) == (250, 30)
     assert uow.outbox.types() == ["escrow.order_created"]
-    assert [r.actor for r in await uow.escrows.timeline("t1", escrow.order_id)] == [
+    assert [r.actor for r in (await uow.escrows.timeline("t1", escrow.order_id, Page())).items] == [
         "apikey:platform"
     ]
     assert seen == [escrow] and uow.commits == 2
@@ -115,18 +117,22 @@ async def test_an_order_is_seen_by_its_tenant_and_supplier_only(uow: FakeEscrowU
         with pytest.raises(OrderNotFound):
             await commands.get_order(uow, stranger, escrow.order_id)
         with pytest.raises(OrderNotFound):
-            await commands.order_timeline(uow, stranger, escrow.order_id)
+            await commands.order_timeline(uow, stranger, escrow.order_id, Page())
 
 
 async def test_orders_are_listed_newest_first_in_pages(uow: FakeEscrowUnitOfWork) -> None:
     made = [uow.seed(new_order().model_copy(update={"created_at": T0 + i * DAY})) for i in range(3)]
-    first = await commands.list_orders(uow, PLATFORM, OrderFilter(), None, 2)
-    assert [e.order_id for e in first.orders] == [made[2].order_id, made[1].order_id]
-    rest = await commands.list_orders(uow, PLATFORM, OrderFilter(), first.next_cursor, 2)
-    assert [e.order_id for e in rest.orders] == [made[0].order_id] and rest.next_cursor is None
-    assert (await commands.list_orders(uow, OTHER_TENANT, OrderFilter(), None, 2)).orders == []
-    with pytest.raises(InvalidCursor):
-        await commands.list_orders(uow, PLATFORM, OrderFilter(), "not-a-cursor", 2)
+    first = await commands.list_orders(uow, PLATFORM, OrderFilter(), Page(limit=2))
+    assert [e.order_id for e in first.items] == [made[2].order_id, made[1].order_id]
+    assert first.has_more
+    after = Page(limit=2, starting_after=first.items[-1].order_id)
+    rest = await commands.list_orders(uow, PLATFORM, OrderFilter(), after)
+    assert [e.order_id for e in rest.items] == [made[0].order_id] and not rest.has_more
+    assert (await commands.list_orders(uow, OTHER_TENANT, OrderFilter(), Page())).items == []
+    for foreign in ("not-an-order", made[0].order_id):  # the other tenant's is none of its own
+        caller = PLATFORM if foreign == "not-an-order" else OTHER_TENANT
+        with pytest.raises(InvalidCursor):
+            await commands.list_orders(uow, caller, OrderFilter(), Page(starting_after=foreign))
 
 
 async def test_cancel_refunds_what_is_held_inline(
@@ -393,13 +399,13 @@ async def test_a_payment_succeeding_funds_its_order_once(
 ) -> None:
     escrow, started = await funding_started(uow, clock, gateway)
     event = pi_succeeded(escrow, started.stripe_payment_intent_id, started.amount)
-    outcome = await commands.apply_stripe_event(uow, clock, event)
+    outcome = await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert outcome == commands.WebhookOutcome(handled=True)
     funded_now = stored(uow, escrow.order_id)
     assert funded_now.status == "funded" and funded_now.funded == escrow.total
-    timeline = await uow.escrows.timeline("t1", escrow.order_id)
+    timeline = (await uow.escrows.timeline("t1", escrow.order_id, Page())).items
     assert timeline[-1].actor == "stripe:webhook"
-    again = await commands.apply_stripe_event(uow, clock, event)
+    again = await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert again == commands.WebhookOutcome(duplicate=True)
     assert stored(uow, escrow.order_id) == funded_now
 
@@ -412,7 +418,7 @@ async def test_a_refund_before_its_payment_succeeded_is_deferred_unclaimed(
     event = StripeEvent("evt_early", "charge.refunded", charge)
     before = stored(uow, escrow.order_id)
     with pytest.raises(PaymentNotSucceeded):
-        await commands.apply_stripe_event(uow, clock, event)
+        await commands.apply_stripe_event(uow, clock, FakeGateway(), event)
     assert unchanged(uow, before) and uow.stripe_events.claimed == set()
 
 
@@ -420,7 +426,9 @@ async def test_an_unknown_payment_intent_is_acknowledged_and_claimed(
     uow: FakeEscrowUnitOfWork, clock: ManualClock
 ) -> None:
     escrow = uow.seed(new_order())
-    outcome = await commands.apply_stripe_event(uow, clock, pi_succeeded(escrow, "pi_x", 1))
+    outcome = await commands.apply_stripe_event(
+        uow, clock, FakeGateway(), pi_succeeded(escrow, "pi_x", 1)
+    )
     assert outcome == commands.WebhookOutcome(handled=False, error="unknown_payment_intent")
     assert unchanged(uow, escrow) and uow.stripe_events.claimed == {"evt_1"}
 
@@ -429,7 +437,7 @@ async def test_an_event_type_escrow_does_not_handle_is_left_alone(
     uow: FakeEscrowUnitOfWork, clock: ManualClock
 ) -> None:
     outcome = await commands.apply_stripe_event(
-        uow, clock, StripeEvent("e", "customer.created", None)
+        uow, clock, FakeGateway(), StripeEvent("e", "customer.created", None)
     )
     assert outcome == commands.WebhookOutcome(handled=False) and uow.commits == 0
 
@@ -559,3 +567,80 @@ async def test_a_settlement_stripe_cannot_take_now_raises_for_the_timer_to_retry
             )
             await uow.commit()
     assert stored(uow, escrow.order_id) == reserved
+
+
+# --- the platform's own data -----------------------------------------------------------
+
+
+async def test_an_order_keeps_the_platforms_metadata_and_reference_and_patch_merges(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock
+) -> None:
+    terms = OrderTerms(**{**TERMS.__dict__, "metadata": {"a": "1", "b": "2", "c": ""}})
+    terms = OrderTerms(**{**terms.__dict__, "external_reference": "PO-1"})
+    escrow = await commands.create_order(uow, clock, PLATFORM, terms)
+    assert escrow.metadata == {"a": "1", "b": "2"} and escrow.external_reference == "PO-1"
+    changes = commands.PlatformData(metadata={"b": "", "d": "4"}, external_reference="PO-2")
+    patched = await commands.update_order(uow, clock, PLATFORM, escrow.order_id, changes)
+    assert patched.metadata == {"a": "1", "d": "4"} and patched.external_reference == "PO-2"
+    assert uow.outbox.types() == ["escrow.order_created"]  # no event: the trade is the same
+    cleared = await commands.update_order(
+        uow, clock, PLATFORM, escrow.order_id, commands.PlatformData(clear_reference=True)
+    )
+    assert cleared.external_reference is None and cleared.metadata == patched.metadata
+    found = await commands.list_orders(
+        uow, PLATFORM, OrderFilter(external_reference="PO-2"), Page()
+    )
+    assert found.items == []
+
+
+async def test_a_reference_is_unique_per_tenant_and_a_duplicate_changes_nothing(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock
+) -> None:
+    terms = OrderTerms(**{**TERMS.__dict__, "external_reference": "PO-1"})
+    first = await commands.create_order(uow, clock, PLATFORM, terms)
+    with pytest.raises(DuplicateExternalReference):
+        await commands.create_order(uow, clock, PLATFORM, terms)
+    other = await commands.create_order(uow, clock, OTHER_TENANT, terms)  # its own namespace
+    assert other.external_reference == "PO-1"
+    second = await commands.create_order(uow, clock, PLATFORM, TERMS)
+    with pytest.raises(DuplicateExternalReference):
+        await commands.update_order(
+            uow,
+            clock,
+            PLATFORM,
+            second.order_id,
+            commands.PlatformData(external_reference="PO-1", metadata={"x": "y"}),
+        )
+    assert stored(uow, second.order_id) == second and stored(uow, first.order_id) == first
+
+
+async def test_bad_metadata_and_another_tenants_order_are_refused_on_patch(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock
+) -> None:
+    escrow = await commands.create_order(uow, clock, PLATFORM, TERMS)
+    with pytest.raises(InvalidMetadata):
+        await commands.update_order(
+            uow, clock, PLATFORM, escrow.order_id, commands.PlatformData(metadata={"k": 1})
+        )
+    with pytest.raises(OrderNotFound):
+        await commands.update_order(
+            uow, clock, OTHER_TENANT, escrow.order_id, commands.PlatformData()
+        )
+    assert stored(uow, escrow.order_id) == escrow
+
+
+async def test_an_order_in_percentages_is_split_to_the_cent(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock
+) -> None:
+    terms = OrderTerms(
+        **{
+            **TERMS.__dict__,
+            "total": 100_001,
+            "milestones": [
+                MilestoneSpec("deposit", None, "contract", 0, percent_bps=3_000),
+                MilestoneSpec("ship", None, "shipment", 0, percent_bps=7_000),
+            ],
+        }
+    )
+    escrow = await commands.create_order(uow, clock, PLATFORM, terms)
+    assert [m.amount for m in escrow.milestones] == [30_000, 70_001]

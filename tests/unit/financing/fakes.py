@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from services.financing.domain.advance import LIVE, Advance
@@ -28,6 +29,8 @@ from services.financing.service_layer.unit_of_work import (
     HistoryLine,
     OrderKey,
 )
+from shared.metadata import DuplicateExternalReference
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import Conflict, FakeUnitOfWork
 
 
@@ -79,18 +82,40 @@ class FakeAdvances:
         return live & set(keys)
 
     async def list(
-        self, tenant_id: str, supplier_id: str | None = None, limit: int = 100
-    ) -> builtins.list[Advance]:
-        found = [
+        self,
+        tenant_id: str,
+        page: Page,
+        supplier_id: str | None = None,
+        external_reference: str | None = None,
+    ) -> Window[Advance]:
+        scope = [
             a
             for a in self.rows.values()
             if a.tenant_id == tenant_id and supplier_id in (None, a.supplier_id)
         ]
-        return sorted(found, key=lambda a: a.created_at, reverse=True)[:limit]
+        newest = sorted(scope, key=lambda a: (a.created_at, a.advance_id), reverse=True)
+        ids = [a.advance_id for a in newest]
+        start = 0
+        if page.starting_after is not None:
+            if page.starting_after not in ids:
+                raise InvalidCursor(page.starting_after)
+            start = ids.index(page.starting_after) + 1
+        found = [a for a in newest[start:] if external_reference in (None, a.external_reference)]
+        return Window.cut(found[: page.fetch], page)
+
+    def _check_reference(self, advance: Advance) -> None:
+        ref = advance.external_reference
+        if ref is not None and any(
+            (a.tenant_id, a.external_reference) == (advance.tenant_id, ref)
+            and a.advance_id != advance.advance_id
+            for a in self.rows.values()
+        ):
+            raise DuplicateExternalReference("advance", ref)
 
     async def add(self, advance: Advance) -> Advance:
         if advance.advance_id in self.rows:
             raise ValueError(f"advance {advance.advance_id} exists")
+        self._check_reference(advance)
         self.rows[advance.advance_id] = advance
         return advance
 
@@ -99,6 +124,7 @@ class FakeAdvances:
         stored = self.rows.get(advance.advance_id)
         if stored is None or stored.version != advance.version:
             raise Conflict(f"advance {advance.advance_id} changed since {advance.version}")
+        self._check_reference(advance)
         saved = replace(advance, version=advance.version + 1)
         self.rows[advance.advance_id] = saved
         return saved
@@ -167,6 +193,18 @@ class FakePolicies:
         self.rows[(tenant_id, policy.currency)] = (policy, actor)
 
 
+@dataclass
+class FakeEscrowProgress:
+    marks: dict[str, datetime] = field(default_factory=dict)
+
+    async def read_up_to(self, tenant_id: str) -> datetime | None:
+        return self.marks.get(tenant_id)
+
+    async def advance(self, marks: Mapping[str, datetime]) -> None:
+        for tenant, at in marks.items():
+            self.marks[tenant] = max(at, self.marks.get(tenant, at))
+
+
 class FakeFinancingUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -174,6 +212,7 @@ class FakeFinancingUnitOfWork(FakeUnitOfWork):
         self.advances = FakeAdvances(self.race)
         self.orders = FakeOrders()
         self.policies = FakePolicies()
+        self.escrow_progress = FakeEscrowProgress()
 
     def __call__(self) -> FakeFinancingUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""
@@ -215,9 +254,11 @@ class FakeTransferGateway(TransferGateway):
         transfer_group: str,
         idempotency_key: str,
         metadata: dict[str, str],
+        source_transaction: str | None = None,
     ) -> str:
         self.calls.append(
             {
+                "source_transaction": source_transaction,
                 "amount": amount,
                 "currency": currency,
                 "destination": destination,

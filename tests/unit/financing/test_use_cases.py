@@ -20,6 +20,8 @@ from services.financing.service_layer.errors import AdvanceNotFound, AdvanceRefu
 from shared.clock import ManualClock
 from shared.events import Envelope, EventModel
 from shared.events import escrow as ev
+from shared.metadata import InvalidMetadata
+from shared.pagination import InvalidCursor, Page
 from shared.unit_of_work import CONFLICT_ATTEMPTS, Conflict
 from tests.unit.financing.builders import DAY, T0, disbursed_advance, order_30_40_30, policy
 from tests.unit.financing.fakes import FakeFinancingUnitOfWork, FakeTransferGateway
@@ -286,9 +288,55 @@ async def test_reads_show_the_tenants_and_the_suppliers_advances_only(
             await commands.get_advance(uow, tenant, offered.advance_id, supplier)
         with pytest.raises(AdvanceNotFound):
             await commands.advance_statement(uow, tenant, offered.advance_id, supplier)
-    assert await commands.list_advances(uow, "t1", "s1") == [offered]
-    assert await commands.list_advances(uow, "t1", "s2") == []
-    assert await commands.list_advances(uow, "t2", None) == []
+    assert (await commands.list_advances(uow, "t1", "s1", Page())).items == [offered]
+    assert (await commands.list_advances(uow, "t1", "s2", Page())).items == []
+    assert (await commands.list_advances(uow, "t2", None, Page())).items == []
+    for tenant in ("t1", "t2"):  # past the last one; another tenant's is no cursor of t2's
+        cursor = Page(starting_after=offered.advance_id)
+        if tenant == "t1":
+            assert (await commands.list_advances(uow, tenant, None, cursor)).items == []
+        else:
+            with pytest.raises(InvalidCursor):
+                await commands.list_advances(uow, tenant, None, cursor)
+
+
+async def test_the_platforms_data_on_an_advance_is_set_merged_and_unique(
+    uow: FakeFinancingUnitOfWork, clock: ManualClock
+) -> None:
+    offered = await quoted(uow, clock)
+    events = uow.outbox.types()
+    changes = commands.PlatformData(metadata={"a": "1", "b": "2"}, external_reference="ADV-1")
+    updated = await commands.update_advance(
+        uow, clock, "t1", offered.advance_id, "s1", changes, FINANCE
+    )
+    assert updated.metadata == {"a": "1", "b": "2"} and updated.external_reference == "ADV-1"
+    merged = await commands.update_advance(
+        uow,
+        clock,
+        "t1",
+        offered.advance_id,
+        None,
+        commands.PlatformData(metadata={"a": ""}),
+        FINANCE,
+    )
+    assert merged.metadata == {"b": "2"} and merged.external_reference == "ADV-1"
+    assert merged.state == offered.state and uow.outbox.types() == events  # no event
+    found = await commands.list_advances(uow, "t1", None, Page(), external_reference="ADV-1")
+    assert [a.advance_id for a in found.items] == [offered.advance_id]
+    with pytest.raises(InvalidMetadata):
+        await commands.update_advance(
+            uow,
+            clock,
+            "t1",
+            offered.advance_id,
+            None,
+            commands.PlatformData(metadata={"k": 1}),
+            FINANCE,
+        )
+    with pytest.raises(AdvanceNotFound):
+        await commands.update_advance(uow, clock, "t2", offered.advance_id, None, changes, FINANCE)
+    with pytest.raises(AdvanceNotFound):
+        await commands.update_advance(uow, clock, "t1", offered.advance_id, "s2", changes, FINANCE)
 
 
 async def test_a_statement_is_built_from_the_advances_history(
@@ -354,6 +402,10 @@ async def test_a_placed_lien_disburses_by_transfer_keyed_by_the_event(
     (call_,) = gateway.calls
     assert call_["destination"] == "acct_s1" and call_["amount"] == accepted.net
     assert call_["idempotency_key"].startswith("financing-disburse-")
+    # the ledger reconciles a tenant's Stripe objects by the tenant their metadata names
+    assert call_["metadata"] == {
+        "advance_id": "a1", "order_id": accepted.order_id, "tenant_id": accepted.tenant_id,
+    }  # fmt: skip
     assert stored(uow, "a1").state == "disbursed" and stored(uow, "a1").stripe_transfer_id == "tr_1"
     assert "financing.advance_disbursed" in uow.outbox.types()
     assert any(kind == FEE_AMORTIZATION for kind, _ in uow.timers.pending)

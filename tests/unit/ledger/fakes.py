@@ -17,6 +17,7 @@ from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementLine, StatementPage
+from services.ledger.domain.breaks import MatchRules, classify
 from services.ledger.domain.chain import (
     GENESIS,
     BookHead,
@@ -32,17 +33,27 @@ from services.ledger.domain.recon import (
     DEFAULT_OWNER,
     STRIPE_KINDS,
     BreakKind,
+    ClearingBalance,
+    EscrowHeld,
     HeldReport,
+    RunWindow,
     StripeLine,
     latest_reports,
 )
+from services.ledger.domain.reports import AccountSums
+from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, event_booked
+from services.ledger.service_layer.errors import StripeAccountTaken
 from services.ledger.service_layer.records import (
+    AssignmentRecord,
     BreakRecord,
+    CommentRecord,
     PeriodCloseRecord,
     PostingRecord,
+    ResolutionRecord,
     TransactionRecord,
 )
 from services.ledger.service_layer.unit_of_work import Head, Progress
+from shared.pagination import InvalidCursor, Page, Window
 from shared.unit_of_work import FakeUnitOfWork
 
 RECORDED_AT = datetime(2026, 6, 30, 12, tzinfo=UTC)  # what "now()" is in the fake database
@@ -117,6 +128,17 @@ class FakeAccounts:
             )  # fmt: skip
         more = len(page) > limit
         return StatementPage(opening, lines, lines[-1].position if more else None)
+
+    async def period_sums(
+        self, tenant_id: str, currency: str, previous: datetime, start: datetime, end: datetime
+    ) -> list[AccountSums]:
+        sums: dict[str, list[int]] = {}
+        for tx, p in self.postings:
+            if tx.tenant_id != tenant_id or p.currency != currency or tx.posted_at >= end:
+                continue
+            part = 0 if tx.posted_at < previous else 1 if tx.posted_at < start else 2
+            sums.setdefault(p.code, [0, 0, 0])[part] += p.amount
+        return [AccountSums(code, *parts) for code, parts in sorted(sums.items())]
 
 
 @dataclass
@@ -228,6 +250,9 @@ class Run:
     lines: dict[str, StripeLine] = field(default_factory=dict)  # by balance transaction
     stripe_rows: int | None = None
     counts: dict[str, int] | None = None
+    booked: int | None = None
+    window: RunWindow | None = None
+    balances: list[ClearingBalance] | None = None
 
 
 @dataclass
@@ -238,6 +263,7 @@ class FakeReconciliation:
     held: FakeHeldReports
     runs: dict[int, Run] = field(default_factory=dict)
     rows: dict[int, BreakRecord] = field(default_factory=dict)
+    rules: dict[str, dict[str, MatchRules]] = field(default_factory=dict)  # tenant, currency
 
     async def start_run(self, tenant_id: str, source: str, actor: str) -> int:
         run_id = len(self.runs) + 1
@@ -255,27 +281,40 @@ class FakeReconciliation:
         return len(run.lines)
 
     async def match(
-        self, tenant_id: str, run_id: int, now: datetime, *, stripe: bool
+        self,
+        tenant_id: str,
+        run_id: int,
+        now: datetime,
+        *,
+        stripe: bool,
+        window: RunWindow,
+        escrow: Sequence[EscrowHeld] | None = None,
     ) -> dict[str, int]:
+        if escrow is not None:
+            raise NotImplementedError("the three-way check with escrow is tested on PostgreSQL")
         results: list[tuple[str, str, str, int | None, int | None]] = []
         if stripe:
             ledger: dict[tuple[str, str], int] = {}
+            ledger_at: dict[tuple[str, str], datetime] = {}
             for tx, p in self.accounts.postings:
-                if tx.tenant_id == tenant_id and p.code == "stripe_clearing" and p.external_ref:
+                if (
+                    tx.tenant_id == tenant_id and p.code == "stripe_clearing" and p.external_ref
+                    and not tx.source_type.startswith("stripe.") and window.holds(tx.posted_at)
+                ):  # fmt: skip
                     key = (p.external_ref, p.currency)
                     ledger[key] = ledger.get(key, 0) + p.amount
+                    ledger_at[key] = max(ledger_at.get(key, tx.posted_at), tx.posted_at)
             theirs: dict[tuple[str, str], int] = {}
-            for line in self.runs[run_id].lines.values():
+            their_at: dict[tuple[str, str], datetime] = {}
+            for line in event_booked(self.runs[run_id].lines.values()):
                 key = (line.source_id, line.currency)
                 theirs[key] = theirs.get(key, 0) + line.amount
+                their_at[key] = max(their_at.get(key, line.created), line.created)
+            rules = self.rules.get(tenant_id, {})
             for key in sorted({*ledger, *theirs}):
                 mine, other = ledger.get(key), theirs.get(key)
-                kind = (
-                    "missing_in_ledger" if mine is None
-                    else "missing_in_stripe" if other is None
-                    else "amount_mismatch" if mine != other
-                    else "matched"
-                )  # fmt: skip
+                kind = classify(mine, other, ledger_at.get(key), their_at.get(key),
+                                rules.get(key[1]))  # fmt: skip
                 results.append((kind, *key, mine, other))
         held: dict[tuple[str, str], int] = {}
         for tx, p in self.accounts.postings:
@@ -290,9 +329,11 @@ class FakeReconciliation:
             if kind != "matched":
                 seen.add(self._fold(tenant_id, run_id, now, kind, object_id, currency, mine, other))
         cleared = {*(STRIPE_KINDS if stripe else ()), BreakKind.ESCROW_HELD_MISMATCH}
+        matched = {(o, c) for kind, o, c, *_ in results if kind == "matched"}
         for b in list(self.rows.values()):
             mine = b.tenant_id == tenant_id and b.status == "open" and b.id not in seen
-            if mine and b.kind in cleared:
+            partial = not window.whole and b.kind in STRIPE_KINDS
+            if mine and b.kind in cleared and (not partial or (b.object_id, b.currency) in matched):
                 self.rows[b.id] = replace(b, status="cleared")
         counts = {k: 0 for k in ("matched", *(str(k) for k in DEFAULT_OWNER))}
         for kind, *_ in results:
@@ -321,18 +362,34 @@ class FakeReconciliation:
         )  # fmt: skip
         return break_id
 
-    async def finish(self, run_id: int, stripe_rows: int) -> None:
-        self.runs[run_id].stripe_rows = stripe_rows
+    async def finish(
+        self,
+        run_id: int,
+        stripe_rows: int,
+        booked: int,
+        window: RunWindow,
+        balances: list[ClearingBalance],
+    ) -> None:
+        run = self.runs[run_id]
+        run.stripe_rows, run.booked, run.window, run.balances = (
+            stripe_rows, booked, window, balances,
+        )  # fmt: skip
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, limit: int
-    ) -> list[BreakRecord]:
-        found = [
-            b
-            for b in self.rows.values()
-            if b.tenant_id == tenant_id and status in (None, b.status) and kind in (None, b.kind)
-        ]
-        return sorted(found, key=lambda b: (b.first_seen_at, b.id))[:limit]
+        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+    ) -> Window[BreakRecord]:
+        mine = sorted(
+            (b for b in self.rows.values() if b.tenant_id == tenant_id),
+            key=lambda b: (b.first_seen_at, b.id),
+        )
+        ids = [str(b.id) for b in mine]
+        start = 0
+        if page.starting_after is not None:
+            if page.starting_after not in ids:
+                raise InvalidCursor(page.starting_after)
+            start = ids.index(page.starting_after) + 1
+        found = [b for b in mine[start:] if status in (None, b.status) and kind in (None, b.kind)]
+        return Window.cut(found[: page.fetch], page)
 
     async def resolve(
         self, tenant_id: str, break_id: int, resolution: str, by: str, at: datetime
@@ -349,6 +406,73 @@ class FakeReconciliation:
             return None
         self.rows[break_id] = replace(b, **values)
         return self.rows[break_id]
+
+
+@dataclass
+class FakeStripeBooks:
+    """The balance transactions seen (each once), on the fake runs' staged lines."""
+
+    accounts: FakeAccounts
+    reconciliation: FakeReconciliation
+    owners: dict[str, str] = field(default_factory=dict)  # tenant -> Stripe account
+    seen: dict[str, StripeLine] = field(default_factory=dict)  # by balance transaction id
+    arrivals: set[str] = field(default_factory=set)  # balance transaction ids
+
+    async def account_of(self, tenant_id: str) -> str | None:
+        return self.owners.get(tenant_id)
+
+    async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
+        if any(a == account and t != tenant_id for t, a in self.owners.items()):
+            raise StripeAccountTaken(account)
+        self.owners[tenant_id] = account
+
+    async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
+        new = [
+            line._replace(tenant_id=tenant_id)
+            for line in self.reconciliation.runs[run_id].lines.values()
+            if line.balance_txn_id not in self.seen
+        ]
+        self.seen.update((line.balance_txn_id, line) for line in new)
+        return new
+
+    async def payouts_due(self, tenant_id: str, now: datetime) -> list[StripeLine]:
+        failed = {
+            (x.tenant_id, x.source_id) for x in self.seen.values() if x.type in PAYOUT_RETURNS
+        }
+        return sorted(
+            (
+                x for x in self.seen.values()
+                if x.tenant_id == tenant_id and x.type in PAYOUTS
+                and x.balance_txn_id not in self.arrivals
+                and x.available_on is not None and x.available_on <= now
+                and (tenant_id, x.source_id) not in failed
+            ),
+            key=lambda x: (x.available_on or now, x.balance_txn_id),
+        )  # fmt: skip
+
+    async def arrived(self, tenant_id: str, payout_ids: Sequence[str]) -> set[str]:
+        return {
+            x.source_id for x in self.seen.values()
+            if x.tenant_id == tenant_id and x.source_id in payout_ids
+            and x.balance_txn_id in self.arrivals
+        }  # fmt: skip
+
+    async def mark_arrived(self, balance_txn_ids: Sequence[str]) -> None:
+        self.arrivals.update(balance_txn_ids)
+
+    async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
+        ledger: dict[str, int] = {}
+        for tx, p in self.accounts.postings:
+            if tx.tenant_id == tenant_id and p.code == "stripe_clearing" and tx.posted_at < end:
+                ledger[p.currency] = ledger.get(p.currency, 0) + p.amount
+        theirs: dict[str, int] = {}
+        for x in self.seen.values():
+            if x.tenant_id == tenant_id and x.created < end:
+                theirs[x.currency] = theirs.get(x.currency, 0) + x.amount - x.fee
+        return [
+            ClearingBalance(c, ledger.get(c, 0), theirs.get(c, 0))
+            for c in sorted({*ledger, *theirs})
+        ]
 
 
 @dataclass
@@ -401,6 +525,70 @@ class FakeBooks:
         yield json.dumps({"columns": ["transaction_id", "line", "amount"], "rows": rows})
 
 
+@dataclass
+class FakeBreakWork:
+    """The workflow's rows beside the fake reconciliation's breaks (and its rules)."""
+
+    recon: FakeReconciliation
+    comment_rows: list[tuple[str, CommentRecord]] = field(default_factory=list)
+    assignments: dict[int, AssignmentRecord] = field(default_factory=dict)
+    resolution_rows: dict[int, ResolutionRecord] = field(default_factory=dict)
+
+    async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
+        return dict(self.recon.rules.get(tenant_id, {}))
+
+    async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None:
+        self.recon.rules.setdefault(tenant_id, {})[rules.currency] = rules
+
+    async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
+        rows = self.recon.rows
+        return {
+            i: rows[i]
+            for i in sorted(set(break_ids))
+            if i in rows and rows[i].tenant_id == tenant_id
+        }
+
+    async def all_breaks(self, tenant_id: str) -> list[BreakRecord]:
+        return [b for _, b in sorted(self.recon.rows.items()) if b.tenant_id == tenant_id]
+
+    async def mark_resolved(
+        self, tenant_id: str, break_ids: Sequence[int], resolution: str, by: str, at: datetime
+    ) -> None:
+        for i in break_ids:
+            self.recon._update(tenant_id, i, status="resolved", resolution=resolution,
+                               resolved_by=by, resolved_at=at)  # fmt: skip
+
+    async def add_comment(
+        self, tenant_id: str, break_id: int, author: str, body: str, at: datetime
+    ) -> CommentRecord:
+        c = CommentRecord(len(self.comment_rows) + 1, break_id, author, body, at)
+        self.comment_rows.append((tenant_id, c))
+        return c
+
+    async def comments(self, tenant_id: str, break_id: int) -> list[CommentRecord]:
+        return [c for t, c in self.comment_rows if t == tenant_id and c.break_id == break_id]
+
+    async def assign(
+        self, tenant_id: str, break_id: int, assignee: str, by: str, at: datetime
+    ) -> AssignmentRecord:
+        self.assignments[break_id] = AssignmentRecord(break_id, assignee, by, at)
+        return self.assignments[break_id]
+
+    async def assignment(self, tenant_id: str, break_id: int) -> AssignmentRecord | None:
+        return self.assignments.get(break_id)
+
+    async def resolutions(
+        self, tenant_id: str, break_ids: Sequence[int]
+    ) -> dict[int, ResolutionRecord]:
+        return {
+            i: r for i, r in self.resolution_rows.items()
+            if i in break_ids and r.tenant_id == tenant_id
+        }  # fmt: skip
+
+    async def save_resolution(self, resolution: ResolutionRecord) -> None:
+        self.resolution_rows[resolution.break_id] = resolution
+
+
 class FakeLedgerUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -411,6 +599,8 @@ class FakeLedgerUnitOfWork(FakeUnitOfWork):
         self.reconciliation = FakeReconciliation(self.accounts, self.held_reports)
         self.checkpoints = FakeCheckpoints(self.journal)
         self.books = FakeBooks(self.journal)
+        self.break_work = FakeBreakWork(self.reconciliation)
+        self.stripe_books = FakeStripeBooks(self.accounts, self.reconciliation)
 
     def __call__(self) -> FakeLedgerUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""

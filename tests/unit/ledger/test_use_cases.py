@@ -20,6 +20,7 @@ from services.ledger.service_layer.records import BreakRecord, TransactionRecord
 from shared.events import Envelope, EventModel
 from shared.events.escrow import Funded, MilestoneReleased
 from shared.inbox import PermanentFailure
+from shared.pagination import Page
 from tests.unit.ledger.fakes import FakeLedgerUnitOfWork
 
 NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
@@ -231,7 +232,7 @@ async def test_a_run_matches_stages_each_line_once_and_folds_breaks(
     }  # fmt: skip
     run = uow.reconciliation.runs[result.run_id]
     assert (run.actor, run.source, run.stripe_rows) == ("apikey:alice", "csv", 3)
-    opened = await queries.breaks(uow, FINANCE, "open", None, 10)
+    opened = (await queries.breaks(uow, FINANCE, "open", None, Page())).items
     assert {(b.kind, b.object_id, b.owner) for b in opened} == {
         ("amount_mismatch", "ch_B", "finance"), ("missing_in_stripe", "ch_C", "payments-ops"),
         ("missing_in_ledger", "ch_D", "ledger-ops"),

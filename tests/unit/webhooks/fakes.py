@@ -10,6 +10,7 @@ from services.webhooks.domain.ssrf import IpAddress
 from services.webhooks.service_layer.errors import InvalidCursor
 from services.webhooks.service_layer.ports import Sent
 from services.webhooks.service_layer.unit_of_work import Claimed, Page
+from shared.metadata import DuplicateExternalReference
 from shared.unit_of_work import FakeUnitOfWork
 
 
@@ -26,7 +27,16 @@ class FakeEndpoints:
     def __init__(self) -> None:
         self.rows: dict[str, Endpoint] = {}
 
+    def _check_reference(self, endpoint: Endpoint) -> None:
+        ref = endpoint.external_reference
+        if ref is not None and any(
+            (e.tenant_id, e.external_reference) == (endpoint.tenant_id, ref) and e.id != endpoint.id
+            for e in self.rows.values()
+        ):
+            raise DuplicateExternalReference("webhook endpoint", ref)
+
     async def add(self, endpoint: Endpoint) -> None:
+        self._check_reference(endpoint)
         self.rows[endpoint.id] = endpoint
 
     async def get(self, tenant_id: str, endpoint_id: str, *, lock: bool = False) -> Endpoint | None:
@@ -34,7 +44,11 @@ class FakeEndpoints:
         return e if e is not None and e.tenant_id == tenant_id else None
 
     async def save(self, endpoint: Endpoint) -> None:
+        self._check_reference(endpoint)
         self.rows[endpoint.id] = endpoint
+
+    async def count(self, tenant_id: str) -> int:
+        return sum(e.tenant_id == tenant_id for e in self.rows.values())
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> bool:
         if await self.get(tenant_id, endpoint_id) is None:
@@ -77,7 +91,12 @@ class FakeDeliveries:
         return [(self.rows[i], list(self.attempts.get(i, []))) for i in ids], more
 
     async def latest_per_event(
-        self, endpoint_id: str, since: datetime, until: datetime, limit: int
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        status: str | None = None,
     ) -> list[Delivery]:
         mine = sorted(
             (d for d in self.rows.values() if d.endpoint_id == endpoint_id), key=lambda d: d.id
@@ -87,16 +106,30 @@ class FakeDeliveries:
         for d in mine:
             first.setdefault(d.event_id, d)
             latest[d.event_id] = d
-        chosen = [e for e, d in first.items() if d.created_at and since <= d.created_at < until]
-        return sorted((latest[e] for e in chosen[:limit]), key=lambda d: d.id)
+        chosen = [
+            latest[e]
+            for e, d in first.items()
+            if d.created_at
+            and since <= d.created_at < until
+            and (status is None or latest[e].status == status)
+        ]
+        return sorted(chosen, key=lambda d: d.id)[:limit]
 
     async def claim_due(
-        self, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+        self,
+        now: datetime,
+        limit: int,
+        per_endpoint: int,
+        lease: timedelta,
+        per_tenant: int | None = None,
     ) -> list[Claimed]:
         busy: dict[str, int] = {}
+        tenant_busy: dict[str, int] = {}
         for i, until in self.leases.items():
             if until > now and i in self.rows:
                 busy[self.rows[i].endpoint_id] = busy.get(self.rows[i].endpoint_id, 0) + 1
+                tenant = self.rows[i].tenant_id
+                tenant_busy[tenant] = tenant_busy.get(tenant, 0) + 1
         out: list[Claimed] = []
         due = sorted(
             (d for d in self.rows.values() if d.status == PENDING and d.next_attempt_at),
@@ -111,7 +144,10 @@ class FakeDeliveries:
                 continue
             if busy.get(d.endpoint_id, 0) >= per_endpoint:
                 continue
+            if per_tenant is not None and tenant_busy.get(d.tenant_id, 0) >= per_tenant:
+                continue
             busy[d.endpoint_id] = busy.get(d.endpoint_id, 0) + 1
+            tenant_busy[d.tenant_id] = tenant_busy.get(d.tenant_id, 0) + 1
             self.leases[d.id] = now + lease
             out.append(Claimed(d, endpoint.url, tuple(endpoint.secrets_at(now)), now + lease))
         return out

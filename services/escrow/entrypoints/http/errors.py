@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from services.escrow.domain import errors as domain
-from services.escrow.service_layer.errors import InvalidCursor, OrderNotFound, PaymentNotSucceeded
+from services.escrow.domain import schedule
+from services.escrow.service_layer.errors import OrderNotFound, PaymentNotSucceeded
 from services.escrow.service_layer.gateway import (
     GatewayRefused,
     GatewayUnavailable,
@@ -24,6 +25,11 @@ STATUS = {
     domain.InvariantViolation: 409,
     domain.UnknownMilestone: 404,
     domain.UnknownDispute: 404,
+    domain.UnknownOffer: 404,
+    domain.UnknownProposal: 404,
+    domain.WrongParty: 403,
+    schedule.MixedSchedule: 400,
+    schedule.InvalidPercentages: 400,
 }
 CONFLICT = "the escrow changed meanwhile; retry"
 
@@ -39,8 +45,6 @@ def api_error(exc: Exception, *, conflict: str = CONFLICT) -> ApiError | None:
         return ApiError(STATUS.get(type(exc), 409), exc.code, exc.message)
     if isinstance(exc, GatewayRefused | GatewayUnavailable):
         return ApiError(502, "payment_provider_error", str(exc))
-    if isinstance(exc, InvalidCursor):
-        return ApiError(400, "invalid_cursor", str(exc))
     if isinstance(exc, WebhookRefused):
         return ApiError(400, exc.code, str(exc))
     if isinstance(exc, PaymentNotSucceeded):

@@ -1,11 +1,12 @@
-"""Orders: create (with escrow and milestone schedule), read, list, timeline, cancel."""
+"""Orders: create (with escrow and milestone schedule), read, update the platform's data,
+list (Stripe's cursor pages), timeline, cancel."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request
 
 from services.escrow.domain.ordering import MilestoneSpec
 from services.escrow.entrypoints.http.deps import (
@@ -21,13 +22,14 @@ from services.escrow.entrypoints.http.schemas import (
     CancelRequest,
     OrderCreate,
     OrderPublic,
-    OrdersPage,
+    OrderUpdate,
     TimelineEntry,
-    TimelinePublic,
 )
 from services.escrow.service_layer import commands
-from services.escrow.service_layer.unit_of_work import OrderFilter
-from shared.http.openapi import PARTY_MISMATCH, link
+from services.escrow.service_layer.unit_of_work import OrderFilter, TimelineRecord
+from shared.http.openapi import PARTY_MISMATCH, Responses, link
+from shared.http.pagination import ListOf, Paging
+from shared.metadata import ExternalReference
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -39,6 +41,7 @@ def order_links(at: str = "") -> dict[str, Any]:
     return {
         "links": {
             "GetOrder": link("GET /v1/orders/{order_id}", **order),
+            "UpdateOrder": link("PATCH /v1/orders/{order_id}", **order),
             "GetTimeline": link("GET /v1/orders/{order_id}/timeline", **order),
             "Fund": link("POST /v1/orders/{order_id}/fund", **order),
             "ConfirmWire": link("POST /v1/orders/{order_id}/wire-confirmations", **order),
@@ -59,8 +62,20 @@ def order_links(at: str = "") -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, responses={201: order_links()})
+PLATFORM_DATA: Responses = {
+    400: {
+        "description": "`invalid_metadata` (Stripe's limits: 50 keys, 40-character keys, "
+        "500-character string values), `mixed_milestone_schedule`, "
+        "`invalid_milestone_percentages`"
+    },
+    409: {"description": "`duplicate_external_reference`: another order of the tenant has it"},
+}
+
+
+@router.post("", status_code=201, responses={201: order_links(), **PLATFORM_DATA})
 async def create(body: OrderCreate, who: Platform, c: Container) -> OrderPublic:
+    """Create an order. Its milestones state amounts summing to the total, or
+    ``percent_bps`` summing to 10000 (split to the cent by largest remainder)."""
     terms = commands.OrderTerms(
         buyer_id=body.buyer_id,
         supplier_id=body.supplier_id,
@@ -69,10 +84,17 @@ async def create(body: OrderCreate, who: Platform, c: Container) -> OrderPublic:
         total=body.total,
         milestones=[
             MilestoneSpec(
-                m.name, m.amount, m.kind, m.inspection_window_seconds, m.evidence_required
+                m.name,
+                m.amount,
+                m.kind,
+                m.inspection_window_seconds,
+                m.evidence_required,
+                m.percent_bps,
             )
             for m in body.milestones
         ],
+        metadata=body.metadata,
+        external_reference=body.external_reference,
     )
     with answered():
         escrow = await commands.create_order(
@@ -83,26 +105,27 @@ async def create(body: OrderCreate, who: Platform, c: Container) -> OrderPublic:
 
 @router.get("", responses={200: order_links("/data/0"), **PARTY_MISMATCH})
 async def list_orders(
+    request: Request,
     who: Anyone,
     c: Container,
+    page: Paging,
     status: str | None = None,
     buyer_id: str | None = None,
     supplier_id: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> OrdersPage:
+    external_reference: ExternalReference | None = None,
+) -> ListOf[OrderPublic]:
+    """Newest first, in pages: pass the last order's ``order_id`` as ``starting_after`` for
+    the next while ``has_more``. ``starting_after`` must be an order this caller may list
+    (another tenant's is `400 invalid_cursor`, as an unknown one)."""
     # A bound supplier key lists its own orders; naming another supplier is a 403 rather than
     # an empty page, so the caller learns its mistake. An unbound one lists any supplier's.
     supplier = who.supplier_filter(supplier_id, unbound_must_name=False)
-    flt = OrderFilter(status, buyer_id, supplier, created_from, created_to)
+    flt = OrderFilter(status, buyer_id, supplier, created_from, created_to, external_reference)
     with answered():
-        page = await commands.list_orders(c.unit_of_work(), caller(who), flt, cursor, limit)
-    data = [OrderPublic.of(o) for o in page.orders]
-    return OrdersPage(
-        data=data, next_cursor=page.next_cursor, has_more=page.next_cursor is not None
-    )
+        found = await commands.list_orders(c.unit_of_work(), caller(who), flt, page)
+    return ListOf[OrderPublic].of(found, request, OrderPublic.of)
 
 
 @router.get("/{order_id}")
@@ -112,22 +135,44 @@ async def get(order_id: str, who: Anyone, c: Container) -> OrderPublic:
     return OrderPublic.of(escrow)
 
 
-@router.get("/{order_id}/timeline")
-async def timeline(order_id: str, who: Anyone, c: Container) -> TimelinePublic:
+@router.patch("/{order_id}", responses={200: order_links(), **PLATFORM_DATA})
+async def update(order_id: str, body: OrderUpdate, who: Platform, c: Container) -> OrderPublic:
+    """Change the platform's own data on the order, in any status: ``metadata`` is merged
+    (a key set to ``""`` is removed), ``external_reference`` set (``null`` removes it)."""
+    changes = commands.PlatformData(
+        metadata=body.metadata,
+        external_reference=body.external_reference,
+        clear_reference="external_reference" in body.model_fields_set
+        and body.external_reference is None,
+    )
     with answered():
-        records = await commands.order_timeline(c.unit_of_work(), caller(who), order_id)
-    items = [
-        TimelineEntry(
-            seq=r.seq,
-            event_id=str(r.event_id),
-            type=r.event_type,
-            actor=r.actor,
-            occurred_at=r.occurred_at.isoformat(),
-            data=r.data,
+        escrow = await commands.update_order(
+            c.unit_of_work, c.clock, caller(who), order_id, changes, answer_order
         )
-        for r in records
-    ]
-    return TimelinePublic(order_id=order_id, events=items)
+    return OrderPublic.of(escrow)
+
+
+def _entry(r: TimelineRecord) -> TimelineEntry:
+    return TimelineEntry(
+        id=str(r.event_id),
+        seq=r.seq,
+        event_id=str(r.event_id),
+        type=r.event_type,
+        actor=r.actor,
+        occurred_at=r.occurred_at.isoformat(),
+        data=r.data,
+    )
+
+
+@router.get("/{order_id}/timeline")
+async def timeline(
+    request: Request, order_id: str, who: Anyone, c: Container, page: Paging
+) -> ListOf[TimelineEntry]:
+    """The order's events in the order they happened (oldest first), in pages:
+    ``starting_after`` is the last entry's ``id``."""
+    with answered():
+        found = await commands.order_timeline(c.unit_of_work(), caller(who), order_id, page)
+    return ListOf[TimelineEntry].of(found, request, _entry)
 
 
 @router.post("/{order_id}/cancel")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from services.escrow.domain.model import (
     Dispute,
@@ -17,8 +17,10 @@ from services.escrow.domain.model import (
     Payout,
     Refund,
 )
+from services.escrow.domain.records import RefundProposal
 from shared.events.escrow import DisputeOutcome, EvidenceKind, MilestoneKind
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
+from shared.metadata import ExternalReference, MetadataInput
 
 DEFAULT_WINDOW = 3 * 86_400
 
@@ -28,8 +30,13 @@ class In(BaseModel):
 
 
 class MilestoneCreate(In):
+    """A milestone's share of the total: its ``amount``, or its ``percent_bps`` (basis points
+    of the total, the schedule's summing to 10000, split to the cent by largest remainder).
+    One schedule is all amounts or all percentages (else 400 ``mixed_milestone_schedule``)."""
+
     name: Text
-    amount: PositiveMinorUnits
+    amount: PositiveMinorUnits | None = None
+    percent_bps: Annotated[StrictInt, Field(ge=1, le=10_000, examples=[3_000])] | None = None
     kind: MilestoneKind
     inspection_window_seconds: Annotated[int, Field(ge=0, le=90 * 86_400)] = DEFAULT_WINDOW
     evidence_required: list[EvidenceKind] | None = None
@@ -42,6 +49,50 @@ class OrderCreate(In):
     currency: CurrencyCode
     total: PositiveMinorUnits
     milestones: Annotated[list[MilestoneCreate], Field(min_length=1, max_length=50)]
+    metadata: MetadataInput | None = None
+    external_reference: ExternalReference | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "buyer_id": "buyer_acme",
+                    "supplier_id": "sup_shenzhen_01",
+                    "supplier_account_id": "acct_1Example",
+                    "currency": "USD",
+                    "total": 1_000_001,
+                    "milestones": [
+                        {"name": "deposit", "percent_bps": 3_000, "kind": "contract"},
+                        {"name": "shipment", "percent_bps": 4_000, "kind": "shipment"},
+                        {"name": "delivery", "percent_bps": 3_000, "kind": "inspection"},
+                    ],
+                    "metadata": {"erp_order": "PO-2291"},
+                    "external_reference": "PO-2026-0042",
+                }
+            ]
+        },
+    )
+
+
+class OrderUpdate(In):
+    """The platform's own data on an order; every other term of the contract is fixed."""
+
+    metadata: MetadataInput | None = Field(
+        None, description='merged into the order\'s: keys given are set, a key set to "" removed'
+    )
+    external_reference: ExternalReference | None = Field(
+        None, description="set it; null removes it; absent leaves it"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"erp_order": "PO-2291-B", "region": ""}, "external_reference": "PO-7"}
+            ]
+        },
+    )
 
 
 class FundRequest(In):
@@ -155,6 +206,9 @@ class OrderPublic(BaseModel):
     released_advances: tuple[str, ...]
     payouts: tuple[Payout, ...]
     refunds: tuple[Refund, ...]
+    metadata: dict[str, str]
+    external_reference: str | None
+    refund_proposals: tuple[RefundProposal, ...] = ()
     version: int
     held: int = Field(description="funded - released - refunded")
     available: int = Field(description="held - reserved - frozen: what a release may use")
@@ -167,24 +221,15 @@ class OrderPublic(BaseModel):
         return cls.model_validate({**dict(e), **derived, "reserved": e.reserved})
 
 
-class OrdersPage(BaseModel):
-    data: list[OrderPublic]
-    next_cursor: str | None
-    has_more: bool
-
-
 class TimelineEntry(BaseModel):
+    object: Literal["order_event"] = "order_event"
+    id: str = Field(description="the event's id: a page's `starting_after`")
     seq: int
     event_id: str
     type: str
     actor: str
     occurred_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
     data: dict[str, Any]
-
-
-class TimelinePublic(BaseModel):
-    order_id: str
-    events: list[TimelineEntry]
 
 
 class WebhookReceipt(BaseModel):

@@ -66,7 +66,7 @@ async def stripe_webhook(request: Request, c: Container) -> dict[str, Any]:
         event = parse_event(
             c.gateway.verify_webhook(payload, request.headers.get("stripe-signature"))
         )
-        outcome = await commands.apply_stripe_event(c.unit_of_work, c.clock, event)
+        outcome = await commands.apply_stripe_event(c.unit_of_work, c.clock, c.gateway, event)
     receipt: dict[str, Any] = {"received": True}
     for name in ("handled", "duplicate", "error"):
         value = getattr(outcome, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from services.financing.entrypoints.http.deps import (
     AdvanceAnswer,
@@ -17,7 +17,7 @@ from services.financing.entrypoints.http.deps import (
 from services.financing.entrypoints.http.errors import answered
 from services.financing.entrypoints.http.schemas import (
     AdvancePublic,
-    AdvancesPublic,
+    AdvanceUpdate,
     EarlyRepayment,
     FinanceAction,
     RecoveryCreate,
@@ -25,7 +25,9 @@ from services.financing.entrypoints.http.schemas import (
     SupplierAction,
 )
 from services.financing.service_layer import commands
-from shared.http.openapi import PARTY_MISMATCH, link
+from shared.http.openapi import PARTY_MISMATCH, Responses, link
+from shared.http.pagination import ListOf, Paging
+from shared.metadata import ExternalReference
 
 router = APIRouter(prefix="/v1/advances", tags=["financing"])
 
@@ -35,6 +37,7 @@ def advance_links(at: str = "") -> dict[str, Any]:
     advance = {"advance_id": f"$response.body#{at}/advance_id"}
     paths = {
         "GetAdvance": "GET /v1/advances/{advance_id}",
+        "UpdateAdvance": "PATCH /v1/advances/{advance_id}",
         "GetStatement": "GET /v1/advances/{advance_id}/statement",
         "Accept": "POST /v1/advances/{advance_id}/accept",
         "RepayEarly": "POST /v1/advances/{advance_id}/repay-early",
@@ -80,12 +83,52 @@ async def repay_early(
 
 @router.get("", responses={200: advance_links("/data/0"), **PARTY_MISMATCH})
 async def list_advances(
-    who: Reader, c: Container, supplier_id: str | None = None
-) -> AdvancesPublic:
+    request: Request,
+    who: Reader,
+    c: Container,
+    page: Paging,
+    supplier_id: str | None = None,
+    external_reference: ExternalReference | None = None,
+) -> ListOf[AdvancePublic]:
+    """Newest first, in pages: pass the last advance's ``advance_id`` as ``starting_after``
+    while ``has_more`` (another tenant's is `400 invalid_cursor`, as an unknown one)."""
     supplier = who.supplier_filter(supplier_id, unbound_must_name=True)
-    found = await commands.list_advances(c.unit_of_work(), who.tenant_id, supplier)
+    with answered():
+        found = await commands.list_advances(
+            c.unit_of_work(), who.tenant_id, supplier, page, external_reference
+        )
     now = c.clock.now()
-    return AdvancesPublic(data=[AdvancePublic.of(a, now) for a in found])
+    return ListOf[AdvancePublic].of(found, request, lambda a: AdvancePublic.of(a, now))
+
+
+PLATFORM_DATA: Responses = {
+    **PARTY_MISMATCH,
+    400: {"description": "`invalid_metadata` (50 keys, 40-character keys, 500-character values)"},
+    409: {"description": "`duplicate_external_reference`: another advance of the tenant has it"},
+}
+
+
+@router.patch("/{advance_id}", responses={200: advance_links(), **PLATFORM_DATA})
+async def update_advance(
+    advance_id: str, body: AdvanceUpdate, who: Reader, c: Container
+) -> AdvancePublic:
+    """Change the platform's own data on the advance, in any state: ``metadata`` is merged
+    (a key set to ``""`` is removed), ``external_reference`` set (``null`` removes it). A
+    supplier key changes its own advances only."""
+    supplier = who.supplier_filter(body.supplier_id, unbound_must_name=True)
+    changes = commands.PlatformData(
+        metadata=body.metadata,
+        external_reference=body.external_reference,
+        clear_reference="external_reference" in body.model_fields_set
+        and body.external_reference is None,
+    )
+    answering = AdvanceAnswer(c.clock)
+    with answered():
+        advance = await commands.update_advance(
+            c.unit_of_work, c.clock, who.tenant_id, advance_id, supplier, changes,
+            who.actor, answering,
+        )  # fmt: skip
+    return answering.of(advance)
 
 
 @router.get("/{advance_id}", responses=PARTY_MISMATCH)

@@ -9,7 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from services.financing.domain.advance import AdvanceRuleViolated
 from services.financing.domain.policy import PolicyError
-from services.financing.service_layer.errors import AdvanceNotFound, AdvanceRefusal, OrderNotFound
+from services.financing.service_layer.errors import (
+    AdvanceNotFound,
+    AdvanceRefusal,
+    OrderNotFound,
+    OrderNotYetKnown,
+)
 from shared.http.errors import ApiError, not_found
 from shared.unit_of_work import Conflict
 
@@ -28,6 +33,14 @@ def api_error(exc: Exception) -> ApiError | None:
     """The answer to ``exc``, or None for an error that is no refusal (a 500)."""
     if isinstance(exc, AdvanceRefusal):
         return refusal_error(exc)
+    if isinstance(exc, OrderNotYetKnown):  # retryable: escrow's event is on its way
+        return ApiError(
+            409,
+            exc.code,
+            f"order {exc.order_id} is not known to financing yet; retry shortly",
+            {"order_id": exc.order_id, "retry_after_seconds": exc.retry_after},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, AdvanceNotFound):
         return not_found("advance", exc.advance_id)
     if isinstance(exc, OrderNotFound):

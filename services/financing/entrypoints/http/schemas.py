@@ -20,6 +20,7 @@ from services.financing.domain.servicing import payoff_quote
 from services.financing.domain.statement import Statement
 from shared.events.escrow import MilestoneKind
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
+from shared.metadata import ExternalReference, MetadataInput
 
 
 def _no_float(value: Any) -> Any:
@@ -46,6 +47,43 @@ class QuoteCreate(_In):
     order_id: Text
     supplier_id: SupplierId = None
     amount: PositiveMinorUnits | None = Field(None, description="omit for the most available")
+    metadata: MetadataInput | None = None
+    external_reference: ExternalReference | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_01J9",
+                    "amount": 500_000,
+                    "metadata": {"loan_book": "2026-Q4"},
+                    "external_reference": "ADV-0042",
+                }
+            ]
+        },
+    )
+
+
+class AdvanceUpdate(_In):
+    """The platform's own data on an advance; nothing else about it changes here."""
+
+    supplier_id: SupplierId = None
+    metadata: MetadataInput | None = Field(
+        None, description='merged into the advance\'s: keys given are set, a key set to "" removed'
+    )
+    external_reference: ExternalReference | None = Field(
+        None, description="set it; null removes it; absent leaves it"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"loan_book": "2027-Q1", "desk": ""}, "external_reference": "ADV-7"}
+            ]
+        },
+    )
 
 
 class SupplierAction(_In):
@@ -141,6 +179,8 @@ class AdvancePublic(BaseModel):
     recovered: int
     unapplied: int  # repaid beyond what was owed: due back to the supplier
     payoff_now: Payoff | None
+    metadata: dict[str, str]
+    external_reference: str | None
 
     @classmethod
     def of(cls, a: Advance, now: datetime) -> AdvancePublic:
@@ -156,10 +196,6 @@ class AdvancePublic(BaseModel):
             repaid=a.repaid_fee + a.repaid_principal + a.repaid_early,
             payoff_now=payoff,
         )
-
-
-class AdvancesPublic(BaseModel):
-    data: list[AdvancePublic]
 
 
 class LinePublic(BaseModel):

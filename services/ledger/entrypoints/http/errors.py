@@ -5,10 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from services.ledger.domain.breaks import (
+    BreakResolved,
+    BulkResolveRefused,
+    NoPendingResolution,
+    NotAFinanceUser,
+    ResolutionPending,
+    SameUserApproval,
+)
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import ReportFormatError
+from services.ledger.domain.recon import InvalidWindow, ReportFormatError
+from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
-from services.ledger.service_layer.errors import InvalidCursor, NotFound, StripeUnreadable
+from services.ledger.service_layer.errors import (
+    EscrowUnreadable,
+    InvalidCursor,
+    NotFound,
+    StripeAccountTaken,
+    StripeUnreadable,
+)
 from shared.http.errors import ApiError, not_found
 from shared.unit_of_work import Conflict
 
@@ -20,8 +35,17 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     PeriodCloseRefused: (409, "period_close_refused"),
     ReportFormatError: (422, "invalid_report"),
     InvalidCursor: (400, "invalid_cursor"),
+    InvalidPeriod: (422, "invalid_period"),
     StripeUnreadable: (502, "payment_provider_error"),
+    EscrowUnreadable: (502, "escrow_unavailable"),
+    InvalidWindow: (422, "invalid_window"),
+    StripeAccountTaken: (409, "stripe_account_taken"),
     Conflict: (409, "concurrent_modification"),
+    BreakResolved: (409, "break_resolved"),
+    ResolutionPending: (409, "resolution_pending"),
+    NoPendingResolution: (409, "no_pending_resolution"),
+    SameUserApproval: (403, "same_user_approval"),
+    NotAFinanceUser: (422, "not_a_finance_user"),
 }
 
 
@@ -29,6 +53,11 @@ def api_error(exc: Exception) -> ApiError | None:
     """The answer to ``exc``, or None for an error that is no refusal (a 500)."""
     if isinstance(exc, NotFound):
         return not_found(exc.kind, exc.key)
+    if isinstance(exc, BulkResolveRefused):
+        details = [
+            {"break_id": r.break_id, "code": r.code, "message": r.message} for r in exc.refusals
+        ]
+        return ApiError(409, "bulk_resolve_refused", str(exc), details)
     for kind, (status, code) in REFUSALS.items():
         if isinstance(exc, kind):
             return ApiError(status, code, str(exc))

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, status
 
 from services.ledger.adapters.stripe_source import parse_report_csv
-from services.ledger.domain.recon import ReportFormatError, StripeLine
+from services.ledger.domain.recon import ReportFormatError, RunWindow, StripeLine
 from services.ledger.entrypoints.http.deps import Container, Finance, RowId, caller
 from services.ledger.entrypoints.http.errors import answered
-from services.ledger.entrypoints.http.schemas import Assign, BreakPublic, Resolve, RunPublic
+from services.ledger.entrypoints.http.schemas import (
+    Assign,
+    BreakPublic,
+    ClearingBalancePublic,
+    Resolve,
+    RunPublic,
+    StripeAccountPublic,
+    StripeAccountSet,
+)
 from services.ledger.service_layer import commands, queries
 from shared.http.idempotency import answer
 from shared.http.openapi import link
+from shared.http.pagination import ListOf, Paging
 
 router = APIRouter(prefix="/v1/ledger/reconciliation", tags=["ledger"])
-FIRST = {"break_id": "$response.body#/0/id"}
+FIRST = {"break_id": "$response.body#/data/0/id"}
 BREAK_LINKS = {
     "links": {
         "Resolve": link("POST /v1/ledger/reconciliation/breaks/{break_id}/resolve", **FIRST),
@@ -37,23 +47,55 @@ REPORT_BODY = {
     "/runs",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=REPORT_BODY,
-    responses={502: {"description": "payment_provider_error: Stripe could not be read"}},
+    responses={
+        502: {
+            "description": "payment_provider_error: Stripe could not be read;"
+            " escrow_unavailable: escrow could not be asked (escrow=ask)"
+        }
+    },
 )
 async def run(
-    request: Request, who: Finance, c: Container, source: Literal["stripe", "csv"] = "stripe"
+    request: Request,
+    who: Finance,
+    c: Container,
+    source: Literal["stripe", "csv"] = "stripe",
+    start: datetime | None = Query(None, alias="from", description="created at or after"),
+    end: datetime | None = Query(None, alias="to", description="created before"),
+    escrow: Literal["reported", "ask"] = Query(
+        "reported",
+        description="ask: the three-way check per order with what escrow answers it holds as"
+        " of `to` (or now); reported: escrow held against what escrow's events reported",
+    ),
 ) -> RunPublic:
-    """Reconcile Stripe clearing against Stripe: ``source=stripe`` pulls balance transactions
-    through the API; ``source=csv`` reads a Stripe report CSV sent as the request body."""
+    """Reconcile the tenant's Stripe clearing against its Stripe balance transactions
+    created in [from, to): ``source=stripe`` pulls them through the API (the tenant's own
+    Stripe account if it has one, else the platform's, by the tenant on each object's
+    metadata); ``source=csv`` reads a Stripe report CSV sent as the request body. Fees,
+    payouts, adjustments and reserves are booked, once per balance transaction. With
+    ``escrow=ask`` the ledger asks escrow (with the caller's key) what it holds per order,
+    and each three-way break names which of ledger, escrow and Stripe disagrees."""
     with answered():
+        window = RunWindow(utc(start), utc(end))
         if source == "csv":
             lines = report_lines(await request.body())
         else:
-            lines = await c.stripe_balance().pull()
+            lines = await commands.stripe_lines(
+                c.unit_of_work(), caller(who), c.stripe_balance(), window
+            )
+        now = c.clock.now()
+        asked = None
+        if escrow == "ask":
+            token = request.headers.get("Authorization", "").partition(" ")[2]
+            asked = await c.escrow_holdings().held(token, window.end or now)
         result = await commands.reconcile(
-            c.unit_of_work(), caller(who), source=source, lines=lines, now=c.clock.now(),
-            before_commit=lambda r: answer(_run_public(r)),
+            c.unit_of_work(), caller(who), source=source, lines=lines, now=now, window=window,
+            escrow=asked, before_commit=lambda r: answer(_run_public(r)),
         )  # fmt: skip
     return _run_public(result)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def report_lines(body: bytes) -> list[StripeLine]:
@@ -66,21 +108,55 @@ def report_lines(body: bytes) -> list[StripeLine]:
 
 
 def _run_public(result: commands.RunResult) -> RunPublic:
-    return RunPublic(run_id=result.run_id, stripe_rows=result.stripe_rows, **result.counts)
+    return RunPublic(
+        run_id=result.run_id, window_from=result.window.start, window_to=result.window.end,
+        stripe_rows=result.stripe_rows, booked=result.booked, **result.counts,
+        balances=[
+            ClearingBalancePublic(
+                currency=b.currency, ledger_clearing=b.clearing, stripe_balance=b.stripe,
+                difference=b.difference,
+            )
+            for b in result.balances
+        ],
+    )  # fmt: skip
+
+
+@router.get("/stripe-account")
+async def stripe_account(who: Finance, c: Container) -> StripeAccountPublic:
+    """The tenant's own Stripe account its runs read (null: the platform account)."""
+    return StripeAccountPublic(
+        account_id=await queries.stripe_account(c.unit_of_work(), caller(who))
+    )
+
+
+@router.put("/stripe-account", responses={409: {"description": "stripe_account_taken"}})
+async def set_stripe_account(
+    body: StripeAccountSet, who: Finance, c: Container
+) -> StripeAccountPublic:
+    """Name the tenant's own (connected) Stripe account: its runs then read that account
+    only (``Stripe-Account`` header). An account is one tenant's: another's is a 409."""
+    done = StripeAccountPublic(account_id=body.account_id)
+    with answered():
+        await commands.set_stripe_account(
+            c.unit_of_work(), caller(who), body.account_id, lambda: answer(done)
+        )
+    return done
 
 
 @router.get("/breaks", responses={200: BREAK_LINKS})
 async def list_breaks(
+    request: Request,
     who: Finance,
     c: Container,
+    page: Paging,
     status: Literal["open", "resolved", "cleared"] | None = "open",
     kind: str | None = None,
-    limit: int = Query(500, ge=1, le=5000),
-) -> list[BreakPublic]:
-    """Breaks, oldest first, with owner and age in days."""
-    found = await queries.breaks(c.unit_of_work(), caller(who), status, kind, limit)
+) -> ListOf[BreakPublic]:
+    """Breaks, oldest first, with owner and age in days, in pages: ``starting_after`` is the
+    last break's ``id`` (another tenant's is `400 invalid_cursor`, as an unknown one)."""
+    found = await queries.breaks(c.unit_of_work(), caller(who), status, kind, page)
     now = c.clock.now()
-    return [BreakPublic.of(b, now) for b in found]
+    return ListOf[BreakPublic].of(found, request, lambda b: BreakPublic.of(b, now))
 
 
 @router.post("/breaks/{break_id}/resolve")

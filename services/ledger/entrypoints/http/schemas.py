@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from services.ledger.domain.recon import age_days
 from services.ledger.domain.staff import StaffLine
@@ -189,16 +189,76 @@ class PeriodClosed(BaseModel):
     closed_by: str
 
 
+class ClearingBalancePublic(BaseModel):
+    """Stripe clearing in the ledger against the Stripe balance, one currency, at the end of
+    the run's window; ``difference`` = ledger - Stripe (0 when the books match)."""
+
+    currency: str
+    ledger_clearing: int
+    stripe_balance: int
+    difference: int
+
+
 class RunPublic(BaseModel):
-    """A reconciliation run: Stripe lines read, and how many of each outcome it found."""
+    """A reconciliation run: the window it covered, Stripe lines read and booked, how many
+    of each outcome it found, and Stripe clearing against the Stripe balance."""
 
     run_id: int
+    window_from: IsoDateTime | None = None
+    window_to: IsoDateTime | None = None
     stripe_rows: int
+    booked: int = Field(0, description="balance transactions booked from Stripe by this run")
     matched: int
     missing_in_ledger: int
     missing_in_stripe: int
     amount_mismatch: int
     escrow_held_mismatch: int
+    date_mismatch: int = 0
+    ledger_disagrees: int = 0
+    escrow_disagrees: int = 0
+    stripe_disagrees: int = 0
+    three_way_disagree: int = 0
+    balances: list[ClearingBalancePublic] = Field(default_factory=list)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": 42, "window_from": "2026-06-01T00:00:00+00:00",
+                    "window_to": "2026-07-01T00:00:00+00:00", "stripe_rows": 4, "booked": 3,
+                    "matched": 2, "missing_in_ledger": 0, "missing_in_stripe": 0,
+                    "amount_mismatch": 0, "escrow_held_mismatch": 0,
+                    "balances": [{"currency": "USD", "ledger_clearing": 9_410,
+                                  "stripe_balance": 9_410, "difference": 0}],
+                }
+            ]
+        }
+    )  # fmt: skip
+
+
+StripeAccountId = Annotated[
+    str, Field(pattern=r"^acct_[A-Za-z0-9]{1,64}$", examples=["acct_1PgafTB7WZ01zgkW"])
+]
+
+
+class StripeAccountSet(BaseModel):
+    """The tenant's own (connected) Stripe account, which its reconciliation runs read."""
+
+    account_id: StripeAccountId
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"account_id": "acct_1PgafTB7WZ01zgkW"}]}
+    )
+
+
+class StripeAccountPublic(BaseModel):
+    """``account_id`` null: runs read the platform account, by the tenant on each object."""
+
+    account_id: str | None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account_id": "acct_1PgafTB7WZ01zgkW"}]}
+    )
 
 
 class BreakPublic(BaseModel):

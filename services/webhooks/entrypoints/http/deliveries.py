@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from services.webhooks.entrypoints.http.deps import Container, Paged, Platform, caller
 from services.webhooks.entrypoints.http.errors import answered
 from services.webhooks.entrypoints.http.schemas import (
-    DeliveriesPage,
     DeliveryPublic,
     Redelivered,
     RedeliverRange,
 )
 from services.webhooks.service_layer import commands
 from shared.http.idempotency import answer
+from shared.http.pagination import ListOf
+from shared.pagination import Window
 
 router = APIRouter(prefix="/v1/webhook-endpoints/{endpoint_id}", tags=["webhook deliveries"])
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -26,15 +27,17 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/deliveries", responses=REFUSALS)
 async def list_deliveries(
-    endpoint_id: str, who: Platform, c: Container, page: Paged
-) -> DeliveriesPage:
+    request: Request, endpoint_id: str, who: Platform, c: Container, page: Paged
+) -> ListOf[DeliveryPublic]:
     """Newest first, each with its attempts (number, status code, latency, the first KiB of
     the answer, or the error)."""
     with answered():
         found, more = await commands.list_deliveries(
             c.unit_of_work(), who.tenant_id, endpoint_id, page
         )
-    return DeliveriesPage(data=[DeliveryPublic.of(d, a) for d, a in found], has_more=more)
+    return ListOf[DeliveryPublic].of(
+        Window(found, more), request, lambda found: DeliveryPublic.of(*found)
+    )
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", status_code=202, responses=REFUSALS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from services.webhooks.entrypoints.http.deps import Container, Paged, Platform, caller
 from services.webhooks.entrypoints.http.errors import answered
@@ -14,26 +14,43 @@ from services.webhooks.entrypoints.http.schemas import (
     EndpointCreate,
     EndpointDeleted,
     EndpointPublic,
-    EndpointsPage,
     EndpointUpdate,
     EndpointWithSecret,
     RotateSecret,
 )
 from services.webhooks.service_layer import commands
 from shared.http.idempotency import answer
+from shared.http.pagination import ListOf
+from shared.pagination import Window
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"])
 REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such endpoint of this tenant (`webhook_endpoint_not_found`)"},
     422: {"description": "`url_not_allowed`, `invalid_event_pattern` or `validation_error`"},
 }
+PLATFORM_DATA: dict[int | str, dict[str, Any]] = {
+    400: {"description": "`invalid_metadata` (50 keys, 40-character keys, 500-character values)"},
+    409: {"description": "`duplicate_external_reference`: another endpoint of the tenant has it"},
+}
 
 
-@router.post("", status_code=201, responses=REFUSALS)
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        **REFUSALS,
+        400: PLATFORM_DATA[400],
+        409: {
+            "description": "`too_many_endpoints` (50 a tenant), or `duplicate_external_reference`"
+        },
+    },
+)
 async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointWithSecret:
     """Register an endpoint. The answer holds its signing secret, which is never shown again
     (rotate it to get a new one)."""
-    spec = commands.EndpointSpec(body.url, body.enabled_events, body.description, body.metadata)
+    spec = commands.EndpointSpec(
+        body.url, body.enabled_events, body.description, body.metadata, body.external_reference
+    )
     with answered():
         endpoint = await commands.create_endpoint(
             c.unit_of_work(),
@@ -48,10 +65,13 @@ async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointW
 
 
 @router.get("")
-async def list_endpoints(who: Platform, c: Container, page: Paged) -> EndpointsPage:
+async def list_endpoints(
+    request: Request, who: Platform, c: Container, page: Paged
+) -> ListOf[EndpointPublic]:
+    """Newest first, in pages (``starting_after``: the last endpoint's ``id``)."""
     with answered():
         found, more = await commands.list_endpoints(c.unit_of_work(), who.tenant_id, page)
-    return EndpointsPage(data=[EndpointPublic.of(e) for e in found], has_more=more)
+    return ListOf[EndpointPublic].of(Window(found, more), request, EndpointPublic.of)
 
 
 @router.get("/{endpoint_id}", responses=REFUSALS)
@@ -62,14 +82,22 @@ async def get(endpoint_id: str, who: Platform, c: Container) -> EndpointPublic:
         )
 
 
-@router.patch("/{endpoint_id}", responses=REFUSALS)
+@router.patch("/{endpoint_id}", responses={**REFUSALS, **PLATFORM_DATA})
 async def update(
     endpoint_id: str, body: EndpointUpdate, who: Platform, c: Container
 ) -> EndpointPublic:
-    """Change the URL, the events, the description or metadata; ``enabled: false`` disables
-    the endpoint (nothing is sent to it), ``enabled: true`` enables it again."""
+    """Change the URL, the events, the description, ``metadata`` (merged: a key set to
+    ``""`` is removed) or ``external_reference`` (``null`` removes it); ``enabled: false``
+    disables the endpoint (nothing is sent to it), ``enabled: true`` enables it again."""
     changes = commands.EndpointChanges(
-        body.url, body.enabled_events, body.description, body.metadata, body.enabled
+        body.url,
+        body.enabled_events,
+        body.description,
+        body.metadata,
+        body.enabled,
+        body.external_reference,
+        clear_reference="external_reference" in body.model_fields_set
+        and body.external_reference is None,
     )
     with answered():
         endpoint = await commands.update_endpoint(

@@ -6,11 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from services.webhooks.domain import errors as domain
-from services.webhooks.service_layer.errors import (
-    DeliveryNotFound,
-    EndpointNotFound,
-    InvalidCursor,
-)
+from services.webhooks.service_layer.errors import DeliveryNotFound, EndpointNotFound
 from shared.http.errors import ApiError, not_found
 
 STATUS = {
@@ -18,6 +14,7 @@ STATUS = {
     domain.InvalidEventPattern: 422,
     domain.InvalidRange: 422,
     domain.EndpointDisabled: 409,
+    domain.TooManyEndpoints: 409,
 }
 
 
@@ -26,8 +23,6 @@ def api_error(exc: Exception) -> ApiError | None:
         return not_found("webhook_endpoint", exc.endpoint_id)
     if isinstance(exc, DeliveryNotFound):
         return not_found("webhook_delivery", exc.delivery_id)
-    if isinstance(exc, InvalidCursor):
-        return ApiError(400, "invalid_cursor", str(exc))
     if isinstance(exc, domain.WebhookError):
         return ApiError(STATUS.get(type(exc), 409), exc.code, exc.message)
     return None

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.webhooks.domain.model import Attempt, Delivery, Endpoint
+from shared.metadata import ExternalReference, MetadataInput
 
-MAX_METADATA_KEYS, MAX_KEY, MAX_VALUE = 50, 40, 500
-
-
-def _check_metadata(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > MAX_METADATA_KEYS:
-        raise ValueError(f"metadata holds at most {MAX_METADATA_KEYS} keys")
-    for k, v in value.items():
-        if not 1 <= len(k) <= MAX_KEY:
-            raise ValueError(f"a metadata key has 1 to {MAX_KEY} characters")
-        if len(v) > MAX_VALUE:
-            raise ValueError(f"a metadata value has at most {MAX_VALUE} characters")
-    return value
-
-
-Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
 Url = Annotated[str, Field(min_length=1, max_length=2_048, examples=["https://example.com/hooks"])]
 EventPattern = Annotated[str, Field(min_length=1, max_length=100)]
 EnabledEvents = Annotated[
     list[EventPattern], Field(min_length=1, max_length=100, examples=[["escrow.*"]])
 ]
 Description = Annotated[str, Field(max_length=500)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+23:59 is valid, but before year 1 in UTC
+        raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Strict(BaseModel):
@@ -40,7 +36,8 @@ class EndpointCreate(Strict):
     url: Url
     enabled_events: EnabledEvents
     description: Description = ""
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: MetadataInput | None = None
+    external_reference: ExternalReference | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -51,6 +48,7 @@ class EndpointCreate(Strict):
                     "enabled_events": ["escrow.*", "financing.advance_disbursed"],
                     "description": "order updates",
                     "metadata": {"team": "payments"},
+                    "external_reference": "hook-orders-eu",
                 }
             ]
         },
@@ -61,8 +59,20 @@ class EndpointUpdate(Strict):
     url: Url | None = None
     enabled_events: EnabledEvents | None = None
     description: Description | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = Field(
+        None, description='merged into the endpoint\'s: keys given are set, a key set to "" removed'
+    )
+    external_reference: ExternalReference | None = Field(
+        None, description="set it; null removes it; absent leaves it"
+    )
     enabled: bool | None = Field(None, description="false disables, true enables again")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"metadata": {"team": "risk", "oncall": ""}, "external_reference": "h-2"}]
+        },
+    )
 
 
 class EndpointPublic(BaseModel):
@@ -72,6 +82,7 @@ class EndpointPublic(BaseModel):
     enabled_events: list[str]
     description: str
     metadata: dict[str, str]
+    external_reference: str | None
     status: Literal["enabled", "disabled"]
     disabled_reason: str | None
     previous_secret_expires_at: datetime | None = Field(
@@ -88,6 +99,7 @@ class EndpointPublic(BaseModel):
             "enabled_events": list(e.enabled_events),
             "description": e.description,
             "metadata": e.metadata,
+            "external_reference": e.external_reference,
             "status": "enabled" if e.enabled else "disabled",
             "disabled_reason": e.disabled_reason,
             "previous_secret_expires_at": e.previous_secret_expires_at,
@@ -106,12 +118,6 @@ class EndpointWithSecret(EndpointPublic):
     @classmethod
     def of(cls, e: Endpoint) -> EndpointWithSecret:
         return cls.model_validate({**cls.fields_of(e), "secret": e.secret})
-
-
-class EndpointsPage(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[EndpointPublic]
-    has_more: bool
 
 
 class EndpointDeleted(BaseModel):
@@ -176,15 +182,9 @@ class DeliveryPublic(BaseModel):
         )
 
 
-class DeliveriesPage(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[DeliveryPublic]
-    has_more: bool
-
-
 class RedeliverRange(Strict):
-    since: AwareDatetime
-    until: AwareDatetime
+    since: UtcDatetime
+    until: UtcDatetime
     only_failed: bool = Field(True, description="only events whose latest delivery failed")
 
 

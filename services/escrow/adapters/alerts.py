@@ -1,0 +1,84 @@
+"""The operations records on PostgreSQL (``service_layer/alerts.py`` says what they are)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.escrow.adapters.tables import escrows, refund_breaks, stuck_refunds
+from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+
+_STUCK = [f.name for f in fields(StuckRefund)]
+_BREAK = [f.name for f in fields(RefundBreak)]
+
+
+def _stuck(row: sa.Row) -> StuckRefund:
+    return StuckRefund(**{name: getattr(row, name) for name in _STUCK})
+
+
+class SqlRefundAlerts:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def refused(self, first: StuckRefund) -> StuckRefund:
+        insert = pg_insert(stuck_refunds).values(**asdict(first))
+        stmt = insert.on_conflict_do_update(
+            index_elements=["refund_id"],
+            set_={
+                "attempts": stuck_refunds.c.attempts + 1,
+                "last_error": insert.excluded.last_error,
+                "last_refused_at": insert.excluded.last_refused_at,
+            },
+        ).returning(*stuck_refunds.c)
+        return _stuck((await self._conn.execute(stmt)).one())
+
+    async def alerted(self, refund_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            stuck_refunds.update()
+            .where(stuck_refunds.c.refund_id == refund_id, stuck_refunds.c.alerted_at.is_(None))
+            .values(alerted_at=at)
+        )
+
+    async def stuck(self, tenant_id: str, limit: int) -> list[StuckRefund]:
+        # Still pending: the escrow's state lists the refund with status "pending".
+        pending = escrows.c.state["refunds"].contains(
+            sa.func.jsonb_build_array(
+                sa.func.jsonb_build_object(
+                    "refund_id", stuck_refunds.c.refund_id, "status", "pending"
+                )
+            )
+        )
+        rows = await self._conn.execute(
+            sa.select(stuck_refunds)
+            .join(escrows, escrows.c.order_id == stuck_refunds.c.order_id)
+            .where(
+                stuck_refunds.c.tenant_id == tenant_id,
+                stuck_refunds.c.alerted_at.is_not(None),
+                pending,
+            )
+            .order_by(stuck_refunds.c.alerted_at, stuck_refunds.c.refund_id)
+            .limit(limit)
+        )
+        return [_stuck(r) for r in rows]
+
+    async def add_break(self, found: RefundBreak) -> bool:
+        stmt = (
+            pg_insert(refund_breaks)
+            .values(**asdict(found))
+            .on_conflict_do_nothing()
+            .returning(refund_breaks.c.stripe_refund_id)
+        )
+        return (await self._conn.execute(stmt)).first() is not None
+
+    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
+        rows = await self._conn.execute(
+            sa.select(refund_breaks)
+            .where(refund_breaks.c.tenant_id == tenant_id)
+            .order_by(refund_breaks.c.detected_at.desc(), refund_breaks.c.stripe_refund_id)
+            .limit(limit)
+        )
+        return [RefundBreak(**{name: getattr(r, name) for name in _BREAK}) for r in rows]

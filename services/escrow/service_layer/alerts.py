@@ -1,0 +1,62 @@
+"""What finance is shown of money escrow could not move or book (the operations records),
+and the repository Protocol the use cases see them through (``uow.refund_alerts``).
+
+- ``StuckRefund``: a reserved refund Stripe refused at every settlement attempt so far.
+  Counted from the first refusal; alerted once (``escrow.refund_stuck``) when the count
+  reaches ``settings.escrow_refund_stuck_after_attempts``; listed while it is alerted and
+  still pending in its escrow (once Stripe accepts it, it leaves the list by itself).
+- ``RefundBreak``: a refund made outside Tradeflow (``charge.refunded``) that escrow could
+  not book (``escrow.external_refund_unbooked``); listed from then on, newest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StuckRefund:
+    refund_id: str
+    tenant_id: str
+    order_id: str
+    payment_id: str | None
+    amount: int
+    currency: str
+    attempts: int
+    last_error: str
+    first_refused_at: datetime
+    last_refused_at: datetime
+    alerted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefundBreak:
+    tenant_id: str
+    order_id: str
+    stripe_refund_id: str
+    payment_id: str
+    stripe_event_id: str
+    amount: int
+    currency: str
+    bookable: int
+    reason: str
+    detected_at: datetime
+
+
+class RefundAlerts(Protocol):
+    async def refused(self, first: StuckRefund) -> StuckRefund:
+        """One more refusal of ``first.refund_id`` (``first``: the record of a first one,
+        attempts 1): the record after it, with the attempts counted so far."""
+
+    async def alerted(self, refund_id: str, at: datetime) -> None: ...
+
+    async def stuck(self, tenant_id: str, limit: int) -> list[StuckRefund]:
+        """The tenant's refunds alerted as stuck and still pending, oldest alert first."""
+
+    async def add_break(self, found: RefundBreak) -> bool:
+        """Record a break; False if this Stripe refund was recorded before."""
+
+    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
+        """The tenant's refund breaks, newest first."""

@@ -1,0 +1,160 @@
+"""Operations records for finance (``alerts.py``): a refund Stripe keeps refusing, and a
+refund made outside Tradeflow that escrow could not book. Each is raised once as an event
+(``escrow.refund_stuck``, ``escrow.external_refund_unbooked``; the ledger posts neither,
+they move no money in escrow) and listed by the finance-scope ``/v1/operations`` routes.
+
+Why escrow keeps the break rather than the ledger: the ledger's breaks are the result of
+reconciling Stripe clearing against Stripe's balance transactions, and that run will find
+the unbooked refund on its own, as a Stripe line with nothing booked against it. What only
+escrow knows is which order it hit and why it could not be booked; that is this record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, uuid5
+
+import structlog
+
+from services.escrow.domain.errors import UnbookableRefund
+from services.escrow.domain.model import Escrow
+from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.service_layer.causes import Cause
+from services.escrow.service_layer.decisions import envelopes
+from services.escrow.service_layer.unit_of_work import (
+    AbstractEscrowUnitOfWork,
+    UnitOfWorkFactory,
+)
+from shared.clock import Clock
+from shared.events import EventModel
+from shared.events.escrow import ExternalRefundUnbooked, RefundStuck
+
+log = structlog.get_logger(__name__)
+SETTLEMENT_ACTOR = "system:settlement"
+WEBHOOK_ACTOR = "stripe:webhook"
+MAX_ERROR = 2_000  # characters of Stripe's message kept
+
+
+def alert_id(kind: str, *key: str) -> str:
+    """The id of the one alert of ``kind`` about ``key`` (also its event's envelope id)."""
+    return str(uuid5(NAMESPACE_URL, f"tradeflow-escrow:{kind}:{'/'.join(key)}"))
+
+
+async def _raise(
+    uow: AbstractEscrowUnitOfWork,
+    now: datetime,
+    escrow: Escrow,
+    event: EventModel,
+    actor: str,
+    cause: Cause | None = None,
+) -> None:
+    envs = envelopes(now, escrow, [event], cause)
+    await uow.outbox.add(*envs)
+    await uow.escrows.record_timeline(escrow, envs, actor)
+
+
+async def refund_refused(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    order_id: str,
+    refund_id: str,
+    error: str,
+    stuck_after: int,
+    cause: Cause | None = None,
+) -> StuckRefund | None:
+    """The settlement timer's attempt at a reserved refund was refused by Stripe: count it,
+    in a unit of work of its own (the timer's is rolled back, to retry the refund later
+    under the same key), and at ``stuck_after`` refusals raise ``escrow.refund_stuck``
+    once, in the refund's conversation (``cause``: the reserving decision's). None when the
+    refund is no longer pending (nothing to count)."""
+    async with uows() as uow:
+        escrow = await uow.escrows.get(order_id)
+        refund = next(
+            (r for r in escrow.refunds if r.refund_id == refund_id and r.status == "pending"),
+            None,
+        ) if escrow is not None else None  # fmt: skip
+        if escrow is None or refund is None:
+            return None
+        now = clock.now()
+        first = StuckRefund(
+            refund_id=refund_id,
+            tenant_id=escrow.tenant_id,
+            order_id=order_id,
+            payment_id=refund.payment_id,
+            amount=refund.amount,
+            currency=escrow.currency,
+            attempts=1,
+            last_error=error[:MAX_ERROR],
+            first_refused_at=now,
+            last_refused_at=now,
+        )
+        record = await uow.refund_alerts.refused(first)
+        if record.attempts >= stuck_after and record.alerted_at is None:
+            await uow.refund_alerts.alerted(refund_id, now)
+            stuck = RefundStuck(
+                order_id=order_id,
+                alert_id=alert_id("refund_stuck", refund_id),
+                refund_id=refund_id,
+                payment_id=refund.payment_id,
+                amount=refund.amount,
+                currency=escrow.currency,
+                attempts=record.attempts,
+                last_error=record.last_error,
+            )
+            await _raise(uow, now, escrow, stuck, SETTLEMENT_ACTOR, cause)
+            log.error("escrow.refund_stuck", order_id=order_id, refund_id=refund_id,
+                      attempts=record.attempts, error=record.last_error)  # fmt: skip
+        await uow.commit()
+    return record
+
+
+async def record_unbooked_refund(
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
+    escrow: Escrow,
+    stripe_event_id: str,
+    refused: UnbookableRefund,
+) -> None:
+    """In the webhook's unit of work (the caller commits, with the event's claim): the break
+    and, the first time this Stripe refund is reported, ``escrow.external_refund_unbooked``."""
+    now = clock.now()
+    found = RefundBreak(
+        tenant_id=escrow.tenant_id,
+        order_id=escrow.order_id,
+        stripe_refund_id=refused.stripe_refund_id,
+        payment_id=refused.payment_id,
+        stripe_event_id=stripe_event_id,
+        amount=refused.amount,
+        currency=escrow.currency,
+        bookable=refused.bookable,
+        reason=refused.code,
+        detected_at=now,
+    )
+    if not await uow.refund_alerts.add_break(found):
+        return
+    unbooked = ExternalRefundUnbooked(
+        order_id=escrow.order_id,
+        alert_id=alert_id("refund_break", escrow.tenant_id, refused.stripe_refund_id),
+        stripe_refund_id=refused.stripe_refund_id,
+        stripe_event_id=stripe_event_id,
+        payment_id=refused.payment_id,
+        amount=refused.amount,
+        currency=escrow.currency,
+        bookable=refused.bookable,
+        reason="invalid_amount" if refused.code == "invalid_amount" else "insufficient_funds",
+    )
+    await _raise(uow, now, escrow, unbooked, WEBHOOK_ACTOR)
+
+
+async def stuck_refunds(
+    uow: AbstractEscrowUnitOfWork, tenant_id: str, limit: int
+) -> list[StuckRefund]:
+    async with uow:
+        return await uow.refund_alerts.stuck(tenant_id, limit)
+
+
+async def refund_breaks(
+    uow: AbstractEscrowUnitOfWork, tenant_id: str, limit: int
+) -> list[RefundBreak]:
+    async with uow:
+        return await uow.refund_alerts.breaks(tenant_id, limit)

@@ -1,0 +1,200 @@
+"""Disputes as people run them: evidence, the supplier's response, offers, escalation."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.escrow.domain.deadlines import Deadline, deadlines, lapse
+from services.escrow.domain.disputes import (
+    NEGOTIATION_WINDOW,
+    open_chargeback,
+    open_dispute,
+    resolve_dispute,
+)
+from services.escrow.domain.errors import (
+    InvalidAmount,
+    InvalidTransition,
+    UnknownOffer,
+    WrongParty,
+)
+from services.escrow.domain.model import Escrow
+from services.escrow.domain.negotiation import (
+    accept_offer,
+    add_evidence,
+    escalate,
+    make_offer,
+    respond,
+)
+from services.escrow.domain.payouts import complete_payout
+from services.escrow.domain.records import DocumentRef
+from services.escrow.domain.refunds import complete_refund
+from shared.events.escrow import DisputeEscalated, DisputeOfferAccepted, DisputeResolved
+from tests.unit.escrow.builders import DAY, T0, evidenced, funded, ms, new_order
+
+SHA = "a" * 64
+
+
+def disputed() -> tuple[Escrow, str]:
+    """A 40,001-cent shipment milestone under dispute (an odd amount, to check the cents)."""
+    e = funded(new_order((30_000, 40_001, 29_999)))
+    e = evidenced(e, 1)
+    e, _ = open_dispute(e, ms(e, 1), "damaged", ["photo"], T0 + DAY)
+    return e, e.disputes[-1].dispute_id
+
+
+def test_opening_records_who_when_and_the_parties_deadline() -> None:
+    e, did = disputed()
+    d = e.dispute(did)
+    assert (d.status, d.opened_by, d.opened_at) == ("open", "buyer", T0 + DAY)
+    assert d.respond_by == T0 + DAY + NEGOTIATION_WINDOW and d.amount == 40_001
+    assert Deadline("dispute", did, d.respond_by) in deadlines(e)
+
+
+def test_both_parties_add_evidence_and_the_supplier_responds_once() -> None:
+    e, did = disputed()
+    e, ev = add_evidence(e, did, "buyer", "crates arrived wet", None, "apikey:p", T0 + DAY)
+    doc = DocumentRef(document_type="survey_report", sha256=SHA, uri="s3://b/survey.pdf")
+    e, ev = add_evidence(e, did, "supplier", None, doc, "apikey:s", T0 + DAY)
+    assert ev[0].event_type == "escrow.dispute_evidence_added" and ev[0].sha256 == SHA
+    assert [s.party for s in e.dispute(did).submissions] == ["buyer", "supplier"]
+    e, ev = respond(e, did, "supplier", "packed to spec; carrier's fault", "apikey:s", T0 + DAY)
+    assert e.dispute(did).response is not None and ev[0].event_type == "escrow.dispute_responded"
+    with pytest.raises(InvalidTransition):
+        respond(e, did, "supplier", "again", "apikey:s", T0 + DAY)
+    other, other_id = disputed()
+    with pytest.raises(WrongParty):
+        respond(other, other_id, "buyer", "buyers do not respond", "apikey:p", T0)
+
+
+@pytest.mark.parametrize(
+    ("text", "doc"),
+    [
+        (None, None),
+        ("both", DocumentRef(document_type="x", sha256=SHA, uri="u")),
+        (None, DocumentRef(document_type="x", sha256="A" * 64, uri="u")),  # not lowercase hex
+        (None, DocumentRef(document_type="x", sha256="a" * 63, uri="u")),
+    ],
+)
+def test_evidence_is_text_or_a_well_formed_document(
+    text: str | None, doc: DocumentRef | None
+) -> None:
+    e, did = disputed()
+    with pytest.raises(InvalidAmount):
+        add_evidence(e, did, "buyer", text, doc, "apikey:p", T0)
+
+
+def test_an_offer_countered_then_accepted_resolves_the_split_exactly() -> None:
+    e, did = disputed()
+    e, ev = make_offer(e, did, "supplier", 30_001, 10_000, "most of it", "apikey:s", T0 + DAY)
+    first = ev[0].offer_id
+    assert e.dispute(did).status == "negotiating"
+    with pytest.raises(InvalidTransition):  # its own offer is not answered by its maker
+        make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
+    with pytest.raises(WrongParty):  # accepted by the other party only
+        accept_offer(e, did, first, "supplier", T0 + DAY)
+    e, ev = make_offer(e, did, "buyer", 20_000, 20_001, "half", "apikey:p", T0 + DAY)
+    counter = ev[0].offer_id
+    assert ev[0].counter_to == first
+    assert [o.status for o in e.dispute(did).offers] == ["countered", "open"]
+    with pytest.raises(InvalidTransition):  # a countered offer is no longer on the table
+        accept_offer(e, did, first, "buyer", T0 + DAY)
+    e, ev = accept_offer(e, did, counter, "supplier", T0 + 2 * DAY)
+    assert isinstance(ev[0], DisputeOfferAccepted)
+    resolved = next(x for x in ev if isinstance(x, DisputeResolved))
+    assert (resolved.outcome, resolved.release_amount, resolved.refund_amount) == (
+        "split",
+        20_000,
+        20_001,
+    )
+    d = e.dispute(did)
+    assert (d.status, d.resolved_by, d.release_amount, d.refund_amount) == (
+        "resolved",
+        "agreement",
+        20_000,
+        20_001,
+    )
+    # The same release and refund mechanics as finance's split, settled to the cent.
+    payout = next(p for p in e.payouts if p.status == "pending")
+    refund = next(r for r in e.refunds if r.status == "pending")
+    assert (payout.gross, refund.amount) == (20_000, 20_001)
+    e, _ = complete_payout(e, payout.payout_id, "tr_1")
+    e, _ = complete_refund(e, refund.refund_id, "re_1")
+    m = e.milestone(ms(e, 1))
+    assert (m.status, m.released_amount, m.refunded_amount) == ("released", 20_000, 20_001)
+    assert e.frozen == 0 and Deadline("dispute", did, d.respond_by) not in deadlines(e)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("release", "refund", "outcome"), [(40_001, 0, "release"), (0, 40_001, "refund")]
+)
+def test_an_all_or_nothing_offer_resolves_as_release_or_refund(
+    release: int, refund: int, outcome: str
+) -> None:
+    e, did = disputed()
+    e, ev = make_offer(e, did, "buyer", release, refund, None, "apikey:p", T0)
+    e, ev = accept_offer(e, did, ev[0].offer_id, "supplier", T0)
+    assert next(x for x in ev if isinstance(x, DisputeResolved)).outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("release", "refund"), [(20_000, 20_000), (40_002, -1), (40_001, 1), (-1, 40_002)]
+)
+def test_an_offer_must_sum_exactly_to_the_disputed_amount(release: int, refund: int) -> None:
+    e, did = disputed()
+    with pytest.raises(InvalidAmount):
+        make_offer(e, did, "buyer", release, refund, None, "apikey:p", T0)
+
+
+def test_an_unknown_offer_is_not_found() -> None:
+    e, did = disputed()
+    with pytest.raises(UnknownOffer):
+        accept_offer(e, did, "nope", "buyer", T0)
+
+
+def test_the_deadline_escalates_to_finance_who_resolves_as_today() -> None:
+    e, did = disputed()
+    e, ev = make_offer(e, did, "supplier", 30_001, 10_000, None, "apikey:s", T0 + DAY)
+    due = e.dispute(did).respond_by
+    assert due is not None
+    early, nothing = lapse(e, "dispute", did, due - DAY, "system:deadline")
+    assert nothing == [] and early == e  # not due yet: the timer's early or stale firing
+    e, ev = lapse(e, "dispute", did, due, "system:deadline")
+    assert isinstance(ev[0], DisputeEscalated) and ev[0].escalated_by == "deadline"
+    d = e.dispute(did)
+    assert d.status == "escalated" and d.offers[-1].status == "lapsed"
+    assert e.frozen == 40_001  # still frozen until finance decides
+    assert not any(x.what == "dispute" for x in deadlines(e))
+    again, ev = lapse(e, "dispute", did, due + DAY, "system:deadline")
+    assert ev == [] and again == e
+    with pytest.raises(InvalidTransition):  # the parties' turn is over
+        make_offer(e, did, "buyer", 1, 40_000, None, "apikey:p", T0)
+    e, ev = add_evidence(e, did, "buyer", "for finance", None, "apikey:p", due)  # still allowed
+    e, ev = resolve_dispute(e, did, "refund", None, due, by="finance")
+    assert e.dispute(did).resolved_by == "finance"
+
+
+def test_a_party_may_escalate_and_a_resolved_dispute_takes_nothing_more() -> None:
+    e, did = disputed()
+    e, ev = escalate(e, did, "buyer", "supplier unresponsive", T0)
+    assert ev[0].escalated_by == "buyer"
+    with pytest.raises(InvalidTransition):
+        escalate(e, did, "buyer", "again", T0)
+    e, _ = resolve_dispute(e, did, "release")
+    for act in (
+        lambda: add_evidence(e, did, "buyer", "late", None, "k", T0),
+        lambda: make_offer(e, did, "buyer", 1, 40_000, None, "k", T0),
+        lambda: resolve_dispute(e, did, "refund"),
+    ):
+        with pytest.raises(InvalidTransition):
+            act()
+
+
+def test_a_chargeback_is_not_negotiated() -> None:
+    e = funded(new_order())
+    e, _ = open_chargeback(e, "dp_1", 10_000, "fraudulent", "pay-1", T0)
+    did = e.disputes[-1].dispute_id
+    with pytest.raises(InvalidTransition):
+        make_offer(e, did, "buyer", 5_000, 5_000, None, "k", T0)
+    with pytest.raises(InvalidTransition):
+        escalate(e, did, "buyer", "x", T0)
+    assert not any(x.what == "dispute" for x in deadlines(e))

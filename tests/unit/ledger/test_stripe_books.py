@@ -1,0 +1,154 @@
+"""Stripe's own balance movements as journal drafts, the tenant and window a run sees, the
+three-way vote, and the use case booking each balance transaction once (in memory)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import stripe
+
+from services.ledger.adapters.stripe_source import own_lines
+from services.ledger.domain import stripe_books
+from services.ledger.domain.recon import (
+    BreakKind,
+    InvalidWindow,
+    RunWindow,
+    StripeLine,
+    in_scope,
+    odd_one_out,
+)
+from services.ledger.service_layer import commands
+from services.ledger.service_layer.commands import Caller
+from services.ledger.service_layer.errors import StripeAccountTaken
+from tests.unit.ledger.fakes import FakeLedgerUnitOfWork
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 30, tzinfo=UTC)
+FINANCE = Caller(tenant_id="t1", actor="apikey:alice")
+
+
+def bt(
+    kind: str, amount: int, fee: int = 0, src: str = "x", n: str = "1", **kw: object
+) -> StripeLine:
+    return StripeLine(f"txn_{n}", src, kind, "USD", amount, fee, T0, **kw)  # type: ignore[arg-type]
+
+
+def lines_of(line: StripeLine, arrived: bool = False) -> list[tuple[str, int, str | None]]:
+    draft = stripe_books.movement("t1", line, arrived)
+    assert draft is not None
+    return [(ln.code, ln.amount, ln.external_ref) for ln in draft.lines]
+
+
+def test_each_kind_of_movement_books_its_counterpart() -> None:
+    assert lines_of(bt("charge", 10_000, 320, "ch_1")) == [
+        ("psp_fee_expense", 320, None), ("stripe_clearing", -320, "ch_1"),
+    ]  # fmt: skip
+    assert stripe_books.movement("t1", bt("charge", 10_000)) is None  # the event books it all
+    assert lines_of(bt("payout", -5_000, src="po_1")) == [
+        ("stripe_clearing", -5_000, "po_1"), ("payouts_in_transit", 5_000, None),
+    ]  # fmt: skip
+    assert lines_of(bt("payout_failure", 5_000, src="po_1")) == [
+        ("stripe_clearing", 5_000, "po_1"), ("payouts_in_transit", -5_000, None),
+    ]  # fmt: skip
+    assert lines_of(bt("payout_failure", 5_000, src="po_1"), arrived=True)[1] == (
+        "bank",
+        -5_000,
+        None,
+    )
+    assert lines_of(bt("adjustment", -2_000, 1_500, "du_1")) == [
+        ("stripe_clearing", -2_000, "du_1"), ("suspense", 2_000, None),
+        ("psp_fee_expense", 1_500, None), ("stripe_clearing", -1_500, "du_1"),
+    ]  # fmt: skip
+    assert lines_of(bt("stripe_fee", -250))[1] == ("psp_fee_expense", 250, None)
+    assert lines_of(bt("reserve_transaction", -700))[1] == ("stripe_reserve", 700, None)
+    assert lines_of(bt("charge", 100, -30))[0] == ("psp_fee_expense", -30, None)  # fee refunded
+
+
+def test_a_booking_is_dated_and_keyed_by_its_balance_transaction() -> None:
+    payout = bt("payout", -5_000, src="po_1", available_on=T0 + timedelta(days=2))
+    draft = stripe_books.movement("t1", payout)
+    assert draft is not None and draft.posted_at == T0
+    assert draft.source_event_id == stripe_books.source_of("txn_1") == draft.id
+    arrival = stripe_books.arrival("t1", payout)
+    assert arrival.posted_at == T0 + timedelta(days=2)
+    assert arrival.source_event_id == stripe_books.source_of("txn_1", "arrival")
+    assert [(ln.code, ln.amount) for ln in arrival.lines] == [
+        ("bank", 5_000), ("payouts_in_transit", -5_000),
+    ]  # fmt: skip
+
+
+def test_a_run_sees_its_tenant_and_its_window() -> None:
+    window = RunWindow(T0, T0 + timedelta(days=1))
+    seen = [
+        bt("charge", 1, n="mine", tenant_id="t1"), bt("charge", 1, n="nobody's", tenant_id=""),
+        bt("charge", 1, n="theirs", tenant_id="t2"), bt("charge", 1, n="own account"),
+        bt("charge", 1, n="late")._replace(created=T0 + timedelta(days=1)),
+    ]  # fmt: skip
+    assert [x.balance_txn_id for x in in_scope(seen, "t1", window)] == [
+        "txn_mine", "txn_own account",
+    ]  # fmt: skip
+    with pytest.raises(InvalidWindow):
+        RunWindow(T0, T0)
+    assert RunWindow().whole and not window.whole
+
+
+def test_the_odd_one_out_of_three() -> None:
+    assert odd_one_out(5, 5, 5) is None and odd_one_out(5, 6, None) is None
+    assert odd_one_out(5, 5, 4) == BreakKind.STRIPE_DISAGREES
+    assert odd_one_out(5, 4, 5) == BreakKind.ESCROW_DISAGREES
+    assert odd_one_out(4, 5, 5) == BreakKind.LEDGER_DISAGREES
+    assert odd_one_out(4, 5, 6) == BreakKind.THREE_WAY_DISAGREE
+
+
+async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
+    uow = FakeLedgerUnitOfWork()
+    report = [
+        bt("payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2)),
+        bt("stripe_fee", -250, n="f"),
+    ]
+    first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert first.booked == 3  # the payout, its arrival, the fee
+    assert [(b.currency, b.clearing, b.stripe, b.difference) for b in first.balances] == [
+        ("USD", -5_250, -5_250, 0),
+    ]  # fmt: skip
+    again = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert again.booked == 0 and again.balances == first.balances
+
+
+async def test_a_stripe_account_is_one_tenants() -> None:
+    uow = FakeLedgerUnitOfWork()
+    await commands.set_stripe_account(uow, FINANCE, "acct_1")
+    with pytest.raises(StripeAccountTaken):
+        await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1")
+    assert uow.stripe_books.owners == {"t1": "acct_1"} and uow.commits == 1
+
+
+def listed(n: int, source: object) -> stripe.BalanceTransaction:
+    return stripe.BalanceTransaction.construct_from(
+        {"id": f"txn_{n}", "object": "balance_transaction", "type": "charge", "currency": "usd",
+         "amount": 1_000, "fee": 59, "created": 1_780_000_000, "available_on": 1_780_200_000,
+         "source": source},
+        "sk_test_x",
+    )  # fmt: skip
+
+
+def charge(n: int, **metadata: str) -> dict[str, object]:
+    return {"id": f"ch_{n}", "object": "charge", "metadata": metadata}
+
+
+def test_a_platform_accounts_lines_are_seen_by_the_tenant_they_name_only() -> None:
+    page = [
+        listed(1, charge(1, tenant_id="t1", order_id="o1")),
+        listed(2, charge(2, tenant_id="t2", order_id="o2")),
+        listed(3, charge(3)),  # a charge made outside Tradeflow
+        listed(4, {"id": "po_4", "object": "payout", "metadata": {}}),  # the platform's payout
+    ]
+    mine = list(own_lines(page, "t1", None))
+    assert [(x.balance_txn_id, x.source_id, x.tenant_id, x.order_id) for x in mine] == [
+        ("txn_1", "ch_1", "t1", "o1"),
+    ]
+    assert [x.balance_txn_id for x in own_lines(page, "t2", None)] == ["txn_2"]
+    assert mine[0].available_on == datetime.fromtimestamp(1_780_200_000, UTC)
+    # a tenant's own connected account: every line is its own, whatever the metadata says
+    assert len(list(own_lines([listed(5, "ch_5"), *page], "t1", "acct_1"))) == 5
