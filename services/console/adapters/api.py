@@ -51,6 +51,14 @@ class Page(Generic[T]):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def stripe_page(found: dict[str, Any], id_field: str = "id") -> Page[dict[str, Any]]:
+    """A Stripe-shape list (``{object: "list", data, has_more}``) as a Page: the next
+    cursor is the last item's id (the services' ``starting_after``) while ``has_more``."""
+    items = list(found["data"])
+    more = bool(found.get("has_more")) and bool(items)
+    return Page(items=items, next_cursor=str(items[-1][id_field]) if more else None)
+
+
 class ServiceApi:
     """One service's HTTP API, called with the signed-in person's API key."""
 
@@ -79,6 +87,28 @@ class ServiceApi:
         if r.status_code >= 400:
             raise _failure(self.service, r)
         return r.json()
+
+    async def all_pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        id_field: str = "id",
+        at_most: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Every item of a Stripe-shape list, page after page (100 each), up to ``at_most``."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(items) < at_most:
+            found = await self.request(
+                "GET", path, params={**(params or {}), "limit": 100, "starting_after": cursor}
+            )
+            page = stripe_page(found, id_field)
+            items += page.items
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return items[:at_most]
 
 
 def _failure(service: str, r: httpx.Response) -> ApiFailure:

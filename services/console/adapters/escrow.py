@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.console.adapters.api import Page, ServiceApi
+from services.console.adapters.api import Page, ServiceApi, stripe_page
 
 STATUSES = ("awaiting_funding", "partially_funded", "funded", "completed", "cancelled")
 
@@ -39,14 +39,15 @@ class EscrowClient:
         self, flt: OrderFilter, cursor: str | None = None, limit: int = 20
     ) -> Page[dict[str, Any]]:
         found = await self.api.request(
-            "GET", "/v1/orders", params={**flt.params(), "cursor": cursor, "limit": limit}
+            "GET",
+            "/v1/orders",
+            params={**flt.params(), "starting_after": cursor, "limit": limit},
         )
-        return Page(items=list(found["data"]), next_cursor=found.get("next_cursor"))
+        return stripe_page(found, "order_id")
 
     async def order(self, order_id: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.api.request("GET", f"/v1/orders/{order_id}")
         return found
 
     async def timeline(self, order_id: str) -> list[dict[str, Any]]:
-        found = await self.api.request("GET", f"/v1/orders/{order_id}/timeline")
-        return list(found["events"])
+        return await self.api.all_pages(f"/v1/orders/{order_id}/timeline", at_most=1_000)

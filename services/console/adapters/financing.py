@@ -13,8 +13,7 @@ class FinancingClient:
 
     async def advances(self) -> list[dict[str, Any]]:
         """The caller's advances (a supplier key bound to a party: that supplier's only)."""
-        found = await self.api.request("GET", "/v1/advances")
-        return list(found["data"])
+        return await self.api.all_pages("/v1/advances", id_field="advance_id")
 
     async def advance(self, advance_id: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.api.request("GET", f"/v1/advances/{advance_id}")

@@ -65,12 +65,10 @@ class LedgerClient:
         """Reconciliation breaks, oldest first: ``{id, kind, object_id, currency,
         ledger_amount, other_amount, owner, status, first_seen_at, last_seen_at, age_days,
         resolution, ...}``."""
-        found = await self.api.request(
-            "GET",
-            "/v1/ledger/reconciliation/breaks",
-            params={"status": status, "kind": kind, "limit": limit},
+        found = await self.api.all_pages(
+            "/v1/ledger/reconciliation/breaks", {"status": status, "kind": kind}, at_most=limit
         )
-        return Page(items=_items(found))
+        return Page(items=found)
 
     async def assign_break(self, break_id: int, owner: str, idempotency_key: str) -> Any:
         return await self.api.request(

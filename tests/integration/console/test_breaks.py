@@ -45,7 +45,7 @@ async def test_finance_assigns_and_resolves_a_break(browser: Browser, stack: Sta
     assert "late Stripe payout" in resolved.text
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", tenant.keys["finance"],
                          params={"status": "resolved"})  # fmt: skip
-    assert [(b["owner"], b["resolution"]) for b in api] == [("alice", "late Stripe payout")]
+    assert [(b["owner"], b["resolution"]) for b in api["data"]] == [("alice", "late Stripe payout")]
 
 
 async def test_finance_runs_a_reconciliation_against_stripe(browser: Browser, stack: Stack) -> None:
@@ -65,4 +65,4 @@ async def test_another_tenant_cannot_touch_a_break(browser: Browser, stack: Stac
                           data={"csrf_token": csrf_of(page.text), "resolution": "not mine"})  # fmt: skip
     assert r.status_code == 404
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", owner.keys["finance"])
-    assert [b["status"] for b in api] == ["open"]
+    assert [b["status"] for b in api["data"]] == ["open"]

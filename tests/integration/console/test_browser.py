@@ -185,7 +185,7 @@ async def test_finance_resolves_a_break(chromium: object, console_url: str, stac
     assert await page.get_by_text("No open breaks").count() == 1
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
                          tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
-    assert [b["resolution"] for b in api] == ["matched to payout po_123 by hand"]
+    assert [b["resolution"] for b in api["data"]] == ["matched to payout po_123 by hand"]
     await page.context.close()
 
 
