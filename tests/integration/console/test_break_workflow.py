@@ -51,7 +51,9 @@ async def test_finance_comments_on_and_assigns_a_break(browser: Browser, stack: 
                           data={"csrf_token": token, "body": "Asked Stripe <support>"})  # fmt: skip
     assert r.status_code == 303 and r.headers["location"] == f"/finance/breaks/{bid}?done=commented"
     page = await client.get(r.headers["location"])
-    assert "Asked Stripe &lt;support&gt;" in page.text and f"apikey:{tenant.id}-finance" in page.text
+    assert (
+        "Asked Stripe &lt;support&gt;" in page.text and f"apikey:{tenant.id}-finance" in page.text
+    )
 
     refused = await client.post(f"/finance/breaks/{bid}/assignee",
                                 data={"csrf_token": token, "assignee": "apikey:nobody"})  # fmt: skip
@@ -73,7 +75,9 @@ async def test_finance_comments_on_and_assigns_a_break(browser: Browser, stack: 
     assert len((await workflow(stack, tenant, bid))["comments"]) == 1
 
 
-async def test_an_adjustment_waits_for_a_second_finance_user(browser: Browser, stack: Stack) -> None:
+async def test_an_adjustment_waits_for_a_second_finance_user(
+    browser: Browser, stack: Stack
+) -> None:
     tenant = await stack.prepare()
     bid = tenant.objects["break_id"]
     maker = await signed_in(browser, raw(tenant.keys["finance"]))
@@ -97,7 +101,9 @@ async def test_an_adjustment_waits_for_a_second_finance_user(browser: Browser, s
     queue = await maker.get("/finance/breaks")
     assert f'data-pending="{bid}"' in queue.text and "someone else must approve" in queue.text
 
-    own = await maker.post(f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)})
+    own = await maker.post(
+        f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)}
+    )
     assert own.status_code == 403 and 'data-code="same_user_approval"' in own.text
     assert "You cannot approve your own adjustment" in own.text
     flow = await workflow(stack, tenant, bid)
@@ -106,7 +112,9 @@ async def test_an_adjustment_waits_for_a_second_finance_user(browser: Browser, s
     checker = await signed_in(browser, raw(tenant.keys["all"]))
     page = await checker.get(f"/finance/breaks/{bid}")
     assert 'id="waiting"' not in page.text and 'id="approve"' in page.text
-    r = await checker.post(f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)})
+    r = await checker.post(
+        f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 303 and r.headers["location"].endswith("?done=approved")
     page = await checker.get(r.headers["location"])
     assert 'data-status="applied"' in page.text and f"apikey:{tenant.id}-all" in page.text
@@ -114,7 +122,9 @@ async def test_an_adjustment_waits_for_a_second_finance_user(browser: Browser, s
     assert flow["break"]["status"] == "resolved" and flow["resolution"]["transaction_id"]
     assert flow["resolution"]["checker"] == f"apikey:{tenant.id}-all"
 
-    again = await checker.post(f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)})
+    again = await checker.post(
+        f"/finance/breaks/{bid}/approve", data={"csrf_token": csrf_of(page.text)}
+    )
     assert again.status_code == 409 and 'role="alert"' in again.text
 
 
@@ -141,7 +151,9 @@ async def test_bulk_resolve_is_all_or_none(browser: Browser, stack: Stack) -> No
         assert f'name="break_{b}"' in queue.text
     token = csrf_of(queue.text)
 
-    none = await client.post("/finance/breaks/bulk-resolve", data={"csrf_token": token, "reason": "x-batch"})
+    none = await client.post(
+        "/finance/breaks/bulk-resolve", data={"csrf_token": token, "reason": "x-batch"}
+    )
     assert none.status_code == 422 and "Tick at least one" in none.text
 
     # One of them is resolved meanwhile (elsewhere): the whole batch is refused.
@@ -175,6 +187,8 @@ async def test_another_tenant_cannot_open_or_work_a_break(browser: Browser, stac
     client = await signed_in(browser, raw(intruder.keys["finance"]))
     assert (await client.get(f"/finance/breaks/{bid}")).status_code == 404
     token = csrf_of((await client.get("/finance/breaks")).text)
-    r = await client.post(f"/finance/breaks/{bid}/comments", data={"csrf_token": token, "body": "hi"})
+    r = await client.post(
+        f"/finance/breaks/{bid}/comments", data={"csrf_token": token, "body": "hi"}
+    )
     assert r.status_code == 404
     assert (await workflow(stack, owner, bid))["comments"] == []

@@ -240,7 +240,10 @@ async def test_finance_works_a_break_with_a_second_approver(
     await checker.locator(f'li[data-pending="{break_id}"] a').click()
     await checker.click("#approve")
     await checker.wait_for_selector("#resolution[data-status=applied]")
-    assert "Stripe fee on the charge was never booked" in await checker.locator("#comments").inner_text()
+    assert (
+        "Stripe fee on the charge was never booked"
+        in await checker.locator("#comments").inner_text()
+    )
     await shot(checker, "break-approved")
     flow = await stack.ok("ledger", "GET",
                           f"/v1/ledger/reconciliation/breaks/{break_id}/workflow",

@@ -40,7 +40,12 @@ def test_an_adjustment_is_one_debit_and_one_credit() -> None:
         "memo": "fee",
         "lines": [
             {"account": "psp_fee_expense", "currency": "USD", "debit": 320, "external_ref": "ch_1"},
-            {"account": "stripe_clearing", "currency": "USD", "credit": 320, "external_ref": "ch_1"},
+            {
+                "account": "stripe_clearing",
+                "currency": "USD",
+                "credit": 320,
+                "external_ref": "ch_1",
+            },
         ],
     }
 
