@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from playwright import async_api as playwright_api
 
-from tests.integration.console.conftest import funded_order, post_to_ledger, raw
+from tests.integration.console.conftest import funded_order, more_breaks, post_to_ledger, raw
 from tests.support.stack import Stack, Tenant
 
 pytestmark = pytest.mark.integration
@@ -270,4 +270,25 @@ async def test_finance_reads_a_period_report_and_downloads_it(
     text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
     assert text.startswith("section,code,number,name,currency,opening,closing")
     assert download.suggested_filename.startswith("balance-sheet-USD-")
+    await page.context.close()
+
+
+async def test_finance_bulk_resolves_ticked_breaks(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    """The checkboxes belong to the bulk form through its ``form`` attribute: boosted by
+    htmx, the submission still carries them."""
+    tenant = await stack.prepare()
+    first = int(tenant.objects["break_id"])
+    others = await more_breaks(stack, tenant, 1)
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.goto(f"{console_url}/finance/breaks")
+    for b in (first, *others):
+        await page.check(f"input[name=break_{b}]")
+    await page.fill("input[name=reason][form=bulk]", "payout batch of June")
+    await page.get_by_role("button", name="Resolve ticked").click()
+    await page.get_by_text("2 breaks resolved").wait_for()
+    api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
+                         tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
+    assert sorted(b["id"] for b in api["data"]) == sorted([first, *others])
     await page.context.close()
