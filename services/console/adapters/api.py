@@ -26,11 +26,13 @@ class ApiFailure(Exception):
         status: int,
         code: str,
         message: str,
-        details: dict[str, Any] | None = None,
+        details: Any = None,
     ) -> None:
         super().__init__(f"{service}: {status} {code}: {message}")
         self.service, self.status, self.code, self.message = service, status, code, message
-        self.details = details or {}
+        # What the API said besides the message: an object (``{"reasons": [...]}``) or a
+        # list (``[{break_id, code, message}]`` of a bulk refusal), as it said it.
+        self.details: Any = details if details is not None else {}
 
 
 class ServiceUnavailable(Exception):
@@ -88,6 +90,22 @@ class ServiceApi:
             raise _failure(self.service, r)
         return r.json()
 
+    async def download(self, path: str, params: dict[str, Any]) -> tuple[bytes, str, str]:
+        """A file the API serves (CSV, PDF): its bytes, media type and Content-Disposition,
+        read with the person's key; refusals as ``request``'s."""
+        headers = {"Authorization": f"Bearer {self._key}"}
+        query = {k: v for k, v in params.items() if v not in (None, "")}
+        try:
+            r = await self._http.get(path, params=query, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(self.service, type(exc).__name__) from exc
+        if r.status_code >= 500:
+            raise ServiceUnavailable(self.service, f"HTTP {r.status_code}")
+        if r.status_code >= 400:
+            raise _failure(self.service, r)
+        media = r.headers.get("content-type", "application/octet-stream")
+        return r.content, media, r.headers.get("content-disposition", "attachment")
+
     async def all_pages(
         self,
         path: str,
@@ -120,7 +138,7 @@ def _failure(service: str, r: httpx.Response) -> ApiFailure:
             r.status_code,
             str(error["code"]),
             str(error["message"]),
-            details if isinstance(details, dict) else None,
+            details if isinstance(details, dict | list) else None,
         )
     except (ValueError, KeyError, TypeError):
         return ApiFailure(service, r.status_code, "http_error", r.reason_phrase)

@@ -82,6 +82,78 @@ class LedgerClient:
             body={"resolution": resolution}, idempotency_key=idempotency_key,
         )  # fmt: skip
 
+    async def break_workflow(self, break_id: int) -> dict[str, Any]:
+        """``{break, assignment: {assignee, assigned_by, assigned_at} | None, comments:
+        [{id, author, body, created_at}], resolution: {status: pending_approval | applied,
+        reason, maker, requested_at, adjustment: {memo, lines} | None, checker, approved_at,
+        transaction_id} | None}``"""
+        found: dict[str, Any] = await self.api.request(
+            "GET", f"/v1/ledger/reconciliation/breaks/{break_id}/workflow"
+        )
+        return found
+
+    async def comment_on_break(self, break_id: int, body: str, idempotency_key: str) -> Any:
+        return await self.api.request(
+            "POST", f"/v1/ledger/reconciliation/breaks/{break_id}/comments",
+            body={"body": body}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    async def assign_break_to(self, break_id: int, assignee: str, idempotency_key: str) -> Any:
+        """To a finance user (``apikey:<key name>``); 422 ``not_a_finance_user`` otherwise."""
+        return await self.api.request(
+            "PUT", f"/v1/ledger/reconciliation/breaks/{break_id}/assignee",
+            body={"assignee": assignee}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    async def propose_resolution(
+        self,
+        break_id: int,
+        reason: str,
+        adjustment: dict[str, Any] | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """``{resolution, break, transaction}``: applied, or ``pending_approval`` when the
+        adjustment needs a second finance user."""
+        found: dict[str, Any] = await self.api.request(
+            "POST", f"/v1/ledger/reconciliation/breaks/{break_id}/resolutions",
+            body={"reason": reason, "adjustment": adjustment}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
+    async def approve_resolution(self, break_id: int, idempotency_key: str) -> dict[str, Any]:
+        """A checker posts the pending adjustment; its maker: 403 ``same_user_approval``."""
+        found: dict[str, Any] = await self.api.request(
+            "POST", f"/v1/ledger/reconciliation/breaks/{break_id}/resolutions/approve",
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
+    async def bulk_resolve(self, break_ids: list[int], reason: str, idempotency_key: str) -> Any:
+        """All or none: 409 ``bulk_resolve_refused`` with ``details: [{break_id, code,
+        message}]``."""
+        return await self.api.request(
+            "POST", "/v1/ledger/reconciliation/breaks/bulk-resolve",
+            body={"break_ids": break_ids, "reason": reason}, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    async def report(
+        self, kind: str, start: datetime, end: datetime, currency: str
+    ) -> dict[str, Any]:
+        """``kind``: ``income-statement`` or ``balance-sheet``, as JSON (docs/ledger.md,
+        "Period reports"): the period ``[start, end)`` beside the previous one."""
+        found: dict[str, Any] = await self.api.request(
+            "GET", f"/v1/ledger/reports/{kind}", params=_period(start, end, currency)
+        )
+        return found
+
+    async def report_file(
+        self, kind: str, start: datetime, end: datetime, currency: str, fmt: str
+    ) -> tuple[bytes, str, str]:
+        """The report as the ledger renders it (``csv`` or ``pdf``): bytes, media type and
+        Content-Disposition."""
+        params = {**_period(start, end, currency), "format": fmt}
+        return await self.api.download(f"/v1/ledger/reports/{kind}", params)
+
     async def reconcile_with_stripe(self, idempotency_key: str) -> dict[str, Any]:
         """A reconciliation run against Stripe's balance transactions: ``{run_id,
         stripe_rows, matched, missing_in_ledger, missing_in_stripe, amount_mismatch}``."""
@@ -104,6 +176,10 @@ class LedgerClient:
             idempotency_key=idempotency_key,
         )  # fmt: skip
         return found
+
+
+def _period(start: datetime, end: datetime, currency: str) -> dict[str, Any]:
+    return {"from": start.isoformat(), "to": end.isoformat(), "currency": currency}
 
 
 def _items(found: Any) -> list[dict[str, Any]]:

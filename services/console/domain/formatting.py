@@ -57,3 +57,19 @@ def iso_utc(value: str | datetime) -> str:
 def percent(rate: str | Decimal, places: int = 2) -> str:
     """A rate as a fraction ("0.188144") shown as a percentage ("18.81%")."""
     return f"{Decimal(str(rate)) * 100:.{places}f}%"
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """What a person typed (``1,234.56``) as integer minor units of ``currency``, exactly:
+    more decimals than the currency has, a sign, or no figure at all is a ValueError."""
+    cleaned = text.strip().replace(",", "")
+    try:
+        figure = Decimal(cleaned)
+    except ArithmeticError:
+        raise ValueError(f"not an amount: {text!r}") from None
+    if not figure.is_finite() or cleaned.startswith(("-", "+")):
+        raise ValueError(f"not an amount: {text!r}")
+    minor = figure.scaleb(exponent(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{currency} takes {exponent(currency)} decimals: {text!r}")
+    return int(minor)

@@ -108,3 +108,20 @@ async def post_to_ledger(stack: Stack, order_id: str) -> None:
     async with stack.engines["ledger"].begin() as conn:
         failed = await post_events(conn, [Envelope.model_validate(e) for (e,) in rows])
     assert not failed, failed
+
+
+async def more_breaks(stack: Stack, tenant: Tenant, n: int) -> list[int]:
+    """``n`` more open breaks of the tenant: Stripe charges the ledger never booked."""
+    rows = "".join(
+        f"txn_{tenant.id}_{i},2026-06-02 10:00:00,ch_{tenant.id}_{i},charge,usd,1{i}.00,0.30\n"
+        for i in range(n)
+    )
+    report = "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee\n"
+    await stack.ok(
+        "ledger", "POST", "/v1/ledger/reconciliation/runs", tenant.keys["finance"],
+        params={"source": "csv", "from": "2026-06-02T00:00:00Z", "to": "2026-06-03T00:00:00Z"},
+        content=(report + rows).encode(), headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    listed = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
+                            tenant.keys["finance"], params={"status": "open"})  # fmt: skip
+    return [b["id"] for b in listed["data"] if b["object_id"].startswith(f"ch_{tenant.id}_")]

@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from playwright import async_api as playwright_api
 
-from tests.integration.console.conftest import funded_order, post_to_ledger, raw
+from tests.integration.console.conftest import funded_order, more_breaks, post_to_ledger, raw
 from tests.support.stack import Stack, Tenant
 
 pytestmark = pytest.mark.integration
@@ -205,4 +205,90 @@ async def test_finance_sees_the_trends_drawn(
     held = await page.evaluate("Chart.getChart('chart-escrow').data.datasets[0].data.at(-1)")
     assert held == 100_000  # USD 100,000.00, in major units for the axis
     await shot(page, "trends")
+    await page.context.close()
+
+
+async def test_finance_works_a_break_with_a_second_approver(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    break_id = tenant.objects["break_id"]
+    maker = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await maker.get_by_role("link", name="Breaks").click()
+    await maker.locator(f'tr[data-break="{break_id}"]').get_by_role("link", name=break_id).click()
+    await maker.wait_for_selector("#break")
+    await maker.fill("textarea[name=body]", "Stripe fee on the charge was never booked")
+    await maker.get_by_role("button", name="Add comment").click()
+    await maker.wait_for_selector("#comments li")
+    form = maker.locator("#resolve")
+    await form.locator("input[name=reason]").fill("PSP fee never booked")
+    await form.locator("input[name=debit_account]").fill("psp_fee_expense")
+    await form.locator("input[name=credit_account]").fill("stripe_clearing")
+    await form.locator("input[name=amount]").fill("0.30")
+    await form.locator("input[name=external_ref]").fill(f"ch_{tenant.id}")
+    await form.get_by_role("button", name="Resolve").click()
+    await maker.wait_for_selector("#waiting")
+    await shot(maker, "break-pending")
+    await maker.click("#approve")
+    error = maker.locator("#error[data-code=same_user_approval]")
+    await error.wait_for()
+    assert "cannot approve your own adjustment" in await error.inner_text()
+    await shot(maker, "break-same-user")
+
+    checker = await signed_in_page(chromium, console_url, raw(tenant.keys["all"]))
+    await checker.goto(f"{console_url}/finance/breaks")
+    await checker.locator(f'li[data-pending="{break_id}"] a').click()
+    await checker.click("#approve")
+    await checker.wait_for_selector("#resolution[data-status=applied]")
+    assert (
+        "Stripe fee on the charge was never booked"
+        in await checker.locator("#comments").inner_text()
+    )
+    await shot(checker, "break-approved")
+    flow = await stack.ok("ledger", "GET",
+                          f"/v1/ledger/reconciliation/breaks/{break_id}/workflow",
+                          tenant.keys["finance"])  # fmt: skip
+    assert flow["break"]["status"] == "resolved"
+    assert flow["resolution"]["checker"] == f"apikey:{tenant.id}-all"
+    await maker.context.close()
+    await checker.context.close()
+
+
+async def test_finance_reads_a_period_report_and_downloads_it(
+    chromium: object, console_url: str, prepared: Tenant
+) -> None:
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["finance"]))
+    await page.get_by_role("link", name="Reports").click()
+    await page.select_option("select[name=kind]", "balance-sheet")
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_selector("#report[data-kind=balance-sheet]")
+    assert "1,250.00" in await page.locator("tr[data-code=bank]").inner_text()
+    await shot(page, "balance-sheet")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download CSV").click()
+    download = await info.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
+    assert text.startswith("section,code,number,name,currency,opening,closing")
+    assert download.suggested_filename.startswith("balance-sheet-USD-")
+    await page.context.close()
+
+
+async def test_finance_bulk_resolves_ticked_breaks(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    """The checkboxes belong to the bulk form through its ``form`` attribute: boosted by
+    htmx, the submission still carries them."""
+    tenant = await stack.prepare()
+    first = int(tenant.objects["break_id"])
+    others = await more_breaks(stack, tenant, 1)
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.goto(f"{console_url}/finance/breaks")
+    for b in (first, *others):
+        await page.check(f"input[name=break_{b}]")
+    await page.fill("input[name=reason][form=bulk]", "payout batch of June")
+    await page.get_by_role("button", name="Resolve ticked").click()
+    await page.get_by_text("2 breaks resolved").wait_for()
+    api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
+                         tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
+    assert sorted(b["id"] for b in api["data"]) == sorted([first, *others])
     await page.context.close()

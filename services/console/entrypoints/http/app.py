@@ -18,11 +18,13 @@ from services.console.bootstrap import HERE, UPSTREAMS, ConsoleContainer, bootst
 from services.console.domain import formatting
 from services.console.domain.session import signed_out
 from services.console.entrypoints.http import (
+    break_workflow,
     breaks,
     finance,
     operations,
     pages,
     periods,
+    reports,
     supplier,
     trends,
 )
@@ -82,7 +84,17 @@ def create_console_app(
                   openapi_url=None)  # fmt: skip
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, finance, breaks, periods, trends, operations, supplier):
+    for module in (
+        pages,
+        finance,
+        breaks,
+        break_workflow,
+        periods,
+        reports,
+        trends,
+        operations,
+        supplier,
+    ):
         app.include_router(module.router)
     install_errors(app)
     install_health(app)

@@ -1,12 +1,14 @@
 """Finance: the reconciliation break queue (filter by status, kind, owner, age; assign;
-resolve with a reason) and a run against Stripe.
+resolve with a reason; bulk-resolve the ticked breaks, all or none), the adjustments that
+wait for approval, and a run against Stripe. One break's own page is ``break_workflow.py``.
 
-Status and kind are the ledger's own filters; owner and age are applied here to the page
-the ledger answers (the oldest 500 breaks), since its list does not take them yet.
+Status and kind are the ledger's own filters; owner and age are applied here to the
+breaks the ledger lists (the oldest 500), since its list does not take them: the page says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -27,7 +29,28 @@ from services.console.entrypoints.http.deps import (
 
 router = APIRouter(prefix="/finance/breaks")
 STATUSES = ("open", "resolved", "cleared")
-KINDS = ("missing_in_ledger", "missing_in_stripe", "amount_mismatch", "escrow_held_mismatch")
+KINDS = ("missing_in_ledger", "missing_in_stripe", "amount_mismatch", "escrow_held_mismatch",
+         "date_mismatch", "ledger_disagrees", "escrow_disagrees", "stripe_disagrees",
+         "three_way_disagree")  # fmt: skip
+LISTED_AT_MOST = 500
+# The ledger's list does not say which breaks have a resolution waiting for approval: the
+# queue reads the workflow of its first open breaks for that, 8 at a time.
+PENDING_CHECKED = 100
+
+
+async def pending_of(ledger: Any, breaks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The pending resolutions (``{break_id: resolution}``) of the first open breaks."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(b: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        async with gate:
+            flow = await ledger.break_workflow(int(b["id"]))
+        found = flow.get("resolution")
+        return int(b["id"]), found if found and found["status"] == "pending_approval" else None
+
+    opened = [b for b in breaks if b["status"] == "open"][:PENDING_CHECKED]
+    found = await asyncio.gather(*(one(b) for b in opened))
+    return {i: r for i, r in found if r is not None}
 
 
 async def queue_page(
@@ -41,12 +64,15 @@ async def queue_page(
     status = filters.get("status") if filters.get("status") in STATUSES else "open"
     kind = filters.get("kind") if filters.get("kind") in KINDS else None
     age = filters.get("min_age", "")
-    page = await c.ledger(str(session.api_key)).breaks(status, kind)
+    ledger = c.ledger(str(session.api_key))
+    page = await ledger.breaks(status, kind, LISTED_AT_MOST)
     shown = queue.matching(page.items, filters.get("owner") or None,
                            int(age) if age.isdigit() else None)  # fmt: skip
     return render(
         request, "finance/breaks.html", status_code, breaks=shown, ages=queue.by_age(shown),
         owners=queue.owners(page.items), statuses=STATUSES, kinds=KINDS,
+        pending=await pending_of(ledger, shown), listed=len(page.items),
+        listed_at_most=LISTED_AT_MOST, pending_checked=PENDING_CHECKED,
         filters={"status": status, "kind": kind or "", "owner": filters.get("owner", ""),
                  "min_age": age if age.isdigit() else ""},
         new_key=lambda: str(uuid.uuid4()), **context,
@@ -63,9 +89,10 @@ async def break_queue(
     owner: str = "",
     min_age: str = "",
     done: str | None = None,
+    count: int = 0,
 ) -> Response:
     filters = {"status": status, "kind": kind, "owner": owner, "min_age": min_age}
-    return await queue_page(request, session, c, filters, done=done)
+    return await queue_page(request, session, c, filters, done=done, count=count)
 
 
 async def act(
@@ -100,6 +127,28 @@ async def resolve(
     ledger = c.ledger(str(session.api_key))
     return await act(request, session, c, form, "resolved",
                      ledger.resolve_break(break_id, reason, idempotency_key_of(form)))  # fmt: skip
+
+
+@router.post("/bulk-resolve", include_in_schema=False)
+async def bulk_resolve(request: Request, session: SignedIn, form: Form, c: Container) -> Response:
+    """The ticked breaks resolved with one reason, all or none: a refusal lists each
+    break's reason and resolves nothing."""
+    chosen, reason = queue.ticked(form), form.get("reason", "").strip()
+    if not chosen:
+        return await queue_page(request, session, c, form, 422,
+                                error="Tick at least one break to resolve.")  # fmt: skip
+    ledger = c.ledger(str(session.api_key))
+    try:
+        await ledger.bulk_resolve(chosen, reason, idempotency_key_of(form))
+    except ApiFailure as exc:
+        if exc.status not in (409, 422):
+            raise
+        return await queue_page(request, session, c, form, exc.status, error=exc.message,
+                                refused=queue.refusals(exc.details), ticked=chosen)  # fmt: skip
+    back = {k: form.get(k, "") for k in ("status", "kind", "owner", "min_age")}
+    query = "&".join(f"{k}={v}" for k, v in back.items() if v)
+    done = f"/finance/breaks?done=bulk&count={len(chosen)}"
+    return redirect(done + (f"&{query}" if query else ""))
 
 
 @router.post("/runs", include_in_schema=False)
