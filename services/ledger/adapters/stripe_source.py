@@ -150,7 +150,8 @@ def _when(value: str) -> datetime:
     if value.isdigit():
         return datetime.fromtimestamp(int(value), UTC)
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # in UTC, where an instant outside years 1-9999 is an OverflowError (a bad report)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from services.ledger.entrypoints.http.deps import Container, Finance
+from services.ledger.entrypoints.http.deps import Container, Finance, in_utc
 from services.ledger.service_layer import queries
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -41,9 +41,9 @@ async def export_journal(
     end: datetime | None = Query(None, alias="to"),
 ) -> StreamingResponse:
     """Every posting of the tenant dated in [from, to), one row each (see docs/ledger.md)."""
-    body = queries.export_journal(
-        c.unit_of_work(), who.tenant_id, start or BEGINNING, end or END, format
-    )
+    first = in_utc(start) if start else BEGINNING  # checked before the stream starts
+    last = in_utc(end) if end else END
+    body = queries.export_journal(c.unit_of_work(), who.tenant_id, first, last, format)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     filename = f"journal-{who.tenant_id}.{format}"
     return StreamingResponse(
