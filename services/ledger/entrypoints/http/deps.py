@@ -11,8 +11,8 @@ from services.ledger.bootstrap import LedgerContainer
 from services.ledger.service_layer.commands import Caller
 from shared.clock import Clock
 from shared.http.auth import Principal, requires
-from shared.http.errors import ApiError
 from shared.http.container import container_of
+from shared.http.errors import ApiError
 
 Container = Annotated[LedgerContainer, Depends(container_of(LedgerContainer))]
 
