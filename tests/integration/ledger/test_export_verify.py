@@ -142,3 +142,38 @@ def test_the_tool_uses_the_standard_library_only() -> None:
         for a in n.names
     }  # fmt: skip
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported
+
+
+def _altered(tmp_path: Path, rows: list[dict[str, str]], name: str) -> Path:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = tmp_path / name
+    path.write_text("\ufeff" + out.getvalue(), encoding="utf-8")
+    return path
+
+
+async def test_an_export_whose_sides_or_opening_balances_were_altered_fails(
+    api: Api, ledger: AsyncEngine, tmp_path: Path
+) -> None:
+    """The hash covers each posting's signed amount only: moving the same sum onto both
+    sides (debit 150 / credit 50 for a debit of 100) inflates every debit and credit total
+    while the chain still holds; and opening balances are in no chain at all."""
+    await journal(api, ledger)
+    path = await export(api, tmp_path, "csv", **{"from": "2026-06-01T00:00:00Z"})
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert verify(path).returncode == 0
+
+    i = next(i for i, r in enumerate(rows) if r["kind"] != "opening_balance" and r["debit"] != "0")
+    both = [dict(r) for r in rows]
+    both[i]["debit"] = str(int(rows[i]["debit"]) + 50)
+    both[i]["credit"] = "50"
+    done = verify(_altered(tmp_path, both, "both-sides.csv"))
+    assert done.returncode == 1, done.stdout
+
+    j = next(i for i, r in enumerate(rows) if r["kind"] == "opening_balance" and r["credit"] != "0")
+    opening = [dict(r) for r in rows]
+    opening[j]["credit"] = str(int(rows[j]["credit"]) + 1_000_000)
+    done = verify(_altered(tmp_path, opening, "opening.csv"))
+    assert done.returncode == 1, done.stdout
