@@ -46,12 +46,17 @@ def pull_balance_transactions(
     params: dict[str, object] = (
         {"limit": 100} if account else {"limit": 100, "expand": ["data.source"]}
     )
-    created = {k: int(v.timestamp()) for k, v in (("gte", start), ("lt", end)) if v is not None}
+    created = created_filter(start, end)
     if created:
         params["created"] = created
     options = {"stripe_account": account} if account else {}
     page = client.v1.balance_transactions.list(params=params, options=options)  # type: ignore[arg-type]
     yield from own_lines(page.auto_paging_iter(), tenant_id, account)
+
+
+def created_filter(start: datetime | None, end: datetime | None) -> dict[str, int]:
+    """The ``created`` filter of a list of balance transactions created in [start, end)."""
+    return {k: int(v.timestamp()) for k, v in (("gte", start), ("lt", end)) if v is not None}
 
 
 def own_lines(
