@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -55,8 +56,15 @@ def pull_balance_transactions(
 
 
 def created_filter(start: datetime | None, end: datetime | None) -> dict[str, int]:
-    """The ``created`` filter of a list of balance transactions created in [start, end)."""
-    return {k: int(v.timestamp()) for k, v in (("gte", start), ("lt", end)) if v is not None}
+    """The ``created`` filter of a list of balance transactions created in [start, end).
+    ``created`` is whole seconds: ``gte`` rounds down and ``lt`` up, so the pull holds the
+    whole window and ``in_scope`` cuts it exactly (a line at 10:00:00 is in [.., 10:00:00.5))."""
+    found: dict[str, int] = {}
+    if start is not None:
+        found["gte"] = math.floor(start.timestamp())
+    if end is not None:
+        found["lt"] = math.ceil(end.timestamp())
+    return found
 
 
 def own_lines(
