@@ -177,6 +177,15 @@ def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:
 
 
 def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
+    """The report's lines; ``ReportFormatError`` for anything that is no such report (the
+    csv module's own refusals, a field above its size limit, included)."""
+    try:
+        yield from _parse_report_csv(lines)
+    except csv.Error as exc:
+        raise ReportFormatError(f"not a readable CSV: {exc}") from exc
+
+
+def _parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
