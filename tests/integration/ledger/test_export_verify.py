@@ -177,3 +177,24 @@ async def test_an_export_whose_sides_or_opening_balances_were_altered_fails(
     opening[j]["credit"] = str(int(rows[j]["credit"]) + 1_000_000)
     done = verify(_altered(tmp_path, opening, "opening.csv"))
     assert done.returncode == 1, done.stdout
+
+
+async def test_an_export_of_the_whole_journal_holds_postings_dated_before_1970(
+    api: Api, ledger: AsyncEngine, tmp_path: Path
+) -> None:
+    """Staff may date a posting at any past moment; an export without ``from`` is the whole
+    journal (no opening balances, every link), whatever the earliest date."""
+    r = await api.client.post(
+        "/v1/ledger/adjustments",
+        json={"reason": "opening entry of a migrated book", "posted_at": "1969-12-31T00:00:00Z",
+              "lines": [{"account": "bank", "currency": "USD", "debit": 500},
+                        {"account": "suspense", "currency": "USD", "credit": 500}]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    await post(ledger, funded(api.tenant, "o1", 1_000, 1_000, at=MAY))
+    path = await export(api, tmp_path, "csv")
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert [r["kind"] for r in rows].count("opening_balance") == 0
+    assert {r["posted_at"][:4] for r in rows} == {"1969", "2026"}
+    done = verify(path, "--complete")
+    assert done.returncode == 0, done.stdout
