@@ -233,8 +233,7 @@ async def test_a_report_the_csv_reader_refuses_is_a_422(api: Api, path: str) -> 
     """A field above the csv module's limit (128 KiB, well inside the 1 MiB body limit)
     raises csv.Error, which is no ValueError: it must still be an invalid report."""
     body = (
-        b"balance_transaction_id,currency,amount,type\n"
-        b'txn_big,USD,1.00,"' + b"x" * 200_000 + b'"\n'
+        b'balance_transaction_id,currency,amount,type\ntxn_big,USD,1.00,"' + b"x" * 200_000 + b'"\n'
     )
     r = await api.client.post(
         f"/v1/ledger/reconciliation/{path}", params={"source": "csv"}, content=body

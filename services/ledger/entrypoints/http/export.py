@@ -12,7 +12,7 @@ from services.ledger.entrypoints.http.deps import Container, Finance, in_utc
 from services.ledger.service_layer import queries
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)  # the whole journal: no opening balances, any date
 END = datetime(9999, 1, 1, tzinfo=UTC)
 EXPORTED = {
     "description": "One row per posting, in the columns docs/ledger.md lists",
