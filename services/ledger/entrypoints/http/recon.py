@@ -159,7 +159,10 @@ async def list_breaks(
     return ListOf[BreakPublic].of(found, request, lambda b: BreakPublic.of(b, now))
 
 
-@router.post("/breaks/{break_id}/resolve")
+@router.post(
+    "/breaks/{break_id}/resolve",
+    responses={409: {"description": "break_resolved: resolved already, it stays as it was"}},
+)
 async def resolve(break_id: RowId, body: Resolve, who: Finance, c: Container) -> BreakPublic:
     now = c.clock.now()
     with answered():
