@@ -165,3 +165,19 @@ def test_windows_that_meet_at_a_fraction_of_a_second_list_every_line_once() -> N
     assert first["gte"] <= line < first["lt"]  # listed by the first, which holds it
     assert second["gte"] <= line  # listed by the second too, which cuts it off
     assert created_filter(None, datetime(2026, 6, 1, 10, tzinfo=UTC)) == {"lt": line}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "payment_network_reserve_hold", "payment_network_reserve_release",  # API types
+        "payout_minimum_balance_hold", "payout_minimum_balance_release",
+        "connect_reserved_funds", "payment_network_reserved_funds",  # reporting categories
+    ],
+)  # fmt: skip
+def test_every_reserve_stripe_names_moves_clearing_against_the_reserve(kind: str) -> None:
+    """Stripe holds money back under these names too: no event books them, so unbooked
+    they leave Stripe clearing above the Stripe balance."""
+    assert lines_of(bt(kind, -700, src="x")) == [
+        ("stripe_clearing", -700, "x"), ("stripe_reserve", 700, None),
+    ]  # fmt: skip
