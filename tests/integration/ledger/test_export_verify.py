@@ -198,3 +198,15 @@ async def test_an_export_of_the_whole_journal_holds_postings_dated_before_1970(
     assert {r["posted_at"][:4] for r in rows} == {"1969", "2026"}
     done = verify(path, "--complete")
     assert done.returncode == 0, done.stdout
+
+
+async def test_an_export_whose_to_is_not_after_its_from_is_a_422(api: Api) -> None:
+    """[from, to) with to <= from holds nothing: a mistaken range, refused as the runs and
+    reports refuse theirs, not answered with an export of opening balances only."""
+    for fmt in ("csv", "json"):
+        for start, end in (("2026-07-01", "2026-01-01"), ("2026-07-01", "2026-07-01")):
+            r = await api.client.get(
+                "/v1/ledger/export", params={"format": fmt, "from": start, "to": end}
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "invalid_window", r.text
