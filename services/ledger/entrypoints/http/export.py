@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from services.ledger.entrypoints.http.deps import Container, Finance, in_utc
 from services.ledger.service_layer import queries
+from shared.http.errors import ApiError
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)  # the whole journal: no opening balances, any date
@@ -32,7 +33,11 @@ EXPORTED = {
 }
 
 
-@router.get("/export", response_class=StreamingResponse, responses={200: EXPORTED})
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: EXPORTED, 422: {"description": "invalid_window: `to` is not after `from`"}},
+)
 async def export_journal(
     who: Finance,
     c: Container,
@@ -43,6 +48,8 @@ async def export_journal(
     """Every posting of the tenant dated in [from, to), one row each (see docs/ledger.md)."""
     first = in_utc(start) if start else BEGINNING  # checked before the stream starts
     last = in_utc(end) if end else END
+    if first >= last:
+        raise ApiError(422, "invalid_window", f"from ({first}) must be before to ({last})")
     body = queries.export_journal(c.unit_of_work(), who.tenant_id, first, last, format)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     filename = f"journal-{who.tenant_id}.{format}"
