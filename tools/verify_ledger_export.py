@@ -9,7 +9,9 @@ What it checks, from the file alone (docs/ledger.md, "Export" and "Books"):
    file says of it (canonical: the key-sorted, compact JSON of its id, seq, book_seq,
    tenant, dates, source, kind, actor, reason, memo, reverses and postings in line order):
    a row altered anywhere fails here;
-2. each transaction has >= 2 postings that sum to zero per currency;
+2. each transaction has >= 2 postings that sum to zero per currency, each row on one side
+   (debit or credit, neither below zero), and the opening balances of a range export
+   sum to zero per tenant and currency (they are in no chain);
 3. within each book, every link follows from the one before it in the file: ``prev_hash``
    of position n+1 is the ``hash`` of position n, and position 1 chains from 64 zeros. A
    range export may leave out positions (a transaction dated outside the range): those
@@ -113,7 +115,7 @@ def group(rows: list[dict[str, Any]], problems: list[str]) -> dict[str, Transact
         t = txs.setdefault(str(row["transaction_id"]), Transaction(fields))
         if t.fields != fields:
             problems.append(f"row {n}: transaction {row['transaction_id']} differs between rows")
-        amount = int(row["debit"]) - int(row["credit"])
+        amount = sides(row, n, problems)
         ref = row["external_ref"] or None
         t.postings.append(
             (
@@ -122,6 +124,30 @@ def group(rows: list[dict[str, Any]], problems: list[str]) -> dict[str, Transact
             )
         )
     return txs
+
+
+def sides(row: dict[str, Any], n: int, problems: list[str]) -> int:
+    """A row's signed amount. The chain hashes only that, so the sides are checked here:
+    one of debit and credit is zero, neither below (a posting stated on both sides, e.g.
+    debit 150 / credit 50 for 100, hashes the same but inflates both totals)."""
+    debit, credit = int(row["debit"]), int(row["credit"])
+    if debit < 0 or credit < 0 or (debit and credit):
+        problems.append(f"row {n}: debit {debit} and credit {credit}: one side, above zero")
+    return debit - credit
+
+
+def check_openings(rows: list[dict[str, Any]], problems: list[str]) -> None:
+    """Opening balances are in no chain: what the file can say of them is that, balances
+    of balanced books, they sum to zero per tenant and currency, each on one side."""
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for n, row in enumerate(rows, start=1):
+        if row["kind"] == OPENING:
+            sums[(str(row["tenant_id"]), str(row["currency"]))] += sides(row, n, problems)
+    problems += [
+        f"opening balances of {tenant} in {cur} sum to {total}, not 0"
+        for (tenant, cur), total in sorted(sums.items())
+        if total
+    ]
 
 
 def position(t: Transaction) -> int:
@@ -207,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     problems: list[str] = []
     try:
         txs = group(rows, problems)
+        check_openings(rows, problems)
         found, notes = check_books(txs, args.complete, dict(args.head))
     except (KeyError, ValueError, TypeError) as exc:
         print(f"{args.export} is not a journal export: {exc!r}", file=sys.stderr)

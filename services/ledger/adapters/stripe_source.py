@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -46,12 +47,24 @@ def pull_balance_transactions(
     params: dict[str, object] = (
         {"limit": 100} if account else {"limit": 100, "expand": ["data.source"]}
     )
-    created = {k: int(v.timestamp()) for k, v in (("gte", start), ("lt", end)) if v is not None}
+    created = created_filter(start, end)
     if created:
         params["created"] = created
     options = {"stripe_account": account} if account else {}
     page = client.v1.balance_transactions.list(params=params, options=options)  # type: ignore[arg-type]
     yield from own_lines(page.auto_paging_iter(), tenant_id, account)
+
+
+def created_filter(start: datetime | None, end: datetime | None) -> dict[str, int]:
+    """The ``created`` filter of a list of balance transactions created in [start, end).
+    ``created`` is whole seconds: ``gte`` rounds down and ``lt`` up, so the pull holds the
+    whole window and ``in_scope`` cuts it exactly (a line at 10:00:00 is in [.., 10:00:00.5))."""
+    found: dict[str, int] = {}
+    if start is not None:
+        found["gte"] = math.floor(start.timestamp())
+    if end is not None:
+        found["lt"] = math.ceil(end.timestamp())
+    return found
 
 
 def own_lines(
@@ -150,7 +163,8 @@ def _when(value: str) -> datetime:
     if value.isdigit():
         return datetime.fromtimestamp(int(value), UTC)
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # in UTC, where an instant outside years 1-9999 is an OverflowError (a bad report)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:
@@ -163,6 +177,15 @@ def _tenant(row: list[str], tenant_cols: list[int]) -> str | None:
 
 
 def parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
+    """The report's lines; ``ReportFormatError`` for anything that is no such report (the
+    csv module's own refusals, a field above its size limit, included)."""
+    try:
+        yield from _parse_report_csv(lines)
+    except csv.Error as exc:
+        raise ReportFormatError(f"not a readable CSV: {exc}") from exc
+
+
+def _parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:

@@ -16,7 +16,8 @@ from services.ledger.domain.stripe_books import GROSS_BY_ORDER
 # taken in through Stripe per order, as the ledger (clearing lines of the order's funding and
 # refund transactions), escrow and Stripe (the tenant's charges and refunds that name the
 # order, as runs recorded them) know it. Stripe's figure is NULL for an order none of the
-# recorded lines names: then only ledger and escrow are compared (the held check).
+# recorded lines names: then only ledger and escrow are compared (the held check). An order
+# only Stripe names is one that ledger and escrow both put at 0.
 _THREE_WAY = """
 WITH lh AS (
     SELECT a.subledger AS order_id, a.currency, -sum(p.amount)::bigint AS held
@@ -51,9 +52,12 @@ WITH lh AS (
       ON e.order_id = coalesce(lh.order_id, lc.order_id)
      AND e.currency = coalesce(lh.currency, lc.currency)
 )
-SELECT t.order_id, t.currency, t.l_held, t.e_held, t.l_coll, t.e_coll, sc.collected AS s_coll
-FROM three t LEFT JOIN sc ON sc.order_id = t.order_id AND sc.currency = t.currency
-WHERE t.l_held <> t.e_held OR t.l_coll <> t.e_coll OR t.l_coll <> sc.collected
+SELECT coalesce(t.order_id, sc.order_id) AS order_id, coalesce(t.currency, sc.currency) AS currency,
+       coalesce(t.l_held, 0) AS l_held, coalesce(t.e_held, 0) AS e_held,
+       coalesce(t.l_coll, 0) AS l_coll, coalesce(t.e_coll, 0) AS e_coll, sc.collected AS s_coll
+FROM three t FULL JOIN sc ON sc.order_id = t.order_id AND sc.currency = t.currency
+WHERE t.order_id IS NULL  -- an order only Stripe names: ledger and escrow say 0
+   OR t.l_held <> t.e_held OR t.l_coll <> t.e_coll OR t.l_coll <> sc.collected
 """
 
 

@@ -48,7 +48,9 @@ PAYOUT_RETURNS = frozenset({"payout_failure", "payout_cancel", "payout_reversal"
 STRIPE_FEES = frozenset({"stripe_fee", "fee", "network_cost", "tax_fee", "stripe_fx_fee"})
 RESERVES = frozenset({
     "reserve_transaction", "reserved_funds", "risk_reserved_funds", "reserve_hold",
-    "reserve_release",
+    "reserve_release", "payment_network_reserve_hold", "payment_network_reserve_release",
+    "payout_minimum_balance_hold", "payout_minimum_balance_release",
+    "connect_reserved_funds", "payment_network_reserved_funds",
 })  # fmt: skip
 ADJUSTMENTS = frozenset({"adjustment", "dispute", "dispute_reversal", "other_adjustment"})
 # Their gross is booked here; every other type's gross is booked by an event (charge,

@@ -130,7 +130,7 @@ def export_journal(
     """Export the journal, one row per posting (columns in docs/ledger.md)."""
     if format not in ("csv", "json"):
         raise typer.BadParameter("format is csv or json")
-    first = (start or datetime(1970, 1, 1)).replace(
+    first = (start or datetime(1, 1, 1)).replace(
         tzinfo=start.tzinfo if start and start.tzinfo else UTC
     )
     last = (end or datetime(9999, 1, 1)).replace(tzinfo=end.tzinfo if end and end.tzinfo else UTC)

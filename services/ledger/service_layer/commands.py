@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from services.ledger.domain import breaks as breaks_rules
 from services.ledger.domain import periods, staff, stripe_books
 from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
@@ -243,8 +244,13 @@ async def resolve_break(
     now: datetime,
     before_commit: Callable[[BreakRecord], object] | None = None,
 ) -> BreakRecord:
-    """Staff resolved a break with a note: it stays resolved across runs."""
+    """Staff resolved a break with a note: it stays resolved across runs, and as it was
+    resolved (``BreakResolved`` for one resolved already). A resolution waiting for
+    approval does not stop it: that one is then never posted (``breaks.approve``)."""
     async with uow:
+        locked = await uow.break_work.lock(caller.tenant_id, [break_id])
+        if break_id in locked:
+            breaks_rules.check_resolvable(locked[break_id].status, pending=False)
         found = await uow.reconciliation.resolve(
             caller.tenant_id, break_id, resolution, caller.actor, now
         )

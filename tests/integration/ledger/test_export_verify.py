@@ -142,3 +142,71 @@ def test_the_tool_uses_the_standard_library_only() -> None:
         for a in n.names
     }  # fmt: skip
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported
+
+
+def _altered(tmp_path: Path, rows: list[dict[str, str]], name: str) -> Path:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = tmp_path / name
+    path.write_text("\ufeff" + out.getvalue(), encoding="utf-8")
+    return path
+
+
+async def test_an_export_whose_sides_or_opening_balances_were_altered_fails(
+    api: Api, ledger: AsyncEngine, tmp_path: Path
+) -> None:
+    """The hash covers each posting's signed amount only: moving the same sum onto both
+    sides (debit 150 / credit 50 for a debit of 100) inflates every debit and credit total
+    while the chain still holds; and opening balances are in no chain at all."""
+    await journal(api, ledger)
+    path = await export(api, tmp_path, "csv", **{"from": "2026-06-01T00:00:00Z"})
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert verify(path).returncode == 0
+
+    i = next(i for i, r in enumerate(rows) if r["kind"] != "opening_balance" and r["debit"] != "0")
+    both = [dict(r) for r in rows]
+    both[i]["debit"] = str(int(rows[i]["debit"]) + 50)
+    both[i]["credit"] = "50"
+    done = verify(_altered(tmp_path, both, "both-sides.csv"))
+    assert done.returncode == 1, done.stdout
+
+    j = next(i for i, r in enumerate(rows) if r["kind"] == "opening_balance" and r["credit"] != "0")
+    opening = [dict(r) for r in rows]
+    opening[j]["credit"] = str(int(rows[j]["credit"]) + 1_000_000)
+    done = verify(_altered(tmp_path, opening, "opening.csv"))
+    assert done.returncode == 1, done.stdout
+
+
+async def test_an_export_of_the_whole_journal_holds_postings_dated_before_1970(
+    api: Api, ledger: AsyncEngine, tmp_path: Path
+) -> None:
+    """Staff may date a posting at any past moment; an export without ``from`` is the whole
+    journal (no opening balances, every link), whatever the earliest date."""
+    r = await api.client.post(
+        "/v1/ledger/adjustments",
+        json={"reason": "opening entry of a migrated book", "posted_at": "1969-12-31T00:00:00Z",
+              "lines": [{"account": "bank", "currency": "USD", "debit": 500},
+                        {"account": "suspense", "currency": "USD", "credit": 500}]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    await post(ledger, funded(api.tenant, "o1", 1_000, 1_000, at=MAY))
+    path = await export(api, tmp_path, "csv")
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert [r["kind"] for r in rows].count("opening_balance") == 0
+    assert {r["posted_at"][:4] for r in rows} == {"1969", "2026"}
+    done = verify(path, "--complete")
+    assert done.returncode == 0, done.stdout
+
+
+async def test_an_export_whose_to_is_not_after_its_from_is_a_422(api: Api) -> None:
+    """[from, to) with to <= from holds nothing: a mistaken range, refused as the runs and
+    reports refuse theirs, not answered with an export of opening balances only."""
+    for fmt in ("csv", "json"):
+        for start, end in (("2026-07-01", "2026-01-01"), ("2026-07-01", "2026-07-01")):
+            r = await api.client.get(
+                "/v1/ledger/export", params={"format": fmt, "from": start, "to": end}
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "invalid_window", r.text

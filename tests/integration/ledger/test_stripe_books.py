@@ -226,3 +226,16 @@ async def test_a_stripe_account_is_one_tenants(api: Api) -> None:
         headers={"Authorization": f"Bearer {other}"},
     )  # fmt: skip
     assert r.status_code == 409 and r.json()["error"]["code"] == "stripe_account_taken", r.text
+
+
+@pytest.mark.parametrize("path", ["runs", "dry-runs"])
+async def test_a_report_the_csv_reader_refuses_is_a_422(api: Api, path: str) -> None:
+    """A field above the csv module's limit (128 KiB, well inside the 1 MiB body limit)
+    raises csv.Error, which is no ValueError: it must still be an invalid report."""
+    body = (
+        b'balance_transaction_id,currency,amount,type\ntxn_big,USD,1.00,"' + b"x" * 200_000 + b'"\n'
+    )
+    r = await api.client.post(
+        f"/v1/ledger/reconciliation/{path}", params={"source": "csv"}, content=body
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_report", r.text

@@ -99,3 +99,34 @@ async def test_an_escrow_that_cannot_be_asked_is_a_502_and_records_nothing(api: 
     )  # fmt: skip
     assert r.status_code == 502 and r.json()["error"]["code"] == "escrow_unavailable", r.text
     assert (await api.client.get("/v1/ledger/reconciliation/breaks")).json()["data"] == []
+
+
+async def test_an_order_only_stripe_names_is_a_three_way_break(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    """Stripe took money for an order that neither the ledger nor escrow knows: ledger and
+    escrow agree on 0, so Stripe is the odd one out (the check must not start from the
+    orders the ledger or escrow know only)."""
+    t = api.tenant
+    await post(ledger, funded(t, "A", 100_000, 100_000, stripe_charge_id="ch_A", at=AT))
+    report = (
+        "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
+        "payment_metadata[order_id]\n"
+        "txn_{t}_A,2026-06-02 00:00:00,usd,1000.00,0.00,charge,ch_A,A\n"
+        "txn_{t}_G,2026-06-02 00:00:00,usd,40.00,0.00,charge,ch_G,G\n"
+    )
+    caller = commands.Caller(t, "apikey:alice")
+    result = await commands.reconcile(
+        LedgerUnitOfWork(ledger, NO_EVENTS), caller, source="csv", now=NOW,
+        escrow=[EscrowHeld("A", "USD", 100_000, 100_000)],
+        lines=list(parse_report_csv(report.format(t=t).splitlines())),
+    )  # fmt: skip
+    breaks = await queries.breaks(
+        LedgerUnitOfWork(ledger, NO_EVENTS), caller, "open", None, Page(limit=100)
+    )
+    found = {(b.kind, b.object_id): (b.ledger_amount, b.other_amount) for b in breaks.items}
+    assert found == {
+        ("missing_in_ledger", "ch_G"): (None, 4_000),
+        ("stripe_disagrees", "G"): (0, 4_000),
+    }
+    assert result.counts["stripe_disagrees"] == 1

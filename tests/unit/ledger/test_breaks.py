@@ -244,3 +244,17 @@ async def test_a_pending_adjustment_of_a_break_resolved_meanwhile_is_not_posted(
     with pytest.raises(BreakResolved):
         await breaks.approve(uow, BOB, a, NOW)
     assert len(uow.journal.transactions) == 2  # the fundings only
+
+
+async def test_the_older_resolve_route_leaves_a_resolved_break_as_it_was_resolved(
+    uow: FakeLedgerUnitOfWork,
+) -> None:
+    """A break resolved with a posted adjustment stays resolved by its resolver, with its
+    reason: the older ``.../resolve`` route must not resolve it again over them."""
+    a = ids(uow)["A"]
+    done = await breaks.resolve(uow, ALICE, a, "fee booked by hand", None, NOW)
+    assert done.break_.status == "resolved"
+    with pytest.raises(BreakResolved):
+        await commands.resolve_break(uow, BOB, a, "something else", NOW + timedelta(hours=1))
+    w = await breaks.workflow(uow, ALICE, a)
+    assert (w.break_.resolved_by, w.break_.resolution) == ("apikey:alice", "fee booked by hand")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import stripe
 
-from services.ledger.adapters.stripe_source import own_lines
+from services.ledger.adapters.stripe_source import created_filter, own_lines
 from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
@@ -152,3 +152,32 @@ def test_a_platform_accounts_lines_are_seen_by_the_tenant_they_name_only() -> No
     assert mine[0].available_on == datetime.fromtimestamp(1_780_200_000, UTC)
     # a tenant's own connected account: every line is its own, whatever the metadata says
     assert len(list(own_lines([listed(5, "ch_5"), *page], "t1", "acct_1"))) == 5
+
+
+def test_windows_that_meet_at_a_fraction_of_a_second_list_every_line_once() -> None:
+    """Stripe's ``created`` is whole seconds. Windows [9:00, 10:00:00.5) and [10:00:00.5,
+    11:00) must between them list a line created at 10:00:00: the first holds it, so its
+    pull's ``lt`` has to reach past that second (the run's own window then cuts exactly)."""
+    boundary = datetime(2026, 6, 1, 10, 0, 0, 500_000, tzinfo=UTC)
+    line = int(datetime(2026, 6, 1, 10, tzinfo=UTC).timestamp())
+    first = created_filter(datetime(2026, 6, 1, 9, tzinfo=UTC), boundary)
+    second = created_filter(boundary, datetime(2026, 6, 1, 11, tzinfo=UTC))
+    assert first["gte"] <= line < first["lt"]  # listed by the first, which holds it
+    assert second["gte"] <= line  # listed by the second too, which cuts it off
+    assert created_filter(None, datetime(2026, 6, 1, 10, tzinfo=UTC)) == {"lt": line}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "payment_network_reserve_hold", "payment_network_reserve_release",  # API types
+        "payout_minimum_balance_hold", "payout_minimum_balance_release",
+        "connect_reserved_funds", "payment_network_reserved_funds",  # reporting categories
+    ],
+)  # fmt: skip
+def test_every_reserve_stripe_names_moves_clearing_against_the_reserve(kind: str) -> None:
+    """Stripe holds money back under these names too: no event books them, so unbooked
+    they leave Stripe clearing above the Stripe balance."""
+    assert lines_of(bt(kind, -700, src="x")) == [
+        ("stripe_clearing", -700, "x"), ("stripe_reserve", 700, None),
+    ]  # fmt: skip

@@ -12,6 +12,7 @@ from services.ledger.service_layer.commands import Caller
 from shared.clock import Clock
 from shared.http.auth import Principal, requires
 from shared.http.container import container_of
+from shared.http.errors import ApiError
 
 Container = Annotated[LedgerContainer, Depends(container_of(LedgerContainer))]
 
@@ -25,8 +26,19 @@ def caller(who: Principal) -> Caller:
     return Caller(tenant_id=who.tenant_id, actor=who.actor)
 
 
+def in_utc(value: datetime) -> datetime:
+    """A moment from the query or body (naive: UTC) in UTC. One that leaves the years 1 to
+    9999 in UTC (0001-01-01T00:00+05:00) is bad input: the database cannot hold it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422, "validation_error", f"{value.isoformat()} is outside the years 1 to 9999 in UTC"
+        ) from None
+
+
 def at_or_now(value: datetime | None, clock: Clock) -> datetime:
     """A moment from the query or body (naive: UTC), or now."""
-    if value is None:
-        return clock.now()
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return clock.now() if value is None else in_utc(value)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, status
 
 from services.ledger.adapters.stripe_source import parse_report_csv
 from services.ledger.domain.recon import ReportFormatError, RunWindow, StripeLine
-from services.ledger.entrypoints.http.deps import Container, Finance, RowId, caller
+from services.ledger.entrypoints.http.deps import Container, Finance, RowId, caller, in_utc
 from services.ledger.entrypoints.http.errors import answered
 from services.ledger.entrypoints.http.schemas import (
     Assign,
@@ -95,7 +95,7 @@ async def run(
 
 
 def utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value is None else in_utc(value)
 
 
 def report_lines(body: bytes) -> list[StripeLine]:
@@ -159,7 +159,10 @@ async def list_breaks(
     return ListOf[BreakPublic].of(found, request, lambda b: BreakPublic.of(b, now))
 
 
-@router.post("/breaks/{break_id}/resolve")
+@router.post(
+    "/breaks/{break_id}/resolve",
+    responses={409: {"description": "break_resolved: resolved already, it stays as it was"}},
+)
 async def resolve(break_id: RowId, body: Resolve, who: Finance, c: Container) -> BreakPublic:
     now = c.clock.now()
     with answered():

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from services.ledger.adapters import report_documents as documents
 from services.ledger.domain.reports import Period
-from services.ledger.entrypoints.http.deps import Container, Finance, caller
+from services.ledger.entrypoints.http.deps import Container, Finance, caller, in_utc
 from services.ledger.entrypoints.http.errors import answered
 from services.ledger.entrypoints.http.report_schemas import (
     INCOME_EXAMPLE,
@@ -55,8 +55,7 @@ SHEET_CSV = (
 
 
 def _period(start: datetime, end: datetime) -> Period:
-    utc = lambda d: d if d.tzinfo else d.replace(tzinfo=UTC)  # noqa: E731
-    return Period.of(utc(start), utc(end))
+    return Period.of(in_utc(start), in_utc(end))
 
 
 def _file(body: str | bytes, fmt: str, name: str) -> Response:

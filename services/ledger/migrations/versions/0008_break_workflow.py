@@ -88,8 +88,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The work on breaks goes first: it references the date_mismatch breaks deleted next.
+    op.execute("DROP TABLE break_resolutions, break_assignments, break_comments, recon_match_rules")
     op.execute("DELETE FROM recon_breaks WHERE kind = 'date_mismatch'")
     op.execute("ALTER TABLE recon_runs DROP COLUMN date_mismatch")
     op.execute("ALTER TABLE recon_breaks DROP CONSTRAINT recon_breaks_kind_check")
     op.execute(f"ALTER TABLE recon_breaks ADD CONSTRAINT recon_breaks_kind_check CHECK (kind IN ({KINDS}))")
-    op.execute("DROP TABLE break_resolutions, break_assignments, break_comments, recon_match_rules")
