@@ -7,11 +7,13 @@ import pytest
 from services.escrow.domain.deadlines import Deadline, deadlines, lapse
 from services.escrow.domain.disputes import (
     NEGOTIATION_WINDOW,
+    close_chargeback,
     open_chargeback,
     open_dispute,
     resolve_dispute,
 )
 from services.escrow.domain.errors import (
+    InsufficientFunds,
     InvalidAmount,
     InvalidTransition,
     UnknownOffer,
@@ -198,3 +200,18 @@ def test_a_chargeback_is_not_negotiated() -> None:
     with pytest.raises(InvalidTransition):
         escalate(e, did, "buyer", "x", T0)
     assert not any(x.what == "dispute" for x in deadlines(e))
+
+
+def test_a_lost_chargeback_over_a_frozen_milestone_does_not_pay_that_money_out_again() -> None:
+    """The buyer's dispute froze 40,001; the card chargeback then claimed the whole payment,
+    but could freeze only what was left free (59,999). Lost, the bank kept all 100,000 of
+    it: the milestone's money is gone too, and must not then be released to the supplier
+    (escrow would pay out 40,001 the platform no longer holds: 140,001 out of 100,000)."""
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", e.total, "fraudulent", "pay-1", T0 + DAY)
+    e, _ = close_chargeback(e, "dp_1", "lost")
+    assert e.refunded == e.total and e.held == 0
+    with pytest.raises((InvalidTransition, InvalidAmount, InsufficientFunds)):
+        resolve_dispute(e, did, "release")
+    assert e.dispute(did).status == "resolved" and e.milestones[1].status == "refunded"
+    assert e.milestones[1].refunded_amount == 40_001
