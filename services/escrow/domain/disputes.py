@@ -104,6 +104,7 @@ def open_chargeback(
         stripe_dispute_id=stripe_dispute_id,
         payment_id=payment_id,
         opened_at=now,
+        claimed=amount,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     return check_invariants(escrow), [_opened(escrow, dispute)]
@@ -206,7 +207,11 @@ def resolve_dispute(
                 escrow, refund, "chargeback", None, via_stripe=False, payment_id=dispute.payment_id
             )
             events += booked
-        return check_invariants(release_what_is_due(escrow)), events
+        if outcome == "refund":
+            escrow, taken = _kept_by_the_bank(escrow, resolved, now)
+            events += taken
+        escrow, completed = complete_if_done(check_invariants(release_what_is_due(escrow)))
+        return escrow, events + completed
     if release:
         m = escrow.milestone(mid)
         escrow = escrow.with_milestone(m.model_copy(update={"status": "accepted"}))
@@ -222,6 +227,62 @@ def resolve_dispute(
     # A refund booked at once (wire money, returned offline) may settle the last milestone.
     escrow, completed = complete_if_done(check_invariants(escrow))
     return escrow, events + completed
+
+
+def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None) -> Decision:
+    """A lost chargeback took its whole claim from the platform's Stripe balance, also what
+    of it open milestone disputes had frozen (the chargeback could only freeze what was
+    free). That money is gone: book it as refunded from those disputes, oldest first, so
+    it can never be released to the supplier as well. A dispute left with nothing is
+    resolved as a refund (``resolved_by: chargeback``); one left with less keeps going on
+    what remains (its open offers, made for the old amount, lapse)."""
+    short = (chargeback.claimed or chargeback.amount) - chargeback.amount
+    events: list[EventModel] = []
+    for open_one in [d for d in escrow.disputes if d.milestone_id is not None and d.is_open]:
+        if short <= 0:
+            break
+        d = escrow.dispute(open_one.dispute_id)
+        mid = d.milestone_id
+        assert mid is not None
+        cut = min(short, d.amount)
+        short -= cut
+        offers = tuple(
+            o.model_copy(update={"status": "lapsed"}) if o.status == "open" else o
+            for o in d.offers
+        )
+        left = d.amount - cut
+        if left == 0:
+            update: dict[str, object] = {
+                "status": "resolved",
+                "outcome": "refund",
+                "release_amount": 0,
+                "refund_amount": cut,
+                "resolved_by": "chargeback",
+                "resolved_at": now,
+            }
+        else:
+            update = {"amount": left, "status": "open" if d.status == "negotiating" else d.status}
+        escrow = escrow.with_dispute(d.model_copy(update={**update, "offers": offers}))
+        escrow, booked = reserve_refund(
+            escrow, cut, "chargeback", mid, via_stripe=False, payment_id=chargeback.payment_id
+        )
+        if left:  # the rest of the milestone is still under dispute
+            m = escrow.milestone(mid)
+            escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed"}))
+        else:
+            events.append(
+                DisputeResolved(
+                    order_id=escrow.order_id,
+                    dispute_id=d.dispute_id,
+                    milestone_id=mid,
+                    outcome="refund",
+                    release_amount=0,
+                    refund_amount=cut,
+                    currency=escrow.currency,
+                )
+            )
+        events += booked
+    return check_invariants(escrow), events
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:

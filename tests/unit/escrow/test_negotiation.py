@@ -215,3 +215,29 @@ def test_a_lost_chargeback_over_a_frozen_milestone_does_not_pay_that_money_out_a
         resolve_dispute(e, did, "release")
     assert e.dispute(did).status == "resolved" and e.milestones[1].status == "refunded"
     assert e.milestones[1].refunded_amount == 40_001
+
+
+def test_a_lost_chargeback_takes_only_what_it_claimed_from_a_frozen_milestone() -> None:
+    """80,000 claimed, 59,999 free to freeze: the other 20,001 came out of the milestone
+    dispute's 40,001, which goes on over the 20,000 left (its open offer, made for the old
+    amount, lapses); the supplier can be released no more than those 20,000."""
+    e, did = disputed()
+    e, _ = make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
+    e, _ = open_chargeback(e, "dp_1", 80_000, "fraudulent", "pay-1", T0 + DAY)
+    e, events = close_chargeback(e, "dp_1", "lost")
+    d = e.dispute(did)
+    assert (d.status, d.amount, [o.status for o in d.offers]) == ("open", 20_000, ["lapsed"])
+    assert e.refunded == 80_000 and e.milestones[1].status == "disputed"
+    assert e.milestones[1].refunded_amount == 20_001 and e.available == 0
+    assert sum(ev.amount for ev in events if ev.event_type == "escrow.refunded") == 80_000
+    with pytest.raises(InvalidAmount):
+        make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
+    e, _ = resolve_dispute(e, did, "release")
+    assert e.payouts[-1].gross == 20_000
+
+
+def test_a_won_chargeback_leaves_the_frozen_milestone_as_it_was() -> None:
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", e.total, "fraudulent", "pay-1", T0 + DAY)
+    e, _ = close_chargeback(e, "dp_1", "won")
+    assert e.refunded == 0 and e.dispute(did).amount == 40_001 and e.dispute(did).is_open
