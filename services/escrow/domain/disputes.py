@@ -30,7 +30,13 @@ from services.escrow.domain.rules import (
     unpaid,
 )
 from shared.events import EventModel
-from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
+from shared.events.escrow import (
+    CHARGEBACK_REASON,
+    DisputeOpened,
+    DisputeOutcome,
+    DisputeResolved,
+    MilestoneAccepted,
+)
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
@@ -204,7 +210,12 @@ def resolve_dispute(
     if mid is None:  # chargeback: Stripe already returned the refunded part to the cardholder
         if refund:
             escrow, booked = reserve_refund(
-                escrow, refund, "chargeback", None, via_stripe=False, payment_id=dispute.payment_id
+                escrow,
+                refund,
+                CHARGEBACK_REASON,
+                None,
+                via_stripe=False,
+                payment_id=dispute.payment_id,
             )
             events += booked
         if outcome == "refund":
@@ -247,8 +258,7 @@ def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None)
         cut = min(short, d.amount)
         short -= cut
         offers = tuple(
-            o.model_copy(update={"status": "lapsed"}) if o.status == "open" else o
-            for o in d.offers
+            o.model_copy(update={"status": "lapsed"}) if o.status == "open" else o for o in d.offers
         )
         left = d.amount - cut
         if left == 0:
@@ -264,7 +274,7 @@ def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None)
             update = {"amount": left, "status": "open" if d.status == "negotiating" else d.status}
         escrow = escrow.with_dispute(d.model_copy(update={**update, "offers": offers}))
         escrow, booked = reserve_refund(
-            escrow, cut, "chargeback", mid, via_stripe=False, payment_id=chargeback.payment_id
+            escrow, cut, CHARGEBACK_REASON, mid, via_stripe=False, payment_id=chargeback.payment_id
         )
         if left:  # the rest of the milestone is still under dispute
             m = escrow.milestone(mid)
