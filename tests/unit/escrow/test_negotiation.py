@@ -27,7 +27,7 @@ from services.escrow.domain.negotiation import (
     make_offer,
     respond,
 )
-from services.escrow.domain.payouts import complete_payout
+from services.escrow.domain.payouts import abort_payout, begin_release, complete_payout
 from services.escrow.domain.records import DocumentRef
 from services.escrow.domain.refunds import complete_refund
 from shared.events.escrow import DisputeEscalated, DisputeOfferAccepted, DisputeResolved
@@ -241,3 +241,19 @@ def test_a_won_chargeback_leaves_the_frozen_milestone_as_it_was() -> None:
     e, _ = open_chargeback(e, "dp_1", e.total, "fraudulent", "pay-1", T0 + DAY)
     e, _ = close_chargeback(e, "dp_1", "won")
     assert e.refunded == 0 and e.dispute(did).amount == 40_001 and e.dispute(did).is_open
+
+
+def test_a_refused_release_of_a_split_stays_to_be_retried_after_its_refund_completes() -> None:
+    """Stripe refused the transfer of a split's release part (the milestone goes back to
+    ``accepted`` for ``POST .../release``); the refund part completing afterwards must not
+    mark the milestone ``refunded``: the release part would be held for ever (no release is
+    allowed from ``refunded``) and the order could complete with it still held."""
+    e, did = disputed()
+    e, _ = resolve_dispute(e, did, "split", 30_000, T0 + DAY)
+    payout, refund = e.payouts[-1], e.refunds[-1]
+    e, _ = abort_payout(e, payout.payout_id)
+    assert e.milestones[1].status == "accepted"
+    e, _ = complete_refund(e, refund.refund_id, "re_1")
+    assert e.milestones[1].status == "accepted" and e.milestones[1].refunded_amount == 10_001
+    e, _ = begin_release(e, ms(e, 1))
+    assert e.payouts[-1].gross == 30_000 and e.milestones[1].status == "releasing"
