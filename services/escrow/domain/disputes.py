@@ -127,7 +127,9 @@ CLOSED_OUTCOMES: dict[str, DisputeOutcome] = {
 }
 
 
-def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str) -> Decision:
+def close_chargeback(
+    escrow: Escrow, stripe_dispute_id: str, stripe_status: str, now: datetime | None = None
+) -> Decision:
     """Stripe closed a chargeback (``charge.dispute.closed``): resolve it as Stripe did and
     record Stripe's status on it. Closing it again is no change; a chargeback finance
     already resolved the same way only records the status; one finance resolved the other
@@ -140,7 +142,7 @@ def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str)
         return escrow, []  # closed once already
     events: list[EventModel] = []
     if dispute.status == "open":
-        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome)
+        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome, now=now)
     elif dispute.outcome != outcome:
         raise InvalidTransition(
             f"chargeback {stripe_dispute_id} was resolved as {dispute.outcome}, "
