@@ -257,3 +257,17 @@ def test_a_refused_release_of_a_split_stays_to_be_retried_after_its_refund_compl
     assert e.milestones[1].status == "accepted" and e.milestones[1].refunded_amount == 10_001
     e, _ = begin_release(e, ms(e, 1))
     assert e.payouts[-1].gross == 30_000 and e.milestones[1].status == "releasing"
+
+
+def test_no_stripe_refund_is_made_from_a_payment_the_bank_is_charging_back() -> None:
+    """Stripe refuses to refund a charged-back charge (and, lost, the bank returned it to
+    the cardholder already): a refund reserved on it would stay pending for ever, its money
+    held. While the chargeback is open, a refund that only that payment could cover is
+    refused, nothing reserved; once it is closed the refund goes through."""
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", 20_000, "fraudulent", "pay-1", T0 + DAY)
+    with pytest.raises(InsufficientFunds):
+        resolve_dispute(e, did, "refund")
+    e, _ = close_chargeback(e, "dp_1", "won")
+    e, _ = resolve_dispute(e, did, "refund")
+    assert e.refunds[-1].amount == 40_001 and e.refunds[-1].via_stripe
