@@ -32,6 +32,7 @@ from services.escrow.domain.rules import (
 from shared.events import EventModel
 from shared.events.escrow import (
     CHARGEBACK_REASON,
+    DisputeEscalated,
     DisputeOpened,
     DisputeOutcome,
     DisputeResolved,
@@ -85,7 +86,17 @@ def freeze_milestone(
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed", "due_by": None}))
-    return check_invariants(escrow), [_opened(escrow, dispute)]
+    events: list[EventModel] = [_opened(escrow, dispute)]
+    if dispute.status == "escalated":  # announced as every escalation is
+        events.append(
+            DisputeEscalated(
+                order_id=escrow.order_id,
+                dispute_id=dispute.dispute_id,
+                reason=reason,
+                escalated_by="deadline",
+            )
+        )
+    return check_invariants(escrow), events
 
 
 def open_chargeback(
