@@ -271,3 +271,19 @@ def test_no_stripe_refund_is_made_from_a_payment_the_bank_is_charging_back() -> 
     e, _ = close_chargeback(e, "dp_1", "won")
     e, _ = resolve_dispute(e, did, "refund")
     assert e.refunds[-1].amount == 40_001 and e.refunds[-1].via_stripe
+
+
+def test_past_the_parties_deadline_no_offer_is_made_or_accepted() -> None:
+    """The deadline hands the dispute to finance: an offer made or accepted after it,
+    before the timer worker got to escalate it, would settle what finance may be deciding
+    (a partial refund's consent past its expiry is refused the same way)."""
+    e, did = disputed()
+    e, ev = make_offer(e, did, "supplier", 30_000, 10_001, None, "apikey:s", T0 + DAY)
+    due = e.dispute(did).respond_by
+    assert due is not None
+    with pytest.raises(InvalidTransition):
+        accept_offer(e, did, ev[0].offer_id, "buyer", due)
+    with pytest.raises(InvalidTransition):
+        make_offer(e, did, "buyer", 40_001, 0, None, "apikey:p", due)
+    e, _ = accept_offer(e, did, ev[0].offer_id, "buyer", due - DAY)  # inside it: as before
+    assert e.dispute(did).status == "resolved"
