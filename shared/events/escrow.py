@@ -226,10 +226,15 @@ class DisputeResolved(EventModel):
     currency: CurrencyCode
 
 
+# The ``reason`` of a refund a lost card chargeback made (the bank kept the money).
+CHARGEBACK_REASON = "chargeback"
+
+
 @event("escrow.refunded", version=1)
 class Refunded(EventModel):
     """The event's id is its refund's id (``refund_id``), from which the Stripe refund's
-    idempotency key is derived."""
+    idempotency key is derived. ``reason`` ``CHARGEBACK_REASON``: money a lost card
+    chargeback took from the Stripe balance (no Stripe refund, no wire either)."""
 
     id_field: ClassVar[str | None] = "refund_id"
 
@@ -238,7 +243,8 @@ class Refunded(EventModel):
     payment_id: str | None
     amount: PositiveMinorUnits
     currency: CurrencyCode
-    stripe_refund_id: str | None  # None for a wire (returned offline by finance)
+    # None for a wire (returned offline by finance) or a chargeback the bank kept
+    stripe_refund_id: str | None
     reason: str
     held_after: NonNegativeMinorUnits
 

@@ -30,7 +30,14 @@ from services.escrow.domain.rules import (
     unpaid,
 )
 from shared.events import EventModel
-from shared.events.escrow import DisputeOpened, DisputeOutcome, DisputeResolved, MilestoneAccepted
+from shared.events.escrow import (
+    CHARGEBACK_REASON,
+    DisputeEscalated,
+    DisputeOpened,
+    DisputeOutcome,
+    DisputeResolved,
+    MilestoneAccepted,
+)
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
@@ -79,7 +86,17 @@ def freeze_milestone(
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed", "due_by": None}))
-    return check_invariants(escrow), [_opened(escrow, dispute)]
+    events: list[EventModel] = [_opened(escrow, dispute)]
+    if dispute.status == "escalated":  # announced as every escalation is
+        events.append(
+            DisputeEscalated(
+                order_id=escrow.order_id,
+                dispute_id=dispute.dispute_id,
+                reason=reason,
+                escalated_by="deadline",
+            )
+        )
+    return check_invariants(escrow), events
 
 
 def open_chargeback(
@@ -104,6 +121,7 @@ def open_chargeback(
         stripe_dispute_id=stripe_dispute_id,
         payment_id=payment_id,
         opened_at=now,
+        claimed=amount,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     return check_invariants(escrow), [_opened(escrow, dispute)]
@@ -120,7 +138,9 @@ CLOSED_OUTCOMES: dict[str, DisputeOutcome] = {
 }
 
 
-def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str) -> Decision:
+def close_chargeback(
+    escrow: Escrow, stripe_dispute_id: str, stripe_status: str, now: datetime | None = None
+) -> Decision:
     """Stripe closed a chargeback (``charge.dispute.closed``): resolve it as Stripe did and
     record Stripe's status on it. Closing it again is no change; a chargeback finance
     already resolved the same way only records the status; one finance resolved the other
@@ -133,7 +153,7 @@ def close_chargeback(escrow: Escrow, stripe_dispute_id: str, stripe_status: str)
         return escrow, []  # closed once already
     events: list[EventModel] = []
     if dispute.status == "open":
-        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome)
+        escrow, events = resolve_dispute(escrow, dispute.dispute_id, outcome, now=now)
     elif dispute.outcome != outcome:
         raise InvalidTransition(
             f"chargeback {stripe_dispute_id} was resolved as {dispute.outcome}, "
@@ -203,10 +223,19 @@ def resolve_dispute(
     if mid is None:  # chargeback: Stripe already returned the refunded part to the cardholder
         if refund:
             escrow, booked = reserve_refund(
-                escrow, refund, "chargeback", None, via_stripe=False, payment_id=dispute.payment_id
+                escrow,
+                refund,
+                CHARGEBACK_REASON,
+                None,
+                via_stripe=False,
+                payment_id=dispute.payment_id,
             )
             events += booked
-        return check_invariants(release_what_is_due(escrow)), events
+        if outcome == "refund":
+            escrow, taken = _kept_by_the_bank(escrow, resolved, now)
+            events += taken
+        escrow, completed = complete_if_done(check_invariants(release_what_is_due(escrow)))
+        return escrow, events + completed
     if release:
         m = escrow.milestone(mid)
         escrow = escrow.with_milestone(m.model_copy(update={"status": "accepted"}))
@@ -222,6 +251,61 @@ def resolve_dispute(
     # A refund booked at once (wire money, returned offline) may settle the last milestone.
     escrow, completed = complete_if_done(check_invariants(escrow))
     return escrow, events + completed
+
+
+def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None) -> Decision:
+    """A lost chargeback took its whole claim from the platform's Stripe balance, also what
+    of it open milestone disputes had frozen (the chargeback could only freeze what was
+    free). That money is gone: book it as refunded from those disputes, oldest first, so
+    it can never be released to the supplier as well. A dispute left with nothing is
+    resolved as a refund (``resolved_by: chargeback``); one left with less keeps going on
+    what remains (its open offers, made for the old amount, lapse)."""
+    short = (chargeback.claimed or chargeback.amount) - chargeback.amount
+    events: list[EventModel] = []
+    for open_one in [d for d in escrow.disputes if d.milestone_id is not None and d.is_open]:
+        if short <= 0:
+            break
+        d = escrow.dispute(open_one.dispute_id)
+        mid = d.milestone_id
+        assert mid is not None
+        cut = min(short, d.amount)
+        short -= cut
+        offers = tuple(
+            o.model_copy(update={"status": "lapsed"}) if o.status == "open" else o for o in d.offers
+        )
+        left = d.amount - cut
+        if left == 0:
+            update: dict[str, object] = {
+                "status": "resolved",
+                "outcome": "refund",
+                "release_amount": 0,
+                "refund_amount": cut,
+                "resolved_by": "chargeback",
+                "resolved_at": now,
+            }
+        else:
+            update = {"amount": left, "status": "open" if d.status == "negotiating" else d.status}
+        escrow = escrow.with_dispute(d.model_copy(update={**update, "offers": offers}))
+        escrow, booked = reserve_refund(
+            escrow, cut, CHARGEBACK_REASON, mid, via_stripe=False, payment_id=chargeback.payment_id
+        )
+        if left:  # the rest of the milestone is still under dispute
+            m = escrow.milestone(mid)
+            escrow = escrow.with_milestone(m.model_copy(update={"status": "disputed"}))
+        else:
+            events.append(
+                DisputeResolved(
+                    order_id=escrow.order_id,
+                    dispute_id=d.dispute_id,
+                    milestone_id=mid,
+                    outcome="refund",
+                    release_amount=0,
+                    refund_amount=cut,
+                    currency=escrow.currency,
+                )
+            )
+        events += booked
+    return check_invariants(escrow), events
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:

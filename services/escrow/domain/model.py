@@ -120,6 +120,9 @@ class Dispute(Frozen):
     outcome: Literal["release", "refund", "split"] | None = None
     stripe_dispute_id: str | None = None
     payment_id: str | None = None  # a chargeback: the card payment the bank took back
+    # A chargeback: what the bank claimed (``amount`` is what of it was free to freeze; the
+    # rest may be frozen by milestone disputes). None: a milestone dispute, or one of before.
+    claimed: int | None = None
     stripe_status: str | None = None  # a chargeback Stripe closed: won, lost, warning_closed
     opened_by: DisputeParty | None = None  # None: a chargeback (or a dispute of before)
     opened_at: datetime | None = None
@@ -131,7 +134,8 @@ class Dispute(Frozen):
     escalation_reason: str | None = None
     release_amount: int | None = None
     refund_amount: int | None = None
-    resolved_by: Literal["agreement", "finance"] | None = None
+    # chargeback: a milestone dispute whose money a lost card chargeback took.
+    resolved_by: Literal["agreement", "finance", "chargeback"] | None = None
     resolved_at: datetime | None = None
 
     @property

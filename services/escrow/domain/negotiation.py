@@ -54,6 +54,13 @@ def _live(escrow: Escrow, dispute_id: str, *, negotiable: bool = False) -> Dispu
     return d
 
 
+def _in_time(d: Dispute, now: datetime) -> None:
+    """Offers are the parties' business until their deadline; then finance's, whether or
+    not the timer has escalated the dispute yet."""
+    if d.respond_by is not None and now >= d.respond_by:
+        raise InvalidTransition("the parties' deadline has passed: finance decides it now")
+
+
 def add_evidence(
     escrow: Escrow,
     dispute_id: str,
@@ -122,6 +129,7 @@ def make_offer(
 ) -> Decision:
     """Offer a split; with an offer of the other party open, this is its counter."""
     d = _live(escrow, dispute_id, negotiable=True)
+    _in_time(d, now)
     if type(release_amount) is not int or type(refund_amount) is not int:
         raise InvalidAmount("amounts are integer minor units")
     if release_amount < 0 or refund_amount < 0:
@@ -167,6 +175,7 @@ def accept_offer(
 ) -> Decision:
     """The other party accepts: the dispute is resolved by the split, to the minor unit."""
     d = _live(escrow, dispute_id, negotiable=True)
+    _in_time(d, now)
     offer = next((o for o in d.offers if o.offer_id == offer_id), None)
     if offer is None:
         raise UnknownOffer(f"offer {offer_id} is not part of dispute {dispute_id}")

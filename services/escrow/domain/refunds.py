@@ -28,21 +28,31 @@ from shared.events.escrow import Cancelled, Refunded
 SHIPPED_EVIDENCE = frozenset({"shipment", "customs_clearance", "delivery", "inspection"})
 
 
-def _allocate(escrow: Escrow, amount: int, first: str | None = None) -> list[tuple[Payment, int]]:
-    """Latest payment first; ``first`` (a chargeback's card payment) before all others."""
+def _allocate(
+    escrow: Escrow, amount: int, first: str | None = None, via_stripe: bool = True
+) -> list[tuple[Payment, int]]:
+    """Latest payment first; ``first`` (a chargeback's card payment) before all others.
+
+    A refund through Stripe skips a card payment with an open chargeback: Stripe refuses to
+    refund a charged-back charge (and, if the bank rules for the cardholder, it has been
+    returned already), so such a refund would stay reserved for ever."""
     parts: list[tuple[Payment, int]] = []
     left = amount
+    charged_back = {d.payment_id for d in escrow.disputes if d.milestone_id is None and d.is_open}
     ordered = sorted(reversed(escrow.payments), key=lambda p: p.payment_id != first)
     for p in ordered:
         if left == 0:
             break
+        if via_stripe and p.method == "stripe" and p.payment_id in charged_back:
+            continue
         free = p.amount - p.refunded if p.status == "succeeded" else 0
         if free > 0:
             part = min(free, left)
             parts.append((p, part))
             left -= part
     if left:
-        raise InsufficientFunds(f"payments cannot cover a refund of {amount}")
+        why = " (a card chargeback is open on a payment)" if charged_back else ""
+        raise InsufficientFunds(f"payments cannot cover a refund of {amount}{why}")
     return parts
 
 
@@ -86,7 +96,7 @@ def reserve_refund(
     if amount <= 0:
         raise InvalidAmount("a refund must be positive")
     events: list[EventModel] = []
-    for n, (payment, part) in enumerate(_allocate(escrow, amount, payment_id)):
+    for n, (payment, part) in enumerate(_allocate(escrow, amount, payment_id, via_stripe)):
         stripe = via_stripe and payment.method == "stripe"
         refund = Refund(
             refund_id=refund_id if refund_id is not None and n == 0 else new_id(),

@@ -127,14 +127,24 @@ def settle_milestone(escrow: Escrow, milestone_id: str) -> Escrow:
     """A milestone's status once a payout or refund of it completed (or was reserved).
 
     A milestone still before acceptance (a partial refund agreed while it awaits evidence or
-    is in inspection) keeps its status: the rest of it is still to be decided."""
+    is in inspection) keeps its status: the rest of it is still to be decided; so does one
+    under an open dispute or rejection (the refund completed after it began), and an
+    accepted one with some of it still unpaid and nothing in flight (its release is to be
+    retried)."""
     m = escrow.milestone(milestone_id)
-    if m.status in BEFORE_ACCEPTANCE:
+    if m.status in BEFORE_ACCEPTANCE or m.rejection is not None:
         return escrow
+    if any(d.milestone_id == milestone_id and d.is_open for d in escrow.disputes):
+        return escrow  # a refund agreed before the dispute completed: the dispute goes on
     if any(p.milestone_id == milestone_id and p.status == "pending" for p in escrow.payouts):
         status = "releasing"
     elif any(r.milestone_id == milestone_id and r.status == "pending" for r in escrow.refunds):
         status = "refunding"
+    elif m.status == "accepted" and unpaid(escrow, milestone_id) > 0:
+        # Its release was refused at Stripe (``abort_payout``) and awaits a retry: a refund
+        # of another part of it (a split's, a partial refund's) completing meanwhile does
+        # not settle it.
+        return escrow
     elif m.released_amount > 0:
         status = "released"
     elif m.refunded_amount > 0:

@@ -51,6 +51,14 @@ Decide = Callable[[Escrow], Decision]
 BeforeCommit = Callable[[Escrow], None]
 
 
+def inspection_timer_key(order_id: str, milestone_id: str, ends_at: datetime) -> str:
+    """A window's timer names its end: a milestone's window reopens (a re-inspection's or a
+    replacement's evidence) after the first one's timer fired, and a fired timer is never
+    scheduled again, so the reopened window needs a timer of its own. The stale one finds
+    the window not yet ended (``auto_accept`` checks it) and does nothing."""
+    return f"{order_id}/{milestone_id}/{ends_at.isoformat()}"
+
+
 def pending_effects(e: Escrow | None) -> set[str]:
     if e is None:
         return set()
@@ -166,7 +174,7 @@ async def write_decision(
         await uow.escrows.index_payment_intent(pi_id, saved)
     for ev, env in zip(events, envs, strict=True):
         if isinstance(ev, InspectionStarted):  # the window's end answers its start
-            key = f"{ev.order_id}/{ev.milestone_id}"
+            key = inspection_timer_key(ev.order_id, ev.milestone_id, ev.ends_at)
             payload = {"order_id": ev.order_id, "milestone_id": ev.milestone_id}
             payload |= Cause.of(env).to_payload()
             await uow.timers.schedule(INSPECTION_TIMER, key, ev.ends_at, payload)

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 from services.escrow.domain import adjustments, rejections
+from services.escrow.domain.errors import WrongParty
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.records import DocumentRef
+from services.escrow.domain.rules import Decision
 from services.escrow.service_layer.commands import Caller, on_order
 from services.escrow.service_layer.decisions import BeforeCommit
 from services.escrow.service_layer.gateway import PaymentGateway
@@ -48,13 +50,16 @@ async def answer_rejection(
     milestone_id: str,
     remedy: RejectionRemedy,
     before_commit: BeforeCommit | None = None,
+    *,
+    party: DisputeParty = "supplier",
 ) -> Escrow:
     """The supplier takes the goods back, asks for a re-inspection, or replaces them."""
-    return await on_order(
-        uows, clock, gateway, caller, order_id,
-        lambda e: rejections.answer_rejection(e, milestone_id, remedy, clock.now(), caller.actor),
-        before_commit,
-    )  # fmt: skip
+
+    def answer(e: Escrow) -> Decision:
+        _supplier_step(party, "answers a rejection")
+        return rejections.answer_rejection(e, milestone_id, remedy, clock.now(), caller.actor)
+
+    return await on_order(uows, clock, gateway, caller, order_id, answer, before_commit)
 
 
 async def ship_return(
@@ -84,12 +89,23 @@ async def confirm_return(
     order_id: str,
     milestone_id: str,
     before_commit: BeforeCommit | None = None,
+    *,
+    party: DisputeParty = "supplier",
 ) -> Escrow:
     """The supplier has the goods back: the buyer is refunded through Stripe (inline)."""
-    return await on_order(
-        uows, clock, gateway, caller, order_id,
-        lambda e: rejections.confirm_return(e, milestone_id), before_commit,
-    )  # fmt: skip
+
+    def confirm(e: Escrow) -> Decision:
+        _supplier_step(party, "confirms the return's receipt")
+        return rejections.confirm_return(e, milestone_id)
+
+    return await on_order(uows, clock, gateway, caller, order_id, confirm, before_commit)
+
+
+def _supplier_step(party: DisputeParty, step: str) -> None:
+    """Checked once the caller's order is found (another tenant's or supplier's is a 404
+    first), as the dispute steps check the party in the domain."""
+    if party != "supplier":
+        raise WrongParty(f"the supplier {step}, not the buyer")
 
 
 async def propose_partial_refund(

@@ -194,7 +194,7 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
         _succeeded_payment(e, obj.payment_intent)
         if not any(d.stripe_dispute_id == obj.id for d in e.disputes):
             raise ChargebackNotOpened(f"{obj.id} closed before escrow saw it opened")
-        return close_chargeback(e, obj.id, str(obj.status))
+        return close_chargeback(e, obj.id, str(obj.status), now)
 
     return {
         "payment_intent.succeeded": succeeded,

@@ -13,11 +13,12 @@ from services.ledger.domain.chart import (
     PLATFORM_FEE_REVENUE,
     STRIPE_CLEARING,
     SUPPLIER_PAYABLE,
+    SUSPENSE,
 )
 from services.ledger.domain.journal import Line, cr, dr
 from services.ledger.domain.rule import Rule, keyed
 from shared.events import EventModel
-from shared.events.escrow import Funded, MilestoneReleased, Refunded
+from shared.events.escrow import CHARGEBACK_REASON, Funded, MilestoneReleased, Refunded
 
 EH, SC, SP = ESCROW_HELD.code, STRIPE_CLEARING.code, SUPPLIER_PAYABLE.code
 
@@ -60,10 +61,14 @@ def milestone_released(e: MilestoneReleased) -> tuple[str, list[Line]]:
 
 
 def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
-    """Dr escrow held[order] / Cr Stripe clearing (ref = refund), or Cr bank without one."""
+    """Dr escrow held[order] / Cr Stripe clearing (ref = refund), or Cr bank without one
+    (a wire returned offline); a lost chargeback: Cr suspense, where the Stripe books put
+    Stripe's dispute debit (Dr suspense / Cr Stripe clearing), which this clears."""
     c, o = e.currency, e.order_id
     if e.stripe_refund_id:
         cash = cr(SC, c, e.amount, ref=e.stripe_refund_id)
+    elif e.reason == CHARGEBACK_REASON:
+        cash = cr(SUSPENSE.code, c, e.amount)
     else:
         cash = cr(BANK.code, c, e.amount)
     return f"order {o} refund {e.refund_id}: {e.reason}", [dr(EH, c, e.amount, o), cash]

@@ -325,3 +325,58 @@ async def test_an_offer_sent_twice_with_one_idempotency_key_is_made_once(api: Ap
         f"/v1/orders/{oid}/disputes/{did}/offers", {**body, "note": "x"}, api.platform, "k-offer"
     )
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_a_reinspection_that_passes_after_the_first_window_ended_auto_accepts(
+    api: Api,
+) -> None:
+    """The first inspection window's timer fired (a no-op: the milestone was rejected) while
+    the re-inspection ran; the window the passing report reopens must lapse all the same,
+    else the money stays held until the buyer, who rejected the goods, chooses to accept."""
+    order = await funded_order(api, order_body((30_000, 70_001), ("contract", "shipment")))
+    oid, mid = order["order_id"], order["milestones"][1]["milestone_id"]
+    path = f"/v1/orders/{oid}/milestones/{mid}"
+    shipped = {"kind": "shipment", "document": "bill_of_lading", "number": "M1", "carrier": "C"}
+    assert (await api.post(f"{path}/evidence", {"evidence": shipped}, api.platform)).is_success
+    failed = {"kind": "inspection", "inspector": "SGS", "report_id": "R-1", "passed": False}
+    assert (await api.post(f"{path}/evidence", {"evidence": failed}, api.platform)).is_success
+    r = await api.post(f"{path}/reject", {"remedy": "return", "reasons": ["mould"]}, api.platform)
+    assert r.json()["milestones"][1]["status"] == "rejected", r.text
+    answer = {"remedy": "reinspection", "party": "supplier"}
+    r = await api.post(f"{path}/rejection/answer", answer, api.platform)
+    assert r.json()["milestones"][1]["status"] == "reinspection", r.text
+    api.clock.advance(4 * DAY)  # past the first window's end: its timer fires, a no-op
+    await api.fire_timers()
+    passed = {"kind": "inspection", "inspector": "SGS", "report_id": "R-2", "passed": True}
+    r = await api.post(f"{path}/evidence", {"evidence": passed}, api.platform)
+    assert r.json()["milestones"][1]["status"] == "in_inspection", r.text
+    api.clock.advance(3 * DAY + timedelta(seconds=1))  # the reopened window ends
+    await api.fire_timers()  # auto-accepts and reserves the release ...
+    await api.fire_timers()  # ... which the settlement timer pays
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["milestones"][1]["status"] == "released", got["milestones"][1]
+
+
+async def test_the_buyers_key_does_not_take_the_suppliers_steps_of_a_return(api: Api) -> None:
+    """A platform key speaks for the buyer unless it says ``"party": "supplier"``, as on
+    every dispute step: answering a rejection or confirming the return's receipt (which
+    refunds the buyer) as the buyer is ``403 wrong_party``, nothing changed."""
+    order = await funded_order(api, order_body((30_000, 70_001), ("contract", "inspection")))
+    oid, mid = order["order_id"], order["milestones"][1]["milestone_id"]
+    path = f"/v1/orders/{oid}/milestones/{mid}"
+    report = {"kind": "inspection", "inspector": "SGS", "report_id": "R-9", "passed": False}
+    await api.post(f"{path}/evidence", {"evidence": report}, api.platform)
+    await api.post(f"{path}/reject", {"remedy": "return", "reasons": ["mould"]}, api.platform)
+    r = await api.post(f"{path}/rejection/answer", {"remedy": "return"}, api.platform)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_party", r.text
+    r = await api.post(
+        f"{path}/rejection/answer", {"remedy": "return", "party": "supplier"}, api.platform
+    )
+    assert r.json()["milestones"][1]["status"] == "returning", r.text
+    await api.post(f"{path}/return-shipment", {"carrier": "DHL", "tracking": "J1"}, api.platform)
+    r = await api.post(f"{path}/return-receipt", {}, api.platform)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_party", r.text
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["milestones"][1]["status"] == "return_shipped" and got["refunded"] == 0
+    r = await api.post(f"{path}/return-receipt", {"party": "supplier"}, api.platform)
+    assert r.json()["milestones"][1]["status"] == "refunded", r.text

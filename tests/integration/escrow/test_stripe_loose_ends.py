@@ -282,3 +282,42 @@ async def test_an_external_refund_escrow_cannot_book_is_a_break_finance_sees(api
     )
     actors = {e["type"]: e["actor"] for e in r.json()["data"]}
     assert actors["escrow.external_refund_unbooked"] == "stripe:webhook"
+
+
+async def test_a_lost_chargeback_over_a_disputed_milestone_takes_its_money_and_posts_once(
+    api: Api,
+) -> None:
+    """The buyer disputed the 40,000 shipment milestone, then charged the whole 100,000
+    back; the chargeback could freeze only the 60,000 left free. Lost: all 100,000 are
+    booked as refunded (the milestone dispute resolved by the chargeback), nothing is left
+    to release, and the ledger posts the 100,000 out of escrow held against suspense (where
+    Stripe's dispute debit is booked), never against the bank."""
+    order = (await api.post("/v1/orders", order_body(), api.platform)).json()
+    oid, mid = order["order_id"], order["milestones"][1]["milestone_id"]
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json()
+    await api.webhook(pi_event("payment_intent.succeeded", order, funding))
+    shipped = {"kind": "shipment", "document": "bill_of_lading", "number": "M1", "carrier": "C"}
+    path = f"/v1/orders/{oid}/milestones/{mid}"
+    assert (await api.post(f"{path}/evidence", {"evidence": shipped}, api.platform)).is_success
+    r = await api.post(f"{path}/disputes", {"reason": "wet"}, api.platform)
+    did = r.json()["disputes"][-1]["dispute_id"]
+    dp = f"dp_{uuid.uuid4().hex[:10]}"
+    opened = dispute_event("charge.dispute.created", order, funding, dp, amount=100_000)
+    assert (await api.webhook(opened)).json()["handled"]
+    closed = dispute_event(
+        "charge.dispute.closed", order, funding, dp, amount=100_000, status="lost"
+    )
+    assert (await api.webhook(closed)).json()["handled"]
+    after = await state(api, order)
+    assert (after["refunded"], after["held"], after["frozen"]) == (100_000, 0, 0)
+    d = next(x for x in after["disputes"] if x["dispute_id"] == did)
+    assert (d["status"], d["resolved_by"], d["refund_amount"]) == ("resolved", "chargeback", 40_000)
+    r = await api.post(
+        f"/v1/orders/{oid}/disputes/{did}/resolve", {"outcome": "release"}, api.finance
+    )
+    assert r.status_code == 409
+    drafts = [x for x in (draft_for(e) for e in await envelopes_of(api, oid)) if x is not None]
+    refunds = [line for x in drafts if x.source_type == "escrow.refunded" for line in x.lines]
+    assert sum(line.amount for line in refunds if line.code == EH) == 100_000
+    assert sum(line.amount for line in refunds if line.code == "suspense") == -100_000
+    assert not any(line.code in ("bank", SC) for line in refunds)

@@ -93,7 +93,7 @@ async def test_a_timer_set_before_timers_carried_a_cause_starts_one_conversation
     async with api.engine.begin() as conn:
         await conn.execute(
             timers.update()
-            .where(timers.c.kind == INSPECTION_TIMER, timers.c.key == f"{oid}/{mid}")
+            .where(timers.c.kind == INSPECTION_TIMER, timers.c.key.startswith(f"{oid}/{mid}/"))
             .values(payload={"order_id": oid, "milestone_id": mid})
         )
     api.clock.advance(timedelta(seconds=WINDOW + 1))

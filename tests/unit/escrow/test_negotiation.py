@@ -7,11 +7,13 @@ import pytest
 from services.escrow.domain.deadlines import Deadline, deadlines, lapse
 from services.escrow.domain.disputes import (
     NEGOTIATION_WINDOW,
+    close_chargeback,
     open_chargeback,
     open_dispute,
     resolve_dispute,
 )
 from services.escrow.domain.errors import (
+    InsufficientFunds,
     InvalidAmount,
     InvalidTransition,
     UnknownOffer,
@@ -25,7 +27,7 @@ from services.escrow.domain.negotiation import (
     make_offer,
     respond,
 )
-from services.escrow.domain.payouts import complete_payout
+from services.escrow.domain.payouts import abort_payout, begin_release, complete_payout
 from services.escrow.domain.records import DocumentRef
 from services.escrow.domain.refunds import complete_refund
 from shared.events.escrow import DisputeEscalated, DisputeOfferAccepted, DisputeResolved
@@ -198,3 +200,90 @@ def test_a_chargeback_is_not_negotiated() -> None:
     with pytest.raises(InvalidTransition):
         escalate(e, did, "buyer", "x", T0)
     assert not any(x.what == "dispute" for x in deadlines(e))
+
+
+def test_a_lost_chargeback_over_a_frozen_milestone_does_not_pay_that_money_out_again() -> None:
+    """The buyer's dispute froze 40,001; the card chargeback then claimed the whole payment,
+    but could freeze only what was left free (59,999). Lost, the bank kept all 100,000 of
+    it: the milestone's money is gone too, and must not then be released to the supplier
+    (escrow would pay out 40,001 the platform no longer holds: 140,001 out of 100,000)."""
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", e.total, "fraudulent", "pay-1", T0 + DAY)
+    e, _ = close_chargeback(e, "dp_1", "lost")
+    assert e.refunded == e.total and e.held == 0
+    with pytest.raises((InvalidTransition, InvalidAmount, InsufficientFunds)):
+        resolve_dispute(e, did, "release")
+    assert e.dispute(did).status == "resolved" and e.milestones[1].status == "refunded"
+    assert e.milestones[1].refunded_amount == 40_001
+
+
+def test_a_lost_chargeback_takes_only_what_it_claimed_from_a_frozen_milestone() -> None:
+    """80,000 claimed, 59,999 free to freeze: the other 20,001 came out of the milestone
+    dispute's 40,001, which goes on over the 20,000 left (its open offer, made for the old
+    amount, lapses); the supplier can be released no more than those 20,000."""
+    e, did = disputed()
+    e, _ = make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
+    e, _ = open_chargeback(e, "dp_1", 80_000, "fraudulent", "pay-1", T0 + DAY)
+    e, events = close_chargeback(e, "dp_1", "lost")
+    d = e.dispute(did)
+    assert (d.status, d.amount, [o.status for o in d.offers]) == ("open", 20_000, ["lapsed"])
+    assert e.refunded == 80_000 and e.milestones[1].status == "disputed"
+    assert e.milestones[1].refunded_amount == 20_001 and e.available == 0
+    assert sum(ev.amount for ev in events if ev.event_type == "escrow.refunded") == 80_000
+    with pytest.raises(InvalidAmount):
+        make_offer(e, did, "supplier", 40_001, 0, None, "apikey:s", T0 + DAY)
+    e, _ = resolve_dispute(e, did, "release")
+    assert e.payouts[-1].gross == 20_000
+
+
+def test_a_won_chargeback_leaves_the_frozen_milestone_as_it_was() -> None:
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", e.total, "fraudulent", "pay-1", T0 + DAY)
+    e, _ = close_chargeback(e, "dp_1", "won")
+    assert e.refunded == 0 and e.dispute(did).amount == 40_001 and e.dispute(did).is_open
+
+
+def test_a_refused_release_of_a_split_stays_to_be_retried_after_its_refund_completes() -> None:
+    """Stripe refused the transfer of a split's release part (the milestone goes back to
+    ``accepted`` for ``POST .../release``); the refund part completing afterwards must not
+    mark the milestone ``refunded``: the release part would be held for ever (no release is
+    allowed from ``refunded``) and the order could complete with it still held."""
+    e, did = disputed()
+    e, _ = resolve_dispute(e, did, "split", 30_000, T0 + DAY)
+    payout, refund = e.payouts[-1], e.refunds[-1]
+    e, _ = abort_payout(e, payout.payout_id)
+    assert e.milestones[1].status == "accepted"
+    e, _ = complete_refund(e, refund.refund_id, "re_1")
+    assert e.milestones[1].status == "accepted" and e.milestones[1].refunded_amount == 10_001
+    e, _ = begin_release(e, ms(e, 1))
+    assert e.payouts[-1].gross == 30_000 and e.milestones[1].status == "releasing"
+
+
+def test_no_stripe_refund_is_made_from_a_payment_the_bank_is_charging_back() -> None:
+    """Stripe refuses to refund a charged-back charge (and, lost, the bank returned it to
+    the cardholder already): a refund reserved on it would stay pending for ever, its money
+    held. While the chargeback is open, a refund that only that payment could cover is
+    refused, nothing reserved; once it is closed the refund goes through."""
+    e, did = disputed()
+    e, _ = open_chargeback(e, "dp_1", 20_000, "fraudulent", "pay-1", T0 + DAY)
+    with pytest.raises(InsufficientFunds):
+        resolve_dispute(e, did, "refund")
+    e, _ = close_chargeback(e, "dp_1", "won")
+    e, _ = resolve_dispute(e, did, "refund")
+    assert e.refunds[-1].amount == 40_001 and e.refunds[-1].via_stripe
+
+
+def test_past_the_parties_deadline_no_offer_is_made_or_accepted() -> None:
+    """The deadline hands the dispute to finance: an offer made or accepted after it,
+    before the timer worker got to escalate it, would settle what finance may be deciding
+    (a partial refund's consent past its expiry is refused the same way)."""
+    e, did = disputed()
+    e, ev = make_offer(e, did, "supplier", 30_000, 10_001, None, "apikey:s", T0 + DAY)
+    due = e.dispute(did).respond_by
+    assert due is not None
+    with pytest.raises(InvalidTransition):
+        accept_offer(e, did, ev[0].offer_id, "buyer", due)
+    with pytest.raises(InvalidTransition):
+        make_offer(e, did, "buyer", 40_001, 0, None, "apikey:p", due)
+    e, _ = accept_offer(e, did, ev[0].offer_id, "buyer", due - DAY)  # inside it: as before
+    assert e.dispute(did).status == "resolved"

@@ -21,12 +21,13 @@ from services.escrow.domain.errors import (
     WrongParty,
 )
 from services.escrow.domain.liens import lien_capacity, lien_shortfall, request_lien
-from services.escrow.domain.milestones import accept_milestone
+from services.escrow.domain.milestones import accept_milestone, submit_evidence
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.payouts import begin_release, complete_payout
 from services.escrow.domain.refunds import complete_refund
+from services.escrow.domain.rejections import answer_rejection, reject_milestone
 from shared.events.escrow import PartialRefundAgreed, Refunded
-from tests.unit.escrow.builders import DAY, T0, funded, ms, new_order
+from tests.unit.escrow.builders import DAY, EVIDENCE, T0, evidenced, funded, ms, new_order
 
 
 def proposed(amount: int = 1_251) -> tuple[Escrow, str, str]:
@@ -136,3 +137,26 @@ def test_the_lien_keeps_priority_and_a_refund_shows_its_shortfall() -> None:
     e, _ = begin_release(e, ms(e, 1))
     payout = next(p for p in e.payouts if p.status == "pending")
     assert (payout.gross, payout.lien_repayment, payout.supplier_net) == (38_001, 38_001, 0)
+
+
+def test_a_partial_refund_completing_after_a_dispute_or_rejection_leaves_them_open() -> None:
+    """Stripe was slow: the agreed refund is still pending when the buyer disputes the
+    milestone (or rejects its failed inspection). Its completion must not mark the
+    milestone ``refunded`` (final): the dispute's (or the return's) money would be held for
+    ever, and the order could complete with it."""
+    e, mid, pid = proposed()
+    e, _ = consent_partial_refund(e, pid, "supplier", "apikey:s", T0)
+    refund = e.refunds[-1]
+    e = evidenced(e, 1, T0)
+    disputed, _ = open_dispute(e, mid, "damaged", [], T0 + DAY)
+    disputed, _ = complete_refund(disputed, refund.refund_id, "re_1")
+    assert disputed.milestone(mid).status == "disputed"
+    assert disputed.disputes[-1].amount == 40_001 - 1_251
+
+    failed = {**EVIDENCE["inspection"], "passed": False}
+    e, _ = submit_evidence(e, mid, "inspection", failed, "apikey:s", T0)
+    e, _ = reject_milestone(e, mid, "return", ["wet"], [], "apikey:p", T0 + DAY)
+    e, _ = complete_refund(e, refund.refund_id, "re_1")
+    assert e.milestone(mid).status == "rejected"
+    e, _ = answer_rejection(e, mid, "return", T0 + DAY, "apikey:s")
+    assert e.milestone(mid).status == "returning"

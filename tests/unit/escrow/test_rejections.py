@@ -174,3 +174,16 @@ def test_the_buyer_may_keep_the_goods_after_all() -> None:
     shipped, _ = ship_return(shipped, mid2, "DHL", "JD1", None, T0)
     with pytest.raises(InvalidTransition):  # the goods are on their way back
         accept_milestone(shipped, mid2)
+
+
+def test_a_dispute_opened_escalated_announces_its_escalation() -> None:
+    """Goods never sent back: the dispute goes straight to finance. Its subscribers learn
+    that from ``escrow.dispute_escalated`` (``dispute_opened`` carries no status), as for
+    every other escalation, once."""
+    e, mid = failed_inspection()
+    e, _ = reject_milestone(e, mid, "return", ["wet crates"], [], "apikey:p", T0)
+    e, _ = answer_rejection(e, mid, "return", T0, "apikey:s")
+    e, ev = lapse(e, "milestone", mid, _due(e, mid), ACTOR)
+    escalated = [x for x in ev if x.event_type == "escrow.dispute_escalated"]
+    assert len(escalated) == 1 and escalated[0].escalated_by == "deadline"
+    assert escalated[0].dispute_id == e.disputes[-1].dispute_id

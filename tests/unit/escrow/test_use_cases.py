@@ -20,7 +20,11 @@ from services.escrow.domain.model import Escrow
 from services.escrow.domain.ordering import MilestoneSpec
 from services.escrow.service_layer import commands, events, timers
 from services.escrow.service_layer.commands import Caller, OrderTerms
-from services.escrow.service_layer.decisions import INSPECTION_TIMER, SETTLEMENT_TIMER
+from services.escrow.service_layer.decisions import (
+    INSPECTION_TIMER,
+    SETTLEMENT_TIMER,
+    inspection_timer_key,
+)
 from services.escrow.service_layer.errors import OrderNotFound, PaymentNotSucceeded
 from services.escrow.service_layer.gateway import GatewayRefused, GatewayUnavailable
 from services.escrow.service_layer.stripe_events import (
@@ -209,7 +213,10 @@ async def test_a_wire_funds_the_order_once_per_reference(
         uow, clock, gateway, FINANCE, escrow.order_id, "W-1", escrow.total
     )
     assert done.status == "funded" and done.funded == escrow.total
-    assert (INSPECTION_TIMER, f"{escrow.order_id}/{ms(escrow, 0)}") in uow.timers.pending
+    ends_at = done.milestones[0].inspection_ends_at
+    assert ends_at is not None
+    key = inspection_timer_key(escrow.order_id, ms(escrow, 0), ends_at)
+    assert (INSPECTION_TIMER, key) in uow.timers.pending
     with pytest.raises(InvalidAmount):  # the order is fully funded
         await commands.confirm_wire(uow, clock, gateway, FINANCE, escrow.order_id, "W-2", 1)
     assert stored(uow, escrow.order_id) == done and uow.commits == 1
@@ -227,7 +234,10 @@ async def test_evidence_opens_the_inspection_window(
         uow, clock, gateway, PLATFORM, escrow.order_id, ms(escrow, 1), "shipment", details
     )
     assert done.milestones[1].status == "in_inspection"
-    assert (INSPECTION_TIMER, f"{escrow.order_id}/{ms(escrow, 1)}") in uow.timers.pending
+    ends_at = done.milestones[1].inspection_ends_at
+    assert ends_at is not None
+    key = inspection_timer_key(escrow.order_id, ms(escrow, 1), ends_at)
+    assert (INSPECTION_TIMER, key) in uow.timers.pending
     with pytest.raises(UnknownMilestone):
         await commands.submit_evidence(
             uow, clock, gateway, PLATFORM, escrow.order_id, "nope", "shipment", details

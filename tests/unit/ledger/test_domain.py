@@ -32,7 +32,7 @@ from services.ledger.domain.journal import (
 from services.ledger.domain.rules import draft_for
 from services.ledger.domain.staff import InvalidAdjustment, adjustment, reversal
 from shared.events import Envelope
-from shared.events.escrow import MilestoneReleased, OrderCreated
+from shared.events.escrow import MilestoneReleased, OrderCreated, Refunded
 from shared.events.financing import AdvanceRepaidEarly
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -191,3 +191,24 @@ def test_canonical_bytes_are_exactly_the_key_sorted_json(
     tx = ChainedTransaction(uuid4(), seq, tenant, posted_at, original_date, uuid4(), source_type,
                             kind, actor, reason, memo, reverses, postings, book_seq)  # fmt: skip
     assert canonical(tx) == _reference_canonical(tx)
+
+
+def _refund_lines(reason: str, stripe_refund_id: str | None) -> dict[str, int]:
+    env = Envelope.wrap(
+        Refunded(order_id="o", refund_id="r", payment_id="p", amount=400, currency="USD",
+                 stripe_refund_id=stripe_refund_id, reason=reason, held_after=0),
+        source="escrow", tenant_id="t", subject="o",
+    )  # fmt: skip
+    draft = draft_for(env)
+    assert draft is not None
+    return {line.code: line.amount for line in draft.lines}
+
+
+def test_a_chargeback_the_bank_kept_is_not_posted_as_money_out_of_the_bank() -> None:
+    """Escrow books a lost chargeback as a refund without a Stripe refund id (nothing was
+    refunded through Stripe), but the money left the Stripe balance, where the ledger books
+    Stripe's dispute debit as Dr suspense / Cr stripe_clearing: the refund clears that
+    suspense; crediting the bank would show a bank outflow that never happened."""
+    assert _refund_lines("chargeback", None) == {"escrow_held": 400, "suspense": -400}
+    assert _refund_lines("cancelled: wire", None) == {"escrow_held": 400, "bank": -400}
+    assert _refund_lines("chargeback", "re_1") == {"escrow_held": 400, "stripe_clearing": -400}

@@ -105,8 +105,10 @@ class RejectionCreate(BaseModel):
     evidence: Annotated[list[Text], Field(max_length=50)] = []
 
 
-class RejectionAnswer(BaseModel):
-    model_config = _examples({"remedy": "reinspection"})
+class RejectionAnswer(Acting):
+    """The supplier's step: a platform key says ``"party": "supplier"``."""
+
+    model_config = _examples({"remedy": "reinspection"}, {"remedy": "return", "party": "supplier"})
 
     remedy: RejectionRemedy
 
@@ -119,8 +121,10 @@ class ReturnShipment(BaseModel):
     document: DocumentIn | None = None
 
 
-class ReturnReceipt(BaseModel):
-    model_config = _examples({})
+class ReturnReceipt(Acting):
+    """The supplier's step: a platform key says ``"party": "supplier"``."""
+
+    model_config = _examples({}, {"party": "supplier"})
 
 
 class PartialRefundCreate(Acting):

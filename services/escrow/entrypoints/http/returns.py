@@ -46,7 +46,7 @@ async def reject(
     return OrderPublic.of(escrow)
 
 
-@router.post(f"{MILESTONE}/rejection/answer")
+@router.post(f"{MILESTONE}/rejection/answer", responses=WRONG_PARTY)
 async def answer_rejection(
     order_id: str, milestone_id: str, body: RejectionAnswer, who: PlatformOrSupplier, c: Container
 ) -> OrderPublic:
@@ -54,7 +54,7 @@ async def answer_rejection(
     with answered():
         escrow = await returns.answer_rejection(
             c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id,
-            body.remedy, answer_order,
+            body.remedy, answer_order, party=acting_party(who, body.party),
         )  # fmt: skip
     return OrderPublic.of(escrow)
 
@@ -73,15 +73,16 @@ async def ship_return(
     return OrderPublic.of(escrow)
 
 
-@router.post(f"{MILESTONE}/return-receipt")
+@router.post(f"{MILESTONE}/return-receipt", responses=WRONG_PARTY)
 async def confirm_return(
     order_id: str, milestone_id: str, body: ReturnReceipt, who: PlatformOrSupplier, c: Container
 ) -> OrderPublic:
     """The supplier has the goods back: the buyer is refunded through Stripe."""
     with answered():
         escrow = await returns.confirm_return(
-            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id, answer_order
-        )
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id,
+            answer_order, party=acting_party(who, body.party),
+        )  # fmt: skip
     return OrderPublic.of(escrow)
 
 
