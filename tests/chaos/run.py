@@ -15,8 +15,8 @@ from typing import Any
 
 from shared.db import make_engine
 from shared.identity.keys import create_api_key
-from shared.settings import IDENTITY, SERVICES
-from tests.chaos import books, delivery, quiet, verify
+from shared.settings import IDENTITY, SERVICES, WEBHOOKS
+from tests.chaos import books, delivery, quiet, verify, webhooks
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
 from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, hold_stack, service_env
@@ -243,13 +243,18 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
     stop_supervising = asyncio.Event()
     supervised: asyncio.Task[None] | None = None
     apis = Apis(*(Service(s, fleet.api_ports(s), obs, opts.step_wait) for s in SERVICES))
+    hooks_api = Service(WEBHOOKS, fleet.api_ports(WEBHOOKS), obs, opts.step_wait)
+    receiver = webhooks.Receiver(random.Random(rng.random()))
     try:
         tenants = [await make_tenant(env, n) for n in range(opts.tenants)]
+        await receiver.start()
         fleet.start_all()
         await fleet.wait_ready()
         supervised = asyncio.create_task(fleet.supervise(stop_supervising))
         say(f"chaos: {len(fleet.procs)} processes up ({opts.instances} of each), logs in {logs}")
         for tenant in tenants:
+            # Before anything the tenant does: every event of its trades is for the endpoint.
+            await webhooks.register(hooks_api, tenant, receiver)
             await set_policies(apis, tenant)
         trades = [plan_trade(n, tenants[n % len(tenants)], rng) for n in range(opts.trades)]
         finished = 0
@@ -280,7 +285,8 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
         say("chaos: checking")
         held = await verify.check_trades(apis, trades, findings)
         await verify.check_advances(apis, trades, findings)
-        await delivery.check_events(infra, prefix, findings)
+        produced = await delivery.check_events(infra, prefix, findings)
+        await webhooks.check(infra, produced, [t.tenant_id for t in tenants], receiver, findings)
         await books.check_escrow_held(infra, held, findings)
         await books.check_ledger_totals(infra, trades, findings)
         await books.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
@@ -319,9 +325,10 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
         stop_supervising.set()
         if supervised is not None:
             await supervised
-        for s in (apis.escrow, apis.ledger, apis.financing):
+        for s in (apis.escrow, apis.ledger, apis.financing, hooks_api):
             await s.close()
         fleet.stop_all()
+        await receiver.stop()
         if not opts.keep_up:
             await asyncio.to_thread(infra.down)
 
