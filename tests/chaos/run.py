@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import resource
-import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from tests.chaos import books, delivery, quiet, verify, webhooks
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
 from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, hold_stack, service_env
+from tests.chaos.stats import spread
 from tests.chaos.trades import (
     FEE_BPS,
     FIXED_FEES,
@@ -105,23 +105,6 @@ async def set_policies(apis: Apis, tenant: Tenant) -> None:
             json={"advance_rate_bps": 8_000, "daily_fee_rate": "0.0005"},
         )
         assert r.status_code == 200, r.text
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    return {
-        "count": len(values),
-        "p50": pct(values, 50),
-        "p99": pct(values, 99),
-        "max": max(values) if values else None,
-    }
 
 
 async def release_latencies(apis: Apis, trades: list[Trade]) -> list[float]:

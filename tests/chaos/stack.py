@@ -380,5 +380,9 @@ def service_env(infra: Infra, topic_prefix: str) -> dict[str, str]:
         # mid-attempt delays its deliveries that long.
         TRADEFLOW_WEBHOOK_CONNECT_TIMEOUT="2",
         TRADEFLOW_WEBHOOK_READ_TIMEOUT="5",
+        # One endpoint per tenant receives every event of its trades: at the default 4
+        # deliveries in flight per endpoint the worker fell behind the trades (a 200-trade
+        # run's deliveries drained 30 s after its last trade).
+        TRADEFLOW_WEBHOOK_ENDPOINT_CONCURRENCY="16",
     )
     return env

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tests.chaos.client import Service
 from tests.chaos.delivery import Rows
 from tests.chaos.stack import Infra, connect
+from tests.chaos.stats import spread
 from tests.chaos.trades import Tenant
 from tests.chaos.verify import Findings
 
@@ -42,6 +44,7 @@ class Received:
     payload_tenant: str | None
     valid: bool  # the signature verified with that tenant's secret
     status: int  # what the receiver answered
+    lag: float | None = None  # seconds from the event's occurred_at to its arrival here
 
 
 @dataclass
@@ -87,13 +90,18 @@ class Receiver:
         self._seen.add((tenant, event_id))
         if status == 200 and first and self.rng.random() < self.fail_first_share:
             status = 500
+        valid = isinstance(payload, dict)
+        lag = None
+        if valid and status == 200 and isinstance(payload.get("time"), str):
+            lag = (datetime.now(UTC) - datetime.fromisoformat(payload["time"])).total_seconds()
         self.received.append(
             Received(
                 tenant,
                 event_id,
-                payload.get("tenant") if isinstance(payload, dict) else None,
+                payload.get("tenant") if valid else None,
                 payload is not None,
                 status,
+                lag,
             )
         )
         return web.Response(status=status, text="ok" if status == 200 else "no")
@@ -127,6 +135,7 @@ def check_received(
     expected = {e: t for e, t in owner.items() if t in tenants}
     delivered: Counter[tuple[str, str]] = Counter()
     invalid = crossed = foreign = 0
+    first_lag: dict[str, float] = {}
     for r in received:
         if not r.valid:
             invalid += 1
@@ -139,6 +148,8 @@ def check_received(
             continue
         if 200 <= r.status < 300:
             delivered[(r.tenant, r.event_id)] += 1
+            if r.lag is not None:
+                first_lag.setdefault(r.event_id, r.lag)
     missing = Counter(t for e, t in expected.items() if not delivered[(t, e)])  # by tenant
     if missing:
         f.fail(f"webhooks: events never delivered to their tenant's endpoint: {dict(missing)}")
@@ -149,6 +160,9 @@ def check_received(
     if foreign:
         f.fail(f"webhooks: {foreign} deliveries of an event no escrow or financing outbox holds")
     return {
+        # From the event's occurred_at to the first copy answered 2xx here (trades included:
+        # the worker keeping up with them or not).
+        "delivery_lag_seconds": spread(list(first_lag.values())),
         "events_expected": len(expected),
         "events_delivered": sum(1 for e, t in expected.items() if delivered[(t, e)]),
         "requests_received": len(received),
@@ -173,6 +187,11 @@ async def check_log(infra: Infra, f: Findings) -> dict[str, Any]:
             )
         }
         attempts = await conn.fetchval("SELECT count(*) FROM webhook_attempts")
+        latency = await conn.fetchrow(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99,"
+            " max(latency_ms) AS max FROM webhook_attempts"
+        )
         retried = await conn.fetchval("SELECT count(*) FROM webhook_deliveries WHERE attempts > 1")
         disabled = await conn.fetchval("SELECT count(*) FROM webhook_endpoints WHERE NOT enabled")
         parked = await conn.fetch("SELECT consumer, subject, reason FROM parked_subjects")
@@ -191,6 +210,7 @@ async def check_log(infra: Infra, f: Findings) -> dict[str, Any]:
     return {
         "log": {s: statuses.get(s, 0) for s in ("succeeded", "pending", "failed")},
         "attempts": attempts,
+        "attempt_latency_ms": dict(latency) if latency is not None else {},
         "deliveries_retried": retried,
     }
 
