@@ -24,7 +24,7 @@ def main(
         help="Trades in flight at once (the 2-core machine is saturated at 30: 60 drove no more"
         " trades per second and only lengthened every queue)",
     ),
-    kills_per_kind: int = typer.Option(5, help="SIGKILLs of each of the 12 process kinds"),
+    kills_per_kind: int = typer.Option(5, help="SIGKILLs of each of the 17 process kinds"),
     instances: int = typer.Option(2, help="Processes of every role of every service"),
     seed: int | None = typer.Option(None, help="Random seed (trades, faults)"),
     faults: bool = typer.Option(True, help="Inject faults (off: a baseline run)"),

@@ -54,6 +54,7 @@ async def outboxes(infra: Infra) -> Rows:
         try:
             produced[service] = await conn.fetch(
                 "SELECT seq, event_id, topic, key, envelope->>'type' AS type,"
+                " envelope->>'tenant_id' AS tenant_id,"
                 " (envelope->>'causation_id')::uuid AS causation_id,"
                 " sent_at IS NOT NULL AS sent FROM outbox ORDER BY seq"
             )
@@ -62,8 +63,9 @@ async def outboxes(infra: Infra) -> Rows:
     return produced
 
 
-async def check_events(infra: Infra, prefix: str, f: Findings) -> None:
-    """Outbox fully published; every money event posted exactly once; nothing parked."""
+async def check_events(infra: Infra, prefix: str, f: Findings) -> Rows:
+    """Outbox fully published; every money event posted exactly once; nothing parked.
+    Returns the outbox rows read (the webhooks check expects them delivered)."""
     produced = await outboxes(infra)
     for service in SERVICES:
         unsent = [r for r in produced[service] if not r["sent"]]
@@ -107,6 +109,7 @@ async def check_events(infra: Infra, prefix: str, f: Findings) -> None:
     }
     await check_published(infra.kafka, prefix, produced, f)
     await check_order_of_application(infra, produced, f)
+    return produced
 
 
 async def read_topics(bootstrap: str, topics: list[str]) -> dict[str, list[tuple[int, str, str]]]:

@@ -1,5 +1,5 @@
 """When the chaos run is over: the system is quiet when nothing is left to publish, to fire
-or to consume, and nothing progressed between two looks. Checks before that would find the
+or to consume, no webhook left to deliver, and nothing progressed between two looks. Checks before that would find the
 books "wrong" while they are still being written, or pass on books that are not done."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from shared.settings import SERVICES
+from shared.settings import ALL_SERVICES, SERVICES, WEBHOOKS
 from tests.chaos.stack import Infra, connect
 
 
@@ -24,6 +24,8 @@ def consumer_groups(prefix: str) -> dict[str, list[str]]:
         f"{prefix}.escrow.liens": [topic["financing"]],
         f"{prefix}.financing.escrow-events": [topic["escrow"]],
         f"{prefix}.ledger-postings": [topic["escrow"], topic["financing"]],
+        # The webhooks dispatcher reads every service's topic, its own included.
+        f"{prefix}.webhooks.dispatch": [f"{prefix}.{s}.events" for s in ALL_SERVICES],
     }
 
 
@@ -78,13 +80,17 @@ BUSY = {
     "due": "timers due",
     "retrying": "timers failed and waiting to retry",
 }
+# A webhook delivery not yet succeeded or failed for good: due, leased, or waiting to retry.
+PENDING_DELIVERIES = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
+ATTEMPTS = "SELECT count(*) FROM webhook_attempts"
 
 
 async def look(infra: Infra, prefix: str) -> Look:
-    """Unsent outbox rows, due or retrying timers and consumer lag; and the progress made."""
+    """Unsent outbox rows, due or retrying timers, consumer lag and webhook deliveries
+    pending; and the progress made."""
     busy = []
     progress: list[int] = []
-    for service in SERVICES:
+    for service in ALL_SERVICES:
         conn = await connect(infra, service)
         try:
             row = await conn.fetchrow(
@@ -97,6 +103,14 @@ async def look(infra: Infra, prefix: str) -> Look:
                 " (SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
                 "  AND attempts > 0) AS retrying"
             )
+            if service == WEBHOOKS:
+                pending, attempts = (
+                    await conn.fetchval(PENDING_DELIVERIES),
+                    await conn.fetchval(ATTEMPTS),
+                )
+                progress.append(attempts)
+                if pending:
+                    busy.append(f"webhooks: {pending} deliveries pending")
         finally:
             await conn.close()
         assert row is not None

@@ -21,6 +21,7 @@ def show(report: Report, console: Console) -> None:
         "outages",
         "events",
         "kafka",
+        "webhooks",
         "advances",
         "redeliveries_absorbed",
         "partition_assignments",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import resource
-import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,11 +14,12 @@ from typing import Any
 
 from shared.db import make_engine
 from shared.identity.keys import create_api_key
-from shared.settings import IDENTITY, SERVICES
-from tests.chaos import books, delivery, quiet, verify
+from shared.settings import IDENTITY, SERVICES, WEBHOOKS
+from tests.chaos import books, delivery, quiet, verify, webhooks
 from tests.chaos.client import Observations, Service
 from tests.chaos.faults import FaultLog, Injector, plan
 from tests.chaos.stack import DB_PREFIX, ROOT, Fleet, Infra, hold_stack, service_env
+from tests.chaos.stats import spread
 from tests.chaos.trades import (
     FEE_BPS,
     FIXED_FEES,
@@ -105,23 +105,6 @@ async def set_policies(apis: Apis, tenant: Tenant) -> None:
             json={"advance_rate_bps": 8_000, "daily_fee_rate": "0.0005"},
         )
         assert r.status_code == 200, r.text
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    return {
-        "count": len(values),
-        "p50": pct(values, 50),
-        "p99": pct(values, 99),
-        "max": max(values) if values else None,
-    }
 
 
 async def release_latencies(apis: Apis, trades: list[Trade]) -> list[float]:
@@ -243,13 +226,18 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
     stop_supervising = asyncio.Event()
     supervised: asyncio.Task[None] | None = None
     apis = Apis(*(Service(s, fleet.api_ports(s), obs, opts.step_wait) for s in SERVICES))
+    hooks_api = Service(WEBHOOKS, fleet.api_ports(WEBHOOKS), obs, opts.step_wait)
+    receiver = webhooks.Receiver(random.Random(rng.random()))
     try:
         tenants = [await make_tenant(env, n) for n in range(opts.tenants)]
+        await receiver.start()
         fleet.start_all()
         await fleet.wait_ready()
         supervised = asyncio.create_task(fleet.supervise(stop_supervising))
         say(f"chaos: {len(fleet.procs)} processes up ({opts.instances} of each), logs in {logs}")
         for tenant in tenants:
+            # Before anything the tenant does: every event of its trades is for the endpoint.
+            await webhooks.register(hooks_api, tenant, receiver)
             await set_policies(apis, tenant)
         trades = [plan_trade(n, tenants[n % len(tenants)], rng) for n in range(opts.trades)]
         finished = 0
@@ -280,7 +268,8 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
         say("chaos: checking")
         held = await verify.check_trades(apis, trades, findings)
         await verify.check_advances(apis, trades, findings)
-        await delivery.check_events(infra, prefix, findings)
+        produced = await delivery.check_events(infra, prefix, findings)
+        await webhooks.check(infra, produced, [t.tenant_id for t in tenants], receiver, findings)
         await books.check_escrow_held(infra, held, findings)
         await books.check_ledger_totals(infra, trades, findings)
         await books.check_ledger_tools(env, [t.tenant_id for t in tenants], findings)
@@ -319,9 +308,10 @@ async def _run(opts: Options, infra: Infra, say: Any) -> Report:
         stop_supervising.set()
         if supervised is not None:
             await supervised
-        for s in (apis.escrow, apis.ledger, apis.financing):
+        for s in (apis.escrow, apis.ledger, apis.financing, hooks_api):
             await s.close()
         fleet.stop_all()
+        await receiver.stop()
         if not opts.keep_up:
             await asyncio.to_thread(infra.down)
 

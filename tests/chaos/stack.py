@@ -1,5 +1,6 @@
 """The chaos run's own stack: a PostgreSQL server and a Kafka broker it may crash, and two
-processes of every service role, each of which it may SIGKILL and start again.
+processes of every service role (the webhooks service's delivery worker among them), each of
+which it may SIGKILL and start again.
 
 Nothing here is shared with `make up` or the test session: the servers listen on their own
 ports with their state under ``<cache>/chaos`` (the deploy scripts, pointed elsewhere by
@@ -27,11 +28,22 @@ from typing import IO
 import asyncpg
 import httpx
 
-from shared.settings import SERVICES
+from shared.settings import ALL_SERVICES, WEBHOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 ROLES = ("api", "relay", "consume", "timers")
+# Roles beyond the four, per service (as deploy/local/services.sh runs them).
+EXTRA_ROLES = {WEBHOOKS: ("deliver",)}
+# The delivery worker's retries in the chaos run, in seconds: a retry a receiver asked for
+# (a 500) falls due within the run's quiet wait instead of 5 minutes later.
+WEBHOOK_RETRY_SCHEDULE = "[1, 2, 4, 8, 15, 30]"
+
+
+def roles_of(service: str) -> tuple[str, ...]:
+    return ROLES + EXTRA_ROLES.get(service, ())
+
+
 DB_PREFIX = "tradeflow_chaos_"
 
 
@@ -275,7 +287,7 @@ class Proc:
 
 @dataclass
 class Fleet:
-    """``instances`` processes of every role of every service."""
+    """``instances`` processes of every role of every service, webhooks included."""
 
     env: dict[str, str]
     logs: Path
@@ -285,8 +297,8 @@ class Fleet:
 
     def __post_init__(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        for service in SERVICES:
-            for role in ROLES:
+        for service in ALL_SERVICES:
+            for role in roles_of(service):
                 for i in range(self.instances):
                     port = free_port() if role == "api" else None
                     log = self.logs / f"{service}-{role}-{i}.log"
@@ -361,5 +373,16 @@ def service_env(infra: Infra, topic_prefix: str) -> dict[str, str]:
         TRADEFLOW_ENVIRONMENT="test",
         TRADEFLOW_LOG_JSON="true",
         PYTHONUNBUFFERED="1",
+        # The run's webhook receiver is http://127.0.0.1 (tests/chaos/webhooks.py).
+        TRADEFLOW_WEBHOOK_ALLOW_LOOPBACK="true",
+        TRADEFLOW_WEBHOOK_RETRY_SCHEDULE=WEBHOOK_RETRY_SCHEDULE,
+        # The lease of a claimed delivery is connect + read timeout + 35 s: a worker killed
+        # mid-attempt delays its deliveries that long.
+        TRADEFLOW_WEBHOOK_CONNECT_TIMEOUT="2",
+        TRADEFLOW_WEBHOOK_READ_TIMEOUT="5",
+        # One endpoint per tenant receives every event of its trades: at the default 4
+        # deliveries in flight per endpoint the worker fell behind the trades (a 200-trade
+        # run's deliveries drained 30 s after its last trade).
+        TRADEFLOW_WEBHOOK_ENDPOINT_CONCURRENCY="16",
     )
     return env

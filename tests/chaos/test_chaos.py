@@ -1,5 +1,6 @@
 """The short chaos run inside `make test`: a few hundred trades while every process kind is
-killed once and Kafka and PostgreSQL each restart once. `make chaos` is the full run."""
+killed once (the webhooks service's five among them, its deliveries checked at a real
+receiver) and Kafka and PostgreSQL each restart once. `make chaos` is the full run."""
 
 from __future__ import annotations
 
@@ -26,4 +27,8 @@ async def test_no_cent_is_lost_while_processes_die_and_servers_restart(
         show(report, Console())
     assert report.figures["kills"] and min(report.figures["kills"].values()) >= 1
     assert {o["what"] for o in report.figures["outages"]} == {"kafka", "postgres"}
+    # The webhooks service ran, was killed like the rest, and its receiver heard the trades.
+    assert {"webhooks-deliver", "webhooks-consume"} <= set(report.figures["kills"])
+    hooks = report.figures["webhooks"]
+    assert hooks["events_expected"] > 0 and hooks["answered_500"] > 0
     assert report.ok, json.dumps(report.problems[:20], indent=1)

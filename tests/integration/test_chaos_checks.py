@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,39 @@ async def test_a_process_that_exits_by_itself_is_recorded_and_started_again(
     assert {e.name for e in fleet.exits} == {"svc-role-0"}
     assert {e.status for e in fleet.exits} == {3} and "giving up" in fleet.exits[0].tail
     assert fleet.procs[0].starts > 1  # started again, as a supervisor would
+
+
+async def test_the_webhook_receiver_verifies_signatures_and_fails_first_attempts_when_told() -> (
+    None
+):
+    """The chaos run's receiver: a delivery signed with its tenant's secret is accepted, one
+    signed with another tenant's is refused and recorded as invalid, and a first attempt
+    it was told to fail is answered 500 while the retry of the same webhook-id is not."""
+    import httpx
+    from standardwebhooks.webhooks import Webhook
+
+    from services.webhooks.domain.signing import headers, new_secret
+    from tests.chaos.webhooks import Receiver
+
+    receiver = Receiver(random.Random(1), fail_first_share=1.0)
+    mine, theirs = new_secret(), new_secret()
+    receiver.secrets["t1"] = Webhook(mine)
+    await receiver.start()
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def post(event: str, secret: str) -> int:
+                body = f'{{"id":"{event}","tenant":"t1"}}'
+                signed = headers([secret], event, datetime.now(UTC), body)
+                r = await client.post(receiver.url("t1"), content=body, headers=signed)
+                return r.status_code
+
+            assert [await post("e1", mine), await post("e1", mine)] == [500, 200]
+            assert await post("e2", theirs) == 400
+    finally:
+        await receiver.stop()
+    assert [(r.event_id, r.valid, r.status, r.payload_tenant) for r in receiver.received] == [
+        ("e1", True, 500, "t1"),
+        ("e1", True, 200, "t1"),
+        ("e2", False, 400, None),
+    ]

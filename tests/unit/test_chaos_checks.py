@@ -13,12 +13,14 @@ from tests.chaos.quiet import Look, settle
 from tests.chaos.run import fault_figures
 from tests.chaos.trades import Tenant, Trade
 from tests.chaos.verify import (
+    Findings,
     check_advance,
     check_order,
     check_timeline,
     expected_payouts,
     expected_principal,
 )
+from tests.chaos.webhooks import Received, check_received
 
 
 async def test_quiet_needs_two_clean_looks_with_nothing_progressing_between_them() -> None:
@@ -217,3 +219,59 @@ def test_recoveries_are_reported_beside_the_clean_writes_of_the_same_run() -> No
     ]  # fmt: skip
     assert figures["slowest_recoveries"][0]["attempts"] == ["interrupted@0.00"]
     assert figures["unrecovered_writes"] == 1
+
+
+# --- webhooks -----------------------------------------------------------------------------
+def webhook_rows() -> dict[str, list[dict[str, Any]]]:
+    """Two escrow events of t1, one financing event of t2, one of a tenant not in the run."""
+    return {
+        "escrow": [
+            {"event_id": UUID(int=1), "tenant_id": "t1"},
+            {"event_id": UUID(int=2), "tenant_id": "t1"},
+        ],
+        "financing": [
+            {"event_id": UUID(int=3), "tenant_id": "t2"},
+            {"event_id": UUID(int=4), "tenant_id": "elsewhere"},
+        ],
+    }
+
+
+def got(tenant: str, n: int, status: int = 200, **fields: Any) -> Received:
+    values: dict[str, Any] = {"payload_tenant": tenant, "valid": True, **fields}
+    return Received(tenant, str(UUID(int=n)), values["payload_tenant"], values["valid"], status)
+
+
+def test_every_event_delivered_once_and_signed_holds_and_a_duplicate_is_only_counted() -> None:
+    f = Findings()
+    received = [got("t1", 1, 500), got("t1", 1), got("t1", 2), got("t1", 2), got("t2", 3)]
+    figures = check_received(webhook_rows(), ["t1", "t2"], received, f)  # type: ignore[arg-type]
+    assert f.problems == []
+    assert figures["events_expected"] == figures["events_delivered"] == 3
+    assert (figures["duplicates"], figures["answered_500"]) == (1, 1)
+
+
+def test_an_event_only_ever_answered_500_or_never_sent_is_caught() -> None:
+    f = Findings()
+    received = [got("t1", 1, 500), got("t2", 3)]
+    check_received(webhook_rows(), ["t1", "t2"], received, f)  # type: ignore[arg-type]
+    assert f.problems == ["webhooks: events never delivered to their tenant's endpoint: {'t1': 2}"]
+
+
+def test_a_delivery_to_another_tenant_or_badly_signed_is_caught() -> None:
+    f = Findings()
+    received = [
+        got("t1", 1),
+        got("t1", 2),
+        got("t2", 3),
+        got("t2", 1),  # t1's event at t2's endpoint
+        got("t1", 2, payload_tenant="t2"),  # a body naming another tenant
+        got("t1", 2, valid=False),  # not signed with t1's secret
+        got("t1", 99),  # no outbox holds it
+    ]
+    figures = check_received(webhook_rows(), ["t1", "t2"], received, f)  # type: ignore[arg-type]
+    assert f.problems == [
+        "webhooks: 1 deliveries whose signature did not verify",
+        "webhooks: 2 deliveries of another tenant's event",
+        "webhooks: 1 deliveries of an event no escrow or financing outbox holds",
+    ]
+    assert figures["cross_tenant"] == 2
