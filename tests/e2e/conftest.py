@@ -131,7 +131,7 @@ def running_services(e2e_settings: Settings, service_processes: ServiceProcesses
 
 
 def _wait_healthy(
-    procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 60
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 120
 ) -> None:
     deadline = time.monotonic() + within
     pending = set(SERVICES)
