@@ -61,6 +61,7 @@ def stripe_signed(payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str
 
 def amount(minor: int) -> str:
     """Minor units as a column figure: 1234567 -> '12,345.67' (the currency is in the title)."""
-    major = Money(minor, CURRENCY).format().split()[0]
+    major = Money(abs(minor), CURRENCY).format().split()[0]
     whole, _, cents = major.partition(".")
-    return f"{int(whole):,}.{cents}" if cents else f"{int(whole):,}"
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{int(whole):,}.{cents}" if cents else f"{sign}{int(whole):,}"

@@ -11,6 +11,7 @@ Shipment (bill of lading) and delivery + inspection follow; then the ledger must
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,8 @@ class Trade:
         self, settings: Settings, console: Console, keys: dict[str, dict[str, str]]
     ) -> None:
         self.s, self.console, self.keys = settings, console, keys
+        # The start of the window the closing account reconciles and reports.
+        self.started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
         base = f"http://{settings.host}"
         self.escrow = httpx.AsyncClient(base_url=f"{base}:{settings.escrow_port}", timeout=30)
         self.ledger = httpx.AsyncClient(base_url=f"{base}:{settings.ledger_port}", timeout=30)

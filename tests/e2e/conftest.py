@@ -70,36 +70,69 @@ def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("service-logs")
 
 
-@pytest.fixture(scope="session")
-def running_services(e2e_settings: Settings, service_logs: Path) -> Iterator[Settings]:
-    migrated = e2e_settings
-    logs = service_logs
-    env = service_env(migrated)
-    procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-    for service, role in PROCESSES:
-        log = logs / f"{service}-{role}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", service, role],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        procs.append((f"{service}-{role}", proc, log))
-    try:
-        _wait_healthy(procs)
-        yield migrated.model_copy(update={f"{s}_port": p for s, p in E2E_PORTS.items()})
-    finally:
-        for _, proc, _ in procs:
+class ServiceProcesses:
+    """Every role of every service as a process; one role may be stopped and started again
+    (a test that makes the ledger's consumer miss an event stops it, then restarts it)."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+    def start(self, service: str, role: str) -> None:
+        name = f"{service}-{role}"
+        log = self.logs / f"{name}.log"
+        with log.open("ab") as out:  # a restarted role appends to the log of its first run
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", service, role],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs[name] = (proc, log)
+
+    def stop(self, service: str, role: str) -> None:
+        """SIGTERM and wait: a consumer leaves its group and has committed what it applied."""
+        proc, _ = self.procs[f"{service}-{role}"]
+        _terminate([proc])
+
+    def stop_all(self) -> None:
+        _terminate([proc for proc, _ in self.procs.values()])
+
+    def listed(self) -> list[tuple[str, subprocess.Popen[bytes], Path]]:
+        return [(name, proc, log) for name, (proc, log) in self.procs.items()]
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
             proc.terminate()
-        for _, proc, _ in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def service_processes(e2e_settings: Settings, service_logs: Path) -> Iterator[ServiceProcesses]:
+    procs = ServiceProcesses(service_env(e2e_settings), service_logs)
+    try:
+        for service, role in PROCESSES:
+            procs.start(service, role)
+        _wait_healthy(procs.listed())
+        yield procs
+    finally:
+        procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def running_services(e2e_settings: Settings, service_processes: ServiceProcesses) -> Settings:
+    return e2e_settings.model_copy(update={f"{s}_port": p for s, p in E2E_PORTS.items()})
 
 
 def _wait_healthy(
-    procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 60
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]], within: float = 120
 ) -> None:
     deadline = time.monotonic() + within
     pending = set(E2E_PORTS)  # the console's /healthz waits for the three APIs

@@ -90,6 +90,9 @@ async def test_a_full_trade_with_an_advance_balances_the_ledger(trade: FinishedT
     assert trade.ok, trade.output
     assert "disbursed 26,236.87" in trade.output or "disbursed 26236.87" in trade.output
     assert "Ledger balanced to the cent." in trade.output
+    # the closing account's reconciliation of the trade's Stripe report, and its balance sheet
+    assert "Stripe clearing equals the Stripe balance" in trade.output, trade.output
+    assert "0 break(s)" in trade.output and "difference 0.00" in trade.output
 
 
 async def test_the_console_process_shows_the_trades_books_to_its_finance_key(
