@@ -425,65 +425,6 @@ async def ledger_group_stable(settings: Settings) -> None:
         await admin.close()
 
 
-async def test_an_escrow_event_the_ledger_never_got_is_a_three_way_break(
-    books: Books, running_services: Settings, service_processes: ServiceProcesses
-) -> None:
-    a, b, settings = books.a, books.b, running_services
-    order = await a.create("USD", (250_000,))
-    oid = order["order_id"]
-    service_processes.stop("ledger", "consume")
-    try:
-        await a.fund_by_card(order)
-        lost = await skip_event_in_kafka(
-            settings, a.id, lambda e: e.type == "escrow.funded" and e.subject == oid
-        )
-    finally:
-        service_processes.start("ledger", "consume")
-    await ledger_group_stable(settings)
-    funded = await a.order(oid)
-    assert lost.data["amount"] == 250_000 and funded["held"] == 250_000
-    # The ledger's consumer is back and posting (B trades again, and it is booked); the
-    # funding of A's order it never got is in no transaction.
-    again = await b.trade("USD", (100_000,), release=1)
-    await b.ledger_caught_up()
-    r = await a.ledger.get(
-        "/v1/ledger/transactions",
-        params={"source_event_id": str(lost.id)},
-        headers=a.keys["finance"],
-    )
-    assert r.status_code == 404 and r.json()["error"]["code"] == "transaction_not_found", r.text
-
-    # Stripe's report has the charge; the three-way run asks escrow what it holds.
-    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
-    charge = order_lines(funded, at)
-    end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
-    run = await a.reconcile(report_csv(books.lines[a.id] + charge), books.start, end, escrow="ask")
-    assert run["ledger_disagrees"] == 1 and run["escrow_held_mismatch"] == 1, run
-    assert run["missing_in_ledger"] == 1, run
-    assert run["escrow_disagrees"] == run["stripe_disagrees"] == run["three_way_disagree"] == 0
-    breaks = {(x["kind"], x["object_id"]): x for x in await a.open_breaks()}
-    assert set(breaks) == {
-        ("ledger_disagrees", oid), ("escrow_held_mismatch", oid),
-        ("missing_in_ledger", charge[0].source_id),
-    }  # fmt: skip
-    three_way = breaks["ledger_disagrees", oid]
-    assert (three_way["ledger_amount"], three_way["other_amount"]) == (0, 250_000)
-    assert three_way["owner"] == "ledger-ops" and three_way["tenant_id"] == a.id
-    # The charge's fee is booked from Stripe's line; its gross is what the ledger lacks.
-    (usd,) = run["balances"]
-    assert usd["difference"] == -250_000, usd
-    assert usd["stripe_balance"] == balances(books.lines[a.id] + charge)[a.id, "USD"]
-
-    # B's books, asked the same way (its new trade's lines added), are untouched by A's break.
-    run_b = await b.reconcile(
-        report_csv(books.lines[b.id] + order_lines(again, at)), books.start, end, escrow="ask"
-    )
-    breaks_found = {k: v for k, v in run_b.items() if k.endswith(BREAK_KINDS)}
-    assert set(breaks_found.values()) == {0}, run_b
-    assert all(x["difference"] == 0 for x in run_b["balances"]), run_b
-    assert await b.open_breaks() == []
-
-
 async def test_the_period_reports_balance_per_currency(books: Books) -> None:
     window = {"from": books.start.isoformat(), "to": books.end.isoformat()}
     for t in (books.a, books.b):
@@ -552,3 +493,64 @@ async def test_the_journal_export_verifies_without_tradeflow(books: Books, tmp_p
             paid = -sum(ln.gross for ln in books.lines[t.id]
                         if ln.currency == cur and ln.category == "payout")  # fmt: skip
             assert closing["bank", cur] == paid
+
+
+# Last: it trades again and books another charge's fee, which the period reports and the
+# export above (dated today, whole days) would then count.
+async def test_an_escrow_event_the_ledger_never_got_is_a_three_way_break(
+    books: Books, running_services: Settings, service_processes: ServiceProcesses
+) -> None:
+    a, b, settings = books.a, books.b, running_services
+    order = await a.create("USD", (250_000,))
+    oid = order["order_id"]
+    service_processes.stop("ledger", "consume")
+    try:
+        await a.fund_by_card(order)
+        lost = await skip_event_in_kafka(
+            settings, a.id, lambda e: e.type == "escrow.funded" and e.subject == oid
+        )
+    finally:
+        service_processes.start("ledger", "consume")
+    await ledger_group_stable(settings)
+    funded = await a.order(oid)
+    assert lost.data["amount"] == 250_000 and funded["held"] == 250_000
+    # The ledger's consumer is back and posting (B trades again, and it is booked); the
+    # funding of A's order it never got is in no transaction.
+    again = await b.trade("USD", (100_000,), release=1)
+    await b.ledger_caught_up()
+    r = await a.ledger.get(
+        "/v1/ledger/transactions",
+        params={"source_event_id": str(lost.id)},
+        headers=a.keys["finance"],
+    )
+    assert r.status_code == 404 and r.json()["error"]["code"] == "transaction_not_found", r.text
+
+    # Stripe's report has the charge; the three-way run asks escrow what it holds.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    charge = order_lines(funded, at)
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    run = await a.reconcile(report_csv(books.lines[a.id] + charge), books.start, end, escrow="ask")
+    assert run["ledger_disagrees"] == 1 and run["escrow_held_mismatch"] == 1, run
+    assert run["missing_in_ledger"] == 1, run
+    assert run["escrow_disagrees"] == run["stripe_disagrees"] == run["three_way_disagree"] == 0
+    breaks = {(x["kind"], x["object_id"]): x for x in await a.open_breaks()}
+    assert set(breaks) == {
+        ("ledger_disagrees", oid), ("escrow_held_mismatch", oid),
+        ("missing_in_ledger", charge[0].source_id),
+    }  # fmt: skip
+    three_way = breaks["ledger_disagrees", oid]
+    assert (three_way["ledger_amount"], three_way["other_amount"]) == (0, 250_000)
+    assert three_way["owner"] == "ledger-ops" and three_way["tenant_id"] == a.id
+    # The charge's fee is booked from Stripe's line; its gross is what the ledger lacks.
+    (usd,) = run["balances"]
+    assert usd["difference"] == -250_000, usd
+    assert usd["stripe_balance"] == balances(books.lines[a.id] + charge)[a.id, "USD"]
+
+    # B's books, asked the same way (its new trade's lines added), are untouched by A's break.
+    run_b = await b.reconcile(
+        report_csv(books.lines[b.id] + order_lines(again, at)), books.start, end, escrow="ask"
+    )
+    breaks_found = {k: v for k, v in run_b.items() if k.endswith(BREAK_KINDS)}
+    assert set(breaks_found.values()) == {0}, run_b
+    assert all(x["difference"] == 0 for x in run_b["balances"]), run_b
+    assert await b.open_breaks() == []
