@@ -32,3 +32,21 @@ def test_a_raw_connection_keeps_the_urls_tls_mode() -> None:
     plain = asyncpg_dsn("postgresql+asyncpg://u:p@127.0.0.1:5432/db?ssl=disable")
     assert plain == "postgresql://u:p@127.0.0.1:5432/db?sslmode=disable"
     assert asyncpg_dsn("postgresql+asyncpg://u:p@h/db") == "postgresql://u:p@h/db"
+
+
+def test_a_process_started_during_a_broker_outage_waits_as_long_as_for_the_database():
+    """A relay restarted during a 71 s broker restart (a fault-injection run) exited: the Kafka
+    wait was 60 s while the database's was 600 s. Both now wait the same, well past that."""
+    import inspect
+
+    from shared.runtime import (
+        OUTAGE_PATIENCE_SECONDS,
+        while_database_unavailable,
+        while_kafka_unreachable,
+    )
+
+    def default(f):
+        return inspect.signature(f).parameters["within"].default
+
+    assert default(while_kafka_unreachable) == default(while_database_unavailable)
+    assert default(while_kafka_unreachable) == OUTAGE_PATIENCE_SECONDS >= 300
