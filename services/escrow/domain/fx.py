@@ -96,7 +96,9 @@ def new_rate(
     return FxRate(from_currency, to_currency, rate, effective_at, source.strip())
 
 
-def rate_in_force(rates: Sequence[FxRate], from_currency: str, to_currency: str, at: datetime) -> FxRate:
+def rate_in_force(
+    rates: Sequence[FxRate], from_currency: str, to_currency: str, at: datetime
+) -> FxRate:
     """The latest rate of the pair effective at ``at``; else ``FxRateUnavailable``."""
     candidates = [
         r
@@ -104,7 +106,9 @@ def rate_in_force(rates: Sequence[FxRate], from_currency: str, to_currency: str,
         if (r.from_currency, r.to_currency) == (from_currency, to_currency) and r.effective_at <= at
     ]
     if not candidates:
-        raise FxRateUnavailable(f"no {from_currency}/{to_currency} rate in force at {at.isoformat()}")
+        raise FxRateUnavailable(
+            f"no {from_currency}/{to_currency} rate in force at {at.isoformat()}"
+        )
     return max(candidates, key=lambda r: r.effective_at)
 
 
@@ -212,3 +216,49 @@ def current_conversion(
         )
     except FxError as exc:
         raise InvalidFx(str(exc)) from exc
+
+
+CSV_COLUMNS = ("from_currency", "to_currency", "mid_rate", "effective_at", "source")
+
+
+def parse_rates_csv(text: str, default_source: str | None = None) -> list[FxRate]:
+    """Rates from a CSV with a header naming ``CSV_COLUMNS`` (``source`` may be left out when
+    ``default_source`` is given). All or nothing: the first bad row refuses the whole file,
+    naming its line."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    header = set(reader.fieldnames or [])
+    needed = set(CSV_COLUMNS) - ({"source"} if default_source else set())
+    if not needed <= header:
+        raise InvalidFx(f"the CSV header must name {', '.join(CSV_COLUMNS)}")
+    rates: list[FxRate] = []
+    for line, row in enumerate(reader, start=2):
+        try:
+            at = datetime.fromisoformat((row.get("effective_at") or "").strip())
+            rates.append(
+                new_rate(
+                    (row.get("from_currency") or "").strip().upper(),
+                    (row.get("to_currency") or "").strip().upper(),
+                    (row.get("mid_rate") or "").strip(),
+                    at,
+                    (row.get("source") or default_source or "").strip(),
+                )
+            )
+        except (InvalidFx, ValueError) as exc:
+            raise InvalidFx(f"line {line}: {exc}") from exc
+        if len(rates) > 10_000:
+            raise InvalidFx("at most 10000 rates per file")
+    if not rates:
+        raise InvalidFx("the CSV has no rates")
+    return rates
+
+
+def check_markup_setting(settings: FxSettings) -> None:
+    if type(settings.markup_bps) is not int or not 0 <= settings.markup_bps < 10_000:
+        raise InvalidFx("markup_bps must be an integer in 0..9999")
+    if settings.policy not in ("order", "milestone"):
+        raise InvalidFx('policy is "order" or "milestone"')
+    if type(settings.quote_ttl_seconds) is not int or not 0 < settings.quote_ttl_seconds <= 86_400:
+        raise InvalidFx("quote_ttl_seconds must be in 1..86400")

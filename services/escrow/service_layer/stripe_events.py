@@ -152,7 +152,9 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
             fx = payment.fx
             currency = (obj.currency or "").upper()
             if currency != fx.from_currency:
-                raise CurrencyMismatch(f"{obj.id} is in {currency}, its quote in {fx.from_currency}")
+                raise CurrencyMismatch(
+                    f"{obj.id} is in {currency}, its quote in {fx.from_currency}"
+                )
             if obj.received != fx.from_amount:
                 raise InvalidAmount(
                     f"{obj.id} received {obj.received} of the {fx.from_amount} {currency} quoted"
