@@ -261,7 +261,8 @@ class OrderPublic(BaseModel):
 
     @classmethod
     def of(cls, e: Escrow) -> OrderPublic:
-        derived = {"held": e.held, "available": e.available, "frozen": e.frozen}
+        derived: dict[str, object] = {"held": e.held, "available": e.available}
+        derived |= {"frozen": e.frozen}
         derived |= {"funding_currency": e.funding_ccy, "payout_currency": e.payout_ccy}
         return cls.model_validate({**dict(e), **derived, "reserved": e.reserved})
 
