@@ -104,7 +104,7 @@ def published(uow: FakeEscrowUnitOfWork, kind: type) -> list:  # type: ignore[ty
 async def test_funding_charges_eur_and_holds_usd_and_locks_the_cny_payout(
     uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
 ) -> None:
-    order_id, started = await funded_in_eur(uow, clock, gateway)
+    order_id, _ = await funded_in_eur(uow, clock, gateway)
     (intent,) = gateway.made("payment_intent")
     assert (intent["amount"], intent["currency"]) == (92_698, "EUR")
     escrow = uow.escrows.rows[order_id]
