@@ -29,7 +29,7 @@ DAY = timedelta(days=1)
 
 
 def as_v1(release: ev.MilestoneReleased) -> ev.MilestoneReleasedV1:
-    return ev.MilestoneReleasedV1(**release.model_dump(exclude={"payout_id"}))
+    return ev.MilestoneReleasedV1(**release.model_dump(exclude={"payout_id", "payout_fx"}))
 
 
 async def caused_by(harness: Harness, env: Envelope) -> list[dict[str, Any]]:
