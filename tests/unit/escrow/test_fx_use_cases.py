@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from services.escrow.domain import fx as domain
+from services.escrow.domain import refunds
 from services.escrow.domain.errors import (
     CurrencyMismatch,
     FxQuoteExpired,
@@ -22,7 +23,7 @@ from services.escrow.domain.errors import (
 )
 from services.escrow.domain.fx import FxSettings
 from services.escrow.domain.ordering import MilestoneSpec
-from services.escrow.service_layer import commands
+from services.escrow.service_layer import commands, settlement
 from services.escrow.service_layer import fx as cases
 from services.escrow.service_layer.commands import Caller, OrderTerms
 from services.escrow.service_layer.stripe_events import PaymentIntentObject, StripeEvent
@@ -278,3 +279,17 @@ async def test_rates_and_quotes_refuse_what_is_not_a_rate(
             "EUR,USD,1.0842,2026-12-03T09:00:00+00:00,ECB\n"
             "EUR,USD,1.08,not a time,ECB\n"
         )
+
+
+async def test_a_refund_whose_share_rounds_to_nothing_calls_no_stripe_refund(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    order_id, _ = await funded_in_eur(uow, clock, gateway)
+    escrow, _events = refunds.reserve_refund(uow.escrows.rows[order_id], 1, "a cent back", None)
+    (refund,) = escrow.refunds
+    assert refund.fx is not None and refund.fx.to_amount == 0  # floor(92698 * 1 / 100000)
+    booking = await settlement.effect(gateway, escrow, refund.refund_id)
+    assert gateway.made("refund") == []  # Stripe refuses a refund of 0
+    assert booking is not None
+    done, _ = booking(escrow)
+    assert done.refunds[0].status == "done" and done.refunded == 1
