@@ -10,7 +10,6 @@ Stripe call.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
