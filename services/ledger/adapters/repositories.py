@@ -234,6 +234,11 @@ class SqlStripeBooks:
     async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
         return await stripe_books.balances(await self._driver.pg(), tenant_id, end)
 
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        return await stripe_books.fx_positions(await self._driver.pg(), tenant_id, refs)
+
 
 class SqlCheckpoints:
     def __init__(self, conn: AsyncConnection) -> None:

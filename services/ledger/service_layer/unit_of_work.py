@@ -216,6 +216,12 @@ class StripeBooks(Protocol):
     async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
         """Stripe clearing against the sum of the balance transactions' nets, before ``end``."""
 
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        """Per Stripe object: what the events booked of it in Stripe clearing and what FX
+        clearing holds for it, each per currency (``domain/fx.settlement``)."""
+
 
 class Checkpoints(Protocol):
     async def due(self) -> list[BookHead]:

@@ -474,6 +474,21 @@ class FakeStripeBooks:
             for c in sorted({*ledger, *theirs})
         ]
 
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        out: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        for tx, p in self.accounts.postings:
+            if tx.tenant_id != tenant_id or p.external_ref not in refs:
+                continue
+            events_clearing = p.code == "stripe_clearing" and not tx.source_type.startswith("stripe.")
+            if p.code != "fx_clearing" and not events_clearing:
+                continue
+            booked, fx = out.setdefault(p.external_ref, ({}, {}))
+            into = fx if p.code == "fx_clearing" else booked
+            into[p.currency] = into.get(p.currency, 0) + p.amount
+        return out
+
 
 @dataclass
 class FakeCheckpoints:
