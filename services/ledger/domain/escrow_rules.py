@@ -35,7 +35,7 @@ def escrow_funded(e: Funded) -> tuple[str, list[Line]]:
     c, o = e.currency, e.order_id
     memo = f"order {o} funded ({e.method}) payment {e.payment_id}"
     ref = None if e.method == "wire" else e.stripe_charge_id or e.stripe_payment_intent_id
-    fx: Conversion | None = getattr(e, "fx", None)
+    fx: Conversion | None = e.fx
     if fx is not None:
         _check_side(fx.to_currency, fx.to_amount, c, e.amount, "funding credits")
         cash_leg = Leg(BANK.code) if e.method == "wire" else Leg(SC, ref=ref)
@@ -69,7 +69,7 @@ def milestone_released(e: MilestoneReleased) -> tuple[str, list[Line]]:
         if not e.advance_id:
             raise ValueError("a lien repayment needs the advance it repays")
         lines.append(cr(ADVANCE_RECEIVABLE.code, c, e.lien_repayment, e.advance_id))
-    fx: Conversion | None = getattr(e, "payout_fx", None)
+    fx: Conversion | None = e.payout_fx
     if fx is not None and e.supplier_net:
         # The payout converted: out of supplier payable in the contract currency, through
         # FX clearing, to Stripe clearing (the transfer) or, with none, supplier payable
@@ -95,7 +95,7 @@ def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
     Stripe's dispute debit (Dr suspense / Cr Stripe clearing), which this clears."""
     c, o = e.currency, e.order_id
     memo = f"order {o} refund {e.refund_id}: {e.reason}"
-    fx: Conversion | None = getattr(e, "fx", None)
+    fx: Conversion | None = e.fx
     if fx is not None:
         # Back in the funding currency: out of escrow held, through FX clearing, to Stripe
         # clearing (the refund), else the bank (a wire returned) or suspense (chargeback).
