@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Protocol
 from uuid import UUID, uuid5
@@ -168,12 +168,13 @@ def value_in(amount: int, currency: str, target: str, rate: Decimal) -> int:
 
 @dataclass(frozen=True, slots=True)
 class OpenHeld:
-    """An order's escrow held balance (natural, minor units) at period end, and what the
-    revaluation account holds for it in the reporting currency already (raw)."""
+    """An order's escrow held balance (natural, minor units) at period end, and when the
+    order's escrow was first funded (its historical rate is the closing rate then)."""
 
     order_id: str
     currency: str
     held: int
+    funded_at: datetime | None = None
 
 
 def revaluation(
@@ -182,20 +183,22 @@ def revaluation(
     period_end: datetime,
     held: Sequence[OpenHeld],
     closing: Mapping[str, Decimal],
-    opening: Mapping[str, Decimal],
+    historical: Mapping[str, Decimal],
 ) -> JournalDraft | None:
-    """The unrealised revaluation of open escrow balances at ``period_end``, in the
-    reporting currency: per order held in another currency, its value at the closing rate
-    less its value at the ``opening`` rate (the previous close's, else the first rate
-    imported), booked Dr unrealised_fx / Cr escrow_revaluation[order] when the liability
-    grew (a loss), the other way round when it shrank. Rates by currency (reporting per one
-    unit). ``KeyError`` names a currency without a closing rate."""
+    """The unrealised revaluation of open escrow balances at ``period_end`` (dated one
+    microsecond before it, inside the period), in the reporting currency: per order held in
+    another currency, its value at the closing rate (``closing``, by currency) less its
+    value at its historical rate (``historical``, by order: the closing rate in force when
+    it was funded; an order without one is carried at the closing rate, so not revalued).
+    Dr unrealised_fx / Cr escrow_revaluation[order] when the liability grew (a loss), the
+    other way round when it shrank. ``KeyError`` for a currency without a closing rate."""
     lines: list[Line] = []
     for h in sorted(held, key=lambda h: (h.currency, h.order_id)):
         if h.currency == reporting or not h.held:
             continue
-        delta = value_in(h.held, h.currency, reporting, closing[h.currency]) - value_in(
-            h.held, h.currency, reporting, opening.get(h.currency, closing[h.currency])
+        now_rate = closing[h.currency]
+        delta = value_in(h.held, h.currency, reporting, now_rate) - value_in(
+            h.held, h.currency, reporting, historical.get(h.order_id, now_rate)
         )
         if delta:
             lines += [
@@ -206,15 +209,16 @@ def revaluation(
         return None
     source = uuid5(NAMESPACE, f"fx:revaluation:{tenant_id}:{period_end.isoformat()}")
     return JournalDraft(
-        id=source, tenant_id=tenant_id, posted_at=period_end, source_event_id=source,
-        source_type=REVALUATION_TYPE,
+        id=source, tenant_id=tenant_id, posted_at=period_end - timedelta(microseconds=1),
+        source_event_id=source, source_type=REVALUATION_TYPE,
         memo=f"unrealised FX revaluation of escrow held into {reporting} at {period_end}",
         lines=tuple(lines),
     )  # fmt: skip
 
 
 def revaluation_reversal(draft: JournalDraft, next_period_start: datetime) -> JournalDraft:
-    """The revaluation's mirror image on the first instant of the next period."""
+    """The revaluation's mirror image on the first instant of the next period (the period
+    end itself: periods are ``[from, to)``)."""
     source = uuid5(NAMESPACE, f"fx:revaluation-reversal:{draft.source_event_id}")
     return JournalDraft(
         id=source, tenant_id=draft.tenant_id, posted_at=next_period_start,
@@ -223,3 +227,104 @@ def revaluation_reversal(draft: JournalDraft, next_period_start: datetime) -> Jo
         lines=tuple(Line(x.code, x.currency, -x.amount, x.subledger) for x in draft.lines),
     )  # fmt: skip
 
+
+
+# --- closing rates, the reporting currency ----------------------------------------------
+
+
+class FxRateMissing(LookupError):
+    """No closing rate for a currency into the reporting currency (``fx_rate_missing``)."""
+
+    def __init__(self, currencies: Sequence[str], reporting: str) -> None:
+        super().__init__(
+            f"no closing rate into {reporting} for {', '.join(sorted(currencies))}: import one"
+        )
+        self.currencies = sorted(currencies)
+
+
+class NoReportingCurrency(LookupError):
+    """The tenant has set no reporting currency (``reporting_currency_unset``)."""
+
+
+class InvalidClosingRate(ValueError):
+    """A closing rate that cannot be imported (``invalid_rate``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingRate:
+    """``rate`` units of ``quote`` per one ``base`` (major units), in force from ``as_of``."""
+
+    base: str
+    quote: str
+    rate: str
+    as_of: datetime
+    source: str
+
+
+def closing_rate(base: str, quote: str, rate: str, as_of: datetime, source: str) -> ClosingRate:
+    """A closing rate as finance imports it, checked: two different ISO 4217 currencies, a
+    decimal string rate (never a float), an aware as-of, a named source."""
+    try:
+        check_currency(base)
+        check_currency(quote)
+        parsed = parse_rate(rate)
+    except ValueError as exc:
+        raise InvalidClosingRate(str(exc)) from exc
+    if base == quote:
+        raise InvalidClosingRate(f"a rate from {base} to itself")
+    if as_of.tzinfo is None:
+        raise InvalidClosingRate("as_of must carry a time zone")
+    if not source.strip():
+        raise InvalidClosingRate("a closing rate names its source")
+    return ClosingRate(base, quote, format(parsed, "f"), as_of, source.strip())
+
+
+def rates_into(
+    reporting: str, currencies: Sequence[str], rates: Sequence[ClosingRate]
+) -> dict[str, Decimal]:
+    """Per currency, its rate into ``reporting`` from the latest of ``rates`` (the caller
+    gives those in force at the date): a direct pair, else the inverse of the reverse pair.
+    ``FxRateMissing`` names the currencies without one."""
+    latest: dict[tuple[str, str], ClosingRate] = {}
+    for r in rates:
+        key = (r.base, r.quote)
+        if key not in latest or r.as_of > latest[key].as_of:
+            latest[key] = r
+    out: dict[str, Decimal] = {reporting: Decimal(1)}
+    missing = []
+    for c in currencies:
+        if c == reporting:
+            continue
+        if (direct := latest.get((c, reporting))) is not None:
+            out[c] = Decimal(direct.rate)
+        elif (inverse := latest.get((reporting, c))) is not None:
+            out[c] = Decimal(1) / Decimal(inverse.rate)
+        else:
+            missing.append(c)
+    if missing:
+        raise FxRateMissing(missing, reporting)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TranslatedLine:
+    code: str
+    balance: int  # raw (debit positive), in the reporting currency
+    by_currency: dict[str, int]  # the raw balances translated, per original currency
+
+
+def translate(
+    balances: Sequence[tuple[str, str, int]], reporting: str, rates: Mapping[str, Decimal]
+) -> tuple[list[TranslatedLine], int]:
+    """The trial balance in ``reporting``: each (code, currency, raw balance) at its
+    currency's closing rate, half-even per code and currency. Returns the lines by code and
+    the translation difference (the sum of the translated lines: the rounding of the
+    translation, since each currency's own lines sum to zero)."""
+    by_code: dict[str, dict[str, int]] = {}
+    for code, currency, raw in balances:
+        if raw:
+            by_code.setdefault(code, {})[currency] = value_in(
+                raw, currency, reporting, rates[currency]
+            )
+    lines = [TranslatedLine(code, sum(v.values()), v) for code, v in sorted(by_code.items())]
+    return lines, sum(x.balance for x in lines)

@@ -187,11 +187,15 @@ def test_settlement_needs_a_rate_and_a_conversion() -> None:
 
 
 def test_revaluation_into_the_reporting_currency_and_its_reversal() -> None:
-    held = [fx.OpenHeld("o1", "USD", 100_000), fx.OpenHeld("o2", "EUR", 5_000)]
+    held = [
+        fx.OpenHeld("o1", "USD", 100_000), fx.OpenHeld("o2", "EUR", 5_000),
+        fx.OpenHeld("o3", "USD", 7_000),  # no historical rate: carried at the closing rate
+    ]  # fmt: skip
     reval = fx.revaluation(
-        "t", "EUR", NOW, held, closing={"USD": Decimal("0.9300")}, opening={"USD": Decimal("0.9223")}
-    )
-    # USD 1,000.00 held: EUR 930.00 at the close, EUR 922.30 at the opening rate
+        "t", "EUR", NOW, held, closing={"USD": Decimal("0.9300")},
+        historical={"o1": Decimal("0.9223")},
+    )  # fmt: skip
+    # USD 1,000.00 held: EUR 930.00 at the close, EUR 922.30 at its historical rate
     assert rows(reval) == [
         ("unrealised_fx", "", "EUR", 770, None),
         ("escrow_revaluation", "o1", "EUR", -770, None),
@@ -202,9 +206,40 @@ def test_revaluation_into_the_reporting_currency_and_its_reversal() -> None:
         ("unrealised_fx", "", "EUR", -770, None),
         ("escrow_revaluation", "o1", "EUR", 770, None),
     ]
-    assert back.posted_at == datetime(2026, 7, 1, tzinfo=UTC)
+    assert reval.posted_at < NOW and back.posted_at == datetime(2026, 7, 1, tzinfo=UTC)
     with pytest.raises(KeyError):
-        fx.revaluation("t", "CHF", NOW, held, closing={"USD": Decimal(1)}, opening={})
+        fx.revaluation("t", "CHF", NOW, held, closing={"USD": Decimal(1)}, historical={})
+
+
+def test_closing_rates_are_checked_and_found_direct_or_inverse() -> None:
+    r = fx.closing_rate("USD", "EUR", "0.9300", NOW, "ECB")
+    assert r.rate == "0.9300"
+    for bad in ("0", "-1", "abc", "1.0000000000001", "NaN"):
+        with pytest.raises(fx.InvalidClosingRate):
+            fx.closing_rate("USD", "EUR", bad, NOW, "ECB")
+    with pytest.raises(fx.InvalidClosingRate):
+        fx.closing_rate("USD", "USD", "1", NOW, "ECB")
+    with pytest.raises(fx.InvalidClosingRate):
+        fx.closing_rate("USD", "EUR", "1", datetime(2026, 1, 1), "ECB")
+    older = fx.closing_rate("USD", "EUR", "0.9000", datetime(2026, 5, 1, tzinfo=UTC), "ECB")
+    cny = fx.closing_rate("EUR", "CNY", "7.7000", NOW, "ECB")
+    got = fx.rates_into("EUR", ["USD", "CNY", "EUR"], [older, r, cny])
+    assert got["USD"] == Decimal("0.9300") and got["EUR"] == 1
+    assert got["CNY"] == Decimal(1) / Decimal("7.7000")
+    with pytest.raises(fx.FxRateMissing, match="JPY"):
+        fx.rates_into("EUR", ["JPY"], [r])
+
+
+def test_the_translated_trial_balance_names_its_rounding() -> None:
+    lines, diff = fx.translate(
+        [("stripe_clearing", "USD", 100_001), ("escrow_held", "USD", -100_001),
+         ("bank", "EUR", 500), ("suspense", "EUR", -500)],
+        "EUR", {"USD": Decimal("0.5"), "EUR": Decimal(1)},
+    )  # fmt: skip
+    assert [(x.code, x.balance) for x in lines] == [
+        ("bank", 500), ("escrow_held", -50_000), ("stripe_clearing", 50_000), ("suspense", -500)
+    ]  # 500.005 and -500.005 both half-even to 500.00 and -500.00
+    assert diff == 0
 
 
 def test_value_in_accounts_for_both_exponents() -> None:
