@@ -70,9 +70,7 @@ UNREALISED_FX = AccountSpec(
 )
 PSP_FEE_EXPENSE = AccountSpec("psp_fee_expense", "5000", "PSP fee expense", AccountType.EXPENSE)
 CREDIT_LOSSES = AccountSpec("credit_losses", "5100", "Credit losses", AccountType.EXPENSE)
-REALISED_FX_LOSS = AccountSpec(
-    "realised_fx_loss", "5200", "Realised FX loss", AccountType.EXPENSE
-)
+REALISED_FX_LOSS = AccountSpec("realised_fx_loss", "5200", "Realised FX loss", AccountType.EXPENSE)
 
 CHART: dict[str, AccountSpec] = {
     a.code: a

@@ -41,16 +41,15 @@ def escrow_funded(e: Funded) -> tuple[str, list[Line]]:
         cash_leg = Leg(BANK.code) if e.method == "wire" else Leg(SC, ref=ref)
         lines = conversion_lines(fx, cash_leg, Leg(EH, o), ref or e.payment_id)
         return f"{memo}: {fx.from_amount} {fx.from_currency} -> {e.amount} {c}", lines
-    if e.method == "wire":
-        cash = dr(BANK.code, c, e.amount)
-    else:
-        cash = dr(SC, c, e.amount, ref=ref)
+    cash = dr(BANK.code, c, e.amount) if e.method == "wire" else dr(SC, c, e.amount, ref=ref)
     return memo, [cash, cr(EH, c, e.amount, o)]
 
 
 def _check_side(currency: str, amount: int, want_currency: str, want: int, what: str) -> None:
     if (currency, amount) != (want_currency, want):
-        raise ValueError(f"the conversion's {amount} {currency} is not the {what} {want} {want_currency}")
+        raise ValueError(
+            f"the conversion's {amount} {currency} is not the {what} {want} {want_currency}"
+        )
 
 
 def milestone_released(e: MilestoneReleased) -> tuple[str, list[Line]]:

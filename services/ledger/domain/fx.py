@@ -94,7 +94,9 @@ def conversion_lines(fx: Conversion, source: Leg, destination: Leg, ref: str | N
     if fx.mid_amount:
         lines.append(Line(FX, b, fx.mid_amount, external_ref=ref))
     if fx.to_amount:
-        lines.append(Line(destination.code, b, -fx.to_amount, destination.subledger, destination.ref))
+        lines.append(
+            Line(destination.code, b, -fx.to_amount, destination.subledger, destination.ref)
+        )
     if fx.markup_amount:
         lines.append(Line(FX_REVENUE.code, b, -fx.markup_amount))
     return lines
@@ -140,7 +142,10 @@ def settlement(
     for c, v in others.items():  # what Stripe converted: out of clearing in c, through FX
         lines += [Line(SC, c, -v, external_ref=ref), Line(FX, c, v, external_ref=ref)]
         residue[c] = residue.get(c, 0) + v
-    lines += [Line(SC, s, line.amount, external_ref=ref), Line(FX, s, -line.amount, external_ref=ref)]
+    lines += [
+        Line(SC, s, line.amount, external_ref=ref),
+        Line(FX, s, -line.amount, external_ref=ref),
+    ]
     residue[s] = residue.get(s, 0) - line.amount
     for c, left in sorted(residue.items()):
         if left > 0:  # FX clearing gave more than Stripe's conversion brought: a loss
@@ -226,7 +231,6 @@ def revaluation_reversal(draft: JournalDraft, next_period_start: datetime) -> Jo
         memo=f"reversal of the {draft.memo}",
         lines=tuple(Line(x.code, x.currency, -x.amount, x.subledger) for x in draft.lines),
     )  # fmt: skip
-
 
 
 # --- closing rates, the reporting currency ----------------------------------------------

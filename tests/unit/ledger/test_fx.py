@@ -119,7 +119,9 @@ def test_without_fx_the_lines_are_as_before() -> None:
 
 
 def test_a_wire_funding_converts_from_the_bank_with_the_payment_as_reference() -> None:
-    lines = rows(draft_for(funded(method="wire", stripe_charge_id=None, stripe_payment_intent_id=None)))
+    lines = rows(
+        draft_for(funded(method="wire", stripe_charge_id=None, stripe_payment_intent_id=None))
+    )
     assert lines[0] == ("bank", "", "EUR", 92_698, None)
     assert lines[1] == ("fx_clearing", "", "EUR", -92_698, "pay_1")
 
@@ -149,7 +151,9 @@ def balances(*drafts: JournalDraft | None) -> dict[tuple[str, str, str | None], 
     for d in drafts:
         assert d is not None
         for x in d.lines:
-            out[(x.code, x.currency, x.external_ref if x.code == "fx_clearing" else None)] += x.amount
+            out[(x.code, x.currency, x.external_ref if x.code == "fx_clearing" else None)] += (
+                x.amount
+            )
     return {k: v for k, v in out.items() if v}
 
 
@@ -237,7 +241,10 @@ def test_the_translated_trial_balance_names_its_rounding() -> None:
         "EUR", {"USD": Decimal("0.5"), "EUR": Decimal(1)},
     )  # fmt: skip
     assert [(x.code, x.balance) for x in lines] == [
-        ("bank", 500), ("escrow_held", -50_000), ("stripe_clearing", 50_000), ("suspense", -500)
+        ("bank", 500),
+        ("escrow_held", -50_000),
+        ("stripe_clearing", 50_000),
+        ("suspense", -500),
     ]  # 500.005 and -500.005 both half-even to 500.00 and -500.00
     assert diff == 0
 
