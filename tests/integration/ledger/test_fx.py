@@ -79,7 +79,7 @@ async def test_stripe_settlement_books_realised_fx_and_clears_fx_clearing(
     t, tag = api.tenant, uuid.uuid4().hex[:10]
     e = await trade(ledger, t, tag)
     # Stripe converted the EUR 926.98 charge at 1.0850 (USD 1,005.77: 74 cents above mid),
-    # and sent the CNY 4,040.15 transfer for USD 568.76 (at 7.1034 CNY per USD)
+    # and sent the CNY 4,040.03 transfer for USD 568.76 (about 7.1034 CNY per USD)
     csv = report(
         (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1005.77", "29.47", "charge", e["ch"],
          "1.085"),
