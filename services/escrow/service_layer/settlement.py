@@ -77,10 +77,13 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
     if payout is not None and payout.status == "pending":
         transfer_id = None
         try:
-            if payout.supplier_net > 0:
+            fx = payout.payout_fx
+            if payout.supplier_net > 0 and (fx is None or fx.to_amount > 0):
+                # In the payout currency when it is another (docs/fx.md): the conversion's
+                # to_amount, fixed when the payout was reserved, so every retry is the same.
                 transfer_id = await gateway.transfer(
-                    amount=payout.supplier_net,
-                    currency=escrow.currency,
+                    amount=fx.to_amount if fx is not None else payout.supplier_net,
+                    currency=fx.to_currency if fx is not None else escrow.currency,
                     destination=escrow.supplier_account_id,
                     transfer_group=escrow.order_id,
                     metadata={
@@ -101,11 +104,16 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
     refund = next((r for r in escrow.refunds if r.refund_id == effect_id), None)
     if refund is not None and refund.status == "pending":
         payment = next(p for p in escrow.payments if p.payment_id == refund.payment_id)
+        if refund.fx is not None and refund.fx.to_amount == 0:
+            # Its share of the charge rounds to nothing (the allocation rule, docs/fx.md):
+            # nothing goes back at Stripe (which refuses 0); booked as it is.
+            return lambda e: complete_refund(e, effect_id, None)
         try:
             assert payment.stripe_payment_intent_id is not None
             refund_id = await gateway.refund(
                 payment_intent_id=payment.stripe_payment_intent_id,
-                amount=refund.amount,
+                # In the funding currency for a payment made in it: the locked reversal.
+                amount=refund.fx.to_amount if refund.fx is not None else refund.amount,
                 metadata={**meta, "refund_id": refund.refund_id},
                 idempotency_key=refund_key(refund.refund_id),
             )
