@@ -72,8 +72,14 @@ def open_advance(
         )
         return replace(base, reasons=codes), [refused]
     p = outcome.price
+    fx = outcome.payout
     advance = replace(
         base,
+        payout_currency=fx.currency if fx else None,
+        payout_net=fx.net if fx else None,
+        payout_rate=fx.rate if fx else None,
+        locked_rate=fx.locked_rate if fx else None,
+        fx_haircut_bps=fx.fx_haircut_bps if fx else 0,
         state=OFFERED,
         principal=p.principal,
         fee=p.fee,
@@ -93,8 +99,20 @@ def open_advance(
         daily_fee_rate=p.daily_fee_rate,
         apr=p.apr,
         expires_at=advance.expires_at,
+        **_fx_fields(advance),
+        payout_net=advance.payout_net,
     )
     return advance, [offered]
+
+
+def _fx_fields(advance: Advance) -> dict[str, object]:
+    """The payout-currency figures of an advance's events (None for one currency)."""
+    return {
+        "payout_currency": advance.payout_currency,
+        "payout_rate": None if advance.payout_rate is None else str(advance.payout_rate),
+        "locked_rate": None if advance.locked_rate is None else str(advance.locked_rate),
+        "fx_haircut_bps": advance.fx_haircut_bps,
+    }
 
 
 def accept(advance: Advance, now: datetime, actor: str) -> Step:
@@ -158,6 +176,8 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
         fee=advance.fee,
         net_disbursed=advance.net,
         stripe_transfer_id=transfer_id,
+        **_fx_fields(advance),
+        payout_amount=advance.payout_net,
     )
     return disbursed, [*events, paid]
 

@@ -1,0 +1,106 @@
+"""An advance paid in the supplier's payout currency against an order in another currency.
+
+The lien, the principal, the fee and every repayment stay in the order's contract currency.
+Only the cash the supplier receives (the net) is converted, at the rate escrow locked for the
+order's payouts (``escrow.funded``'s ``payout_lock``) less the policy's haircut for rate risk
+(``fx_haircut_bps``)::
+
+    advance rate  = locked rate x (10000 - fx_haircut_bps) / 10000
+    payout net    = floor(net x advance rate), in payout minor units
+
+with both currencies' exponents accounted for (JPY 0, USD 2, KWD 3). Rounding down: the
+supplier never gets a fraction of a minor unit the lien does not cover. Without a locked
+payout rate (the order locks one per milestone at release) there is no rate to size a
+cross-currency advance at: ``fx_rate_not_locked``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Any
+
+from shared.money import EXPONENTS
+
+BPS = 10_000
+MAX_HAIRCUT_BPS = 5_000  # a haircut of half the rate or more is no advance any more
+
+
+@dataclass(frozen=True)
+class PayoutLock:
+    """The rate escrow locked for the order's payouts (from contract to payout currency)."""
+
+    to_currency: str
+    rate: Decimal  # customer rate applied: payout units per ONE contract unit (major units)
+    mid_rate: Decimal
+    quote_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "to_currency": self.to_currency,
+            "rate": str(self.rate),
+            "mid_rate": str(self.mid_rate),
+            "quote_id": self.quote_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PayoutLock:
+        return cls(
+            to_currency=data["to_currency"],
+            rate=Decimal(data["rate"]),
+            mid_rate=Decimal(data["mid_rate"]),
+            quote_id=data.get("quote_id"),
+        )
+
+    @classmethod
+    def of_conversion(cls, conversion: Any) -> PayoutLock:
+        """From escrow's ``FxConversion`` (rates are decimal strings there)."""
+        return cls(
+            to_currency=conversion.to_currency,
+            rate=Decimal(conversion.rate),
+            mid_rate=Decimal(conversion.mid_rate),
+            quote_id=conversion.quote_id,
+        )
+
+
+@dataclass(frozen=True)
+class PayoutTerms:
+    """What an offer pays out in the payout currency, and at which rate."""
+
+    currency: str
+    net: int  # payout minor units
+    locked_rate: Decimal
+    rate: Decimal  # the advance rate: locked rate less the haircut
+    fx_haircut_bps: int
+
+
+def convert_down(amount: int, from_ccy: str, to_ccy: str, rate: Decimal) -> int:
+    """``amount`` minor units of ``from_ccy`` in minor units of ``to_ccy``, rounded down."""
+    shift = EXPONENTS[to_ccy] - EXPONENTS[from_ccy]
+    with localcontext() as ctx:
+        ctx.prec = 60
+        value = Decimal(amount) * rate * Decimal(10) ** shift
+        return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def advance_rate(locked_rate: Decimal, haircut_bps: int) -> Decimal:
+    """The locked rate less the haircut, exact (at most 4 more decimal places)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return plain(locked_rate * (BPS - haircut_bps) / BPS)
+
+
+def plain(rate: Decimal) -> Decimal:
+    """``rate`` without trailing zeros and never in exponent notation ("70", not "7E+1")."""
+    return Decimal(format(rate.normalize(), "f"))
+
+
+def payout_terms(net: int, contract_ccy: str, lock: PayoutLock, haircut_bps: int) -> PayoutTerms:
+    rate = advance_rate(lock.rate, haircut_bps)
+    return PayoutTerms(
+        currency=lock.to_currency,
+        net=convert_down(net, contract_ccy, lock.to_currency, rate),
+        locked_rate=lock.rate,
+        rate=rate,
+        fx_haircut_bps=haircut_bps,
+    )
