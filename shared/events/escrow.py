@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import (
@@ -21,6 +21,9 @@ from shared.events.types import (
     NonNegativeMinorUnits,
     PositiveMinorUnits,
 )
+from shared.fx import FxConversion
+
+__all__ = ["FxConversion"]  # re-exported: the FX shape every event below carries
 
 EvidenceKind = Literal[
     "shipment", "customs_clearance", "delivery", "inspection", "buyer_acceptance"
@@ -33,6 +36,9 @@ MilestoneKind = Literal[
 FundingMethod = Literal["stripe", "wire"]
 AcceptedBy = Literal["buyer", "inspection_window", "dispute_resolution"]
 DisputeOutcome = Literal["release", "refund", "split"]
+# When an order's payout conversion is locked: once for the whole order at funding
+# ("order"), or per milestone at release ("milestone"). A tenant setting (docs/fx.md).
+FxPolicy = Literal["order", "milestone"]
 DisputeParty = Literal["buyer", "supplier"]
 DisputeStatus = Literal["open", "negotiating", "escalated", "resolved"]
 OfferStatus = Literal["open", "accepted", "countered", "lapsed"]
@@ -70,10 +76,13 @@ class OrderCreatedV1(EventModel):
     platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
 
 
-@event("escrow.order_created", version=2)
-class OrderCreated(EventModel):
+# Superseded by v3, which names the funding and payout currencies. Kept, frozen as published.
+@event("escrow.order_created", version=2, superseded=True)
+class OrderCreatedV2(EventModel):
     """v2 adds the platform's own ``metadata`` and ``external_reference`` (shared/metadata.py)
     as the order was created with them; a later PATCH of them publishes no event."""
+
+    model_config = ConfigDict(title="OrderCreated")
 
     order_id: str
     buyer_id: str
@@ -88,10 +97,55 @@ class OrderCreated(EventModel):
     external_reference: str | None = None
 
 
+@event("escrow.order_created", version=3)
+class OrderCreated(EventModel):
+    """v3 adds the order's currencies (issue 14): ``currency`` stays the contract currency
+    (price, milestones, held, fees, liens); ``funding_currency`` is what the buyer is
+    charged, ``payout_currency`` what the supplier is transferred (each defaults to
+    ``currency``), and ``fx_policy`` when the payout conversion is locked."""
+
+    order_id: str
+    buyer_id: str
+    supplier_id: str
+    supplier_account_id: str  # Stripe connected account receiving the transfers
+    currency: CurrencyCode
+    total: PositiveMinorUnits
+    milestones: list[MilestoneTerms]
+    platform_fee_bps: int = Field(ge=0, le=10_000)
+    platform_fee_fixed: NonNegativeMinorUnits  # per release, in the order's currency
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+    funding_currency: CurrencyCode
+    payout_currency: CurrencyCode
+    fx_policy: FxPolicy = "order"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _currencies_default_to_the_contract(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "currency" in data:
+            data = {
+                "funding_currency": data["currency"],
+                "payout_currency": data["currency"],
+                **data,
+            }
+        return data
+
+
 @upcaster("escrow.order_created", from_version=1)
 def _order_carries_platform_data(data: dict[str, Any]) -> dict[str, Any]:
     """v1 orders had no platform data: none."""
     return {**data, "metadata": {}, "external_reference": None}
+
+
+@upcaster("escrow.order_created", from_version=2)
+def _order_names_its_currencies(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 orders had one currency: funded and paid out in it, policy "order"."""
+    return {
+        **data,
+        "funding_currency": data["currency"],
+        "payout_currency": data["currency"],
+        "fx_policy": "order",
+    }
 
 
 @event("escrow.funding_requested", version=1)
@@ -103,8 +157,11 @@ class FundingRequested(EventModel):
     stripe_payment_intent_id: str
 
 
-@event("escrow.funded", version=1)
-class Funded(EventModel):
+# Superseded by v2, which carries the funding's conversion. Kept, frozen as published.
+@event("escrow.funded", version=1, superseded=True)
+class FundedV1(EventModel):
+    model_config = ConfigDict(title="Funded")
+
     order_id: str
     payment_id: str
     amount: PositiveMinorUnits
@@ -115,6 +172,35 @@ class Funded(EventModel):
     funded_total: NonNegativeMinorUnits
     held_after: NonNegativeMinorUnits
     fully_funded: bool
+
+
+@event("escrow.funded", version=2)
+class Funded(EventModel):
+    """``amount``/``currency``: the CONTRACT amount credited to held. ``fx``: the funding's
+    conversion when the buyer paid in another currency (from = funding currency,
+    ``from_amount`` = what Stripe charged; to = contract currency, ``to_amount`` = ``amount``).
+    ``payout_lock``: under the "order" policy with a payout currency other than the
+    contract's, the payout conversion locked at this funding for the order's total (from =
+    contract, to = payout currency); each release takes its allocation of it."""
+
+    order_id: str
+    payment_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    method: FundingMethod
+    stripe_payment_intent_id: str | None
+    stripe_charge_id: str | None
+    funded_total: NonNegativeMinorUnits
+    held_after: NonNegativeMinorUnits
+    fully_funded: bool
+    fx: FxConversion | None = None
+    payout_lock: FxConversion | None = None
+
+
+@upcaster("escrow.funded", from_version=1)
+def _funding_carries_fx(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 fundings were in the contract currency: no conversion, no lock."""
+    return {**data, "fx": None, "payout_lock": None}
 
 
 @event("escrow.funding_failed", version=1)
@@ -171,13 +257,16 @@ class MilestoneReleasedV1(EventModel):
     held_after: NonNegativeMinorUnits
 
 
-@event("escrow.milestone_released", version=2)
-class MilestoneReleased(EventModel):
+# Superseded by v3, which carries the payout's conversion. Kept, frozen as published.
+@event("escrow.milestone_released", version=2, superseded=True)
+class MilestoneReleasedV2(EventModel):
     """gross = platform_fee + lien_repayment + supplier_net, exactly.
 
     The event's id is its payout's id (``payout_id``): the Stripe transfer's idempotency key
     is derived from it, so event, payout and transfer name each other.
     """
+
+    model_config = ConfigDict(title="MilestoneReleased")
 
     id_field: ClassVar[str | None] = "payout_id"
 
@@ -197,11 +286,48 @@ class MilestoneReleased(EventModel):
     held_after: NonNegativeMinorUnits
 
 
+@event("escrow.milestone_released", version=3)
+class MilestoneReleased(EventModel):
+    """gross = platform_fee + lien_repayment + supplier_net, exactly.
+
+    The event's id is its payout's id (``payout_id``): the Stripe transfer's idempotency key
+    is derived from it, so event, payout and transfer name each other.
+
+    Amounts are in the contract currency. ``payout_fx`` (v3): the conversion of
+    ``supplier_net`` into the order's payout currency when it differs (``to_amount`` is what
+    the Stripe transfer sent, in the payout currency); None otherwise.
+    """
+
+    id_field: ClassVar[str | None] = "payout_id"
+
+    order_id: str
+    milestone_id: str
+    payout_id: str | None = Field(
+        description="the payout this release books; null only for a release published as v1, "
+        "whose payout id is its event id"
+    )
+    currency: CurrencyCode
+    gross: PositiveMinorUnits
+    platform_fee: NonNegativeMinorUnits
+    lien_repayment: NonNegativeMinorUnits
+    supplier_net: NonNegativeMinorUnits
+    advance_id: str | None
+    stripe_transfer_id: str | None  # None when nothing was left to transfer
+    held_after: NonNegativeMinorUnits
+    payout_fx: FxConversion | None = None
+
+
 @upcaster("escrow.milestone_released", from_version=1)
 def _release_names_its_payout(data: dict[str, Any]) -> dict[str, Any]:
     """v1 carried no payout id and its data cannot give one back (it was the envelope's id,
     which an upcaster does not see): None. Every field v1 had keeps its meaning."""
     return {**data, "payout_id": None}
+
+
+@upcaster("escrow.milestone_released", from_version=2)
+def _release_carries_fx(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 releases were paid out in the contract currency: no conversion."""
+    return {**data, "payout_fx": None}
 
 
 @event("escrow.dispute_opened", version=1)
@@ -230,11 +356,14 @@ class DisputeResolved(EventModel):
 CHARGEBACK_REASON = "chargeback"
 
 
-@event("escrow.refunded", version=1)
-class Refunded(EventModel):
+# Superseded by v2, which carries the refund's conversion. Kept, frozen as published.
+@event("escrow.refunded", version=1, superseded=True)
+class RefundedV1(EventModel):
     """The event's id is its refund's id (``refund_id``), from which the Stripe refund's
     idempotency key is derived. ``reason`` ``CHARGEBACK_REASON``: money a lost card
     chargeback took from the Stripe balance (no Stripe refund, no wire either)."""
+
+    model_config = ConfigDict(title="Refunded")
 
     id_field: ClassVar[str | None] = "refund_id"
 
@@ -247,6 +376,37 @@ class Refunded(EventModel):
     stripe_refund_id: str | None
     reason: str
     held_after: NonNegativeMinorUnits
+
+
+@event("escrow.refunded", version=2)
+class Refunded(EventModel):
+    """The event's id is its refund's id (``refund_id``), from which the Stripe refund's
+    idempotency key is derived. ``reason`` ``CHARGEBACK_REASON``: money a lost card
+    chargeback took from the Stripe balance (no Stripe refund, no wire either).
+
+    ``amount``/``currency``: the contract amount taken out of held. ``fx`` (v2): when the
+    payment was in another currency, the refunded amount converted back into the funding
+    currency at the funding's locked conversion (``to_amount`` is what the Stripe refund
+    returned, in the funding currency); None otherwise."""
+
+    id_field: ClassVar[str | None] = "refund_id"
+
+    order_id: str
+    refund_id: str
+    payment_id: str | None
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    # None for a wire (returned offline by finance) or a chargeback the bank kept
+    stripe_refund_id: str | None
+    reason: str
+    held_after: NonNegativeMinorUnits
+    fx: FxConversion | None = None
+
+
+@upcaster("escrow.refunded", from_version=1)
+def _refund_carries_fx(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 refunds were in the contract currency: no conversion."""
+    return {**data, "fx": None}
 
 
 @event("escrow.cancelled", version=1)

@@ -42,5 +42,5 @@ def test_superseded_versions_stay_documented() -> None:
         assert json.loads(path.read_text()) == json.loads(json.dumps(schema)), HINT
         assert schema["x-superseded-by"] == json_schemas()[event_type]["x-event-version"]
     messages = asyncapi()["components"]["messages"]
-    assert messages["escrow_milestone_released_v1"]["payload"]["x-superseded-by"] == 2
-    assert messages["escrow_milestone_released"]["payload"]["x-event-version"] == 2
+    assert messages["escrow_milestone_released_v1"]["payload"]["x-superseded-by"] == 3
+    assert messages["escrow_milestone_released"]["payload"]["x-event-version"] == 3

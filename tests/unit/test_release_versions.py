@@ -1,4 +1,5 @@
-"""escrow.milestone_released v1 (no payout id) and v2 (names its payout) on one topic."""
+"""escrow.milestone_released v1 (no payout id), v2 (names its payout) and v3 (its payout's
+conversion, issue 14) on one topic."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ def v1_envelope() -> Envelope:
     )
 
 
-def test_v2_is_current_and_v1_is_superseded_not_forgotten() -> None:
+def test_v3_is_current_and_v1_is_superseded_not_forgotten() -> None:
     assert REGISTRY.model("escrow.milestone_released") is MilestoneReleased
-    assert MilestoneReleased.event_version == 2
+    assert MilestoneReleased.event_version == 3
     assert MilestoneReleasedV1 in REGISTRY.superseded()
     assert (MilestoneReleasedV1.event_type, MilestoneReleasedV1.event_version) == (
         "escrow.milestone_released",
@@ -41,7 +42,8 @@ def test_a_v1_release_upcasts_to_v2_without_a_payout_id_and_keeps_every_field() 
     released = env.payload()
     assert type(released) is MilestoneReleased
     assert released.payout_id is None
-    assert released.model_dump(exclude={"payout_id"}) == V1_DATA
+    assert released.payout_fx is None
+    assert released.model_dump(exclude={"payout_id", "payout_fx"}) == V1_DATA
 
 
 def test_a_v1_release_through_kafka_headers_is_read_as_v2() -> None:
@@ -63,13 +65,13 @@ def test_a_v2_release_names_its_payout_and_is_its_payouts_event() -> None:
     env = Envelope.wrap(
         released, source="escrow", tenant_id="t1", subject="o1", event_id=released.envelope_id()
     )
-    assert (env.version, env.id, env.data["payout_id"]) == (2, UUID(PAYOUT), PAYOUT)
+    assert (env.version, env.id, env.data["payout_id"]) == (3, UUID(PAYOUT), PAYOUT)
     assert Envelope.from_kafka(*env.to_kafka()[1:]).payload() == released
     with pytest.raises(ValidationError):  # v2 always says whether it names its payout
         MilestoneReleased(**V1_DATA)
 
 
 def test_a_version_newer_than_the_code_is_not_read_as_an_older_one() -> None:
-    env = v1_envelope().model_copy(update={"version": 3})
+    env = v1_envelope().model_copy(update={"version": 4})
     with pytest.raises(LookupError, match="newer"):
         env.payload()

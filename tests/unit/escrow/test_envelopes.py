@@ -27,12 +27,12 @@ def test_a_decision_outside_any_conversation_starts_one_that_all_its_events_shar
     assert [env.causation_id for env in envs] == [None, None]
 
 
-def test_a_release_is_published_as_v2_naming_its_payout_which_is_its_id() -> None:
+def test_a_release_is_published_as_v3_naming_its_payout_which_is_its_id() -> None:
     e = funded(new_order())
     e, _ = accept_milestone(e, ms(e, 0))
     e, _ = begin_release(e, ms(e, 0))
     payout = e.payouts[0]
     e, events = complete_payout(e, payout.payout_id, "tr_1")
     (released,) = envelopes(T0, e, events, None)
-    assert (released.type, released.version) == ("escrow.milestone_released", 2)
+    assert (released.type, released.version) == ("escrow.milestone_released", 3)
     assert released.data["payout_id"] == payout.payout_id == str(released.id)
