@@ -17,10 +17,10 @@ cross-currency advance at: ``fx_rate_not_locked``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
-from shared.money import EXPONENTS
+from shared.fx import FxConversion, convert, format_rate
 
 BPS = 10_000
 MAX_HAIRCUT_BPS = 5_000  # a haircut of half the rate or more is no advance any more
@@ -53,7 +53,7 @@ class PayoutLock:
         )
 
     @classmethod
-    def of_conversion(cls, conversion: Any) -> PayoutLock:
+    def of_conversion(cls, conversion: FxConversion) -> PayoutLock:
         """From escrow's ``FxConversion`` (rates are decimal strings there)."""
         return cls(
             to_currency=conversion.to_currency,
@@ -75,12 +75,9 @@ class PayoutTerms:
 
 
 def convert_down(amount: int, from_ccy: str, to_ccy: str, rate: Decimal) -> int:
-    """``amount`` minor units of ``from_ccy`` in minor units of ``to_ccy``, rounded down."""
-    shift = EXPONENTS[to_ccy] - EXPONENTS[from_ccy]
-    with localcontext() as ctx:
-        ctx.prec = 60
-        value = Decimal(amount) * rate * Decimal(10) ** shift
-        return int(value.to_integral_value(rounding=ROUND_FLOOR))
+    """``amount`` minor units of ``from_ccy`` in minor units of ``to_ccy``, rounded down
+    (``shared/fx.py``'s exact conversion, the payout rule)."""
+    return convert(amount, from_ccy, to_ccy, rate, "down")
 
 
 def advance_rate(locked_rate: Decimal, haircut_bps: int) -> Decimal:
@@ -92,7 +89,7 @@ def advance_rate(locked_rate: Decimal, haircut_bps: int) -> Decimal:
 
 def plain(rate: Decimal) -> Decimal:
     """``rate`` without trailing zeros and never in exponent notation ("70", not "7E+1")."""
-    return Decimal(format(rate.normalize(), "f"))
+    return Decimal(format_rate(rate))
 
 
 def payout_terms(net: int, contract_ccy: str, lock: PayoutLock, haircut_bps: int) -> PayoutTerms:

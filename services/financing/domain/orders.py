@@ -169,7 +169,7 @@ def order_created(tenant_id: str, p: ev.OrderCreated, occurred_at: datetime) -> 
         ),
         platform_fee_bps=p.platform_fee_bps,
         platform_fee_fixed=p.platform_fee_fixed,
-        payout_currency=getattr(p, "payout_currency", None) or p.currency,
+        payout_currency=p.payout_currency,
     )
 
 
@@ -177,14 +177,15 @@ def fold(order: OrderView, disputes: Disputes, p: EventModel) -> tuple[OrderView
     """The view (and its open disputes) after one more of escrow's events."""
     if isinstance(p, ev.Funded):
         order = replace(order, funded_total=max(order.funded_total, p.funded_total))
+        # (a charge in another currency than the contract's is no source for its transfers)
         whole = p.method == "stripe" and p.stripe_charge_id and p.amount >= order.total
+        whole = whole and p.fx is None
         if whole and order.funding_charge_id is None:
             order = replace(
                 order, funding_charge_id=p.stripe_charge_id, funding_charge_amount=p.amount
             )
-        lock = getattr(p, "payout_lock", None)
-        if lock is not None and order.payout_lock is None:  # locked once, at funding
-            order = replace(order, payout_lock=PayoutLock.of_conversion(lock))
+        if p.payout_lock is not None and order.payout_lock is None:  # locked once, at funding
+            order = replace(order, payout_lock=PayoutLock.of_conversion(p.payout_lock))
         return order, disputes
     if isinstance(p, ev.MilestoneReleased):
         order = order.with_milestone(p.milestone_id, released=True)
