@@ -18,7 +18,7 @@ from services.financing.domain.fx import (
     payout_terms,
     plain,
 )
-from services.financing.domain.orders import OrderView
+from services.financing.domain.orders import OrderView, fold, order_created
 from services.financing.domain.policy import PolicyError
 from services.financing.domain.sizing import Exposure, Offer, Refusal, fx_reasons, size
 from services.financing.entrypoints.http.errors import api_error
@@ -29,6 +29,7 @@ from shared.clock import ManualClock
 from shared.events import escrow as ev
 from shared.events.financing import AdvanceDisbursed, AdvanceOffered, LienRequested
 from shared.events.registry import REGISTRY
+from shared.fx import funding_conversion, payout_conversion
 from tests.unit.financing.builders import DAY, T0, order_30_40_30, policy
 from tests.unit.financing.fakes import FakeFinancingUnitOfWork, FakeTransferGateway
 from tests.unit.financing.test_use_cases import SUPPLIER, consume, lien_placed, stored
@@ -290,3 +291,69 @@ async def test_a_one_currency_transfer_still_draws_on_the_funding_charge(
         "USD",
         "ch_1",
     )
+
+
+# --- the read model ----------------------------------------------------------------------
+
+
+def _created(**currencies: str) -> ev.OrderCreated:
+    return ev.OrderCreated.model_validate(
+        {
+            "order_id": "o1",
+            "buyer_id": "b1",
+            "supplier_id": "s1",
+            "supplier_account_id": "acct_s1",
+            "currency": "USD",
+            "total": 10_000_000,
+            "milestones": [
+                {
+                    "milestone_id": "m1",
+                    "name": "all",
+                    "amount": 10_000_000,
+                    "kind": "contract",
+                    "inspection_window_seconds": 0,
+                }
+            ],
+            "platform_fee_bps": 0,
+            "platform_fee_fixed": 0,
+            **currencies,
+        }
+    )
+
+
+def _funded(**fx: object) -> ev.Funded:
+    return ev.Funded(
+        order_id="o1", payment_id="p1", amount=10_000_000, currency="USD", method="stripe",
+        stripe_payment_intent_id="pi_1", stripe_charge_id="ch_1", funded_total=10_000_000,
+        held_after=10_000_000, fully_funded=True, **fx,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_the_read_model_keeps_the_payout_currency_and_the_first_locked_rate() -> None:
+    lock = payout_conversion(
+        10_000_000, from_currency="USD", to_currency="CNY", mid_rate=Decimal("7.15"),
+        markup_bps=100, quote_id="fxq_1",
+    )  # fmt: skip
+    order = order_created("t1", _created(funding_currency="EUR", payout_currency="CNY"), T0)
+    assert order.payout_currency == "CNY" and order.cross_currency and order.payout_lock is None
+    fx = funding_conversion(
+        10_000_000, from_currency="EUR", to_currency="USD", mid_rate=Decimal("1.0842"),
+        markup_bps=50,
+    )  # fmt: skip
+    order, _ = fold(order, {}, _funded(fx=fx, payout_lock=lock))
+    assert order.payout_lock == PayoutLock("CNY", Decimal("7.07850"), Decimal("7.15"), "fxq_1")
+    assert order.locked_payout is order.payout_lock
+    # the EUR charge cannot be the source of a USD (or CNY) transfer
+    assert order.funding_charge_id is None and order.funding_source(1) is None
+    # a later funding does not move the rate locked first
+    later = payout_conversion(
+        10_000_000, from_currency="USD", to_currency="CNY", mid_rate=Decimal("6"), markup_bps=0
+    )
+    assert fold(order, {}, _funded(payout_lock=later))[0].payout_lock == order.payout_lock
+
+
+def test_an_order_in_one_currency_reads_as_before() -> None:
+    order = order_created("t1", _created(), T0)
+    assert order.payout_currency == "USD" and not order.cross_currency
+    order, _ = fold(order, {}, _funded())
+    assert order.payout_lock is None and order.funding_charge_id == "ch_1"
