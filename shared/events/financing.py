@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
@@ -20,7 +20,14 @@ from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMin
 
 @event("financing.advance_disbursed", version=1, superseded=True)
 class AdvanceDisbursedV1(EventModel):
-    """Version 1: paid in the contract currency only."""
+    """An advance was paid out to the supplier (Stripe transfer of the net amount).
+
+    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``. Posting:
+    Dr advance receivable[advance] principal / Cr Stripe clearing net_disbursed (external
+    ref = stripe_transfer_id), Cr deferred fee income[advance] fee.
+    """
+
+    model_config = ConfigDict(title="AdvanceDisbursed")
 
     advance_id: str
     order_id: str
@@ -161,7 +168,7 @@ class LienReleaseRequested(EventModel):
 
 @event("financing.advance_offered", version=1, superseded=True)
 class AdvanceOfferedV1(EventModel):
-    """Version 1: offers paid in the contract currency only."""
+    model_config = ConfigDict(title="AdvanceOffered")
 
     advance_id: str
     order_id: str
