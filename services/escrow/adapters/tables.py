@@ -151,3 +151,54 @@ disputes = sa.Table(
     sa.Index("escrow_disputes_tenant_opened", "tenant_id", "opened_at", "dispute_id"),
     sa.Index("escrow_disputes_order", "order_id"),
 )
+
+# FX (issue 14, migration escrow_0006): rates finance imported, quotes, tenant settings.
+fx_rates = sa.Table(
+    "escrow_fx_rates",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("from_currency", sa.Text, primary_key=True),
+    sa.Column("to_currency", sa.Text, primary_key=True),
+    sa.Column("effective_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("mid_rate", sa.Text, nullable=False),  # the decimal string imported
+    sa.Column("imported_by", sa.Text, nullable=False),
+    sa.Column(
+        "imported_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint("from_currency <> to_currency", name="escrow_fx_rates_pair"),
+    sa.Index("escrow_fx_rates_lookup", "tenant_id", "from_currency", "to_currency", "effective_at"),
+)
+
+fx_quotes = sa.Table(
+    "escrow_fx_quotes",
+    ESCROW,
+    sa.Column("quote_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("side", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("conversion", JSONB, nullable=False),  # shared.fx.FxConversion
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_by", sa.Text, nullable=True),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("side IN ('funding', 'payout')", name="escrow_fx_quotes_side"),
+    sa.CheckConstraint("amount > 0", name="escrow_fx_quotes_amount"),
+)
+
+fx_settings = sa.Table(
+    "escrow_fx_settings",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("markup_bps", sa.Integer, nullable=False),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("quote_ttl_seconds", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint("markup_bps BETWEEN 0 AND 9999", name="escrow_fx_settings_bps"),
+    sa.CheckConstraint("policy IN ('order', 'milestone')", name="escrow_fx_settings_policy"),
+    sa.CheckConstraint("quote_ttl_seconds > 0", name="escrow_fx_settings_ttl"),
+)

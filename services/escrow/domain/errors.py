@@ -94,3 +94,53 @@ class WrongParty(EscrowError):
     answered by the party that did not make it)."""
 
     code = "wrong_party"
+
+
+# --- FX (issue 14; docs/fx.md) ----------------------------------------------------------
+
+
+class FxError(EscrowError):
+    code = "fx_error"
+
+
+class InvalidFx(FxError):
+    """A rate, pair, side or amount of a rate import or quote request that is not usable."""
+
+    code = "invalid_fx"
+
+
+class FxRateUnavailable(FxError):
+    """No rate in force for the pair (none imported, or none effective yet)."""
+
+    code = "fx_rate_unavailable"
+
+
+class FxQuoteNotFound(FxError):
+    code = "fx_quote_not_found"
+
+
+class FxQuoteExpired(FxError):
+    code = "fx_quote_expired"
+
+
+class FxQuoteUsed(FxError):
+    code = "fx_quote_used"
+
+
+class FxQuoteMismatch(FxError):
+    """The quote is for another pair, side, amount or order than what it is used for."""
+
+    code = "fx_quote_mismatch"
+
+
+class FxQuoteRequired(FxError):
+    """A payment in another currency than the contract's needs a quote; a release under the
+    "milestone" policy into another payout currency needs one too."""
+
+    code = "fx_quote_required"
+
+
+class FxWireNotSupported(FxError):
+    """A wire funds in the contract currency only."""
+
+    code = "fx_wire_contract_currency_only"

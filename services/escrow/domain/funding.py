@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.escrow.domain.errors import InvalidAmount, InvalidTransition
+from services.escrow.domain.errors import (
+    CurrencyMismatch,
+    FxQuoteMismatch,
+    InvalidAmount,
+    InvalidTransition,
+)
 from services.escrow.domain.model import Escrow, Payment
 from services.escrow.domain.refunds import reserve_refund
 from services.escrow.domain.rules import (
@@ -20,23 +25,64 @@ from services.escrow.domain.rules import (
 )
 from shared.events import EventModel
 from shared.events.escrow import Funded, FundingFailed, FundingMethod, FundingRequested
+from shared.fx import FxConversion
 
 
 def outstanding(escrow: Escrow) -> int:
     return max(escrow.total - escrow.funded, 0)
 
 
+def check_funding_fx(escrow: Escrow, amount: int, fx: FxConversion | None) -> None:
+    """A payment in the funding currency needs its conversion (from a quote) to credit
+    exactly ``amount`` of the contract currency; one in the contract currency needs none."""
+    if fx is None:
+        return
+    if escrow.funding_ccy == escrow.currency:
+        raise CurrencyMismatch(f"order {escrow.order_id} is funded in {escrow.currency}")
+    if (fx.from_currency, fx.to_currency, fx.to_amount) != (
+        escrow.funding_ccy,
+        escrow.currency,
+        amount,
+    ):
+        raise FxQuoteMismatch(
+            f"the quote credits {fx.to_amount} {fx.to_currency} for {fx.from_currency}; the "
+            f"order needs {amount} {escrow.currency} for {escrow.funding_ccy}"
+        )
+
+
+def lock_payout(escrow: Escrow, lock: FxConversion | None) -> Escrow:
+    """The "order" policy's payout conversion, locked once (the first funding's)."""
+    if lock is None or escrow.payout_lock is not None or escrow.fx_policy != "order":
+        return escrow
+    if (lock.from_currency, lock.to_currency, lock.from_amount) != (
+        escrow.currency,
+        escrow.payout_ccy,
+        escrow.total,
+    ):
+        raise FxQuoteMismatch("the payout lock converts the order's total into its payout currency")
+    return escrow.model_copy(update={"payout_lock": lock})
+
+
 def request_funding(
-    escrow: Escrow, payment_id: str, amount: int, stripe_payment_intent_id: str
+    escrow: Escrow,
+    payment_id: str,
+    amount: int,
+    stripe_payment_intent_id: str,
+    *,
+    fx: FxConversion | None = None,
+    payout_lock: FxConversion | None = None,
 ) -> Decision:
     check_new_funding(escrow, amount)
+    check_funding_fx(escrow, amount, fx)
     payment = Payment(
         payment_id=payment_id,
         method="stripe",
         amount=amount,
         status="requested",
         stripe_payment_intent_id=stripe_payment_intent_id,
+        fx=fx,
     )
+    escrow = lock_payout(escrow, payout_lock)
     escrow = escrow.model_copy(update={"payments": (*escrow.payments, payment)})
     event = FundingRequested(
         order_id=escrow.order_id,
@@ -66,6 +112,7 @@ def record_funding(
     stripe_payment_intent_id: str | None = None,
     stripe_charge_id: str | None = None,
     excess_refund_id: str | None = None,
+    payout_lock: FxConversion | None = None,
 ) -> Decision:
     """``excess_refund_id``: the id to give the refund of what goes beyond the contract
     total (derived from the Stripe event reporting the payment, so its Stripe idempotency
@@ -89,9 +136,11 @@ def record_funding(
         status="succeeded",
         stripe_payment_intent_id=stripe_payment_intent_id,
         stripe_charge_id=stripe_charge_id,
+        fx=existing.fx if existing is not None else None,
     )
     others = tuple(p for p in escrow.payments if p.payment_id != payment_id)
     was_cancelled = escrow.status == "cancelled"
+    escrow = lock_payout(escrow, payout_lock)
     escrow = escrow.model_copy(
         update={"payments": (*others, paid), "funded": escrow.funded + amount}
     )
@@ -108,6 +157,8 @@ def record_funding(
             funded_total=escrow.funded,
             held_after=escrow.held,
             fully_funded=escrow.fully_funded,
+            fx=paid.fx,
+            payout_lock=escrow.payout_lock,
         )
     ]
     if was_cancelled:

@@ -29,6 +29,7 @@ from shared.events.escrow import (
     FundingMethod,
     MilestoneKind,
 )
+from shared.fx import FxConversion
 
 MilestoneStatus = Literal[
     "awaiting_evidence",  # evidence missing, or the escrow is not fully funded yet
@@ -106,6 +107,11 @@ class Payment(Frozen):
     stripe_payment_intent_id: str | None = None
     stripe_charge_id: str | None = None
     refunded: int = 0  # completed and reserved refunds against this payment
+    # A payment in the funding currency (docs/fx.md): ``amount`` is the contract amount it
+    # credits; ``fx`` the locked conversion (from_amount: what Stripe charges, in the
+    # funding currency). ``returned``: what refunds gave back of ``fx.from_amount``.
+    fx: FxConversion | None = None
+    returned: int = 0
 
 
 class Dispute(Frozen):
@@ -176,6 +182,8 @@ class Payout(Frozen):
     # Who caused the release (an API key's actor, system:inspection_window, ...), recorded
     # when it is reserved: the milestone_released event is theirs, whoever completes it.
     requested_by: str | None = None
+    # supplier_net converted into the payout currency (to_amount: what Stripe transfers).
+    payout_fx: FxConversion | None = None
 
 
 class Refund(Frozen):
@@ -190,6 +198,8 @@ class Refund(Frozen):
     status: Literal["pending", "done"] = "pending"
     stripe_refund_id: str | None = None
     requested_by: str | None = None  # who caused the refund (see Payout.requested_by)
+    # ``amount`` back into the payment's funding currency (to_amount: what Stripe refunds).
+    fx: FxConversion | None = None
 
 
 class Escrow(Frozen):
@@ -220,7 +230,26 @@ class Escrow(Frozen):
     # The platform's own data (shared/metadata.py): never read by any rule here.
     metadata: dict[str, str] = {}
     external_reference: str | None = None
+    # FX (issue 14, docs/fx.md). None: the contract currency (orders of before, or the same).
+    funding_currency: str | None = None
+    payout_currency: str | None = None
+    fx_policy: Literal["order", "milestone"] = "order"
+    # The "order" policy's payout conversion of the whole total (contract -> payout
+    # currency), locked at the first funding; each release takes its allocation of it.
+    payout_lock: FxConversion | None = None
     version: int = 0
+
+    @property
+    def funding_ccy(self) -> str:
+        return self.funding_currency or self.currency
+
+    @property
+    def payout_ccy(self) -> str:
+        return self.payout_currency or self.currency
+
+    @property
+    def converts_payouts(self) -> bool:
+        return self.payout_ccy != self.currency
 
     @property
     def held(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from services.escrow.domain.errors import InvalidOrder
 from services.escrow.domain.model import Escrow, Milestone
@@ -53,12 +54,18 @@ class OrderSpec:
     metadata: Mapping[str, object] | None = None
     external_reference: str | None = None
     order_id: str = field(default_factory=new_id)
+    funding_currency: str | None = None  # None: the contract currency
+    payout_currency: str | None = None
+    fx_policy: Literal["order", "milestone"] = "order"
 
 
 def _validate(spec: OrderSpec) -> list[int]:
     """The milestones' amounts, if the terms are acceptable."""
     try:
         check_currency(spec.currency)
+        for other in (spec.funding_currency, spec.payout_currency):
+            if other is not None:
+                check_currency(other)
     except MoneyError as exc:
         raise InvalidOrder(str(exc)) from exc
     if type(spec.total) is not int or spec.total <= 0:
@@ -117,6 +124,9 @@ def create_order(spec: OrderSpec, now: datetime) -> Decision:
         created_at=now,
         metadata=metadata,
         external_reference=spec.external_reference,
+        funding_currency=spec.funding_currency or spec.currency,
+        payout_currency=spec.payout_currency or spec.currency,
+        fx_policy=spec.fx_policy,
     )
     event = OrderCreated(
         order_id=escrow.order_id,
@@ -140,6 +150,9 @@ def create_order(spec: OrderSpec, now: datetime) -> Decision:
         platform_fee_fixed=escrow.platform_fee_fixed,
         metadata=escrow.metadata,
         external_reference=escrow.external_reference,
+        funding_currency=escrow.funding_ccy,
+        payout_currency=escrow.payout_ccy,
+        fx_policy=escrow.fx_policy,
     )
     return escrow, [event]
 

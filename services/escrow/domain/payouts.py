@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from services.escrow.domain.errors import (
     EscrowError,
+    FxQuoteMismatch,
+    FxQuoteRequired,
     InsufficientFunds,
     InvalidAmount,
     InvalidTransition,
@@ -26,6 +28,7 @@ from services.escrow.domain.rules import (
 )
 from shared.events import EventModel
 from shared.events.escrow import LienReleased, MilestoneReleased
+from shared.fx import FxConversion, allocated_payout
 
 
 def source_charge(escrow: Escrow, amount: int) -> str | None:
@@ -42,8 +45,8 @@ def source_charge(escrow: Escrow, amount: int) -> str | None:
     a charge covers all of it without the two services coordinating. Checked again here
     against what was refunded from it and what earlier payouts took. None (the platform
     balance, as before) for an order funded in parts or by wire."""
-    if amount <= 0:
-        return None
+    if amount <= 0 or escrow.payout_ccy != escrow.funding_ccy:
+        return None  # a transfer in another currency than the charge's: from the balance
     for p in escrow.payments:
         if p.status != "succeeded" or p.method != "stripe" or not p.stripe_charge_id:
             continue
@@ -56,8 +59,59 @@ def source_charge(escrow: Escrow, amount: int) -> str | None:
     return None
 
 
-def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -> Decision:
-    """Reserve the payout of an accepted milestone (``gross`` < amount after a split)."""
+def payout_conversion_for(
+    escrow: Escrow, supplier_net: int, given: FxConversion | None
+) -> FxConversion | None:
+    """``supplier_net`` in the payout currency (docs/fx.md): None when it is the contract's
+    (or nothing is transferred). The "order" policy allocates the locked conversion of the
+    total (``allocated_payout``: the release converting its last unit takes what is left);
+    the "milestone" policy takes ``given`` (from a quote at release, or the rate in force),
+    which must convert exactly ``supplier_net``; without one the release waits."""
+    if not escrow.converts_payouts or supplier_net <= 0:
+        return None
+    if escrow.fx_policy == "order" and escrow.payout_lock is not None:
+        taken = [p.payout_fx for p in escrow.payouts if p.payout_fx is not None]
+        return allocated_payout(
+            escrow.payout_lock,
+            supplier_net,
+            converted_before=sum(fx.from_amount for fx in taken),
+            paid_before=sum(fx.to_amount for fx in taken),
+        )
+    if given is None:
+        raise FxQuoteRequired(
+            f"a release into {escrow.payout_ccy} needs a quote (or a rate in force) for "
+            f"{supplier_net} {escrow.currency}"
+        )
+    if (given.from_currency, given.to_currency, given.from_amount) != (
+        escrow.currency,
+        escrow.payout_ccy,
+        supplier_net,
+    ):
+        raise FxQuoteMismatch(
+            f"the release converts {supplier_net} {escrow.currency} into {escrow.payout_ccy}; "
+            f"the quote converts {given.from_amount} {given.from_currency} into "
+            f"{given.to_currency}"
+        )
+    return given
+
+
+def release_split(escrow: Escrow, milestone_id: str, gross: int | None = None) -> int:
+    """The supplier_net a release of ``milestone_id`` would transfer now (what a quote for
+    the "milestone" policy converts)."""
+    remaining = unpaid(escrow, milestone_id)
+    gross = remaining if gross is None else gross
+    split = split_release(gross, escrow.platform_fee_bps, escrow.platform_fee_fixed, escrow.lien)
+    return split.supplier_net
+
+
+def begin_release(
+    escrow: Escrow,
+    milestone_id: str,
+    gross: int | None = None,
+    payout_fx: FxConversion | None = None,
+) -> Decision:
+    """Reserve the payout of an accepted milestone (``gross`` < amount after a split).
+    ``payout_fx``: the "milestone" policy's conversion (``payout_conversion_for``)."""
     m = escrow.milestone(milestone_id)
     if escrow.status == "cancelled" or m.status != "accepted":
         raise InvalidTransition(f"milestone is {m.status} (order {escrow.status}): cannot release")
@@ -70,6 +124,7 @@ def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -
     if gross > escrow.available:
         raise InsufficientFunds(f"release of {gross} exceeds the available {escrow.available}")
     split = split_release(gross, escrow.platform_fee_bps, escrow.platform_fee_fixed, escrow.lien)
+    converted = payout_conversion_for(escrow, split.supplier_net, payout_fx)
     payout = Payout(
         payout_id=new_id(),
         milestone_id=milestone_id,
@@ -79,6 +134,7 @@ def begin_release(escrow: Escrow, milestone_id: str, gross: int | None = None) -
         supplier_net=split.supplier_net,
         advance_id=split.advance_id,
         source_charge_id=source_charge(escrow, split.supplier_net),
+        payout_fx=converted,
     )
     lien = escrow.lien
     if lien is not None and split.lien_repayment:
@@ -137,6 +193,7 @@ def complete_payout(escrow: Escrow, payout_id: str, stripe_transfer_id: str | No
             advance_id=payout.advance_id,
             stripe_transfer_id=stripe_transfer_id,
             held_after=escrow.held,
+            payout_fx=payout.payout_fx,
         )
     ]
     lien = escrow.lien

@@ -24,6 +24,7 @@ from services.escrow.domain.rules import (
 )
 from shared.events import EventModel
 from shared.events.escrow import Cancelled, Refunded
+from shared.fx import reversal_conversion
 
 SHIPPED_EVIDENCE = frozenset({"shipment", "customs_clearance", "delivery", "inspection"})
 
@@ -66,6 +67,7 @@ def _refunded_event(escrow: Escrow, refund: Refund) -> Refunded:
         stripe_refund_id=refund.stripe_refund_id,
         reason=refund.reason,
         held_after=escrow.held,
+        fx=refund.fx,
     )
 
 
@@ -98,6 +100,15 @@ def reserve_refund(
     events: list[EventModel] = []
     for n, (payment, part) in enumerate(_allocate(escrow, amount, payment_id, via_stripe)):
         stripe = via_stripe and payment.method == "stripe"
+        # Back into the funding currency at the payment's locked conversion (docs/fx.md):
+        # the refund that empties the payment returns exactly what is left of its charge.
+        fx = (
+            reversal_conversion(
+                payment.fx, part, refunded_before=payment.refunded, returned_before=payment.returned
+            )
+            if payment.fx is not None
+            else None
+        )
         refund = Refund(
             refund_id=refund_id if refund_id is not None and n == 0 else new_id(),
             payment_id=payment.payment_id,
@@ -106,9 +117,11 @@ def reserve_refund(
             reason=reason,
             via_stripe=stripe,
             status="pending" if stripe else "done",
+            fx=fx,
         )
+        returned = fx.to_amount if fx is not None else 0
         payments = tuple(
-            p.model_copy(update={"refunded": p.refunded + part})
+            p.model_copy(update={"refunded": p.refunded + part, "returned": p.returned + returned})
             if p.payment_id == payment.payment_id
             else p
             for p in escrow.payments

@@ -21,9 +21,17 @@ from dataclasses import dataclass
 import structlog
 
 from services.escrow.domain import disputes, funding, milestones, ordering, payouts, refunds
-from services.escrow.domain.errors import EscrowError, UnbookableRefund
+from services.escrow.domain.errors import (
+    EscrowError,
+    FxError,
+    FxQuoteMismatch,
+    FxQuoteRequired,
+    FxWireNotSupported,
+    UnbookableRefund,
+)
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
+from services.escrow.service_layer import fx as fx_cases
 from services.escrow.service_layer import operations, stripe_events
 from services.escrow.service_layer.decisions import (
     BeforeCommit,
@@ -45,6 +53,7 @@ from services.escrow.service_layer.unit_of_work import (
 from shared.clock import Clock
 from shared.events.escrow import DisputeOutcome, EvidenceKind
 from shared.faults import crash_point
+from shared.fx import FxConversion
 from shared.pagination import Page, Window
 from shared.unit_of_work import retry_on_conflict
 
@@ -80,6 +89,8 @@ class OrderTerms:
     milestones: Sequence[ordering.MilestoneSpec]
     metadata: Mapping[str, object] | None = None
     external_reference: str | None = None
+    funding_currency: str | None = None  # None: the contract currency (docs/fx.md)
+    payout_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,10 @@ async def create_order(
     terms: OrderTerms,
     before_commit: BeforeCommit | None = None,
 ) -> Escrow:
-    """The order with its escrow, on the tenant's fee policy in force now."""
+    """The order with its escrow, on the tenant's fee and FX policies in force now."""
     async with uow:
         fees = await uow.fee_policies.get(caller.tenant_id)
+        fx_settings = await uow.fx.settings(caller.tenant_id)
         spec = ordering.OrderSpec(
             tenant_id=caller.tenant_id,
             buyer_id=terms.buyer_id,
@@ -114,6 +126,9 @@ async def create_order(
             platform_fee_fixed=fees.fixed_fees.get(terms.currency, 0),
             metadata=terms.metadata,
             external_reference=terms.external_reference,
+            funding_currency=terms.funding_currency,
+            payout_currency=terms.payout_currency,
+            fx_policy=fx_settings.policy,
         )
         escrow, events = ordering.create_order(spec, clock.now())
         saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
@@ -190,7 +205,9 @@ async def cancel_order(
 
 @dataclass(frozen=True)
 class FundingStarted:
-    """A Stripe PaymentIntent for the buyer to pay, recorded as the order's pending payment."""
+    """A Stripe PaymentIntent for the buyer to pay, recorded as the order's pending payment.
+    ``amount``/``currency``: what the PaymentIntent charges (the funding currency with a
+    quote); ``credits``: the contract amount it credits; ``fx``: the locked conversion."""
 
     order_id: str
     payment_id: str
@@ -198,6 +215,9 @@ class FundingStarted:
     currency: str
     stripe_payment_intent_id: str
     client_secret: str
+    credits: int = 0
+    fx: FxConversion | None = None
+    payout_lock: FxConversion | None = None
 
 
 async def start_funding(
@@ -208,19 +228,42 @@ async def start_funding(
     order_id: str,
     amount: int | None = None,
     before_commit: Callable[[FundingStarted], None] | None = None,
+    quote_id: str | None = None,
+    payout_quote_id: str | None = None,
 ) -> FundingStarted:
     """Reserve (check the order may take ``amount``, by default what is outstanding), ask
     Stripe for a PaymentIntent (``GatewayRefused``/``GatewayUnavailable`` propagate), then
-    record the request and index its PaymentIntent in a second unit of work."""
+    record the request and index its PaymentIntent in a second unit of work.
+
+    An order funded in another currency than its contract's needs ``quote_id`` (a funding
+    quote crediting exactly ``amount``): the PaymentIntent is then in the funding currency
+    for the quote's ``from_amount``. Under the "order" policy with another payout currency,
+    the payout conversion of the total is locked now (``payout_quote_id``, or the rate in
+    force with the tenant's markup). Quotes are used before Stripe is called."""
     async with uows() as uow:
         escrow = await _visible(uow, caller, order_id)
     amount = amount if amount is not None else funding.outstanding(escrow)
     funding.check_new_funding(escrow, amount)
+    fx: FxConversion | None = None
+    if escrow.funding_ccy != escrow.currency:
+        if quote_id is None:
+            raise FxQuoteRequired(
+                f"order {order_id} is funded in {escrow.funding_ccy}: fund it with a quote "
+                f"{escrow.funding_ccy}->{escrow.currency} for {amount}"
+            )
+        fx = await fx_cases.use_quote(
+            uows, clock, caller.tenant_id, quote_id,
+            side="funding", from_currency=escrow.funding_ccy, to_currency=escrow.currency,
+            amount=amount, used_by=f"order:{order_id}:funding",
+        )  # fmt: skip
+    elif quote_id is not None:
+        raise FxQuoteMismatch(f"order {order_id} is funded in its contract currency")
+    lock = await fx_cases.payout_lock_for(uows, clock, escrow, payout_quote_id)
     payment_id = new_id()
     metadata = {"order_id": order_id, "tenant_id": caller.tenant_id, "payment_id": payment_id}
     intent = await gateway.create_payment_intent(
-        amount=amount,
-        currency=escrow.currency,
+        amount=fx.from_amount if fx is not None else amount,
+        currency=fx.from_currency if fx is not None else escrow.currency,
         order_id=order_id,
         metadata=metadata,
         idempotency_key=f"escrow-fund-{payment_id}",
@@ -228,15 +271,18 @@ async def start_funding(
     started = FundingStarted(
         order_id=order_id,
         payment_id=payment_id,
-        amount=amount,
-        currency=escrow.currency,
+        amount=fx.from_amount if fx is not None else amount,
+        currency=fx.from_currency if fx is not None else escrow.currency,
         stripe_payment_intent_id=intent.id,
         client_secret=intent.client_secret,
+        credits=amount,
+        fx=fx,
+        payout_lock=lock,
     )
 
     def record(e: Escrow) -> Decision:
         # One unit of work records the request and indexes its PaymentIntent.
-        return funding.request_funding(e, payment_id, amount, intent.id)
+        return funding.request_funding(e, payment_id, amount, intent.id, fx=fx, payout_lock=lock)
 
     def answering(_: Escrow) -> None:
         if before_commit is not None:
@@ -255,13 +301,23 @@ async def confirm_wire(
     reference: str,
     amount: int,
     before_commit: BeforeCommit | None = None,
+    currency: str | None = None,
 ) -> Escrow:
-    """Finance saw an offline wire arrive: the order is funded by it (once per reference)."""
+    """Finance saw an offline wire arrive: the order is funded by it (once per reference).
+    A wire is in the contract currency only (``fx_wire_contract_currency_only``); under the
+    "order" policy it locks the payout conversion at the rate in force, as a card funding."""
     payment_id = f"wire:{reference}"
+    async with uows() as uow:
+        escrow = await _visible(uow, caller, order_id)
+    if currency is not None and currency != escrow.currency:
+        raise FxWireNotSupported(
+            f"a wire funds order {order_id} in its contract currency {escrow.currency} only"
+        )
+    lock = await fx_cases.payout_lock_for(uows, clock, escrow, None)
 
     def record(e: Escrow) -> Decision:
         funding.check_new_funding(e, amount)
-        return funding.record_funding(e, payment_id, amount, "wire", clock.now())
+        return funding.record_funding(e, payment_id, amount, "wire", clock.now(), payout_lock=lock)
 
     return await _on_order(uows, clock, gateway, caller, order_id, record, before_commit)
 
@@ -289,11 +345,13 @@ async def submit_evidence(
     )  # fmt: skip
 
 
-def accept_and_release(e: Escrow, milestone_id: str) -> Decision:
+def accept_and_release(
+    e: Escrow, milestone_id: str, payout_fx: FxConversion | None = None
+) -> Decision:
     """Acceptance releases at once; if the release cannot start, the acceptance stands."""
     accepted, events = milestones.accept_milestone(e, milestone_id)
     try:
-        released, more = payouts.begin_release(accepted, milestone_id)
+        released, more = payouts.begin_release(accepted, milestone_id, payout_fx=payout_fx)
     except EscrowError:
         return accepted, events
     return released, events + more
@@ -308,11 +366,47 @@ async def accept_milestone(
     milestone_id: str,
     before_commit: BeforeCommit | None = None,
 ) -> Escrow:
-    """The buyer accepts the milestone, which releases it (paid out inline)."""
+    """The buyer accepts the milestone, which releases it (paid out inline). Under the
+    "milestone" FX policy the release converts at the rate in force (none: it waits for a
+    release with a quote)."""
+    payout_fx = await _milestone_payout_fx(uows, clock, caller, order_id, milestone_id, None)
     return await _on_order(
         uows, clock, gateway, caller, order_id,
-        lambda e: accept_and_release(e, milestone_id), before_commit,
+        lambda e: accept_and_release(e, milestone_id, payout_fx), before_commit,
     )  # fmt: skip
+
+
+async def _milestone_payout_fx(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    caller: Caller,
+    order_id: str,
+    milestone_id: str,
+    quote_id: str | None,
+) -> FxConversion | None:
+    """The "milestone" policy's conversion of the release's supplier_net: ``quote_id``'s
+    (used now), else the rate in force (None if there is none: the release then waits)."""
+    async with uows() as uow:
+        escrow = await _visible(uow, caller, order_id)
+    if escrow.fx_policy != "milestone" or not escrow.converts_payouts:
+        if quote_id is not None:
+            raise FxQuoteMismatch(f"order {order_id} converts no release with a quote")
+        return None
+    net = payouts.release_split(escrow, milestone_id)
+    if net <= 0:
+        return None
+    if quote_id is not None:
+        return await fx_cases.use_quote(
+            uows, clock, caller.tenant_id, quote_id,
+            side="payout", from_currency=escrow.currency, to_currency=escrow.payout_ccy,
+            amount=net, used_by=f"payout:{order_id}:{milestone_id}",
+        )  # fmt: skip
+    try:
+        return await fx_cases.current_conversion(
+            uows, clock, caller.tenant_id, "payout", escrow.currency, escrow.payout_ccy, net
+        )
+    except FxError:
+        return None
 
 
 async def release_milestone(
@@ -323,11 +417,15 @@ async def release_milestone(
     order_id: str,
     milestone_id: str,
     before_commit: BeforeCommit | None = None,
+    quote_id: str | None = None,
 ) -> Escrow:
-    """Release an accepted milestone whose earlier release attempt did not go through."""
+    """Release an accepted milestone whose earlier release attempt did not go through (or
+    that waits for its conversion: ``quote_id``, a payout quote of its supplier_net, under
+    the "milestone" FX policy)."""
+    payout_fx = await _milestone_payout_fx(uows, clock, caller, order_id, milestone_id, quote_id)
     return await _on_order(
         uows, clock, gateway, caller, order_id,
-        lambda e: payouts.begin_release(e, milestone_id), before_commit,
+        lambda e: payouts.begin_release(e, milestone_id, payout_fx=payout_fx), before_commit,
     )  # fmt: skip
 
 

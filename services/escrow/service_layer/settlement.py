@@ -77,10 +77,13 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
     if payout is not None and payout.status == "pending":
         transfer_id = None
         try:
-            if payout.supplier_net > 0:
+            fx = payout.payout_fx
+            if payout.supplier_net > 0 and (fx is None or fx.to_amount > 0):
+                # In the payout currency when it is another (docs/fx.md): the conversion's
+                # to_amount, fixed when the payout was reserved, so every retry is the same.
                 transfer_id = await gateway.transfer(
-                    amount=payout.supplier_net,
-                    currency=escrow.currency,
+                    amount=fx.to_amount if fx is not None else payout.supplier_net,
+                    currency=fx.to_currency if fx is not None else escrow.currency,
                     destination=escrow.supplier_account_id,
                     transfer_group=escrow.order_id,
                     metadata={
@@ -105,7 +108,8 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
             assert payment.stripe_payment_intent_id is not None
             refund_id = await gateway.refund(
                 payment_intent_id=payment.stripe_payment_intent_id,
-                amount=refund.amount,
+                # In the funding currency for a payment made in it: the locked reversal.
+                amount=refund.fx.to_amount if refund.fx is not None else refund.amount,
                 metadata={**meta, "refund_id": refund.refund_id},
                 idempotency_key=refund_key(refund.refund_id),
             )

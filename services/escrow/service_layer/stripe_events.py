@@ -143,16 +143,32 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
 
     def succeeded(e: Escrow) -> Decision:
         assert isinstance(obj, PaymentIntentObject)
-        _same_currency(e, obj)
-        if obj.received > obj.amount:
-            raise InvalidAmount(f"{obj.id} received {obj.received} of {obj.amount}")
         # The PaymentIntent names the payment; metadata only when escrow never saw it.
         payment = _payment(e, obj.id)
+        credited = obj.received
+        if payment is not None and payment.fx is not None:
+            # Charged in the funding currency at a locked conversion (docs/fx.md): it
+            # credits the contract amount it was asked for, and only when paid whole.
+            fx = payment.fx
+            currency = (obj.currency or "").upper()
+            if currency != fx.from_currency:
+                raise CurrencyMismatch(
+                    f"{obj.id} is in {currency}, its quote in {fx.from_currency}"
+                )
+            if obj.received != fx.from_amount:
+                raise InvalidAmount(
+                    f"{obj.id} received {obj.received} of the {fx.from_amount} {currency} quoted"
+                )
+            credited = payment.amount
+        else:
+            _same_currency(e, obj)
+        if obj.received > obj.amount:
+            raise InvalidAmount(f"{obj.id} received {obj.received} of {obj.amount}")
         payment_id = payment.payment_id if payment else obj.metadata.get("payment_id")
         return record_funding(
             e,
             payment_id or f"pi:{obj.id}",
-            obj.received,
+            credited,
             "stripe",
             now,
             stripe_payment_intent_id=obj.id,

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.adapters import repository as sql
 from services.escrow.adapters.alerts import SqlRefundAlerts
+from services.escrow.adapters.fx import SqlFxStore
+from services.escrow.domain.fx import FxRate, FxSettings, Quote
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.alerts import RefundAlerts
 from shared.events import Envelope
@@ -138,6 +140,32 @@ class FeePolicies(Protocol):
     async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None: ...
 
 
+class FxStore(Protocol):
+    """Rates finance imported, quotes, and the tenant's FX settings (docs/fx.md)."""
+
+    async def import_rates(self, tenant_id: str, rates: Sequence[FxRate], actor: str) -> int: ...
+
+    async def rates(self, tenant_id: str, limit: int = 200) -> list[FxRate]: ...
+
+    async def rate_in_force(
+        self, tenant_id: str, from_currency: str, to_currency: str, at: datetime
+    ) -> FxRate:
+        """The latest rate of the pair effective at ``at``; else ``FxRateUnavailable``."""
+
+    async def add_quote(self, q: Quote) -> None: ...
+
+    async def get_quote(
+        self, tenant_id: str, quote_id: str, *, lock: bool = False
+    ) -> Quote | None: ...
+
+    async def mark_used(self, q: Quote) -> bool:
+        """Record ``q``'s use (``q.used_by``); False if another use got there first."""
+
+    async def settings(self, tenant_id: str) -> FxSettings: ...
+
+    async def set_settings(self, tenant_id: str, settings: FxSettings, actor: str) -> None: ...
+
+
 class StripeEventClaims(Protocol):
     async def claim(self, event_id: str, event_type: str) -> bool:
         """Claim a Stripe event id with this unit of work; False if claimed before."""
@@ -152,6 +180,9 @@ class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
 
     @property
     def stripe_events(self) -> StripeEventClaims: ...
+
+    @property
+    def fx(self) -> FxStore: ...
 
     @property
     def refund_alerts(self) -> RefundAlerts: ...
@@ -276,6 +307,7 @@ class EscrowUnitOfWork(SqlUnitOfWork):
     fee_policies: FeePolicies
     stripe_events: StripeEventClaims
     refund_alerts: RefundAlerts
+    fx: FxStore
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -283,3 +315,4 @@ class EscrowUnitOfWork(SqlUnitOfWork):
         self.fee_policies = SqlFeePolicies(conn)
         self.stripe_events = SqlStripeEventClaims(conn)
         self.refund_alerts = SqlRefundAlerts(conn)
+        self.fx = SqlFxStore(conn)

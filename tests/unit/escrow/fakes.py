@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.escrow.domain.errors import FxRateUnavailable
+from services.escrow.domain.fx import FxRate, FxSettings, Quote, rate_in_force
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
@@ -222,6 +224,52 @@ class FakeFeePolicies:
 
 
 @dataclass
+class FakeFxStore:
+    rate_rows: dict[tuple[str, str, str, datetime, str], FxRate] = field(default_factory=dict)
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    tenant_settings: dict[str, FxSettings] = field(default_factory=dict)
+
+    async def import_rates(self, tenant_id: str, rates: Sequence[FxRate], actor: str) -> int:
+        for r in rates:
+            key = (tenant_id, r.from_currency, r.to_currency, r.effective_at, r.source)
+            self.rate_rows[key] = r
+        return len(rates)
+
+    async def rates(self, tenant_id: str, limit: int = 200) -> list[FxRate]:
+        mine = [r for k, r in self.rate_rows.items() if k[0] == tenant_id]
+        return sorted(mine, key=lambda r: r.effective_at, reverse=True)[:limit]
+
+    async def rate_in_force(
+        self, tenant_id: str, from_currency: str, to_currency: str, at: datetime
+    ) -> FxRate:
+        mine = [r for k, r in self.rate_rows.items() if k[0] == tenant_id]
+        try:
+            return rate_in_force(mine, from_currency, to_currency, at)
+        except FxRateUnavailable:
+            raise
+
+    async def add_quote(self, q: Quote) -> None:
+        self.quotes[q.quote_id] = q
+
+    async def get_quote(self, tenant_id: str, quote_id: str, *, lock: bool = False) -> Quote | None:
+        q = self.quotes.get(quote_id)
+        return q if q is not None and q.tenant_id == tenant_id else None
+
+    async def mark_used(self, q: Quote) -> bool:
+        stored = self.quotes[q.quote_id]
+        if stored.used_by not in (None, q.used_by):
+            return False
+        self.quotes[q.quote_id] = q
+        return True
+
+    async def settings(self, tenant_id: str) -> FxSettings:
+        return self.tenant_settings.get(tenant_id, FxSettings())
+
+    async def set_settings(self, tenant_id: str, settings: FxSettings, actor: str) -> None:
+        self.tenant_settings[tenant_id] = settings
+
+
+@dataclass
 class FakeStripeEventClaims:
     claimed: set[str] = field(default_factory=set)
 
@@ -288,6 +336,7 @@ class FakeEscrowUnitOfWork(FakeUnitOfWork):
         self.fee_policies = FakeFeePolicies()
         self.stripe_events = FakeStripeEventClaims()
         self.refund_alerts = FakeRefundAlerts(self.escrows)
+        self.fx = FakeFxStore()
 
     def __call__(self) -> FakeEscrowUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""

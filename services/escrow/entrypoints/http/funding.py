@@ -32,6 +32,9 @@ def funding_started(started: commands.FundingStarted) -> FundingStarted:
         currency=started.currency,
         stripe_payment_intent_id=started.stripe_payment_intent_id,
         client_secret=started.client_secret,
+        credits=started.credits,
+        fx=started.fx,
+        payout_lock=started.payout_lock,
     )
 
 
@@ -46,8 +49,9 @@ async def fund(order_id: str, body: FundRequest, who: Platform, c: Container) ->
 
     with answered():
         started = await commands.start_funding(
-            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, body.amount, answering
-        )
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, body.amount, answering,
+            quote_id=body.quote_id, payout_quote_id=body.payout_quote_id,
+        )  # fmt: skip
     return funding_started(started)
 
 
@@ -58,6 +62,6 @@ async def confirm_wire(
     with answered():
         escrow = await commands.confirm_wire(
             c.unit_of_work, c.clock, c.gateway, caller(who), order_id,
-            body.reference, body.amount, answer_order,
+            body.reference, body.amount, answer_order, currency=body.currency,
         )  # fmt: skip
     return OrderPublic.of(escrow)

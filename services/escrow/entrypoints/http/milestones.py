@@ -19,6 +19,7 @@ from services.escrow.entrypoints.http.schemas import (
     DisputeResolution,
     EvidenceSubmission,
     OrderPublic,
+    ReleaseRequest,
     evidence_details,
     evidence_kind,
 )
@@ -65,13 +66,19 @@ async def accept(order_id: str, milestone_id: str, who: Platform, c: Container) 
 
 @router.post("/milestones/{milestone_id}/release")
 async def release(
-    order_id: str, milestone_id: str, who: PlatformOrFinance, c: Container
+    order_id: str,
+    milestone_id: str,
+    who: PlatformOrFinance,
+    c: Container,
+    body: ReleaseRequest | None = None,
 ) -> OrderPublic:
-    """Release an accepted milestone whose earlier release attempt did not go through."""
+    """Release an accepted milestone whose earlier release attempt did not go through, or
+    (FX "milestone" policy) whose release waits for its payout quote (``quote_id``)."""
     with answered():
         escrow = await commands.release_milestone(
-            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id, answer_order
-        )
+            c.unit_of_work, c.clock, c.gateway, caller(who), order_id, milestone_id,
+            answer_order, quote_id=body.quote_id if body is not None else None,
+        )  # fmt: skip
     return OrderPublic.of(escrow)
 
 

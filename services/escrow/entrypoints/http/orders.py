@@ -81,6 +81,8 @@ async def create(body: OrderCreate, who: Platform, c: Container) -> OrderPublic:
         supplier_id=body.supplier_id,
         supplier_account_id=body.supplier_account_id,
         currency=body.currency,
+        funding_currency=body.funding_currency,
+        payout_currency=body.payout_currency,
         total=body.total,
         milestones=[
             MilestoneSpec(

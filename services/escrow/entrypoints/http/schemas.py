@@ -20,6 +20,7 @@ from services.escrow.domain.model import (
 from services.escrow.domain.records import RefundProposal
 from shared.events.escrow import DisputeOutcome, EvidenceKind, MilestoneKind
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits, Text
+from shared.fx import FxConversion
 from shared.metadata import ExternalReference, MetadataInput
 
 DEFAULT_WINDOW = 3 * 86_400
@@ -51,6 +52,12 @@ class OrderCreate(In):
     milestones: Annotated[list[MilestoneCreate], Field(min_length=1, max_length=50)]
     metadata: MetadataInput | None = None
     external_reference: ExternalReference | None = None
+    funding_currency: CurrencyCode | None = Field(
+        None, description="what the buyer pays in (default: currency); needs a quote to fund"
+    )
+    payout_currency: CurrencyCode | None = Field(
+        None, description="what the supplier is paid in (default: currency)"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -97,11 +104,41 @@ class OrderUpdate(In):
 
 class FundRequest(In):
     amount: PositiveMinorUnits | None = None  # default: everything not funded yet
+    quote_id: Text | None = Field(
+        None,
+        description="a funding quote (funding currency -> contract currency) crediting "
+        "exactly `amount`: required when the order's funding currency is another",
+    )
+    payout_quote_id: Text | None = Field(
+        None,
+        description='"order" policy, payout currency another: a payout quote of the total '
+        "to lock (default: the rate in force with the tenant's markup)",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount": 1_000_000, "quote_id": "0193a1b2-quote"}]},
+    )
 
 
 class WireConfirmation(In):
     amount: PositiveMinorUnits
     reference: Text
+    currency: CurrencyCode | None = Field(
+        None, description="the wire's currency: the contract currency only"
+    )
+
+
+class ReleaseRequest(In):
+    quote_id: Text | None = Field(
+        None,
+        description='"milestone" policy: a payout quote of the release\'s supplier_net '
+        "(default: the rate in force)",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"quote_id": "0193a1b2-quote"}]}
+    )
 
 
 class ShipmentEvidence(In):
@@ -176,10 +213,13 @@ class FeePolicy(In):
 class FundingStarted(BaseModel):
     order_id: str
     payment_id: str
-    amount: int
-    currency: str
+    amount: int = Field(description="what the PaymentIntent charges, in `currency`")
+    currency: str = Field(description="the PaymentIntent's currency (the funding currency)")
     stripe_payment_intent_id: str
     client_secret: str
+    credits: int = Field(0, description="the contract amount this payment credits")
+    fx: FxConversion | None = None
+    payout_lock: FxConversion | None = None
 
 
 class OrderPublic(BaseModel):
@@ -209,6 +249,10 @@ class OrderPublic(BaseModel):
     metadata: dict[str, str]
     external_reference: str | None
     refund_proposals: tuple[RefundProposal, ...] = ()
+    funding_currency: str
+    payout_currency: str
+    fx_policy: Literal["order", "milestone"]
+    payout_lock: FxConversion | None = None
     version: int
     held: int = Field(description="funded - released - refunded")
     available: int = Field(description="held - reserved - frozen: what a release may use")
@@ -217,7 +261,9 @@ class OrderPublic(BaseModel):
 
     @classmethod
     def of(cls, e: Escrow) -> OrderPublic:
-        derived = {"held": e.held, "available": e.available, "frozen": e.frozen}
+        derived: dict[str, object] = {"held": e.held, "available": e.available}
+        derived |= {"frozen": e.frozen}
+        derived |= {"funding_currency": e.funding_ccy, "payout_currency": e.payout_ccy}
         return cls.model_validate({**dict(e), **derived, "reserved": e.reserved})
 
 
