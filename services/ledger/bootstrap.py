@@ -104,6 +104,7 @@ def routers() -> Sequence[APIRouter]:
         accounts,
         breaks,
         export,
+        fx,
         journal,
         periods,
         recon,
@@ -112,7 +113,7 @@ def routers() -> Sequence[APIRouter]:
 
     return [
         accounts.router, journal.router, periods.router, export.router, recon.router,
-        reports.router, breaks.router,
+        reports.router, breaks.router, fx.router,
     ]  # fmt: skip
 
 

@@ -34,6 +34,23 @@ _CHECKS: dict[str, str] = {
         WHERE j.id IS NULL OR a.id IS NULL OR j.seq <> p.seq OR j.posted_at <> p.posted_at
            OR j.tenant_id <> p.tenant_id OR a.tenant_id <> p.tenant_id
            OR a.currency <> p.currency LIMIT :n""",
+    # FX (docs/fx.md): FX clearing is explained by the open conversions. Every FX clearing
+    # posting names its conversion (the Stripe object, else the payment, payout or refund),
+    # and a conversion Stripe settled left nothing there, in any currency; so FX clearing of
+    # each currency is the sum of what the conversions not yet settled hold.
+    "every FX clearing posting names its conversion": """
+        SELECT p.transaction_id::text || '/' || p.line FROM postings p
+        JOIN accounts a ON a.id = p.account_id
+        WHERE a.code = 'fx_clearing' AND p.external_ref IS NULL LIMIT :n""",
+    "FX clearing of every settled conversion is zero per currency": """
+        SELECT a.tenant_id || ' ' || p.external_ref || ' ' || p.currency || ' left '
+               || sum(p.amount)
+        FROM postings p JOIN accounts a ON a.id = p.account_id
+        WHERE a.code = 'fx_clearing' AND EXISTS (
+            SELECT 1 FROM postings s JOIN journal_transactions j ON j.id = s.transaction_id
+            WHERE j.source_type = 'fx.settlement' AND s.tenant_id = a.tenant_id
+              AND s.external_ref = p.external_ref)
+        GROUP BY a.tenant_id, p.external_ref, p.currency HAVING sum(p.amount) <> 0 LIMIT :n""",
 }
 
 

@@ -20,6 +20,7 @@ from services.ledger.adapters import (
     queries,
     stripe_books,
 )
+from services.ledger.adapters import fx as sql_fx
 from services.ledger.adapters import recon as sql_recon
 from services.ledger.adapters.escrow_held import record_held
 from services.ledger.adapters.posting import Head
@@ -27,6 +28,7 @@ from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.recon import Progress
 from services.ledger.adapters.statements import Position, StatementPage, statement_page
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
+from services.ledger.domain.fx import ClosingRate, OpenHeld
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import (
     ClearingBalance,
@@ -233,6 +235,31 @@ class SqlStripeBooks:
 
     async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
         return await stripe_books.balances(await self._driver.pg(), tenant_id, end)
+
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        return await stripe_books.fx_positions(await self._driver.pg(), tenant_id, refs)
+
+
+class SqlFxBooks:
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+
+    async def add_rate(self, tenant_id: str, rate: ClosingRate, actor: str) -> bool:
+        return await sql_fx.add_rate(await self._driver.pg(), tenant_id, rate, actor)
+
+    async def rates(self, tenant_id: str, as_of: datetime) -> list[ClosingRate]:
+        return await sql_fx.rates(await self._driver.pg(), tenant_id, as_of)
+
+    async def set_reporting_currency(self, tenant_id: str, currency: str, actor: str) -> None:
+        await sql_fx.set_reporting(await self._driver.pg(), tenant_id, currency, actor)
+
+    async def reporting_currency(self, tenant_id: str) -> str | None:
+        return await sql_fx.reporting(await self._driver.pg(), tenant_id)
+
+    async def open_held(self, tenant_id: str, before: datetime) -> list[OpenHeld]:
+        return await sql_fx.open_held(await self._driver.pg(), tenant_id, before)
 
 
 class SqlCheckpoints:

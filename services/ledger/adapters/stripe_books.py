@@ -15,7 +15,7 @@ from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, SELF_BO
 
 _LINE = (
     "balance_txn_id, source_id, type, currency, amount, fee, created, available_on, tenant_id,"
-    " order_id"
+    " order_id, exchange_rate"
 )
 
 # A balance transaction seen before (by any run, for any tenant) is not recorded again (the
@@ -24,14 +24,15 @@ _LINE = (
 _RECORD = f"""
 WITH recorded AS (
     INSERT INTO stripe_balance_transactions (balance_txn_id, tenant_id, type, source_id,
-        currency, amount, fee, created, available_on, run_id, order_id)
+        currency, amount, fee, created, available_on, run_id, order_id, exchange_rate)
     SELECT balance_txn_id, $1, type, source_id, currency, amount, fee, created, available_on,
-           run_id, order_id
+           run_id, order_id, exchange_rate
     FROM stripe_lines WHERE run_id = $2
     ON CONFLICT (balance_txn_id) DO NOTHING
     RETURNING {_LINE}
 )
-SELECT {_LINE} FROM recorded WHERE fee <> 0 OR type = ANY($3::text[])
+SELECT {_LINE} FROM recorded
+WHERE fee <> 0 OR type = ANY($3::text[]) OR exchange_rate IS NOT NULL
 ORDER BY created, balance_txn_id
 """
 # What the partial index on payouts holds (their arrivals and failures are looked up by it).
@@ -65,6 +66,29 @@ SELECT coalesce(l.currency, s.currency) AS currency, coalesce(l.amount, 0) AS cl
        coalesce(s.amount, 0) AS stripe
 FROM ledger l FULL JOIN stripe s ON s.currency = l.currency ORDER BY 1
 """
+
+
+# What the events booked of each converted object (Stripe clearing, events only) and what FX
+# clearing holds for it, per currency: what a settlement moves and clears (domain/fx.py).
+_FX_POSITIONS = """
+SELECT p.external_ref, a.code, p.currency, sum(p.amount)::bigint
+FROM postings p JOIN accounts a ON a.id = p.account_id
+JOIN journal_transactions j ON j.id = p.transaction_id
+WHERE a.tenant_id = $1 AND p.external_ref = ANY($2::text[])
+  AND (a.code = 'fx_clearing' OR (a.code = 'stripe_clearing' AND j.source_type NOT LIKE 'stripe.%'))
+GROUP BY 1, 2, 3
+"""
+
+
+async def fx_positions(
+    pg: asyncpg.Connection, tenant_id: str, refs: Sequence[str]
+) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    """Per object: (Stripe clearing booked by events, FX clearing), each per currency."""
+    out: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    for ref, code, currency, amount in await pg.fetch(_FX_POSITIONS, tenant_id, list(refs)):
+        booked, fx = out.setdefault(ref, ({}, {}))
+        (fx if code == "fx_clearing" else booked)[currency] = amount
+    return out
 
 
 def _lines(rows: Sequence[asyncpg.Record]) -> list[StripeLine]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import stripe
 
+from services.ledger.domain.fx import parse_rate
 from services.ledger.domain.recon import ReportFormatError, StripeLine
 from services.ledger.service_layer.errors import StripeUnreadable
 from shared.money import Money
@@ -89,8 +90,15 @@ def _line(bt: stripe.BalanceTransaction) -> StripeLine:
         bt.id, source or bt.id, bt.type, bt.currency.upper(), bt.amount, bt.fee,
         datetime.fromtimestamp(bt.created, UTC),
         datetime.fromtimestamp(available, UTC) if available else None, tags.get("tenant_id"),
-        tags.get("order_id"),
+        tags.get("order_id"), _rate(getattr(bt, "exchange_rate", None)),
     )  # fmt: skip
+
+
+def _rate(value: object) -> str | None:
+    """Stripe's ``exchange_rate`` (JSON number) as the decimal string it was sent as."""
+    if value is None or value == "":
+        return None
+    return str(parse_rate(str(value)))
 
 
 class StripeBalanceTransactions:
@@ -142,6 +150,7 @@ _ALIASES = {
         "metadata[tenant_id]",
         "tenant_id",
     ),
+    "exchange_rate": ("exchange_rate",),
     "order_id": (
         "payment_metadata[order_id]",
         "transfer_metadata[order_id]",
@@ -221,6 +230,7 @@ def _parse_report_csv(lines: Iterable[str]) -> Iterator[StripeLine]:
                 _when(get(row, "available_on")) if get(row, "available_on") else None,
                 _tenant(row, tenant_cols),
                 _tenant(row, order_cols) or None,
+                _rate(get(row, "exchange_rate")),
             )
         except (ValueError, ArithmeticError) as exc:  # decimal's errors are ArithmeticErrors
             raise ReportFormatError(f"line {n}: {exc!r}") from exc

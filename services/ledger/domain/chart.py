@@ -41,6 +41,9 @@ PAYOUTS_IN_TRANSIT = AccountSpec(
     "payouts_in_transit", "1030", "Stripe payouts in transit", AccountType.ASSET
 )
 STRIPE_RESERVE = AccountSpec("stripe_reserve", "1040", "Stripe reserve", AccountType.ASSET)
+# The conversion desk, per currency (docs/fx.md): a conversion credits it in the currency it
+# takes and debits it in the currency it gives (at mid); Stripe's settlement clears it.
+FX_CLEARING = AccountSpec("fx_clearing", "1050", "FX clearing", AccountType.ASSET)
 ADVANCE_RECEIVABLE = AccountSpec(
     "advance_receivable", "1300", "Advance receivable", AccountType.ASSET, "advance"
 )
@@ -51,13 +54,23 @@ SUPPLIER_PAYABLE = AccountSpec(
 DEFERRED_FEE_INCOME = AccountSpec(
     "deferred_fee_income", "2300", "Deferred fee income", AccountType.LIABILITY, "advance"
 )
+# Period-end revaluation of escrow held into the reporting currency (reversed next period).
+ESCROW_REVALUATION = AccountSpec(
+    "escrow_revaluation", "2110", "Escrow held revaluation", AccountType.LIABILITY, "order"
+)
 SUSPENSE = AccountSpec("suspense", "2900", "Suspense (breaks)", AccountType.LIABILITY)
 PLATFORM_FEE_REVENUE = AccountSpec(
     "platform_fee_revenue", "4000", "Platform fee revenue", AccountType.INCOME
 )
 FEE_INCOME = AccountSpec("fee_income", "4100", "Financing fee income", AccountType.INCOME)
+FX_REVENUE = AccountSpec("fx_revenue", "4200", "FX markup revenue", AccountType.INCOME)
+REALISED_FX_GAIN = AccountSpec("realised_fx_gain", "4300", "Realised FX gain", AccountType.INCOME)
+UNREALISED_FX = AccountSpec(
+    "unrealised_fx", "4400", "Unrealised FX gain (loss)", AccountType.INCOME
+)
 PSP_FEE_EXPENSE = AccountSpec("psp_fee_expense", "5000", "PSP fee expense", AccountType.EXPENSE)
 CREDIT_LOSSES = AccountSpec("credit_losses", "5100", "Credit losses", AccountType.EXPENSE)
+REALISED_FX_LOSS = AccountSpec("realised_fx_loss", "5200", "Realised FX loss", AccountType.EXPENSE)
 
 CHART: dict[str, AccountSpec] = {
     a.code: a
@@ -66,15 +79,21 @@ CHART: dict[str, AccountSpec] = {
         BANK,
         PAYOUTS_IN_TRANSIT,
         STRIPE_RESERVE,
+        FX_CLEARING,
         ADVANCE_RECEIVABLE,
         ESCROW_HELD,
+        ESCROW_REVALUATION,
         SUPPLIER_PAYABLE,
         DEFERRED_FEE_INCOME,
         SUSPENSE,
         PLATFORM_FEE_REVENUE,
         FEE_INCOME,
+        FX_REVENUE,
+        REALISED_FX_GAIN,
+        UNREALISED_FX,
         PSP_FEE_EXPENSE,
         CREDIT_LOSSES,
+        REALISED_FX_LOSS,
     )
 }
 

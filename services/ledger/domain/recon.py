@@ -76,6 +76,9 @@ class StripeLine(NamedTuple):
     available_on: datetime | None = None  # when the money is available (a payout: arrives)
     tenant_id: str | None = None  # the tenant its source object's metadata names, if any
     order_id: str | None = None  # the order its source object's metadata names, if any
+    # Stripe's ``exchange_rate`` (a decimal string) when it converted the source object's
+    # money into this line's currency: the settlement of a conversion (domain/fx.py).
+    exchange_rate: str | None = None
 
 
 class ReportFormatError(ValueError):

@@ -17,7 +17,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.ledger.domain import breaks as breaks_rules
-from services.ledger.domain import periods, staff, stripe_books
+from services.ledger.domain import fx, periods, staff, stripe_books
 from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
     ClearingBalance,
@@ -31,7 +31,11 @@ from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
 from services.ledger.service_layer.records import BreakRecord, TransactionRecord
 from services.ledger.service_layer.stripe import StripeBalance
-from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork, Progress
+from services.ledger.service_layer.unit_of_work import (
+    AbstractLedgerUnitOfWork,
+    Progress,
+    StripeBooks,
+)
 
 BeforeCommit = Callable[[TransactionRecord], object]
 
@@ -216,10 +220,31 @@ async def _book_stripe(
     ]
     due = await books.payouts_due(tenant, now)
     drafts += [stripe_books.arrival(tenant, payout) for payout in due]
+    drafts += await _fx_settlements(books, tenant, new)
     posted = await post(uow, sorted(drafts, key=lambda d: (d.posted_at, str(d.source_event_id))))
     if due:
         await books.mark_arrived([payout.balance_txn_id for payout in due])
     return sum(not p.duplicate for p in posted)
+
+
+async def _fx_settlements(
+    books: StripeBooks, tenant: str, new: Sequence[StripeLine]
+) -> list[JournalDraft]:
+    """Stripe's settlement of the converted objects among ``new`` (an ``exchange_rate`` on a
+    line whose gross an event booked), with the realised FX gain or loss."""
+    converted = [
+        line for line in new
+        if line.exchange_rate is not None and line.type not in stripe_books.SELF_BOOKED
+    ]  # fmt: skip
+    if not converted:
+        return []
+    positions = await books.fx_positions(tenant, sorted({line.source_id for line in converted}))
+    drafts = []
+    for line in converted:
+        booked, open_fx = positions.get(line.source_id, ({}, {}))
+        if (draft := fx.settlement(tenant, line, booked, open_fx)) is not None:
+            drafts.append(draft)
+    return drafts
 
 
 async def set_stripe_account(

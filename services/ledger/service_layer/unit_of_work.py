@@ -29,6 +29,7 @@ from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain.breaks import MatchRules
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
+from services.ledger.domain.fx import ClosingRate, OpenHeld
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import (
     ClearingBalance,
@@ -216,6 +217,30 @@ class StripeBooks(Protocol):
     async def balances(self, tenant_id: str, end: datetime) -> list[ClearingBalance]:
         """Stripe clearing against the sum of the balance transactions' nets, before ``end``."""
 
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        """Per Stripe object: what the events booked of it in Stripe clearing and what FX
+        clearing holds for it, each per currency (``domain/fx.settlement``)."""
+
+
+class FxBooks(Protocol):
+    """Closing rates finance imports, the reporting currency, what escrow holds per order."""
+
+    async def add_rate(self, tenant_id: str, rate: ClosingRate, actor: str) -> bool:
+        """Record ``rate``; False when its pair has a rate at that as-of already."""
+
+    async def rates(self, tenant_id: str, as_of: datetime) -> list[ClosingRate]:
+        """Every rate of the tenant in force at or before ``as_of``."""
+
+    async def set_reporting_currency(self, tenant_id: str, currency: str, actor: str) -> None: ...
+
+    async def reporting_currency(self, tenant_id: str) -> str | None: ...
+
+    async def open_held(self, tenant_id: str, before: datetime) -> list[OpenHeld]:
+        """Escrow held per order and currency (natural, non-zero) of postings dated before
+        ``before``, with the order's first posting."""
+
 
 class Checkpoints(Protocol):
     async def due(self) -> list[BookHead]:
@@ -267,6 +292,9 @@ class AbstractLedgerUnitOfWork(AbstractUnitOfWork, Protocol):
     @property
     def books(self) -> Books: ...
 
+    @property
+    def fx(self) -> FxBooks: ...
+
 
 UnitOfWorkFactory = Callable[[], AbstractLedgerUnitOfWork]
 
@@ -283,6 +311,7 @@ class LedgerUnitOfWork(SqlUnitOfWork):
     books: Books
     break_work: BreakWork
     stripe_books: StripeBooks
+    fx: FxBooks
 
     def _open(self, conn: AsyncConnection) -> None:
         super()._open(conn)
@@ -296,3 +325,4 @@ class LedgerUnitOfWork(SqlUnitOfWork):
         self.books = sql.SqlBooks(conn)
         self.break_work = SqlBreakWork(conn)
         self.stripe_books = sql.SqlStripeBooks(driver)
+        self.fx = sql.SqlFxBooks(driver)

@@ -28,6 +28,7 @@ from services.ledger.domain.chain import (
     canonical_of,
     link_bytes,
 )
+from services.ledger.domain.fx import ClosingRate, OpenHeld
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import (
     DEFAULT_OWNER,
@@ -474,6 +475,23 @@ class FakeStripeBooks:
             for c in sorted({*ledger, *theirs})
         ]
 
+    async def fx_positions(
+        self, tenant_id: str, refs: Sequence[str]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        out: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        for tx, p in self.accounts.postings:
+            if tx.tenant_id != tenant_id or p.external_ref not in refs:
+                continue
+            events_clearing = p.code == "stripe_clearing" and not tx.source_type.startswith(
+                "stripe."
+            )
+            if p.code != "fx_clearing" and not events_clearing:
+                continue
+            booked, fx = out.setdefault(p.external_ref, ({}, {}))
+            into = fx if p.code == "fx_clearing" else booked
+            into[p.currency] = into.get(p.currency, 0) + p.amount
+        return out
+
 
 @dataclass
 class FakeCheckpoints:
@@ -589,6 +607,44 @@ class FakeBreakWork:
         self.resolution_rows[resolution.break_id] = resolution
 
 
+@dataclass
+class FakeFxBooks:
+    accounts: FakeAccounts
+    closing: dict[str, list[ClosingRate]] = field(default_factory=dict)
+    reporting: dict[str, str] = field(default_factory=dict)
+
+    async def add_rate(self, tenant_id: str, rate: ClosingRate, actor: str) -> bool:
+        mine = self.closing.setdefault(tenant_id, [])
+        if any((r.base, r.quote, r.as_of) == (rate.base, rate.quote, rate.as_of) for r in mine):
+            return False
+        mine.append(rate)
+        return True
+
+    async def rates(self, tenant_id: str, as_of: datetime) -> list[ClosingRate]:
+        return sorted(
+            (r for r in self.closing.get(tenant_id, []) if r.as_of <= as_of),
+            key=lambda r: (r.base, r.quote, r.as_of),
+        )
+
+    async def set_reporting_currency(self, tenant_id: str, currency: str, actor: str) -> None:
+        self.reporting[tenant_id] = currency
+
+    async def reporting_currency(self, tenant_id: str) -> str | None:
+        return self.reporting.get(tenant_id)
+
+    async def open_held(self, tenant_id: str, before: datetime) -> list[OpenHeld]:
+        held: dict[tuple[str, str], tuple[int, datetime]] = {}
+        for tx, p in self.accounts.postings:
+            if tx.tenant_id == tenant_id and p.code == "escrow_held" and tx.posted_at < before:
+                amount, first = held.get((p.currency, p.subledger), (0, tx.posted_at))
+                held[(p.currency, p.subledger)] = (amount - p.amount, min(first, tx.posted_at))
+        return [
+            OpenHeld(order, currency, amount, first)
+            for (currency, order), (amount, first) in sorted(held.items())
+            if amount
+        ]
+
+
 class FakeLedgerUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
@@ -601,6 +657,7 @@ class FakeLedgerUnitOfWork(FakeUnitOfWork):
         self.books = FakeBooks(self.journal)
         self.break_work = FakeBreakWork(self.reconciliation)
         self.stripe_books = FakeStripeBooks(self.accounts, self.reconciliation)
+        self.fx = FakeFxBooks(self.accounts)
 
     def __call__(self) -> FakeLedgerUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""

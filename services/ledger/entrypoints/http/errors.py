@@ -13,6 +13,7 @@ from services.ledger.domain.breaks import (
     ResolutionPending,
     SameUserApproval,
 )
+from services.ledger.domain.fx import FxRateMissing, InvalidClosingRate, NoReportingCurrency
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
 from services.ledger.domain.recon import InvalidWindow, ReportFormatError
 from services.ledger.domain.reports import InvalidPeriod
@@ -24,6 +25,7 @@ from services.ledger.service_layer.errors import (
     StripeAccountTaken,
     StripeUnreadable,
 )
+from services.ledger.service_layer.fx import RateExists
 from shared.http.errors import ApiError, not_found
 from shared.unit_of_work import Conflict
 
@@ -46,6 +48,10 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     NoPendingResolution: (409, "no_pending_resolution"),
     SameUserApproval: (403, "same_user_approval"),
     NotAFinanceUser: (422, "not_a_finance_user"),
+    InvalidClosingRate: (422, "invalid_rate"),
+    RateExists: (409, "fx_rate_exists"),
+    FxRateMissing: (422, "fx_rate_missing"),
+    NoReportingCurrency: (422, "reporting_currency_unset"),
 }
 
 
