@@ -27,6 +27,7 @@ Terms (FX_CONTRACT.md):
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
@@ -43,6 +44,7 @@ RATE_PLACES = 12
 # A rate beyond this (or below its inverse) is a typo, not a currency pair (VND/KWD is ~8e4).
 MAX_RATE = Decimal(10) ** 9
 MAX_MARKUP_BPS = 10_000
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class FxError(ValueError):
@@ -63,6 +65,8 @@ def parse_rate(text: str) -> Decimal:
     """A rate from its decimal string: positive, finite, at most ``RATE_PLACES`` places."""
     if not isinstance(text, str):
         raise InvalidRate("a rate is a decimal string, never a float")
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise InvalidRate(f"{text!r} is not a plain decimal string (digits, one point)")
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, ValueError):

@@ -104,6 +104,10 @@ async def effect(gateway: PaymentGateway, escrow: Escrow, effect_id: str) -> Dec
     refund = next((r for r in escrow.refunds if r.refund_id == effect_id), None)
     if refund is not None and refund.status == "pending":
         payment = next(p for p in escrow.payments if p.payment_id == refund.payment_id)
+        if refund.fx is not None and refund.fx.to_amount == 0:
+            # Its share of the charge rounds to nothing (the allocation rule, docs/fx.md):
+            # nothing goes back at Stripe (which refuses 0); booked as it is.
+            return lambda e: complete_refund(e, effect_id, None)
         try:
             assert payment.stripe_payment_intent_id is not None
             refund_id = await gateway.refund(

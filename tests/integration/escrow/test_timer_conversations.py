@@ -79,7 +79,7 @@ async def test_a_release_the_settlement_timer_completes_stays_in_the_acceptances
     assert one(events, "escrow.milestone_accepted")["correlation_id"] == str(conversation)
     released = one(events, "escrow.milestone_released")
     assert released["id"] == r.json()["payouts"][0]["payout_id"]
-    assert (released["version"], released["data"]["payout_id"]) == (2, released["id"])
+    assert (released["version"], released["data"]["payout_id"]) == (3, released["id"])
     assert released["correlation_id"] == str(conversation)
     assert released["causation_id"] is None  # a request's, as the inline settlement's is
 

@@ -1,4 +1,4 @@
-"""escrow.milestone_released v1 and v2 (now v3) on Kafka, through financing's consumer as it runs.
+"""escrow.milestone_released v1 and v2 on Kafka, through financing's consumer as it runs.
 
 A v1 release (no payout_id) is upcast and repays the advance as it always did; a v2 one
 repays the same way. Each repayment financing books answers the release that caused it.
@@ -53,7 +53,6 @@ async def test_a_v1_and_a_v2_release_repay_the_advance_alike(
     delivery = released(oid, "m3", 3_000_000, lien=940_000, advance_id=aid)
     old = escrow_event(as_v1(shipment), oid)
     new = escrow_event(delivery, oid, event_id=delivery.envelope_id())
-    # v3 (issue 14) adds the payout's conversion: None here, a release like v2's
     assert (old.version, new.version) == (1, 3) and new.id == delivery.envelope_id()
 
     await stream.send([old])

@@ -72,7 +72,7 @@ async def test_v1_and_v2_releases_on_kafka_post_alike_and_once(
 ) -> None:
     await create_topic(settings.kafka_bootstrap_servers, unique_topic, partitions=2)
     old, new = v1(tenant, "o-old"), v2(tenant, "o-new")
-    assert (old.version, new.version) == (1, 2)
+    assert (old.version, new.version) == (1, 3)
     envs = [funded(tenant, "o-old", 10_000, 10_000), funded(tenant, "o-new", 10_000, 10_000)]
     consumer = InboxConsumer(
         name=f"ledger-versions-{tenant}", topics=[unique_topic], engine=ledger,

@@ -39,7 +39,19 @@ markups = st.integers(min_value=0, max_value=500)
 def test_parse_rate_takes_decimal_strings_only() -> None:
     assert parse_rate("1.0842") == Decimal("1.0842")
     assert parse_rate(" 7.1 ") == Decimal("7.1")
-    for bad in ["0", "-1.2", "abc", "NaN", "Infinity", "1.0000000000001", "", "1e12"]:
+    for bad in [
+        "0",
+        "-1.2",
+        "abc",
+        "NaN",
+        "Infinity",
+        "1.0000000000001",
+        "",
+        "1e12",
+        "1e3",
+        "+1",
+        "1.",
+    ]:
         with pytest.raises(InvalidRate) as info:
             parse_rate(bad)
         assert info.value.code == "invalid_rate"
