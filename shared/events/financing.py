@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 
 from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+from shared.fx import FxConversion
 
 
 @event("financing.advance_disbursed", version=1, superseded=True)
@@ -70,6 +71,13 @@ class AdvanceDisbursed(EventModel):
     payout_rate: str | None = None
     locked_rate: str | None = None
     fx_haircut_bps: int = Field(0, ge=0, le=10_000)
+    payout_fx: FxConversion | None = Field(
+        None,
+        description="the payout as a conversion: from = net_disbursed in `currency`, to = "
+        "payout_amount in payout_currency; mid_rate = the locked payout rate, rate = "
+        "payout_rate, markup_bps = fx_haircut_bps, markup_amount = what the haircut (and "
+        "rounding down) kept back, in payout_currency",
+    )
 
 
 @upcaster("financing.advance_disbursed", from_version=1)
@@ -82,6 +90,7 @@ def _disbursed_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
         "payout_rate": None,
         "locked_rate": None,
         "fx_haircut_bps": 0,
+        "payout_fx": None,
     }
 
 

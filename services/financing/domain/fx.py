@@ -5,7 +5,7 @@ Only the cash the supplier receives (the net) is converted, at the rate escrow l
 order's payouts (``escrow.funded``'s ``payout_lock``) less the policy's haircut for rate risk
 (``fx_haircut_bps``)::
 
-    advance rate  = locked rate x (10000 - fx_haircut_bps) / 10000
+    advance rate  = locked rate x (10000 - fx_haircut_bps) / 10000, rounded down to 12 places
     payout net    = floor(net x advance rate), in payout minor units
 
 with both currencies' exponents accounted for (JPY 0, USD 2, KWD 3). Rounding down: the
@@ -17,10 +17,10 @@ cross-currency advance at: ``fx_rate_not_locked``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
-from shared.fx import FxConversion, convert, format_rate
+from shared.fx import FxConversion, convert, customer_rate, format_rate, payout_conversion
 
 BPS = 10_000
 MAX_HAIRCUT_BPS = 5_000  # a haircut of half the rate or more is no advance any more
@@ -81,10 +81,9 @@ def convert_down(amount: int, from_ccy: str, to_ccy: str, rate: Decimal) -> int:
 
 
 def advance_rate(locked_rate: Decimal, haircut_bps: int) -> Decimal:
-    """The locked rate less the haircut, exact (at most 4 more decimal places)."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return plain(locked_rate * (BPS - haircut_bps) / BPS)
+    """The locked rate less the haircut, rounded down to ``shared.fx.RATE_PLACES`` places
+    (as every customer rate is: ``shared.fx.customer_rate``), without trailing zeros."""
+    return plain(customer_rate(locked_rate, haircut_bps))
 
 
 def plain(rate: Decimal) -> Decimal:
@@ -92,12 +91,28 @@ def plain(rate: Decimal) -> Decimal:
     return Decimal(format_rate(rate))
 
 
+def payout_conversion_of(
+    net: int, contract_ccy: str, payout_ccy: str, locked_rate: Decimal, haircut_bps: int
+) -> FxConversion:
+    """The advance's payout as a conversion (``shared.fx.FxConversion``, as escrow's payouts
+    carry theirs): ``net`` of the contract currency at the locked payout rate as the
+    reference (``mid_rate``), less the haircut as the markup; ``to_amount`` the payout net,
+    ``markup_amount`` what the haircut (and the rounding down) keeps back."""
+    return payout_conversion(
+        net,
+        from_currency=contract_ccy,
+        to_currency=payout_ccy,
+        mid_rate=locked_rate,
+        markup_bps=haircut_bps,
+    )
+
+
 def payout_terms(net: int, contract_ccy: str, lock: PayoutLock, haircut_bps: int) -> PayoutTerms:
-    rate = advance_rate(lock.rate, haircut_bps)
+    conversion = payout_conversion_of(net, contract_ccy, lock.to_currency, lock.rate, haircut_bps)
     return PayoutTerms(
         currency=lock.to_currency,
-        net=convert_down(net, contract_ccy, lock.to_currency, rate),
-        locked_rate=lock.rate,
-        rate=rate,
+        net=conversion.to_amount,
+        locked_rate=plain(lock.rate),
+        rate=plain(conversion.applied()),
         fx_haircut_bps=haircut_bps,
     )

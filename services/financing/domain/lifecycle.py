@@ -23,6 +23,7 @@ from services.financing.domain.advance import (
     AdvanceRuleViolated,
     Step,
 )
+from services.financing.domain.fx import payout_conversion_of
 from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Offer, Refusal
@@ -33,6 +34,7 @@ from shared.events.financing import (
     LienReleaseRequested,
     LienRequested,
 )
+from shared.fx import FxConversion
 
 SYSTEM = "system:financing"
 
@@ -103,6 +105,22 @@ def open_advance(
         payout_net=advance.payout_net,
     )
     return advance, [offered]
+
+
+def _payout_fx(advance: Advance) -> FxConversion | None:
+    """The disbursement's conversion, made again from the terms the offer recorded."""
+    if advance.payout_currency is None or advance.locked_rate is None:
+        return None
+    fx = payout_conversion_of(
+        advance.net,
+        advance.currency,
+        advance.payout_currency,
+        advance.locked_rate,
+        advance.fx_haircut_bps,
+    )
+    if fx.to_amount != advance.payout_net:
+        raise ValueError(f"advance {advance.advance_id}: the payout no longer converts the same")
+    return fx
 
 
 def _fx_fields(advance: Advance) -> dict[str, object]:
@@ -178,6 +196,7 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
         stripe_transfer_id=transfer_id,
         **_fx_fields(advance),
         payout_amount=advance.payout_net,
+        payout_fx=_payout_fx(advance),
     )
     return disbursed, [*events, paid]
 

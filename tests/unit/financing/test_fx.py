@@ -15,6 +15,7 @@ from services.financing.domain.fx import (
     PayoutLock,
     advance_rate,
     convert_down,
+    payout_conversion_of,
     payout_terms,
     plain,
 )
@@ -98,12 +99,19 @@ def test_conversion_accounts_for_both_exponents_and_rounds_down(
 def test_the_payout_never_exceeds_the_net_at_the_locked_rate(
     net: int, rate: Decimal, haircut: int
 ) -> None:
-    """The haircut only takes away, and rounding down never adds a minor unit."""
+    """The haircut only takes away, rounding down never adds a minor unit, and the payout's
+    conversion accounts for every unit: to_amount + markup_amount = the net at the locked
+    rate (half-even)."""
     lock = PayoutLock("CNY", rate, rate)
     terms = payout_terms(net, "USD", lock, haircut)
     exact = Decimal(net) * rate  # USD and CNY have the same exponent
-    assert terms.net <= exact * (10_000 - haircut) / 10_000 < terms.net + 1
-    assert terms.net <= convert_down(net, "USD", "CNY", rate)
+    assert terms.net <= exact * (10_000 - haircut) / 10_000
+    assert terms.net == convert_down(net, "USD", "CNY", terms.rate)
+    assert terms.rate <= rate * (10_000 - haircut) / 10_000
+    fx = payout_conversion_of(net, "USD", "CNY", rate, haircut)
+    assert fx.to_amount == terms.net and fx.from_amount == net
+    assert fx.to_amount + fx.markup_amount == fx.mid_amount
+    assert abs(Decimal(fx.mid_amount) - exact) <= Decimal("0.5")
 
 
 def test_the_advance_rate_is_a_plain_decimal() -> None:
@@ -158,6 +166,7 @@ def test_version_1_advance_events_upcast_to_one_currency() -> None:
     assert isinstance(disbursed, AdvanceDisbursed)
     assert disbursed.payout_currency is None and disbursed.payout_amount is None
     assert disbursed.payout_rate is None and disbursed.fx_haircut_bps == 0
+    assert disbursed.payout_fx is None
     offered = REGISTRY.load(
         "financing.advance_offered",
         1,
@@ -256,6 +265,13 @@ async def test_a_cross_currency_advance_offers_lends_and_is_repaid_in_the_contra
         37_417_897,
         "6.958",
     )
+    # the payout as a conversion: 53,776.80 USD at the locked 7.1 (381,815.28 CNY), less
+    # the 2 % haircut: 374,178.97 CNY sent, 7,636.31 CNY kept back
+    assert paid.payout_fx is not None
+    assert (paid.payout_fx.from_currency, paid.payout_fx.from_amount) == ("USD", 5_377_680)
+    assert (paid.payout_fx.to_currency, paid.payout_fx.to_amount) == ("CNY", 37_417_897)
+    assert (paid.payout_fx.mid_rate, paid.payout_fx.rate) == ("7.1", "6.958")
+    assert (paid.payout_fx.mid_amount, paid.payout_fx.markup_amount) == (38_181_528, 763_631)
 
     released = ev.MilestoneReleased(
         order_id="o1", milestone_id="m2", payout_id="p2", currency="USD", gross=4_000_000,
