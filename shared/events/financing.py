@@ -54,8 +54,12 @@ class AdvanceDisbursed(EventModel):
     at ``payout_rate`` (payout units per one contract unit, major units, a decimal string):
     the locked payout rate ``locked_rate`` of the order (escrow.funded's ``payout_lock``)
     less ``fx_haircut_bps``, rounded down (docs/financing.md, "Advances in the payout
-    currency"). Principal, fee and the lien stay in ``currency``; how the ledger books the
-    payout-currency leg is its own (docs/fx.md). None (0) for an advance paid in ``currency``.
+    currency"); ``payout_fx`` is that payout as a conversion. Principal, fee and the lien stay
+    in ``currency``. Posting then: Dr advance receivable[advance] principal / Cr deferred fee
+    income[advance] fee, Cr FX clearing net_disbursed (in ``currency``); Dr FX clearing
+    ``payout_fx.mid_amount`` / Cr Stripe clearing ``payout_amount`` (ref = transfer), Cr FX
+    revenue ``payout_fx.markup_amount`` (in ``payout_currency``). None (0) for an advance
+    paid in ``currency``.
     """
 
     advance_id: str
