@@ -6,6 +6,7 @@ PaymentIntent on stripe-mock, confirmed by a webhook signed the way Stripe signs
 supplier takes a 70% advance on the funded deposit; escrow places a lien; the deposit's
 inspection window lapses and the durable timer releases it, repaying the advance first.
 Shipment (bill of lading) and delivery + inspection follow; then the ledger must balance.
+A second trade follows in three currencies (services/demo/fx_trade.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from services.demo.books import show_books
 from services.demo.console import open_order, show_console
+from services.demo.fx_trade import FxTrade
 from services.demo.support import (
     CURRENCY,
     DEPOSIT_WINDOW_SECONDS,
@@ -278,6 +280,8 @@ async def run_trade(
             await receiver.start()
         result = await trade.run()
         books = await show_books(trade, result)
+        # The second trade: EUR from the buyer, USD contract, CNY to the supplier.
+        books = await FxTrade(trade).run() and books
         hooks = await receiver.show(console) if receiver else True
         await open_order(trade)
         await show_console(settings, console, trade)  # informs; the trade stands without it

@@ -10,18 +10,56 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from shared.events.registry import EventModel, event
+from pydantic import ConfigDict, Field
+
+from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
+from shared.fx import FxConversion
 
 
-@event("financing.advance_disbursed", version=1)
-class AdvanceDisbursed(EventModel):
+@event("financing.advance_disbursed", version=1, superseded=True)
+class AdvanceDisbursedV1(EventModel):
     """An advance was paid out to the supplier (Stripe transfer of the net amount).
 
     ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``. Posting:
     Dr advance receivable[advance] principal / Cr Stripe clearing net_disbursed (external
     ref = stripe_transfer_id), Cr deferred fee income[advance] fee.
+    """
+
+    model_config = ConfigDict(title="AdvanceDisbursed")
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    net_disbursed: PositiveMinorUnits
+    stripe_transfer_id: str | None = None
+
+
+@event("financing.advance_disbursed", version=2)
+class AdvanceDisbursed(EventModel):
+    """An advance was paid out to the supplier (Stripe transfer of the net amount).
+
+    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``, all in the
+    contract ``currency``. Posting: Dr advance receivable[advance] principal / Cr Stripe
+    clearing net_disbursed (external ref = stripe_transfer_id), Cr deferred fee
+    income[advance] fee.
+
+    Paid out in another currency (``payout_currency`` set): the Stripe transfer sent
+    ``payout_amount`` minor units of ``payout_currency``, which is ``net_disbursed`` converted
+    at ``payout_rate`` (payout units per one contract unit, major units, a decimal string):
+    the locked payout rate ``locked_rate`` of the order (escrow.funded's ``payout_lock``)
+    less ``fx_haircut_bps``, rounded down (docs/financing.md, "Advances in the payout
+    currency"); ``payout_fx`` is that payout as a conversion. Principal, fee and the lien stay
+    in ``currency``. Posting then: Dr advance receivable[advance] principal / Cr deferred fee
+    income[advance] fee, Cr FX clearing net_disbursed (in ``currency``); Dr FX clearing
+    ``payout_fx.mid_amount`` / Cr Stripe clearing ``payout_amount`` (ref = transfer), Cr FX
+    revenue ``payout_fx.markup_amount`` (in ``payout_currency``). None (0) for an advance
+    paid in ``currency``.
     """
 
     advance_id: str
@@ -32,6 +70,32 @@ class AdvanceDisbursed(EventModel):
     fee: NonNegativeMinorUnits
     net_disbursed: PositiveMinorUnits
     stripe_transfer_id: str | None = None
+    payout_currency: CurrencyCode | None = None
+    payout_amount: PositiveMinorUnits | None = None
+    payout_rate: str | None = None
+    locked_rate: str | None = None
+    fx_haircut_bps: int = Field(0, ge=0, le=10_000)
+    payout_fx: FxConversion | None = Field(
+        None,
+        description="the payout as a conversion: from = net_disbursed in `currency`, to = "
+        "payout_amount in payout_currency; mid_rate = the locked payout rate, rate = "
+        "payout_rate, markup_bps = fx_haircut_bps, markup_amount = what the haircut (and "
+        "rounding down) kept back, in payout_currency",
+    )
+
+
+@upcaster("financing.advance_disbursed", from_version=1)
+def _disbursed_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 paid the net in the contract currency: no payout conversion."""
+    return {
+        **data,
+        "payout_currency": None,
+        "payout_amount": None,
+        "payout_rate": None,
+        "locked_rate": None,
+        "fx_haircut_bps": 0,
+        "payout_fx": None,
+    }
 
 
 @event("financing.fee_amortized", version=1)
@@ -115,8 +179,10 @@ class LienReleaseRequested(EventModel):
 # Subject / Kafka key of every financing event is the order id (see docs/financing.md).
 
 
-@event("financing.advance_offered", version=1)
-class AdvanceOffered(EventModel):
+@event("financing.advance_offered", version=1, superseded=True)
+class AdvanceOfferedV1(EventModel):
+    model_config = ConfigDict(title="AdvanceOffered")
+
     advance_id: str
     order_id: str
     supplier_id: str
@@ -128,6 +194,42 @@ class AdvanceOffered(EventModel):
     daily_fee_rate: Decimal
     apr: Decimal
     expires_at: datetime
+
+
+@event("financing.advance_offered", version=2)
+class AdvanceOffered(EventModel):
+    """An offer: principal, fee and term in the contract ``currency``; paid out in another
+    currency, also the net in ``payout_currency`` (``payout_net``), the rate it is converted
+    at (``payout_rate``: ``locked_rate`` less ``fx_haircut_bps``). None (0) otherwise."""
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    buyer_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    term_days: PositiveMinorUnits
+    daily_fee_rate: Decimal
+    apr: Decimal
+    expires_at: datetime
+    payout_currency: CurrencyCode | None = None
+    payout_net: PositiveMinorUnits | None = None
+    payout_rate: str | None = None
+    locked_rate: str | None = None
+    fx_haircut_bps: int = Field(0, ge=0, le=10_000)
+
+
+@upcaster("financing.advance_offered", from_version=1)
+def _offered_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **data,
+        "payout_currency": None,
+        "payout_net": None,
+        "payout_rate": None,
+        "locked_rate": None,
+        "fx_haircut_bps": 0,
+    }
 
 
 @event("financing.advance_refused", version=1)

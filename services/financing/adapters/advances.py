@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Sequence
 from dataclasses import fields, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from services.financing.service_layer.unit_of_work import HistoryEntry, HistoryLine
 
 _COLUMNS = [f.name for f in fields(Advance) if f.name != "extra"]
+_RATES = ("payout_rate", "locked_rate")  # Decimals, stored as decimal strings
 REFERENCE_INDEX = "advances_tenant_external_reference"
 
 
@@ -38,12 +40,16 @@ def _from_row(row: Any) -> Advance:
     values = {name: getattr(row, name) for name in _COLUMNS}
     values["reasons"] = tuple(values["reasons"])
     values["metadata"] = dict(values["metadata"])
+    for rate in _RATES:
+        values[rate] = None if values[rate] is None else Decimal(values[rate])
     return Advance(**values)
 
 
 def _to_row(advance: Advance) -> dict[str, Any]:
     row = {name: getattr(advance, name) for name in _COLUMNS}
     row["reasons"] = list(advance.reasons)
+    for rate in _RATES:
+        row[rate] = None if row[rate] is None else str(row[rate])
     return row
 
 

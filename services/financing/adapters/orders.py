@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.financing.adapters.tables import escrow_watermarks, orders, policies
+from services.financing.domain.fx import PayoutLock
 from services.financing.domain.orders import Disputes, MilestoneView, OrderView
 from services.financing.domain.policy import Policy
 
@@ -43,6 +44,8 @@ def _found(row: Any) -> Found:
         supplier_account_id=row.supplier_account_id,
         funding_charge_id=row.funding_charge_id,
         funding_charge_amount=row.funding_charge_amount or 0,
+        payout_currency=row.payout_currency or row.currency,
+        payout_lock=None if row.payout_lock is None else PayoutLock.from_json(row.payout_lock),
     )
     return view, dict(row.disputes)
 
@@ -67,6 +70,8 @@ def _values(order: OrderView, disputes: Disputes) -> dict[str, Any]:
         "status": order.status,
         "funding_charge_id": order.funding_charge_id,
         "funding_charge_amount": order.funding_charge_amount or None,
+        "payout_currency": order.payout_currency,
+        "payout_lock": None if order.payout_lock is None else order.payout_lock.to_json(),
     }
 
 
@@ -147,6 +152,7 @@ class PolicyRepository:
             min_advance=row.min_advance,
             offer_ttl=timedelta(seconds=row.offer_ttl_seconds),
             days_by_kind=dict(row.days_by_kind),
+            fx_haircut_bps=row.fx_haircut_bps,
         )
 
     async def put(self, tenant_id: str, policy: Policy, actor: str) -> None:
@@ -161,6 +167,7 @@ class PolicyRepository:
             "min_advance": policy.min_advance,
             "offer_ttl_seconds": int(policy.offer_ttl.total_seconds()),
             "days_by_kind": policy.days_by_kind,
+            "fx_haircut_bps": policy.fx_haircut_bps,
             "updated_by": actor,
         }
         stmt = pg_insert(policies).values(tenant_id=tenant_id, currency=policy.currency, **values)

@@ -25,6 +25,7 @@ policies = sa.Table(
     sa.Column("min_advance", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("offer_ttl_seconds", sa.Integer, nullable=False),
     sa.Column("days_by_kind", JSONB, nullable=False),
+    sa.Column("fx_haircut_bps", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_by", sa.Text, nullable=False),
     sa.Column("updated_at", _ts, nullable=False, server_default=sa.func.now()),
 )
@@ -50,6 +51,8 @@ orders = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="open"),
     sa.Column("funding_charge_id", sa.Text),  # the card charge that paid the whole total
     sa.Column("funding_charge_amount", sa.BigInteger),
+    sa.Column("payout_currency", sa.Text),  # None: the contract currency (before v3)
+    sa.Column("payout_lock", JSONB),  # escrow.funded's payout_lock, as domain/fx.PayoutLock
 )
 
 # How far financing has read each tenant's escrow events (their latest occurred_at).
@@ -97,6 +100,11 @@ advances = sa.Table(
     sa.Column("frozen_from", sa.Text),
     sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("external_reference", sa.Text),
+    sa.Column("payout_currency", sa.Text),
+    sa.Column("payout_net", sa.BigInteger),
+    sa.Column("payout_rate", sa.Text),  # decimal strings
+    sa.Column("locked_rate", sa.Text),
+    sa.Column("fx_haircut_bps", sa.Integer, nullable=False, server_default="0"),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", _ts, nullable=False, server_default=sa.func.now()),
     sa.Index("advances_supplier", "tenant_id", "supplier_id"),

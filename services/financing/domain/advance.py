@@ -85,12 +85,26 @@ class Advance:
     # The platform's own data (shared/metadata.py): never read by any rule here.
     metadata: dict[str, str] = field(default_factory=dict, hash=False)
     external_reference: str | None = None
+    # Paid out in another currency than the contract's (domain/fx.py): the net converted at
+    # the locked payout rate less the haircut. None: paid in ``currency``.
+    payout_currency: str | None = None
+    payout_net: int | None = None
+    payout_rate: Decimal | None = None
+    locked_rate: Decimal | None = None
+    fx_haircut_bps: int = 0
     version: int = 0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def net(self) -> int:
         return self.principal - self.fee
+
+    @property
+    def transfer(self) -> tuple[int, str]:
+        """What the disbursement transfers: (amount, currency), in the payout currency."""
+        if self.payout_currency is not None and self.payout_net is not None:
+            return self.payout_net, self.payout_currency
+        return self.net, self.currency
 
     @property
     def disbursed(self) -> bool:

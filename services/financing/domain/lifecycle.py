@@ -23,6 +23,7 @@ from services.financing.domain.advance import (
     AdvanceRuleViolated,
     Step,
 )
+from services.financing.domain.fx import payout_conversion_of
 from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.sizing import Offer, Refusal
@@ -33,6 +34,7 @@ from shared.events.financing import (
     LienReleaseRequested,
     LienRequested,
 )
+from shared.fx import FxConversion
 
 SYSTEM = "system:financing"
 
@@ -72,8 +74,14 @@ def open_advance(
         )
         return replace(base, reasons=codes), [refused]
     p = outcome.price
+    fx = outcome.payout
     advance = replace(
         base,
+        payout_currency=fx.currency if fx else None,
+        payout_net=fx.net if fx else None,
+        payout_rate=fx.rate if fx else None,
+        locked_rate=fx.locked_rate if fx else None,
+        fx_haircut_bps=fx.fx_haircut_bps if fx else 0,
         state=OFFERED,
         principal=p.principal,
         fee=p.fee,
@@ -93,8 +101,36 @@ def open_advance(
         daily_fee_rate=p.daily_fee_rate,
         apr=p.apr,
         expires_at=advance.expires_at,
+        **_fx_fields(advance),
+        payout_net=advance.payout_net,
     )
     return advance, [offered]
+
+
+def _payout_fx(advance: Advance) -> FxConversion | None:
+    """The disbursement's conversion, made again from the terms the offer recorded."""
+    if advance.payout_currency is None or advance.locked_rate is None:
+        return None
+    fx = payout_conversion_of(
+        advance.net,
+        advance.currency,
+        advance.payout_currency,
+        advance.locked_rate,
+        advance.fx_haircut_bps,
+    )
+    if fx.to_amount != advance.payout_net:
+        raise ValueError(f"advance {advance.advance_id}: the payout no longer converts the same")
+    return fx
+
+
+def _fx_fields(advance: Advance) -> dict[str, object]:
+    """The payout-currency figures of an advance's events (None for one currency)."""
+    return {
+        "payout_currency": advance.payout_currency,
+        "payout_rate": None if advance.payout_rate is None else str(advance.payout_rate),
+        "locked_rate": None if advance.locked_rate is None else str(advance.locked_rate),
+        "fx_haircut_bps": advance.fx_haircut_bps,
+    }
 
 
 def accept(advance: Advance, now: datetime, actor: str) -> Step:
@@ -158,6 +194,9 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
         fee=advance.fee,
         net_disbursed=advance.net,
         stripe_transfer_id=transfer_id,
+        **_fx_fields(advance),
+        payout_amount=advance.payout_net,
+        payout_fx=_payout_fx(advance),
     )
     return disbursed, [*events, paid]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypedDict
 
+from services.financing.domain.fx import PayoutLock
 from shared.events import escrow as ev
 from shared.events.registry import EventModel
 from shared.money import apply_rate
@@ -56,6 +57,25 @@ class OrderView:
     # (escrow's rule too, services/escrow/domain/payouts.py: source_charge).
     funding_charge_id: str | None = None
     funding_charge_amount: int = 0
+    # What the supplier is paid in (escrow.order_created v3; the contract currency before),
+    # and the rate escrow locked for the order's payouts at funding (escrow.funded v2's
+    # payout_lock; None under the per-milestone policy, or in one currency).
+    payout_currency: str | None = None
+    payout_lock: PayoutLock | None = None
+
+    @property
+    def pays_out_in(self) -> str:
+        return self.payout_currency or self.currency
+
+    @property
+    def cross_currency(self) -> bool:
+        return self.pays_out_in != self.currency
+
+    @property
+    def locked_payout(self) -> PayoutLock | None:
+        """The locked payout rate, if it is one into the order's payout currency."""
+        lock = self.payout_lock
+        return lock if lock is not None and lock.to_currency == self.pays_out_in else None
 
     @property
     def held(self) -> int:
@@ -149,6 +169,7 @@ def order_created(tenant_id: str, p: ev.OrderCreated, occurred_at: datetime) -> 
         ),
         platform_fee_bps=p.platform_fee_bps,
         platform_fee_fixed=p.platform_fee_fixed,
+        payout_currency=p.payout_currency,
     )
 
 
@@ -156,11 +177,15 @@ def fold(order: OrderView, disputes: Disputes, p: EventModel) -> tuple[OrderView
     """The view (and its open disputes) after one more of escrow's events."""
     if isinstance(p, ev.Funded):
         order = replace(order, funded_total=max(order.funded_total, p.funded_total))
+        # (a charge in another currency than the contract's is no source for its transfers)
         whole = p.method == "stripe" and p.stripe_charge_id and p.amount >= order.total
+        whole = whole and p.fx is None
         if whole and order.funding_charge_id is None:
             order = replace(
                 order, funding_charge_id=p.stripe_charge_id, funding_charge_amount=p.amount
             )
+        if p.payout_lock is not None and order.payout_lock is None:  # locked once, at funding
+            order = replace(order, payout_lock=PayoutLock.of_conversion(p.payout_lock))
         return order, disputes
     if isinstance(p, ev.MilestoneReleased):
         order = order.with_milestone(p.milestone_id, released=True)

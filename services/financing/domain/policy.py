@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from services.financing.domain.fx import MAX_HAIRCUT_BPS
 from shared.money import EXPONENTS
 
 DEFAULT_ADVANCE_RATE_BPS = 8_000  # 80 %
@@ -60,6 +61,9 @@ class Policy:
     min_advance: int = 1
     offer_ttl: timedelta = DEFAULT_OFFER_TTL
     days_by_kind: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DAYS_BY_KIND))
+    # An advance paid out in another currency than the order's is converted at the locked
+    # payout rate less this haircut, for the rate risk until the releases repay it.
+    fx_haircut_bps: int = 0
 
     def __post_init__(self) -> None:
         if self.currency not in EXPONENTS:
@@ -84,6 +88,10 @@ class Policy:
             raise PolicyError("min_advance must be a positive integer of minor units")
         if any(type(d) is not int or not 0 <= d <= MAX_DAYS for d in self.days_by_kind.values()):
             raise PolicyError(f"days_by_kind must map kinds to integers in 0..{MAX_DAYS}")
+        if type(self.fx_haircut_bps) is not int or not (
+            0 <= self.fx_haircut_bps <= MAX_HAIRCUT_BPS
+        ):
+            raise PolicyError(f"fx_haircut_bps must be an integer in 0..{MAX_HAIRCUT_BPS}")
         if not timedelta(0) < self.offer_ttl <= MAX_OFFER_TTL:
             raise PolicyError(
                 f"offer_ttl_seconds must be in 1..{int(MAX_OFFER_TTL.total_seconds())}"

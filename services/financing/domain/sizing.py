@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.financing.domain.fx import PayoutTerms, payout_terms
 from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.pricing import Price, flat_fee, price
@@ -44,6 +45,7 @@ class Offer:
     price: Price
     max_available: int
     expected_release_at: datetime
+    payout: PayoutTerms | None = None  # the net in the payout currency (domain/fx.py)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,23 @@ def order_reasons(
     return reasons
 
 
+FX_RATE_NOT_LOCKED = "fx_rate_not_locked"
+
+
+def fx_reasons(order: OrderView) -> list[Reason]:
+    """An order paid out in another currency needs the rate escrow locked at funding."""
+    if order.cross_currency and order.locked_payout is None:
+        return [
+            Reason(
+                FX_RATE_NOT_LOCKED,
+                f"the order pays out in {order.pays_out_in} at a rate locked per milestone"
+                f" at release: no locked {order.currency}->{order.pays_out_in} rate to size"
+                " an advance at",
+            )
+        ]
+    return []
+
+
 def size(
     order: OrderView,
     policy: Policy,
@@ -139,4 +158,12 @@ def size(
     if flat_fee(wanted, policy.daily_fee_rate, days) >= wanted:  # no APR without cash out
         return Refusal((Reason("fee_exceeds_advance", "the fee would eat the whole advance"),))
     quote = price(wanted, policy.daily_fee_rate, days)
-    return Offer(quote, available, expected_release_at(order, policy, wanted))
+    payout = None
+    if order.cross_currency:
+        lock = order.locked_payout
+        if lock is None:
+            return Refusal(tuple(fx_reasons(order)))
+        payout = payout_terms(quote.net, order.currency, lock, policy.fx_haircut_bps)
+        if payout.net < 1:
+            return Refusal((Reason("below_minimum", "nothing left to pay out after the rate"),))
+    return Offer(quote, available, expected_release_at(order, policy, wanted), payout)

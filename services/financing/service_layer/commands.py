@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 from services.financing.domain import arrival, credit, lifecycle, servicing
 from services.financing.domain.advance import Advance, Step
 from services.financing.domain.policy import Policy
-from services.financing.domain.sizing import Refusal, order_reasons, size
+from services.financing.domain.sizing import Refusal, fx_reasons, order_reasons, size
 from services.financing.domain.statement import Statement, build_statement
 from services.financing.service_layer.decisions import BeforeCommit, write_step
 from services.financing.service_layer.errors import (
     AdvanceNotFound,
     AdvanceRefusal,
+    FxRateNotLocked,
     OrderNotFound,
     OrderNotYetKnown,
 )
@@ -74,7 +75,8 @@ async def quote(
     supplier's order is refused as ``order_unknown``, like an order that does not exist.
     An order financing does not hold, which escrow may have created after the events
     financing has read (``domain/arrival.py``, within ``arrival_horizon``), is
-    ``OrderNotYetKnown`` instead: retryable, nothing committed.
+    ``OrderNotYetKnown`` instead: retryable, nothing committed. An order paid out in another
+    currency without a locked payout rate is ``FxRateNotLocked``, nothing committed.
     """
     data = platform_data or PlatformData()
     metadata = new_metadata(data.metadata)  # refused before anything is read
@@ -92,6 +94,8 @@ async def quote(
         reasons = order_reasons(order, supplier_id, live is not None)
         if order is None or reasons:
             raise AdvanceRefusal(None, reasons)
+        if fx_reasons(order):  # no locked rate to pay out in another currency at
+            raise FxRateNotLocked(order.order_id, order.currency, order.pays_out_in)
         policy = await uow.policies.get(tenant_id, order.currency)
         exposure = await uow.advances.exposure(
             tenant_id, order.currency, supplier_id, order.buyer_id

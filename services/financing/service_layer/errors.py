@@ -51,3 +51,21 @@ class OrderNotYetKnown(Exception):
         super().__init__(order_id)
         self.order_id = order_id
         self.retry_after = retry_after
+
+
+class FxRateNotLocked(Exception):
+    """The order pays the supplier in another currency than its contract currency, and
+    escrow locked no payout rate for the whole order (its tenant locks one per milestone at
+    release): there is no rate to size an advance in the payout currency at. Nothing is
+    recorded."""
+
+    code = "fx_rate_not_locked"
+
+    def __init__(self, order_id: str, currency: str, payout_currency: str) -> None:
+        super().__init__(
+            f"order {order_id} pays out in {payout_currency} with no locked"
+            f" {currency}->{payout_currency} rate: no advance can be sized in {payout_currency}"
+        )
+        self.order_id = order_id
+        self.currency = currency
+        self.payout_currency = payout_currency

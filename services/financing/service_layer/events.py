@@ -182,10 +182,14 @@ async def on_lien_placed(h: Handling, p: ev.LienPlaced, order: OrderView) -> Non
         return
     if answer is LienAnswer.IGNORE:
         return
+    amount, currency = advance.transfer  # in the payout currency
+    # The funding charge settled in the contract (or funding) currency: a transfer in another
+    # currency is made from the platform balance.
+    source = order.funding_source(advance.net) if currency == order.currency else None
     try:
         transfer_id = await h.gateway.transfer(
-            amount=advance.net,
-            currency=advance.currency,
+            amount=amount,
+            currency=currency,
             destination=order.supplier_account_id,
             transfer_group=order.order_id,
             idempotency_key=f"financing-disburse-{h.env.id}",
@@ -196,7 +200,7 @@ async def on_lien_placed(h: Handling, p: ev.LienPlaced, order: OrderView) -> Non
                 "tenant_id": advance.tenant_id,
             },
             # A retried batch folds the same events first, so it names the same charge.
-            source_transaction=order.funding_source(advance.net),
+            source_transaction=source,
         )
     except TransferFailed as exc:
         step = lifecycle.cancel(advance, f"transfer_failed:{exc.code}", lien_placed=True)

@@ -17,6 +17,7 @@ from services.ledger.domain.chart import (
     STRIPE_CLEARING,
 )
 from services.ledger.domain.escrow_rules import ESCROW_RULES
+from services.ledger.domain.fx import Leg, conversion_lines
 from services.ledger.domain.journal import JournalDraft, Line, cr, dr
 from services.ledger.domain.rule import Rule, keyed
 from shared.events import Envelope, EventModel, new_event_id
@@ -32,13 +33,29 @@ AR, DFI, SC = ADVANCE_RECEIVABLE.code, DEFERRED_FEE_INCOME.code, STRIPE_CLEARING
 
 
 def advance_disbursed(e: AdvanceDisbursed) -> tuple[str, list[Line]]:
+    """Dr advance receivable principal / Cr Stripe clearing net, Cr deferred fee income fee.
+    Paid out in another currency (``payout_fx``): the net leaves the contract currency
+    through FX clearing and Stripe clearing is credited in the payout currency with what the
+    transfer sent; what the haircut kept back (``markup_amount``) is FX revenue, as a
+    payout's markup is (``domain/fx.conversion_lines``, docs/fx.md)."""
     if e.principal != e.net_disbursed + e.fee:
         raise ValueError(f"principal {e.principal} != net {e.net_disbursed} + fee {e.fee}")
     c, a = e.currency, e.advance_id
+    memo = f"advance {a} disbursed for order {e.order_id}"
+    fx = e.payout_fx
+    if fx is not None:
+        if (fx.from_currency, fx.from_amount) != (c, e.net_disbursed):
+            raise ValueError(
+                f"the payout converts {fx.from_amount} {fx.from_currency}, not the net"
+            )
+        lines = [dr(AR, c, e.fee, a), cr(DFI, c, e.fee, a)] if e.fee else []
+        ref = e.stripe_transfer_id
+        lines += conversion_lines(fx, Leg(AR, a), Leg(SC, ref=ref), ref or a)
+        return f"{memo}: {e.net_disbursed} {c} -> {fx.to_amount} {fx.to_currency}", lines
     lines = [dr(AR, c, e.principal, a), cr(SC, c, e.net_disbursed, ref=e.stripe_transfer_id)]
     if e.fee:
         lines.append(cr(DFI, c, e.fee, a))
-    return f"advance {a} disbursed for order {e.order_id}", lines
+    return memo, lines
 
 
 def fee_amortized(e: FeeAmortized) -> tuple[str, list[Line]]:

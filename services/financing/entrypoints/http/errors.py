@@ -12,6 +12,7 @@ from services.financing.domain.policy import PolicyError
 from services.financing.service_layer.errors import (
     AdvanceNotFound,
     AdvanceRefusal,
+    FxRateNotLocked,
     OrderNotFound,
     OrderNotYetKnown,
 )
@@ -41,6 +42,13 @@ def api_error(exc: Exception) -> ApiError | None:
             {"order_id": exc.order_id, "retry_after_seconds": exc.retry_after},
             headers={"Retry-After": str(exc.retry_after)},
         )
+    if isinstance(exc, FxRateNotLocked):
+        details = {
+            "order_id": exc.order_id,
+            "currency": exc.currency,
+            "payout_currency": exc.payout_currency,
+        }
+        return ApiError(422, exc.code, str(exc), details)
     if isinstance(exc, AdvanceNotFound):
         return not_found("advance", exc.advance_id)
     if isinstance(exc, OrderNotFound):

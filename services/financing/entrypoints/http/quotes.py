@@ -22,7 +22,11 @@ router = APIRouter(prefix="/v1", tags=["financing"])
     responses={
         201: advance_links(),
         400: {"description": "`invalid_metadata`"},
-        409: {"description": "`duplicate_external_reference`"},
+        409: {"description": "`duplicate_external_reference`, `order_not_yet_known`"},
+        422: {
+            "description": "`advance_refused` (with its reasons); `fx_rate_not_locked`: the "
+            "order pays the supplier in another currency and escrow locked no payout rate"
+        },
     },
 )
 async def request_quote(body: QuoteCreate, who: Supplier, c: Container) -> AdvancePublic:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.financing.domain.advance import OUTSTANDING, Advance
+from services.financing.domain.fx import MAX_HAIRCUT_BPS
 from services.financing.domain.policy import (
     MAX_DAYS,
     MAX_OFFER_TTL,
@@ -114,6 +115,12 @@ class PolicyUpdate(_In):
     min_advance: PositiveMinorUnits = 1
     offer_ttl_seconds: int = Field(86_400, gt=0, le=int(MAX_OFFER_TTL.total_seconds()))
     days_by_kind: dict[MilestoneKind, Days] | None = None
+    fx_haircut_bps: int = Field(
+        0,
+        ge=0,
+        le=MAX_HAIRCUT_BPS,
+        description="off the locked payout rate, for an advance paid out in another currency",
+    )
 
     def policy(self, currency: str) -> Policy:
         """The policy this asks for (``PolicyError`` if the domain refuses it)."""
@@ -148,6 +155,29 @@ class Payoff(BaseModel):
     fee_rebate: int
 
 
+class PayoutPublic(BaseModel):
+    """The advance paid out in another currency than the contract's: the net in the payout
+    currency, converted at ``rate`` = ``locked_rate`` less ``fx_haircut_bps``."""
+
+    currency: str
+    net: int = Field(description="what the Stripe transfer pays, in payout minor units")
+    rate: str = Field(description="payout units per one contract unit (major), decimal string")
+    locked_rate: str = Field(description="the order's locked payout rate (escrow.funded)")
+    fx_haircut_bps: int
+
+    @classmethod
+    def of(cls, a: Advance) -> PayoutPublic | None:
+        if a.payout_currency is None or a.payout_net is None:
+            return None
+        return cls(
+            currency=a.payout_currency,
+            net=a.payout_net,
+            rate=str(a.payout_rate),
+            locked_rate=str(a.locked_rate),
+            fx_haircut_bps=a.fx_haircut_bps,
+        )
+
+
 class AdvancePublic(BaseModel):
     advance_id: str
     order_id: str
@@ -179,6 +209,11 @@ class AdvancePublic(BaseModel):
     recovered: int
     unapplied: int  # repaid beyond what was owed: due back to the supplier
     payoff_now: Payoff | None
+    payout: PayoutPublic | None = Field(
+        None,
+        description="paid out in another currency than `currency` (principal, fee, net and "
+        "repayments stay in `currency`); null when paid in `currency`",
+    )
     metadata: dict[str, str]
     external_reference: str | None
 
@@ -189,12 +224,17 @@ class AdvancePublic(BaseModel):
             amount, rebate = payoff_quote(a, now)
             payoff = Payoff(amount=amount, fee_rebate=rebate)
         return cls(
-            **{k: getattr(a, k) for k in cls.model_fields if hasattr(a, k) and k != "reasons"},
+            **{
+                k: getattr(a, k)
+                for k in cls.model_fields
+                if hasattr(a, k) and k not in ("reasons", "payout")
+            },
             reasons=list(a.reasons),
             expected_repayment_at=a.created_at + timedelta(days=a.term_days),
             fee_earned=a.fee_amortized,
             repaid=a.repaid_fee + a.repaid_principal + a.repaid_early,
             payoff_now=payoff,
+            payout=PayoutPublic.of(a),
         )
 
 
