@@ -90,25 +90,46 @@ async def lock(conn: AsyncConnection, order_ids: Collection[str]) -> dict[str, E
     return {escrow.order_id: escrow for escrow in map(_load, rows)}
 
 
+def _insert(escrow: Escrow, now: datetime) -> sa.Insert:
+    saved = escrow.model_copy(update={"version": 1})
+    return escrows.insert().values(
+        order_id=escrow.order_id, version=1, created_at=escrow.created_at, **_columns(saved, now)
+    )
+
+
 async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     """A new escrow at version 1. No savepoint around the INSERT (it cost two round trips on
     every create): a refusal (``DuplicateExternalReference``, ``InvariantViolation``) leaves
     the transaction aborted, and its only caller, ``create_order``, lets it go up and rolls
     the whole unit of work back. A caller that must go on in the same transaction after a
     refusal wraps the call in ``conn.begin_nested()`` itself."""
-    saved = escrow.model_copy(update={"version": 1})
     try:
-        await conn.execute(
-            escrows.insert().values(
-                order_id=escrow.order_id,
-                version=1,
-                created_at=escrow.created_at,
-                **_columns(saved, now),
-            )
-        )
+        await conn.execute(_insert(escrow, now))
     except IntegrityError as exc:
         raise _refused(exc, escrow) from exc
-    return saved
+    return escrow.model_copy(update={"version": 1})
+
+
+async def add_recorded(
+    conn: AsyncConnection,
+    escrow: Escrow,
+    now: datetime,
+    envelopes: Sequence[Envelope],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None = None,
+) -> Escrow:
+    """``add`` and ``record_timeline`` of its events in one statement (the escrow's INSERT
+    as a data-modifying WITH, which PostgreSQL runs to completion whether or not the
+    timeline's INSERT reads it): one round trip for the two. Refusals as ``add``."""
+    rows = _timeline_rows([(escrow, envelopes)], actor, caused_by)
+    if not rows:
+        return await add(conn, escrow, now)
+    added = _insert(escrow, now).returning(escrows.c.order_id).cte("added_escrow")
+    try:
+        await conn.execute(timeline.insert().values(rows).add_cte(added))
+    except IntegrityError as exc:
+        raise _refused(exc, escrow) from exc
+    return escrow.model_copy(update={"version": 1})
 
 
 async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
@@ -202,8 +223,18 @@ async def record_timelines(
     caused_by: Mapping[UUID, str] | None = None,
 ) -> None:
     """``record_timeline`` for the events of many escrows, in one statement."""
+    rows = _timeline_rows(entries, actor, caused_by)
+    if rows:
+        await conn.execute(timeline.insert(), rows)
+
+
+def _timeline_rows(
+    entries: Sequence[tuple[Escrow, Sequence[Envelope]]],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None,
+) -> list[dict[str, Any]]:
     caused_by = caused_by or {}
-    rows = [
+    return [
         {
             "order_id": escrow.order_id,
             "tenant_id": escrow.tenant_id,
@@ -216,8 +247,6 @@ async def record_timelines(
         for escrow, envelopes in entries
         for env in envelopes
     ]
-    if rows:
-        await conn.execute(timeline.insert(), rows)
 
 
 async def read_timeline(
