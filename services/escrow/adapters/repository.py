@@ -110,6 +110,42 @@ async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
     return escrow.model_copy(update={"version": 1})
 
 
+# ``add_recorded``'s statement, built once (one built per call, with its rows as a
+# multi-row VALUES, has no cache key: SQLAlchemy compiled it anew on every create): the
+# escrow's INSERT as a data-modifying WITH, and the timeline's rows from arrays, any number.
+_NEW_ESCROW = ("order_id", "version", "created_at", *(
+    "tenant_id", "buyer_id", "supplier_id", "currency", "status", "total", "funded",
+    "released", "refunded", "external_reference", "updated_at", "state",
+))  # fmt: skip
+_TIMELINE_TYPES = {
+    "order_id": sa.Text(),
+    "tenant_id": sa.Text(),
+    "event_id": sa.Uuid(),
+    "event_type": sa.Text(),
+    "actor": sa.Text(),
+    "occurred_at": sa.DateTime(timezone=True),
+    "data": sa.Text(),  # JSON text, cast below (as ``save_all`` passes states)
+}
+_TIMELINE_ROWS = sa.select(
+    *(
+        sa.func.unnest(sa.bindparam(f"t_{name}", type_=ARRAY(type_))).label(name)
+        for name, type_ in _TIMELINE_TYPES.items()
+    )
+).subquery("entries")
+_ADD_RECORDED = timeline.insert().from_select(
+    list(_TIMELINE_TYPES),
+    sa.select(
+        *(_TIMELINE_ROWS.c[name] for name in _TIMELINE_TYPES if name != "data"),
+        sa.cast(_TIMELINE_ROWS.c.data, JSONB),
+    ),
+).add_cte(
+    escrows.insert()
+    .values({name: sa.bindparam(f"e_{name}", type_=escrows.c[name].type) for name in _NEW_ESCROW})
+    .returning(escrows.c.order_id)
+    .cte("added_escrow")
+)
+
+
 async def add_recorded(
     conn: AsyncConnection,
     escrow: Escrow,
@@ -124,12 +160,17 @@ async def add_recorded(
     rows = _timeline_rows([(escrow, envelopes)], actor, caused_by)
     if not rows:
         return await add(conn, escrow, now)
-    added = _insert(escrow, now).returning(escrows.c.order_id).cte("added_escrow")
+    saved = escrow.model_copy(update={"version": 1})
+    values = {"order_id": escrow.order_id, "version": 1, "created_at": escrow.created_at}
+    params = {f"e_{name}": value for name, value in {**values, **_columns(saved, now)}.items()}
+    for name in _TIMELINE_TYPES:
+        column = [row[name] for row in rows]
+        params[f"t_{name}"] = [json.dumps(d) for d in column] if name == "data" else column
     try:
-        await conn.execute(timeline.insert().values(rows).add_cte(added))
+        await conn.execute(_ADD_RECORDED, params)
     except IntegrityError as exc:
         raise _refused(exc, escrow) from exc
-    return escrow.model_copy(update={"version": 1})
+    return saved
 
 
 async def save(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
