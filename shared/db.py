@@ -113,8 +113,10 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer),
     sa.Column("response_body", sa.LargeBinary),
     sa.Column("content_type", sa.Text),
-    # Set once the request's final answer is stored; NULL while only the answer the
-    # endpoint gave before its commit (or none) is known.
+    # Set when the request's final answer is stored over what its commit recorded; NULL
+    # while only that answer is known, and when the final answer is the one its commit
+    # recorded (then the row already holds it, and nothing is written after the request).
+    # Nothing reads it to decide anything.
     sa.Column("completed_at", sa.DateTime(timezone=True)),
 )
 

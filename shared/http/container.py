@@ -10,7 +10,7 @@ Consumers and timers get the same container object from ``services/runner.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -18,10 +18,14 @@ from fastapi import Request
 C = TypeVar("C")
 
 
-def container_of(kind: type[C]) -> Callable[[Request], C]:
-    """A dependency answering the app's container, checked to be a ``kind``."""
+def container_of(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    """A dependency answering the app's container, checked to be a ``kind``.
 
-    def dependency(request: Request) -> C:
+    An ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, which on
+    every request cost a hand-off to a worker thread and back (and the GIL between them)
+    for an attribute read."""
+
+    async def dependency(request: Request) -> C:
         container = request.app.state.container
         if not isinstance(container, kind):
             raise TypeError(

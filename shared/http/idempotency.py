@@ -35,7 +35,8 @@ How it stays true when a process is killed
    connection cut by a database restart while its holder goes on), its effect cannot commit.
    Endpoints that commit more than once (escrow commits a reservation, calls Stripe, then
    commits the settlement) register their answer at every commit; the first marks the key.
-3. After the endpoint returned, its final answer replaces the registered one.
+3. After the endpoint returned, its final answer replaces the registered one (unless it is
+   the registered one, byte for byte: a success whose commit recorded it; the usual case).
 
 So a retry finds one of three things, and never runs a write twice:
 - no row: nothing committed (the request died before its effect, or failed without
@@ -160,12 +161,15 @@ class Execution:
     status: int | None = None
     body: bytes | None = None
     recorded: bool = False  # a transaction of ours wrote the marker (committed or not)
+    # The answer the last marker written held: (status, body, content type).
+    marked_answer: tuple[int | None, bytes | None, str | None] | None = None
     finished: bool = False  # the endpoint answered: later commits are none of this key's
 
     def record(self, conn: Connection) -> None:
         """The commit hook: runs inside each transaction this request commits."""
         if self.finished:
             return
+        content_type = JSON if self.body is not None else None
         marked = conn.execute(
             _RECORD,
             {
@@ -175,7 +179,7 @@ class Execution:
                 "execution_id": self.execution_id,
                 "status_code": self.status,
                 "response_body": self.body,
-                "content_type": JSON if self.body is not None else None,
+                "content_type": content_type,
             },
         ).one()
         if not marked.wrote:
@@ -183,6 +187,14 @@ class Execution:
         if not marked.marked:
             raise KeyTakenByAnother(f"{self.key} belongs to another execution")
         self.recorded = True
+        self.marked_answer = (self.status, self.body, content_type)
+
+    def holds(self, answer: tuple[int, bytes, str | None]) -> bool:
+        """Does the key's row hold ``answer`` already? Yes when the last marker this
+        execution wrote carried it, and that marker's transaction committed. If that COMMIT
+        failed instead, there is no row and no effect: a retry runs the request, which is
+        right (the endpoint answered an error then anyway, and no error is skipped here)."""
+        return answer[0] < 400 and self.recorded and self.marked_answer == answer
 
 
 # The record of an effect, in one statement (one round trip per commit): whether this
@@ -368,6 +380,10 @@ class IdempotencyMiddleware:
         if "no-store" in response.headers.get("cache-control", ""):
             kept = _withheld(status, content)
         try:
+            if execution.holds(kept):
+                # The usual keyed create: the answer committed with the effect is the final
+                # one, byte for byte; storing it again would be one more round trip.
+                return _sent(response, content)
             await claim.store(
                 execution.execution_id,
                 execution.fingerprint,
@@ -376,8 +392,7 @@ class IdempotencyMiddleware:
             )
         except Exception as exc:  # the answer stands; a committed effect keeps its marker
             log.warning("idempotency.answer_not_stored", key=execution.key, error=repr(exc))
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(content=content, status_code=response.status_code, headers=headers)
+        return _sent(response, content)
 
     @staticmethod
     async def _run(
@@ -400,6 +415,11 @@ class IdempotencyMiddleware:
                     500, "internal_error", "the request failed; do not retry it blindly"
                 )
         return failed, bytes(failed.body)
+
+
+def _sent(response: Response, content: bytes) -> Response:
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(content=content, status_code=response.status_code, headers=headers)
 
 
 def _call_next(app: ASGIApp) -> CallNext:

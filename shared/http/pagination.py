@@ -26,7 +26,7 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
-def paging(
+async def paging(  # async: FastAPI runs a plain def dependency in its thread pool
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"objects per page, 1 to {MAX_LIMIT}")
     ] = DEFAULT_LIMIT,

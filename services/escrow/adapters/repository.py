@@ -90,18 +90,84 @@ async def lock(conn: AsyncConnection, order_ids: Collection[str]) -> dict[str, E
     return {escrow.order_id: escrow for escrow in map(_load, rows)}
 
 
-async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
+def _insert(escrow: Escrow, now: datetime) -> sa.Insert:
     saved = escrow.model_copy(update={"version": 1})
+    return escrows.insert().values(
+        order_id=escrow.order_id, version=1, created_at=escrow.created_at, **_columns(saved, now)
+    )
+
+
+async def add(conn: AsyncConnection, escrow: Escrow, now: datetime) -> Escrow:
+    """A new escrow at version 1. No savepoint around the INSERT (it cost two round trips on
+    every create): a refusal (``DuplicateExternalReference``, ``InvariantViolation``) leaves
+    the transaction aborted, and its only caller, ``create_order``, lets it go up and rolls
+    the whole unit of work back. A caller that must go on in the same transaction after a
+    refusal wraps the call in ``conn.begin_nested()`` itself."""
     try:
-        async with conn.begin_nested():
-            await conn.execute(
-                escrows.insert().values(
-                    order_id=escrow.order_id,
-                    version=1,
-                    created_at=escrow.created_at,
-                    **_columns(saved, now),
-                )
-            )
+        await conn.execute(_insert(escrow, now))
+    except IntegrityError as exc:
+        raise _refused(exc, escrow) from exc
+    return escrow.model_copy(update={"version": 1})
+
+
+# ``add_recorded``'s statement, built once (one built per call, with its rows as a
+# multi-row VALUES, has no cache key: SQLAlchemy compiled it anew on every create): the
+# escrow's INSERT as a data-modifying WITH, and the timeline's rows from arrays, any number.
+_NEW_ESCROW = ("order_id", "version", "created_at", *(
+    "tenant_id", "buyer_id", "supplier_id", "currency", "status", "total", "funded",
+    "released", "refunded", "external_reference", "updated_at", "state",
+))  # fmt: skip
+_TIMELINE_TYPES = {
+    "order_id": sa.Text(),
+    "tenant_id": sa.Text(),
+    "event_id": sa.Uuid(),
+    "event_type": sa.Text(),
+    "actor": sa.Text(),
+    "occurred_at": sa.DateTime(timezone=True),
+    "data": sa.Text(),  # JSON text, cast below (as ``save_all`` passes states)
+}
+_TIMELINE_ROWS = sa.select(
+    *(
+        sa.func.unnest(sa.bindparam(f"t_{name}", type_=ARRAY(type_))).label(name)
+        for name, type_ in _TIMELINE_TYPES.items()
+    )
+).subquery("entries")
+_ADD_RECORDED = timeline.insert().from_select(
+    list(_TIMELINE_TYPES),
+    sa.select(
+        *(_TIMELINE_ROWS.c[name] for name in _TIMELINE_TYPES if name != "data"),
+        sa.cast(_TIMELINE_ROWS.c.data, JSONB),
+    ),
+).add_cte(
+    escrows.insert()
+    .values({name: sa.bindparam(f"e_{name}", type_=escrows.c[name].type) for name in _NEW_ESCROW})
+    .returning(escrows.c.order_id)
+    .cte("added_escrow")
+)
+
+
+async def add_recorded(
+    conn: AsyncConnection,
+    escrow: Escrow,
+    now: datetime,
+    envelopes: Sequence[Envelope],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None = None,
+) -> Escrow:
+    """``add`` and ``record_timeline`` of its events in one statement (the escrow's INSERT
+    as a data-modifying WITH, which PostgreSQL runs to completion whether or not the
+    timeline's INSERT reads it): one round trip for the two. Refusals as ``add``."""
+    rows = _timeline_rows([(escrow, envelopes)], actor, caused_by)
+    if not rows:
+        return await add(conn, escrow, now)
+    saved = escrow.model_copy(update={"version": 1})
+    values = {"order_id": escrow.order_id, "version": 1, "created_at": escrow.created_at}
+    params = {f"e_{name}": value for name, value in {**values, **_columns(saved, now)}.items()}
+    for name in _TIMELINE_TYPES:
+        column = [row[name] for row in rows]
+        params[f"t_{name}"] = [json.dumps(d) for d in column] if name == "data" else column
+    try:
+        await conn.execute(_ADD_RECORDED, params)
     except IntegrityError as exc:
         raise _refused(exc, escrow) from exc
     return saved
@@ -198,8 +264,18 @@ async def record_timelines(
     caused_by: Mapping[UUID, str] | None = None,
 ) -> None:
     """``record_timeline`` for the events of many escrows, in one statement."""
+    rows = _timeline_rows(entries, actor, caused_by)
+    if rows:
+        await conn.execute(timeline.insert(), rows)
+
+
+def _timeline_rows(
+    entries: Sequence[tuple[Escrow, Sequence[Envelope]]],
+    actor: str,
+    caused_by: Mapping[UUID, str] | None,
+) -> list[dict[str, Any]]:
     caused_by = caused_by or {}
-    rows = [
+    return [
         {
             "order_id": escrow.order_id,
             "tenant_id": escrow.tenant_id,
@@ -212,8 +288,6 @@ async def record_timelines(
         for escrow, envelopes in entries
         for env in envelopes
     ]
-    if rows:
-        await conn.execute(timeline.insert(), rows)
 
 
 async def read_timeline(

@@ -163,12 +163,16 @@ async def write_decision(
     for gone in sorted(deadlines(before) - deadlines(after)):  # before the escrow row too
         await uow.timers.cancel(DEADLINE_TIMER, f"{after.order_id}/{gone.key}")
     if before is None:
-        saved = await uow.escrows.add(after, now)
+        # A new escrow and its timeline in one statement: a round trip less on every create.
+        created = after.model_copy(update={"version": 1})
+        envs = envelopes(now, created, events, cause)
+        saved = await uow.escrows.add_recorded(after, now, envs, actor, caused_by(created, envs))
+        await uow.outbox.add(*envs)
     else:
         saved = await uow.escrows.save(after, now)
-    envs = envelopes(now, saved, events, cause)
-    await uow.outbox.add(*envs)
-    await uow.escrows.record_timeline(saved, envs, actor, caused_by(saved, envs))
+        envs = envelopes(now, saved, events, cause)
+        await uow.outbox.add(*envs)
+        await uow.escrows.record_timeline(saved, envs, actor, caused_by(saved, envs))
     # Indexed with the funding request itself: Stripe's events for it find this order.
     for pi_id in sorted(payment_intents(saved) - payment_intents(before)):
         await uow.escrows.index_payment_intent(pi_id, saved)

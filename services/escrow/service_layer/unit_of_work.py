@@ -86,6 +86,16 @@ class EscrowRepository(Protocol):
         """A new escrow, at version 1 (``DuplicateExternalReference`` if the tenant has one
         with its external_reference)."""
 
+    async def add_recorded(
+        self,
+        escrow: Escrow,
+        now: datetime,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> Escrow:
+        """``add``, then ``record_timeline`` of ``envelopes`` (one statement on PostgreSQL)."""
+
     async def save(self, escrow: Escrow, now: datetime) -> Escrow:
         """Write ``escrow`` if unchanged since read at ``escrow.version``; else ``Conflict``
         (``DuplicateExternalReference`` as ``add``)."""
@@ -207,6 +217,16 @@ class SqlEscrowRepository:
 
     async def add(self, escrow: Escrow, now: datetime) -> Escrow:
         return await sql.add(self._conn, escrow, now)
+
+    async def add_recorded(
+        self,
+        escrow: Escrow,
+        now: datetime,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> Escrow:
+        return await sql.add_recorded(self._conn, escrow, now, envelopes, actor, caused_by)
 
     async def save(self, escrow: Escrow, now: datetime) -> Escrow:
         return await sql.save(self._conn, escrow, now)

@@ -96,6 +96,18 @@ class FakeEscrowRepository:
         self.rows[escrow.order_id] = saved
         return saved
 
+    async def add_recorded(
+        self,
+        escrow: Escrow,
+        now: datetime,
+        envelopes: Sequence[Envelope],
+        actor: str,
+        caused_by: Mapping[UUID, str] | None = None,
+    ) -> Escrow:
+        saved = await self.add(escrow, now)
+        await self.record_timeline(saved, envelopes, actor, caused_by)
+        return saved
+
     async def save(self, escrow: Escrow, now: datetime) -> Escrow:
         self.race.check(escrow.order_id)
         stored = self.rows.get(escrow.order_id)
