@@ -71,6 +71,15 @@ def _lines(rows: Sequence[asyncpg.Record]) -> list[StripeLine]:
     return [StripeLine(*r) for r in rows]
 
 
+async def claimed(pg: asyncpg.Connection, tenant_id: str, ids: Sequence[str]) -> set[str]:
+    rows = await pg.fetch(
+        "SELECT balance_txn_id FROM stripe_balance_transactions"
+        " WHERE balance_txn_id = ANY($1::text[]) AND tenant_id <> $2",
+        list(ids), tenant_id,
+    )  # fmt: skip
+    return {r["balance_txn_id"] for r in rows}
+
+
 async def record(pg: asyncpg.Connection, tenant_id: str, run_id: int) -> list[StripeLine]:
     return _lines(await pg.fetch(_RECORD, tenant_id, run_id, sorted(SELF_BOOKED)))
 

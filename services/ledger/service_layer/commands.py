@@ -24,6 +24,8 @@ from services.ledger.domain.recon import (
     EscrowHeld,
     RunWindow,
     StripeLine,
+    RefusedLine,
+    Refusal,
     in_scope,
 )
 from services.ledger.domain.staff import StaffLine
@@ -133,6 +135,7 @@ class RunResult:
     booked: int = 0  # balance transactions booked from Stripe by this run (fees, payouts...)
     balances: tuple[ClearingBalance, ...] = ()
     window: RunWindow = field(default_factory=RunWindow)
+    refused: tuple[RefusedLine, ...] = ()  # lines in the window not the tenant's: not booked
 
 
 async def stripe_lines(
@@ -192,15 +195,22 @@ async def run_in(
     rec = uow.reconciliation
     run_id = await rec.start_run(tenant, source, caller.actor)
     staged = booked = 0
+    refused: list[RefusedLine] = []
     if lines is not None:
-        staged = await rec.stage(run_id, in_scope(lines, tenant, window), progress)
+        own = await uow.stripe_books.account_of(tenant) is not None
+        mine = list(in_scope(lines, tenant, window, own, refused))
+        # a balance transaction another tenant's run recorded is that tenant's
+        taken = await uow.stripe_books.claimed(tenant, [x.balance_txn_id for x in mine])
+        refused += [RefusedLine(x, Refusal.OTHER_TENANT) for x in sorted(taken)]
+        kept = (x for x in mine if x.balance_txn_id not in taken)
+        staged = await rec.stage(run_id, kept, progress)
         booked = await _book_stripe(uow, tenant, run_id, now)
     counts = await rec.match(
         tenant, run_id, now, stripe=lines is not None, window=window, escrow=escrow
     )
     balances = await uow.stripe_books.balances(tenant, window.end or now)
     await rec.finish(run_id, staged, booked, window, balances)
-    return RunResult(run_id, staged, counts, booked, tuple(balances), window)
+    return RunResult(run_id, staged, counts, booked, tuple(balances), window, tuple(refused))
 
 
 async def _book_stripe(

@@ -202,6 +202,9 @@ class StripeBooks(Protocol):
     async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
         """``StripeAccountTaken`` when another tenant has that account."""
 
+    async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
+        """Those of the balance transactions recorded for another tenant already."""
+
     async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
         """Record the run's staged lines; those never seen before (each id once, ever)."""
 

@@ -426,6 +426,11 @@ class FakeStripeBooks:
             raise StripeAccountTaken(account)
         self.owners[tenant_id] = account
 
+    async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
+        return {
+            i for i in balance_txn_ids if i in self.seen and self.seen[i].tenant_id != tenant_id
+        }
+
     async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
         new = [
             line._replace(tenant_id=tenant_id)

@@ -100,8 +100,8 @@ async def uow() -> FakeLedgerUnitOfWork:
     uow = FakeLedgerUnitOfWork()
     for order in ("A", "B"):
         await posted_event(uow, funded(order, 10_000))
-    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_680, 0, NOW),
-             StripeLine("txn_C", "ch_C", "charge", "USD", 500, 0, NOW)]  # fmt: skip
+    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_680, 0, NOW, tenant_id="t1"),
+             StripeLine("txn_C", "ch_C", "charge", "USD", 500, 0, NOW, tenant_id="t1")]  # fmt: skip
     await commands.reconcile(uow, ALICE, source="csv", lines=lines, now=NOW)
     uow.commits = 0
     return uow
@@ -217,8 +217,8 @@ async def test_a_dry_run_reports_what_a_run_would_do_and_writes_nothing(
     uow: FakeLedgerUnitOfWork,
 ) -> None:
     found = ids(uow)
-    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_998, 0, NOW),  # within 5 now
-             StripeLine("txn_B", "ch_B", "charge", "USD", 10_000, 0, NOW)]  # fmt: skip
+    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_998, 0, NOW, tenant_id="t1"),  # within 5 now
+             StripeLine("txn_B", "ch_B", "charge", "USD", 10_000, 0, NOW, tenant_id="t1")]  # fmt: skip
     await breaks.set_matching_rules(uow, ALICE, MatchRules("USD", amount_tolerance=5), NOW)
     before = dict(uow.reconciliation.rows)
     runs = dict(uow.reconciliation.runs)

@@ -13,6 +13,9 @@ from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
     InvalidWindow,
+    RefusedLine,
+    Refusal,
+    ReportNotAttributable,
     RunWindow,
     StripeLine,
     in_scope,
@@ -82,12 +85,21 @@ def test_a_run_sees_its_tenant_and_its_window() -> None:
     window = RunWindow(T0, T0 + timedelta(days=1))
     seen = [
         bt("charge", 1, n="mine", tenant_id="t1"), bt("charge", 1, n="nobody's", tenant_id=""),
-        bt("charge", 1, n="theirs", tenant_id="t2"), bt("charge", 1, n="own account"),
-        bt("charge", 1, n="late")._replace(created=T0 + timedelta(days=1)),
+        bt("charge", 1, n="theirs", tenant_id="t2"),
+        bt("charge", 1, n="late", tenant_id="t1")._replace(created=T0 + timedelta(days=1)),
     ]  # fmt: skip
-    assert [x.balance_txn_id for x in in_scope(seen, "t1", window)] == [
-        "txn_mine", "txn_own account",
+    refused: list[RefusedLine] = []
+    assert [x.balance_txn_id for x in in_scope(seen, "t1", window, False, refused)] == [
+        "txn_mine",
     ]  # fmt: skip
+    assert refused == [
+        ("txn_nobody's", Refusal.NO_TENANT), ("txn_theirs", Refusal.OTHER_TENANT),
+    ]  # fmt: skip
+    # a line naming no tenant is the tenant's only when read from its own connected account
+    own = bt("charge", 1, n="own account")
+    assert [x.tenant_id for x in in_scope([own], "t1", window, own_account=True)] == ["t1"]
+    with pytest.raises(ReportNotAttributable):
+        list(in_scope([own], "t1", window, own_account=False))
     with pytest.raises(InvalidWindow):
         RunWindow(T0, T0)
     assert RunWindow().whole and not window.whole
@@ -104,8 +116,8 @@ def test_the_odd_one_out_of_three() -> None:
 async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
     uow = FakeLedgerUnitOfWork()
     report = [
-        bt("payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2)),
-        bt("stripe_fee", -250, n="f"),
+        bt("payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2), tenant_id="t1"),
+        bt("stripe_fee", -250, n="f", tenant_id="t1"),
     ]
     first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     assert first.booked == 3  # the payout, its arrival, the fee
@@ -114,6 +126,48 @@ async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
     ]  # fmt: skip
     again = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     assert again.booked == 0 and again.balances == first.balances
+
+
+async def test_a_report_without_tenant_columns_is_refused_to_a_tenant_without_an_account() -> None:
+    """The defect: such a report took the lines of every tenant (first to load one won)."""
+    uow = FakeLedgerUnitOfWork()
+    report = [bt("charge", 1_000, 30, src="ch_1", n="c"), bt("stripe_fee", -250, n="f")]
+    with pytest.raises(ReportNotAttributable):
+        await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert uow.commits == 0 and uow.stripe_books.seen == {} and uow.accounts.postings == []
+    # the tenant's own connected account's report names no tenant, and is the tenant's
+    await commands.set_stripe_account(uow, FINANCE, "acct_1")
+    run = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert (run.stripe_rows, run.booked, run.refused) == (2, 2, ())
+    # another tenant sending that same report (with its own account) gets none of it
+    t2 = Caller("t2", "apikey:eve")
+    await commands.set_stripe_account(uow, t2, "acct_2")
+    theirs = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
+    assert (theirs.stripe_rows, theirs.booked, theirs.counts["missing_in_ledger"]) == (0, 0, 0)
+    assert set(theirs.refused) == {("txn_c", Refusal.OTHER_TENANT), ("txn_f", Refusal.OTHER_TENANT)}
+    assert {x.tenant_id for x in uow.stripe_books.seen.values()} == {"t1"}
+    assert {tx.tenant_id for tx, _ in uow.accounts.postings} == {"t1"}
+
+
+async def test_two_tenants_sending_the_same_report_reconcile_independently() -> None:
+    uow = FakeLedgerUnitOfWork()
+    report = [
+        bt("charge", 1_000, 30, src="ch_1", n="1", tenant_id="t1"),
+        bt("charge", 2_000, 60, src="ch_2", n="2", tenant_id="t2"),
+        bt("payout", -900, src="po_9", n="9", tenant_id=""),  # the platform's: nobody's
+    ]
+    t2 = Caller("t2", "apikey:eve")
+    one = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    two = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
+    assert (one.stripe_rows, one.booked, two.stripe_rows, two.booked) == (1, 1, 1, 1)
+    assert set(one.refused) == {("txn_2", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
+    assert set(two.refused) == {("txn_1", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
+    assert one.counts["missing_in_ledger"] == two.counts["missing_in_ledger"] == 1
+    assert [(b.currency, b.stripe) for b in one.balances] == [("USD", 970)]
+    assert [(b.currency, b.stripe) for b in two.balances] == [("USD", 1_940)]
+    assert {k: x.tenant_id for k, x in uow.stripe_books.seen.items()} == {
+        "txn_1": "t1", "txn_2": "t2",
+    }  # fmt: skip
 
 
 async def test_a_stripe_account_is_one_tenants() -> None:

@@ -14,7 +14,7 @@ from services.ledger.domain.breaks import (
     SameUserApproval,
 )
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import InvalidWindow, ReportFormatError
+from services.ledger.domain.recon import InvalidWindow, ReportFormatError, ReportNotAttributable
 from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import (
@@ -34,6 +34,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     NotReversible: (409, "not_reversible"),
     PeriodCloseRefused: (409, "period_close_refused"),
     ReportFormatError: (422, "invalid_report"),
+    ReportNotAttributable: (422, "report_not_attributable"),
     InvalidCursor: (400, "invalid_cursor"),
     InvalidPeriod: (422, "invalid_period"),
     StripeUnreadable: (502, "payment_provider_error"),

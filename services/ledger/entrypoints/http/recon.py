@@ -15,6 +15,7 @@ from services.ledger.entrypoints.http.schemas import (
     Assign,
     BreakPublic,
     ClearingBalancePublic,
+    RefusedLinePublic,
     Resolve,
     RunPublic,
     StripeAccountPublic,
@@ -118,6 +119,7 @@ def _run_public(result: commands.RunResult) -> RunPublic:
             )
             for b in result.balances
         ],
+        refused=[RefusedLinePublic(balance_txn_id=i, code=code) for i, code in result.refused],
     )  # fmt: skip
 
 
