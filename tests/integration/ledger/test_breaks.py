@@ -29,7 +29,7 @@ async def _breaks(api: Api, ledger: AsyncEngine) -> dict[str, int]:
     t = api.tenant
     await post(ledger, funded(t, "A", 10_000, 10_000, stripe_charge_id="ch_A", at=JUNE_1),
                funded(t, "B", 5_000, 5_000, stripe_charge_id="ch_B", at=JUNE_1))  # fmt: skip
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
+    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant))
     rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
     return {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
 
@@ -110,7 +110,7 @@ async def test_maker_checker_and_the_linked_adjustment(
     twice = await api.client.post(f"{BREAKS}/{b}/resolutions/approve", headers=bob)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "no_pending_resolution"
     # The fee booked, the next run matches ch_B; the resolved break stays resolved.
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
+    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant))
     row = next(
         x for x in (await api.client.get(BREAKS, params={"status": "resolved"})).json()["data"]
     )
@@ -168,7 +168,7 @@ async def test_bulk_resolve_is_all_or_nothing(api: Api, ledger: AsyncEngine) -> 
 
 async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEngine) -> None:
     found = await _breaks(api, ledger)
-    stripe = report(("ch_A", "charge", "99.99"), ("ch_B", "charge", "49.70"))
+    stripe = report(("ch_A", "charge", "99.99"), ("ch_B", "charge", "49.70"), tenant=api.tenant)
 
     async def state() -> list[Any]:
         async with ledger.connect() as conn:
@@ -201,7 +201,7 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
     # A window the dates miss: the same amounts are a date_mismatch.
     await api.client.put("/v1/ledger/reconciliation/rules/USD",
                          json={"amount_tolerance": 30, "date_window_days": 0})  # fmt: skip
-    late = report(("ch_A", "charge", "100.00")).replace(
+    late = report(("ch_A", "charge", "100.00"), tenant=api.tenant).replace(
         "2026-06-01 10:00:00", "2026-06-03 10:00:00"
     )
     dry = await _run(api, late, "dry-runs")
