@@ -114,6 +114,14 @@ async def account_of(pg: asyncpg.Connection, tenant_id: str) -> str | None:
     return str(found) if found is not None else None
 
 
+async def binding(pg: asyncpg.Connection, tenant_id: str) -> tuple[str, str, datetime] | None:
+    row = await pg.fetchrow(
+        "SELECT stripe_account_id, set_by, set_at FROM stripe_accounts WHERE tenant_id = $1",
+        tenant_id,
+    )
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def set_account(pg: asyncpg.Connection, tenant_id: str, account: str, actor: str) -> None:
     await pg.execute(
         "INSERT INTO stripe_accounts (tenant_id, stripe_account_id, set_by) VALUES ($1, $2, $3)"

@@ -32,7 +32,7 @@ from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
 from services.ledger.service_layer.records import BreakRecord, TransactionRecord
-from services.ledger.service_layer.stripe import StripeBalance
+from services.ledger.service_layer.stripe import StripeAccounts, StripeBalance
 from services.ledger.service_layer.unit_of_work import AbstractLedgerUnitOfWork, Progress
 
 BeforeCommit = Callable[[TransactionRecord], object]
@@ -236,9 +236,14 @@ async def set_stripe_account(
     uow: AbstractLedgerUnitOfWork,
     caller: Caller,
     account: str,
+    accounts: StripeAccounts,
     before_commit: Callable[[], object] | None = None,
 ) -> None:
-    """The tenant's own (connected) Stripe account: its runs read that account only."""
+    """The tenant's own (connected) Stripe account: its runs read that account only. The
+    account must be one the platform's Stripe key can read (``StripeAccountUnknown``),
+    asked before the transaction opens, and no other tenant's (``StripeAccountTaken``);
+    the binding records who made it and when."""
+    await accounts.verify(account)
     async with uow:
         await uow.stripe_books.set_account(caller.tenant_id, account, caller.actor)
         if before_commit is not None:

@@ -199,6 +199,9 @@ class StripeBooks(Protocol):
 
     async def account_of(self, tenant_id: str) -> str | None: ...
 
+    async def binding(self, tenant_id: str) -> tuple[str, str, datetime] | None:
+        """The tenant's Stripe account, who bound it and when."""
+
     async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
         """``StripeAccountTaken`` when another tenant has that account."""
 

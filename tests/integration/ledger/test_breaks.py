@@ -29,7 +29,9 @@ async def _breaks(api: Api, ledger: AsyncEngine) -> dict[str, int]:
     t = api.tenant
     await post(ledger, funded(t, "A", 10_000, 10_000, stripe_charge_id="ch_A", at=JUNE_1),
                funded(t, "B", 5_000, 5_000, stripe_charge_id="ch_B", at=JUNE_1))  # fmt: skip
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant))
+    await _run(
+        api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant)
+    )
     rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
     return {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
 
@@ -110,7 +112,9 @@ async def test_maker_checker_and_the_linked_adjustment(
     twice = await api.client.post(f"{BREAKS}/{b}/resolutions/approve", headers=bob)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "no_pending_resolution"
     # The fee booked, the next run matches ch_B; the resolved break stays resolved.
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant))
+    await _run(
+        api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant)
+    )
     row = next(
         x for x in (await api.client.get(BREAKS, params={"status": "resolved"})).json()["data"]
     )

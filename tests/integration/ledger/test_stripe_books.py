@@ -21,6 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ledger.adapters.stripe_source import StripeConnectedAccounts
+from services.ledger.service_layer.errors import StripeUnreadable
+from shared.settings import Settings
 from tests.integration.ledger.conftest import Api
 from tests.integration.ledger.helpers import (
     STRIPE_MOCK_TXN,
@@ -294,6 +297,20 @@ async def test_a_stripe_account_is_one_tenants(api: Api) -> None:
         headers={"Authorization": f"Bearer {other}"},
     )  # fmt: skip
     assert r.status_code == 409 and r.json()["error"]["code"] == "stripe_account_taken", r.text
+
+
+async def test_a_binding_is_asked_of_stripe_and_records_who_and_when(
+    api: Api, settings: Settings
+) -> None:
+    account = await own_account(api)  # stripe-mock answers GET /v1/accounts/{id} for any id
+    got = (await api.client.get("/v1/ledger/reconciliation/stripe-account")).json()
+    assert got["account_id"] == account and got["set_by"].startswith("apikey:")
+    assert got["set_at"] is not None
+    # the real adapter: stripe-mock reads the account; a Stripe that cannot be asked binds
+    # nothing (the route answers 502 payment_provider_error)
+    await StripeConnectedAccounts("sk_test_tradeflow123", settings.stripe_api_base).verify(account)
+    with pytest.raises(StripeUnreadable):
+        await StripeConnectedAccounts("sk_test_tradeflow123", "http://127.0.0.1:9").verify(account)
 
 
 @pytest.mark.parametrize("path", ["runs", "dry-runs"])

@@ -42,7 +42,7 @@ from services.ledger.domain.recon import (
 )
 from services.ledger.domain.reports import AccountSums
 from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, event_booked
-from services.ledger.service_layer.errors import StripeAccountTaken
+from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
 from services.ledger.service_layer.records import (
     AssignmentRecord,
     BreakRecord,
@@ -417,14 +417,19 @@ class FakeStripeBooks:
     owners: dict[str, str] = field(default_factory=dict)  # tenant -> Stripe account
     seen: dict[str, StripeLine] = field(default_factory=dict)  # by balance transaction id
     arrivals: set[str] = field(default_factory=set)  # balance transaction ids
+    bindings: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
 
     async def account_of(self, tenant_id: str) -> str | None:
         return self.owners.get(tenant_id)
+
+    async def binding(self, tenant_id: str) -> tuple[str, str, datetime] | None:
+        return self.bindings.get(tenant_id)
 
     async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
         if any(a == account and t != tenant_id for t, a in self.owners.items()):
             raise StripeAccountTaken(account)
         self.owners[tenant_id] = account
+        self.bindings[tenant_id] = (account, actor, datetime(2026, 6, 1, tzinfo=UTC))
 
     async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
         return {
@@ -610,3 +615,16 @@ class FakeLedgerUnitOfWork(FakeUnitOfWork):
     def __call__(self) -> FakeLedgerUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""
         return self
+
+
+@dataclass
+class FakeStripeAccounts:
+    """The Stripe accounts the platform's key reads; asked ones are remembered."""
+
+    known: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+
+    async def verify(self, account: str) -> None:
+        self.asked.append(account)
+        if account not in self.known:
+            raise StripeAccountUnknown(account)

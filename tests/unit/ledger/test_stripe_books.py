@@ -23,12 +23,13 @@ from services.ledger.domain.recon import (
 )
 from services.ledger.service_layer import commands
 from services.ledger.service_layer.commands import Caller
-from services.ledger.service_layer.errors import StripeAccountTaken
-from tests.unit.ledger.fakes import FakeLedgerUnitOfWork
+from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
+from tests.unit.ledger.fakes import FakeLedgerUnitOfWork, FakeStripeAccounts
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 NOW = datetime(2026, 6, 30, tzinfo=UTC)
 FINANCE = Caller(tenant_id="t1", actor="apikey:alice")
+STRIPE = FakeStripeAccounts(known={"acct_1", "acct_2"})  # what the platform's key reads
 
 
 def bt(
@@ -116,7 +117,9 @@ def test_the_odd_one_out_of_three() -> None:
 async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
     uow = FakeLedgerUnitOfWork()
     report = [
-        bt("payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2), tenant_id="t1"),
+        bt(
+            "payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2), tenant_id="t1"
+        ),
         bt("stripe_fee", -250, n="f", tenant_id="t1"),
     ]
     first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
@@ -136,12 +139,12 @@ async def test_a_report_without_tenant_columns_is_refused_to_a_tenant_without_an
         await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     assert uow.commits == 0 and uow.stripe_books.seen == {} and uow.accounts.postings == []
     # the tenant's own connected account's report names no tenant, and is the tenant's
-    await commands.set_stripe_account(uow, FINANCE, "acct_1")
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
     run = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     assert (run.stripe_rows, run.booked, run.refused) == (2, 2, ())
     # another tenant sending that same report (with its own account) gets none of it
     t2 = Caller("t2", "apikey:eve")
-    await commands.set_stripe_account(uow, t2, "acct_2")
+    await commands.set_stripe_account(uow, t2, "acct_2", STRIPE)
     theirs = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
     assert (theirs.stripe_rows, theirs.booked, theirs.counts["missing_in_ledger"]) == (0, 0, 0)
     assert set(theirs.refused) == {("txn_c", Refusal.OTHER_TENANT), ("txn_f", Refusal.OTHER_TENANT)}
@@ -172,9 +175,9 @@ async def test_two_tenants_sending_the_same_report_reconcile_independently() -> 
 
 async def test_a_stripe_account_is_one_tenants() -> None:
     uow = FakeLedgerUnitOfWork()
-    await commands.set_stripe_account(uow, FINANCE, "acct_1")
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
     with pytest.raises(StripeAccountTaken):
-        await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1")
+        await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1", STRIPE)
     assert uow.stripe_books.owners == {"t1": "acct_1"} and uow.commits == 1
 
 
@@ -235,3 +238,13 @@ def test_every_reserve_stripe_names_moves_clearing_against_the_reserve(kind: str
     assert lines_of(bt(kind, -700, src="x")) == [
         ("stripe_clearing", -700, "x"), ("stripe_reserve", 700, None),
     ]  # fmt: skip
+
+
+async def test_an_account_stripe_does_not_know_is_never_bound() -> None:
+    """The defect: any account id was bound, with no proof it is a platform's account."""
+    uow = FakeLedgerUnitOfWork()
+    with pytest.raises(StripeAccountUnknown):
+        await commands.set_stripe_account(uow, FINANCE, "acct_nobody", STRIPE)
+    assert uow.stripe_books.owners == {} and uow.commits == 0 and "acct_nobody" in STRIPE.asked
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
+    assert uow.stripe_books.bindings["t1"][:2] == ("acct_1", "apikey:alice")

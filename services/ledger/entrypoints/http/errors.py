@@ -22,6 +22,7 @@ from services.ledger.service_layer.errors import (
     InvalidCursor,
     NotFound,
     StripeAccountTaken,
+    StripeAccountUnknown,
     StripeUnreadable,
 )
 from shared.http.errors import ApiError, not_found
@@ -41,6 +42,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     EscrowUnreadable: (502, "escrow_unavailable"),
     InvalidWindow: (422, "invalid_window"),
     StripeAccountTaken: (409, "stripe_account_taken"),
+    StripeAccountUnknown: (422, "stripe_account_unknown"),
     Conflict: (409, "concurrent_modification"),
     BreakResolved: (409, "break_resolved"),
     ResolutionPending: (409, "resolution_pending"),

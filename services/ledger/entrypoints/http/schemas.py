@@ -269,10 +269,17 @@ class StripeAccountPublic(BaseModel):
     """``account_id`` null: runs read the platform account, by the tenant on each object."""
 
     account_id: str | None
+    set_by: str | None = Field(None, description="who bound the account (the caller's key)")
+    set_at: IsoDateTime | None = Field(None, description="when the account was bound")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"account_id": "acct_1PgafTB7WZ01zgkW"}]}
-    )
+        json_schema_extra={
+            "examples": [
+                {"account_id": "acct_1PgafTB7WZ01zgkW", "set_by": "apikey:alice",
+                 "set_at": "2026-06-01T09:00:00+00:00"}
+            ]
+        }
+    )  # fmt: skip
 
 
 class BreakPublic(BaseModel):
