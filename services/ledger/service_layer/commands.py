@@ -22,10 +22,10 @@ from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
     ClearingBalance,
     EscrowHeld,
+    Refusal,
+    RefusedLine,
     RunWindow,
     StripeLine,
-    RefusedLine,
-    Refusal,
     in_scope,
 )
 from services.ledger.domain.staff import StaffLine

@@ -13,8 +13,8 @@ from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
     InvalidWindow,
-    RefusedLine,
     Refusal,
+    RefusedLine,
     ReportNotAttributable,
     RunWindow,
     StripeLine,
