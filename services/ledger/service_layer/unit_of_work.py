@@ -27,7 +27,7 @@ from services.ledger.adapters import repositories as sql
 from services.ledger.adapters.break_work import SqlBreakWork
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
-from services.ledger.domain.breaks import MatchRules
+from services.ledger.domain.breaks import MatchRules, ThresholdChange
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.journal import JournalDraft, Posted
 from services.ledger.domain.recon import (
@@ -165,6 +165,14 @@ class BreakWork(Protocol):
         """The tenant's matching rules, by currency."""
 
     async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
+
+    async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
+        """The raises of approval thresholds waiting for a checker, by currency."""
+
+    async def set_pending_threshold(
+        self, tenant_id: str, currency: str, change: ThresholdChange | None
+    ) -> None:
+        """Keep (None: drop) the currency's pending raise; its rules row exists."""
 
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         """The tenant's breaks among ``break_ids``, locked until the unit of work ends."""

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementLine, StatementPage
-from services.ledger.domain.breaks import MatchRules, classify
+from services.ledger.domain.breaks import MatchRules, ThresholdChange, classify
 from services.ledger.domain.chain import (
     GENESIS,
     BookHead,
@@ -543,12 +543,25 @@ class FakeBreakWork:
     comment_rows: list[tuple[str, CommentRecord]] = field(default_factory=list)
     assignments: dict[int, AssignmentRecord] = field(default_factory=dict)
     resolution_rows: dict[int, ResolutionRecord] = field(default_factory=dict)
+    pending: dict[str, dict[str, ThresholdChange]] = field(default_factory=dict)
 
     async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
         return dict(self.recon.rules.get(tenant_id, {}))
 
     async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None:
         self.recon.rules.setdefault(tenant_id, {})[rules.currency] = rules
+
+    async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
+        return dict(self.pending.get(tenant_id, {}))
+
+    async def set_pending_threshold(
+        self, tenant_id: str, currency: str, change: ThresholdChange | None
+    ) -> None:
+        assert currency in self.recon.rules.get(tenant_id, {}), "its rules row exists"
+        if change is None:
+            self.pending.get(tenant_id, {}).pop(currency, None)
+        else:
+            self.pending.setdefault(tenant_id, {})[currency] = change
 
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         rows = self.recon.rows

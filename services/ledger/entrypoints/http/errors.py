@@ -9,6 +9,7 @@ from services.ledger.domain.breaks import (
     BreakResolved,
     BulkResolveRefused,
     NoPendingResolution,
+    NoPendingThreshold,
     NotAFinanceUser,
     ResolutionPending,
     SameUserApproval,
@@ -47,6 +48,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     BreakResolved: (409, "break_resolved"),
     ResolutionPending: (409, "resolution_pending"),
     NoPendingResolution: (409, "no_pending_resolution"),
+    NoPendingThreshold: (409, "no_pending_threshold"),
     SameUserApproval: (403, "same_user_approval"),
     NotAFinanceUser: (422, "not_a_finance_user"),
 }
