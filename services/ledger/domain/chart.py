@@ -41,6 +41,9 @@ PAYOUTS_IN_TRANSIT = AccountSpec(
     "payouts_in_transit", "1030", "Stripe payouts in transit", AccountType.ASSET
 )
 STRIPE_RESERVE = AccountSpec("stripe_reserve", "1040", "Stripe reserve", AccountType.ASSET)
+DISPUTED_FUNDS = AccountSpec(
+    "disputed_funds", "1050", "Funds withdrawn by disputes", AccountType.ASSET
+)
 ADVANCE_RECEIVABLE = AccountSpec(
     "advance_receivable", "1300", "Advance receivable", AccountType.ASSET, "advance"
 )
@@ -50,6 +53,9 @@ SUPPLIER_PAYABLE = AccountSpec(
 )
 DEFERRED_FEE_INCOME = AccountSpec(
     "deferred_fee_income", "2300", "Deferred fee income", AccountType.LIABILITY, "advance"
+)
+REFUNDS_PAYABLE = AccountSpec(
+    "refunds_payable", "2400", "Failed refunds owed to buyers", AccountType.LIABILITY
 )
 SUSPENSE = AccountSpec("suspense", "2900", "Suspense (breaks)", AccountType.LIABILITY)
 PLATFORM_FEE_REVENUE = AccountSpec(
@@ -66,10 +72,12 @@ CHART: dict[str, AccountSpec] = {
         BANK,
         PAYOUTS_IN_TRANSIT,
         STRIPE_RESERVE,
+        DISPUTED_FUNDS,
         ADVANCE_RECEIVABLE,
         ESCROW_HELD,
         SUPPLIER_PAYABLE,
         DEFERRED_FEE_INCOME,
+        REFUNDS_PAYABLE,
         SUSPENSE,
         PLATFORM_FEE_REVENUE,
         FEE_INCOME,

@@ -108,7 +108,8 @@ async def test_every_stripe_movement_is_booked_once_and_clearing_equals_the_bala
     assert await natural(ledger, t, "bank") == 30_000  # po_1 arrived; po_2 failed
     assert await natural(ledger, t, "payouts_in_transit") == 0
     assert await natural(ledger, t, "stripe_reserve") == 5_000
-    assert await natural(ledger, t, "suspense") == -20_000  # the dispute, to classify
+    assert await natural(ledger, t, "disputed_funds") == 20_000  # withdrawn by the dispute
+    assert await natural(ledger, t, "suspense") == 0
     assert await natural(ledger, t, "stripe_clearing") == 18_840
 
     again = await run(api, report)  # the same report, or an overlapping one: nothing twice
@@ -123,6 +124,31 @@ async def test_every_stripe_movement_is_booked_once_and_clearing_equals_the_bala
             )
         ).one()
     assert (stored.booked, stored.balances) == (9, first["balances"])
+
+
+async def test_disputes_transfer_reversals_and_refund_failures_are_booked_and_reconcile(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    t, n = api.tenant, uuid.uuid4().hex[:10]
+    report = (
+        "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
+        "payment_metadata[tenant_id]\n"
+        f"txn_{n}_d,2026-06-02 00:00:00,usd,-200.00,15.00,dispute,du_{n},{t}\n"
+        f"txn_{n}_w,2026-06-09 00:00:00,usd,200.00,0.00,dispute_reversal,du_{n},{t}\n"
+        f"txn_{n}_t,2026-06-03 00:00:00,usd,60.00,0.00,transfer_reversal,trr_{n},{t}\n"
+        f"txn_{n}_r,2026-06-04 00:00:00,usd,10.00,0.00,refund_failure,re_{n},{t}\n"
+    )
+    first = await run(api, report)
+    assert (first["stripe_rows"], first["booked"], first["missing_in_ledger"]) == (4, 4, 0)
+    assert first["balances"] == [
+        {"currency": "USD", "ledger_clearing": 5_500, "stripe_balance": 5_500, "difference": 0}
+    ]
+    assert await natural(ledger, t, "disputed_funds") == 0  # withdrawn, then won back
+    assert await natural(ledger, t, "psp_fee_expense") == 1_500  # the dispute fee
+    assert await natural(ledger, t, "supplier_payable") == 6_000
+    assert await natural(ledger, t, "refunds_payable") == 1_000
+    again = await run(api, report)
+    assert (again["booked"], again["balances"]) == (0, first["balances"])
 
 
 async def test_bookings_are_in_statements_dated_by_stripe(api: Api, ledger: AsyncEngine) -> None:

@@ -65,6 +65,21 @@ def test_each_kind_of_movement_books_its_counterpart() -> None:
         ("psp_fee_expense", 1_500, None), ("stripe_clearing", -1_500, "du_1"),
     ]  # fmt: skip
     assert lines_of(bt("stripe_fee", -250))[1] == ("psp_fee_expense", 250, None)
+    # disputes, transfer reversals and refund failures: booked as fees and payouts are
+    assert lines_of(bt("dispute", -2_000, 1_500, "du_1")) == [
+        ("stripe_clearing", -2_000, "du_1"), ("disputed_funds", 2_000, None),
+        ("psp_fee_expense", 1_500, None), ("stripe_clearing", -1_500, "du_1"),
+    ]  # fmt: skip
+    assert lines_of(bt("dispute_reversal", 2_000, src="du_1")) == [
+        ("stripe_clearing", 2_000, "du_1"), ("disputed_funds", -2_000, None),
+    ]  # fmt: skip
+    for kind in ("transfer_reversal", "reversal", "transfer_refund"):
+        assert lines_of(bt(kind, 600, src="trr_1")) == [
+            ("stripe_clearing", 600, "trr_1"), ("supplier_payable", -600, None),
+        ]  # fmt: skip
+    assert lines_of(bt("refund_failure", 100, src="re_1")) == [
+        ("stripe_clearing", 100, "re_1"), ("refunds_payable", -100, None),
+    ]  # fmt: skip
     assert lines_of(bt("reserve_transaction", -700))[1] == ("stripe_reserve", 700, None)
     assert lines_of(bt("charge", 100, -30))[0] == ("psp_fee_expense", -30, None)  # fee refunded
 
@@ -171,6 +186,24 @@ async def test_two_tenants_sending_the_same_report_reconcile_independently() -> 
     assert {k: x.tenant_id for k, x in uow.stripe_books.seen.items()} == {
         "txn_1": "t1", "txn_2": "t2",
     }  # fmt: skip
+
+
+async def test_disputes_reversals_and_refund_failures_are_booked_once_and_reconcile() -> None:
+    """The defect: these were matched as if an event booked them (missing_in_ledger breaks,
+    and Stripe clearing never equal to the Stripe balance)."""
+    uow = FakeLedgerUnitOfWork()
+    report = [
+        bt("dispute", -2_000, 1_500, src="du_1", n="d", tenant_id="t1"),
+        bt("transfer_reversal", 600, src="trr_1", n="t", tenant_id="t1"),
+        bt("refund_failure", 100, src="re_1", n="r", tenant_id="t1"),
+    ]
+    first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert first.booked == 3 and first.counts["missing_in_ledger"] == 0
+    assert [(b.clearing, b.stripe, b.difference) for b in first.balances] == [
+        (-2_800, -2_800, 0),
+    ]  # fmt: skip
+    again = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert again.booked == 0 and again.balances == first.balances
 
 
 async def test_a_stripe_account_is_one_tenants() -> None:
