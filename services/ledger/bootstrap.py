@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.ledger.entrypoints.cli import app as commands
 from services.ledger.service_layer.breaks import FinanceUsers
 from services.ledger.service_layer.escrow import EscrowHoldings
-from services.ledger.service_layer.stripe import StripeBalance
+from services.ledger.service_layer.stripe import StripeAccounts, StripeBalance
 from services.ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from services.runner import ConsumerSpec, ServiceDefinition
 from shared.clock import Clock
@@ -31,6 +31,7 @@ class LedgerContainer:
 
     runtime: Runtime
     stripe: StripeBalance | None = None
+    accounts: StripeAccounts | None = None
     escrow: EscrowHoldings | None = None
 
     @property
@@ -61,6 +62,17 @@ class LedgerContainer:
 
         settings = self.runtime.settings
         return StripeBalanceTransactions(
+            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
+        )
+
+    def stripe_accounts(self) -> StripeAccounts:
+        """Which Stripe accounts the platform's key can read (a binding's proof)."""
+        if self.accounts is not None:
+            return self.accounts
+        from services.ledger.adapters.stripe_source import StripeConnectedAccounts
+
+        settings = self.runtime.settings
+        return StripeConnectedAccounts(
             settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
 

@@ -18,7 +18,7 @@ from services.ledger.adapters.tables import (
     recon_breaks,
     recon_match_rules,
 )
-from services.ledger.domain.breaks import MatchRules
+from services.ledger.domain.breaks import MatchRules, ThresholdChange
 from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.records import (
     AdjustmentRequest,
@@ -55,6 +55,29 @@ class SqlBreakWork:
         q = insert(recon_match_rules).values(tenant_id=tenant_id, currency=rules.currency, **values)
         await self._conn.execute(
             q.on_conflict_do_update(index_elements=["tenant_id", "currency"], set_=values)
+        )
+
+    async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
+        t = recon_match_rules.c
+        rows = await self._conn.execute(
+            sa.select(t.currency, t.pending_threshold, t.pending_by, t.pending_at).where(
+                t.tenant_id == tenant_id, t.pending_threshold.is_not(None)
+            )
+        )
+        return {r.currency: ThresholdChange(*r) for r in rows}
+
+    async def set_pending_threshold(
+        self, tenant_id: str, currency: str, change: ThresholdChange | None
+    ) -> None:
+        t = recon_match_rules.c
+        await self._conn.execute(
+            sa.update(recon_match_rules)
+            .where(t.tenant_id == tenant_id, t.currency == currency)
+            .values(
+                pending_threshold=change.threshold if change else None,
+                pending_by=change.maker if change else None,
+                pending_at=change.made_at if change else None,
+            )
         )
 
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:

@@ -221,6 +221,12 @@ class SqlStripeBooks:
         except asyncpg.UniqueViolationError as exc:
             raise StripeAccountTaken(account) from exc
 
+    async def binding(self, tenant_id: str) -> tuple[str, str, datetime] | None:
+        return await stripe_books.binding(await self._driver.pg(), tenant_id)
+
+    async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
+        return await stripe_books.claimed(await self._driver.pg(), tenant_id, balance_txn_ids)
+
     async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
         return await stripe_books.record(await self._driver.pg(), tenant_id, run_id)
 

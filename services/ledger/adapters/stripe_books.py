@@ -95,6 +95,15 @@ def _lines(rows: Sequence[asyncpg.Record]) -> list[StripeLine]:
     return [StripeLine(*r) for r in rows]
 
 
+async def claimed(pg: asyncpg.Connection, tenant_id: str, ids: Sequence[str]) -> set[str]:
+    rows = await pg.fetch(
+        "SELECT balance_txn_id FROM stripe_balance_transactions"
+        " WHERE balance_txn_id = ANY($1::text[]) AND tenant_id <> $2",
+        list(ids), tenant_id,
+    )  # fmt: skip
+    return {r["balance_txn_id"] for r in rows}
+
+
 async def record(pg: asyncpg.Connection, tenant_id: str, run_id: int) -> list[StripeLine]:
     return _lines(await pg.fetch(_RECORD, tenant_id, run_id, sorted(SELF_BOOKED)))
 
@@ -127,6 +136,14 @@ async def account_of(pg: asyncpg.Connection, tenant_id: str) -> str | None:
         "SELECT stripe_account_id FROM stripe_accounts WHERE tenant_id = $1", tenant_id
     )
     return str(found) if found is not None else None
+
+
+async def binding(pg: asyncpg.Connection, tenant_id: str) -> tuple[str, str, datetime] | None:
+    row = await pg.fetchrow(
+        "SELECT stripe_account_id, set_by, set_at FROM stripe_accounts WHERE tenant_id = $1",
+        tenant_id,
+    )
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def set_account(pg: asyncpg.Connection, tenant_id: str, account: str, actor: str) -> None:

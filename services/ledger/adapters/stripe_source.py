@@ -17,7 +17,7 @@ import stripe
 
 from services.ledger.domain.fx import parse_rate
 from services.ledger.domain.recon import ReportFormatError, StripeLine
-from services.ledger.service_layer.errors import StripeUnreadable
+from services.ledger.service_layer.errors import StripeAccountUnknown, StripeUnreadable
 from shared.money import Money
 from shared.payments import stripe_client
 
@@ -132,6 +132,32 @@ class StripeBalanceTransactions:
             return await asyncio.to_thread(pull)
         except stripe.StripeError as exc:
             raise StripeUnreadable(f"Stripe could not be read: {type(exc).__name__}") from exc
+
+
+class StripeConnectedAccounts:
+    """``service_layer.stripe.StripeAccounts`` on the Stripe API: ``GET /v1/accounts/{id}``
+    with the platform's key answers only for the platform's own or connected accounts."""
+
+    def __init__(self, api_key: str, api_base: str) -> None:
+        self._api_key, self._api_base = api_key, api_base
+
+    async def verify(self, account: str) -> None:
+        def retrieve() -> str:
+            client = stripe_client(self._api_key, self._api_base)
+            return str(client.v1.accounts.retrieve(account).id)
+
+        try:
+            found = await asyncio.to_thread(retrieve)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 or exc.code == "resource_missing":
+                raise StripeAccountUnknown(account) from exc
+            raise StripeUnreadable(f"Stripe refused the account: {exc.code}") from exc
+        except stripe.PermissionError as exc:  # an account that is not the platform's
+            raise StripeAccountUnknown(account) from exc
+        except stripe.StripeError as exc:
+            raise StripeUnreadable(f"Stripe could not be read: {type(exc).__name__}") from exc
+        if found != account:
+            raise StripeAccountUnknown(account)
 
 
 _ALIASES = {

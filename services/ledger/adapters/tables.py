@@ -242,6 +242,10 @@ recon_match_rules = sa.Table(
     sa.Column("approval_threshold", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_by", sa.Text, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
+    # ledger_0010: a raise of the threshold waiting for a second finance user
+    sa.Column("pending_threshold", sa.BigInteger),
+    sa.Column("pending_by", sa.Text),
+    sa.Column("pending_at", _ts),
 )
 
 break_comments = sa.Table(

@@ -9,6 +9,9 @@ resolution, and the tenant's matching rules.
   a finance user other than its **maker**; at or below it, it is posted at once.
 - A resolved break stays resolved; a break with a resolution waiting for approval takes no
   other resolution until it is approved.
+- The **approval policy** is itself under maker-checker: a raise of a threshold waits, as
+  ``ThresholdChange``, for a finance user other than the one who asked for it; a lower
+  threshold (stricter) applies at once. Otherwise one user could raise it and resolve alone.
 - **Matching rules** (per tenant and currency): a Stripe object matches the ledger when the
   amounts differ by at most ``amount_tolerance`` minor units and, when a ``date_window_days``
   is set, their latest dates are at most that many days apart (else ``date_mismatch``).
@@ -40,6 +43,10 @@ class SameUserApproval(Exception):
     """The maker of an adjustment cannot be its checker."""
 
 
+class NoPendingThreshold(Exception):
+    """No raise of this currency's approval threshold waits for approval."""
+
+
 class NotAFinanceUser(ValueError):
     """An assignee that no valid finance key of the tenant acts as."""
 
@@ -65,6 +72,22 @@ class MatchRules:
     amount_tolerance: int = 0  # minor units
     date_window_days: int | None = None  # None: dates are not compared
     approval_threshold: int = 0  # adjustments above it need a second finance user
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdChange:
+    """A raise of a currency's approval threshold, waiting for a second finance user."""
+
+    currency: str
+    threshold: int
+    maker: str
+    made_at: datetime
+
+
+def raises_threshold(current: MatchRules | None, wanted: MatchRules) -> bool:
+    """Whether ``wanted`` loosens maker-checker: a higher threshold lets more adjustments
+    through on one user's word, so it waits for a checker (a lower one applies at once)."""
+    return wanted.approval_threshold > (current.approval_threshold if current else 0)
 
 
 Kind = Literal["matched", "missing_in_ledger", "missing_in_stripe", "amount_mismatch",

@@ -44,6 +44,9 @@ STRIPE_RESERVE = AccountSpec("stripe_reserve", "1040", "Stripe reserve", Account
 # The conversion desk, per currency (docs/fx.md): a conversion credits it in the currency it
 # takes and debits it in the currency it gives (at mid); Stripe's settlement clears it.
 FX_CLEARING = AccountSpec("fx_clearing", "1050", "FX clearing", AccountType.ASSET)
+DISPUTED_FUNDS = AccountSpec(
+    "disputed_funds", "1060", "Funds withdrawn by disputes", AccountType.ASSET
+)
 ADVANCE_RECEIVABLE = AccountSpec(
     "advance_receivable", "1300", "Advance receivable", AccountType.ASSET, "advance"
 )
@@ -57,6 +60,9 @@ DEFERRED_FEE_INCOME = AccountSpec(
 # Period-end revaluation of escrow held into the reporting currency (reversed next period).
 ESCROW_REVALUATION = AccountSpec(
     "escrow_revaluation", "2110", "Escrow held revaluation", AccountType.LIABILITY, "order"
+)
+REFUNDS_PAYABLE = AccountSpec(
+    "refunds_payable", "2400", "Failed refunds owed to buyers", AccountType.LIABILITY
 )
 SUSPENSE = AccountSpec("suspense", "2900", "Suspense (breaks)", AccountType.LIABILITY)
 PLATFORM_FEE_REVENUE = AccountSpec(
@@ -80,11 +86,13 @@ CHART: dict[str, AccountSpec] = {
         PAYOUTS_IN_TRANSIT,
         STRIPE_RESERVE,
         FX_CLEARING,
+        DISPUTED_FUNDS,
         ADVANCE_RECEIVABLE,
         ESCROW_HELD,
         ESCROW_REVALUATION,
         SUPPLIER_PAYABLE,
         DEFERRED_FEE_INCOME,
+        REFUNDS_PAYABLE,
         SUSPENSE,
         PLATFORM_FEE_REVENUE,
         FEE_INCOME,

@@ -14,11 +14,11 @@ from __future__ import annotations
 from services.ledger.domain.chart import (
     ADVANCE_RECEIVABLE,
     BANK,
+    DISPUTED_FUNDS,
     ESCROW_HELD,
     PLATFORM_FEE_REVENUE,
     STRIPE_CLEARING,
     SUPPLIER_PAYABLE,
-    SUSPENSE,
 )
 from services.ledger.domain.fx import Conversion, Leg, conversion_lines
 from services.ledger.domain.journal import Line, cr, dr
@@ -90,8 +90,8 @@ def milestone_released(e: MilestoneReleased) -> tuple[str, list[Line]]:
 
 def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
     """Dr escrow held[order] / Cr Stripe clearing (ref = refund), or Cr bank without one
-    (a wire returned offline); a lost chargeback: Cr suspense, where the Stripe books put
-    Stripe's dispute debit (Dr suspense / Cr Stripe clearing), which this clears."""
+    (a wire returned offline); a lost chargeback: Cr disputed_funds, where the Stripe books
+    put Stripe's dispute debit (Dr disputed_funds / Cr Stripe clearing), which this clears."""
     c, o = e.currency, e.order_id
     memo = f"order {o} refund {e.refund_id}: {e.reason}"
     fx: Conversion | None = e.fx
@@ -109,7 +109,7 @@ def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
     if e.stripe_refund_id:
         cash = cr(SC, c, e.amount, ref=e.stripe_refund_id)
     elif e.reason == CHARGEBACK_REASON:
-        cash = cr(SUSPENSE.code, c, e.amount)
+        cash = cr(DISPUTED_FUNDS.code, c, e.amount)
     else:
         cash = cr(BANK.code, c, e.amount)
     return memo, [dr(EH, c, e.amount, o), cash]

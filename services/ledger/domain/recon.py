@@ -147,13 +147,58 @@ class InvalidWindow(ValueError):
     pass
 
 
+class Refusal(StrEnum):
+    """Why a run did not take a line as the tenant's (reported per line, never booked)."""
+
+    NO_TENANT = "no_tenant"  # names no tenant, and the tenant has no own account to read
+    OTHER_TENANT = "other_tenant"  # names another tenant, or is another tenant's already
+
+
+class RefusedLine(NamedTuple):
+    balance_txn_id: str
+    code: Refusal
+
+
+class ReportNotAttributable(ValueError):
+    """Not one line of the report is attributable to the tenant: without tenant metadata
+    columns, a report is a tenant's only when it has its own (connected) Stripe account."""
+
+
+def attribute(line: StripeLine, tenant_id: str, own_account: bool) -> Refusal | None:
+    """Why a line is not the tenant's, or None when it is: by the tenant its metadata
+    names, or (from a source that says nothing of tenants) by being read from the tenant's
+    own connected account (``own_account``); from such a source without one, the whole
+    report is refused (``ReportNotAttributable``). Balance transaction ids are global: a
+    line naming nobody is nobody's, never the uploader's by default."""
+    if line.tenant_id == tenant_id:
+        return None
+    if line.tenant_id is None:  # the source says nothing of tenants
+        if own_account:
+            return None
+        raise ReportNotAttributable(
+            f"balance transaction {line.balance_txn_id} names no tenant (the report has no"
+            " tenant metadata columns) and the tenant has no connected Stripe account: send"
+            " a report with payment_metadata[tenant_id], or set the tenant's Stripe account"
+        )
+    return Refusal.NO_TENANT if line.tenant_id == "" else Refusal.OTHER_TENANT
+
+
 def in_scope(
-    lines: Iterable[StripeLine], tenant_id: str, window: RunWindow
+    lines: Iterable[StripeLine],
+    tenant_id: str,
+    window: RunWindow,
+    own_account: bool = False,
+    refused: list[RefusedLine] | None = None,
 ) -> Iterator[StripeLine]:
-    """The lines a tenant's run sees: in the window, and not naming another tenant (a line
-    naming none is the tenant's: its own account's, or a report it chose to send)."""
+    """The lines a tenant's run sees: in the window, and attributable to the tenant
+    (``attribute``); those in the window that are not go to ``refused``."""
     for line in lines:
-        if line.tenant_id not in (None, tenant_id) or not window.holds(line.created):
+        if not window.holds(line.created):
+            continue
+        why = attribute(line, tenant_id, own_account)
+        if why is not None:
+            if refused is not None:
+                refused.append(RefusedLine(line.balance_txn_id, why))
             continue
         yield line._replace(tenant_id=tenant_id)
 

@@ -14,8 +14,17 @@ transactions reconciliation reads, one journal transaction per balance transacti
 - Stripe's own fees billed on the balance (``stripe_fee``, ``network_cost``, ...):
   stripe_clearing against psp_fee_expense;
 - reserves held or released: stripe_clearing against stripe_reserve;
-- adjustments (disputes and their reversals, other adjustments): stripe_clearing against
-  suspense, for finance to classify (a dispute's fee is its ``fee``, booked as above).
+- disputes: the disputed amount Stripe withdrew, Dr disputed_funds / Cr stripe_clearing;
+  a dispute won (``dispute_reversal``) puts it back, Dr stripe_clearing / Cr
+  disputed_funds; a dispute lost is cleared by escrow's ``chargeback`` refund (Dr
+  escrow_held / Cr disputed_funds); the dispute's fee is its ``fee``, booked as above;
+- transfer reversals (``transfer_reversal``, ``reversal``, the API's ``transfer_refund``,
+  ``transfer_cancel``, ``transfer_failure``): money pulled back from a supplier's connected
+  account is owed to the supplier again, Dr stripe_clearing / Cr supplier_payable;
+- refund failures (``refund_failure``, in the API and in reports: a refund that failed, the
+  money back on the balance): the refund escrow booked did not reach the buyer, owed it
+  still, Dr stripe_clearing / Cr refunds_payable;
+- other adjustments: stripe_clearing against suspense, for finance to classify.
 
 The clearing lines carry the source object id (charge, payout, dispute...) as
 ``external_ref``. The source event id of each booking is derived from the balance
@@ -30,10 +39,13 @@ from uuid import UUID, uuid5
 
 from services.ledger.domain.chart import (
     BANK,
+    DISPUTED_FUNDS,
     PAYOUTS_IN_TRANSIT,
     PSP_FEE_EXPENSE,
+    REFUNDS_PAYABLE,
     STRIPE_CLEARING,
     STRIPE_RESERVE,
+    SUPPLIER_PAYABLE,
     SUSPENSE,
 )
 from services.ledger.domain.journal import JournalDraft, Line
@@ -52,10 +64,18 @@ RESERVES = frozenset({
     "payout_minimum_balance_hold", "payout_minimum_balance_release",
     "connect_reserved_funds", "payment_network_reserved_funds",
 })  # fmt: skip
-ADJUSTMENTS = frozenset({"adjustment", "dispute", "dispute_reversal", "other_adjustment"})
+DISPUTES = frozenset({"dispute", "dispute_reversal"})
+TRANSFER_REVERSALS = frozenset({
+    "transfer_reversal", "reversal", "transfer_refund", "transfer_cancel", "transfer_failure",
+})  # fmt: skip
+REFUND_FAILURES = frozenset({"refund_failure"})
+ADJUSTMENTS = frozenset({"adjustment", "other_adjustment"})
 # Their gross is booked here; every other type's gross is booked by an event (charge,
 # payment, refund, transfer...) and is what reconciliation matches.
-SELF_BOOKED = PAYOUTS | PAYOUT_RETURNS | STRIPE_FEES | RESERVES | ADJUSTMENTS
+SELF_BOOKED = (
+    PAYOUTS | PAYOUT_RETURNS | STRIPE_FEES | RESERVES | DISPUTES | TRANSFER_REVERSALS
+    | REFUND_FAILURES | ADJUSTMENTS
+)  # fmt: skip
 # The money a buyer paid for an order through Stripe, and what went back: the lines that
 # count, by the order their metadata names, in the three-way check.
 GROSS_BY_ORDER = frozenset({"charge", "payment", "refund", "payment_refund"})
@@ -77,6 +97,9 @@ def movement(tenant_id: str, line: StripeLine, arrived: bool = False) -> Journal
             else (BANK.code if arrived else PAYOUTS_IN_TRANSIT.code) if kind in PAYOUT_RETURNS
             else PSP_FEE_EXPENSE.code if kind in STRIPE_FEES
             else STRIPE_RESERVE.code if kind in RESERVES
+            else DISPUTED_FUNDS.code if kind in DISPUTES
+            else SUPPLIER_PAYABLE.code if kind in TRANSFER_REVERSALS
+            else REFUNDS_PAYABLE.code if kind in REFUND_FAILURES
             else SUSPENSE.code
         )  # fmt: skip
         lines += [Line(SC, c, line.amount, external_ref=ref), Line(other, c, -line.amount)]

@@ -21,7 +21,9 @@ from services.ledger.domain.breaks import (
     BulkResolveRefused,
     MatchRules,
     NoPendingResolution,
+    NoPendingThreshold,
     NotAFinanceUser,
+    ThresholdChange,
 )
 from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import RunWindow, StripeLine
@@ -241,15 +243,63 @@ async def matching_rules(uow: AbstractLedgerUnitOfWork, caller: Caller) -> list[
     return [found[c] for c in sorted(found)]
 
 
+@dataclass(frozen=True)
+class RulesSet:
+    """The rules in force, and a raise of their threshold waiting for a checker."""
+
+    rules: MatchRules
+    pending: ThresholdChange | None = None
+
+
 async def set_matching_rules(
     uow: AbstractLedgerUnitOfWork, caller: Caller, rules: MatchRules, now: datetime,
-    before_commit: BeforeCommit[MatchRules] = None,
-) -> MatchRules:  # fmt: skip
+    before_commit: BeforeCommit[RulesSet] = None,
+) -> RulesSet:  # fmt: skip
+    """Set one currency's rules. A raise of the approval threshold does not apply: it
+    waits for a finance user other than the caller (``approve_threshold``), the threshold
+    in force staying as it was; a lower or equal one applies at once and drops any raise
+    waiting."""
     async with uow:
-        await uow.break_work.set_rules(caller.tenant_id, rules, caller.actor, now)
-        _done(before_commit, rules)
+        work = uow.break_work
+        current = (await work.rules(caller.tenant_id)).get(rules.currency)
+        pending = None
+        if rules_of.raises_threshold(current, rules):
+            kept = current.approval_threshold if current else 0
+            pending = ThresholdChange(rules.currency, rules.approval_threshold, caller.actor, now)
+            rules = replace(rules, approval_threshold=kept)
+        await work.set_rules(caller.tenant_id, rules, caller.actor, now)
+        await work.set_pending_threshold(caller.tenant_id, rules.currency, pending)
+        result = _done(before_commit, RulesSet(rules, pending))
         await uow.commit()
-    return rules
+    return result
+
+
+async def approve_threshold(
+    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, now: datetime,
+    before_commit: BeforeCommit[RulesSet] = None,
+) -> RulesSet:  # fmt: skip
+    """A second finance user approves the raise of ``currency``'s threshold: it applies.
+    Its maker approving it is ``SameUserApproval``."""
+    async with uow:
+        work = uow.break_work
+        change = (await work.pending_thresholds(caller.tenant_id)).get(currency)
+        current = (await work.rules(caller.tenant_id)).get(currency)
+        if change is None or current is None:
+            raise NoPendingThreshold(f"no raise of the {currency} threshold waits for approval")
+        rules_of.check_checker(change.maker, caller.actor)
+        rules = replace(current, approval_threshold=change.threshold)
+        await work.set_rules(caller.tenant_id, rules, caller.actor, now)
+        await work.set_pending_threshold(caller.tenant_id, currency, None)
+        result = _done(before_commit, RulesSet(rules))
+        await uow.commit()
+    return result
+
+
+async def pending_thresholds(
+    uow: AbstractLedgerUnitOfWork, caller: Caller
+) -> dict[str, ThresholdChange]:
+    async with uow:
+        return await uow.break_work.pending_thresholds(caller.tenant_id)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
     ClearingBalance,
     EscrowHeld,
+    Refusal,
+    RefusedLine,
     RunWindow,
     StripeLine,
     in_scope,
@@ -30,7 +32,7 @@ from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
 from services.ledger.service_layer.records import BreakRecord, TransactionRecord
-from services.ledger.service_layer.stripe import StripeBalance
+from services.ledger.service_layer.stripe import StripeAccounts, StripeBalance
 from services.ledger.service_layer.unit_of_work import (
     AbstractLedgerUnitOfWork,
     Progress,
@@ -137,6 +139,7 @@ class RunResult:
     booked: int = 0  # balance transactions booked from Stripe by this run (fees, payouts...)
     balances: tuple[ClearingBalance, ...] = ()
     window: RunWindow = field(default_factory=RunWindow)
+    refused: tuple[RefusedLine, ...] = ()  # lines in the window not the tenant's: not booked
 
 
 async def stripe_lines(
@@ -196,15 +199,22 @@ async def run_in(
     rec = uow.reconciliation
     run_id = await rec.start_run(tenant, source, caller.actor)
     staged = booked = 0
+    refused: list[RefusedLine] = []
     if lines is not None:
-        staged = await rec.stage(run_id, in_scope(lines, tenant, window), progress)
+        own = await uow.stripe_books.account_of(tenant) is not None
+        mine = list(in_scope(lines, tenant, window, own, refused))
+        # a balance transaction another tenant's run recorded is that tenant's
+        taken = await uow.stripe_books.claimed(tenant, [x.balance_txn_id for x in mine])
+        refused += [RefusedLine(x, Refusal.OTHER_TENANT) for x in sorted(taken)]
+        kept = (x for x in mine if x.balance_txn_id not in taken)
+        staged = await rec.stage(run_id, kept, progress)
         booked = await _book_stripe(uow, tenant, run_id, now)
     counts = await rec.match(
         tenant, run_id, now, stripe=lines is not None, window=window, escrow=escrow
     )
     balances = await uow.stripe_books.balances(tenant, window.end or now)
     await rec.finish(run_id, staged, booked, window, balances)
-    return RunResult(run_id, staged, counts, booked, tuple(balances), window)
+    return RunResult(run_id, staged, counts, booked, tuple(balances), window, tuple(refused))
 
 
 async def _book_stripe(
@@ -251,9 +261,14 @@ async def set_stripe_account(
     uow: AbstractLedgerUnitOfWork,
     caller: Caller,
     account: str,
+    accounts: StripeAccounts,
     before_commit: Callable[[], object] | None = None,
 ) -> None:
-    """The tenant's own (connected) Stripe account: its runs read that account only."""
+    """The tenant's own (connected) Stripe account: its runs read that account only. The
+    account must be one the platform's Stripe key can read (``StripeAccountUnknown``),
+    asked before the transaction opens, and no other tenant's (``StripeAccountTaken``);
+    the binding records who made it and when."""
+    await accounts.verify(account)
     async with uow:
         await uow.stripe_books.set_account(caller.tenant_id, account, caller.actor)
         if before_commit is not None:

@@ -28,5 +28,12 @@ class StripeAccountTaken(Exception):
         super().__init__(f"Stripe account {account} belongs to another tenant")
 
 
+class StripeAccountUnknown(Exception):
+    """Stripe knows no such account for the platform's key: nothing to bind."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"Stripe has no account {account} the platform can read")
+
+
 class EscrowUnreadable(Exception):
     """Escrow could not say what it holds (refused, unreachable, or an answer not its own)."""

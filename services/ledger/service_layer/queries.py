@@ -123,10 +123,13 @@ async def breaks(
         return await uow.reconciliation.breaks(caller.tenant_id, status, kind, page)
 
 
-async def stripe_account(uow: AbstractLedgerUnitOfWork, caller: Caller) -> str | None:
-    """The tenant's own Stripe account its runs read (None: the platform account)."""
+async def stripe_account(
+    uow: AbstractLedgerUnitOfWork, caller: Caller
+) -> tuple[str, str, datetime] | None:
+    """The tenant's own Stripe account its runs read, who bound it and when (None: the
+    platform account)."""
     async with uow:
-        return await uow.stripe_books.account_of(caller.tenant_id)
+        return await uow.stripe_books.binding(caller.tenant_id)
 
 
 async def export_journal(

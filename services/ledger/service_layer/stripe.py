@@ -22,3 +22,10 @@ class StripeBalance(Protocol):
         ``account`` (``Stripe-Account`` header), or without one, those of the platform
         account whose source object's metadata names ``tenant_id``. ``StripeUnreadable``
         when Stripe refuses or cannot be reached."""
+
+
+class StripeAccounts(Protocol):
+    async def verify(self, account: str) -> None:
+        """That ``account`` is a Stripe account the platform's key can read (a connected
+        account of the platform): ``StripeAccountUnknown`` when Stripe says there is no
+        such account, ``StripeUnreadable`` when Stripe refuses or cannot be reached."""

@@ -27,7 +27,7 @@ from services.ledger.adapters import repositories as sql
 from services.ledger.adapters.break_work import SqlBreakWork
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
-from services.ledger.domain.breaks import MatchRules
+from services.ledger.domain.breaks import MatchRules, ThresholdChange
 from services.ledger.domain.chain import BookHead, ChainReport, Check, Published
 from services.ledger.domain.fx import ClosingRate, OpenHeld
 from services.ledger.domain.journal import JournalDraft, Posted
@@ -167,6 +167,14 @@ class BreakWork(Protocol):
 
     async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
 
+    async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
+        """The raises of approval thresholds waiting for a checker, by currency."""
+
+    async def set_pending_threshold(
+        self, tenant_id: str, currency: str, change: ThresholdChange | None
+    ) -> None:
+        """Keep (None: drop) the currency's pending raise; its rules row exists."""
+
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         """The tenant's breaks among ``break_ids``, locked until the unit of work ends."""
 
@@ -200,8 +208,14 @@ class StripeBooks(Protocol):
 
     async def account_of(self, tenant_id: str) -> str | None: ...
 
+    async def binding(self, tenant_id: str) -> tuple[str, str, datetime] | None:
+        """The tenant's Stripe account, who bound it and when."""
+
     async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
         """``StripeAccountTaken`` when another tenant has that account."""
+
+    async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
+        """Those of the balance transactions recorded for another tenant already."""
 
     async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
         """Record the run's staged lines; those never seen before (each id once, ever)."""

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.adapters import queries
@@ -95,3 +96,18 @@ async def natural(
         if account is None:
             return 0
         return natural_balance(code, await queries.balance(conn, account.id, as_of))
+
+
+# stripe-mock answers every account with its one fixture balance transaction; in Stripe an
+# id is one account's, and the ledger gives an id to the first tenant that records it.
+STRIPE_MOCK_TXN = "txn_1PgaxNB7WZ01zgkWEV3TLf40"
+
+
+async def forget_stripe_mock_line(engine: AsyncEngine) -> None:
+    """Forget which tenant recorded stripe-mock's one line (an earlier test's): a test
+    reading it as its tenant's own account's line starts as that account would."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("DELETE FROM stripe_balance_transactions WHERE balance_txn_id = :id"),
+            {"id": STRIPE_MOCK_TXN},
+        )

@@ -29,7 +29,9 @@ async def _breaks(api: Api, ledger: AsyncEngine) -> dict[str, int]:
     t = api.tenant
     await post(ledger, funded(t, "A", 10_000, 10_000, stripe_charge_id="ch_A", at=JUNE_1),
                funded(t, "B", 5_000, 5_000, stripe_charge_id="ch_B", at=JUNE_1))  # fmt: skip
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
+    await _run(
+        api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant)
+    )
     rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
     return {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
 
@@ -81,7 +83,14 @@ async def test_maker_checker_and_the_linked_adjustment(
     bob = await _bob(api, identity)
     r = await api.client.put("/v1/ledger/reconciliation/rules/USD",
                              json={"approval_threshold": 20})  # fmt: skip
-    assert r.status_code == 200 and r.json()["approval_threshold"] == 20
+    # a raise of the threshold waits for a second finance user: Alice cannot approve it
+    assert r.status_code == 200 and r.json()["approval_threshold"] == 0, r.text
+    assert r.json()["pending_threshold"]["approval_threshold"] == 20
+    own = await api.client.post("/v1/ledger/reconciliation/rules/USD/approve")
+    assert own.status_code == 403 and own.json()["error"]["code"] == "same_user_approval"
+    r = await api.client.post("/v1/ledger/reconciliation/rules/USD/approve", headers=bob)
+    assert r.status_code == 200 and r.json()["approval_threshold"] == 20, r.text
+    assert r.json()["pending_threshold"] is None
     b = found["B"]
     body = {"reason": "Stripe fee on ch_B not booked",
             "adjustment": {"memo": "PSP fee", "lines": FEE_LINES}}  # fmt: skip
@@ -110,7 +119,9 @@ async def test_maker_checker_and_the_linked_adjustment(
     twice = await api.client.post(f"{BREAKS}/{b}/resolutions/approve", headers=bob)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "no_pending_resolution"
     # The fee booked, the next run matches ch_B; the resolved break stays resolved.
-    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00")))
+    await _run(
+        api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"), tenant=api.tenant)
+    )
     row = next(
         x for x in (await api.client.get(BREAKS, params={"status": "resolved"})).json()["data"]
     )
@@ -120,6 +131,24 @@ async def test_maker_checker_and_the_linked_adjustment(
                                               {**FEE_LINES[1], "credit": 20}]}}  # fmt: skip
     r = await api.client.post(f"{BREAKS}/{found['A']}/resolutions", json=small)
     assert r.json()["resolution"]["status"] == "applied" and r.json()["transaction"]["id"]
+
+
+async def test_raising_the_threshold_then_resolving_alone_is_refused(
+    api: Api, ledger: AsyncEngine, identity: AsyncEngine
+) -> None:
+    """The defect: a finance user raised the threshold above an adjustment, then resolved
+    alone. The raise waits for a second user; meanwhile the adjustment waits too."""
+    found = await _breaks(api, ledger)
+    r = await api.client.put("/v1/ledger/reconciliation/rules/USD",
+                             json={"approval_threshold": 1_000_000})  # fmt: skip
+    assert r.status_code == 200 and r.json()["approval_threshold"] == 0
+    listed = (await api.client.get("/v1/ledger/reconciliation/rules")).json()
+    assert listed[0]["pending_threshold"]["maker"].startswith("apikey:")
+    body = {"reason": "write off", "adjustment": {"memo": "PSP fee", "lines": FEE_LINES}}
+    r = await api.client.post(f"{BREAKS}/{found['B']}/resolutions", json=body)
+    assert r.status_code == 201 and r.json()["resolution"]["status"] == "pending_approval"
+    nothing = await api.client.post("/v1/ledger/reconciliation/rules/EUR/approve")
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "no_pending_threshold"
 
 
 async def test_two_checkers_at_once_post_one_adjustment(
@@ -168,7 +197,7 @@ async def test_bulk_resolve_is_all_or_nothing(api: Api, ledger: AsyncEngine) -> 
 
 async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEngine) -> None:
     found = await _breaks(api, ledger)
-    stripe = report(("ch_A", "charge", "99.99"), ("ch_B", "charge", "49.70"))
+    stripe = report(("ch_A", "charge", "99.99"), ("ch_B", "charge", "49.70"), tenant=api.tenant)
 
     async def state() -> list[Any]:
         async with ledger.connect() as conn:
@@ -191,6 +220,7 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
     assert r.status_code == 200
     assert (await api.client.get("/v1/ledger/reconciliation/rules")).json() == [{
         "currency": "USD", "amount_tolerance": 30, "date_window_days": 1, "approval_threshold": 0,
+        "pending_threshold": None,
     }]  # fmt: skip
     dry = await _run(api, stripe, "dry-runs")
     assert dry["counts"]["matched"] == 2 and dry["opened"] == []
@@ -201,7 +231,7 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
     # A window the dates miss: the same amounts are a date_mismatch.
     await api.client.put("/v1/ledger/reconciliation/rules/USD",
                          json={"amount_tolerance": 30, "date_window_days": 0})  # fmt: skip
-    late = report(("ch_A", "charge", "100.00")).replace(
+    late = report(("ch_A", "charge", "100.00"), tenant=api.tenant).replace(
         "2026-06-01 10:00:00", "2026-06-03 10:00:00"
     )
     dry = await _run(api, late, "dry-runs")

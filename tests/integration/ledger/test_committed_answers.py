@@ -59,7 +59,7 @@ async def test_reconciliation_run_and_break_work(
     await post(ledger, funded(api.tenant, "A", 10_000, 10_000, stripe_charge_id="ch_A"))
     run = await twice(
         api, monkeypatch, "/v1/ledger/reconciliation/runs", params={"source": "csv"},
-        content=report(("ch_A", "charge", "100.00"), ("ch_X", "charge", "5.00")).encode(),
+        content=report(("ch_A", "charge", "100.00"), ("ch_X", "charge", "5.00"), tenant=api.tenant).encode(),
         headers={"Content-Type": "text/csv"},
     )  # fmt: skip
     assert run.status_code == 201 and run.json()["missing_in_ledger"] == 1

@@ -11,15 +11,18 @@ from typer.testing import CliRunner
 
 from services.ledger.entrypoints.cli import app
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post, refunded
+from tests.integration.ledger.helpers import forget_stripe_mock_line, funded, post, refunded
 
 HEADER = "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee,net\n"
+TENANT_HEADER = HEADER.replace(",net\n", ",net,payment_metadata[tenant_id]\n")
 
 
-def report(*rows: tuple[str, str, str]) -> str:
-    """A Stripe itemised balance report: (source id, category, gross in major units)."""
-    return HEADER + "".join(
-        f"txn_{i},2026-06-01 10:00:00,{src},{cat},usd,{gross},0.30,{gross}\n"
+def report(*rows: tuple[str, str, str], tenant: str) -> str:
+    """A Stripe itemised balance report of the platform account, with the tenant on each
+    payment's metadata: (source id, category, gross in major units). Balance transaction
+    ids are global (one tenant's each): these are the tenant's own."""
+    return TENANT_HEADER + "".join(
+        f"txn_{tenant}_{i},2026-06-01 10:00:00,{src},{cat},usd,{gross},0.30,{gross},{tenant}\n"
         for i, (src, cat, gross) in enumerate(rows)
     )
 
@@ -55,6 +58,7 @@ async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngin
         ("ch_B", "charge", "49.99"),  # one cent short
         ("ch_D", "charge", "7.00"),  # no event booked it
         ("ch_E", "charge", "20.00"),
+        tenant=t,
     )
     counts = await _run_csv(api, stripe)
     assert {k: counts[k] for k in ("matched", "missing_in_ledger", "missing_in_stripe",
@@ -86,7 +90,8 @@ async def test_every_kind_of_break_and_their_states(api: Api, ledger: AsyncEngin
     await post(ledger, funded(t, "D", 700, 700, stripe_charge_id="ch_D"))
     counts = await _run_csv(api, report(("ch_A", "charge", "100.00"), ("re_A", "refund", "-20.00"),
                                        ("ch_B", "charge", "49.99"), ("ch_C", "charge", "30.00"),
-                                       ("ch_D", "charge", "7.00"), ("ch_E", "charge", "20.00")))  # fmt: skip
+                                       ("ch_D", "charge", "7.00"), ("ch_E", "charge", "20.00"),
+                                       tenant=api.tenant))  # fmt: skip
     assert counts["matched"] == 5 and counts["amount_mismatch"] == 1
     assert set(await _open(api)) == {("escrow_held_mismatch", "E")}
     resolved = (
@@ -123,6 +128,7 @@ async def test_pulls_balance_transactions_from_stripe(api: Api, ledger: AsyncEng
         json={"account_id": f"acct_{uuid.uuid4().hex[:16]}"},
     )
     assert r.status_code == 200, r.text
+    await forget_stripe_mock_line(ledger)
     r = await api.client.post("/v1/ledger/reconciliation/runs", params={"source": "stripe"})
     assert r.status_code == 201, r.text
     assert (r.json()["stripe_rows"], r.json()["matched"], r.json()["missing_in_ledger"]) == (
@@ -144,7 +150,7 @@ async def test_cli_reconciles_a_report_file(
 ) -> None:
     await post(ledger, funded(tenant, "A", 10_000, 10_000, stripe_charge_id="ch_A"))
     path = tmp_path / "report.csv"
-    path.write_text(report(("ch_A", "charge", "100.00"), ("ch_Z", "charge", "1.00")))
+    path.write_text(report(("ch_A", "charge", "100.00"), ("ch_Z", "charge", "1.00"), tenant=tenant))
     url = ledger.url.render_as_string(hide_password=False)
     args = ["reconcile", "--tenant", tenant, "--csv", str(path), "--database-url", url]
     env = {"TRADEFLOW_ENVIRONMENT": "test"}  # the CLI builds its own Settings
@@ -159,7 +165,7 @@ async def test_a_balance_transaction_listed_twice_counts_once(
     """Overlapping report exports (or a report pasted twice) repeat balance transactions;
     summing the copies would turn a matched charge into a false amount mismatch."""
     await post(ledger, funded(api.tenant, "A", 10_000, 10_000, stripe_charge_id="ch_A"))
-    once = report(("ch_A", "charge", "100.00"))
+    once = report(("ch_A", "charge", "100.00"), tenant=api.tenant)
     twice = once + once.split("\n", 1)[1]
     counts = await _run_csv(api, twice)
     assert (counts["stripe_rows"], counts["matched"], counts["amount_mismatch"]) == (1, 1, 0)

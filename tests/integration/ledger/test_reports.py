@@ -3,13 +3,19 @@ assets = liabilities + equity + net income, the previous period, period close, C
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from click.testing import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from services.ledger.entrypoints.cli import app as cli_app
 from tests.integration.ledger.conftest import Api
 from tests.integration.ledger.helpers import funded, post, refunded, released
 from tests.support.keys import new_key
@@ -157,3 +163,40 @@ async def test_refusals(api: Api, identity: AsyncEngine) -> None:
     platform = await new_key(identity, api.tenant, ["platform"], "p")
     r = await api.client.get(path, params=JUNE_Q, headers={"Authorization": f"Bearer {platform}"})
     assert r.status_code == 403
+
+
+async def test_the_cli_writes_each_report_in_each_format_to_a_file(
+    api: Api, ledger: AsyncEngine, tmp_path: Path
+) -> None:
+    """``tradeflow ledger report``: the API's figures, written to --out (json, csv, pdf)."""
+    await _book(api, ledger)
+    url = ledger.url.render_as_string(hide_password=False)
+    env = {"TRADEFLOW_ENVIRONMENT": "test"}
+
+    async def cli(*args: str) -> Result:
+        base = ["report", *args, "--tenant", api.tenant, "--currency", "usd",
+                "--from", "2026-06-01T00:00:00", "--to", "2026-07-01T00:00:00+00:00",
+                "--database-url", url]  # fmt: skip
+        return await asyncio.to_thread(CliRunner().invoke, cli_app, base, env=env)
+
+    done = await cli("balance-sheet", "--format", "json", "--out", str(tmp_path / "b.json"))
+    assert done.exit_code == 0, done.output
+    sheet = json.loads((tmp_path / "b.json").read_text())
+    api_sheet = (await api.client.get("/v1/ledger/reports/balance-sheet", params=JUNE_Q)).json()
+    assert sheet == api_sheet and sheet["closing_difference"] == 0
+    done = await cli("income-statement", "--format", "csv", "--out", str(tmp_path / "i.csv"))
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / "i.csv").read_text(encoding="utf-8-sig")
+    assert "net_income,net_income,,Net income,USD,40000,78000,-38000" in text
+    done = await cli("balance-sheet", "--format", "pdf", "--out", str(tmp_path / "b.pdf"))
+    assert done.exit_code == 0, done.output
+    pdf = (tmp_path / "b.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and "96,180.00" in pdf_text(pdf)
+    # a reversed period is refused and writes nothing
+    bad = await asyncio.to_thread(
+        CliRunner().invoke, cli_app,
+        ["report", "income-statement", "--tenant", api.tenant, "--currency", "USD",
+         "--from", "2026-07-01", "--to", "2026-06-01", "--out", str(tmp_path / "x.json"),
+         "--database-url", url], env=env,
+    )  # fmt: skip
+    assert bad.exit_code == 2 and not (tmp_path / "x.json").exists()

@@ -21,8 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ledger.adapters.stripe_source import StripeConnectedAccounts
+from services.ledger.service_layer.errors import StripeUnreadable
+from shared.settings import Settings
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, natural, post, refunded, released
+from tests.integration.ledger.helpers import (
+    STRIPE_MOCK_TXN,
+    forget_stripe_mock_line,
+    funded,
+    natural,
+    post,
+    refunded,
+    released,
+)
 from tests.support.keys import new_key
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stripe"
@@ -50,6 +61,17 @@ async def run(api: Api, body: str, **params: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+async def own_account(api: Api) -> str:
+    """Bind the tenant's own connected account: its report (which names no tenant, as a
+    connected account's does not) is then the tenant's."""
+    account = f"acct_{uuid.uuid4().hex[:16]}"
+    r = await api.client.put(
+        "/v1/ledger/reconciliation/stripe-account", json={"account_id": account}
+    )
+    assert r.status_code == 200, r.text
+    return account
+
+
 async def book_connected_events(ledger: AsyncEngine, t: str) -> None:
     """What escrow's events booked of the connected-account report's money."""
     await post(
@@ -70,6 +92,7 @@ async def test_every_stripe_movement_is_booked_once_and_clearing_equals_the_bala
 ) -> None:
     t = api.tenant
     await book_connected_events(ledger, t)
+    await own_account(api)
     report = fixture("connected_account_itemized.csv")
     first = await run(api, report)
     # fees of 3 lines, dispute, 2 payouts, the failed payout, reserve, Radar fee; po_1 arrived
@@ -85,7 +108,8 @@ async def test_every_stripe_movement_is_booked_once_and_clearing_equals_the_bala
     assert await natural(ledger, t, "bank") == 30_000  # po_1 arrived; po_2 failed
     assert await natural(ledger, t, "payouts_in_transit") == 0
     assert await natural(ledger, t, "stripe_reserve") == 5_000
-    assert await natural(ledger, t, "suspense") == -20_000  # the dispute, to classify
+    assert await natural(ledger, t, "disputed_funds") == 20_000  # withdrawn by the dispute
+    assert await natural(ledger, t, "suspense") == 0
     assert await natural(ledger, t, "stripe_clearing") == 18_840
 
     again = await run(api, report)  # the same report, or an overlapping one: nothing twice
@@ -102,9 +126,35 @@ async def test_every_stripe_movement_is_booked_once_and_clearing_equals_the_bala
     assert (stored.booked, stored.balances) == (9, first["balances"])
 
 
+async def test_disputes_transfer_reversals_and_refund_failures_are_booked_and_reconcile(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    t, n = api.tenant, uuid.uuid4().hex[:10]
+    report = (
+        "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
+        "payment_metadata[tenant_id]\n"
+        f"txn_{n}_d,2026-06-02 00:00:00,usd,-200.00,15.00,dispute,du_{n},{t}\n"
+        f"txn_{n}_w,2026-06-09 00:00:00,usd,200.00,0.00,dispute_reversal,du_{n},{t}\n"
+        f"txn_{n}_t,2026-06-03 00:00:00,usd,60.00,0.00,transfer_reversal,trr_{n},{t}\n"
+        f"txn_{n}_r,2026-06-04 00:00:00,usd,10.00,0.00,refund_failure,re_{n},{t}\n"
+    )
+    first = await run(api, report)
+    assert (first["stripe_rows"], first["booked"], first["missing_in_ledger"]) == (4, 4, 0)
+    assert first["balances"] == [
+        {"currency": "USD", "ledger_clearing": 5_500, "stripe_balance": 5_500, "difference": 0}
+    ]
+    assert await natural(ledger, t, "disputed_funds") == 0  # withdrawn, then won back
+    assert await natural(ledger, t, "psp_fee_expense") == 1_500  # the dispute fee
+    assert await natural(ledger, t, "supplier_payable") == 6_000
+    assert await natural(ledger, t, "refunds_payable") == 1_000
+    again = await run(api, report)
+    assert (again["booked"], again["balances"]) == (0, first["balances"])
+
+
 async def test_bookings_are_in_statements_dated_by_stripe(api: Api, ledger: AsyncEngine) -> None:
     t = api.tenant
     await book_connected_events(ledger, t)
+    await own_account(api)
     await run(api, fixture("connected_account_itemized.csv"))
     accounts = (await api.client.get("/v1/ledger/accounts", params={"code": "bank"})).json()
     statement = (await api.client.get(f"/v1/ledger/accounts/{accounts[0]['id']}/statement")).json()
@@ -121,6 +171,7 @@ async def test_bookings_are_in_statements_dated_by_stripe(api: Api, ledger: Asyn
 async def test_a_balance_transaction_is_recorded_once_by_the_database(
     api: Api, ledger: AsyncEngine
 ) -> None:
+    await own_account(api)
     await run(api, fixture("connected_account_itemized.csv"))
     async with ledger.connect() as conn:
         txn = (
@@ -168,6 +219,7 @@ async def test_runs_of_two_tenants_never_see_each_others_lines(
 async def test_a_run_sees_only_its_window(api: Api, ledger: AsyncEngine) -> None:
     t = api.tenant
     await book_connected_events(ledger, t)
+    await own_account(api)
     report = fixture("connected_account_itemized.csv")
     first_week = await run(api, report, **{"from": "2026-06-01T00:00:00Z",
                                            "to": "2026-06-07T00:00:00Z"})  # fmt: skip
@@ -194,24 +246,69 @@ async def test_a_window_that_ends_before_it_starts_is_refused(api: Api) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_window", r.text
 
 
-async def test_stripe_pulls_read_the_tenants_own_account_only(api: Api) -> None:
+async def test_stripe_pulls_read_the_tenants_own_account_only(
+    api: Api, ledger: AsyncEngine
+) -> None:
     # stripe-mock answers every list with its one fixture, a 1.00 USD charge whose source
     # names no tenant: the platform account has nothing of this tenant's ...
     r = await api.client.post("/v1/ledger/reconciliation/runs", params={"source": "stripe"})
     assert r.status_code == 201 and r.json()["stripe_rows"] == 0, r.text
     # ... while its own connected account (Stripe-Account header) is all its own.
-    r = await api.client.put(
-        "/v1/ledger/reconciliation/stripe-account",
-        json={"account_id": f"acct_{uuid.uuid4().hex[:16]}"},
-    )
-    assert r.status_code == 200, r.text
+    account = await own_account(api)
     got = await api.client.get("/v1/ledger/reconciliation/stripe-account")
-    assert got.json() == r.json() and got.json()["account_id"].startswith("acct_")
+    assert got.json()["account_id"] == account
+    await forget_stripe_mock_line(ledger)
     r = await api.client.post(
         "/v1/ledger/reconciliation/runs",
         params={"source": "stripe", "from": "2009-01-01T00:00:00Z"},
     )
     assert r.status_code == 201 and r.json()["stripe_rows"] == 1, r.text
+    # Another tenant's account listing that same balance transaction id does not take it.
+    other = await new_key(api.identity, f"o-{uuid.uuid4().hex[:12]}", ["finance"], "eve")
+    api.client.headers["Authorization"] = f"Bearer {other}"
+    await own_account(api)
+    r = await api.client.post(
+        "/v1/ledger/reconciliation/runs",
+        params={"source": "stripe", "from": "2009-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["stripe_rows"], r.json()["booked"], r.json()["refused"]) == (
+        0, 0, [{"balance_txn_id": STRIPE_MOCK_TXN, "code": "other_tenant"}],
+    )  # fmt: skip
+
+
+async def test_a_report_without_tenant_columns_is_refused_without_an_own_account(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    """The defect: a report naming no tenant, sent by a tenant without a connected account,
+    took every line (balance transaction ids are global: the first tenant to load won)."""
+    report = fixture("connected_account_itemized.csv")
+    r = await api.client.post(
+        "/v1/ledger/reconciliation/runs", params={"source": "csv"}, content=report.encode()
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "report_not_attributable"
+    async with ledger.connect() as conn:
+        seen = await conn.scalar(
+            sa.text("SELECT count(*) FROM stripe_balance_transactions WHERE tenant_id = :t"),
+            {"t": api.tenant},
+        )
+        runs = await conn.scalar(
+            sa.text("SELECT count(*) FROM recon_runs WHERE tenant_id = :t"), {"t": api.tenant}
+        )
+    assert (seen, runs) == (0, 0)
+    # bound to its own account, the tenant's report is its own; another tenant (with an
+    # account of its own) sending the same file gets none of its lines
+    await own_account(api)
+    mine = await run(api, report)
+    assert (mine["stripe_rows"], mine["booked"], mine["refused"]) == (10, 9, [])
+    other = await new_key(api.identity, f"o-{uuid.uuid4().hex[:12]}", ["finance"], "eve")
+    api.client.headers["Authorization"] = f"Bearer {other}"
+    await own_account(api)
+    theirs = await run(api, report)
+    assert (theirs["stripe_rows"], theirs["booked"], theirs["missing_in_ledger"]) == (0, 0, 0)
+    assert {x["code"] for x in theirs["refused"]} == {"other_tenant"}
+    assert len(theirs["refused"]) == 10
 
 
 async def test_a_stripe_account_is_one_tenants(api: Api) -> None:
@@ -226,6 +323,20 @@ async def test_a_stripe_account_is_one_tenants(api: Api) -> None:
         headers={"Authorization": f"Bearer {other}"},
     )  # fmt: skip
     assert r.status_code == 409 and r.json()["error"]["code"] == "stripe_account_taken", r.text
+
+
+async def test_a_binding_is_asked_of_stripe_and_records_who_and_when(
+    api: Api, settings: Settings
+) -> None:
+    account = await own_account(api)  # stripe-mock answers GET /v1/accounts/{id} for any id
+    got = (await api.client.get("/v1/ledger/reconciliation/stripe-account")).json()
+    assert got["account_id"] == account and got["set_by"].startswith("apikey:")
+    assert got["set_at"] is not None
+    # the real adapter: stripe-mock reads the account; a Stripe that cannot be asked binds
+    # nothing (the route answers 502 payment_provider_error)
+    await StripeConnectedAccounts("sk_test_tradeflow123", settings.stripe_api_base).verify(account)
+    with pytest.raises(StripeUnreadable):
+        await StripeConnectedAccounts("sk_test_tradeflow123", "http://127.0.0.1:9").verify(account)
 
 
 @pytest.mark.parametrize("path", ["runs", "dry-runs"])

@@ -19,13 +19,13 @@ NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
 AT = datetime(2026, 6, 2, tzinfo=UTC)
 REPORT = (
     "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
-    "payment_metadata[order_id]\n"
-    "txn_{t}_A,2026-06-02 00:00:00,usd,1000.00,0.00,charge,ch_A,A\n"
-    "txn_{t}_B,2026-06-02 00:00:00,usd,500.00,0.00,charge,ch_B,B\n"
-    "txn_{t}_Br,2026-06-03 00:00:00,usd,-100.00,0.00,refund,re_B,B\n"
-    "txn_{t}_C,2026-06-02 00:00:00,usd,300.00,0.00,charge,ch_C,C\n"
-    "txn_{t}_D,2026-06-02 00:00:00,usd,200.00,0.00,charge,ch_D,D\n"
-    "txn_{t}_E,2026-06-02 00:00:00,usd,70.00,0.00,charge,ch_E,E\n"
+    "payment_metadata[order_id],payment_metadata[tenant_id]\n"
+    "txn_{t}_A,2026-06-02 00:00:00,usd,1000.00,0.00,charge,ch_A,A,{t}\n"
+    "txn_{t}_B,2026-06-02 00:00:00,usd,500.00,0.00,charge,ch_B,B,{t}\n"
+    "txn_{t}_Br,2026-06-03 00:00:00,usd,-100.00,0.00,refund,re_B,B,{t}\n"
+    "txn_{t}_C,2026-06-02 00:00:00,usd,300.00,0.00,charge,ch_C,C,{t}\n"
+    "txn_{t}_D,2026-06-02 00:00:00,usd,200.00,0.00,charge,ch_D,D,{t}\n"
+    "txn_{t}_E,2026-06-02 00:00:00,usd,70.00,0.00,charge,ch_E,E,{t}\n"
 )
 
 
@@ -111,9 +111,9 @@ async def test_an_order_only_stripe_names_is_a_three_way_break(
     await post(ledger, funded(t, "A", 100_000, 100_000, stripe_charge_id="ch_A", at=AT))
     report = (
         "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
-        "payment_metadata[order_id]\n"
-        "txn_{t}_A,2026-06-02 00:00:00,usd,1000.00,0.00,charge,ch_A,A\n"
-        "txn_{t}_G,2026-06-02 00:00:00,usd,40.00,0.00,charge,ch_G,G\n"
+        "payment_metadata[order_id],payment_metadata[tenant_id]\n"
+        "txn_{t}_A,2026-06-02 00:00:00,usd,1000.00,0.00,charge,ch_A,A,{t}\n"
+        "txn_{t}_G,2026-06-02 00:00:00,usd,40.00,0.00,charge,ch_G,G,{t}\n"
     )
     caller = commands.Caller(t, "apikey:alice")
     result = await commands.reconcile(

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementLine, StatementPage
-from services.ledger.domain.breaks import MatchRules, classify
+from services.ledger.domain.breaks import MatchRules, ThresholdChange, classify
 from services.ledger.domain.chain import (
     GENESIS,
     BookHead,
@@ -43,7 +43,7 @@ from services.ledger.domain.recon import (
 )
 from services.ledger.domain.reports import AccountSums
 from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, event_booked
-from services.ledger.service_layer.errors import StripeAccountTaken
+from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
 from services.ledger.service_layer.records import (
     AssignmentRecord,
     BreakRecord,
@@ -418,14 +418,24 @@ class FakeStripeBooks:
     owners: dict[str, str] = field(default_factory=dict)  # tenant -> Stripe account
     seen: dict[str, StripeLine] = field(default_factory=dict)  # by balance transaction id
     arrivals: set[str] = field(default_factory=set)  # balance transaction ids
+    bindings: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
 
     async def account_of(self, tenant_id: str) -> str | None:
         return self.owners.get(tenant_id)
+
+    async def binding(self, tenant_id: str) -> tuple[str, str, datetime] | None:
+        return self.bindings.get(tenant_id)
 
     async def set_account(self, tenant_id: str, account: str, actor: str) -> None:
         if any(a == account and t != tenant_id for t, a in self.owners.items()):
             raise StripeAccountTaken(account)
         self.owners[tenant_id] = account
+        self.bindings[tenant_id] = (account, actor, datetime(2026, 6, 1, tzinfo=UTC))
+
+    async def claimed(self, tenant_id: str, balance_txn_ids: Sequence[str]) -> set[str]:
+        return {
+            i for i in balance_txn_ids if i in self.seen and self.seen[i].tenant_id != tenant_id
+        }
 
     async def record(self, tenant_id: str, run_id: int) -> list[StripeLine]:
         new = [
@@ -551,12 +561,25 @@ class FakeBreakWork:
     comment_rows: list[tuple[str, CommentRecord]] = field(default_factory=list)
     assignments: dict[int, AssignmentRecord] = field(default_factory=dict)
     resolution_rows: dict[int, ResolutionRecord] = field(default_factory=dict)
+    pending: dict[str, dict[str, ThresholdChange]] = field(default_factory=dict)
 
     async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
         return dict(self.recon.rules.get(tenant_id, {}))
 
     async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None:
         self.recon.rules.setdefault(tenant_id, {})[rules.currency] = rules
+
+    async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
+        return dict(self.pending.get(tenant_id, {}))
+
+    async def set_pending_threshold(
+        self, tenant_id: str, currency: str, change: ThresholdChange | None
+    ) -> None:
+        assert currency in self.recon.rules.get(tenant_id, {}), "its rules row exists"
+        if change is None:
+            self.pending.get(tenant_id, {}).pop(currency, None)
+        else:
+            self.pending.setdefault(tenant_id, {})[currency] = change
 
     async def lock(self, tenant_id: str, break_ids: Sequence[int]) -> dict[int, BreakRecord]:
         rows = self.recon.rows
@@ -662,3 +685,16 @@ class FakeLedgerUnitOfWork(FakeUnitOfWork):
     def __call__(self) -> FakeLedgerUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""
         return self
+
+
+@dataclass
+class FakeStripeAccounts:
+    """The Stripe accounts the platform's key reads; asked ones are remembered."""
+
+    known: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+
+    async def verify(self, account: str) -> None:
+        self.asked.append(account)
+        if account not in self.known:
+            raise StripeAccountUnknown(account)

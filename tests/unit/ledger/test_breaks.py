@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from services.ledger.domain.breaks import (
     BulkResolveRefused,
     MatchRules,
     NoPendingResolution,
+    NoPendingThreshold,
     NotAFinanceUser,
     Refusal,
     ResolutionPending,
@@ -100,8 +102,8 @@ async def uow() -> FakeLedgerUnitOfWork:
     uow = FakeLedgerUnitOfWork()
     for order in ("A", "B"):
         await posted_event(uow, funded(order, 10_000))
-    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_680, 0, NOW),
-             StripeLine("txn_C", "ch_C", "charge", "USD", 500, 0, NOW)]  # fmt: skip
+    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_680, 0, NOW, tenant_id="t1"),
+             StripeLine("txn_C", "ch_C", "charge", "USD", 500, 0, NOW, tenant_id="t1")]  # fmt: skip
     await commands.reconcile(uow, ALICE, source="csv", lines=lines, now=NOW)
     uow.commits = 0
     return uow
@@ -143,8 +145,36 @@ async def test_a_resolution_without_money_resolves_at_once(uow: FakeLedgerUnitOf
         await breaks.resolve(uow, BOB, b, "again", None, NOW)
 
 
+async def policy(uow: FakeLedgerUnitOfWork, rules: MatchRules) -> None:
+    """Rules set by Alice; a raise of the threshold approved by Bob, as it must be."""
+    done = await breaks.set_matching_rules(uow, ALICE, rules, NOW)
+    if done.pending is not None:
+        await breaks.approve_threshold(uow, BOB, rules.currency, NOW)
+
+
+async def test_a_raise_of_the_threshold_waits_for_a_second_finance_user(
+    uow: FakeLedgerUnitOfWork,
+) -> None:
+    """The defect: Alice raised the threshold above her adjustment and resolved alone."""
+    asked = await breaks.set_matching_rules(uow, ALICE, USD, NOW)
+    assert asked.rules.approval_threshold == 0 and asked.pending is not None
+    assert (asked.pending.threshold, asked.pending.maker) == (1_000, "apikey:alice")
+    a = ids(uow)["A"]
+    pending = await breaks.resolve(uow, ALICE, a, "write it off", fee(320), NOW)
+    assert pending.resolution.status == "pending_approval" and pending.transaction is None
+    with pytest.raises(SameUserApproval):
+        await breaks.approve_threshold(uow, ALICE, "USD", NOW)
+    done = await breaks.approve_threshold(uow, BOB, "USD", NOW)
+    assert done.rules.approval_threshold == 1_000 and done.pending is None
+    with pytest.raises(NoPendingThreshold):
+        await breaks.approve_threshold(uow, BOB, "USD", NOW)
+    # a lower threshold (stricter) applies at once
+    lower = await breaks.set_matching_rules(uow, ALICE, replace(USD, approval_threshold=10), NOW)
+    assert lower.rules.approval_threshold == 10 and lower.pending is None
+
+
 async def test_a_small_adjustment_is_posted_and_linked_at_once(uow: FakeLedgerUnitOfWork) -> None:
-    await breaks.set_matching_rules(uow, ALICE, USD, NOW)
+    await policy(uow, USD)
     a = ids(uow)["A"]
     done = await breaks.resolve(uow, ALICE, a, "Stripe fee never booked", fee(320), NOW)
     assert done.resolution.status == "applied" and done.transaction is not None
@@ -156,7 +186,7 @@ async def test_a_small_adjustment_is_posted_and_linked_at_once(uow: FakeLedgerUn
 
 
 async def test_maker_checker_above_the_threshold(uow: FakeLedgerUnitOfWork) -> None:
-    await breaks.set_matching_rules(uow, ALICE, USD, NOW)
+    await policy(uow, USD)
     a = ids(uow)["A"]
     asked = await breaks.resolve(uow, ALICE, a, "write the difference off", fee(1_001), NOW)
     assert asked.resolution.status == "pending_approval" and asked.transaction is None
@@ -217,8 +247,8 @@ async def test_a_dry_run_reports_what_a_run_would_do_and_writes_nothing(
     uow: FakeLedgerUnitOfWork,
 ) -> None:
     found = ids(uow)
-    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_998, 0, NOW),  # within 5 now
-             StripeLine("txn_B", "ch_B", "charge", "USD", 10_000, 0, NOW)]  # fmt: skip
+    lines = [StripeLine("txn_A", "ch_A", "charge", "USD", 9_998, 0, NOW, tenant_id="t1"),  # within 5 now
+             StripeLine("txn_B", "ch_B", "charge", "USD", 10_000, 0, NOW, tenant_id="t1")]  # fmt: skip
     await breaks.set_matching_rules(uow, ALICE, MatchRules("USD", amount_tolerance=5), NOW)
     before = dict(uow.reconciliation.rows)
     runs = dict(uow.reconciliation.runs)

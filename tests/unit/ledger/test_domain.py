@@ -207,8 +207,8 @@ def _refund_lines(reason: str, stripe_refund_id: str | None) -> dict[str, int]:
 def test_a_chargeback_the_bank_kept_is_not_posted_as_money_out_of_the_bank() -> None:
     """Escrow books a lost chargeback as a refund without a Stripe refund id (nothing was
     refunded through Stripe), but the money left the Stripe balance, where the ledger books
-    Stripe's dispute debit as Dr suspense / Cr stripe_clearing: the refund clears that
-    suspense; crediting the bank would show a bank outflow that never happened."""
-    assert _refund_lines("chargeback", None) == {"escrow_held": 400, "suspense": -400}
+    Stripe's dispute debit as Dr disputed_funds / Cr stripe_clearing: the refund clears
+    that; crediting the bank would show a bank outflow that never happened."""
+    assert _refund_lines("chargeback", None) == {"escrow_held": 400, "disputed_funds": -400}
     assert _refund_lines("cancelled: wire", None) == {"escrow_held": 400, "bank": -400}
     assert _refund_lines("chargeback", "re_1") == {"escrow_held": 400, "stripe_clearing": -400}

@@ -13,6 +13,9 @@ from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
     InvalidWindow,
+    Refusal,
+    RefusedLine,
+    ReportNotAttributable,
     RunWindow,
     StripeLine,
     in_scope,
@@ -20,12 +23,13 @@ from services.ledger.domain.recon import (
 )
 from services.ledger.service_layer import commands
 from services.ledger.service_layer.commands import Caller
-from services.ledger.service_layer.errors import StripeAccountTaken
-from tests.unit.ledger.fakes import FakeLedgerUnitOfWork
+from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
+from tests.unit.ledger.fakes import FakeLedgerUnitOfWork, FakeStripeAccounts
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 NOW = datetime(2026, 6, 30, tzinfo=UTC)
 FINANCE = Caller(tenant_id="t1", actor="apikey:alice")
+STRIPE = FakeStripeAccounts(known={"acct_1", "acct_2"})  # what the platform's key reads
 
 
 def bt(
@@ -61,6 +65,21 @@ def test_each_kind_of_movement_books_its_counterpart() -> None:
         ("psp_fee_expense", 1_500, None), ("stripe_clearing", -1_500, "du_1"),
     ]  # fmt: skip
     assert lines_of(bt("stripe_fee", -250))[1] == ("psp_fee_expense", 250, None)
+    # disputes, transfer reversals and refund failures: booked as fees and payouts are
+    assert lines_of(bt("dispute", -2_000, 1_500, "du_1")) == [
+        ("stripe_clearing", -2_000, "du_1"), ("disputed_funds", 2_000, None),
+        ("psp_fee_expense", 1_500, None), ("stripe_clearing", -1_500, "du_1"),
+    ]  # fmt: skip
+    assert lines_of(bt("dispute_reversal", 2_000, src="du_1")) == [
+        ("stripe_clearing", 2_000, "du_1"), ("disputed_funds", -2_000, None),
+    ]  # fmt: skip
+    for kind in ("transfer_reversal", "reversal", "transfer_refund"):
+        assert lines_of(bt(kind, 600, src="trr_1")) == [
+            ("stripe_clearing", 600, "trr_1"), ("supplier_payable", -600, None),
+        ]  # fmt: skip
+    assert lines_of(bt("refund_failure", 100, src="re_1")) == [
+        ("stripe_clearing", 100, "re_1"), ("refunds_payable", -100, None),
+    ]  # fmt: skip
     assert lines_of(bt("reserve_transaction", -700))[1] == ("stripe_reserve", 700, None)
     assert lines_of(bt("charge", 100, -30))[0] == ("psp_fee_expense", -30, None)  # fee refunded
 
@@ -82,12 +101,21 @@ def test_a_run_sees_its_tenant_and_its_window() -> None:
     window = RunWindow(T0, T0 + timedelta(days=1))
     seen = [
         bt("charge", 1, n="mine", tenant_id="t1"), bt("charge", 1, n="nobody's", tenant_id=""),
-        bt("charge", 1, n="theirs", tenant_id="t2"), bt("charge", 1, n="own account"),
-        bt("charge", 1, n="late")._replace(created=T0 + timedelta(days=1)),
+        bt("charge", 1, n="theirs", tenant_id="t2"),
+        bt("charge", 1, n="late", tenant_id="t1")._replace(created=T0 + timedelta(days=1)),
     ]  # fmt: skip
-    assert [x.balance_txn_id for x in in_scope(seen, "t1", window)] == [
-        "txn_mine", "txn_own account",
+    refused: list[RefusedLine] = []
+    assert [x.balance_txn_id for x in in_scope(seen, "t1", window, False, refused)] == [
+        "txn_mine",
     ]  # fmt: skip
+    assert refused == [
+        ("txn_nobody's", Refusal.NO_TENANT), ("txn_theirs", Refusal.OTHER_TENANT),
+    ]  # fmt: skip
+    # a line naming no tenant is the tenant's only when read from its own connected account
+    own = bt("charge", 1, n="own account")
+    assert [x.tenant_id for x in in_scope([own], "t1", window, own_account=True)] == ["t1"]
+    with pytest.raises(ReportNotAttributable):
+        list(in_scope([own], "t1", window, own_account=False))
     with pytest.raises(InvalidWindow):
         RunWindow(T0, T0)
     assert RunWindow().whole and not window.whole
@@ -104,8 +132,10 @@ def test_the_odd_one_out_of_three() -> None:
 async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
     uow = FakeLedgerUnitOfWork()
     report = [
-        bt("payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2)),
-        bt("stripe_fee", -250, n="f"),
+        bt(
+            "payout", -5_000, src="po_1", n="p", available_on=T0 + timedelta(days=2), tenant_id="t1"
+        ),
+        bt("stripe_fee", -250, n="f", tenant_id="t1"),
     ]
     first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     assert first.booked == 3  # the payout, its arrival, the fee
@@ -116,11 +146,71 @@ async def test_a_run_books_each_balance_transaction_once_and_balances() -> None:
     assert again.booked == 0 and again.balances == first.balances
 
 
+async def test_a_report_without_tenant_columns_is_refused_to_a_tenant_without_an_account() -> None:
+    """The defect: such a report took the lines of every tenant (first to load one won)."""
+    uow = FakeLedgerUnitOfWork()
+    report = [bt("charge", 1_000, 30, src="ch_1", n="c"), bt("stripe_fee", -250, n="f")]
+    with pytest.raises(ReportNotAttributable):
+        await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert uow.commits == 0 and uow.stripe_books.seen == {} and uow.accounts.postings == []
+    # the tenant's own connected account's report names no tenant, and is the tenant's
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
+    run = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert (run.stripe_rows, run.booked, run.refused) == (2, 2, ())
+    # another tenant sending that same report (with its own account) gets none of it
+    t2 = Caller("t2", "apikey:eve")
+    await commands.set_stripe_account(uow, t2, "acct_2", STRIPE)
+    theirs = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
+    assert (theirs.stripe_rows, theirs.booked, theirs.counts["missing_in_ledger"]) == (0, 0, 0)
+    assert set(theirs.refused) == {("txn_c", Refusal.OTHER_TENANT), ("txn_f", Refusal.OTHER_TENANT)}
+    assert {x.tenant_id for x in uow.stripe_books.seen.values()} == {"t1"}
+    assert {tx.tenant_id for tx, _ in uow.accounts.postings} == {"t1"}
+
+
+async def test_two_tenants_sending_the_same_report_reconcile_independently() -> None:
+    uow = FakeLedgerUnitOfWork()
+    report = [
+        bt("charge", 1_000, 30, src="ch_1", n="1", tenant_id="t1"),
+        bt("charge", 2_000, 60, src="ch_2", n="2", tenant_id="t2"),
+        bt("payout", -900, src="po_9", n="9", tenant_id=""),  # the platform's: nobody's
+    ]
+    t2 = Caller("t2", "apikey:eve")
+    one = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    two = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
+    assert (one.stripe_rows, one.booked, two.stripe_rows, two.booked) == (1, 1, 1, 1)
+    assert set(one.refused) == {("txn_2", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
+    assert set(two.refused) == {("txn_1", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
+    assert one.counts["missing_in_ledger"] == two.counts["missing_in_ledger"] == 1
+    assert [(b.currency, b.stripe) for b in one.balances] == [("USD", 970)]
+    assert [(b.currency, b.stripe) for b in two.balances] == [("USD", 1_940)]
+    assert {k: x.tenant_id for k, x in uow.stripe_books.seen.items()} == {
+        "txn_1": "t1", "txn_2": "t2",
+    }  # fmt: skip
+
+
+async def test_disputes_reversals_and_refund_failures_are_booked_once_and_reconcile() -> None:
+    """The defect: these were matched as if an event booked them (missing_in_ledger breaks,
+    and Stripe clearing never equal to the Stripe balance)."""
+    uow = FakeLedgerUnitOfWork()
+    report = [
+        bt("dispute", -2_000, 1_500, src="du_1", n="d", tenant_id="t1"),
+        bt("transfer_reversal", 600, src="trr_1", n="t", tenant_id="t1"),
+        bt("refund_failure", 100, src="re_1", n="r", tenant_id="t1"),
+    ]
+    first = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert first.booked == 3 and first.counts["missing_in_ledger"] == 0
+    assert [(b.clearing, b.stripe, b.difference) for b in first.balances] == [
+        (-2_800, -2_800, 0),
+    ]  # fmt: skip
+    again = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
+    assert again.booked == 0 and again.balances == first.balances
+
+
 async def test_a_stripe_account_is_one_tenants() -> None:
     uow = FakeLedgerUnitOfWork()
-    await commands.set_stripe_account(uow, FINANCE, "acct_1")
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
     with pytest.raises(StripeAccountTaken):
-        await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1")
+        await commands.set_stripe_account(uow, Caller("t2", "apikey:eve"), "acct_1", STRIPE)
     assert uow.stripe_books.owners == {"t1": "acct_1"} and uow.commits == 1
 
 
@@ -181,3 +271,13 @@ def test_every_reserve_stripe_names_moves_clearing_against_the_reserve(kind: str
     assert lines_of(bt(kind, -700, src="x")) == [
         ("stripe_clearing", -700, "x"), ("stripe_reserve", 700, None),
     ]  # fmt: skip
+
+
+async def test_an_account_stripe_does_not_know_is_never_bound() -> None:
+    """The defect: any account id was bound, with no proof it is a platform's account."""
+    uow = FakeLedgerUnitOfWork()
+    with pytest.raises(StripeAccountUnknown):
+        await commands.set_stripe_account(uow, FINANCE, "acct_nobody", STRIPE)
+    assert uow.stripe_books.owners == {} and uow.commits == 0 and "acct_nobody" in STRIPE.asked
+    await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
+    assert uow.stripe_books.bindings["t1"][:2] == ("acct_1", "apikey:alice")

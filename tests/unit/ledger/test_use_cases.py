@@ -213,7 +213,7 @@ async def test_a_close_backwards_or_over_the_future_commits_nothing(
 
 
 def line(source: str, amount: int, n: int = 0) -> StripeLine:
-    return StripeLine(f"txn_{source}_{n}", source, "charge", "USD", amount, 30, NOW)
+    return StripeLine(f"txn_{source}_{n}", source, "charge", "USD", amount, 30, NOW, tenant_id="t1")
 
 
 async def test_a_run_matches_stages_each_line_once_and_folds_breaks(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from services.ledger.domain.breaks import MatchRules
+from services.ledger.domain.breaks import MatchRules, ThresholdChange
 from services.ledger.entrypoints.http.schemas import (
     AdjustmentLine,
     BreakPublic,
@@ -175,17 +175,50 @@ class RulesSet(BaseModel):
         None, description="the latest ledger and Stripe dates at most this far apart; null: any"
     )
     approval_threshold: NonNegativeMinorUnits = Field(
-        0, description="an adjustment debiting more than this needs a second finance user"
+        0,
+        description="an adjustment debiting more than this needs a second finance user; a"
+        " raise of it waits for a second finance user too (a lower one applies at once)",
     )
 
 
-class RulesPublic(RulesSet):
-    currency: str
+class PendingThresholdPublic(BaseModel):
+    """A raise of the approval threshold asked by ``maker``, waiting for another finance
+    user (``POST /v1/ledger/reconciliation/rules/{currency}/approve``)."""
+
+    approval_threshold: int
+    maker: str
+    made_at: IsoDateTime
 
     @classmethod
-    def of(cls, r: MatchRules) -> RulesPublic:
+    def of(cls, c: ThresholdChange) -> PendingThresholdPublic:
+        return cls(approval_threshold=c.threshold, maker=c.maker, made_at=c.made_at)
+
+
+class RulesPublic(RulesSet):
+    """The rules in force (``approval_threshold``: the one in force) and, when a raise of
+    the threshold waits for a second finance user, that raise."""
+
+    currency: str
+    pending_threshold: PendingThresholdPublic | None = Field(
+        None, description="a raise of the threshold waiting for a second finance user"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"currency": "USD", "amount_tolerance": 5, "date_window_days": 3,
+                 "approval_threshold": 10_000,
+                 "pending_threshold": {"approval_threshold": 50_000, "maker": "apikey:alice",
+                                       "made_at": "2026-06-30T12:00:00+00:00"}}
+            ]
+        }
+    )  # fmt: skip
+
+    @classmethod
+    def of(cls, r: MatchRules, pending: ThresholdChange | None = None) -> RulesPublic:
         return cls(currency=r.currency, amount_tolerance=r.amount_tolerance,
-                   date_window_days=r.date_window_days, approval_threshold=r.approval_threshold)  # fmt: skip
+                   date_window_days=r.date_window_days, approval_threshold=r.approval_threshold,
+                   pending_threshold=PendingThresholdPublic.of(pending) if pending else None)  # fmt: skip
 
 
 class BreakWouldOpen(BaseModel):

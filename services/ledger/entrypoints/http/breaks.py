@@ -133,21 +133,46 @@ async def bulk_resolve(body: BulkResolve, who: Finance, c: Container) -> list[Br
 @router.get("/rules")
 async def rules(who: Finance, c: Container) -> list[RulesPublic]:
     """The tenant's matching rules per currency (a currency without: exact amounts, any
-    dates, every adjustment approved by a second finance user)."""
-    return [RulesPublic.of(r) for r in await breaks.matching_rules(c.unit_of_work(), caller(who))]
+    dates, every adjustment approved by a second finance user), each with the raise of its
+    approval threshold that waits for a second finance user, if any."""
+    found = await breaks.matching_rules(c.unit_of_work(), caller(who))
+    pending = await breaks.pending_thresholds(c.unit_of_work(), caller(who))
+    return [RulesPublic.of(r, pending.get(r.currency)) for r in found]
 
 
 @router.put("/rules/{currency}")
 async def set_rules(
     currency: CurrencyCode, body: RulesSet, who: Finance, c: Container
 ) -> RulesPublic:
-    """Set the matching rules and approval threshold of one currency."""
+    """Set the matching rules and approval threshold of one currency. A higher approval
+    threshold does not apply yet: it waits (``pending_threshold``) for a finance user other
+    than the caller to approve it, so that no one user can raise it and then resolve alone;
+    a lower or equal one applies at once."""
     wanted = MatchRules(currency, body.amount_tolerance, body.date_window_days,
                         body.approval_threshold)  # fmt: skip
-    found = await breaks.set_matching_rules(
-        c.unit_of_work(), caller(who), wanted, c.clock.now(), lambda r: answer(RulesPublic.of(r))
-    )
-    return RulesPublic.of(found)
+    with answered():
+        found = await breaks.set_matching_rules(
+            c.unit_of_work(), caller(who), wanted, c.clock.now(),
+            lambda r: answer(RulesPublic.of(r.rules, r.pending)),
+        )  # fmt: skip
+    return RulesPublic.of(found.rules, found.pending)
+
+
+@router.post(
+    "/rules/{currency}/approve",
+    responses={
+        403: {"description": "same_user_approval: the maker of the raise cannot approve it"},
+        409: {"description": "no_pending_threshold: no raise of this threshold waits"},
+    },
+)
+async def approve_threshold(currency: CurrencyCode, who: Finance, c: Container) -> RulesPublic:
+    """A second finance user approves the raise of the currency's approval threshold."""
+    with answered():
+        found = await breaks.approve_threshold(
+            c.unit_of_work(), caller(who), currency, c.clock.now(),
+            lambda r: answer(RulesPublic.of(r.rules)),
+        )  # fmt: skip
+    return RulesPublic.of(found.rules)
 
 
 @router.post(

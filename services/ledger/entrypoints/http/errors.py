@@ -9,13 +9,14 @@ from services.ledger.domain.breaks import (
     BreakResolved,
     BulkResolveRefused,
     NoPendingResolution,
+    NoPendingThreshold,
     NotAFinanceUser,
     ResolutionPending,
     SameUserApproval,
 )
 from services.ledger.domain.fx import FxRateMissing, InvalidClosingRate, NoReportingCurrency
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import InvalidWindow, ReportFormatError
+from services.ledger.domain.recon import InvalidWindow, ReportFormatError, ReportNotAttributable
 from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import (
@@ -23,6 +24,7 @@ from services.ledger.service_layer.errors import (
     InvalidCursor,
     NotFound,
     StripeAccountTaken,
+    StripeAccountUnknown,
     StripeUnreadable,
 )
 from services.ledger.service_layer.fx import RateExists
@@ -36,16 +38,19 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     NotReversible: (409, "not_reversible"),
     PeriodCloseRefused: (409, "period_close_refused"),
     ReportFormatError: (422, "invalid_report"),
+    ReportNotAttributable: (422, "report_not_attributable"),
     InvalidCursor: (400, "invalid_cursor"),
     InvalidPeriod: (422, "invalid_period"),
     StripeUnreadable: (502, "payment_provider_error"),
     EscrowUnreadable: (502, "escrow_unavailable"),
     InvalidWindow: (422, "invalid_window"),
     StripeAccountTaken: (409, "stripe_account_taken"),
+    StripeAccountUnknown: (422, "stripe_account_unknown"),
     Conflict: (409, "concurrent_modification"),
     BreakResolved: (409, "break_resolved"),
     ResolutionPending: (409, "resolution_pending"),
     NoPendingResolution: (409, "no_pending_resolution"),
+    NoPendingThreshold: (409, "no_pending_threshold"),
     SameUserApproval: (403, "same_user_approval"),
     NotAFinanceUser: (422, "not_a_finance_user"),
     InvalidClosingRate: (422, "invalid_rate"),

@@ -15,6 +15,7 @@ from services.ledger.entrypoints.http.schemas import (
     Assign,
     BreakPublic,
     ClearingBalancePublic,
+    RefusedLinePublic,
     Resolve,
     RunPublic,
     StripeAccountPublic,
@@ -118,27 +119,43 @@ def _run_public(result: commands.RunResult) -> RunPublic:
             )
             for b in result.balances
         ],
+        refused=[RefusedLinePublic(balance_txn_id=i, code=code) for i, code in result.refused],
     )  # fmt: skip
 
 
 @router.get("/stripe-account")
 async def stripe_account(who: Finance, c: Container) -> StripeAccountPublic:
-    """The tenant's own Stripe account its runs read (null: the platform account)."""
-    return StripeAccountPublic(
-        account_id=await queries.stripe_account(c.unit_of_work(), caller(who))
-    )
+    """The tenant's own Stripe account its runs read (null: the platform account), who
+    bound it and when."""
+    found = await queries.stripe_account(c.unit_of_work(), caller(who))
+    if found is None:
+        return StripeAccountPublic(account_id=None)
+    return StripeAccountPublic(account_id=found[0], set_by=found[1], set_at=found[2])
 
 
-@router.put("/stripe-account", responses={409: {"description": "stripe_account_taken"}})
+@router.put(
+    "/stripe-account",
+    responses={
+        409: {"description": "stripe_account_taken: the account is another tenant's"},
+        422: {"description": "stripe_account_unknown: the platform's key reads no such account"},
+        502: {"description": "payment_provider_error: Stripe could not be asked"},
+    },
+)
 async def set_stripe_account(
     body: StripeAccountSet, who: Finance, c: Container
 ) -> StripeAccountPublic:
     """Name the tenant's own (connected) Stripe account: its runs then read that account
-    only (``Stripe-Account`` header). An account is one tenant's: another's is a 409."""
-    done = StripeAccountPublic(account_id=body.account_id)
+    only (``Stripe-Account`` header). The ledger asks Stripe (the platform's key) that the
+    account exists and is readable (else 422 ``stripe_account_unknown``); an account is one
+    tenant's (another's is 409 ``stripe_account_taken``); who bound it and when is kept."""
+    done = StripeAccountPublic(account_id=body.account_id, set_by=who.actor, set_at=c.clock.now())
     with answered():
         await commands.set_stripe_account(
-            c.unit_of_work(), caller(who), body.account_id, lambda: answer(done)
+            c.unit_of_work(),
+            caller(who),
+            body.account_id,
+            c.stripe_accounts(),
+            lambda: answer(done),
         )
     return done
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
@@ -199,6 +199,15 @@ class ClearingBalancePublic(BaseModel):
     difference: int
 
 
+class RefusedLinePublic(BaseModel):
+    """A balance transaction of the source the run did not take as the tenant's: never
+    booked nor matched for it. ``no_tenant``: its metadata names no tenant;
+    ``other_tenant``: it names another tenant, or another tenant's run recorded it."""
+
+    balance_txn_id: str
+    code: Literal["no_tenant", "other_tenant"]
+
+
 class RunPublic(BaseModel):
     """A reconciliation run: the window it covered, Stripe lines read and booked, how many
     of each outcome it found, and Stripe clearing against the Stripe balance."""
@@ -219,6 +228,11 @@ class RunPublic(BaseModel):
     stripe_disagrees: int = 0
     three_way_disagree: int = 0
     balances: list[ClearingBalancePublic] = Field(default_factory=list)
+    refused: list[RefusedLinePublic] = Field(
+        default_factory=list,
+        description="lines in the window not attributable to the tenant (not booked, not"
+        " matched), each with why",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -255,10 +269,17 @@ class StripeAccountPublic(BaseModel):
     """``account_id`` null: runs read the platform account, by the tenant on each object."""
 
     account_id: str | None
+    set_by: str | None = Field(None, description="who bound the account (the caller's key)")
+    set_at: IsoDateTime | None = Field(None, description="when the account was bound")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"account_id": "acct_1PgafTB7WZ01zgkW"}]}
-    )
+        json_schema_extra={
+            "examples": [
+                {"account_id": "acct_1PgafTB7WZ01zgkW", "set_by": "apikey:alice",
+                 "set_at": "2026-06-01T09:00:00+00:00"}
+            ]
+        }
+    )  # fmt: skip
 
 
 class BreakPublic(BaseModel):
