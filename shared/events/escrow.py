@@ -488,3 +488,26 @@ class PartialRefundClosed(EventModel):
     proposal_id: str
     milestone_id: str
     outcome: Literal["declined", "withdrawn", "expired"]
+
+
+# --- platform gaps: parked deadlines, settled milestones, order updates, abandoned refunds --
+
+
+@event("escrow.deadline_parked", version=1)
+class DeadlineParked(EventModel):
+    """A person's deadline whose action escrow kept refusing (e.g. the return's refund while
+    a chargeback froze the money): after ``attempts`` firings
+    (``settings.escrow_deadline_max_attempts``) the timer gives up and the deadline is parked
+    for finance (``GET /v1/operations/parked-deadlines``). Raised once per deadline; the
+    event's id is ``alert_id``, derived from the deadline's timer key."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    what: Literal["dispute", "milestone", "refund_proposal"]
+    subject: str
+    due_at: datetime
+    attempts: int = Field(ge=1)
+    error_code: str
+    last_error: str

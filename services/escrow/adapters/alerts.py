@@ -9,11 +9,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.escrow.adapters.tables import escrows, refund_breaks, stuck_refunds
-from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.adapters.tables import (
+    escrows,
+    parked_deadlines,
+    refund_breaks,
+    stuck_refunds,
+)
+from services.escrow.service_layer.alerts import ParkedDeadline, RefundBreak, StuckRefund
 
 _STUCK = [f.name for f in fields(StuckRefund)]
 _BREAK = [f.name for f in fields(RefundBreak)]
+_PARKED = [f.name for f in fields(ParkedDeadline)]
 
 
 def _stuck(row: sa.Row) -> StuckRefund:
@@ -82,3 +88,21 @@ class SqlRefundAlerts:
             .limit(limit)
         )
         return [RefundBreak(**{name: getattr(r, name) for name in _BREAK}) for r in rows]
+
+    async def park_deadline(self, parked: ParkedDeadline) -> bool:
+        stmt = (
+            pg_insert(parked_deadlines)
+            .values(**asdict(parked))
+            .on_conflict_do_nothing()
+            .returning(parked_deadlines.c.order_id)
+        )
+        return (await self._conn.execute(stmt)).first() is not None
+
+    async def parked_deadlines(self, tenant_id: str, limit: int) -> list[ParkedDeadline]:
+        rows = await self._conn.execute(
+            sa.select(parked_deadlines)
+            .where(parked_deadlines.c.tenant_id == tenant_id)
+            .order_by(parked_deadlines.c.parked_at.desc(), parked_deadlines.c.order_id)
+            .limit(limit)
+        )
+        return [ParkedDeadline(**{name: getattr(r, name) for name in _PARKED}) for r in rows]

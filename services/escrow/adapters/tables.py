@@ -133,6 +133,22 @@ refund_breaks = sa.Table(
     sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
 )
 
+# Deadline timers that gave up: their action kept being refused (escrow_0007).
+parked_deadlines = sa.Table(
+    "parked_deadlines",
+    ESCROW,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("what", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.Text, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("parked_deadlines_tenant", "tenant_id", "parked_at"),
+)
+
 # Every dispute of every escrow, for listing across orders: a projection of the disputes
 # in ``escrows.state``, written in the same transaction as the escrow (the aggregate stays
 # the truth; the detail, with evidence and offers, is read from it).

@@ -7,6 +7,8 @@ and the repository Protocol the use cases see them through (``uow.refund_alerts`
   still pending in its escrow (once Stripe accepts it, it leaves the list by itself).
 - ``RefundBreak``: a refund made outside Tradeflow (``charge.refunded``) that escrow could
   not book (``escrow.external_refund_unbooked``); listed from then on, newest first.
+- ``ParkedDeadline``: a deadline timer whose action escrow kept refusing; after
+  ``settings.escrow_deadline_max_attempts`` firings it gives up (``escrow.deadline_parked``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ class RefundBreak:
     detected_at: datetime
 
 
+@dataclass(frozen=True)
+class ParkedDeadline:
+    """A person's deadline whose action escrow refused ``attempts`` times: the timer gave
+    up (``settings.escrow_deadline_max_attempts``) and finance decides what happens."""
+
+    tenant_id: str
+    order_id: str
+    what: str
+    subject: str
+    due_at: datetime
+    attempts: int
+    error_code: str
+    last_error: str
+    parked_at: datetime
+
+
 class RefundAlerts(Protocol):
     async def refused(self, first: StuckRefund) -> StuckRefund:
         """One more refusal of ``first.refund_id`` (``first``: the record of a first one,
@@ -60,3 +78,9 @@ class RefundAlerts(Protocol):
 
     async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
         """The tenant's refund breaks, newest first."""
+
+    async def park_deadline(self, parked: ParkedDeadline) -> bool:
+        """Record a parked deadline; False if this one was parked before."""
+
+    async def parked_deadlines(self, tenant_id: str, limit: int) -> list[ParkedDeadline]:
+        """The tenant's parked deadlines, most recently parked first."""

@@ -16,9 +16,9 @@ from uuid import NAMESPACE_URL, uuid5
 
 import structlog
 
-from services.escrow.domain.errors import UnbookableRefund
+from services.escrow.domain.errors import EscrowError, UnbookableRefund
 from services.escrow.domain.model import Escrow
-from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.service_layer.alerts import ParkedDeadline, RefundBreak, StuckRefund
 from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.decisions import envelopes
 from services.escrow.service_layer.unit_of_work import (
@@ -27,10 +27,11 @@ from services.escrow.service_layer.unit_of_work import (
 )
 from shared.clock import Clock
 from shared.events import EventModel
-from shared.events.escrow import ExternalRefundUnbooked, RefundStuck
+from shared.events.escrow import DeadlineParked, ExternalRefundUnbooked, RefundStuck
 
 log = structlog.get_logger(__name__)
 SETTLEMENT_ACTOR = "system:settlement"
+DEADLINE_ACTOR = "system:deadline"
 WEBHOOK_ACTOR = "stripe:webhook"
 MAX_ERROR = 2_000  # characters of Stripe's message kept
 
@@ -144,6 +145,64 @@ async def record_unbooked_refund(
         reason="invalid_amount" if refused.code == "invalid_amount" else "insufficient_funds",
     )
     await _raise(uow, now, escrow, unbooked, WEBHOOK_ACTOR)
+
+
+async def deadline_refused(
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
+    order_id: str,
+    what: str,
+    subject: str,
+    due_at: datetime,
+    attempts: int,
+    max_attempts: int,
+    refused: EscrowError,
+    cause: Cause | None = None,
+) -> bool:
+    """A deadline's action was refused at its ``attempts``-th firing (counting this one).
+    Below ``max_attempts``: False, the timer retries with backoff. At it: the deadline is
+    parked for finance and ``escrow.deadline_parked`` raised, once; True, the timer is done
+    (a retry for ever would only re-raise the same refusal). In the timer's unit of work
+    (the caller commits, with the timer marked fired)."""
+    if attempts < max_attempts:
+        return False
+    escrow = await uow.escrows.get(order_id)
+    if escrow is None:
+        return True
+    now = clock.now()
+    parked = ParkedDeadline(
+        tenant_id=escrow.tenant_id,
+        order_id=order_id,
+        what=what,
+        subject=subject,
+        due_at=due_at,
+        attempts=attempts,
+        error_code=refused.code,
+        last_error=refused.message[:MAX_ERROR],
+        parked_at=now,
+    )
+    if await uow.refund_alerts.park_deadline(parked):
+        event = DeadlineParked(
+            order_id=order_id,
+            alert_id=alert_id("deadline_parked", order_id, what, subject, due_at.isoformat()),
+            what=what,  # type: ignore[arg-type]
+            subject=subject,
+            due_at=due_at,
+            attempts=attempts,
+            error_code=refused.code,
+            last_error=parked.last_error,
+        )
+        await _raise(uow, now, escrow, event, DEADLINE_ACTOR, cause)
+        log.error("escrow.deadline_parked", order_id=order_id, what=what, subject=subject,
+                  attempts=attempts, error=refused.code)  # fmt: skip
+    return True
+
+
+async def parked_deadlines(
+    uow: AbstractEscrowUnitOfWork, tenant_id: str, limit: int
+) -> list[ParkedDeadline]:
+    async with uow:
+        return await uow.refund_alerts.parked_deadlines(tenant_id, limit)
 
 
 async def stuck_refunds(

