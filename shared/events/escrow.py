@@ -511,3 +511,20 @@ class DeadlineParked(EventModel):
     attempts: int = Field(ge=1)
     error_code: str
     last_error: str
+
+
+@event("escrow.milestone_settled_unpaid", version=1)
+class MilestoneSettledUnpaid(EventModel):
+    """A lost card chargeback took back money that was to pay this milestone: what the
+    escrow no longer holds for it (``unfunded_amount``) will never be paid out nor
+    refunded by escrow (the bank returned it to the cardholder; ``escrow.refunded`` with
+    reason ``chargeback`` booked it). ``status``: the milestone's after it, ``closed_unpaid``
+    when it had nothing left to pay (then the order may complete). Moves no money: the
+    ledger posts nothing for it."""
+
+    order_id: str
+    milestone_id: str
+    unfunded_amount: PositiveMinorUnits
+    currency: CurrencyCode
+    status: str
+    reason: Literal["chargeback_lost"] = "chargeback_lost"

@@ -19,7 +19,7 @@ from services.escrow.domain.errors import (
     InvalidTransition,
     UnknownDispute,
 )
-from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.domain.model import FINAL_MILESTONE, Dispute, Escrow
 from services.escrow.domain.payouts import begin_release, release_what_is_due
 from services.escrow.domain.refunds import reserve_refund
 from services.escrow.domain.rules import (
@@ -37,6 +37,7 @@ from shared.events.escrow import (
     DisputeOutcome,
     DisputeResolved,
     MilestoneAccepted,
+    MilestoneSettledUnpaid,
 )
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
@@ -234,6 +235,8 @@ def resolve_dispute(
         if outcome == "refund":
             escrow, taken = _kept_by_the_bank(escrow, resolved, now)
             events += taken
+            escrow, unfunded = settle_unfunded(escrow)
+            events += unfunded
         escrow, completed = complete_if_done(check_invariants(release_what_is_due(escrow)))
         return escrow, events + completed
     if release:
@@ -306,6 +309,63 @@ def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None)
             )
         events += booked
     return check_invariants(escrow), events
+
+
+def settle_unfunded(escrow: Escrow) -> Decision:
+    """After a lost chargeback: the milestones still to be paid may now need more than the
+    escrow has left for them (the bank took it back). Nothing would ever pay that part: a
+    release is refused for lack of funds and the order never completes. Settle it, latest
+    milestone first (the order's money pays its schedule in order): what cannot be covered
+    is the milestone's ``unfunded_amount``; one left with nothing to pay closes
+    (``closed_unpaid``, or ``released``/``refunded`` by what it did pay), with
+    ``escrow.milestone_settled_unpaid``. Milestones under an open dispute keep their frozen
+    money and are not touched."""
+    disputed = {d.milestone_id for d in escrow.disputes if d.is_open and d.milestone_id}
+    waiting = [
+        m
+        for m in escrow.milestones
+        if m.status not in FINAL_MILESTONE and m.milestone_id not in disputed
+    ]
+    short = sum(unpaid(escrow, m.milestone_id) for m in waiting) - escrow.available
+    events: list[EventModel] = []
+    for m in reversed(waiting):
+        if short <= 0:
+            break
+        cut = min(short, unpaid(escrow, m.milestone_id))
+        if cut <= 0:
+            continue
+        short -= cut
+        m = m.model_copy(update={"unfunded_amount": m.unfunded_amount + cut})
+        escrow = escrow.with_milestone(m)
+        if unpaid(escrow, m.milestone_id) == 0 and not _in_flight(escrow, m.milestone_id):
+            status = (
+                "released" if m.released_amount else "refunded" if m.refunded_amount
+                else "closed_unpaid"
+            )  # fmt: skip
+            rejections = m.rejections
+            if m.rejection is not None:  # its rejection ends where it stood
+                closed = m.rejection.model_copy(update={"status": "closed"})
+                rejections = (*m.rejections[:-1], closed)
+            update = {"status": status, "due_by": None, "rejections": rejections}
+            m = m.model_copy(update=update)
+            escrow = escrow.with_milestone(m)
+        events.append(
+            MilestoneSettledUnpaid(
+                order_id=escrow.order_id,
+                milestone_id=m.milestone_id,
+                unfunded_amount=cut,
+                currency=escrow.currency,
+                status=m.status,
+                reason="chargeback_lost",
+            )
+        )
+    return check_invariants(escrow), events
+
+
+def _in_flight(escrow: Escrow, milestone_id: str) -> bool:
+    return any(
+        p.milestone_id == milestone_id and p.status == "pending" for p in escrow.payouts
+    ) or any(r.milestone_id == milestone_id and r.status == "pending" for r in escrow.refunds)
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:
