@@ -72,3 +72,17 @@ async def test_a_refused_deadline_gives_up_after_bounded_attempts_and_is_parked(
     assert oid not in {d["order_id"] for d in other.json()["data"]}
     got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
     assert got["milestones"][1]["status"] == "return_shipped"  # nothing moved
+
+
+async def test_empty_dispute_evidence_answers_invalid_evidence(api: Api) -> None:
+    order = await funded_order(api)
+    oid, deposit = order["order_id"], order["milestones"][0]["milestone_id"]
+    opened = await api.post(
+        f"/v1/orders/{oid}/milestones/{deposit}/disputes", {"reason": "short"}, api.platform
+    )
+    base = f"/v1/orders/{oid}/disputes/{opened.json()['disputes'][0]['dispute_id']}"
+    for body in ({}, {"text": "   "}):
+        r = await api.post(f"{base}/evidence", body, api.platform)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_evidence", r.text
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["disputes"][0]["submissions"] == []  # nothing changed

@@ -41,3 +41,22 @@ def test_a_partly_covered_milestone_keeps_what_is_left_and_releases_only_that() 
     e, _ = accept_milestone(e, ms(e, 1))
     e, _ = begin_release(e, ms(e, 1))
     assert e.payouts[-1].gross == 20_000 and e.available == 30_000
+
+
+def test_empty_dispute_evidence_is_invalid_evidence_not_an_amount() -> None:
+    """Evidence with neither text nor a document (or blank text, or a bad hash) is refused
+    as ``invalid_evidence``: nothing in it is an amount."""
+    from services.escrow.domain.disputes import open_dispute
+    from services.escrow.domain.errors import InvalidEvidence
+    from services.escrow.domain.negotiation import add_evidence
+    from services.escrow.domain.records import DocumentRef
+    from tests.unit.escrow.builders import evidenced
+
+    e = evidenced(funded(new_order()), 1)
+    e, _ = open_dispute(e, ms(e, 1), "wet", [], T0 + DAY)
+    did = e.disputes[-1].dispute_id
+    bad = DocumentRef(document_type="photo", sha256="x" * 64, uri="https://f.example/x")
+    for text, doc in ((None, None), ("   ", None), (None, bad)):
+        with pytest.raises(InvalidEvidence) as refused:
+            add_evidence(e, did, "buyer", text, doc, "apikey:p", T0 + DAY)
+        assert refused.value.code == "invalid_evidence"
