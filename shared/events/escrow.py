@@ -528,3 +528,15 @@ class MilestoneSettledUnpaid(EventModel):
     currency: CurrencyCode
     status: str
     reason: Literal["chargeback_lost"] = "chargeback_lost"
+
+
+@event("escrow.order_updated", version=1)
+class OrderUpdated(EventModel):
+    """The platform's own data on an order changed (``PATCH /v1/orders/{id}``): the
+    ``metadata`` and ``external_reference`` after the change, and which of them changed.
+    The trade itself (schedule, money) is the same; the ledger posts nothing for it."""
+
+    order_id: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+    changed: list[Literal["metadata", "external_reference"]]
