@@ -10,19 +10,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from shared.events.registry import EventModel, event
+from pydantic import ConfigDict, Field
+
+from shared.events.registry import EventModel, event, upcaster
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, PositiveMinorUnits
 
 
-@event("financing.advance_disbursed", version=1)
-class AdvanceDisbursed(EventModel):
+@event("financing.advance_disbursed", version=1, superseded=True)
+class AdvanceDisbursedV1(EventModel):
     """An advance was paid out to the supplier (Stripe transfer of the net amount).
 
     ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``. Posting:
     Dr advance receivable[advance] principal / Cr Stripe clearing net_disbursed (external
     ref = stripe_transfer_id), Cr deferred fee income[advance] fee.
     """
+
+    model_config = ConfigDict(title="AdvanceDisbursed")
 
     advance_id: str
     order_id: str
@@ -115,8 +120,10 @@ class LienReleaseRequested(EventModel):
 # Subject / Kafka key of every financing event is the order id (see docs/financing.md).
 
 
-@event("financing.advance_offered", version=1)
-class AdvanceOffered(EventModel):
+@event("financing.advance_offered", version=1, superseded=True)
+class AdvanceOfferedV1(EventModel):
+    model_config = ConfigDict(title="AdvanceOffered")
+
     advance_id: str
     order_id: str
     supplier_id: str
@@ -130,17 +137,21 @@ class AdvanceOffered(EventModel):
     expires_at: datetime
 
 
-@event("financing.advance_refused", version=1)
-class AdvanceRefused(EventModel):
+@event("financing.advance_refused", version=1, superseded=True)
+class AdvanceRefusedV1(EventModel):
+    model_config = ConfigDict(title="AdvanceRefused")
+
     advance_id: str
     order_id: str
     supplier_id: str
     reasons: list[str]
 
 
-@event("financing.advance_state_changed", version=1)
-class AdvanceStateChanged(EventModel):
+@event("financing.advance_state_changed", version=1, superseded=True)
+class AdvanceStateChangedV1(EventModel):
     """accepted, expired, cancelled, frozen, unfrozen, repaid, defaulted, recovered, ..."""
+
+    model_config = ConfigDict(title="AdvanceStateChanged")
 
     advance_id: str
     order_id: str
@@ -150,9 +161,11 @@ class AdvanceStateChanged(EventModel):
     actor: str
 
 
-@event("financing.repayment_applied", version=1)
-class RepaymentApplied(EventModel):
+@event("financing.repayment_applied", version=1, superseded=True)
+class RepaymentAppliedV1(EventModel):
     """A release repaid part of the advance: fee first, then principal (docs/financing.md)."""
+
+    model_config = ConfigDict(title="RepaymentApplied")
 
     advance_id: str
     order_id: str
@@ -163,7 +176,134 @@ class RepaymentApplied(EventModel):
     balance_after: NonNegativeMinorUnits
 
 
-@event("financing.recourse_claimed", version=1)
+@event("financing.recourse_claimed", version=1, superseded=True)
+class RecourseClaimedV1(EventModel):
+    """A refund left the escrow unable to repay: the shortfall is claimed from the supplier."""
+
+    model_config = ConfigDict(title="RecourseClaimed")
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+
+
+# --- v2: the advance's platform data -----------------------------------------------------
+# Each v2 below carries the advance's ``metadata`` and ``external_reference`` (the platform's
+# own data, shared/metadata.py), so a platform receiving the webhook can match the advance to
+# its records without a read. The v1 above stay, frozen as published (retention, replays),
+# and are upcast with none.
+
+
+@event("financing.advance_disbursed", version=2)
+class AdvanceDisbursed(EventModel):
+    """An advance was paid out to the supplier (Stripe transfer of the net amount).
+
+    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``. Posting:
+    Dr advance receivable[advance] principal / Cr Stripe clearing net_disbursed (external
+    ref = stripe_transfer_id), Cr deferred fee income[advance] fee.
+    """
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    net_disbursed: PositiveMinorUnits
+    stripe_transfer_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.advance_disbursed", from_version=1)
+def _advancedisbursed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.advance_offered", version=2)
+class AdvanceOffered(EventModel):
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    buyer_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    term_days: PositiveMinorUnits
+    daily_fee_rate: Decimal
+    apr: Decimal
+    expires_at: datetime
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.advance_offered", from_version=1)
+def _advanceoffered_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.advance_refused", version=2)
+class AdvanceRefused(EventModel):
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    reasons: list[str]
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.advance_refused", from_version=1)
+def _advancerefused_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.advance_state_changed", version=2)
+class AdvanceStateChanged(EventModel):
+    """accepted, expired, cancelled, frozen, unfrozen, repaid, defaulted, recovered, ..."""
+
+    advance_id: str
+    order_id: str
+    state_from: str
+    state: str
+    reason: str | None = None
+    actor: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.advance_state_changed", from_version=1)
+def _advancestatechanged_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.repayment_applied", version=2)
+class RepaymentApplied(EventModel):
+    """A release repaid part of the advance: fee first, then principal (docs/financing.md)."""
+
+    advance_id: str
+    order_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+    to_fee: NonNegativeMinorUnits
+    to_principal: NonNegativeMinorUnits
+    balance_after: NonNegativeMinorUnits
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.repayment_applied", from_version=1)
+def _repaymentapplied_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.recourse_claimed", version=2)
 class RecourseClaimed(EventModel):
     """A refund left the escrow unable to repay: the shortfall is claimed from the supplier."""
 
@@ -172,3 +312,11 @@ class RecourseClaimed(EventModel):
     supplier_id: str
     currency: CurrencyCode
     amount: PositiveMinorUnits
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.recourse_claimed", from_version=1)
+def _recourseclaimed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}

@@ -9,6 +9,7 @@ are harmless: ``on_lien_placed`` says what to do for the advance's current state
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -44,8 +45,12 @@ def open_advance(
     outcome: Offer | Refusal,
     policy: Policy,
     now: datetime,
+    metadata: Mapping[str, str] | None = None,
+    external_reference: str | None = None,
 ) -> Step:
-    """A new advance: ``offered`` with its price, or ``rejected`` with its reasons."""
+    """A new advance: ``offered`` with its price, or ``rejected`` with its reasons; with the
+    platform's own data (``metadata``, ``external_reference``) on it and its event."""
+    platform_data = {"metadata": dict(metadata or {}), "external_reference": external_reference}
     base = Advance(
         advance_id=advance_id,
         tenant_id=order.tenant_id,
@@ -61,6 +66,8 @@ def open_advance(
         apr=Decimal(0),
         created_at=now,
         expires_at=now,
+        metadata=dict(metadata or {}),
+        external_reference=external_reference,
     )
     if isinstance(outcome, Refusal):
         codes = tuple(r.code for r in outcome.reasons)
@@ -69,6 +76,7 @@ def open_advance(
             order_id=order.order_id,
             supplier_id=supplier_id,
             reasons=list(codes),
+            **platform_data,
         )
         return replace(base, reasons=codes), [refused]
     p = outcome.price
@@ -93,6 +101,7 @@ def open_advance(
         daily_fee_rate=p.daily_fee_rate,
         apr=p.apr,
         expires_at=advance.expires_at,
+        **platform_data,
     )
     return advance, [offered]
 
@@ -158,6 +167,8 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
         fee=advance.fee,
         net_disbursed=advance.net,
         stripe_transfer_id=transfer_id,
+        metadata=dict(advance.metadata),
+        external_reference=advance.external_reference,
     )
     return disbursed, [*events, paid]
 
