@@ -69,6 +69,7 @@ def routers() -> Sequence[APIRouter]:
         operations,
         orders,
         returns,
+        tenant_settings,
         webhooks,
     )
 
@@ -79,6 +80,7 @@ def routers() -> Sequence[APIRouter]:
         disputes.router,
         returns.router,
         fees.router,
+        tenant_settings.router,
         operations.router,
         held.router,
         webhooks.router,

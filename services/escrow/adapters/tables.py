@@ -93,6 +93,18 @@ fee_policies = sa.Table(
     sa.CheckConstraint("basis_points BETWEEN 0 AND 10000", name="fee_policies_bps_range"),
 )
 
+# A tenant's settings beyond fees: its dispute deadlines (escrow_0007; domain/terms.py).
+tenant_settings = sa.Table(
+    "escrow_tenant_settings",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("dispute_terms", JSONB, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 # Refunds the settlement timer found refused by Stripe: attempts counted, alerted once.
 stuck_refunds = sa.Table(
     "stuck_refunds",

@@ -10,7 +10,7 @@ Stripe call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from services.escrow.domain.errors import (
@@ -29,6 +29,7 @@ from services.escrow.domain.rules import (
     new_id,
     unpaid,
 )
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS
 from shared.events import EventModel
 from shared.events.escrow import (
     CHARGEBACK_REASON,
@@ -42,7 +43,7 @@ from shared.events.escrow import (
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
-NEGOTIATION_WINDOW = timedelta(days=7)
+NEGOTIATION_WINDOW = DEFAULT_DISPUTE_TERMS.negotiation  # an order's own: its dispute_terms
 
 
 def open_dispute(
@@ -80,7 +81,7 @@ def freeze_milestone(
         evidence=tuple(evidence),
         opened_by="buyer",
         opened_at=now,
-        respond_by=now + NEGOTIATION_WINDOW if status == "open" else None,
+        respond_by=now + escrow.dispute_terms.negotiation if status == "open" else None,
         status="escalated" if status == "escalated" else "open",
         escalated_at=now if status == "escalated" else None,
         escalation_reason=reason if status == "escalated" else None,

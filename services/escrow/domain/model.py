@@ -22,6 +22,7 @@ from services.escrow.domain.records import (
     SplitOffer,
     SupplierResponse,
 )
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
 from shared.events.escrow import (
     DisputeParty,
     DisputeStatus,
@@ -220,6 +221,8 @@ class Escrow(Frozen):
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
     refund_proposals: tuple[RefundProposal, ...] = ()
+    # The tenant's dispute deadlines in force when the order was created (domain/terms.py).
+    dispute_terms: DisputeTerms = DEFAULT_DISPUTE_TERMS
     # The platform's own data (shared/metadata.py): never read by any rule here.
     metadata: dict[str, str] = {}
     external_reference: str | None = None

@@ -4,9 +4,11 @@ settled; an empty piece of dispute evidence has its own code."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -31,7 +33,9 @@ async def return_shipped_then_charged_back(api: Api) -> tuple[dict[str, Any], st
     assert (await api.post(f"{path}/evidence", {"evidence": report}, supplier)).status_code == 201
     await api.post(f"{path}/reject", {"remedy": "return", "reasons": ["mould"]}, api.platform)
     await api.post(f"{path}/rejection/answer", {"remedy": "return"}, supplier)
-    r = await api.post(f"{path}/return-shipment", {"carrier": "DHL", "tracking": "J1"}, api.platform)
+    r = await api.post(
+        f"{path}/return-shipment", {"carrier": "DHL", "tracking": "J1"}, api.platform
+    )
     assert r.json()["milestones"][1]["status"] == "return_shipped", r.text
     funding = order["payments"][0]
     funding = {"stripe_payment_intent_id": funding["stripe_payment_intent_id"]}
@@ -86,3 +90,37 @@ async def test_empty_dispute_evidence_answers_invalid_evidence(api: Api) -> None
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_evidence", r.text
     got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
     assert got["disputes"][0]["submissions"] == []  # nothing changed
+
+
+async def put(api: Api, path: str, body: Any, who: dict[str, str]) -> httpx.Response:
+    headers = {**who, "Idempotency-Key": str(uuid.uuid4())}
+    return await api.client.put(path, json=body, headers=headers)
+
+
+async def test_a_tenants_dispute_deadlines_are_validated_and_copied_onto_new_orders(
+    api: Api,
+) -> None:
+    path = "/v1/tenant-settings/dispute-deadlines"
+    r = await api.client.get(path, headers=api.platform)
+    assert r.status_code == 200 and r.json()["negotiation_seconds"] == 7 * 86_400  # default
+    for bad in ({"negotiation_seconds": 59}, {"negotiation_seconds": 91 * 86_400},
+                {"negotiation_seconds": "3d"}, {"negotiation_seconds": 3600.5}, {"nope": 1}):  # fmt: skip
+        r = await put(api, path, bad, api.finance)
+        assert r.status_code == 422, (bad, r.text)
+    assert (
+        await put(api, path, {"negotiation_seconds": 2 * 86_400}, api.platform)
+    ).status_code == 403
+    before = await funded_order(api)  # made on the defaults
+    r = await put(api, path, {"negotiation_seconds": 2 * 86_400}, api.finance)
+    assert r.status_code == 200 and r.json()["supplier_answer_seconds"] == 5 * 86_400
+    after = await funded_order(api)
+    other = await api.client.get(path, headers=api.other_tenant)
+    assert other.json()["negotiation_seconds"] == 7 * 86_400  # per tenant
+    for order, days in ((before, 7), (after, 2)):
+        oid, mid = order["order_id"], order["milestones"][0]["milestone_id"]
+        r = await api.post(
+            f"/v1/orders/{oid}/milestones/{mid}/disputes", {"reason": "short"}, api.platform
+        )
+        d = r.json()["disputes"][0]
+        opened = datetime.fromisoformat(d["opened_at"])
+        assert datetime.fromisoformat(d["respond_by"]) - opened == timedelta(days=days)

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
 from services.escrow.service_layer.alerts import ParkedDeadline, RefundBreak, StuckRefund
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
@@ -212,6 +213,7 @@ class FakeEscrowRepository:
 @dataclass
 class FakeFeePolicies:
     policies: dict[str, tuple[FeeTerms, str]] = field(default_factory=dict)
+    deadlines: dict[str, tuple[DisputeTerms, str]] = field(default_factory=dict)
 
     async def get(self, tenant_id: str) -> FeeTerms:
         found = self.policies.get(tenant_id)
@@ -219,6 +221,13 @@ class FakeFeePolicies:
 
     async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None:
         self.policies[tenant_id] = (terms, actor)
+
+    async def dispute_terms(self, tenant_id: str) -> DisputeTerms:
+        found = self.deadlines.get(tenant_id)
+        return found[0] if found is not None else DEFAULT_DISPUTE_TERMS
+
+    async def set_dispute_terms(self, tenant_id: str, terms: DisputeTerms, actor: str) -> None:
+        self.deadlines[tenant_id] = (terms, actor)
 
 
 @dataclass

@@ -158,9 +158,10 @@ async def test_a_lost_chargeback_books_the_refund_the_bank_kept_without_a_stripe
     assert after.frozen == 0 and after.refunded == 50_000 and after.reserved == 0
     assert after.disputes[0].stripe_status == "lost"
     # What the bank kept can no longer pay the latest milestones: settled unpaid.
-    assert uow.outbox.types() == ["escrow.dispute_resolved", "escrow.refunded"] + [
-        "escrow.milestone_settled_unpaid"
-    ] * 2
+    assert (
+        uow.outbox.types()
+        == ["escrow.dispute_resolved", "escrow.refunded"] + ["escrow.milestone_settled_unpaid"] * 2
+    )
     assert [m.unfunded_amount for m in after.milestones] == [0, 20_000, 30_000]
 
 

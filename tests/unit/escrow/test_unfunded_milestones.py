@@ -25,7 +25,9 @@ def test_a_milestone_a_lost_chargeback_emptied_closes_unpaid_and_the_order_compl
     assert [m.unfunded_amount for m in e.milestones] == [30_000, 40_000, 30_000]
     settled = [ev for ev in events if ev.event_type == "escrow.milestone_settled_unpaid"]
     assert [(s.milestone_id, s.unfunded_amount) for s in settled] == [  # type: ignore[attr-defined]
-        (ms(e, 2), 30_000), (ms(e, 1), 40_000), (ms(e, 0), 30_000)
+        (ms(e, 2), 30_000),
+        (ms(e, 1), 40_000),
+        (ms(e, 0), 30_000),
     ]
     assert e.status == "completed" and events[-1].event_type == "escrow.completed"
 

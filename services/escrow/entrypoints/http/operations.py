@@ -147,9 +147,7 @@ class ParkedDeadlinesPublic(BaseModel):
 
 
 @router.get("/parked-deadlines")
-async def parked_deadlines(
-    who: Finance, c: Container, limit: Limit = 50
-) -> ParkedDeadlinesPublic:
+async def parked_deadlines(who: Finance, c: Container, limit: Limit = 50) -> ParkedDeadlinesPublic:
     """Deadlines whose action escrow refused ``escrow_deadline_max_attempts`` times: the
     timer gave up (``escrow.deadline_parked``); most recently parked first."""
     found = await operations.parked_deadlines(c.unit_of_work(), who.tenant_id, limit)

@@ -7,6 +7,7 @@ Revises: escrow_0005 (the lead re-points it after escrow_0006 at merge)
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "escrow_0007"
 down_revision = "escrow_0005"
@@ -30,7 +31,15 @@ def upgrade() -> None:
         sa.Column("parked_at", TS, nullable=False),
     )
     op.create_index("parked_deadlines_tenant", "parked_deadlines", ["tenant_id", "parked_at"])
+    op.create_table(
+        "escrow_tenant_settings",
+        sa.Column("tenant_id", sa.Text, primary_key=True),
+        sa.Column("dispute_terms", JSONB, nullable=False),
+        sa.Column("updated_by", sa.Text, nullable=False),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("escrow_tenant_settings")
     op.drop_table("parked_deadlines")
