@@ -540,3 +540,42 @@ class OrderUpdated(EventModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     external_reference: str | None = None
     changed: list[Literal["metadata", "external_reference"]]
+
+
+@event("escrow.refund_abandoned", version=1)
+class RefundAbandoned(EventModel):
+    """Finance gave up a stuck refund at Stripe (``escrow.refund_stuck``) and answered it
+    with a typed ``resolution``: ``returned_offline`` (the money went back to the buyer
+    another way; the refund is booked without Stripe, by the ``escrow.refunded`` of the
+    same decision, which the ledger posts against the bank). ``by``: the finance key;
+    ``note``: why. Once per refund; the event's id is ``alert_id``."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    refund_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    resolution: Literal["returned_offline"]
+    by: str
+    note: str
+
+
+@event("escrow.refund_break_resolved", version=1)
+class RefundBreakResolved(EventModel):
+    """Finance worked a refund break (``escrow.external_refund_unbooked``): ``resolution``
+    ``booked_in_ledger`` (the ledger's reconciliation break for the same Stripe refund was
+    booked there), ``recovered`` (the money came back) or ``written_off``. Escrow's books do
+    not change. Once per break; the event's id is ``alert_id``."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    stripe_refund_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    resolution: Literal["booked_in_ledger", "recovered", "written_off"]
+    by: str
+    note: str

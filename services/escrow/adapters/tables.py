@@ -120,6 +120,10 @@ stuck_refunds = sa.Table(
     sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("alerted_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),  # escrow_0007
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution", sa.Text),
+    sa.Column("note", sa.Text),
     sa.Index(
         "stuck_refunds_alerted",
         "tenant_id",
@@ -142,6 +146,10 @@ refund_breaks = sa.Table(
     sa.Column("bookable", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),  # escrow_0007
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution", sa.Text),
+    sa.Column("note", sa.Text),
     sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
 )
 

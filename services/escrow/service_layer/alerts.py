@@ -31,6 +31,11 @@ class StuckRefund:
     first_refused_at: datetime
     last_refused_at: datetime
     alerted_at: datetime | None = None
+    # Finance gave it up (``abandon_stuck_refund``): when, who, how, and why.
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,11 @@ class RefundBreak:
     bookable: int
     reason: str
     detected_at: datetime
+    # Finance worked it (``resolve_refund_break``): when, who, how, and why.
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,16 @@ class ParkedDeadline:
     parked_at: datetime
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Finance's answer to an operations record: the typed action, who, when, and why."""
+
+    resolution: str
+    resolved_by: str
+    resolved_at: datetime
+    note: str
+
+
 class RefundAlerts(Protocol):
     async def refused(self, first: StuckRefund) -> StuckRefund:
         """One more refusal of ``first.refund_id`` (``first``: the record of a first one,
@@ -76,8 +96,21 @@ class RefundAlerts(Protocol):
     async def add_break(self, found: RefundBreak) -> bool:
         """Record a break; False if this Stripe refund was recorded before."""
 
-    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
-        """The tenant's refund breaks, newest first."""
+    async def breaks(
+        self, tenant_id: str, limit: int, status: str | None = None
+    ) -> list[RefundBreak]:
+        """The tenant's refund breaks, newest first (``status``: only ``open`` or
+        ``resolved`` ones)."""
+
+    async def stuck_refund(self, tenant_id: str, refund_id: str) -> StuckRefund | None: ...
+
+    async def resolve_stuck(self, refund_id: str, resolution: Resolution) -> None: ...
+
+    async def refund_break(self, tenant_id: str, stripe_refund_id: str) -> RefundBreak | None: ...
+
+    async def resolve_break(
+        self, tenant_id: str, stripe_refund_id: str, resolution: Resolution
+    ) -> None: ...
 
     async def park_deadline(self, parked: ParkedDeadline) -> bool:
         """Record a parked deadline; False if this one was parked before."""

@@ -124,3 +124,43 @@ async def test_a_tenants_dispute_deadlines_are_validated_and_copied_onto_new_ord
         d = r.json()["disputes"][0]
         opened = datetime.fromisoformat(d["opened_at"])
         assert datetime.fromisoformat(d["respond_by"]) - opened == timedelta(days=days)
+
+
+async def test_finance_abandons_a_stuck_refund_over_http_booked_against_the_bank_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.ledger.domain.rules import draft_for
+    from tests.integration.escrow.test_stripe_loose_ends import RefusingRefunds
+
+    order = await funded_order(api)
+    oid = order["order_id"]
+    monkeypatch.setattr(api.container, "gateway", RefusingRefunds(api.container.gateway))
+    cancelled = await api.post(f"/v1/orders/{oid}/cancel", {"reason": "buyer left"}, api.platform)
+    (refund,) = cancelled.json()["refunds"]
+    rid = refund["refund_id"]
+    path = f"/v1/operations/stuck-refunds/{rid}/abandon"
+    body = {"resolution": "returned_offline", "note": "wired back"}
+    r = await api.post(path, body, api.finance)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "stuck_refund_not_found"
+    for _ in range(api.settings.escrow_refund_stuck_after_attempts):
+        api.clock.advance(timedelta(hours=1))
+        await api.fire_timers()
+    assert (await api.post(path, body, api.platform)).status_code == 403
+    bad = await api.post(path, {"resolution": "forgot", "note": "x"}, api.finance)
+    assert bad.status_code == 422
+    r = await api.post(path, body, api.finance)
+    assert r.status_code == 200, r.text
+    assert (r.json()["resolution"], r.json()["note"]) == ("returned_offline", "wired back")
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["refunded"] == 100_000 and got["reserved"] == 0 and got["status"] == "cancelled"
+    envs = await outbox_of(api, oid)
+    assert [e.type for e in envs].count("escrow.refund_abandoned") == 1
+    booked = next(e for e in envs if e.type == "escrow.refunded" and str(e.id) == rid)
+    draft = draft_for(booked)
+    assert draft is not None and {line.code for line in draft.lines} >= {"bank"}
+    again = await api.post(path, body, api.finance)
+    assert again.status_code == 404
+    api.clock.advance(timedelta(hours=1))
+    await api.fire_timers()  # the settlement timer was cancelled: no Stripe call, no change
+    after = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert after["refunded"] == 100_000

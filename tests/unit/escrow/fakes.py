@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from services.escrow.domain.model import Dispute, Escrow
 from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
-from services.escrow.service_layer.alerts import ParkedDeadline, RefundBreak, StuckRefund
+from services.escrow.service_layer.alerts import (
+    ParkedDeadline,
+    RefundBreak,
+    Resolution,
+    StuckRefund,
+)
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -285,9 +290,32 @@ class FakeRefundAlerts:
         self.break_rows[key] = found
         return True
 
-    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
-        found = [b for b in self.break_rows.values() if b.tenant_id == tenant_id]
+    async def breaks(
+        self, tenant_id: str, limit: int, status: str | None = None
+    ) -> list[RefundBreak]:
+        found = [
+            b
+            for b in self.break_rows.values()
+            if b.tenant_id == tenant_id
+            and (status is None or (b.resolved_at is None) == (status == "open"))
+        ]
         return sorted(found, key=lambda b: b.detected_at, reverse=True)[:limit]
+
+    async def stuck_refund(self, tenant_id: str, refund_id: str) -> StuckRefund | None:
+        found = self.stuck_rows.get(refund_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def resolve_stuck(self, refund_id: str, resolution: Resolution) -> None:
+        self.stuck_rows[refund_id] = replace(self.stuck_rows[refund_id], **asdict(resolution))
+
+    async def refund_break(self, tenant_id: str, stripe_refund_id: str) -> RefundBreak | None:
+        return self.break_rows.get((tenant_id, stripe_refund_id))
+
+    async def resolve_break(
+        self, tenant_id: str, stripe_refund_id: str, resolution: Resolution
+    ) -> None:
+        key = (tenant_id, stripe_refund_id)
+        self.break_rows[key] = replace(self.break_rows[key], **asdict(resolution))
 
     async def park_deadline(self, parked: ParkedDeadline) -> bool:
         key = (parked.order_id, parked.what, parked.subject, parked.due_at.isoformat())

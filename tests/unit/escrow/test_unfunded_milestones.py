@@ -37,7 +37,7 @@ def test_a_partly_covered_milestone_keeps_what_is_left_and_releases_only_that() 
     one keeps 20,000 of its 40,000; the first is untouched."""
     e = funded(new_order())
     e, _ = open_chargeback(e, "dp_1", 50_000, "fraudulent", "pay-1", T0 + DAY)
-    e, events = close_chargeback(e, "dp_1", "lost")
+    e, _ = close_chargeback(e, "dp_1", "lost")
     assert [m.unfunded_amount for m in e.milestones] == [0, 20_000, 30_000]
     assert e.milestones[2].status == "closed_unpaid" and e.status == "funded"
     e, _ = accept_milestone(e, ms(e, 1))

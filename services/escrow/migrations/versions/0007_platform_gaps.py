@@ -31,6 +31,11 @@ def upgrade() -> None:
         sa.Column("parked_at", TS, nullable=False),
     )
     op.create_index("parked_deadlines_tenant", "parked_deadlines", ["tenant_id", "parked_at"])
+    for table in ("stuck_refunds", "refund_breaks"):  # finance's answer, for the audit
+        op.add_column(table, sa.Column("resolved_at", TS))
+        op.add_column(table, sa.Column("resolved_by", sa.Text))
+        op.add_column(table, sa.Column("resolution", sa.Text))
+        op.add_column(table, sa.Column("note", sa.Text))
     op.create_table(
         "escrow_tenant_settings",
         sa.Column("tenant_id", sa.Text, primary_key=True),
@@ -42,4 +47,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("escrow_tenant_settings")
+    for table in ("stuck_refunds", "refund_breaks"):
+        for column in ("note", "resolution", "resolved_by", "resolved_at"):
+            op.drop_column(table, column)
     op.drop_table("parked_deadlines")
