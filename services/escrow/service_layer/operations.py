@@ -201,7 +201,7 @@ async def deadline_refused(
         event = DeadlineParked(
             order_id=order_id,
             alert_id=alert_id("deadline_parked", order_id, what, subject, due_at.isoformat()),
-            what=what,  # type: ignore[arg-type]
+            what=what,
             subject=subject,
             due_at=due_at,
             attempts=attempts,

@@ -8,8 +8,8 @@ are harmless: ``on_lien_placed`` says what to do for the advance's current state
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum

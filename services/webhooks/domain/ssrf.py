@@ -134,8 +134,8 @@ def check_url(
             raise UrlNotAllowed(f"{host} is a loopback name")
     elif "." not in host:
         raise UrlNotAllowed(f"{host} is not a fully qualified domain name")
-    loopback = host in LOCAL_NAMES or host.endswith(".localhost") or bool(
-        literal and literal.is_loopback
+    loopback = (
+        host in LOCAL_NAMES or host.endswith(".localhost") or bool(literal and literal.is_loopback)
     )
     if scheme == "http" and not loopback:
         raise UrlNotAllowed("http is allowed only for loopback hosts; use https")

@@ -586,13 +586,20 @@ async def test_the_advances_events_carry_the_platforms_data(
 def test_a_v1_financing_event_is_upcast_with_no_platform_data() -> None:
     from shared.events.financing import AdvanceStateChanged
 
-    v1 = {"advance_id": "a1", "order_id": "o1", "state_from": "offered", "state": "accepted",
-          "actor": "x"}  # fmt: skip
+    v1 = {"advance_id": "a1", "order_id": "o1", "state_from": "offered", "state": "accepted"}
+    v1["actor"] = "x"
     env = Envelope.model_validate(
-        {"id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0e", "type": "financing.advance_state_changed",
-         "version": 1, "source": "financing", "subject": "o1", "tenant_id": "t1",
-         "occurred_at": T0.isoformat(), "correlation_id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0f",
-         "data": v1}  # fmt: skip
+        {
+            "id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0e",
+            "type": "financing.advance_state_changed",
+            "version": 1,
+            "source": "financing",
+            "subject": "o1",
+            "tenant_id": "t1",
+            "occurred_at": T0.isoformat(),
+            "correlation_id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0f",
+            "data": v1,
+        }
     )
     got = env.payload()
     assert isinstance(got, AdvanceStateChanged) and got.metadata == {}

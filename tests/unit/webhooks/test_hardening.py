@@ -42,7 +42,11 @@ def test_a_port_outside_the_allowed_ones_is_refused(url: str) -> None:
 
 
 def test_the_standard_ports_and_the_configured_ones_are_allowed() -> None:
-    for url in ("https://a.example.com/", "https://a.example.com:8443/x", "https://a.example.com:443"):
+    for url in (
+        "https://a.example.com/",
+        "https://a.example.com:8443/x",
+        "https://a.example.com:443",
+    ):
         check_url(url)
     check_url("https://a.example.com:9443/", allowed_ports=frozenset({9443}))
     # A developer's receiver on any loopback port, only with loopback allowed (a setting).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -227,7 +227,9 @@ class RefundBreakResolve(BaseModel):
     note: Note
 
 
-NOT_FOUND = {404: {"description": "no such open record of this tenant"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such open record of this tenant"}
+}
 
 
 @router.post("/stuck-refunds/{refund_id}/abandon", responses=NOT_FOUND)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import ConfigDict
+from pydantic.config import JsonDict
 
 from services.escrow.domain.terms import DisputeTerms
 from services.escrow.entrypoints.http.deps import Container, Finance, PlatformOrFinance, caller
@@ -16,7 +17,7 @@ from shared.http.idempotency import answer
 
 router = APIRouter(prefix="/v1/tenant-settings", tags=["tenant settings"])
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "negotiation_seconds": 604800,
     "supplier_answer_seconds": 432000,
     "return_shipping_seconds": 1209600,
