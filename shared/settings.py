@@ -111,9 +111,17 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(64, ge=1, le=1_000)  # attempts in flight per worker
     webhook_endpoint_concurrency: int = Field(4, ge=1, le=100)  # per endpoint, all workers
     webhook_tenant_concurrency: int = Field(16, ge=1, le=1_000)  # per tenant, all workers
+    # Destination ports beyond 443, 80 and 8443 an endpoint URL may name (a loopback
+    # receiver in development may use any port).
+    webhook_allowed_ports: list[int] = Field(default_factory=list, max_length=100)
+    # Threads of the webhooks' own DNS pool (never the event loop's shared default pool).
+    webhook_dns_threads: int = Field(8, ge=1, le=256)
     # Escrow: a refund Stripe still refuses after this many attempts raises
     # escrow.refund_stuck and shows in GET /v1/operations/stuck-refunds (retries go on).
     escrow_refund_stuck_after_attempts: int = Field(5, ge=1, le=1_000)
+    # Escrow: a person's deadline whose action is refused this many times gives up: it is
+    # parked (escrow.deadline_parked, GET /v1/operations/parked-deadlines), not retried.
+    escrow_deadline_max_attempts: int = Field(8, ge=1, le=1_000)
     # Financing: an order it does not hold whose UUIDv7 id is younger than this (and newer
     # than the escrow events it has read) is order_not_yet_known, not order_unknown.
     financing_order_arrival_seconds: int = Field(600, ge=0, le=86_400)

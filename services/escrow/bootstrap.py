@@ -70,6 +70,7 @@ def routers() -> Sequence[APIRouter]:
         operations,
         orders,
         returns,
+        tenant_settings,
         webhooks,
     )
 
@@ -81,6 +82,7 @@ def routers() -> Sequence[APIRouter]:
         returns.router,
         fees.router,
         fx.router,
+        tenant_settings.router,
         operations.router,
         held.router,
         webhooks.router,

@@ -37,6 +37,7 @@ def policy_of(settings: Settings) -> Policy:
         ),
         secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
         allow_loopback=settings.webhooks_allow_loopback,
+        allowed_ports=frozenset(settings.webhook_allowed_ports),
     )
 
 
@@ -76,10 +77,13 @@ async def bootstrap(
 
     settings = settings or Settings()
     policy = policy or policy_of(settings)
-    resolver = resolver or SystemResolver(settings.webhook_connect_timeout)
+    resolver = resolver or SystemResolver(
+        settings.webhook_connect_timeout, threads=settings.webhook_dns_threads
+    )
     sender = HttpSender(
         resolver,
         allow_loopback=policy.allow_loopback,
+        allowed_ports=policy.allowed_ports,
         connect_timeout=settings.webhook_connect_timeout,
         read_timeout=settings.webhook_read_timeout,
         max_connections=settings.webhook_concurrency,

@@ -648,3 +648,94 @@ class PartialRefundClosed(EventModel):
     proposal_id: str
     milestone_id: str
     outcome: Literal["declined", "withdrawn", "expired"]
+
+
+# --- platform gaps: parked deadlines, settled milestones, order updates, abandoned refunds --
+
+
+@event("escrow.deadline_parked", version=1)
+class DeadlineParked(EventModel):
+    """A person's deadline whose action escrow kept refusing (e.g. the return's refund while
+    a chargeback froze the money): after ``attempts`` firings
+    (``settings.escrow_deadline_max_attempts``) the timer gives up and the deadline is parked
+    for finance (``GET /v1/operations/parked-deadlines``). Raised once per deadline; the
+    event's id is ``alert_id``, derived from the deadline's timer key."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    what: Literal["dispute", "milestone", "refund_proposal"]
+    subject: str
+    due_at: datetime
+    attempts: int = Field(ge=1)
+    error_code: str
+    last_error: str
+
+
+@event("escrow.milestone_settled_unpaid", version=1)
+class MilestoneSettledUnpaid(EventModel):
+    """A lost card chargeback took back money that was to pay this milestone: what the
+    escrow no longer holds for it (``unfunded_amount``) will never be paid out nor
+    refunded by escrow (the bank returned it to the cardholder; ``escrow.refunded`` with
+    reason ``chargeback`` booked it). ``status``: the milestone's after it, ``closed_unpaid``
+    when it had nothing left to pay (then the order may complete). Moves no money: the
+    ledger posts nothing for it."""
+
+    order_id: str
+    milestone_id: str
+    unfunded_amount: PositiveMinorUnits
+    currency: CurrencyCode
+    status: str
+    reason: Literal["chargeback_lost"] = "chargeback_lost"
+
+
+@event("escrow.order_updated", version=1)
+class OrderUpdated(EventModel):
+    """The platform's own data on an order changed (``PATCH /v1/orders/{id}``): the
+    ``metadata`` and ``external_reference`` after the change, and which of them changed.
+    The trade itself (schedule, money) is the same; the ledger posts nothing for it."""
+
+    order_id: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+    changed: list[Literal["metadata", "external_reference"]]
+
+
+@event("escrow.refund_abandoned", version=1)
+class RefundAbandoned(EventModel):
+    """Finance gave up a stuck refund at Stripe (``escrow.refund_stuck``) and answered it
+    with a typed ``resolution``: ``returned_offline`` (the money went back to the buyer
+    another way; the refund is booked without Stripe, by the ``escrow.refunded`` of the
+    same decision, which the ledger posts against the bank). ``by``: the finance key;
+    ``note``: why. Once per refund; the event's id is ``alert_id``."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    refund_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    resolution: Literal["returned_offline"]
+    by: str
+    note: str
+
+
+@event("escrow.refund_break_resolved", version=1)
+class RefundBreakResolved(EventModel):
+    """Finance worked a refund break (``escrow.external_refund_unbooked``): ``resolution``
+    ``booked_in_ledger`` (the ledger's reconciliation break for the same Stripe refund was
+    booked there), ``recovered`` (the money came back) or ``written_off``. Escrow's books do
+    not change. Once per break; the event's id is ``alert_id``."""
+
+    id_field: ClassVar[str | None] = "alert_id"
+
+    order_id: str
+    alert_id: str
+    stripe_refund_id: str
+    amount: PositiveMinorUnits
+    currency: CurrencyCode
+    resolution: Literal["booked_in_ledger", "recovered", "written_off"]
+    by: str
+    note: str

@@ -40,64 +40,6 @@ class AdvanceDisbursedV1(EventModel):
     stripe_transfer_id: str | None = None
 
 
-@event("financing.advance_disbursed", version=2)
-class AdvanceDisbursed(EventModel):
-    """An advance was paid out to the supplier (Stripe transfer of the net amount).
-
-    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``, all in the
-    contract ``currency``. Posting: Dr advance receivable[advance] principal / Cr Stripe
-    clearing net_disbursed (external ref = stripe_transfer_id), Cr deferred fee
-    income[advance] fee.
-
-    Paid out in another currency (``payout_currency`` set): the Stripe transfer sent
-    ``payout_amount`` minor units of ``payout_currency``, which is ``net_disbursed`` converted
-    at ``payout_rate`` (payout units per one contract unit, major units, a decimal string):
-    the locked payout rate ``locked_rate`` of the order (escrow.funded's ``payout_lock``)
-    less ``fx_haircut_bps``, rounded down (docs/financing.md, "Advances in the payout
-    currency"); ``payout_fx`` is that payout as a conversion. Principal, fee and the lien stay
-    in ``currency``. Posting then: Dr advance receivable[advance] principal / Cr deferred fee
-    income[advance] fee, Cr FX clearing net_disbursed (in ``currency``); Dr FX clearing
-    ``payout_fx.mid_amount`` / Cr Stripe clearing ``payout_amount`` (ref = transfer), Cr FX
-    revenue ``payout_fx.markup_amount`` (in ``payout_currency``). None (0) for an advance
-    paid in ``currency``.
-    """
-
-    advance_id: str
-    order_id: str
-    supplier_id: str
-    currency: CurrencyCode
-    principal: PositiveMinorUnits
-    fee: NonNegativeMinorUnits
-    net_disbursed: PositiveMinorUnits
-    stripe_transfer_id: str | None = None
-    payout_currency: CurrencyCode | None = None
-    payout_amount: PositiveMinorUnits | None = None
-    payout_rate: str | None = None
-    locked_rate: str | None = None
-    fx_haircut_bps: int = Field(0, ge=0, le=10_000)
-    payout_fx: FxConversion | None = Field(
-        None,
-        description="the payout as a conversion: from = net_disbursed in `currency`, to = "
-        "payout_amount in payout_currency; mid_rate = the locked payout rate, rate = "
-        "payout_rate, markup_bps = fx_haircut_bps, markup_amount = what the haircut (and "
-        "rounding down) kept back, in payout_currency",
-    )
-
-
-@upcaster("financing.advance_disbursed", from_version=1)
-def _disbursed_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 paid the net in the contract currency: no payout conversion."""
-    return {
-        **data,
-        "payout_currency": None,
-        "payout_amount": None,
-        "payout_rate": None,
-        "locked_rate": None,
-        "fx_haircut_bps": 0,
-        "payout_fx": None,
-    }
-
-
 @event("financing.fee_amortized", version=1)
 class FeeAmortized(EventModel):
     """Part of an advance's fee was earned (amortised over the days to release) up to ``as_of``.
@@ -196,6 +138,128 @@ class AdvanceOfferedV1(EventModel):
     expires_at: datetime
 
 
+@event("financing.advance_refused", version=1, superseded=True)
+class AdvanceRefusedV1(EventModel):
+    model_config = ConfigDict(title="AdvanceRefused")
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    reasons: list[str]
+
+
+@event("financing.advance_state_changed", version=1, superseded=True)
+class AdvanceStateChangedV1(EventModel):
+    """accepted, expired, cancelled, frozen, unfrozen, repaid, defaulted, recovered, ..."""
+
+    model_config = ConfigDict(title="AdvanceStateChanged")
+
+    advance_id: str
+    order_id: str
+    state_from: str
+    state: str
+    reason: str | None = None
+    actor: str
+
+
+@event("financing.repayment_applied", version=1, superseded=True)
+class RepaymentAppliedV1(EventModel):
+    """A release repaid part of the advance: fee first, then principal (docs/financing.md)."""
+
+    model_config = ConfigDict(title="RepaymentApplied")
+
+    advance_id: str
+    order_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+    to_fee: NonNegativeMinorUnits
+    to_principal: NonNegativeMinorUnits
+    balance_after: NonNegativeMinorUnits
+
+
+@event("financing.recourse_claimed", version=1, superseded=True)
+class RecourseClaimedV1(EventModel):
+    """A refund left the escrow unable to repay: the shortfall is claimed from the supplier."""
+
+    model_config = ConfigDict(title="RecourseClaimed")
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    amount: PositiveMinorUnits
+
+
+# --- v2: the advance's platform data -----------------------------------------------------
+# Each v2 below carries the advance's ``metadata`` and ``external_reference`` (the platform's
+# own data, shared/metadata.py), so a platform receiving the webhook can match the advance to
+# its records without a read. The v1 above stay, frozen as published (retention, replays),
+# and are upcast with none.
+
+
+@event("financing.advance_disbursed", version=2)
+class AdvanceDisbursed(EventModel):
+    """An advance was paid out to the supplier (Stripe transfer of the net amount).
+
+    ``principal`` (what the supplier owes back) = ``net_disbursed`` + ``fee``, all in the
+    contract ``currency``. Posting: Dr advance receivable[advance] principal / Cr Stripe
+    clearing net_disbursed (external ref = stripe_transfer_id), Cr deferred fee
+    income[advance] fee.
+
+    Paid out in another currency (``payout_currency`` set): the Stripe transfer sent
+    ``payout_amount`` minor units of ``payout_currency``, which is ``net_disbursed`` converted
+    at ``payout_rate`` (payout units per one contract unit, major units, a decimal string):
+    the locked payout rate ``locked_rate`` of the order (escrow.funded's ``payout_lock``)
+    less ``fx_haircut_bps``, rounded down (docs/financing.md, "Advances in the payout
+    currency"); ``payout_fx`` is that payout as a conversion. Principal, fee and the lien stay
+    in ``currency``. Posting then: Dr advance receivable[advance] principal / Cr deferred fee
+    income[advance] fee, Cr FX clearing net_disbursed (in ``currency``); Dr FX clearing
+    ``payout_fx.mid_amount`` / Cr Stripe clearing ``payout_amount`` (ref = transfer), Cr FX
+    revenue ``payout_fx.markup_amount`` (in ``payout_currency``). None (0) for an advance
+    paid in ``currency``.
+    """
+
+    advance_id: str
+    order_id: str
+    supplier_id: str
+    currency: CurrencyCode
+    principal: PositiveMinorUnits
+    fee: NonNegativeMinorUnits
+    net_disbursed: PositiveMinorUnits
+    stripe_transfer_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+    payout_currency: CurrencyCode | None = None
+    payout_amount: PositiveMinorUnits | None = None
+    payout_rate: str | None = None
+    locked_rate: str | None = None
+    fx_haircut_bps: int = Field(0, ge=0, le=10_000)
+    payout_fx: FxConversion | None = Field(
+        None,
+        description="the payout as a conversion: from = net_disbursed in `currency`, to = "
+        "payout_amount in payout_currency; mid_rate = the locked payout rate, rate = "
+        "payout_rate, markup_bps = fx_haircut_bps, markup_amount = what the haircut (and "
+        "rounding down) kept back, in payout_currency",
+    )
+
+
+@upcaster("financing.advance_disbursed", from_version=1)
+def _advancedisbursed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data (none) and paid the net in the contract currency (no
+    payout conversion)."""
+    return {
+        **data,
+        "metadata": {},
+        "external_reference": None,
+        "payout_currency": None,
+        "payout_amount": None,
+        "payout_rate": None,
+        "locked_rate": None,
+        "fx_haircut_bps": 0,
+        "payout_fx": None,
+    }
+
+
 @event("financing.advance_offered", version=2)
 class AdvanceOffered(EventModel):
     """An offer: principal, fee and term in the contract ``currency``; paid out in another
@@ -218,12 +282,17 @@ class AdvanceOffered(EventModel):
     payout_rate: str | None = None
     locked_rate: str | None = None
     fx_haircut_bps: int = Field(0, ge=0, le=10_000)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
 
 
 @upcaster("financing.advance_offered", from_version=1)
-def _offered_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
+def _advanceoffered_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data (none) and offered in the contract currency only."""
     return {
         **data,
+        "metadata": {},
+        "external_reference": None,
         "payout_currency": None,
         "payout_net": None,
         "payout_rate": None,
@@ -232,15 +301,23 @@ def _offered_in_one_currency(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@event("financing.advance_refused", version=1)
+@event("financing.advance_refused", version=2)
 class AdvanceRefused(EventModel):
     advance_id: str
     order_id: str
     supplier_id: str
     reasons: list[str]
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
 
 
-@event("financing.advance_state_changed", version=1)
+@upcaster("financing.advance_refused", from_version=1)
+def _advancerefused_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.advance_state_changed", version=2)
 class AdvanceStateChanged(EventModel):
     """accepted, expired, cancelled, frozen, unfrozen, repaid, defaulted, recovered, ..."""
 
@@ -250,9 +327,17 @@ class AdvanceStateChanged(EventModel):
     state: str
     reason: str | None = None
     actor: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
 
 
-@event("financing.repayment_applied", version=1)
+@upcaster("financing.advance_state_changed", from_version=1)
+def _advancestatechanged_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.repayment_applied", version=2)
 class RepaymentApplied(EventModel):
     """A release repaid part of the advance: fee first, then principal (docs/financing.md)."""
 
@@ -263,9 +348,17 @@ class RepaymentApplied(EventModel):
     to_fee: NonNegativeMinorUnits
     to_principal: NonNegativeMinorUnits
     balance_after: NonNegativeMinorUnits
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
 
 
-@event("financing.recourse_claimed", version=1)
+@upcaster("financing.repayment_applied", from_version=1)
+def _repaymentapplied_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}
+
+
+@event("financing.recourse_claimed", version=2)
 class RecourseClaimed(EventModel):
     """A refund left the escrow unable to repay: the shortfall is claimed from the supplier."""
 
@@ -274,3 +367,11 @@ class RecourseClaimed(EventModel):
     supplier_id: str
     currency: CurrencyCode
     amount: PositiveMinorUnits
+    metadata: dict[str, str] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+@upcaster("financing.recourse_claimed", from_version=1)
+def _recourseclaimed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried no platform data: none."""
+    return {**data, "metadata": {}, "external_reference": None}

@@ -119,7 +119,7 @@ def _endpoint_ran(scope: MutableMapping[str, Any]) -> bool:
 def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
     """What a retry gets instead of an answer marked ``Cache-Control: no-store`` (one that
     shows a secret, e.g. a new API key, once): never the secret, never a second execution,
-    but what was done, less every field named ``key``."""
+    but what was done, less every field named ``key`` or ``secret``."""
     try:
         shown = json.loads(content)
     except ValueError:
@@ -133,9 +133,12 @@ def _withheld(status: int, content: bytes) -> tuple[int, bytes, str]:
     return 409, json.dumps(body).encode(), "application/json"
 
 
+SECRET_FIELDS = frozenset({"key", "secret"})  # an API key; a webhook endpoint's signing secret
+
+
 def _without_secrets(value: object) -> object:
     if isinstance(value, dict):
-        return {k: _without_secrets(v) for k, v in value.items() if k != "key"}
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
     if isinstance(value, list):
         return [_without_secrets(v) for v in value]
     return value
@@ -246,6 +249,19 @@ def answer(content: C) -> C:
         route = execution.asgi_scope.get("route")
         execution.status = getattr(route, "status_code", None) or 200
         execution.body = _render(route, content)
+    return content
+
+
+def answer_secret(content: C) -> C:
+    """``answer`` for an answer that shows a secret once (the route also marks its response
+    ``Cache-Control: no-store``): what is committed with the effect is the withheld form
+    (``secret_shown_once``, the resource less its secrets), so no retry, even one after a
+    crash between the commit and the answer, is shown the secret again."""
+    execution = _current.get()
+    if execution is not None:
+        route = execution.asgi_scope.get("route")
+        status = getattr(route, "status_code", None) or 200
+        execution.status, execution.body, _ = _withheld(status, _render(route, content))
     return content
 
 

@@ -9,11 +9,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.escrow.adapters.tables import escrows, refund_breaks, stuck_refunds
-from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.adapters.tables import (
+    escrows,
+    parked_deadlines,
+    refund_breaks,
+    stuck_refunds,
+)
+from services.escrow.service_layer.alerts import (
+    ParkedDeadline,
+    RefundBreak,
+    Resolution,
+    StuckRefund,
+)
 
 _STUCK = [f.name for f in fields(StuckRefund)]
 _BREAK = [f.name for f in fields(RefundBreak)]
+_PARKED = [f.name for f in fields(ParkedDeadline)]
 
 
 def _stuck(row: sa.Row) -> StuckRefund:
@@ -74,11 +85,80 @@ class SqlRefundAlerts:
         )
         return (await self._conn.execute(stmt)).first() is not None
 
-    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
+    async def breaks(
+        self, tenant_id: str, limit: int, status: str | None = None
+    ) -> list[RefundBreak]:
+        query = sa.select(refund_breaks).where(refund_breaks.c.tenant_id == tenant_id)
+        if status == "open":
+            query = query.where(refund_breaks.c.resolved_at.is_(None))
+        elif status == "resolved":
+            query = query.where(refund_breaks.c.resolved_at.is_not(None))
         rows = await self._conn.execute(
-            sa.select(refund_breaks)
-            .where(refund_breaks.c.tenant_id == tenant_id)
-            .order_by(refund_breaks.c.detected_at.desc(), refund_breaks.c.stripe_refund_id)
-            .limit(limit)
+            query.order_by(
+                refund_breaks.c.detected_at.desc(), refund_breaks.c.stripe_refund_id
+            ).limit(limit)
         )
         return [RefundBreak(**{name: getattr(r, name) for name in _BREAK}) for r in rows]
+
+    async def park_deadline(self, parked: ParkedDeadline) -> bool:
+        stmt = (
+            pg_insert(parked_deadlines)
+            .values(**asdict(parked))
+            .on_conflict_do_nothing()
+            .returning(parked_deadlines.c.order_id)
+        )
+        return (await self._conn.execute(stmt)).first() is not None
+
+    async def parked_deadlines(self, tenant_id: str, limit: int) -> list[ParkedDeadline]:
+        rows = await self._conn.execute(
+            sa.select(parked_deadlines)
+            .where(parked_deadlines.c.tenant_id == tenant_id)
+            .order_by(parked_deadlines.c.parked_at.desc(), parked_deadlines.c.order_id)
+            .limit(limit)
+        )
+        return [ParkedDeadline(**{name: getattr(r, name) for name in _PARKED}) for r in rows]
+
+    async def stuck_refund(self, tenant_id: str, refund_id: str) -> StuckRefund | None:
+        row = (
+            await self._conn.execute(
+                sa.select(stuck_refunds)
+                .where(
+                    stuck_refunds.c.tenant_id == tenant_id,
+                    stuck_refunds.c.refund_id == refund_id,
+                )
+                .with_for_update()
+            )
+        ).first()
+        return None if row is None else _stuck(row)
+
+    async def resolve_stuck(self, refund_id: str, resolution: Resolution) -> None:
+        await self._conn.execute(
+            stuck_refunds.update()
+            .where(stuck_refunds.c.refund_id == refund_id)
+            .values(**asdict(resolution))
+        )
+
+    async def refund_break(self, tenant_id: str, stripe_refund_id: str) -> RefundBreak | None:
+        row = (
+            await self._conn.execute(
+                sa.select(refund_breaks)
+                .where(
+                    refund_breaks.c.tenant_id == tenant_id,
+                    refund_breaks.c.stripe_refund_id == stripe_refund_id,
+                )
+                .with_for_update()
+            )
+        ).first()
+        return None if row is None else RefundBreak(**{n: getattr(row, n) for n in _BREAK})
+
+    async def resolve_break(
+        self, tenant_id: str, stripe_refund_id: str, resolution: Resolution
+    ) -> None:
+        await self._conn.execute(
+            refund_breaks.update()
+            .where(
+                refund_breaks.c.tenant_id == tenant_id,
+                refund_breaks.c.stripe_refund_id == stripe_refund_id,
+            )
+            .values(**asdict(resolution))
+        )

@@ -24,6 +24,7 @@ from services.escrow.adapters.tables import (
     fee_policies,
     payment_intents,
     stripe_events,
+    tenant_settings,
     timeline,
 )
 from services.escrow.domain.errors import InvariantViolation
@@ -398,6 +399,31 @@ async def set_fee_policy(
             set_={
                 "basis_points": stmt.excluded.basis_points,
                 "fixed_fees": stmt.excluded.fixed_fees,
+                "updated_by": stmt.excluded.updated_by,
+                "updated_at": sa.func.now(),
+            },
+        )
+    )
+
+
+async def dispute_terms(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await conn.scalar(
+        sa.select(tenant_settings.c.dispute_terms).where(tenant_settings.c.tenant_id == tenant_id)
+    )
+    return found
+
+
+async def set_dispute_terms(
+    conn: AsyncConnection, tenant_id: str, terms: dict[str, Any], actor: str
+) -> None:
+    stmt = pg_insert(tenant_settings).values(
+        tenant_id=tenant_id, dispute_terms=terms, updated_by=actor
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_={
+                "dispute_terms": stmt.excluded.dispute_terms,
                 "updated_by": stmt.excluded.updated_by,
                 "updated_at": sa.func.now(),
             },

@@ -93,6 +93,18 @@ fee_policies = sa.Table(
     sa.CheckConstraint("basis_points BETWEEN 0 AND 10000", name="fee_policies_bps_range"),
 )
 
+# A tenant's settings beyond fees: its dispute deadlines (escrow_0007; domain/terms.py).
+tenant_settings = sa.Table(
+    "escrow_tenant_settings",
+    ESCROW,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("dispute_terms", JSONB, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 # Refunds the settlement timer found refused by Stripe: attempts counted, alerted once.
 stuck_refunds = sa.Table(
     "stuck_refunds",
@@ -108,6 +120,10 @@ stuck_refunds = sa.Table(
     sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("alerted_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),  # escrow_0007
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution", sa.Text),
+    sa.Column("note", sa.Text),
     sa.Index(
         "stuck_refunds_alerted",
         "tenant_id",
@@ -130,7 +146,27 @@ refund_breaks = sa.Table(
     sa.Column("bookable", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),  # escrow_0007
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution", sa.Text),
+    sa.Column("note", sa.Text),
     sa.Index("refund_breaks_detected", "tenant_id", "detected_at"),
+)
+
+# Deadline timers that gave up: their action kept being refused (escrow_0007).
+parked_deadlines = sa.Table(
+    "parked_deadlines",
+    ESCROW,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("what", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.Text, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("parked_deadlines_tenant", "tenant_id", "parked_at"),
 )
 
 # Every dispute of every escrow, for listing across orders: a projection of the disputes

@@ -16,7 +16,7 @@ reads ``escrow.refunded``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from services.escrow.domain.errors import (
@@ -37,6 +37,7 @@ from services.escrow.domain.rules import (
     new_id,
     unpaid,
 )
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS
 from shared.events import EventModel
 from shared.events.escrow import (
     DisputeParty,
@@ -45,7 +46,7 @@ from shared.events.escrow import (
     PartialRefundProposed,
 )
 
-PROPOSAL_LIFETIME = timedelta(days=7)
+PROPOSAL_LIFETIME = DEFAULT_DISPUTE_TERMS.refund_proposal  # an order's own: its dispute_terms
 
 
 def proposal(escrow: Escrow, proposal_id: str) -> RefundProposal:
@@ -97,7 +98,7 @@ def propose_partial_refund(
         proposed_party=party,
         proposed_by=actor,
         proposed_at=now,
-        expires_at=now + PROPOSAL_LIFETIME,
+        expires_at=now + escrow.dispute_terms.refund_proposal,
     )
     escrow = escrow.model_copy(update={"refund_proposals": (*escrow.refund_proposals, p)})
     return escrow, [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from services.escrow.domain.errors import (
@@ -21,7 +21,7 @@ from services.escrow.domain.errors import (
     InvalidTransition,
     UnknownDispute,
 )
-from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.domain.model import FINAL_MILESTONE, Dispute, Escrow
 from services.escrow.domain.payouts import begin_release, release_what_is_due
 from services.escrow.domain.refunds import reserve_refund
 from services.escrow.domain.rules import (
@@ -31,6 +31,7 @@ from services.escrow.domain.rules import (
     new_id,
     unpaid,
 )
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS
 from shared.events import EventModel
 from shared.events.escrow import (
     CHARGEBACK_REASON,
@@ -39,11 +40,12 @@ from shared.events.escrow import (
     DisputeOutcome,
     DisputeResolved,
     MilestoneAccepted,
+    MilestoneSettledUnpaid,
 )
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
-NEGOTIATION_WINDOW = timedelta(days=7)
+NEGOTIATION_WINDOW = DEFAULT_DISPUTE_TERMS.negotiation  # an order's own: its dispute_terms
 
 
 def open_dispute(
@@ -81,7 +83,7 @@ def freeze_milestone(
         evidence=tuple(evidence),
         opened_by="buyer",
         opened_at=now,
-        respond_by=now + NEGOTIATION_WINDOW if status == "open" else None,
+        respond_by=now + escrow.dispute_terms.negotiation if status == "open" else None,
         status="escalated" if status == "escalated" else "open",
         escalated_at=now if status == "escalated" else None,
         escalation_reason=reason if status == "escalated" else None,
@@ -236,6 +238,8 @@ def resolve_dispute(
         if outcome == "refund":
             escrow, taken = _kept_by_the_bank(escrow, resolved, now)
             events += taken
+            escrow, unfunded = settle_unfunded(escrow)
+            events += unfunded
         escrow, completed = complete_if_done(check_invariants(release_what_is_due(escrow)))
         return escrow, events + completed
     if release:
@@ -310,6 +314,63 @@ def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None)
             )
         events += booked
     return check_invariants(escrow), events
+
+
+def settle_unfunded(escrow: Escrow) -> Decision:
+    """After a lost chargeback: the milestones still to be paid may now need more than the
+    escrow has left for them (the bank took it back). Nothing would ever pay that part: a
+    release is refused for lack of funds and the order never completes. Settle it, latest
+    milestone first (the order's money pays its schedule in order): what cannot be covered
+    is the milestone's ``unfunded_amount``; one left with nothing to pay closes
+    (``closed_unpaid``, or ``released``/``refunded`` by what it did pay), with
+    ``escrow.milestone_settled_unpaid``. Milestones under an open dispute keep their frozen
+    money and are not touched."""
+    disputed = {d.milestone_id for d in escrow.disputes if d.is_open and d.milestone_id}
+    waiting = [
+        m
+        for m in escrow.milestones
+        if m.status not in FINAL_MILESTONE and m.milestone_id not in disputed
+    ]
+    short = sum(unpaid(escrow, m.milestone_id) for m in waiting) - escrow.available
+    events: list[EventModel] = []
+    for m in reversed(waiting):
+        if short <= 0:
+            break
+        cut = min(short, unpaid(escrow, m.milestone_id))
+        if cut <= 0:
+            continue
+        short -= cut
+        m = m.model_copy(update={"unfunded_amount": m.unfunded_amount + cut})
+        escrow = escrow.with_milestone(m)
+        if unpaid(escrow, m.milestone_id) == 0 and not _in_flight(escrow, m.milestone_id):
+            status = (
+                "released" if m.released_amount else "refunded" if m.refunded_amount
+                else "closed_unpaid"
+            )  # fmt: skip
+            rejections = m.rejections
+            if m.rejection is not None:  # its rejection ends where it stood
+                closed = m.rejection.model_copy(update={"status": "closed"})
+                rejections = (*m.rejections[:-1], closed)
+            update = {"status": status, "due_by": None, "rejections": rejections}
+            m = m.model_copy(update=update)
+            escrow = escrow.with_milestone(m)
+        events.append(
+            MilestoneSettledUnpaid(
+                order_id=escrow.order_id,
+                milestone_id=m.milestone_id,
+                unfunded_amount=cut,
+                currency=escrow.currency,
+                status=m.status,
+                reason="chargeback_lost",
+            )
+        )
+    return check_invariants(escrow), events
+
+
+def _in_flight(escrow: Escrow, milestone_id: str) -> bool:
+    return any(
+        p.milestone_id == milestone_id and p.status == "pending" for p in escrow.payouts
+    ) or any(r.milestone_id == milestone_id and r.status == "pending" for r in escrow.refunds)
 
 
 def _amounts(amount: int, outcome: DisputeOutcome, release_amount: int | None) -> tuple[int, int]:

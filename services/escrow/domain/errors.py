@@ -29,6 +29,13 @@ class InvalidAmount(EscrowError):
     code = "invalid_amount"
 
 
+class InvalidEvidence(EscrowError):
+    """Dispute evidence that says nothing: neither text nor a document, blank text, or a
+    document whose SHA-256 is not 64 lowercase hex digits."""
+
+    code = "invalid_evidence"
+
+
 class CurrencyMismatch(EscrowError):
     """Money in another currency than the order's: never added to (or taken from) it."""
 

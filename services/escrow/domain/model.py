@@ -22,6 +22,7 @@ from services.escrow.domain.records import (
     SplitOffer,
     SupplierResponse,
 )
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
 from shared.events.escrow import (
     DisputeParty,
     DisputeStatus,
@@ -46,9 +47,10 @@ MilestoneStatus = Literal[
     "released",  # paid out (a split may also have refunded part of it)
     "refunded",  # all of it went back to the buyer
     "cancelled",  # the order was cancelled before this milestone was paid
+    "closed_unpaid",  # a lost chargeback took back the money that was to pay it
 ]
 OrderStatus = Literal["awaiting_funding", "partially_funded", "funded", "completed", "cancelled"]
-FINAL_MILESTONE: frozenset[str] = frozenset({"released", "refunded", "cancelled"})
+FINAL_MILESTONE: frozenset[str] = frozenset({"released", "refunded", "cancelled", "closed_unpaid"})
 
 
 class Frozen(BaseModel):
@@ -77,6 +79,8 @@ class Milestone(Frozen):
     inspection_ends_at: datetime | None = None
     released_amount: int = 0
     refunded_amount: int = 0
+    # What a lost card chargeback took back of it: never to be paid out or refunded.
+    unfunded_amount: int = 0
     rejections: tuple[Rejection, ...] = ()
     # When the current step of a rejection is due (the durable deadline timer's time).
     due_by: datetime | None = None
@@ -227,6 +231,8 @@ class Escrow(Frozen):
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
     refund_proposals: tuple[RefundProposal, ...] = ()
+    # The tenant's dispute deadlines in force when the order was created (domain/terms.py).
+    dispute_terms: DisputeTerms = DEFAULT_DISPUTE_TERMS
     # The platform's own data (shared/metadata.py): never read by any rule here.
     metadata: dict[str, str] = {}
     external_reference: str | None = None

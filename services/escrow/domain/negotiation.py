@@ -18,6 +18,7 @@ from datetime import datetime
 from services.escrow.domain.disputes import resolve_dispute
 from services.escrow.domain.errors import (
     InvalidAmount,
+    InvalidEvidence,
     InvalidTransition,
     UnknownOffer,
     WrongParty,
@@ -73,11 +74,13 @@ def add_evidence(
     """Either party's evidence, while the dispute is not resolved (finance reads it)."""
     d = _live(escrow, dispute_id)
     if (text is None) == (document is None):
-        raise InvalidAmount("evidence is either text or a document reference")
+        raise InvalidEvidence("evidence is either text or a document reference")
+    if text is not None and not text.strip():
+        raise InvalidEvidence("evidence text is blank")
     if document is not None and (
         len(document.sha256) != 64 or not set(document.sha256) <= SHA256_HEX
     ):
-        raise InvalidAmount("sha256 must be 64 lowercase hex digits")
+        raise InvalidEvidence("sha256 must be 64 lowercase hex digits")
     item = DisputeEvidence(
         evidence_id=new_id(),
         party=party,

@@ -15,7 +15,13 @@ from services.escrow.domain.errors import InvalidOrder
 from services.escrow.domain.model import Escrow, Milestone
 from services.escrow.domain.rules import Decision, new_id
 from services.escrow.domain.schedule import scheduled_amounts
-from shared.events.escrow import EvidenceKind, MilestoneKind, MilestoneTerms, OrderCreated
+from shared.events.escrow import (
+    EvidenceKind,
+    MilestoneKind,
+    MilestoneTerms,
+    OrderCreated,
+    OrderUpdated,
+)
 from shared.metadata import merge_metadata, new_metadata
 from shared.money import MoneyError, check_currency
 
@@ -165,8 +171,9 @@ def update_platform_data(
     clear_reference: bool = False,
 ) -> Decision:
     """The order with its metadata merged (Stripe's rules) and its external_reference set
-    (or removed, ``clear_reference``); no event: the trade itself did not change. Allowed in
-    every status: it is the platform's bookkeeping, not the contract."""
+    (or removed, ``clear_reference``). Allowed in every status: it is the platform's
+    bookkeeping, not the contract. ``escrow.order_updated`` when something changed (a
+    webhook tells the platform), nothing when the values are the same."""
     update: dict[str, object] = {}
     if metadata is not None:
         update["metadata"] = merge_metadata(escrow.metadata, metadata)
@@ -174,4 +181,18 @@ def update_platform_data(
         update["external_reference"] = None
     elif external_reference is not None:
         update["external_reference"] = external_reference
-    return escrow.model_copy(update=update), []
+    after = escrow.model_copy(update=update)
+    changed: list[Literal["metadata", "external_reference"]] = []
+    if after.metadata != escrow.metadata:
+        changed.append("metadata")
+    if after.external_reference != escrow.external_reference:
+        changed.append("external_reference")
+    if not changed:
+        return after, []
+    event = OrderUpdated(
+        order_id=after.order_id,
+        metadata=dict(after.metadata),
+        external_reference=after.external_reference,
+        changed=changed,
+    )
+    return after, [event]

@@ -149,6 +149,17 @@ def complete_refund(escrow: Escrow, refund_id: str, stripe_refund_id: str | None
     return escrow, events + completed
 
 
+def return_offline(escrow: Escrow, refund_id: str) -> Decision:
+    """Finance gave up a pending Stripe refund and returned the money another way: book it
+    as a refund without Stripe (``via_stripe`` False, no ``stripe_refund_id``)."""
+    refund = next((r for r in escrow.refunds if r.refund_id == refund_id), None)
+    if refund is None or refund.status != "pending" or not refund.via_stripe:
+        raise InvalidTransition(f"refund {refund_id} is not a pending Stripe refund")
+    offline = refund.model_copy(update={"via_stripe": False})
+    refunds = tuple(offline if r.refund_id == refund_id else r for r in escrow.refunds)
+    return complete_refund(escrow.model_copy(update={"refunds": refunds}), refund_id, None)
+
+
 def cancel_order(escrow: Escrow, reason: str) -> Decision:
     """Cancel before shipment: unpaid milestones are cancelled, everything held goes back."""
     if escrow.closed:

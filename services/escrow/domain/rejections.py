@@ -29,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from services.escrow.domain.disputes import NEGOTIATION_WINDOW, freeze_milestone
+from services.escrow.domain.disputes import freeze_milestone
 from services.escrow.domain.errors import InsufficientFunds, InvalidTransition
 from services.escrow.domain.model import Escrow, Milestone
 from services.escrow.domain.records import DocumentRef, Rejection
 from services.escrow.domain.refunds import reserve_refund
 from services.escrow.domain.rules import Decision, check_invariants, new_id, unpaid
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS
 from shared.events import EventModel
 from shared.events.escrow import (
     MilestoneRejected,
@@ -44,16 +45,23 @@ from shared.events.escrow import (
     ReturnShipped,
 )
 
-SUPPLIER_ANSWER = timedelta(days=5)
-RETURN_SHIPPING = timedelta(days=14)
-RETURN_RECEIPT = timedelta(days=14)
-REINSPECTION = timedelta(days=10)
-REPLACEMENT = timedelta(days=30)
-NEXT_STEP: dict[RejectionRemedy, tuple[str, timedelta]] = {
-    "return": ("returning", RETURN_SHIPPING),
-    "reinspection": ("reinspection", REINSPECTION),
-    "replacement": ("replacing", REPLACEMENT),
-}
+# The defaults; an order's own are ``escrow.dispute_terms`` (the tenant's, domain/terms.py).
+SUPPLIER_ANSWER = DEFAULT_DISPUTE_TERMS.supplier_answer
+RETURN_SHIPPING = DEFAULT_DISPUTE_TERMS.return_shipping
+RETURN_RECEIPT = DEFAULT_DISPUTE_TERMS.return_receipt
+REINSPECTION = DEFAULT_DISPUTE_TERMS.reinspection
+REPLACEMENT = DEFAULT_DISPUTE_TERMS.replacement
+
+
+def _next_step(escrow: Escrow, remedy: RejectionRemedy) -> tuple[str, timedelta]:
+    terms = escrow.dispute_terms
+    return {
+        "return": ("returning", terms.return_shipping),
+        "reinspection": ("reinspection", terms.reinspection),
+        "replacement": ("replacing", terms.replacement),
+    }[remedy]
+
+
 REJECTABLE = ("awaiting_evidence", "in_inspection")
 # Where the buyer may still change its mind and accept the goods.
 REJECTION_ACCEPTABLE = ("rejected", "returning", "reinspection", "replacing")
@@ -93,7 +101,8 @@ def reject_milestone(
         rejected_at=now,
         status="closed" if dispute else "open",
     )
-    answer_by = now + (NEGOTIATION_WINDOW if dispute else SUPPLIER_ANSWER)
+    terms = escrow.dispute_terms
+    answer_by = now + (terms.negotiation if dispute else terms.supplier_answer)
     m = m.model_copy(update={"rejections": (*m.rejections, rejection)})
     if not dispute:
         m = m.model_copy(update={"status": "rejected", "due_by": answer_by})
@@ -128,7 +137,7 @@ def answer_rejection(
     rejection = m.rejection
     if escrow.closed or m.status != "rejected" or rejection is None:
         raise InvalidTransition(f"milestone is {m.status}: no rejection awaits an answer")
-    status, within = NEXT_STEP[remedy]
+    status, within = _next_step(escrow, remedy)
     due_by = now + within
     evidence = m.evidence
     if remedy == "replacement":  # the goods in hand no longer count
@@ -161,7 +170,7 @@ def ship_return(
     rejection = m.rejection
     if escrow.closed or m.status != "returning" or rejection is None:
         raise InvalidTransition(f"milestone is {m.status}: no return is expected")
-    receive_by = now + RETURN_RECEIPT
+    receive_by = now + escrow.dispute_terms.return_receipt
     shipped = rejection.model_copy(
         update={"return_carrier": carrier, "return_tracking": tracking, "return_document": document}
     )

@@ -73,7 +73,7 @@ def unpaid(escrow: Escrow, milestone_id: str) -> int:
     ) + sum(
         r.amount for r in escrow.refunds if r.milestone_id == milestone_id and r.status == "pending"
     )
-    return m.amount - m.released_amount - m.refunded_amount - in_flight
+    return m.amount - m.released_amount - m.refunded_amount - m.unfunded_amount - in_flight
 
 
 def funding_status(escrow: Escrow) -> Escrow:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escrow.bootstrap import EscrowContainer
+from services.escrow.domain.errors import EscrowError
 from services.escrow.service_layer import operations, timers
 from services.escrow.service_layer.causes import Cause
 from services.escrow.service_layer.decisions import (
@@ -54,11 +55,25 @@ def handlers(c: EscrowContainer) -> Mapping[str, TimerHandler]:
     async def deadline(conn: AsyncConnection, timer: Timer, now: datetime) -> None:
         p = timer.payload
         cause = Cause.from_payload(p)  # the decision that set the deadline
-        async with EscrowUnitOfWork.joining(conn, c.topic) as uow:
-            await timers.deadline_lapsed(
-                uow, c.clock, p["order_id"], p["what"], p["subject"], now, cause
-            )
-            await uow.commit()
+        try:
+            async with conn.begin_nested(), EscrowUnitOfWork.joining(conn, c.topic) as uow:
+                await timers.deadline_lapsed(
+                    uow, c.clock, p["order_id"], p["what"], p["subject"], now, cause
+                )
+                await uow.commit()
+        except EscrowError as refused:
+            # A refusal is the escrow's answer, not an outage: bounded, then parked (its
+            # savepoint rolled back, so the parking commits with the timer marked fired).
+            due_at = datetime.fromisoformat(timer.key.rsplit("/", 1)[1])  # the key names it
+            async with EscrowUnitOfWork.joining(conn, c.topic) as uow:
+                parked = await operations.deadline_refused(
+                    uow, c.clock, p["order_id"], p["what"], p["subject"], due_at,
+                    timer.attempts + 1, c.runtime.settings.escrow_deadline_max_attempts,
+                    refused, cause,
+                )  # fmt: skip
+                await uow.commit()
+            if not parked:
+                raise
 
     return {
         INSPECTION_TIMER: inspection_window,

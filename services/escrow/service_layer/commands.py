@@ -31,6 +31,7 @@ from services.escrow.domain.errors import (
 )
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.rules import Decision, new_id
+from services.escrow.domain.terms import DisputeTerms
 from services.escrow.service_layer import fx as fx_cases
 from services.escrow.service_layer import operations, stripe_events
 from services.escrow.service_layer.decisions import (
@@ -131,6 +132,8 @@ async def create_order(
             fx_policy=fx_settings.policy,
         )
         escrow, events = ordering.create_order(spec, clock.now())
+        deadlines = await uow.fee_policies.dispute_terms(caller.tenant_id)
+        escrow = escrow.model_copy(update={"dispute_terms": deadlines})  # copied, like fees
         saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
         if before_commit is not None:
             before_commit(saved)
@@ -480,6 +483,22 @@ async def set_fee_policy(
     """The tenant's policy from now on; existing orders keep the terms they were made on."""
     async with uow:
         await uow.fee_policies.set(caller.tenant_id, terms, caller.actor)
+        await uow.commit()
+    return terms
+
+
+async def get_dispute_terms(uow: AbstractEscrowUnitOfWork, tenant_id: str) -> DisputeTerms:
+    async with uow:
+        return await uow.fee_policies.dispute_terms(tenant_id)
+
+
+async def set_dispute_terms(
+    uow: AbstractEscrowUnitOfWork, caller: Caller, terms: DisputeTerms
+) -> DisputeTerms:
+    """The tenant's dispute deadlines for orders created from now on; existing orders keep
+    the deadlines they were made on."""
+    async with uow:
+        await uow.fee_policies.set_dispute_terms(caller.tenant_id, terms, caller.actor)
         await uow.commit()
     return terms
 

@@ -27,6 +27,7 @@ from services.escrow.adapters.alerts import SqlRefundAlerts
 from services.escrow.adapters.fx import SqlFxStore
 from services.escrow.domain.fx import FxRate, FxSettings, Quote
 from services.escrow.domain.model import Dispute, Escrow
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
 from services.escrow.service_layer.alerts import RefundAlerts
 from shared.events import Envelope
 from shared.pagination import Page, Window
@@ -148,6 +149,11 @@ class FeePolicies(Protocol):
         """The tenant's policy, or the default (``DEFAULT_FEE_BPS``, no fixed fee)."""
 
     async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None: ...
+
+    async def dispute_terms(self, tenant_id: str) -> DisputeTerms:
+        """The tenant's dispute deadlines, or the defaults (domain/terms.py)."""
+
+    async def set_dispute_terms(self, tenant_id: str, terms: DisputeTerms, actor: str) -> None: ...
 
 
 class FxStore(Protocol):
@@ -310,6 +316,13 @@ class SqlFeePolicies:
         await sql.set_fee_policy(
             self._conn, tenant_id, terms.basis_points, dict(terms.fixed_fees), actor
         )
+
+    async def dispute_terms(self, tenant_id: str) -> DisputeTerms:
+        found = await sql.dispute_terms(self._conn, tenant_id)
+        return DEFAULT_DISPUTE_TERMS if found is None else DisputeTerms.model_validate(found)
+
+    async def set_dispute_terms(self, tenant_id: str, terms: DisputeTerms, actor: str) -> None:
+        await sql.set_dispute_terms(self._conn, tenant_id, terms.model_dump(), actor)
 
 
 class SqlStripeEventClaims:

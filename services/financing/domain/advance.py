@@ -148,5 +148,7 @@ class Advance:
             state=state,
             reason=reason,
             actor=actor,
+            metadata=dict(self.metadata),
+            external_reference=self.external_reference,
         )
         return replace(self, state=state), [event]

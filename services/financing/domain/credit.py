@@ -61,6 +61,8 @@ def claim_recourse(advance: Advance, capacity: int) -> Step:
         supplier_id=advance.supplier_id,
         currency=advance.currency,
         amount=extra,
+        metadata=dict(advance.metadata),
+        external_reference=advance.external_reference,
     )
     return advance, [*moved, claim]
 

@@ -8,6 +8,7 @@ are harmless: ``on_lien_placed`` says what to do for the advance's current state
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -46,8 +47,12 @@ def open_advance(
     outcome: Offer | Refusal,
     policy: Policy,
     now: datetime,
+    metadata: Mapping[str, str] | None = None,
+    external_reference: str | None = None,
 ) -> Step:
-    """A new advance: ``offered`` with its price, or ``rejected`` with its reasons."""
+    """A new advance: ``offered`` with its price, or ``rejected`` with its reasons; with the
+    platform's own data (``metadata``, ``external_reference``) on it and its event."""
+    platform_data = {"metadata": dict(metadata or {}), "external_reference": external_reference}
     base = Advance(
         advance_id=advance_id,
         tenant_id=order.tenant_id,
@@ -63,6 +68,8 @@ def open_advance(
         apr=Decimal(0),
         created_at=now,
         expires_at=now,
+        metadata=dict(metadata or {}),
+        external_reference=external_reference,
     )
     if isinstance(outcome, Refusal):
         codes = tuple(r.code for r in outcome.reasons)
@@ -71,6 +78,7 @@ def open_advance(
             order_id=order.order_id,
             supplier_id=supplier_id,
             reasons=list(codes),
+            **platform_data,
         )
         return replace(base, reasons=codes), [refused]
     p = outcome.price
@@ -103,6 +111,7 @@ def open_advance(
         expires_at=advance.expires_at,
         **_fx_fields(advance),
         payout_net=advance.payout_net,
+        **platform_data,
     )
     return advance, [offered]
 
@@ -197,6 +206,8 @@ def record_disbursement(advance: Advance, transfer_id: str | None, now: datetime
         **_fx_fields(advance),
         payout_amount=advance.payout_net,
         payout_fx=_payout_fx(advance),
+        metadata=dict(advance.metadata),
+        external_reference=advance.external_reference,
     )
     return disbursed, [*events, paid]
 

@@ -96,6 +96,8 @@ def apply_repayment(advance: Advance, amount: int, now: datetime) -> Step:
             to_fee=to_fee,
             to_principal=to_principal,
             balance_after=advance.balance,
+            metadata=dict(advance.metadata),
+            external_reference=advance.external_reference,
         )
     ]
     if applied == 0 or advance.state not in OUTSTANDING:

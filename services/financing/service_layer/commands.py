@@ -102,9 +102,9 @@ async def quote(
         )
         outcome = size(order, policy, exposure, now, amount)
         opened, events = lifecycle.open_advance(
-            f"adv_{new_event_id().hex}", order, supplier_id, outcome, policy, now
-        )
-        opened = replace(opened, metadata=metadata, external_reference=data.external_reference)
+            f"adv_{new_event_id().hex}", order, supplier_id, outcome, policy, now,
+            metadata=metadata, external_reference=data.external_reference,
+        )  # fmt: skip
         advance = await write_step(uow, (opened, events), actor=actor, now=now, new=True)
         refusal = None
         if isinstance(outcome, Refusal):

@@ -97,12 +97,12 @@ def escrow_refunded(e: Refunded) -> tuple[str, list[Line]]:
     fx: Conversion | None = e.fx
     if fx is not None:
         # Back in the funding currency: out of escrow held, through FX clearing, to Stripe
-        # clearing (the refund), else the bank (a wire returned) or suspense (chargeback).
+        # clearing (the refund), else the bank (a wire returned) or disputed funds (chargeback).
         _check_side(fx.from_currency, fx.from_amount, c, e.amount, "refunded")
         ref = e.stripe_refund_id
         to = (
             Leg(SC, ref=ref) if ref
-            else Leg(SUSPENSE.code) if e.reason == CHARGEBACK_REASON
+            else Leg(DISPUTED_FUNDS.code) if e.reason == CHARGEBACK_REASON
             else Leg(BANK.code)
         )  # fmt: skip
         return memo, conversion_lines(fx, Leg(EH, o), to, ref or e.refund_id)

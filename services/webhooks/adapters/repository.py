@@ -364,6 +364,12 @@ class SqlDeliveries:
         ).first()
         return None if row is None else _delivery(row)
 
+    async def leased_until(self, delivery_id: str) -> datetime | None:
+        found: datetime | None = await self._conn.scalar(
+            sa.select(deliveries.c.leased_until).where(deliveries.c.id == delivery_id)
+        )
+        return found
+
     async def save(self, delivery: Delivery) -> None:
         await self._conn.execute(
             deliveries.update()

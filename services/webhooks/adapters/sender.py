@@ -25,14 +25,17 @@ import httpx
 
 from services.webhooks.domain.errors import UrlNotAllowed
 from services.webhooks.domain.model import RESPONSE_EXCERPT_BYTES
-from services.webhooks.domain.ssrf import check_address
+from services.webhooks.domain.ssrf import check_address, check_port
 from services.webhooks.service_layer.ports import Resolver, Sent
 
 
 class CheckedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, resolver: Resolver, allow_loopback: bool) -> None:
+    def __init__(
+        self, resolver: Resolver, allow_loopback: bool, allowed_ports: frozenset[int] = frozenset()
+    ) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._resolver, self._allow_loopback = resolver, allow_loopback
+        self._allowed_ports = allowed_ports
 
     async def connect_tcp(
         self,
@@ -45,6 +48,10 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         addresses = await self._resolver.resolve(host, port)
         for address in addresses:
             check_address(host, address, allow_loopback=self._allow_loopback)
+            # Again at delivery: an endpoint stored before the port rule, or by a
+            # configuration that allowed more, is not called on a port no longer allowed.
+            check_port(host, port, loopback=address.is_loopback,
+                       allow_loopback=self._allow_loopback, allowed_ports=self._allowed_ports)  # fmt: skip
         error: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:
@@ -68,7 +75,13 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 
 class CheckedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, resolver: Resolver, allow_loopback: bool, limits: httpx.Limits) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        allow_loopback: bool,
+        limits: httpx.Limits,
+        allowed_ports: frozenset[int] = frozenset(),
+    ) -> None:
         super().__init__(trust_env=False, limits=limits)
         ssl_context = self._pool._ssl_context
         self._pool = httpcore.AsyncConnectionPool(
@@ -76,7 +89,7 @@ class CheckedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=CheckedBackend(resolver, allow_loopback),
+            network_backend=CheckedBackend(resolver, allow_loopback, allowed_ports),
         )
 
 
@@ -86,6 +99,7 @@ class HttpSender:
         resolver: Resolver,
         *,
         allow_loopback: bool,
+        allowed_ports: frozenset[int] = frozenset(),
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         max_connections: int = 100,
@@ -93,7 +107,7 @@ class HttpSender:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
         self.deadline = connect_timeout + read_timeout + 5.0
         self.client = httpx.AsyncClient(
-            transport=CheckedTransport(resolver, allow_loopback, limits),
+            transport=CheckedTransport(resolver, allow_loopback, limits, allowed_ports),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
             trust_env=False,

@@ -34,6 +34,13 @@ EXTRA_BLOCKED = tuple(
 )
 
 
+# Ports a webhook may go to: HTTPS, HTTP (only ever for a development loopback receiver),
+# and the common alternative HTTPS port; others only when configured
+# (``Settings.webhook_allowed_ports``). A public host's other ports are how a registration
+# would probe services that are not web servers (SSH, Redis, SMTP, ...).
+STANDARD_PORTS = frozenset({443, 80, 8443})
+
+
 @dataclass(frozen=True)
 class Target:
     scheme: str
@@ -79,7 +86,19 @@ def check_address(host: str, address: IpAddress, *, allow_loopback: bool = False
     raise UrlNotAllowed(f"{host} resolves to {reason}")
 
 
-def check_url(url: str, *, allow_loopback: bool = False) -> Target:
+def check_port(
+    host: str, port: int, *, loopback: bool, allow_loopback: bool, allowed_ports: frozenset[int]
+) -> None:
+    """``port`` is one of the standard or configured ports; a loopback target (a developer's
+    receiver, with loopback allowed) may use any."""
+    if port in STANDARD_PORTS or port in allowed_ports or (loopback and allow_loopback):
+        return
+    raise UrlNotAllowed(f"port {port} of {host} is not allowed (443, 80, 8443 or configured)")
+
+
+def check_url(
+    url: str, *, allow_loopback: bool = False, allowed_ports: frozenset[int] = frozenset()
+) -> Target:
     """The target of ``url`` when its form is allowed; else ``UrlNotAllowed``. A host given
     as a name is checked again, after resolution, with ``check_address``."""
     if len(url) > MAX_URL_LENGTH:
@@ -115,9 +134,16 @@ def check_url(url: str, *, allow_loopback: bool = False) -> Target:
             raise UrlNotAllowed(f"{host} is a loopback name")
     elif "." not in host:
         raise UrlNotAllowed(f"{host} is not a fully qualified domain name")
-    if scheme == "http" and not (host in LOCAL_NAMES or (literal and literal.is_loopback)):
+    loopback = (
+        host in LOCAL_NAMES or host.endswith(".localhost") or bool(literal and literal.is_loopback)
+    )
+    if scheme == "http" and not loopback:
         raise UrlNotAllowed("http is allowed only for loopback hosts; use https")
-    return Target(scheme, host, port or (443 if scheme == "https" else 80))
+    port = port or (443 if scheme == "https" else 80)
+    check_port(
+        host, port, loopback=loopback, allow_loopback=allow_loopback, allowed_ports=allowed_ports
+    )
+    return Target(scheme, host, port)
 
 
 def _literal(host: str) -> IpAddress | None:

@@ -77,7 +77,10 @@ class DeliveryWorker:
                     self.unit_of_work(), claimed, attempt, self.policy, self.clock.now()
                 )
 
-            await while_database_unavailable(record, within=self.lease.total_seconds())
+            # Retried while the database is away, but only within this claim's lease: past
+            # it the delivery may be another worker's (the record is fenced anyway).
+            left = (claimed.leased_until - self.clock.now()).total_seconds()
+            await while_database_unavailable(record, within=max(0.0, left))
         except Exception:  # the lease runs out and the delivery is claimed again
             log.exception("webhooks.delivery_failed", delivery_id=claimed.delivery.id)
 

@@ -87,7 +87,7 @@ async def create_endpoint(
 ) -> Endpoint:
     """A new enabled endpoint with a fresh secret (shown to the caller this once)."""
     metadata = new_metadata(spec.metadata)
-    await vet_url(spec.url, resolver, policy.allow_loopback)
+    await vet_url(spec.url, resolver, policy.allow_loopback, policy.allowed_ports)
     endpoint = Endpoint(
         id=new_endpoint_id(),
         tenant_id=caller.tenant_id,
@@ -139,7 +139,7 @@ async def update_endpoint(
     if changes.metadata is not None:
         merge_metadata({}, changes.metadata)  # refused before anything is read
     if changes.url is not None:
-        await vet_url(changes.url, resolver, policy.allow_loopback)
+        await vet_url(changes.url, resolver, policy.allow_loopback, policy.allowed_ports)
     patterns = (
         None
         if changes.enabled_events is None

@@ -5,8 +5,9 @@ called: ``claim`` leases due deliveries in a short transaction, ``send`` signs a
 (no database), ``record`` writes the attempt, the delivery's next state and the endpoint's
 failure count in another. A worker that dies between them leaves a lease that runs out; the
 delivery is then claimed again (at least once: the receiver deduplicates on ``webhook-id``).
-A ``record`` that finds the delivery moved on meanwhile (its lease ran out and another
-worker's attempt was recorded first) writes nothing.
+A ``record`` is fenced by its lease: one that finds the delivery leased again by another
+worker (its own lease ran out), or moved on, writes nothing; the worker stops retrying a
+record when its lease ends (``entrypoints/worker.py``), so no record outlives its lease.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ async def record(
         endpoint = await uow.endpoints.get(sent.tenant_id, sent.endpoint_id, lock=True)
         current = await uow.deliveries.lock(sent.id)
         if current is None or current.status != PENDING or current.attempts + 1 != attempt.number:
+            return None
+        # The fence: the lease must still be this claim's. Once another worker claimed the
+        # delivery again (this lease ran out), that worker's attempt is the one recorded.
+        # An expired lease nobody took over is still this claim's, and recording ends it.
+        if await uow.deliveries.leased_until(sent.id) != claimed.leased_until:
             return None
         after = after_delivery_attempt(current, attempt, policy.schedule, policy.rand)
         await uow.deliveries.add_attempt(attempt)

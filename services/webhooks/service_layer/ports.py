@@ -43,11 +43,14 @@ class Policy:
     secret_overlap: timedelta = timedelta(hours=24)
     allow_loopback: bool = False
     rand: Callable[[], float] = random.random
+    allowed_ports: frozenset[int] = frozenset()  # beyond 443, 80, 8443 (domain/ssrf.py)
 
 
-async def vet_url(url: str, resolver: Resolver, allow_loopback: bool) -> Target:
+async def vet_url(
+    url: str, resolver: Resolver, allow_loopback: bool, allowed_ports: frozenset[int] = frozenset()
+) -> Target:
     """``url`` checked by form, then every address its host resolves to (registration)."""
-    target = check_url(url, allow_loopback=allow_loopback)
+    target = check_url(url, allow_loopback=allow_loopback, allowed_ports=allowed_ports)
     addresses: Sequence[IpAddress] = await resolver.resolve(target.host, target.port)
     if not addresses:
         raise UrlNotAllowed(f"{target.host} does not resolve")

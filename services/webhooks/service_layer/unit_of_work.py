@@ -90,6 +90,9 @@ class DeliveryRepository(Protocol):
     async def lock(self, delivery_id: str) -> Delivery | None:
         """The delivery, locked until the unit ends (None if its endpoint was deleted)."""
 
+    async def leased_until(self, delivery_id: str) -> datetime | None:
+        """The end of the delivery's current lease (its fence), None when not leased."""
+
     async def save(self, delivery: Delivery) -> None:
         """Write its state and release its lease."""
 

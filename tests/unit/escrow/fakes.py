@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,13 @@ from uuid import UUID
 from services.escrow.domain.errors import FxRateUnavailable
 from services.escrow.domain.fx import FxRate, FxSettings, Quote, rate_in_force
 from services.escrow.domain.model import Dispute, Escrow
-from services.escrow.service_layer.alerts import RefundBreak, StuckRefund
+from services.escrow.domain.terms import DEFAULT_DISPUTE_TERMS, DisputeTerms
+from services.escrow.service_layer.alerts import (
+    ParkedDeadline,
+    RefundBreak,
+    Resolution,
+    StuckRefund,
+)
 from services.escrow.service_layer.gateway import (
     PaymentGateway,
     PaymentIntent,
@@ -226,6 +232,7 @@ class FakeEscrowRepository:
 @dataclass
 class FakeFeePolicies:
     policies: dict[str, tuple[FeeTerms, str]] = field(default_factory=dict)
+    deadlines: dict[str, tuple[DisputeTerms, str]] = field(default_factory=dict)
 
     async def get(self, tenant_id: str) -> FeeTerms:
         found = self.policies.get(tenant_id)
@@ -233,6 +240,13 @@ class FakeFeePolicies:
 
     async def set(self, tenant_id: str, terms: FeeTerms, actor: str) -> None:
         self.policies[tenant_id] = (terms, actor)
+
+    async def dispute_terms(self, tenant_id: str) -> DisputeTerms:
+        found = self.deadlines.get(tenant_id)
+        return found[0] if found is not None else DEFAULT_DISPUTE_TERMS
+
+    async def set_dispute_terms(self, tenant_id: str, terms: DisputeTerms, actor: str) -> None:
+        self.deadlines[tenant_id] = (terms, actor)
 
 
 @dataclass
@@ -297,6 +311,7 @@ class FakeRefundAlerts:
     escrows: FakeEscrowRepository  # the stuck list shows refunds still pending in them
     stuck_rows: dict[str, StuckRefund] = field(default_factory=dict)
     break_rows: dict[tuple[str, str], RefundBreak] = field(default_factory=dict)
+    parked_rows: dict[tuple[str, str, str, str], ParkedDeadline] = field(default_factory=dict)
 
     async def refused(self, first: StuckRefund) -> StuckRefund:
         seen = self.stuck_rows.get(first.refund_id)
@@ -335,9 +350,43 @@ class FakeRefundAlerts:
         self.break_rows[key] = found
         return True
 
-    async def breaks(self, tenant_id: str, limit: int) -> list[RefundBreak]:
-        found = [b for b in self.break_rows.values() if b.tenant_id == tenant_id]
+    async def breaks(
+        self, tenant_id: str, limit: int, status: str | None = None
+    ) -> list[RefundBreak]:
+        found = [
+            b
+            for b in self.break_rows.values()
+            if b.tenant_id == tenant_id
+            and (status is None or (b.resolved_at is None) == (status == "open"))
+        ]
         return sorted(found, key=lambda b: b.detected_at, reverse=True)[:limit]
+
+    async def stuck_refund(self, tenant_id: str, refund_id: str) -> StuckRefund | None:
+        found = self.stuck_rows.get(refund_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def resolve_stuck(self, refund_id: str, resolution: Resolution) -> None:
+        self.stuck_rows[refund_id] = replace(self.stuck_rows[refund_id], **asdict(resolution))
+
+    async def refund_break(self, tenant_id: str, stripe_refund_id: str) -> RefundBreak | None:
+        return self.break_rows.get((tenant_id, stripe_refund_id))
+
+    async def resolve_break(
+        self, tenant_id: str, stripe_refund_id: str, resolution: Resolution
+    ) -> None:
+        key = (tenant_id, stripe_refund_id)
+        self.break_rows[key] = replace(self.break_rows[key], **asdict(resolution))
+
+    async def park_deadline(self, parked: ParkedDeadline) -> bool:
+        key = (parked.order_id, parked.what, parked.subject, parked.due_at.isoformat())
+        if key in self.parked_rows:
+            return False
+        self.parked_rows[key] = parked
+        return True
+
+    async def parked_deadlines(self, tenant_id: str, limit: int) -> list[ParkedDeadline]:
+        found = [d for d in self.parked_rows.values() if d.tenant_id == tenant_id]
+        return sorted(found, key=lambda d: d.parked_at, reverse=True)[:limit]
 
 
 class FakeEscrowUnitOfWork(FakeUnitOfWork):

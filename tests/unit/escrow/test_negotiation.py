@@ -15,6 +15,7 @@ from services.escrow.domain.disputes import (
 from services.escrow.domain.errors import (
     InsufficientFunds,
     InvalidAmount,
+    InvalidEvidence,
     InvalidTransition,
     UnknownOffer,
     WrongParty,
@@ -81,7 +82,7 @@ def test_evidence_is_text_or_a_well_formed_document(
     text: str | None, doc: DocumentRef | None
 ) -> None:
     e, did = disputed()
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidEvidence):  # was invalid_amount: nothing here is an amount
         add_evidence(e, did, "buyer", text, doc, "apikey:p", T0)
 
 

@@ -157,7 +157,12 @@ async def test_a_lost_chargeback_books_the_refund_the_bank_kept_without_a_stripe
     after = stored(uow, escrow.order_id)
     assert after.frozen == 0 and after.refunded == 50_000 and after.reserved == 0
     assert after.disputes[0].stripe_status == "lost"
-    assert uow.outbox.types() == ["escrow.dispute_resolved", "escrow.refunded"]
+    # What the bank kept can no longer pay the latest milestones: settled unpaid.
+    assert (
+        uow.outbox.types()
+        == ["escrow.dispute_resolved", "escrow.refunded"] + ["escrow.milestone_settled_unpaid"] * 2
+    )
+    assert [m.unfunded_amount for m in after.milestones] == [0, 20_000, 30_000]
 
 
 async def test_a_chargeback_finance_resolved_the_other_way_is_reported_not_rebooked(
@@ -353,3 +358,66 @@ async def test_an_external_refund_beyond_its_payment_is_a_break_too(
     assert outcome.error == "invalid_amount"
     (found,) = await operations.refund_breaks(uow, "t1", 50)
     assert (found.reason, found.bookable) == ("invalid_amount", escrow.total)
+
+
+# --- finance works the operations records ---------------------------------------------
+
+
+async def test_finance_abandons_a_stuck_refund_returned_offline_with_an_audit_trail(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    escrow, rid = await refused_refund(uow, clock, gateway)
+    with pytest.raises(operations.StuckRefundNotFound):  # not stuck yet: nothing to abandon
+        await operations.abandon_stuck_refund(
+            uow, clock, "t1", "apikey:finance", rid, "returned_offline", "wired back"
+        )
+    for _ in range(3):
+        await timer_attempt(uow, clock, gateway, escrow.order_id, rid)
+    with pytest.raises(operations.StuckRefundNotFound):  # another tenant's
+        await operations.abandon_stuck_refund(
+            uow, clock, "t2", "apikey:finance", rid, "returned_offline", "x"
+        )
+    uow.outbox.envelopes.clear()
+    done = await operations.abandon_stuck_refund(
+        uow, clock, "t1", "apikey:finance", rid, "returned_offline", "wired back on 3 March"
+    )
+    after = stored(uow, escrow.order_id)
+    assert after.refunded == escrow.total and after.reserved == 0
+    refund = next(r for r in after.refunds if r.refund_id == rid)
+    assert (refund.status, refund.via_stripe, refund.stripe_refund_id) == ("done", False, None)
+    assert uow.outbox.types()[:2] == ["escrow.refunded", "escrow.refund_abandoned"]
+    abandoned = uow.outbox.envelopes[1].data
+    assert abandoned["resolution"] == "returned_offline" and abandoned["by"] == "apikey:finance"
+    assert (done.resolution, done.resolved_by, done.note) == (
+        "returned_offline",
+        "apikey:finance",
+        "wired back on 3 March",
+    )
+    assert await operations.stuck_refunds(uow, "t1", 50) == []
+    with pytest.raises(operations.StuckRefundNotFound):  # once
+        await operations.abandon_stuck_refund(
+            uow, clock, "t1", "apikey:finance", rid, "returned_offline", "again"
+        )
+
+
+async def test_finance_resolves_a_refund_break_once_and_it_leaves_the_open_list(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    await charged_back(uow, clock)
+    await commands.apply_stripe_event(uow, clock, gateway, dashboard_refund("evt_r1", 60_000))
+    uow.outbox.envelopes.clear()
+    with pytest.raises(operations.RefundBreakNotFound):
+        await operations.resolve_refund_break(
+            uow, clock, "t2", "apikey:finance", "re_dashboard", "recovered", "x"
+        )
+    done = await operations.resolve_refund_break(
+        uow, clock, "t1", "apikey:finance", "re_dashboard", "recovered", "buyer paid it back"
+    )
+    assert (done.resolution, done.resolved_by) == ("recovered", "apikey:finance")
+    assert uow.outbox.types() == ["escrow.refund_break_resolved"]
+    assert await operations.refund_breaks(uow, "t1", 50, status="open") == []
+    assert len(await operations.refund_breaks(uow, "t1", 50)) == 1  # kept, resolved
+    with pytest.raises(operations.RefundBreakNotFound):
+        await operations.resolve_refund_break(
+            uow, clock, "t1", "apikey:finance", "re_dashboard", "recovered", "again"
+        )

@@ -592,11 +592,20 @@ async def test_an_order_keeps_the_platforms_metadata_and_reference_and_patch_mer
     changes = commands.PlatformData(metadata={"b": "", "d": "4"}, external_reference="PO-2")
     patched = await commands.update_order(uow, clock, PLATFORM, escrow.order_id, changes)
     assert patched.metadata == {"a": "1", "d": "4"} and patched.external_reference == "PO-2"
-    assert uow.outbox.types() == ["escrow.order_created"]  # no event: the trade is the same
+    # The trade is the same, but the platform hears of its own data changing.
+    assert uow.outbox.types() == ["escrow.order_created", "escrow.order_updated"]
+    updated = uow.outbox.envelopes[-1].payload()
+    assert updated.metadata == {"a": "1", "d": "4"}  # type: ignore[attr-defined]
+    assert updated.external_reference == "PO-2"  # type: ignore[attr-defined]
+    assert updated.changed == ["metadata", "external_reference"]  # type: ignore[attr-defined]
     cleared = await commands.update_order(
         uow, clock, PLATFORM, escrow.order_id, commands.PlatformData(clear_reference=True)
     )
     assert cleared.external_reference is None and cleared.metadata == patched.metadata
+    assert uow.outbox.envelopes[-1].payload().changed == ["external_reference"]  # type: ignore[attr-defined]
+    same = commands.PlatformData(metadata={"a": "1"})  # changes nothing: no event
+    await commands.update_order(uow, clock, PLATFORM, escrow.order_id, same)
+    assert len(uow.outbox.types()) == 3
     found = await commands.list_orders(
         uow, PLATFORM, OrderFilter(external_reference="PO-2"), Page()
     )

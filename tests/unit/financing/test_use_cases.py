@@ -562,3 +562,44 @@ async def test_a_disbursement_retried_after_a_lost_race_pays_under_the_same_key(
     first, retry = gateway.calls
     assert first["idempotency_key"] == retry["idempotency_key"] == f"financing-disburse-{env.id}"
     assert first == retry and stored(uow, "a1").state == "disbursed"
+
+
+async def test_the_advances_events_carry_the_platforms_data(
+    uow: FakeFinancingUnitOfWork, clock: ManualClock
+) -> None:
+    """A platform reading financing's webhooks matches them to its records without a read:
+    the offer and every later lifecycle event carry the advance's metadata and reference,
+    as they are when the event is published."""
+    data = commands.PlatformData(metadata={"po": "PO-9"}, external_reference="ADV-9")
+    offered = await commands.quote(
+        uow, clock, "t1", "s1", "o1", 1_000_000, SUPPLIER, platform_data=data
+    )
+    [offer] = [e.payload() for e in uow.outbox.envelopes if e.type == "financing.advance_offered"]
+    assert offer.metadata == {"po": "PO-9"} and offer.external_reference == "ADV-9"  # type: ignore[attr-defined]
+    await commands.accept(uow, clock, "t1", "s1", offered.advance_id, SUPPLIER)
+    changed = [
+        e.payload() for e in uow.outbox.envelopes if e.type == "financing.advance_state_changed"
+    ]
+    assert changed and all(c.metadata == {"po": "PO-9"} for c in changed)  # type: ignore[attr-defined]
+
+
+def test_a_v1_financing_event_is_upcast_with_no_platform_data() -> None:
+    from shared.events.financing import AdvanceStateChanged
+
+    v1 = {"advance_id": "a1", "order_id": "o1", "state_from": "offered", "state": "accepted"}
+    v1["actor"] = "x"
+    env = Envelope.model_validate(
+        {
+            "id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0e",
+            "type": "financing.advance_state_changed",
+            "version": 1,
+            "source": "financing",
+            "subject": "o1",
+            "tenant_id": "t1",
+            "occurred_at": T0.isoformat(),
+            "correlation_id": "0190b5a0-11aa-7b3c-8d4e-5f6a7b8c9d0f",
+            "data": v1,
+        }
+    )
+    got = env.payload()
+    assert isinstance(got, AdvanceStateChanged) and got.metadata == {}

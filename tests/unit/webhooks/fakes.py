@@ -155,6 +155,9 @@ class FakeDeliveries:
     async def lock(self, delivery_id: str) -> Delivery | None:
         return self.rows.get(delivery_id)
 
+    async def leased_until(self, delivery_id: str) -> datetime | None:
+        return self.leases.get(delivery_id)
+
     async def save(self, delivery: Delivery) -> None:
         self.rows[delivery.id] = delivery
         self.leases.pop(delivery.id, None)

@@ -19,6 +19,7 @@ from shared.unit_of_work import Conflict
 STATUS = {
     domain.InvalidOrder: 422,
     domain.InvalidAmount: 422,
+    domain.InvalidEvidence: 422,
     domain.CurrencyMismatch: 422,
     domain.InvalidTransition: 409,
     domain.InsufficientFunds: 409,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from services.webhooks.entrypoints.http.deps import Container, Paged, Platform, caller
 from services.webhooks.entrypoints.http.errors import answered
@@ -19,7 +19,7 @@ from services.webhooks.entrypoints.http.schemas import (
     RotateSecret,
 )
 from services.webhooks.service_layer import commands
-from shared.http.idempotency import answer
+from shared.http.idempotency import answer, answer_secret
 from shared.http.pagination import ListOf
 from shared.pagination import Window
 
@@ -45,9 +45,13 @@ PLATFORM_DATA: dict[int | str, dict[str, Any]] = {
         },
     },
 )
-async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointWithSecret:
+async def create(
+    body: EndpointCreate, who: Platform, c: Container, response: Response
+) -> EndpointWithSecret:
     """Register an endpoint. The answer holds its signing secret, which is never shown again
-    (rotate it to get a new one)."""
+    (rotate it to get a new one): a retry with the same ``Idempotency-Key`` answers ``409
+    secret_shown_once`` with the endpoint less its secret."""
+    response.headers["Cache-Control"] = "no-store"
     spec = commands.EndpointSpec(
         body.url, body.enabled_events, body.description, body.metadata, body.external_reference
     )
@@ -59,7 +63,7 @@ async def create(body: EndpointCreate, who: Platform, c: Container) -> EndpointW
             caller(who),
             spec,
             c.clock.now(),
-            lambda e: answer(EndpointWithSecret.of(e)),
+            lambda e: answer_secret(EndpointWithSecret.of(e)),
         )
     return EndpointWithSecret.of(endpoint)
 
@@ -123,10 +127,16 @@ async def delete(endpoint_id: str, who: Platform, c: Container) -> EndpointDelet
 
 @router.post("/{endpoint_id}/rotate-secret", responses=REFUSALS)
 async def rotate_secret(
-    endpoint_id: str, who: Platform, c: Container, body: RotateSecret | None = None
+    endpoint_id: str,
+    who: Platform,
+    c: Container,
+    response: Response,
+    body: RotateSecret | None = None,
 ) -> EndpointWithSecret:
     """A new secret, shown once. Until ``previous_secret_expires_at`` (24 h by default) each
-    delivery carries a signature by the old secret too, so receivers can switch over."""
+    delivery carries a signature by the old secret too, so receivers can switch over. A
+    retry with the same ``Idempotency-Key`` answers ``409 secret_shown_once``."""
+    response.headers["Cache-Control"] = "no-store"
     seconds = body.expire_previous_after_seconds if body else None
     overlap = None if seconds is None else timedelta(seconds=seconds)
     with answered():
@@ -137,7 +147,7 @@ async def rotate_secret(
             endpoint_id,
             c.clock.now(),
             overlap,
-            lambda e: answer(EndpointWithSecret.of(e)),
+            lambda e: answer_secret(EndpointWithSecret.of(e)),
         )
     return EndpointWithSecret.of(endpoint)
 
