@@ -18,6 +18,8 @@ from services.console.adapters.cookies import SessionCodec
 from services.console.adapters.escrow import EscrowClient
 from services.console.adapters.financing import FinancingClient
 from services.console.adapters.ledger import LedgerClient
+from services.console.adapters.sign_in_links import SignInLinks
+from services.console.domain.sign_in_links import link_key
 from shared.clock import Clock, SystemClock
 from shared.settings import DEV_CONSOLE_SECRET, Settings
 
@@ -34,6 +36,7 @@ class ConsoleContainer:
     settings: Settings
     codec: SessionCodec
     http: dict[str, httpx.AsyncClient]
+    links: SignInLinks
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -76,4 +79,5 @@ def bootstrap(
         for s in UPSTREAMS
     }
     codec = SessionCodec(secret, settings.console_session_seconds)
-    return ConsoleContainer(settings, codec, http, clock or SystemClock())
+    links = SignInLinks(link_key(secret))
+    return ConsoleContainer(settings, codec, http, links, clock or SystemClock())

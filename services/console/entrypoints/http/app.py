@@ -21,6 +21,7 @@ from services.console.entrypoints.http import (
     break_workflow,
     breaks,
     finance,
+    links,
     operations,
     pages,
     periods,
@@ -86,6 +87,7 @@ def create_console_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (
         pages,
+        links,
         finance,
         breaks,
         break_workflow,
