@@ -15,11 +15,13 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright import async_api as playwright_api
 
+from services.demo.console import sign_in_link
 from tests.integration.console.conftest import funded_order, more_breaks, post_to_ledger, raw
 from tests.support.stack import Stack, Tenant
 
@@ -292,3 +294,33 @@ async def test_finance_bulk_resolves_ticked_breaks(
                          tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
     assert sorted(b["id"] for b in api["data"]) == sorted([first, *others])
     await page.context.close()
+
+
+async def test_a_newcomer_opens_each_roles_sign_in_link_once(
+    chromium: object, console_url: str, prepared: Tenant
+) -> None:
+    """What `make demo` prints: one link per role, made by the demo's own code against the
+    running console; each opens its role's view, once."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        links = {
+            role: (await sign_in_link(client, console_url, raw(prepared.keys[role])))[0]
+            for role in ("finance", "platform", "supplier")
+        }
+    landing = {"finance": "/finance/trial-balance", "platform": "/orders", "supplier": "/supplier"}
+    for role, link in links.items():
+        context = await chromium.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await page.goto(link)
+        if role == "finance":
+            await shot(page, "sign-in-link")
+        await page.click("#continue")
+        await page.wait_for_load_state("networkidle")
+        assert page.url == f"{console_url}{landing[role]}", (role, page.url)
+        await context.close()
+    context = await chromium.new_context()  # type: ignore[attr-defined]
+    page = await context.new_page()
+    response = await page.goto(links["finance"])
+    assert response is not None and response.status == 410
+    assert "already used" in await page.locator("h1").inner_text()
+    await shot(page, "sign-in-link-used")
+    await context.close()
