@@ -14,7 +14,7 @@ from services.ledger.domain.breaks import (
     SameUserApproval,
 )
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import InvalidWindow, ReportFormatError
+from services.ledger.domain.recon import InvalidAgeRange, InvalidWindow, ReportFormatError
 from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import (
@@ -39,6 +39,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     StripeUnreadable: (502, "payment_provider_error"),
     EscrowUnreadable: (502, "escrow_unavailable"),
     InvalidWindow: (422, "invalid_window"),
+    InvalidAgeRange: (422, "invalid_age_range"),
     StripeAccountTaken: (409, "stripe_account_taken"),
     Conflict: (409, "concurrent_modification"),
     BreakResolved: (409, "break_resolved"),
