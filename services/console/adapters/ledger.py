@@ -60,14 +60,22 @@ class LedgerClient:
         return found
 
     async def breaks(
-        self, status: str | None, kind: str | None, limit: int = 500
+        self,
+        status: str | None,
+        kind: str | None,
+        limit: int = 500,
+        *,
+        owner: str | None = None,
+        min_age_days: int | None = None,
+        max_age_days: int | None = None,
     ) -> Page[dict[str, Any]]:
-        """Reconciliation breaks, oldest first: ``{id, kind, object_id, currency,
-        ledger_amount, other_amount, owner, status, first_seen_at, last_seen_at, age_days,
-        resolution, ...}``."""
-        found = await self.api.all_pages(
-            "/v1/ledger/reconciliation/breaks", {"status": status, "kind": kind}, at_most=limit
-        )
+        """Reconciliation breaks, oldest first, filtered by the ledger (status, kind, owner,
+        age in whole days, both ends included), its pages followed up to ``limit``:
+        ``{id, kind, object_id, currency, ledger_amount, other_amount, owner, status,
+        first_seen_at, last_seen_at, age_days, resolution, ...}``."""
+        query = {"status": status, "kind": kind, "owner": owner,
+                 "min_age_days": min_age_days, "max_age_days": max_age_days}  # fmt: skip
+        found = await self.api.all_pages("/v1/ledger/reconciliation/breaks", query, at_most=limit)
         return Page(items=found)
 
     async def assign_break(self, break_id: int, owner: str, idempotency_key: str) -> Any:

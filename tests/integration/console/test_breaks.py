@@ -29,6 +29,10 @@ async def test_finance_assigns_and_resolves_a_break(browser: Browser, stack: Sta
     assert f'data-break="{break_id}"' not in theirs.text
     old = await client.get("/finance/breaks", params={"min_age": "1"})
     assert f'data-break="{break_id}"' not in old.text  # first seen today
+    young = await client.get("/finance/breaks", params={"max_age": "0", "owner": "alice"})
+    assert f'data-break="{break_id}"' in young.text and "Every filter is the ledger's" in young.text
+    backwards = await client.get("/finance/breaks", params={"min_age": "2", "max_age": "1"})
+    assert backwards.status_code == 422 and "max_age_days (1) is below" in backwards.text
 
     refused = await client.post(f"/finance/breaks/{break_id}/resolve",
                                 data={"csrf_token": token, "resolution": "no"})  # fmt: skip
