@@ -19,7 +19,7 @@ from tests.integration.console.conftest import (
     sign_in,
     signed_in,
 )
-from tests.support.stack import Stack, Tenant
+from tests.support.stack import Stack, Tenant, order_body
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,7 @@ async def test_the_apis_scopes_decide_what_a_session_may_see(
 
 
 async def test_operations_filters_orders_and_reads_an_order(
-    browser: Browser, prepared: Tenant
+    browser: Browser, stack: Stack, prepared: Tenant
 ) -> None:
     client = await signed_in(browser, raw(prepared.keys["platform"]))
     oid = prepared.objects["order_id"]
@@ -152,6 +152,23 @@ async def test_operations_filters_orders_and_reads_an_order(
     assert listed.status_code == 200 and oid in listed.text
     none = await client.get("/orders", params={"status": "cancelled"})
     assert oid not in none.text and "No orders match these filters" in none.text
+    # Currency and external reference: escrow's own filters, typed as a person would.
+    usd = await client.get("/orders", params={"currency": " usd ", "status": "funded"})
+    assert oid in usd.text and 'value="USD"' in usd.text
+    eur = await client.get("/orders", params={"currency": "EUR", "status": "funded"})
+    assert oid not in eur.text
+    unknown = await client.get("/orders", params={"currency": "ABC"})
+    assert unknown.status_code == 422 and "ABC is not an ISO 4217 currency" in unknown.text
+    rows = await client.get("/orders", params={"currency": "ABC"},
+                            headers={"hx-target": "order-rows"})  # fmt: skip
+    assert rows.status_code == 422 and rows.text.lstrip().startswith('<div id="order-rows">')
+    ref = f"PO-{oid[-8:]}"
+    r = await client.get("/orders", params={"external_reference": ref})
+    assert oid not in r.text and "No orders match these filters" in r.text
+    theirs = await stack.ok("escrow", "POST", "/v1/orders", prepared.keys["platform"],
+                            json={**order_body(), "external_reference": ref})  # fmt: skip
+    r = await client.get("/orders", params={"external_reference": f" {ref} "})
+    assert theirs["order_id"] in r.text and oid not in r.text
     page = await client.get(f"/orders/{oid}")
     assert page.status_code == 200
     assert "USD 1,000.00" in page.text  # the total, 100,000 minor units
