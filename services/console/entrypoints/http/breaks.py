@@ -164,11 +164,27 @@ async def bulk_resolve(request: Request, session: SignedIn, form: Form, c: Conta
 
 @router.post("/runs", include_in_schema=False)
 async def run(request: Request, session: SignedIn, form: Form, c: Container) -> Response:
+    """Start a run against Stripe (``adapters/runs.py``) and follow it on its own page."""
     ledger = c.ledger(str(session.api_key))
-    try:
-        result = await ledger.reconcile_with_stripe(idempotency_key_of(form))
-    except ApiFailure as exc:
-        if exc.status not in (409, 422, 502):
-            raise
-        return await queue_page(request, session, c, {}, exc.status, error=exc.message)
-    return await queue_page(request, session, c, {}, run=result)
+    key = idempotency_key_of(form)
+    job = c.runs.start(str(session.tenant_id), str(session.key_name),
+                       lambda: ledger.reconcile_with_stripe(key))  # fmt: skip
+    return redirect(f"/finance/breaks/runs/{job.job_id}")
+
+
+@router.get("/runs/{job_id}", include_in_schema=False)
+async def run_page(request: Request, job_id: str, session: SignedIn, c: Container) -> Response:
+    return render(request, "finance/run.html", **run_context(job_id, session, c))
+
+
+@router.get("/runs/{job_id}/status", include_in_schema=False)
+async def run_status(request: Request, job_id: str, session: SignedIn, c: Container) -> Response:
+    """The status fragment htmx polls while the run runs (it stops once the run ended)."""
+    return render(request, "finance/run_status.html", **run_context(job_id, session, c))
+
+
+def run_context(job_id: str, session: Session, c: Container) -> dict[str, Any]:
+    job = c.runs.get(job_id, session.tenant_id)
+    if job is None:
+        raise ApiFailure("console", 404, "run_not_found", "no such run")
+    return {"job": job, "seconds": job.seconds(c.clock.now())}
