@@ -324,3 +324,19 @@ async def test_a_newcomer_opens_each_roles_sign_in_link_once(
     assert "already used" in await page.locator("h1").inner_text()
     await shot(page, "sign-in-link-used")
     await context.close()
+
+
+async def test_finance_follows_a_reconciliation_run_to_its_counts(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.goto(f"{console_url}/finance/breaks")
+    await page.get_by_role("button", name="Reconcile with Stripe now").click()
+    await page.wait_for_url("**/finance/breaks/runs/*")
+    # htmx polls the status fragment every second until the run has ended.
+    await page.wait_for_selector("#run-status[data-status=succeeded]", timeout=30_000)
+    assert "Stripe rows read" in await page.locator("#run-result").inner_text()
+    assert await page.locator("#run-counts tr[data-count=matched]").count() == 1
+    await shot(page, "reconciliation-run")
+    await page.context.close()
