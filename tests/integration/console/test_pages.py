@@ -198,6 +198,12 @@ async def test_a_supplier_gets_an_offer_and_accepts_it(
     for figure in (money(advance["net"], "USD"), money(advance["fee"], "USD"),
                    percent(advance["apr"])):  # fmt: skip
         assert figure in desk.text
+    # The headroom beside it: what can still be advanced, the most an offer is (the principal).
+    room = await stack.ok("financing", "GET", f"/v1/orders/{oid}/headroom",
+                          prepared.keys["supplier"])  # fmt: skip
+    assert room["available"] == advance["principal"] and room["binding"] == "advance_rate"
+    cell = desk.text.split(f'data-order="{oid}"', 1)[1].split("</tr>", 1)[0]
+    assert money(advance["principal"], "USD") in cell and "set by the advance rate" in cell
     r = await client.post(f"/supplier/advances/{advance_id}/accept",
                           data={"csrf_token": token})  # fmt: skip
     assert r.status_code == 303
@@ -207,6 +213,16 @@ async def test_a_supplier_gets_an_offer_and_accepts_it(
     again = await client.post(f"/supplier/advances/{advance_id}/accept",
                               data={"csrf_token": token})  # fmt: skip
     assert again.status_code == 409 and 'role="alert"' in again.text
+    # Accepted, not yet disbursed: nothing to repay early; asked anyway, financing's refusal
+    # is shown on the advance's own page, and the order's headroom is now none.
+    page = await client.get(f"/supplier/advances/{advance_id}")
+    assert page.status_code == 200 and 'id="repay-early"' not in page.text
+    early = await client.post(f"/supplier/advances/{advance_id}/repay-early",
+                              data={"csrf_token": token})  # fmt: skip
+    assert early.status_code == 409 and 'id="error"' in early.text, early.text
+    desk = await client.get("/supplier")
+    cell = desk.text.split(f'data-order="{oid}"', 1)[1].split("</tr>", 1)[0]
+    assert "advance taken" in cell
 
 
 async def test_an_orders_page_shows_finance_the_ledger_postings_of_its_events(
