@@ -171,6 +171,32 @@ class LedgerClient:
         )  # fmt: skip
         return found
 
+    async def matching_rules(self) -> list[dict[str, Any]]:
+        """``[{currency, amount_tolerance, date_window_days, approval_threshold}]``."""
+        return _items(await self.api.request("GET", "/v1/ledger/reconciliation/rules"))
+
+    async def set_matching_rules(
+        self, currency: str, body: dict[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = await self.api.request(
+            "PUT", f"/v1/ledger/reconciliation/rules/{currency}", body=body,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
+    async def dry_run_with_stripe(
+        self, start: datetime | None, end: datetime | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        """What a run against Stripe over ``[start, end)`` would do; writes nothing:
+        ``{stripe_rows, counts, opened, reopened, changed, cleared}``."""
+        params = {"source": "stripe", "from": start.isoformat() if start else None,
+                  "to": end.isoformat() if end else None}  # fmt: skip
+        found: dict[str, Any] = await self.api.request(
+            "POST", "/v1/ledger/reconciliation/dry-runs", params=params,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
     async def period_closes(self) -> list[dict[str, Any]]:
         """``[{closed_through, closed_by, reason, closed_at}]``, as the ledger lists them."""
         return _items(await self.api.request("GET", "/v1/ledger/periods"))
