@@ -340,3 +340,37 @@ async def test_finance_follows_a_reconciliation_run_to_its_counts(
     assert await page.locator("#run-counts tr[data-count=matched]").count() == 1
     await shot(page, "reconciliation-run")
     await page.context.close()
+
+
+async def test_finance_sets_a_rule_and_dry_runs_it(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.get_by_role("link", name="Rules").click()
+    await page.wait_for_selector("#rules-form")
+    await page.fill("#rules-form input[name=amount_tolerance]", "0.05")
+    await page.fill("#rules-form input[name=date_window_days]", "3")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_selector("#saved")
+    assert "USD 0.05" in await page.locator("#rules tr[data-currency=USD]").inner_text()
+    await shot(page, "matching-rules")
+    await page.get_by_role("link", name="Try them: dry run").click()
+    await page.wait_for_selector("#dry-run-form")
+    await page.get_by_role("button", name="Dry run").click()
+    await page.wait_for_selector("#dry-run-result")
+    assert "Stripe rows" in await page.locator("#dry-run-result h2").inner_text()
+    await shot(page, "dry-run")
+    await page.context.close()
+
+
+async def test_a_supplier_sees_its_headroom_per_order(
+    chromium: object, console_url: str, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["supplier"]))
+    row = page.locator(f"tr[data-order='{order['order_id']}']")
+    await row.wait_for()
+    assert "set by the advance rate" in await row.locator("td.headroom").inner_text()
+    await shot(page, "supplier-headroom")
+    await page.context.close()
