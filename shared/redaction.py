@@ -27,6 +27,8 @@ _SHAPES = re.compile(
 )
 _AUTHORIZATION = re.compile(r"\b(Bearer|Basic)\s+[^\s'\",;]+", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+# A ``token`` query parameter (the console's sign-in links): usable until it is used or ends.
+_URL_TOKEN = re.compile(r"([?&]token=)[^&\s\"'#]+")
 
 # Fields whose value is a secret whatever it looks like.
 SECRET_FIELDS = frozenset(
@@ -49,6 +51,7 @@ SECRET_FIELDS = frozenset(
 def redact(text: str) -> str:
     text = _SHAPES.sub(REDACTED, text)
     text = _AUTHORIZATION.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    text = _URL_TOKEN.sub(lambda m: f"{m[1]}{REDACTED}", text)
     return _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}@", text)
 
 

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # the service's port, as on one machine).
     console_secret: SecretStr = SecretStr(DEV_CONSOLE_SECRET)
     console_session_seconds: int = Field(8 * 3_600, ge=60, le=7 * 86_400)
+    # How long a sign-in link (``POST /sign-in-links``, printed by the demo) stays usable.
+    console_link_seconds: int = Field(30 * 60, ge=30, le=86_400)
     escrow_url: str | None = None
     ledger_url: str | None = None
     financing_url: str | None = None

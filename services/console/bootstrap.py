@@ -18,6 +18,9 @@ from services.console.adapters.cookies import SessionCodec
 from services.console.adapters.escrow import EscrowClient
 from services.console.adapters.financing import FinancingClient
 from services.console.adapters.ledger import LedgerClient
+from services.console.adapters.runs import RunJobs
+from services.console.adapters.sign_in_links import SignInLinks
+from services.console.domain.sign_in_links import link_key
 from shared.clock import Clock, SystemClock
 from shared.settings import DEV_CONSOLE_SECRET, Settings
 
@@ -34,6 +37,8 @@ class ConsoleContainer:
     settings: Settings
     codec: SessionCodec
     http: dict[str, httpx.AsyncClient]
+    links: SignInLinks
+    runs: RunJobs
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -54,6 +59,7 @@ class ConsoleContainer:
         return FinancingClient(self.api("financing", api_key))
 
     async def close(self) -> None:
+        await self.runs.close()
         for client in self.http.values():
             await client.aclose()
 
@@ -76,4 +82,6 @@ def bootstrap(
         for s in UPSTREAMS
     }
     codec = SessionCodec(secret, settings.console_session_seconds)
-    return ConsoleContainer(settings, codec, http, clock or SystemClock())
+    links = SignInLinks(link_key(secret))
+    clock = clock or SystemClock()
+    return ConsoleContainer(settings, codec, http, links, RunJobs(clock), clock)

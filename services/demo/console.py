@@ -1,5 +1,7 @@
 """The demo's last step: an open order for the supplier to raise money on, then the
-console's address and a ready sign-in (an API key to paste) for each role of the tenant."""
+console's address and a ready sign-in link for each role of the tenant: a short-lived,
+single-use token the console made for the role's key (``POST /sign-in-links``), so the URL
+holds no key (docs/console.md, "Sign-in links")."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
 from services.demo.support import CURRENCY
 from shared.money import Money
@@ -50,21 +51,36 @@ async def open_order(trade: Trade) -> str:
     return oid
 
 
+async def sign_in_link(client: httpx.AsyncClient, url: str, key: str) -> tuple[str, str]:
+    """``(link, ends)`` for ``key``, made by the console (which keeps the key)."""
+    r = await client.post(f"{url}/sign-in-links", headers={"Authorization": f"Bearer {key}"})
+    r.raise_for_status()
+    found = r.json()
+    return f"{url}{found['path']}", str(found["expires_at"])
+
+
 async def show_console(settings: Settings, console: Console, trade: Trade) -> bool:
     url = settings.api_url(CONSOLE)
+    links: list[tuple[str, str, str]] = []
+    ends = ""
     try:
         async with httpx.AsyncClient(timeout=5) as client:
-            up = (await client.get(f"{url}/healthz/live")).status_code == 200
-    except httpx.HTTPError:
-        up = False
-    table = Table(title=f"Web console: {url}  (sign in by pasting a key)")
-    for col in ("role", "sees", "API key"):
-        table.add_column(col, overflow="fold")
-    for scope, role, sees in ROLES:
-        table.add_row(role, sees, trade.keys[scope]["Authorization"].removeprefix("Bearer "))
-    console.print(table)
-    if not up:
-        console.print(
-            f"[yellow]the console does not answer at {url}[/] (deploy/local/services.sh up)"
-        )
-    return up
+            r = await client.get(f"{url}/healthz/live")
+            r.raise_for_status()
+            for scope, role, sees in ROLES:
+                key = trade.keys[scope]["Authorization"].removeprefix("Bearer ")
+                link, ends = await sign_in_link(client, url, key)
+                links.append((role, sees, link))
+    except httpx.HTTPError as exc:
+        console.print(f"[yellow]the console does not answer at {url}[/] ({exc}; "
+                      "deploy/local/services.sh up)")  # fmt: skip
+        return False
+    # Each link on a line of its own, never folded, so a terminal can open it.
+    console.print(f"[bold]Web console: {url}[/]  open a link: each works once, until {ends}")
+    for role, sees, link in links:
+        console.print(f"  [bold]{role}[/] ({sees}):")
+        console.print(f"    {link}", soft_wrap=True, highlight=False)
+    console.print(
+        "A used or expired link: `tradeflow console sign-in-link` makes another for a key."
+    )
+    return True

@@ -124,6 +124,38 @@ async def test_the_console_process_shows_the_trades_books_to_its_finance_key(
         assert "Platform fee revenue" in tb.text
 
 
+async def test_the_demos_printed_sign_in_links_open_each_roles_view_once(
+    trade: FinishedTrade, running_services: Settings
+) -> None:
+    """Issue 13's done-when: the demo prints one ready sign-in link per role (finance,
+    operations, supplier), no API key; each opens its role's view, once."""
+    assert trade.ok, trade.output
+    url = running_services.api_url("console")
+    links = re.findall(r"(http\S+/sign-in/link\?token=[A-Za-z0-9_.-]+)", trade.output)
+    assert len(links) == 3, trade.output
+    demo_keys = trade.secrets[:3]  # create_keys: platform, finance, supplier
+    assert not any(key in trade.output for key in demo_keys)
+    homes = ["/finance/trial-balance", "/orders", "/supplier"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        for link, home in zip(links, homes, strict=True):
+            assert link.startswith(url), link
+            page = await http.get(link)
+            assert page.status_code == 200, page.text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token, page.text
+            anonymous = page.headers["set-cookie"].split(";")[0]  # carried by hand, as above
+            form = {"token": link.split("token=", 1)[1], "csrf_token": token.group(1)}
+            used = await http.post(f"{url}/sign-in/link", data=form,
+                                   headers={"Cookie": anonymous})  # fmt: skip
+            assert used.status_code == 303 and used.headers["location"] == home, used.text
+            cookie = used.headers["set-cookie"].split(";")[0]
+            view = await http.get(f"{url}{home}", headers={"Cookie": cookie})
+            assert view.status_code == 200, view.text
+            again = await http.post(f"{url}/sign-in/link", data=form,
+                                    headers={"Cookie": anonymous})  # fmt: skip
+            assert again.status_code == 410
+
+
 def log_lines(logs: Path) -> list[tuple[str, str]]:
     """(file, line) for every line every process wrote."""
     return [

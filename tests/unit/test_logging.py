@@ -37,6 +37,15 @@ def test_authorization_values_and_url_passwords_are_redacted() -> None:
     assert redact(url) == f"postgresql+asyncpg://tradeflow:{REDACTED}@db:5432/tradeflow_escrow"
 
 
+def test_a_sign_in_links_token_in_a_logged_url_is_redacted() -> None:
+    """An unused console sign-in link is a credential for its lifetime: the access log line
+    of ``GET /sign-in/link?token=…`` must not carry it."""
+    token = "AAECAwQFBgcICQoLDA0ODwAAAABpMC6A.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLWxvbmctLS0tLS0"
+    line = f'127.0.0.1:5000 - "GET /sign-in/link?token={token} HTTP/1.1" 200'
+    assert redact(line) == f'127.0.0.1:5000 - "GET /sign-in/link?token={REDACTED} HTTP/1.1" 200'
+    assert redact(f"/x?a=1&token={token}&b=2") == f"/x?a=1&token={REDACTED}&b=2"
+
+
 def test_what_is_not_a_secret_is_left_alone() -> None:
     for text in (
         "GET /v1/orders/01a233fc-a6cd-725a HTTP/1.1",

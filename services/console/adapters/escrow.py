@@ -20,9 +20,13 @@ class OrderFilter:
     supplier_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    currency: str | None = None
+    external_reference: str | None = None
 
     def params(self) -> dict[str, Any]:
         return {
+            "currency": self.currency,
+            "external_reference": self.external_reference,
             "status": self.status,
             "buyer_id": self.buyer_id,
             "supplier_id": self.supplier_id,

@@ -33,6 +33,25 @@ class FinancingClient:
         )
         return found
 
+    async def headroom(self, order_id: str) -> dict[str, Any]:
+        """What can still be advanced on the order now, read without quoting: ``{available,
+        binding, financeable, min_advance, caps: [{code, available}], reasons: [{code,
+        message, available}]}`` (financing's ``GET /v1/orders/{id}/headroom``)."""
+        found: dict[str, Any] = await self.api.request("GET", f"/v1/orders/{order_id}/headroom")
+        return found
+
+    async def repay_early(
+        self, advance_id: str, payment_reference: str | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Settle the advance today at its ``payoff_now`` (balance less the fee not yet
+        earned); the payment itself is referenced, not collected, by financing."""
+        body = {"payment_reference": payment_reference} if payment_reference else {}
+        found: dict[str, Any] = await self.api.request(
+            "POST", f"/v1/advances/{advance_id}/repay-early", body=body,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
     async def accept(self, advance_id: str, idempotency_key: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.api.request(
             "POST", f"/v1/advances/{advance_id}/accept", body={}, idempotency_key=idempotency_key

@@ -60,14 +60,22 @@ class LedgerClient:
         return found
 
     async def breaks(
-        self, status: str | None, kind: str | None, limit: int = 500
+        self,
+        status: str | None,
+        kind: str | None,
+        limit: int = 500,
+        *,
+        owner: str | None = None,
+        min_age_days: int | None = None,
+        max_age_days: int | None = None,
     ) -> Page[dict[str, Any]]:
-        """Reconciliation breaks, oldest first: ``{id, kind, object_id, currency,
-        ledger_amount, other_amount, owner, status, first_seen_at, last_seen_at, age_days,
-        resolution, ...}``."""
-        found = await self.api.all_pages(
-            "/v1/ledger/reconciliation/breaks", {"status": status, "kind": kind}, at_most=limit
-        )
+        """Reconciliation breaks, oldest first, filtered by the ledger (status, kind, owner,
+        age in whole days, both ends included), its pages followed up to ``limit``:
+        ``{id, kind, object_id, currency, ledger_amount, other_amount, owner, status,
+        first_seen_at, last_seen_at, age_days, resolution, ...}``."""
+        query = {"status": status, "kind": kind, "owner": owner,
+                 "min_age_days": min_age_days, "max_age_days": max_age_days}  # fmt: skip
+        found = await self.api.all_pages("/v1/ledger/reconciliation/breaks", query, at_most=limit)
         return Page(items=found)
 
     async def assign_break(self, break_id: int, owner: str, idempotency_key: str) -> Any:
@@ -159,6 +167,32 @@ class LedgerClient:
         stripe_rows, matched, missing_in_ledger, missing_in_stripe, amount_mismatch}``."""
         found: dict[str, Any] = await self.api.request(
             "POST", "/v1/ledger/reconciliation/runs", params={"source": "stripe"},
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
+    async def matching_rules(self) -> list[dict[str, Any]]:
+        """``[{currency, amount_tolerance, date_window_days, approval_threshold}]``."""
+        return _items(await self.api.request("GET", "/v1/ledger/reconciliation/rules"))
+
+    async def set_matching_rules(
+        self, currency: str, body: dict[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = await self.api.request(
+            "PUT", f"/v1/ledger/reconciliation/rules/{currency}", body=body,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return found
+
+    async def dry_run_with_stripe(
+        self, start: datetime | None, end: datetime | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        """What a run against Stripe over ``[start, end)`` would do; writes nothing:
+        ``{stripe_rows, counts, opened, reopened, changed, cleared}``."""
+        params = {"source": "stripe", "from": start.isoformat() if start else None,
+                  "to": end.isoformat() if end else None}  # fmt: skip
+        found: dict[str, Any] = await self.api.request(
+            "POST", "/v1/ledger/reconciliation/dry-runs", params=params,
             idempotency_key=idempotency_key,
         )  # fmt: skip
         return found

@@ -1,9 +1,10 @@
-"""The break queue's filters that the ledger's list does not take (owner, age), the count
+"""The break queue's age filter as typed (the ledger applies every filter), the count
 of breaks by age, and what a break's forms carry: an adjusting transaction typed as one
 debit and one credit of an amount, and the breaks ticked for a bulk resolution. Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,18 +28,19 @@ class AgeCount:
     total: int
 
 
-def matching(
-    breaks: Sequence[dict[str, Any]], owner: str | None, min_age_days: int | None
-) -> list[dict[str, Any]]:
-    """The breaks of ``owner`` (any owner when None) at least ``min_age_days`` old."""
-    found = []
-    for b in breaks:
-        if owner and b.get("owner") != owner:
-            continue
-        if min_age_days is not None and int(b["age_days"]) < min_age_days:
-            continue
-        found.append(b)
-    return found
+MAX_AGE_DAYS = 36_500  # what the ledger's list takes
+AGE_DAYS = re.compile(
+    r"[0-9]{1,5}"
+)  # ASCII digits: str.isdigit() also takes superscripts and fullwidth digits
+
+
+def age_of(typed: str | None) -> int | None:
+    """A number of days typed in an age field, or None (empty, not a whole number, or more
+    than the ledger takes): the filter is then left off, never guessed."""
+    text = (typed or "").strip()
+    if not AGE_DAYS.fullmatch(text) or int(text) > MAX_AGE_DAYS:
+        return None
+    return int(text)
 
 
 def by_age(breaks: Sequence[dict[str, Any]]) -> list[AgeCount]:

@@ -24,12 +24,37 @@ class DeskRow:
     offer: dict[str, Any] | None  # an open offer the supplier may accept
     live: dict[str, Any] | None  # the advance already taken on this order
     expected_repayment: datetime | None  # of the offer: when the releases should repay it
+    headroom: dict[str, Any] | None = None  # financing's: what can still be advanced on it
 
     @property
     def may_ask(self) -> bool:
         """Whether to offer the "get an offer" action (financing decides, this only hides
         the button where it would certainly be refused)."""
         return self.offer is None and self.live is None and self.order["status"] == "funded"
+
+
+CAP_LABELS = {
+    "advance_rate": "the advance rate on what is financeable",
+    "supplier_limit": "your supplier limit",
+    "buyer_limit": "the buyer's limit",
+    "pair_limit": "the limit for you and this buyer",
+    "concentration_cap": "the concentration cap on this buyer",
+}
+
+
+def binding_label(code: str | None) -> str:
+    return CAP_LABELS.get(code or "", (code or "").replace("_", " "))
+
+
+def remaining_supplier_limit(headrooms: list[dict[str, Any]]) -> dict[str, int]:
+    """Per currency, what the supplier limit still leaves (financing's ``supplier_limit``
+    cap, the same on every order of the currency); a currency without one has no limit."""
+    found: dict[str, int] = {}
+    for room in headrooms:
+        for cap in room.get("caps", []):
+            if cap["code"] == "supplier_limit":
+                found[str(room["currency"])] = int(cap["available"])
+    return found
 
 
 def open_offer(advance: dict[str, Any], now: datetime) -> bool:

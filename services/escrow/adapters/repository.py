@@ -324,6 +324,7 @@ async def list_orders(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     external_reference: str | None = None,
+    currency: str | None = None,
 ) -> Window[Escrow]:
     """Newest first, keyset-paginated on (created_at, order_id). ``starting_after`` is an
     order of the tenant (of ``supplier_id``, when given: a bound supplier key's own), else
@@ -336,6 +337,7 @@ async def list_orders(
         (escrows.c.status, status),
         (escrows.c.buyer_id, buyer_id),
         (escrows.c.external_reference, external_reference),
+        (escrows.c.currency, currency),
     ):
         if value is not None:
             query = query.where(column == value)

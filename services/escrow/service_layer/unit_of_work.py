@@ -44,6 +44,7 @@ class OrderFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     external_reference: str | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class SqlEscrowRepository:
             created_from=flt.created_from,
             created_to=flt.created_to,
             external_reference=flt.external_reference,
+            currency=flt.currency,
         )
 
     async def index_payment_intent(self, pi_id: str, escrow: Escrow) -> None:

@@ -12,6 +12,7 @@ Every refusal lists machine-readable reasons, each naming the binding amount.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,3 +168,34 @@ def size(
         if payout.net < 1:
             return Refusal((Reason("below_minimum", "nothing left to pay out after the rate"),))
     return Offer(quote, available, expected_release_at(order, policy, wanted), payout)
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """What can still be advanced on an order now, and what binds it: the same caps
+    ``size`` takes the smallest of, read without quoting (nothing is recorded)."""
+
+    financeable: int
+    caps: tuple[tuple[str, int], ...]  # ("advance_rate", rate x financeable), then each limit
+    available: int  # the most an offer would be now; 0 when ``reasons`` say none can be made
+    binding: str | None  # the cap that sets ``available`` (None when none can be made)
+    min_advance: int
+    reasons: tuple[Reason, ...]  # why no advance can be offered now (empty: one can)
+
+
+def headroom(
+    order: OrderView, policy: Policy, exposure: Exposure, blocked: Sequence[Reason] = ()
+) -> Headroom:
+    """The caps of ``size`` and their smallest; ``blocked`` are the order's own reasons
+    (``order_reasons``: another supplier's, closed, not funded, an advance already live),
+    which make ``available`` 0 whatever the caps leave."""
+    by_rate = apply_rate(order.financeable(), policy.advance_rate_bps, bps=True)
+    caps = (("advance_rate", by_rate), *_headrooms(policy, exposure))
+    binding, least = min(caps, key=lambda cap: cap[1])
+    reasons = list(blocked)
+    if not reasons and least < policy.min_advance:
+        reasons.append(Reason("below_minimum", f"{binding.replace('_', ' ')} leaves {least} "
+                              "available, below the minimum advance", policy.min_advance))  # fmt: skip
+    if reasons:
+        return Headroom(order.financeable(), caps, 0, None, policy.min_advance, tuple(reasons))
+    return Headroom(order.financeable(), caps, least, binding, policy.min_advance, ())

@@ -19,10 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.financing.domain import arrival, credit, lifecycle, servicing
+from services.financing.domain import arrival, credit, lifecycle, servicing, sizing
 from services.financing.domain.advance import Advance, Step
+from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
-from services.financing.domain.sizing import Refusal, fx_reasons, order_reasons, size
+from services.financing.domain.sizing import Headroom, Refusal, fx_reasons, order_reasons, size
 from services.financing.domain.statement import Statement, build_statement
 from services.financing.service_layer.decisions import BeforeCommit, write_step
 from services.financing.service_layer.errors import (
@@ -248,6 +249,32 @@ async def get_advance(
     """The advance if the caller may see it (``supplier_id``: the supplier's only)."""
     async with uow:
         return await _visible(uow, tenant_id, advance_id, supplier_id, lock=False)
+
+
+async def headroom(
+    uow: AbstractFinancingUnitOfWork,
+    tenant_id: str,
+    order_id: str,
+    supplier_id: str | None,
+    *,
+    others_hidden: bool = False,
+) -> tuple[OrderView, Headroom]:
+    """What can still be advanced on the order now (``sizing.headroom``), for its supplier
+    (``supplier_id`` None: the order's own). Reads only, and locks nothing: no quote is
+    made, nothing is recorded; the limits are checked again when an offer is accepted. An order financing does not hold, or
+    another supplier's to a key bound to ``supplier_id`` (``others_hidden``), is
+    ``OrderNotFound``."""
+    async with uow:
+        found = await uow.orders.get(tenant_id, order_id)
+        order = found[0] if found else None
+        if order is None or (others_hidden and order.supplier_id != supplier_id):
+            raise OrderNotFound(order_id)
+        supplier = supplier_id or order.supplier_id
+        live = bool(await uow.advances.orders_with_live({(tenant_id, order_id)}))
+        policy = await uow.policies.get(tenant_id, order.currency)
+        exposure = await uow.advances.exposure(tenant_id, order.currency, supplier, order.buyer_id)
+        blocked = order_reasons(order, supplier, live)
+        return order, sizing.headroom(order, policy, exposure, blocked)
 
 
 async def list_advances(

@@ -222,16 +222,31 @@ async def finish_run(
 
 
 async def breaks(
-    conn: AsyncConnection, tenant_id: str, status: str | None, kind: str | None, page: Page
+    conn: AsyncConnection,
+    tenant_id: str,
+    status: str | None,
+    kind: str | None,
+    page: Page,
+    *,
+    owner: str | None = None,
+    seen_at_most: datetime | None = None,
+    seen_after: datetime | None = None,
 ) -> pagination.Window[dict[str, Any]]:
     """Oldest first on (first_seen_at, id); ``starting_after`` a break id of the tenant's,
-    else ``InvalidCursor`` (another tenant's break is no cursor of this one's)."""
+    else ``InvalidCursor`` (another tenant's break is no cursor of this one's). The cursor
+    is a position, so it need not match the filters itself."""
     b = recon_breaks.c
     q = sa.select(recon_breaks).where(b.tenant_id == tenant_id)
     if status:
         q = q.where(b.status == status)
     if kind:
         q = q.where(b.kind == kind)
+    if owner:
+        q = q.where(b.owner == owner)
+    if seen_at_most is not None:
+        q = q.where(b.first_seen_at <= seen_at_most)
+    if seen_after is not None:
+        q = q.where(b.first_seen_at > seen_after)
     if page.starting_after is not None:
         cursor = page.starting_after
         after = None

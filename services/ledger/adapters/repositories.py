@@ -189,9 +189,20 @@ class SqlReconciliation:
         await sql_recon.finish_run(self._conn, run_id, stripe_rows, booked, window, balances)
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+        self,
+        tenant_id: str,
+        status: str | None,
+        kind: str | None,
+        page: Page,
+        *,
+        owner: str | None = None,
+        seen_at_most: datetime | None = None,
+        seen_after: datetime | None = None,
     ) -> Window[BreakRecord]:
-        rows = await sql_recon.breaks(self._conn, tenant_id, status, kind, page)
+        rows = await sql_recon.breaks(
+            self._conn, tenant_id, status, kind, page, owner=owner, seen_at_most=seen_at_most,
+            seen_after=seen_after,
+        )  # fmt: skip
         return Window([BreakRecord(**row) for row in rows.items], rows.has_more)
 
     async def resolve(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID
@@ -61,6 +61,25 @@ DEFAULT_OWNER: dict[BreakKind, str] = {
 
 def age_days(first_seen_at: datetime, now: datetime) -> int:
     return max((now - first_seen_at).days, 0)
+
+
+class InvalidAgeRange(ValueError):
+    """An age filter whose highest age is below its lowest."""
+
+
+def first_seen_bounds(
+    now: datetime, min_age_days: int | None, max_age_days: int | None
+) -> tuple[datetime | None, datetime | None]:
+    """``(seen_at_most, seen_after)``: a break is between ``min_age_days`` and
+    ``max_age_days`` old (both included, in ``age_days``) exactly when its ``first_seen_at``
+    is at most the first and after the second (None: no bound)."""
+    if min_age_days is not None and max_age_days is not None and max_age_days < min_age_days:
+        raise InvalidAgeRange(
+            f"max_age_days ({max_age_days}) is below min_age_days ({min_age_days})"
+        )
+    at_most = now - timedelta(days=min_age_days) if min_age_days else None
+    after = now - timedelta(days=max_age_days + 1) if max_age_days is not None else None
+    return at_most, after
 
 
 class StripeLine(NamedTuple):

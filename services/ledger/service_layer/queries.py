@@ -19,6 +19,7 @@ from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
 from services.ledger.domain import reports
 from services.ledger.domain.chain import ChainReport, Check, Published
+from services.ledger.domain.recon import first_seen_bounds
 from services.ledger.domain.reports import AccountSums, BalanceSheet, IncomeStatement, Period
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
@@ -117,10 +118,26 @@ async def breaks(
     status: str | None,
     kind: str | None,
     page: Page,
+    *,
+    owner: str | None = None,
+    min_age_days: int | None = None,
+    max_age_days: int | None = None,
+    now: datetime | None = None,
 ) -> Window[BreakRecord]:
-    """Breaks, oldest first."""
+    """Breaks, oldest first, of ``owner`` if given, between ``min_age_days`` and
+    ``max_age_days`` old (whole days since first seen, at ``now``) if given; the filters
+    are the database's, so paging (``starting_after`` a break id) runs over what matches.
+    ``InvalidAgeRange`` when the highest age is below the lowest."""
+    at_most, after = (None, None)
+    if min_age_days is not None or max_age_days is not None:
+        if now is None:
+            raise ValueError("an age filter needs the moment ages are counted at")
+        at_most, after = first_seen_bounds(now, min_age_days, max_age_days)
     async with uow:
-        return await uow.reconciliation.breaks(caller.tenant_id, status, kind, page)
+        return await uow.reconciliation.breaks(
+            caller.tenant_id, status, kind, page, owner=owner, seen_at_most=at_most,
+            seen_after=after,
+        )  # fmt: skip
 
 
 async def stripe_account(

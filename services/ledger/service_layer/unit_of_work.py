@@ -147,9 +147,18 @@ class Reconciliation(Protocol):
     ) -> None: ...
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+        self,
+        tenant_id: str,
+        status: str | None,
+        kind: str | None,
+        page: Page,
+        *,
+        owner: str | None = None,
+        seen_at_most: datetime | None = None,
+        seen_after: datetime | None = None,
     ) -> pagination.Window[BreakRecord]:
-        """Oldest first; ``starting_after`` a break id of the tenant's, else
+        """Oldest first, of ``owner`` and first seen in ``(seen_after, seen_at_most]`` when
+        given; ``starting_after`` a break id of the tenant's (matching or not), else
         ``InvalidCursor``."""
 
     async def resolve(

@@ -129,7 +129,7 @@ async def test_bulk_resolve_is_all_or_none(browser: Browser, stack: Stack) -> No
     others = await more_breaks(stack, tenant, 2)
     client = await signed_in(browser, raw(tenant.keys["finance"]))
     queue = await client.get("/finance/breaks")
-    assert 'id="filter-note"' in queue.text and "filtered here, in the console" in queue.text
+    assert 'id="filter-note"' in queue.text and "Every filter is the ledger's" in queue.text
     for b in (first, *others):
         assert f'name="break_{b}"' in queue.text
     token = csrf_of(queue.text)

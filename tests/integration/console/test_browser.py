@@ -15,11 +15,13 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright import async_api as playwright_api
 
+from services.demo.console import sign_in_link
 from tests.integration.console.conftest import funded_order, more_breaks, post_to_ledger, raw
 from tests.support.stack import Stack, Tenant
 
@@ -291,4 +293,84 @@ async def test_finance_bulk_resolves_ticked_breaks(
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks",
                          tenant.keys["finance"], params={"status": "resolved"})  # fmt: skip
     assert sorted(b["id"] for b in api["data"]) == sorted([first, *others])
+    await page.context.close()
+
+
+async def test_a_newcomer_opens_each_roles_sign_in_link_once(
+    chromium: object, console_url: str, prepared: Tenant
+) -> None:
+    """What `make demo` prints: one link per role, made by the demo's own code against the
+    running console; each opens its role's view, once."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        links = {
+            role: (await sign_in_link(client, console_url, raw(prepared.keys[role])))[0]
+            for role in ("finance", "platform", "supplier")
+        }
+    landing = {"finance": "/finance/trial-balance", "platform": "/orders", "supplier": "/supplier"}
+    for role, link in links.items():
+        context = await chromium.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await page.goto(link)
+        if role == "finance":
+            await shot(page, "sign-in-link")
+        await page.click("#continue")
+        await page.wait_for_load_state("networkidle")
+        assert page.url == f"{console_url}{landing[role]}", (role, page.url)
+        await context.close()
+    context = await chromium.new_context()  # type: ignore[attr-defined]
+    page = await context.new_page()
+    response = await page.goto(links["finance"])
+    assert response is not None and response.status == 410
+    assert "already used" in await page.locator("h1").inner_text()
+    await shot(page, "sign-in-link-used")
+    await context.close()
+
+
+async def test_finance_follows_a_reconciliation_run_to_its_counts(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.goto(f"{console_url}/finance/breaks")
+    await page.get_by_role("button", name="Reconcile with Stripe now").click()
+    await page.wait_for_url("**/finance/breaks/runs/*")
+    # htmx polls the status fragment every second until the run has ended.
+    await page.wait_for_selector("#run-status[data-status=succeeded]", timeout=30_000)
+    assert "Stripe rows read" in await page.locator("#run-result").inner_text()
+    assert await page.locator("#run-counts tr[data-count=matched]").count() == 1
+    await shot(page, "reconciliation-run")
+    await page.context.close()
+
+
+async def test_finance_sets_a_rule_and_dry_runs_it(
+    chromium: object, console_url: str, stack: Stack
+) -> None:
+    tenant = await stack.prepare()
+    page = await signed_in_page(chromium, console_url, raw(tenant.keys["finance"]))
+    await page.get_by_role("link", name="Rules").click()
+    await page.wait_for_selector("#rules-form")
+    await page.fill("#rules-form input[name=amount_tolerance]", "0.05")
+    await page.fill("#rules-form input[name=date_window_days]", "3")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_selector("#saved")
+    assert "USD 0.05" in await page.locator("#rules tr[data-currency=USD]").inner_text()
+    await shot(page, "matching-rules")
+    await page.get_by_role("link", name="Try them: dry run").click()
+    await page.wait_for_selector("#dry-run-form")
+    await page.get_by_role("button", name="Dry run").click()
+    await page.wait_for_selector("#dry-run-result")
+    assert "Stripe rows" in await page.locator("#dry-run-result h2").inner_text()
+    await shot(page, "dry-run")
+    await page.context.close()
+
+
+async def test_a_supplier_sees_its_headroom_per_order(
+    chromium: object, console_url: str, stack: Stack, prepared: Tenant
+) -> None:
+    order = await funded_order(stack, prepared)
+    page = await signed_in_page(chromium, console_url, raw(prepared.keys["supplier"]))
+    row = page.locator(f"tr[data-order='{order['order_id']}']")
+    await row.wait_for()
+    assert "set by the advance rate" in await row.locator("td.headroom").inner_text()
+    await shot(page, "supplier-headroom")
     await page.context.close()

@@ -19,7 +19,7 @@ from tests.integration.console.conftest import (
     sign_in,
     signed_in,
 )
-from tests.support.stack import Stack, Tenant
+from tests.support.stack import Stack, Tenant, order_body
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,7 @@ async def test_the_apis_scopes_decide_what_a_session_may_see(
 
 
 async def test_operations_filters_orders_and_reads_an_order(
-    browser: Browser, prepared: Tenant
+    browser: Browser, stack: Stack, prepared: Tenant
 ) -> None:
     client = await signed_in(browser, raw(prepared.keys["platform"]))
     oid = prepared.objects["order_id"]
@@ -152,6 +152,23 @@ async def test_operations_filters_orders_and_reads_an_order(
     assert listed.status_code == 200 and oid in listed.text
     none = await client.get("/orders", params={"status": "cancelled"})
     assert oid not in none.text and "No orders match these filters" in none.text
+    # Currency and external reference: escrow's own filters, typed as a person would.
+    usd = await client.get("/orders", params={"currency": " usd ", "status": "funded"})
+    assert oid in usd.text and 'value="USD"' in usd.text
+    eur = await client.get("/orders", params={"currency": "EUR", "status": "funded"})
+    assert oid not in eur.text
+    unknown = await client.get("/orders", params={"currency": "ABC"})
+    assert unknown.status_code == 422 and "ABC is not an ISO 4217 currency" in unknown.text
+    rows = await client.get("/orders", params={"currency": "ABC"},
+                            headers={"hx-target": "order-rows"})  # fmt: skip
+    assert rows.status_code == 422 and rows.text.lstrip().startswith('<div id="order-rows">')
+    ref = f"PO-{oid[-8:]}"
+    r = await client.get("/orders", params={"external_reference": ref})
+    assert oid not in r.text and "No orders match these filters" in r.text
+    theirs = await stack.ok("escrow", "POST", "/v1/orders", prepared.keys["platform"],
+                            json={**order_body(), "external_reference": ref})  # fmt: skip
+    r = await client.get("/orders", params={"external_reference": f" {ref} "})
+    assert theirs["order_id"] in r.text and oid not in r.text
     page = await client.get(f"/orders/{oid}")
     assert page.status_code == 200
     assert "USD 1,000.00" in page.text  # the total, 100,000 minor units
@@ -181,6 +198,12 @@ async def test_a_supplier_gets_an_offer_and_accepts_it(
     for figure in (money(advance["net"], "USD"), money(advance["fee"], "USD"),
                    percent(advance["apr"])):  # fmt: skip
         assert figure in desk.text
+    # The headroom beside it: what can still be advanced, the most an offer is (the principal).
+    room = await stack.ok("financing", "GET", f"/v1/orders/{oid}/headroom",
+                          prepared.keys["supplier"])  # fmt: skip
+    assert room["available"] == advance["principal"] and room["binding"] == "advance_rate"
+    cell = desk.text.split(f'data-order="{oid}"', 1)[1].split("</tr>", 1)[0]
+    assert money(advance["principal"], "USD") in cell and "set by the advance rate" in cell
     r = await client.post(f"/supplier/advances/{advance_id}/accept",
                           data={"csrf_token": token})  # fmt: skip
     assert r.status_code == 303
@@ -190,6 +213,16 @@ async def test_a_supplier_gets_an_offer_and_accepts_it(
     again = await client.post(f"/supplier/advances/{advance_id}/accept",
                               data={"csrf_token": token})  # fmt: skip
     assert again.status_code == 409 and 'role="alert"' in again.text
+    # Accepted, not yet disbursed: nothing to repay early; asked anyway, financing's refusal
+    # is shown on the advance's own page, and the order's headroom is now none.
+    page = await client.get(f"/supplier/advances/{advance_id}")
+    assert page.status_code == 200 and 'id="repay-early"' not in page.text
+    early = await client.post(f"/supplier/advances/{advance_id}/repay-early",
+                              data={"csrf_token": token})  # fmt: skip
+    assert early.status_code == 409 and 'id="error"' in early.text, early.text
+    desk = await client.get("/supplier")
+    cell = desk.text.split(f'data-order="{oid}"', 1)[1].split("</tr>", 1)[0]
+    assert "advance taken" in cell
 
 
 async def test_an_orders_page_shows_finance_the_ledger_postings_of_its_events(

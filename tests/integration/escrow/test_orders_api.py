@@ -234,3 +234,32 @@ async def test_the_timeline_pages_oldest_first(api: Api) -> None:
     assert [e["type"] for e in rest["data"]] == types[1:]
     r = await api.client.get(url, params={"starting_after": "not-a-uuid"}, headers=api.platform)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_orders_filtered_by_currency_before_paging(api: Api) -> None:
+    buyer = f"buyer-{uuid.uuid4().hex[:8]}"  # this test's own orders in the shared tenant
+    made: dict[str, list[str]] = {"EUR": [], "JPY": []}
+    for currency in ("EUR", "JPY", "EUR", "JPY", "EUR"):
+        body = {**order_body(currency=currency), "buyer_id": buyer}
+        r = await api.post("/v1/orders", body, api.platform)
+        assert r.status_code == 201, r.text
+        made[currency].insert(0, r.json()["order_id"])  # newest first
+
+    async def listed(**params: str) -> list[str]:
+        ids: list[str] = []
+        query: dict[str, str | int] = {"buyer_id": buyer, "limit": 1, **params}
+        while True:
+            r = await api.client.get("/v1/orders", params=query, headers=api.platform)
+            assert r.status_code == 200, r.text
+            page = r.json()
+            ids += [o["order_id"] for o in page["data"]]
+            if not page["has_more"]:
+                return ids
+            query["starting_after"] = ids[-1]
+
+    assert await listed(currency="EUR") == made["EUR"]  # pages of one, EUR only
+    assert await listed(currency="JPY") == made["JPY"]
+    assert await listed(currency="KWD") == []
+    for bad in ("usd", "XXX1", ""):
+        r = await api.client.get("/v1/orders", params={"currency": bad}, headers=api.platform)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", bad

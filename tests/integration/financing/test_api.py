@@ -311,3 +311,48 @@ async def test_a_policy_the_service_cannot_keep_or_use_is_refused(
     assert r.json()["error"]["code"] in ("invalid_policy", "validation_error")
     got = await client.get("/v1/policies/EUR", headers=harness.keys["t1-finance"])
     assert got.json()["daily_fee_rate"] == "0.0005"  # nothing stored
+
+
+async def test_an_orders_headroom_is_read_without_quoting(
+    client: httpx.AsyncClient, harness: Harness
+) -> None:
+    oid = await funded_order(harness)
+    url = f"/v1/orders/{oid}/headroom"
+    listed = await client.get("/v1/advances", params={"supplier_id": "s1", "limit": 100},
+                              headers=harness.keys["t1-supplier"])  # fmt: skip
+    r = await client.get(url, params={"supplier_id": "s1"}, headers=harness.keys["t1-supplier"])
+    assert r.status_code == 200, r.text
+    room = r.json()
+    # 80 % of 69,300.00 financeable: what a quote offers (test_quote_sizes_80_percent...).
+    assert room["financeable"] == 6_930_000 and room["available"] == 5_544_000
+    assert room["binding"] == "advance_rate" and room["reasons"] == []
+    assert room["caps"][0] == {"code": "advance_rate", "available": 5_544_000}
+    assert room["currency"] == "USD" and room["supplier_id"] == "s1"
+    again = await client.get("/v1/advances", params={"supplier_id": "s1", "limit": 100},
+                             headers=harness.keys["t1-supplier"])  # fmt: skip
+    assert again.json()["data"] == listed.json()["data"]  # nothing was quoted or recorded
+    # Finance reads it too, sized for the order's own supplier.
+    fin = (await client.get(url, headers=harness.keys["t1-finance"])).json()
+    assert fin["available"] == 5_544_000 and fin["supplier_id"] == "s1"
+    # Another supplier named: none can be made, and it says why.
+    other = await client.get(url, params={"supplier_id": "s2"}, headers=harness.keys["t1-finance"])
+    assert other.json()["available"] == 0
+    assert [x["code"] for x in other.json()["reasons"]] == ["not_the_supplier"]
+    # Another tenant's key, an order financing does not hold: 404.
+    theirs = await client.get(
+        url, params={"supplier_id": "s1"}, headers=harness.keys["t2-supplier"]
+    )
+    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "order_not_found"
+    unknown = await client.get("/v1/orders/ord_never/headroom", headers=harness.keys["t1-finance"])
+    assert unknown.status_code == 404
+    # Once an advance is live on the order, nothing more can be advanced on it.
+    aid = (await post(client, harness, "t1-supplier", "/v1/quotes",
+                      {"order_id": oid, "supplier_id": "s1"})).json()["advance_id"]  # fmt: skip
+    offered = (await client.get(url, headers=harness.keys["t1-finance"])).json()
+    assert offered["available"] == 5_544_000  # an offer is not yet an advance
+    accepted = await post(client, harness, "t1-supplier", f"/v1/advances/{aid}/accept",
+                          {"supplier_id": "s1"})  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    live = (await client.get(url, headers=harness.keys["t1-finance"])).json()
+    assert live["available"] == 0 and live["binding"] is None
+    assert [x["code"] for x in live["reasons"]] == ["advance_exists"]

@@ -239,3 +239,53 @@ async def test_rules_and_a_dry_run_that_writes_nothing(api: Api, ledger: AsyncEn
         ("date_mismatch", "ch_A"),
         ("missing_in_stripe", "ch_B"),  # ch_B is not in this report
     }
+
+
+async def test_the_list_filters_by_owner_and_age_before_paging(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    found = await _breaks(api, ledger)  # A, B, D first seen now
+    api.clock.advance(timedelta(days=10))
+    await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"),
+                           ("ch_E", "charge", "3.00")))  # fmt: skip
+    rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
+    found = {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
+    assert set(found) >= {"A", "B", "D", "E"}
+    r = await api.client.post(f"{BREAKS}/{found['B']}/assign", json={"owner": "treasury-desk"})
+    assert r.status_code == 200, r.text
+
+    async def ids(**params: Any) -> list[int]:
+        r = await api.client.get(BREAKS, params={"limit": 100, **params})
+        assert r.status_code == 200, r.text
+        return [b["id"] for b in r.json()["data"]]
+
+    old = [found[o] for o in found if o in ("A", "B", "D")]  # oldest first, as listed
+    assert await ids(owner="treasury-desk") == [found["B"]]
+    assert await ids(owner="nobody") == []
+    assert await ids(min_age_days=10) == old
+    assert await ids(min_age_days=11) == []
+    assert await ids(max_age_days=9) == [found["E"]]
+    assert await ids(min_age_days=0, max_age_days=10) == [*old, found["E"]]
+    assert await ids(min_age_days=10, owner="treasury-desk") == [found["B"]]
+    # Paging runs over the matching breaks only, the cursor carrying on.
+    seen: list[int] = []
+    cursor: int | None = None
+    while True:
+        params: dict[str, Any] = {"min_age_days": 10, "limit": 1}
+        if cursor is not None:
+            params["starting_after"] = cursor
+        page = (await api.client.get(BREAKS, params=params)).json()
+        seen += [b["id"] for b in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    assert seen == old
+    # A break's id is a cursor of any filter's list (a position, not a match).
+    assert await ids(owner="treasury-desk", starting_after=old[0]) == (
+        [found["B"]] if old.index(found["B"]) > 0 else []
+    )
+    r = await api.client.get(BREAKS, params={"min_age_days": 5, "max_age_days": 4})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_age_range"
+    for bad in ({"min_age_days": -1}, {"max_age_days": "x"}, {"owner": ""}):
+        r = await api.client.get(BREAKS, params=bad)
+        assert r.status_code == 422, (bad, r.text)

@@ -1,8 +1,8 @@
-"""The break queue's own filters (owner, age) and its count by age."""
+"""The break queue's age fields as typed and its count by age (the ledger filters)."""
 
 from __future__ import annotations
 
-from services.console.domain.breaks import by_age, matching, owners
+from services.console.domain.breaks import age_of, by_age, owners
 
 
 def brk(i: int, owner: str, age: int) -> dict:
@@ -12,11 +12,10 @@ def brk(i: int, owner: str, age: int) -> dict:
 QUEUE = [brk(1, "finance", 0), brk(2, "alice", 3), brk(3, "alice", 12), brk(4, "ledger-ops", 45)]
 
 
-def test_owner_and_age_filters() -> None:
-    assert [b["id"] for b in matching(QUEUE, "alice", None)] == [2, 3]
-    assert [b["id"] for b in matching(QUEUE, None, 10)] == [3, 4]
-    assert [b["id"] for b in matching(QUEUE, "alice", 10)] == [3]
-    assert matching(QUEUE, None, None) == QUEUE
+def test_an_age_field_is_a_whole_number_of_days_or_no_filter() -> None:
+    assert [age_of(t) for t in ("0", " 12 ", "36500")] == [0, 12, 36_500]
+    found = [age_of(t) for t in (None, "", "-1", "1.5", "x", "36501", "\uff11\uff12", "\u00b2")]
+    assert found == [None] * 8  # fullwidth digits, a superscript two: isdigit() but not ASCII
 
 
 def test_every_break_falls_in_exactly_one_age_bucket() -> None:

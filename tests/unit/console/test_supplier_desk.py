@@ -39,3 +39,16 @@ def test_unfunded_orders_get_no_button_and_finished_orders_are_not_listed() -> N
     rows = desk([order("o1", "partially_funded"), order("o2", "completed")], [], NOW)
     assert [r.order["order_id"] for r in rows] == ["o1"]
     assert not rows[0].may_ask
+
+
+def test_the_remaining_supplier_limit_is_read_from_the_headroom_caps() -> None:
+    from services.console.domain.supplier import binding_label, remaining_supplier_limit
+
+    rooms = [
+        {"currency": "USD", "caps": [{"code": "advance_rate", "available": 9},
+                                     {"code": "supplier_limit", "available": 500}]},
+        {"currency": "EUR", "caps": [{"code": "advance_rate", "available": 7}]},
+    ]  # fmt: skip
+    assert remaining_supplier_limit(rooms) == {"USD": 500}  # EUR: no limit set
+    assert binding_label("supplier_limit") == "your supplier limit"
+    assert binding_label("something_new") == "something new"

@@ -178,6 +178,7 @@ class FakeEscrowRepository:
             if flt.status in (None, e.status)
             and flt.buyer_id in (None, e.buyer_id)
             and flt.external_reference in (None, e.external_reference)
+            and flt.currency in (None, e.currency)
             and (flt.created_from is None or e.created_at >= flt.created_from)
             and (flt.created_to is None or e.created_at < flt.created_to)
             and (after is None or (e.created_at, e.order_id) < after)

@@ -161,3 +161,20 @@ def test_a_fee_that_would_eat_the_whole_advance_is_a_refusal_not_a_crash() -> No
     assert codes(size(order_30_40_30(), costly, Exposure(), T0 + 10 * DAY)) == [
         "fee_exceeds_advance"
     ]
+
+
+def test_headroom_is_the_smallest_cap_an_offer_would_take() -> None:
+    from services.financing.domain.sizing import Reason, headroom
+
+    order, exposure = order_30_40_30(), Exposure(supplier=1_000_000, buyer=0, pair=0, book=0)
+    free = headroom(order, policy(), exposure)
+    assert free.available == 5_600_000 and free.binding == "advance_rate"  # 80 % of 70,000
+    offer = size(order, policy(), exposure, T0 + 10 * DAY)
+    assert isinstance(offer, Offer) and offer.max_available == free.available
+    capped = headroom(order, policy(supplier_limit=3_000_000), exposure)
+    assert (capped.available, capped.binding) == (2_000_000, "supplier_limit")
+    assert dict(capped.caps) == {"advance_rate": 5_600_000, "supplier_limit": 2_000_000}
+    small = headroom(order, policy(supplier_limit=1_500_000, min_advance=600_000), exposure)
+    assert small.available == 0 and [r.code for r in small.reasons] == ["below_minimum"]
+    live = headroom(order, policy(), exposure, [Reason("advance_exists", "live")])
+    assert live.available == 0 and live.binding is None and live.caps == free.caps

@@ -377,7 +377,15 @@ class FakeReconciliation:
         )  # fmt: skip
 
     async def breaks(
-        self, tenant_id: str, status: str | None, kind: str | None, page: Page
+        self,
+        tenant_id: str,
+        status: str | None,
+        kind: str | None,
+        page: Page,
+        *,
+        owner: str | None = None,
+        seen_at_most: datetime | None = None,
+        seen_after: datetime | None = None,
     ) -> Window[BreakRecord]:
         mine = sorted(
             (b for b in self.rows.values() if b.tenant_id == tenant_id),
@@ -389,7 +397,15 @@ class FakeReconciliation:
             if page.starting_after not in ids:
                 raise InvalidCursor(page.starting_after)
             start = ids.index(page.starting_after) + 1
-        found = [b for b in mine[start:] if status in (None, b.status) and kind in (None, b.kind)]
+        found = [
+            b
+            for b in mine[start:]
+            if status in (None, b.status)
+            and kind in (None, b.kind)
+            and owner in (None, b.owner)
+            and (seen_at_most is None or b.first_seen_at <= seen_at_most)
+            and (seen_after is None or b.first_seen_at > seen_after)
+        ]
         return Window.cut(found[: page.fetch], page)
 
     async def resolve(

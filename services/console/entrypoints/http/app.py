@@ -21,6 +21,8 @@ from services.console.entrypoints.http import (
     break_workflow,
     breaks,
     finance,
+    links,
+    matching,
     operations,
     pages,
     periods,
@@ -86,8 +88,10 @@ def create_console_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (
         pages,
+        links,
         finance,
         breaks,
+        matching,
         break_workflow,
         periods,
         reports,

@@ -2,8 +2,8 @@
 resolve with a reason; bulk-resolve the ticked breaks, all or none), the adjustments that
 wait for approval, and a run against Stripe. One break's own page is ``break_workflow.py``.
 
-Status and kind are the ledger's own filters; owner and age are applied here to the
-breaks the ledger lists (the oldest 500), since its list does not take them: the page says so.
+Every filter is the ledger's own (status, kind, owner, age in days): the queue shows the
+oldest 500 breaks that match, and counts those by age.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.console.adapters.api import ApiFailure
+from services.console.adapters.api import ApiFailure, Page
 from services.console.domain import breaks as queue
 from services.console.domain.session import Session
 from services.console.entrypoints.http.deps import (
@@ -33,6 +33,7 @@ KINDS = ("missing_in_ledger", "missing_in_stripe", "amount_mismatch", "escrow_he
          "date_mismatch", "ledger_disagrees", "escrow_disagrees", "stripe_disagrees",
          "three_way_disagree")  # fmt: skip
 LISTED_AT_MOST = 500
+FILTERS = ("status", "kind", "owner", "min_age", "max_age")  # carried back after an action
 # The ledger's list does not say which breaks have a resolution waiting for approval: the
 # queue reads the workflow of its first open breaks for that, 8 at a time.
 PENDING_CHECKED = 100
@@ -63,18 +64,26 @@ async def queue_page(
 ) -> Response:
     status = filters.get("status") if filters.get("status") in STATUSES else "open"
     kind = filters.get("kind") if filters.get("kind") in KINDS else None
-    age = filters.get("min_age", "")
+    low, high = queue.age_of(filters.get("min_age")), queue.age_of(filters.get("max_age"))
+    owner = (filters.get("owner") or "").strip()[:200] or None
     ledger = c.ledger(str(session.api_key))
-    page = await ledger.breaks(status, kind, LISTED_AT_MOST)
-    shown = queue.matching(page.items, filters.get("owner") or None,
-                           int(age) if age.isdigit() else None)  # fmt: skip
+    try:
+        page = await ledger.breaks(status, kind, LISTED_AT_MOST, owner=owner,
+                                   min_age_days=low, max_age_days=high)  # fmt: skip
+    except ApiFailure as exc:
+        if exc.code != "invalid_age_range":
+            raise
+        status_code, page = 422, Page(items=[])
+        context.setdefault("error", f"The ledger refused the age filter: {exc.message}.")
+    shown = page.items
     return render(
         request, "finance/breaks.html", status_code, breaks=shown, ages=queue.by_age(shown),
-        owners=queue.owners(page.items), statuses=STATUSES, kinds=KINDS,
-        pending=await pending_of(ledger, shown), listed=len(page.items),
+        owners=queue.owners(shown), statuses=STATUSES, kinds=KINDS,
+        pending=await pending_of(ledger, shown), listed=len(shown),
         listed_at_most=LISTED_AT_MOST, pending_checked=PENDING_CHECKED,
-        filters={"status": status, "kind": kind or "", "owner": filters.get("owner", ""),
-                 "min_age": age if age.isdigit() else ""},
+        filters={"status": status, "kind": kind or "", "owner": owner or "",
+                 "min_age": "" if low is None else str(low),
+                 "max_age": "" if high is None else str(high)},
         new_key=lambda: str(uuid.uuid4()), **context,
     )  # fmt: skip
 
@@ -88,10 +97,12 @@ async def break_queue(
     kind: str = "",
     owner: str = "",
     min_age: str = "",
+    max_age: str = "",
     done: str | None = None,
     count: int = 0,
 ) -> Response:
-    filters = {"status": status, "kind": kind, "owner": owner, "min_age": min_age}
+    filters = {"status": status, "kind": kind, "owner": owner, "min_age": min_age,
+               "max_age": max_age}  # fmt: skip
     return await queue_page(request, session, c, filters, done=done, count=count)
 
 
@@ -104,7 +115,7 @@ async def act(
         if exc.status not in (409, 422):
             raise
         return await queue_page(request, session, c, form, exc.status, error=exc.message)
-    back = {k: form.get(k, "") for k in ("status", "kind", "owner", "min_age")}
+    back = {k: form.get(k, "") for k in FILTERS}
     query = "&".join(f"{k}={v}" for k, v in back.items() if v)
     return redirect(f"/finance/breaks?done={what}" + (f"&{query}" if query else ""))
 
@@ -145,7 +156,7 @@ async def bulk_resolve(request: Request, session: SignedIn, form: Form, c: Conta
             raise
         return await queue_page(request, session, c, form, exc.status, error=exc.message,
                                 refused=queue.refusals(exc.details), ticked=chosen)  # fmt: skip
-    back = {k: form.get(k, "") for k in ("status", "kind", "owner", "min_age")}
+    back = {k: form.get(k, "") for k in FILTERS}
     query = "&".join(f"{k}={v}" for k, v in back.items() if v)
     done = f"/finance/breaks?done=bulk&count={len(chosen)}"
     return redirect(done + (f"&{query}" if query else ""))
@@ -153,11 +164,27 @@ async def bulk_resolve(request: Request, session: SignedIn, form: Form, c: Conta
 
 @router.post("/runs", include_in_schema=False)
 async def run(request: Request, session: SignedIn, form: Form, c: Container) -> Response:
+    """Start a run against Stripe (``adapters/runs.py``) and follow it on its own page."""
     ledger = c.ledger(str(session.api_key))
-    try:
-        result = await ledger.reconcile_with_stripe(idempotency_key_of(form))
-    except ApiFailure as exc:
-        if exc.status not in (409, 422, 502):
-            raise
-        return await queue_page(request, session, c, {}, exc.status, error=exc.message)
-    return await queue_page(request, session, c, {}, run=result)
+    key = idempotency_key_of(form)
+    job = c.runs.start(str(session.tenant_id), str(session.key_name),
+                       lambda: ledger.reconcile_with_stripe(key))  # fmt: skip
+    return redirect(f"/finance/breaks/runs/{job.job_id}")
+
+
+@router.get("/runs/{job_id}", include_in_schema=False)
+async def run_page(request: Request, job_id: str, session: SignedIn, c: Container) -> Response:
+    return render(request, "finance/run.html", **run_context(job_id, session, c))
+
+
+@router.get("/runs/{job_id}/status", include_in_schema=False)
+async def run_status(request: Request, job_id: str, session: SignedIn, c: Container) -> Response:
+    """The status fragment htmx polls while the run runs (it stops once the run ended)."""
+    return render(request, "finance/run_status.html", **run_context(job_id, session, c))
+
+
+def run_context(job_id: str, session: Session, c: Container) -> dict[str, Any]:
+    job = c.runs.get(job_id, session.tenant_id)
+    if job is None:
+        raise ApiFailure("console", 404, "run_not_found", "no such run")
+    return {"job": job, "seconds": job.seconds(c.clock.now())}

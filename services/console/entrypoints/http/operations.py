@@ -10,9 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.console.adapters.api import Page
 from services.console.adapters.escrow import STATUSES, OrderFilter
 from services.console.adapters.ledger import LedgerClient
 from services.console.entrypoints.http.deps import Container, SignedIn, render
+from shared.money import EXPONENTS
 
 router = APIRouter()
 LEDGER_LOOKUPS = 8  # concurrent ledger reads for one order's timeline
@@ -28,6 +30,15 @@ def day_start(value: str | None, *, next_day: bool = False) -> datetime | None:
     return datetime.combine(d + timedelta(days=1 if next_day else 0), time(0), UTC)
 
 
+def template_of(request: Request) -> str:
+    """The rows alone for htmx's in-place refresh of the list, else the whole page."""
+    return (
+        "orders/rows.html"
+        if request.headers.get("hx-target") == "order-rows"
+        else "orders/list.html"
+    )
+
+
 @router.get("/orders", include_in_schema=False)
 async def orders(
     request: Request,
@@ -38,9 +49,15 @@ async def orders(
     supplier_id: str | None = None,
     created_from: str | None = None,
     created_to: str | None = None,
+    currency: str | None = None,
+    external_reference: str | None = None,
     cursor: str | None = None,
 ) -> Response:
+    code = (currency or "").strip().upper()
+    known = code in EXPONENTS
     flt = OrderFilter(
+        currency=code if known else None,
+        external_reference=(external_reference or "").strip()[:200] or None,
         status=status if status in STATUSES else None,
         buyer_id=(buyer_id or "").strip() or None,
         supplier_id=(supplier_id or "").strip() or None,
@@ -48,15 +65,19 @@ async def orders(
         # "to" a date includes that whole date.
         created_to=day_start(created_to, next_day=True),
     )
-    page = await c.escrow(str(session.api_key)).orders(flt, cursor)
     filters = {
         "status": flt.status or "", "buyer_id": flt.buyer_id or "",
         "supplier_id": flt.supplier_id or "", "created_from": created_from or "",
-        "created_to": created_to or "",
+        "created_to": created_to or "", "currency": code,
+        "external_reference": flt.external_reference or "",
     }  # fmt: skip
-    template = "orders/rows.html" if request.headers.get("hx-target") == "order-rows" else None
+    if code and not known:  # asked of escrow it is a 422: say so on the list itself
+        return render(request, template_of(request), 422, page=Page(items=[]), filters=filters,
+                      statuses=STATUSES, cursor=None,
+                      error=f"{code} is not an ISO 4217 currency the platform knows (USD, EUR, JPY, …).")  # fmt: skip
+    page = await c.escrow(str(session.api_key)).orders(flt, cursor)
     return render(
-        request, template or "orders/list.html", page=page, filters=filters,
+        request, template_of(request), page=page, filters=filters,
         statuses=STATUSES, cursor=cursor,
     )  # fmt: skip
 

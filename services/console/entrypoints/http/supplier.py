@@ -9,7 +9,9 @@ first answer instead of acting twice.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,8 +19,14 @@ from fastapi.responses import Response
 
 from services.console.adapters.api import ApiFailure
 from services.console.adapters.escrow import OrderFilter
+from services.console.adapters.financing import FinancingClient
 from services.console.domain.session import Session
-from services.console.domain.supplier import desk
+from services.console.domain.supplier import (
+    DeskRow,
+    binding_label,
+    desk,
+    remaining_supplier_limit,
+)
 from services.console.entrypoints.http.deps import (
     Container,
     Form,
@@ -29,6 +37,7 @@ from services.console.entrypoints.http.deps import (
 )
 
 router = APIRouter(prefix="/supplier")
+HEADROOM_READS = 8  # concurrent headroom reads for one desk
 
 
 async def desk_page(
@@ -40,12 +49,35 @@ async def desk_page(
 ) -> Response:
     key = str(session.api_key)
     orders = await c.escrow(key).orders(OrderFilter(), limit=100)
-    advances = await c.financing(key).advances()
-    rows = desk(orders.items, advances, c.clock.now())
+    financing = c.financing(key)
+    advances = await financing.advances()
+    rows = await with_headroom(financing, desk(orders.items, advances, c.clock.now()))
+    rooms = [r.headroom for r in rows if r.headroom]
     return render(
         request, "supplier/desk.html", status_code, rows=rows, advances=advances,
+        limits=remaining_supplier_limit(rooms), binding_label=binding_label,
         new_key=lambda: str(uuid.uuid4()), **context,
     )  # fmt: skip
+
+
+async def with_headroom(financing: FinancingClient, rows: list[DeskRow]) -> list[DeskRow]:
+    """Each funded order without a live advance, with financing's headroom on it (8 reads
+    at a time); an order financing has not heard of yet keeps none."""
+    gate = asyncio.Semaphore(HEADROOM_READS)
+
+    async def one(row: DeskRow) -> DeskRow:
+        if row.live is not None or row.order["status"] != "funded":
+            return row
+        async with gate:
+            try:
+                room = await financing.headroom(str(row.order["order_id"]))
+            except ApiFailure as exc:
+                if exc.status != 404:
+                    raise
+                return row
+        return replace(row, headroom=room)
+
+    return list(await asyncio.gather(*(one(r) for r in rows)))
 
 
 @router.get("", include_in_schema=False)
@@ -89,9 +121,41 @@ async def accept(
     return redirect(f"/supplier?accepted={advance_id}")
 
 
-@router.get("/advances/{advance_id}", include_in_schema=False)
-async def advance(request: Request, advance_id: str, session: SignedIn, c: Container) -> Response:
+async def advance_page(
+    request: Request,
+    advance_id: str,
+    session: Session,
+    c: Container,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
     financing = c.financing(str(session.api_key))
     found = await financing.advance(advance_id)
     statement = await financing.statement(advance_id)
-    return render(request, "supplier/advance.html", advance=found, statement=statement)
+    return render(request, "supplier/advance.html", status_code, advance=found,
+                  statement=statement, new_key=lambda: str(uuid.uuid4()), **context)  # fmt: skip
+
+
+@router.get("/advances/{advance_id}", include_in_schema=False)
+async def advance(
+    request: Request, advance_id: str, session: SignedIn, c: Container, repaid: str | None = None
+) -> Response:
+    return await advance_page(request, advance_id, session, c, repaid=repaid)
+
+
+@router.post("/advances/{advance_id}/repay-early", include_in_schema=False)
+async def repay_early(
+    request: Request, advance_id: str, session: SignedIn, form: Form, c: Container
+) -> Response:
+    """Settle the advance today at its payoff (financing's early repayment)."""
+    reference = (form.get("payment_reference") or "").strip()[:200] or None
+    try:
+        await c.financing(str(session.api_key)).repay_early(
+            advance_id, reference, idempotency_key_of(form)
+        )
+    except ApiFailure as exc:
+        if exc.status not in (409, 422):
+            raise
+        return await advance_page(request, advance_id, session, c, exc.status,
+                                  error=exc.message)  # fmt: skip
+    return redirect(f"/supplier/advances/{advance_id}?repaid=1")

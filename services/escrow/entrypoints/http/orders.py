@@ -27,6 +27,7 @@ from services.escrow.entrypoints.http.schemas import (
 )
 from services.escrow.service_layer import commands
 from services.escrow.service_layer.unit_of_work import OrderFilter, TimelineRecord
+from shared.events.types import CurrencyCode
 from shared.http.openapi import PARTY_MISMATCH, Responses, link
 from shared.http.pagination import ListOf, Paging
 from shared.metadata import ExternalReference
@@ -117,14 +118,19 @@ async def list_orders(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     external_reference: ExternalReference | None = None,
+    currency: CurrencyCode | None = None,
 ) -> ListOf[OrderPublic]:
     """Newest first, in pages: pass the last order's ``order_id`` as ``starting_after`` for
     the next while ``has_more``. ``starting_after`` must be an order this caller may list
-    (another tenant's is `400 invalid_cursor`, as an unknown one)."""
+    (another tenant's is `400 invalid_cursor`, as an unknown one). Filters: ``status``,
+    ``buyer_id``, ``supplier_id``, ``created_from``/``created_to``, ``external_reference``
+    (the platform's own id, exact) and ``currency`` (ISO 4217, upper case: `USD`; an
+    unknown code is a 422), all applied before paging."""
     # A bound supplier key lists its own orders; naming another supplier is a 403 rather than
     # an empty page, so the caller learns its mistake. An unbound one lists any supplier's.
     supplier = who.supplier_filter(supplier_id, unbound_must_name=False)
-    flt = OrderFilter(status, buyer_id, supplier, created_from, created_to, external_reference)
+    flt = OrderFilter(status, buyer_id, supplier, created_from, created_to, external_reference,
+                      currency)  # fmt: skip
     with answered():
         found = await commands.list_orders(c.unit_of_work(), caller(who), flt, page)
     return ListOf[OrderPublic].of(found, request, OrderPublic.of)

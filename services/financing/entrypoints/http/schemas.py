@@ -262,3 +262,49 @@ class StatementPublic(BaseModel):
             totals=s.totals,
             lines=[LinePublic(**vars(line)) for line in s.lines],
         )
+
+
+class CapPublic(BaseModel):
+    code: str = Field(
+        description="advance_rate, supplier_limit, buyer_limit, pair_limit or concentration_cap"
+    )
+    available: int = Field(description="what this cap alone leaves, minor units")
+
+
+class BlockingReason(BaseModel):
+    code: str
+    message: str
+    available: int | None = None
+
+
+class HeadroomPublic(BaseModel):
+    """What can still be advanced on an order now: the caps an offer is the smallest of,
+    and why none can be made if none can. Read only: no offer is made or recorded; the
+    limits are checked again at acceptance."""
+
+    object: str = "financing_headroom"
+    order_id: str
+    supplier_id: str
+    currency: str
+    financeable: int = Field(description="funded, unreleased, undisputed, net of platform fee")
+    available: int = Field(description="the most an offer would be now (0: none can be made)")
+    binding: str | None = Field(description="the cap that sets `available`")
+    min_advance: int
+    caps: list[CapPublic]
+    reasons: list[BlockingReason] = Field(description="why no advance can be offered now")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "financing_headroom", "order_id": "ord_01J9",
+                    "supplier_id": "supplier-shenzhen", "currency": "USD",
+                    "financeable": 3_960_000, "available": 2_000_000, "binding": "supplier_limit",
+                    "min_advance": 0,
+                    "caps": [{"code": "advance_rate", "available": 3_168_000},
+                             {"code": "supplier_limit", "available": 2_000_000}],
+                    "reasons": [],
+                }
+            ]
+        }
+    )  # fmt: skip

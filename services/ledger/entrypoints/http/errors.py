@@ -16,7 +16,12 @@ from services.ledger.domain.breaks import (
 )
 from services.ledger.domain.fx import FxRateMissing, InvalidClosingRate, NoReportingCurrency
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
-from services.ledger.domain.recon import InvalidWindow, ReportFormatError, ReportNotAttributable
+from services.ledger.domain.recon import (
+    InvalidAgeRange,
+    InvalidWindow,
+    ReportFormatError,
+    ReportNotAttributable,
+)
 from services.ledger.domain.reports import InvalidPeriod
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible
 from services.ledger.service_layer.errors import (
@@ -44,6 +49,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     StripeUnreadable: (502, "payment_provider_error"),
     EscrowUnreadable: (502, "escrow_unavailable"),
     InvalidWindow: (422, "invalid_window"),
+    InvalidAgeRange: (422, "invalid_age_range"),
     StripeAccountTaken: (409, "stripe_account_taken"),
     StripeAccountUnknown: (422, "stripe_account_unknown"),
     Conflict: (409, "concurrent_modification"),

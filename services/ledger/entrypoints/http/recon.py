@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -168,11 +168,23 @@ async def list_breaks(
     page: Paging,
     status: Literal["open", "resolved", "cleared"] | None = "open",
     kind: str | None = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    min_age_days: Annotated[int | None, Query(ge=0, le=36_500)] = None,
+    max_age_days: Annotated[int | None, Query(ge=0, le=36_500)] = None,
 ) -> ListOf[BreakPublic]:
     """Breaks, oldest first, with owner and age in days, in pages: ``starting_after`` is the
-    last break's ``id`` (another tenant's is `400 invalid_cursor`, as an unknown one)."""
-    found = await queries.breaks(c.unit_of_work(), caller(who), status, kind, page)
+    last break's ``id`` (another tenant's is `400 invalid_cursor`, as an unknown one).
+
+    ``owner`` keeps one owner's breaks; ``min_age_days``/``max_age_days`` (both included)
+    keep breaks of that many whole days since first seen (``age_days``); a maximum below the
+    minimum is `422 invalid_age_range`. The filters are applied before paging, so every page
+    holds only matching breaks and the cursor carries on over them."""
     now = c.clock.now()
+    with answered():
+        found = await queries.breaks(
+            c.unit_of_work(), caller(who), status, kind, page, owner=owner,
+            min_age_days=min_age_days, max_age_days=max_age_days, now=now,
+        )  # fmt: skip
     return ListOf[BreakPublic].of(found, request, lambda b: BreakPublic.of(b, now))
 
 
