@@ -132,17 +132,23 @@ _TIMELINE_ROWS = sa.select(
         for name, type_ in _TIMELINE_TYPES.items()
     )
 ).subquery("entries")
-_ADD_RECORDED = timeline.insert().from_select(
-    list(_TIMELINE_TYPES),
-    sa.select(
-        *(_TIMELINE_ROWS.c[name] for name in _TIMELINE_TYPES if name != "data"),
-        sa.cast(_TIMELINE_ROWS.c.data, JSONB),
-    ),
-).add_cte(
-    escrows.insert()
-    .values({name: sa.bindparam(f"e_{name}", type_=escrows.c[name].type) for name in _NEW_ESCROW})
-    .returning(escrows.c.order_id)
-    .cte("added_escrow")
+_ADD_RECORDED = (
+    timeline.insert()
+    .from_select(
+        list(_TIMELINE_TYPES),
+        sa.select(
+            *(_TIMELINE_ROWS.c[name] for name in _TIMELINE_TYPES if name != "data"),
+            sa.cast(_TIMELINE_ROWS.c.data, JSONB),
+        ),
+    )
+    .add_cte(
+        escrows.insert()
+        .values(
+            {name: sa.bindparam(f"e_{name}", type_=escrows.c[name].type) for name in _NEW_ESCROW}
+        )
+        .returning(escrows.c.order_id)
+        .cte("added_escrow")
+    )
 )
 
 
