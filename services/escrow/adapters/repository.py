@@ -117,7 +117,7 @@ _NEW_ESCROW = ("order_id", "version", "created_at", *(
     "tenant_id", "buyer_id", "supplier_id", "currency", "status", "total", "funded",
     "released", "refunded", "external_reference", "updated_at", "state",
 ))  # fmt: skip
-_TIMELINE_TYPES = {
+_TIMELINE_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "order_id": sa.Text(),
     "tenant_id": sa.Text(),
     "event_id": sa.Uuid(),
