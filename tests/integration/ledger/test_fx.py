@@ -174,6 +174,19 @@ async def test_closing_rates_revaluation_reversal_and_the_reporting_trial_balanc
     assert by["escrow_held"]["credit"] == 28_200  # USD 300.00 at 0.94
     assert by["escrow_revaluation"]["credit"] == 300
     assert abs(body["translation_difference"]) <= len(body["lines"])  # rounding only
+    period = {"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
+    sheet = await c.get("/v1/ledger/reports/balance-sheet",
+                        params={**period, "currency": "EUR", "translated": "true"})  # fmt: skip
+    assert sheet.status_code == 200, sheet.text
+    b = sheet.json()
+    held = next(x for x in b["liabilities"] if x["code"] == "escrow_held")
+    assert held["closing"] == 28_200  # USD 300.00 at the closing rate 0.94
+    assert abs(b["closing_difference"]) <= 20  # the translation's rounding, a cent a figure
+    plain = await c.get("/v1/ledger/reports/balance-sheet", params={**period, "currency": "EUR"})
+    assert plain.json()["closing_difference"] == 0  # the EUR books alone, as before
+    usd = await c.get("/v1/ledger/reports/income-statement",
+                      params={**period, "currency": "USD", "translated": "true"})  # fmt: skip
+    assert (usd.status_code, usd.json()["error"]["code"]) == (422, "not_reporting_currency")
     no_rate = await c.get("/v1/ledger/fx/trial-balance", params={"as_of": "2026-06-15T00:00:00Z"})
     assert (no_rate.status_code, no_rate.json()["error"]["code"]) == (422, "fx_rate_missing")
 
