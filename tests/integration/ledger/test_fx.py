@@ -174,5 +174,49 @@ async def test_closing_rates_revaluation_reversal_and_the_reporting_trial_balanc
     assert by["escrow_held"]["credit"] == 28_200  # USD 300.00 at 0.94
     assert by["escrow_revaluation"]["credit"] == 300
     assert abs(body["translation_difference"]) <= len(body["lines"])  # rounding only
+    period = {"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
+    sheet = await c.get("/v1/ledger/reports/balance-sheet",
+                        params={**period, "currency": "EUR", "translated": "true"})  # fmt: skip
+    assert sheet.status_code == 200, sheet.text
+    b = sheet.json()
+    held = next(x for x in b["liabilities"] if x["code"] == "escrow_held")
+    assert held["closing"] == 28_200  # USD 300.00 at the closing rate 0.94
+    assert abs(b["closing_difference"]) <= 20  # the translation's rounding, a cent a figure
+    plain = await c.get("/v1/ledger/reports/balance-sheet", params={**period, "currency": "EUR"})
+    assert plain.json()["closing_difference"] == 0  # the EUR books alone, as before
+    usd = await c.get("/v1/ledger/reports/income-statement",
+                      params={**period, "currency": "USD", "translated": "true"})  # fmt: skip
+    assert (usd.status_code, usd.json()["error"]["code"]) == (422, "not_reporting_currency")
     no_rate = await c.get("/v1/ledger/fx/trial-balance", params={"as_of": "2026-06-15T00:00:00Z"})
     assert (no_rate.status_code, no_rate.json()["error"]["code"]) == (422, "fx_rate_missing")
+
+
+async def test_a_conversion_whose_event_comes_after_stripes_line_is_settled_by_a_later_run(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    t, tag = api.tenant, uuid.uuid4().hex[:10]
+    ch = f"ch_{tag}"
+    csv = report(
+        (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1004.00", "0.00", "charge", ch, "1.0831")
+    )
+
+    async def run() -> dict[str, Any]:
+        r = await api.client.post(
+            "/v1/ledger/reconciliation/runs", params={"source": "csv"}, content=csv.encode(),
+            headers={"Content-Type": "text/csv"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    first = await run()  # the funding's event has not reached the ledger yet
+    assert (first["booked"], first["missing_in_ledger"]) == (0, 1)
+    await post(ledger, funded(t, "o1", 100_000, 100_000, stripe_charge_id=ch, fx=EURUSD,
+                              at=june(2, 9)))  # fmt: skip
+    second = await run()
+    assert (second["booked"], second["matched"], second["missing_in_ledger"]) == (1, 1, 0)
+    assert second["missing_in_stripe"] == 0
+    # USD 1,004.00 settled against USD 1,005.03 at mid: a USD 1.03 loss
+    assert await natural(ledger, t, "realised_fx_loss", currency="USD") == 103
+    assert await natural(ledger, t, "fx_clearing", currency="USD") == 0
+    assert await natural(ledger, t, "fx_clearing", currency="EUR") == 0
+    assert (await run())["booked"] == 0
