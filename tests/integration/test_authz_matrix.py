@@ -108,6 +108,15 @@ BODIES: dict[str, Any] = {
     "PUT /v1/ledger/reconciliation/rules/{currency}": {"amount_tolerance": 1},
     "POST /v1/ledger/reconciliation/dry-runs": None,  # source=stripe, the default
     "PUT /v1/ledger/reconciliation/stripe-account": {"account_id": "acct_matrixProbe1"},
+    "POST /v1/ledger/fx/rates": {
+        "base": "USD",
+        "quote": "EUR",
+        "rate": "0.93",
+        "as_of": "2002-01-01T00:00:00Z",
+        "source": "matrix probe",
+    },
+    "PUT /v1/ledger/fx/reporting-currency": {"currency": "EUR"},
+    "POST /v1/ledger/fx/revaluations": {"period_end": "2002-01-01T00:00:00Z"},
     "POST /v1/quotes": {"order_id": "{financing_order_id}"},
     "PATCH /v1/advances/{advance_id}": {"metadata": {"probe": "matrix"}},
     "POST /v1/advances/{advance_id}/accept": {},

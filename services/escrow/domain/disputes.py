@@ -9,11 +9,13 @@ Stripe call.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
 from services.escrow.domain.errors import (
+    FxQuoteRequired,
     InsufficientFunds,
     InvalidAmount,
     InvalidTransition,
@@ -244,7 +246,9 @@ def resolve_dispute(
                 order_id=escrow.order_id, milestone_id=mid, accepted_by="dispute_resolution"
             )
         )
-        escrow, _ = begin_release(escrow, mid, gross=release)
+        # The "milestone" FX policy without a rate: accepted, released with its quote later.
+        with contextlib.suppress(FxQuoteRequired):
+            escrow, _ = begin_release(escrow, mid, gross=release)
     if refund:
         escrow, booked = reserve_refund(escrow, refund, f"dispute {dispute_id}", mid)
         events += booked

@@ -9,7 +9,7 @@ retry of the same funding or release repeats (so a retry is not a reuse).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,7 +54,11 @@ class RateInput:
 
 
 async def import_rates(
-    uow: AbstractEscrowUnitOfWork, tenant_id: str, actor: str, rows: Sequence[RateInput]
+    uow: AbstractEscrowUnitOfWork,
+    tenant_id: str,
+    actor: str,
+    rows: Sequence[RateInput],
+    before_commit: Callable[[list[FxRate]], object] | None = None,
 ) -> list[FxRate]:
     """Store the rates (all or nothing: one bad rate refuses them all)."""
     if not rows:
@@ -63,14 +67,21 @@ async def import_rates(
         domain.new_rate(r.from_currency, r.to_currency, r.mid_rate, r.effective_at, r.source)
         for r in rows
     ]
-    return await import_parsed(uow, tenant_id, actor, rates)
+    return await import_parsed(uow, tenant_id, actor, rates, before_commit)
 
 
 async def import_parsed(
-    uow: AbstractEscrowUnitOfWork, tenant_id: str, actor: str, rates: Sequence[FxRate]
+    uow: AbstractEscrowUnitOfWork,
+    tenant_id: str,
+    actor: str,
+    rates: Sequence[FxRate],
+    before_commit: Callable[[list[FxRate]], object] | None = None,
 ) -> list[FxRate]:
+    """``before_commit`` sees what is about to commit (the HTTP answer registers there)."""
     async with uow:
         await uow.fx.import_rates(tenant_id, rates, actor)
+        if before_commit is not None:
+            before_commit(list(rates))
         await uow.commit()
     return list(rates)
 
@@ -103,6 +114,7 @@ async def create_quote(
     to_currency: str,
     amount: int,
     side: QuoteSide,
+    before_commit: Callable[[Quote], object] | None = None,
 ) -> Quote:
     """A quote at the rate in force now with the tenant's markup, stored for its one use."""
     domain.check_pair(from_currency, to_currency)
@@ -112,6 +124,8 @@ async def create_quote(
         rate = await uow.fx.rate_in_force(tenant_id, from_currency, to_currency, now)
         q = domain.quote(new_id(), tenant_id, side, amount, rate, settings, now)
         await uow.fx.add_quote(q)
+        if before_commit is not None:
+            before_commit(q)
         await uow.commit()
     return q
 

@@ -241,6 +241,12 @@ class SqlStripeBooks:
     ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
         return await stripe_books.fx_positions(await self._driver.pg(), tenant_id, refs)
 
+    async def unsettled(self, tenant_id: str) -> list[StripeLine]:
+        return await stripe_books.unsettled(await self._driver.pg(), tenant_id)
+
+    async def mark_settled(self, balance_txn_ids: Sequence[str]) -> None:
+        await stripe_books.mark_settled(await self._driver.pg(), balance_txn_ids)
+
 
 class SqlFxBooks:
     def __init__(self, driver: Driver) -> None:

@@ -80,6 +80,25 @@ GROUP BY 1, 2, 3
 """
 
 
+_UNSETTLED = f"""
+SELECT {_LINE} FROM stripe_balance_transactions
+WHERE tenant_id = $1 AND exchange_rate IS NOT NULL AND NOT fx_settled AND type <> ALL($2::text[])
+ORDER BY created, balance_txn_id
+"""
+
+
+async def unsettled(pg: asyncpg.Connection, tenant_id: str) -> list[StripeLine]:
+    return _lines(await pg.fetch(_UNSETTLED, tenant_id, sorted(SELF_BOOKED)))
+
+
+async def mark_settled(pg: asyncpg.Connection, balance_txn_ids: Sequence[str]) -> None:
+    await pg.execute(
+        "UPDATE stripe_balance_transactions SET fx_settled = true"
+        " WHERE balance_txn_id = ANY($1::text[])",
+        list(balance_txn_ids),
+    )
+
+
 async def fx_positions(
     pg: asyncpg.Connection, tenant_id: str, refs: Sequence[str]
 ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:

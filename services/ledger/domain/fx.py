@@ -40,6 +40,7 @@ from services.ledger.domain.chart import (
 )
 from services.ledger.domain.journal import JournalDraft, Line
 from services.ledger.domain.recon import StripeLine
+from services.ledger.domain.reports import AccountSums
 from shared.money import check_currency, exponent
 
 FX, SC = FX_CLEARING.code, STRIPE_CLEARING.code
@@ -332,3 +333,25 @@ def translate(
             )
     lines = [TranslatedLine(code, sum(v.values()), v) for code, v in sorted(by_code.items())]
     return lines, sum(x.balance for x in lines)
+
+
+class NotReportingCurrency(ValueError):
+    """A translated report asked in a currency other than the tenant's reporting currency
+    (``not_reporting_currency``)."""
+
+
+def translate_sums(
+    by_currency: Mapping[str, Sequence[AccountSums]], reporting: str, rates: Mapping[str, Decimal]
+) -> list[AccountSums]:
+    """Period sums of every currency translated into ``reporting`` at one closing rate per
+    currency (half-even per code, currency and part of the period), summed per code: the
+    period reports in the reporting currency. The rounding shows as the balance sheet's
+    difference (at most a minor unit per translated figure)."""
+    out: dict[str, list[int]] = {}
+    for currency, sums in sorted(by_currency.items()):
+        rate = rates[currency]
+        for s in sums:
+            acc = out.setdefault(s.code, [0, 0, 0])
+            for i, v in enumerate((s.before, s.previous, s.current)):
+                acc[i] += value_in(v, currency, reporting, rate) if v else 0
+    return [AccountSums(code, *v) for code, v in sorted(out.items())]

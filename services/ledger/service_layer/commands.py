@@ -220,30 +220,30 @@ async def _book_stripe(
     ]
     due = await books.payouts_due(tenant, now)
     drafts += [stripe_books.arrival(tenant, payout) for payout in due]
-    drafts += await _fx_settlements(books, tenant, new)
+    drafts += await _fx_settlements(books, tenant)
     posted = await post(uow, sorted(drafts, key=lambda d: (d.posted_at, str(d.source_event_id))))
     if due:
         await books.mark_arrived([payout.balance_txn_id for payout in due])
     return sum(not p.duplicate for p in posted)
 
 
-async def _fx_settlements(
-    books: StripeBooks, tenant: str, new: Sequence[StripeLine]
-) -> list[JournalDraft]:
-    """Stripe's settlement of the converted objects among ``new`` (an ``exchange_rate`` on a
-    line whose gross an event booked), with the realised FX gain or loss."""
-    converted = [
-        line for line in new
-        if line.exchange_rate is not None and line.type not in stripe_books.SELF_BOOKED
-    ]  # fmt: skip
+async def _fx_settlements(books: StripeBooks, tenant: str) -> list[JournalDraft]:
+    """Stripe's settlement of the converted objects (an ``exchange_rate`` on a line whose
+    gross an event booked), with the realised FX gain or loss: the lines of this run and
+    those of earlier runs whose conversion's event had not come yet. Marked settled here:
+    the journal's unique source event id books each once whatever happens."""
+    converted = await books.unsettled(tenant)
     if not converted:
         return []
     positions = await books.fx_positions(tenant, sorted({line.source_id for line in converted}))
-    drafts = []
+    drafts, settled = [], []
     for line in converted:
         booked, open_fx = positions.get(line.source_id, ({}, {}))
         if (draft := fx.settlement(tenant, line, booked, open_fx)) is not None:
             drafts.append(draft)
+            settled.append(line.balance_txn_id)
+    if settled:
+        await books.mark_settled(settled)
     return drafts
 
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from services.ledger.adapters.queries import AccountRow, TrialLine
 from services.ledger.adapters.statements import Position, StatementPage
-from services.ledger.domain import reports
+from services.ledger.domain import fx, reports
 from services.ledger.domain.chain import ChainReport, Check, Published
 from services.ledger.domain.reports import AccountSums, BalanceSheet, IncomeStatement, Period
 from services.ledger.service_layer.commands import Caller
@@ -202,30 +202,58 @@ class Reported(Generic[R]):
 
 
 async def income_statement(
-    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    currency: str,
+    period: Period,
+    translated: bool = False,
 ) -> Reported[IncomeStatement]:
     """Income, expenses and net income of ``period`` in ``currency``, beside the previous
-    period of equal length; one snapshot."""
+    period of equal length; one snapshot. ``translated``: every currency's, in the
+    reporting currency (``currency``) at the closing rates in force at the period's end."""
     async with uow:
-        sums, closed = await _period_sums(uow, caller, currency, period)
+        sums, closed = await _period_sums(uow, caller, currency, period, translated)
     return Reported(reports.income_statement(currency, period, sums), closed)
 
 
 async def balance_sheet(
-    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    currency: str,
+    period: Period,
+    translated: bool = False,
 ) -> Reported[BalanceSheet]:
     """Assets, liabilities and equity at the start and end of ``period`` (and of the
-    previous period), with the period's net income."""
+    previous period), with the period's net income; ``translated`` as the income statement."""
     async with uow:
-        sums, closed = await _period_sums(uow, caller, currency, period)
+        sums, closed = await _period_sums(uow, caller, currency, period, translated)
     return Reported(reports.balance_sheet(currency, period, sums), closed)
 
 
 async def _period_sums(
-    uow: AbstractLedgerUnitOfWork, caller: Caller, currency: str, period: Period
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    currency: str,
+    period: Period,
+    translated: bool = False,
 ) -> tuple[list[AccountSums], datetime | None]:
-    before = period.previous()
-    sums = await uow.accounts.period_sums(
-        caller.tenant_id, currency, before.start, period.start, period.end
+    before, tenant = period.previous(), caller.tenant_id
+    if not translated:
+        sums = await uow.accounts.period_sums(
+            tenant, currency, before.start, period.start, period.end
+        )
+        return sums, await uow.periods.closed_through(tenant)
+    reporting = await uow.fx.reporting_currency(tenant)
+    if reporting is None:
+        raise fx.NoReportingCurrency("set the tenant's reporting currency first")
+    if currency != reporting:
+        raise fx.NotReportingCurrency(f"a translated report is in {reporting}, not {currency}")
+    currencies = sorted({t.currency for t in await uow.accounts.trial_balance(tenant, period.end)})
+    rates = fx.rates_into(reporting, currencies, await uow.fx.rates(tenant, period.end))
+    by_currency = {
+        c: await uow.accounts.period_sums(tenant, c, before.start, period.start, period.end)
+        for c in currencies
+    }
+    return fx.translate_sums(by_currency, reporting, rates), await uow.periods.closed_through(
+        tenant
     )
-    return sums, await uow.periods.closed_through(caller.tenant_id)

@@ -223,6 +223,12 @@ class StripeBooks(Protocol):
         """Per Stripe object: what the events booked of it in Stripe clearing and what FX
         clearing holds for it, each per currency (``domain/fx.settlement``)."""
 
+    async def unsettled(self, tenant_id: str) -> list[StripeLine]:
+        """The tenant's balance transactions with an ``exchange_rate`` whose gross an event
+        books, not settled yet (their event may not have come yet)."""
+
+    async def mark_settled(self, balance_txn_ids: Sequence[str]) -> None: ...
+
 
 class FxBooks(Protocol):
     """Closing rates finance imports, the reporting currency, what escrow holds per order."""

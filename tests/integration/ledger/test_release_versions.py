@@ -1,8 +1,9 @@
-"""escrow.milestone_released v1 and v2 side by side on Kafka, through the ledger's consumer.
+"""escrow.milestone_released v1, v2 and v3 side by side on Kafka, through the ledger's consumer.
 
-Until every v1 event has aged off the topic (and while old ones are replayed), the ledger
-reads both: a v1 release is upcast and posts exactly as it did before v2 existed, a v2
-release posts the same lines, and each is idempotent on its event id, the payout's id.
+Until every older event has aged off the topic (and while old ones are replayed), the ledger
+reads them all: a v1 or v2 release is upcast and posts exactly as it did before the next
+version existed, a v3 release without a payout conversion posts the same lines, and each is
+idempotent on its event id, the payout's id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.entrypoints.consumers import post_event, post_events
 from shared.events import Envelope
-from shared.events.escrow import MilestoneReleased, MilestoneReleasedV1
+from shared.events.escrow import MilestoneReleased, MilestoneReleasedV1, MilestoneReleasedV2
 from shared.inbox import InboxConsumer, RetryPolicy
 from shared.outbox import publish
 from shared.settings import Settings
@@ -34,9 +35,13 @@ def v1(tenant: str, order: str) -> Envelope:
     return Envelope.wrap(payload, source="escrow", tenant_id=tenant, subject=order)
 
 
-def v2(tenant: str, order: str) -> Envelope:
+def v2(
+    tenant: str,
+    order: str,
+    model: type[MilestoneReleasedV2 | MilestoneReleased] = MilestoneReleasedV2,
+) -> Envelope:
     """As escrow publishes it: the event's id is the payout's."""
-    payload = MilestoneReleased(
+    payload = model(
         order_id=order, payout_id=str(uuid4()), stripe_transfer_id=f"tr_{order}", **RELEASE
     )
     return Envelope.wrap(
@@ -72,8 +77,9 @@ async def test_v1_and_v2_releases_on_kafka_post_alike_and_once(
 ) -> None:
     await create_topic(settings.kafka_bootstrap_servers, unique_topic, partitions=2)
     old, new = v1(tenant, "o-old"), v2(tenant, "o-new")
-    assert (old.version, new.version) == (1, 3)
-    envs = [funded(tenant, "o-old", 10_000, 10_000), funded(tenant, "o-new", 10_000, 10_000)]
+    current = v2(tenant, "o-v3", MilestoneReleased)  # v3 (payout_fx None): the same lines
+    assert (old.version, new.version, current.version) == (1, 2, 3)
+    envs = [funded(tenant, o, 10_000, 10_000) for o in ("o-old", "o-new", "o-v3")]
     consumer = InboxConsumer(
         name=f"ledger-versions-{tenant}", topics=[unique_topic], engine=ledger,
         bootstrap_servers=settings.kafka_bootstrap_servers, handler=post_event,
@@ -82,15 +88,16 @@ async def test_v1_and_v2_releases_on_kafka_post_alike_and_once(
     )  # fmt: skip
     await consumer.start()
     try:
-        await publish(producer, unique_topic, [*envs, old, new])
-        assert await consume(consumer, 4) == 4
-        await publish(producer, unique_topic, [old, new])  # redelivered: no second posting
-        assert await consume(consumer, 2) == 2
+        await publish(producer, unique_topic, [*envs, old, new, current])
+        assert await consume(consumer, 6) == 6
+        await publish(producer, unique_topic, [old, new, current])  # redelivered: no second posting
+        assert await consume(consumer, 3) == 3
     finally:
         await consumer.stop()
     assert await lines(ledger, tenant, old.id) == posted("o-old")
     assert await lines(ledger, tenant, new.id) == posted("o-new")
-    for order in ("o-old", "o-new"):
+    assert await lines(ledger, tenant, current.id) == posted("o-v3")
+    for order in ("o-old", "o-new", "o-v3"):
         assert await natural(ledger, tenant, "escrow_held", order) == 0
-    assert await natural(ledger, tenant, "platform_fee_revenue") == 200  # each posted once
+    assert await natural(ledger, tenant, "platform_fee_revenue") == 300  # each posted once
     assert await natural(ledger, tenant, "supplier_payable") == 0

@@ -3,6 +3,7 @@ used once, funding in the funding currency, CNY payouts from the lock, refunds i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -293,3 +294,30 @@ async def test_a_refund_whose_share_rounds_to_nothing_calls_no_stripe_refund(
     assert booking is not None
     done, _ = booking(escrow)
     assert done.refunds[0].status == "done" and done.refunded == 1
+
+
+async def test_a_dispute_released_under_the_milestone_policy_waits_for_its_quote(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    await rates(uow, "milestone")
+    terms = replace(TERMS, milestones=[MilestoneSpec("all", 100_000, "contract", 86_400)])
+    order = await commands.create_order(uow, clock, PLATFORM, terms)
+    await commands.confirm_wire(uow, clock, gateway, PLATFORM, order.order_id, "W1", 100_000)
+    (m,) = order.milestones
+    disputed = await commands.open_dispute(
+        uow, clock, gateway, PLATFORM, order.order_id, m.milestone_id, "late", []
+    )
+    uow.fx.rate_rows.clear()
+    resolved = await commands.resolve_dispute(
+        uow, clock, gateway, PLATFORM, order.order_id, disputed.disputes[0].dispute_id,
+        "release", None,
+    )  # fmt: skip
+    assert resolved.milestone(m.milestone_id).status == "accepted" and resolved.payouts == ()
+    await rates(uow, "milestone")
+    net = commands.payouts.release_split(resolved, m.milestone_id)
+    q = await cases.create_quote(uow, clock, T, "USD", "CNY", net, "payout")
+    paid = await commands.release_milestone(
+        uow, clock, gateway, PLATFORM, order.order_id, m.milestone_id, quote_id=q.quote_id
+    )
+    assert paid.milestone(m.milestone_id).status == "released"
+    assert gateway.made("transfer")[-1]["currency"] == "CNY"

@@ -42,7 +42,7 @@ from services.ledger.domain.recon import (
     latest_reports,
 )
 from services.ledger.domain.reports import AccountSums
-from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, event_booked
+from services.ledger.domain.stripe_books import PAYOUT_RETURNS, PAYOUTS, SELF_BOOKED, event_booked
 from services.ledger.service_layer.errors import StripeAccountTaken
 from services.ledger.service_layer.records import (
     AssignmentRecord,
@@ -418,6 +418,7 @@ class FakeStripeBooks:
     owners: dict[str, str] = field(default_factory=dict)  # tenant -> Stripe account
     seen: dict[str, StripeLine] = field(default_factory=dict)  # by balance transaction id
     arrivals: set[str] = field(default_factory=set)  # balance transaction ids
+    fx_settled: set[str] = field(default_factory=set)  # balance transaction ids
 
     async def account_of(self, tenant_id: str) -> str | None:
         return self.owners.get(tenant_id)
@@ -474,6 +475,19 @@ class FakeStripeBooks:
             ClearingBalance(c, ledger.get(c, 0), theirs.get(c, 0))
             for c in sorted({*ledger, *theirs})
         ]
+
+    async def unsettled(self, tenant_id: str) -> list[StripeLine]:
+        return sorted(
+            (
+                x for x in self.seen.values()
+                if x.tenant_id == tenant_id and x.exchange_rate is not None
+                and x.type not in SELF_BOOKED and x.balance_txn_id not in self.fx_settled
+            ),
+            key=lambda x: (x.created, x.balance_txn_id),
+        )  # fmt: skip
+
+    async def mark_settled(self, balance_txn_ids: Sequence[str]) -> None:
+        self.fx_settled.update(balance_txn_ids)
 
     async def fx_positions(
         self, tenant_id: str, refs: Sequence[str]

@@ -181,6 +181,10 @@ class RatesImported(BaseModel):
     data: list[RatePublic]
 
 
+def imported(rates: list[FxRate]) -> RatesImported:
+    return RatesImported(imported=len(rates), data=[RatePublic.of(r) for r in rates])
+
+
 CSV_EXAMPLE = (
     "from_currency,to_currency,mid_rate,effective_at,source\n"
     "EUR,USD,1.0842,2026-12-03T09:00:00+00:00,ECB reference\n"
@@ -197,10 +201,10 @@ async def import_rates(body: RateImport, who: Finance, c: Container) -> RatesImp
         for r in body.rates
     ]
     with answered():
-        rates = await cases.import_rates(c.unit_of_work(), who.tenant_id, who.actor, rows)
-    out = RatesImported(imported=len(rates), data=[RatePublic.of(r) for r in rates])
-    answer(out)
-    return out
+        rates = await cases.import_rates(
+            c.unit_of_work(), who.tenant_id, who.actor, rows, lambda r: answer(imported(r))
+        )
+    return imported(rates)
 
 
 @router.post(
@@ -228,10 +232,10 @@ async def import_rates_csv(request: Request, who: Finance, c: Container) -> Rate
         except UnicodeDecodeError as exc:
             raise InvalidFx("the CSV is not UTF-8") from exc
         parsed = domain.parse_rates_csv(text)
-        rates = await cases.import_parsed(c.unit_of_work(), who.tenant_id, who.actor, parsed)
-    out = RatesImported(imported=len(rates), data=[RatePublic.of(r) for r in rates])
-    answer(out)
-    return out
+        rates = await cases.import_parsed(
+            c.unit_of_work(), who.tenant_id, who.actor, parsed, lambda r: answer(imported(r))
+        )
+    return imported(rates)
 
 
 @router.get("/rates")
@@ -271,10 +275,9 @@ async def create_quote(body: QuoteRequest, who: PlatformOrFinance, c: Container)
         q = await cases.create_quote(
             c.unit_of_work(), c.clock, who.tenant_id,
             body.from_currency, body.to_currency, body.amount, body.side,
+            lambda made: answer(QuotePublic.of(made)),
         )  # fmt: skip
-    out = QuotePublic.of(q)
-    answer(out)
-    return out
+    return QuotePublic.of(q)
 
 
 @router.get("/quotes/{quote_id}")

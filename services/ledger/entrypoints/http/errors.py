@@ -13,7 +13,12 @@ from services.ledger.domain.breaks import (
     ResolutionPending,
     SameUserApproval,
 )
-from services.ledger.domain.fx import FxRateMissing, InvalidClosingRate, NoReportingCurrency
+from services.ledger.domain.fx import (
+    FxRateMissing,
+    InvalidClosingRate,
+    NoReportingCurrency,
+    NotReportingCurrency,
+)
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
 from services.ledger.domain.recon import InvalidWindow, ReportFormatError
 from services.ledger.domain.reports import InvalidPeriod
@@ -52,6 +57,7 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     RateExists: (409, "fx_rate_exists"),
     FxRateMissing: (422, "fx_rate_missing"),
     NoReportingCurrency: (422, "reporting_currency_unset"),
+    NotReportingCurrency: (422, "not_reporting_currency"),
 }
 
 

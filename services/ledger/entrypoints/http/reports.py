@@ -81,6 +81,11 @@ async def income_statement(
     currency: CurrencyCode,
     start: datetime = Query(alias="from", description="first instant included"),
     end: datetime = Query(alias="to", description="first instant excluded"),
+    translated: bool = Query(
+        False,
+        description="every currency's books in the reporting currency (``currency``) "
+        "at the closing rates in force at ``to`` (docs/fx.md)",
+    ),
     format: Format = "json",
 ) -> Any:
     """Income and expense accounts of ``[from, to)`` in ``currency``, with net income, beside
@@ -88,7 +93,7 @@ async def income_statement(
     through ``to``."""
     with answered():
         found = await queries.income_statement(
-            c.unit_of_work(), caller(who), currency, _period(start, end)
+            c.unit_of_work(), caller(who), currency, _period(start, end), translated
         )
     s = found.report
     if format == "csv":
@@ -112,6 +117,11 @@ async def balance_sheet(
     currency: CurrencyCode,
     start: datetime = Query(alias="from", description="first instant included"),
     end: datetime = Query(alias="to", description="first instant excluded"),
+    translated: bool = Query(
+        False,
+        description="every currency's books in the reporting currency (``currency``) "
+        "at the closing rates in force at ``to`` (docs/fx.md)",
+    ),
     format: Format = "json",
 ) -> Any:
     """Assets, liabilities and equity at the start and end of ``[from, to)`` in ``currency``
@@ -119,7 +129,7 @@ async def balance_sheet(
     assets = liabilities + equity + net income."""
     with answered():
         found = await queries.balance_sheet(
-            c.unit_of_work(), caller(who), currency, _period(start, end)
+            c.unit_of_work(), caller(who), currency, _period(start, end), translated
         )
     b = found.report
     if format == "csv":

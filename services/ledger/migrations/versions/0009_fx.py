@@ -2,7 +2,9 @@
 finance staff, and each tenant's reporting currency (docs/fx.md).
 
 - ``stripe_lines`` and ``stripe_balance_transactions`` carry ``exchange_rate`` (a decimal
-  string, as Stripe sent it): a line with one settles a conversion (realised FX).
+  string, as Stripe sent it): a line with one settles a conversion (realised FX);
+  ``fx_settled`` once its settlement is booked (until then every run tries again: the
+  conversion's event may reach the ledger after Stripe's line).
 - ``fx_closing_rates``: per tenant and pair (``base`` -> ``quote``: quote units per one
   base unit, major units), a rate as a decimal string with its as-of and source; append-only
   history, one rate per pair and as-of.
@@ -22,7 +24,10 @@ depends_on = None
 
 STATEMENTS = [
     "ALTER TABLE stripe_lines ADD COLUMN exchange_rate text",
-    "ALTER TABLE stripe_balance_transactions ADD COLUMN exchange_rate text",
+    "ALTER TABLE stripe_balance_transactions ADD COLUMN exchange_rate text,"
+    " ADD COLUMN fx_settled boolean NOT NULL DEFAULT false",
+    "CREATE INDEX stripe_balance_transactions_unsettled ON stripe_balance_transactions"
+    " (tenant_id) WHERE exchange_rate IS NOT NULL AND NOT fx_settled",
     r"""
     CREATE TABLE fx_closing_rates (
         tenant_id text NOT NULL,
@@ -54,5 +59,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE reporting_currencies, fx_closing_rates")
-    op.execute("ALTER TABLE stripe_balance_transactions DROP COLUMN exchange_rate")
+    op.execute("DROP INDEX stripe_balance_transactions_unsettled")
+    op.execute(
+        "ALTER TABLE stripe_balance_transactions DROP COLUMN exchange_rate, DROP COLUMN fx_settled"
+    )
     op.execute("ALTER TABLE stripe_lines DROP COLUMN exchange_rate")
