@@ -52,3 +52,35 @@ def test_the_remaining_supplier_limit_is_read_from_the_headroom_caps() -> None:
     assert remaining_supplier_limit(rooms) == {"USD": 500}  # EUR: no limit set
     assert binding_label("supplier_limit") == "your supplier limit"
     assert binding_label("something_new") == "something new"
+
+
+def _desk_html(offer: dict) -> str:
+    """The desk page as the console renders it (services/console/entrypoints/http/deps.py
+    renders with the request, the session and its CSRF token)."""
+    from types import SimpleNamespace
+
+    from services.console.entrypoints.http.app import templates
+
+    session = SimpleNamespace(key_name="k", party_id="s1", tenant_id="t1", csrf="csrf")
+    request = SimpleNamespace(url=SimpleNamespace(path="/supplier"))
+    row = desk([{**order("o1"), "buyer_id": "b1", "currency": "USD", "total": 8_000_000}],
+               [offer], NOW)  # fmt: skip
+    page = templates().get_template("supplier/desk.html")
+    context = {"request": request, "session": session, "csrf_token": "csrf"}
+    return page.render(**context, rows=row, advances=[], new_key=lambda: "key")
+
+
+def test_an_offer_paid_in_another_currency_shows_both_and_the_rate() -> None:
+    offer = {
+        **advance("o1", "offered"), "principal": 5_544_000, "fee": 166_320, "net": 5_377_680,
+        "apr": "0.188144", "currency": "USD",
+        "payout": {"currency": "CNY", "net": 37_417_897, "rate": "6.958", "locked_rate": "7.1",
+                   "fx_haircut_bps": 200},
+    }  # fmt: skip
+    html = _desk_html(offer)
+    assert "paid as CNY 374,178.97 at 6.958 CNY/USD" in html.replace("\xa0", " ")
+    assert "(locked 7.1 less a 200 bp haircut)" in html
+    assert "Accept CNY 374,178.97" in html.replace("\xa0", " ")
+    one_currency = _desk_html({**offer, "payout": None})
+    assert "paid as" not in one_currency
+    assert "Accept USD 53,776.80" in one_currency.replace("\xa0", " ")
