@@ -22,7 +22,7 @@ from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
     ClearingBalance,
     EscrowHeld,
-    Refusal,
+    LineRefusal,
     RefusedLine,
     RunWindow,
     StripeLine,
@@ -275,7 +275,7 @@ async def run_in(
         mine = list(in_scope(lines, tenant, window, own, refused))
         # a balance transaction another tenant's run recorded is that tenant's
         taken = await uow.stripe_books.claimed(tenant, [x.balance_txn_id for x in mine])
-        refused += [RefusedLine(x, Refusal.OTHER_TENANT) for x in sorted(taken)]
+        refused += [RefusedLine(x, LineRefusal.OTHER_TENANT) for x in sorted(taken)]
         kept = (x for x in mine if x.balance_txn_id not in taken)
         staged = await rec.stage(run_id, kept, progress)
         booked = await _book_stripe(uow, tenant, run_id, now)
