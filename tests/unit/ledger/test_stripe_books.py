@@ -21,6 +21,7 @@ from services.ledger.domain.recon import (
     in_scope,
     odd_one_out,
 )
+from services.ledger.entrypoints.http.schemas import RunPublic
 from services.ledger.service_layer import commands
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
@@ -290,3 +291,9 @@ async def test_an_account_stripe_does_not_know_is_never_bound() -> None:
     assert uow.stripe_books.owners == {} and uow.commits == 0 and "acct_nobody" in STRIPE.asked
     await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
     assert uow.stripe_books.bindings["t1"][:2] == ("acct_1", "apikey:alice")
+
+
+def test_the_run_summary_describes_booked_and_refused_in_the_openapi() -> None:
+    props = RunPublic.model_json_schema()["properties"]
+    assert "booked from Stripe" in props["booked"]["description"]
+    assert "not attributable to the tenant" in props["refused"]["description"]
