@@ -267,7 +267,8 @@ async def test_a_retry_sent_with_the_successor_of_a_rotated_key_is_not_run_again
             {"account": "suspense", "currency": "USD", "credit": 4_200},
         ],
     }
-    path = "/v1/ledger/adjustments"
+    # a request (maker-checker: the ledger's adjustments wait for a second finance user)
+    path = "/v1/ledger/adjustment-requests"
     first = await services.call("ledger", "POST", path, bearer(old["key"]) | idem, adjustment)
     assert first.status_code == 201, first.text
 

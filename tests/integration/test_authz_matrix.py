@@ -92,6 +92,13 @@ BODIES: dict[str, Any] = {
             {"account": "suspense", "currency": "USD", "credit": 100},
         ],
     },
+    "POST /v1/ledger/adjustment-requests": {
+        "reason": "matrix probe",
+        "lines": [
+            {"account": "bank", "currency": "USD", "debit": 100},
+            {"account": "suspense", "currency": "USD", "credit": 100},
+        ],
+    },
     "POST /v1/ledger/transactions/{transaction_id}/reverse": {"reason": "posted in error"},
     "POST /v1/ledger/periods/close": {"through": "2002-01-01T00:00:00Z"},
     "POST /v1/ledger/reconciliation/runs": None,  # source=stripe, the default, reads no body

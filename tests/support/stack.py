@@ -197,21 +197,30 @@ class Stack:
         )
         t.objects.update(advance_id=advance["advance_id"], financing_order_id=oid)
 
+    async def adjustment(self, t: Tenant, body: dict[str, Any]) -> Any:
+        """A staff adjustment by the tenant's finance user, approved by a second one (the
+        ``all`` key's user): maker-checker, whatever the tenant's threshold."""
+        asked = await self.ok(
+            "ledger", "POST", "/v1/ledger/adjustment-requests", t.keys["finance"], json=body
+        )
+        return await self.ok(
+            "ledger", "POST", f"/v1/ledger/adjustment-requests/{asked['id']}/approve",
+            t.keys["all"],
+        )  # fmt: skip
+
     async def _ledger(self, t: Tenant) -> None:
         k = t.keys
-        tx = await self.ok(
-            "ledger", "POST", "/v1/ledger/adjustments", k["finance"],
-            json={
-                "reason": "opening bank balance",
-                "lines": [
-                    {"account": "bank", "currency": "USD", "debit": 125_000},
-                    {"account": "suspense", "currency": "USD", "credit": 125_000},
-                ],
-            },
-        )  # fmt: skip
-        report = (
-            "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee\n"
-            f"txn_{t.id},2026-06-01 10:00:00,ch_{t.id},charge,usd,70.00,0.30\n"
+        tx = await self.adjustment(t, {
+            "reason": "opening bank balance",
+            "lines": [
+                {"account": "bank", "currency": "USD", "debit": 125_000},
+                {"account": "suspense", "currency": "USD", "credit": 125_000},
+            ],
+        })  # fmt: skip
+        report = (  # the platform's report: the tenant on each payment's metadata
+            "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee,"
+            "payment_metadata[tenant_id]\n"
+            f"txn_{t.id},2026-06-01 10:00:00,ch_{t.id},charge,usd,70.00,0.30,{t.id}\n"
         )
         await self.ok(
             "ledger", "POST", "/v1/ledger/reconciliation/runs", k["finance"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -17,6 +18,7 @@ from services.ledger.adapters.tables import (
     break_resolutions,
     recon_breaks,
     recon_match_rules,
+    staff_adjustments,
 )
 from services.ledger.domain.breaks import MatchRules, ThresholdChange
 from services.ledger.domain.staff import StaffLine
@@ -26,6 +28,7 @@ from services.ledger.service_layer.records import (
     BreakRecord,
     CommentRecord,
     ResolutionRecord,
+    StaffAdjustmentRecord,
 )
 
 
@@ -56,6 +59,30 @@ class SqlBreakWork:
         await self._conn.execute(
             q.on_conflict_do_update(index_elements=["tenant_id", "currency"], set_=values)
         )
+
+    async def save_adjustment(self, r: StaffAdjustmentRecord) -> None:
+        values = {
+            "tenant_id": r.tenant_id, "status": r.status, "reason": r.reason, "memo": r.memo,
+            "posted_at": r.posted_at, "lines": _lines_json(r.lines), "maker": r.maker,
+            "requested_at": r.requested_at, "checker": r.checker, "approved_at": r.approved_at,
+            "transaction_id": r.transaction_id,
+        }  # fmt: skip
+        q = insert(staff_adjustments).values(id=r.id, **values)
+        await self._conn.execute(q.on_conflict_do_update(index_elements=["id"], set_=values))
+
+    async def adjustment(self, tenant_id: str, adjustment_id: UUID) -> StaffAdjustmentRecord | None:
+        c = staff_adjustments.c
+        q = (
+            sa.select(staff_adjustments)
+            .where(c.tenant_id == tenant_id, c.id == adjustment_id)
+            .with_for_update()
+        )
+        row = (await self._conn.execute(q)).first()
+        if row is None:
+            return None
+        m = dict(row._mapping)
+        m["lines"] = tuple(StaffLine(**ln) for ln in m["lines"])
+        return StaffAdjustmentRecord(**m)
 
     async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
         t = recon_match_rules.c
@@ -163,17 +190,18 @@ class SqlBreakWork:
         await self._conn.execute(q.on_conflict_do_update(index_elements=["break_id"], set_=values))
 
 
+def _lines_json(lines: Sequence[StaffLine]) -> list[dict[str, Any]]:
+    return [
+        {"account": ln.account, "currency": ln.currency, "debit": ln.debit,
+         "credit": ln.credit, "subledger": ln.subledger, "external_ref": ln.external_ref}
+        for ln in lines
+    ]  # fmt: skip
+
+
 def _adjustment_json(a: AdjustmentRequest | None) -> dict[str, Any] | None:
     if a is None:
         return None
-    return {
-        "memo": a.memo,
-        "lines": [
-            {"account": ln.account, "currency": ln.currency, "debit": ln.debit,
-             "credit": ln.credit, "subledger": ln.subledger, "external_ref": ln.external_ref}
-            for ln in a.lines
-        ],
-    }  # fmt: skip
+    return {"memo": a.memo, "lines": _lines_json(a.lines)}
 
 
 def _resolution(m: Any) -> ResolutionRecord:

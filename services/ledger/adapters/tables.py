@@ -285,6 +285,24 @@ break_resolutions = sa.Table(
     sa.Column("transaction_id", UUID(as_uuid=True)),
 )
 
+# ledger_0010: staff adjustments above the threshold, waiting for a second finance user.
+staff_adjustments = sa.Table(
+    "staff_adjustments",
+    LEDGER,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("posted_at", _ts),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("maker", sa.Text, nullable=False),
+    sa.Column("requested_at", _ts, nullable=False),
+    sa.Column("checker", sa.Text),
+    sa.Column("approved_at", _ts),
+    sa.Column("transaction_id", UUID(as_uuid=True)),
+)
+
 # The tenant's own (connected) Stripe account, read with the Stripe-Account header.
 stripe_accounts = sa.Table(
     "stripe_accounts",

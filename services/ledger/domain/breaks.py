@@ -47,6 +47,15 @@ class NoPendingThreshold(Exception):
     """No raise of this currency's approval threshold waits for approval."""
 
 
+class ApprovalRequired(Exception):
+    """An adjustment above the tenant's threshold: it must be asked for, then approved by a
+    second finance user (``POST /v1/ledger/adjustment-requests``)."""
+
+
+class NoPendingAdjustment(Exception):
+    """No such adjustment waits for approval (unknown, or applied already)."""
+
+
 class NotAFinanceUser(ValueError):
     """An assignee that no valid finance key of the tenant acts as."""
 

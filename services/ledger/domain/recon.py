@@ -166,7 +166,7 @@ class InvalidWindow(ValueError):
     pass
 
 
-class Refusal(StrEnum):
+class LineRefusal(StrEnum):
     """Why a run did not take a line as the tenant's (reported per line, never booked)."""
 
     NO_TENANT = "no_tenant"  # names no tenant, and the tenant has no own account to read
@@ -175,7 +175,7 @@ class Refusal(StrEnum):
 
 class RefusedLine(NamedTuple):
     balance_txn_id: str
-    code: Refusal
+    code: LineRefusal
 
 
 class ReportNotAttributable(ValueError):
@@ -183,7 +183,7 @@ class ReportNotAttributable(ValueError):
     columns, a report is a tenant's only when it has its own (connected) Stripe account."""
 
 
-def attribute(line: StripeLine, tenant_id: str, own_account: bool) -> Refusal | None:
+def attribute(line: StripeLine, tenant_id: str, own_account: bool) -> LineRefusal | None:
     """Why a line is not the tenant's, or None when it is: by the tenant its metadata
     names, or (from a source that says nothing of tenants) by being read from the tenant's
     own connected account (``own_account``); from such a source without one, the whole
@@ -199,7 +199,7 @@ def attribute(line: StripeLine, tenant_id: str, own_account: bool) -> Refusal | 
             " tenant metadata columns) and the tenant has no connected Stripe account: send"
             " a report with payment_metadata[tenant_id], or set the tenant's Stripe account"
         )
-    return Refusal.NO_TENANT if line.tenant_id == "" else Refusal.OTHER_TENANT
+    return LineRefusal.NO_TENANT if line.tenant_id == "" else LineRefusal.OTHER_TENANT
 
 
 def in_scope(

@@ -12,9 +12,9 @@ a crash gets the committed answer, never a second posting.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from services.ledger.domain import breaks as breaks_rules
 from services.ledger.domain import fx, periods, staff, stripe_books
@@ -22,7 +22,7 @@ from services.ledger.domain.journal import JournalDraft
 from services.ledger.domain.recon import (
     ClearingBalance,
     EscrowHeld,
-    Refusal,
+    LineRefusal,
     RefusedLine,
     RunWindow,
     StripeLine,
@@ -31,7 +31,11 @@ from services.ledger.domain.recon import (
 from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer.errors import NotFound
 from services.ledger.service_layer.posting import post
-from services.ledger.service_layer.records import BreakRecord, TransactionRecord
+from services.ledger.service_layer.records import (
+    BreakRecord,
+    StaffAdjustmentRecord,
+    TransactionRecord,
+)
 from services.ledger.service_layer.stripe import StripeAccounts, StripeBalance
 from services.ledger.service_layer.unit_of_work import (
     AbstractLedgerUnitOfWork,
@@ -62,13 +66,83 @@ async def post_adjustment(
     lines: Sequence[StaffLine],
     before_commit: BeforeCommit | None = None,
 ) -> TransactionRecord:
-    """A balanced staff posting, with the caller as actor and ``reason``."""
+    """A balanced staff posting, with the caller as actor and ``reason``, at or below the
+    tenant's approval threshold in each of its currencies; above it (no rules for a
+    currency: 0), ``ApprovalRequired``: ask for it (``request_adjustment``) and have a
+    second finance user approve it."""
     draft = staff.staff_adjustment(
         tenant_id=caller.tenant_id, actor=caller.actor, reason=reason, memo=memo,
         posted_at=posted_at, lines=lines,
     )  # fmt: skip
     async with uow:
+        if breaks_rules.needs_approval(lines, await uow.break_work.rules(caller.tenant_id)):
+            raise breaks_rules.ApprovalRequired(
+                "the adjustment is above the tenant's approval threshold: ask for it with"
+                " POST /v1/ledger/adjustment-requests; a second finance user approves it"
+            )
         return await _post_staff(uow, draft, before_commit)
+
+
+async def request_adjustment(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    reason: str,
+    memo: str,
+    posted_at: datetime | None,
+    lines: Sequence[StaffLine],
+    now: datetime,
+    before_commit: Callable[[StaffAdjustmentRecord], object] | None = None,
+) -> StaffAdjustmentRecord:
+    """A staff adjustment asked for by the caller (its maker), waiting for a second finance
+    user (``approve_adjustment``); refused now if it could never be posted."""
+    staff.staff_adjustment(
+        tenant_id=caller.tenant_id, actor=caller.actor, reason=reason, memo=memo,
+        posted_at=posted_at or now, lines=lines,
+    )  # fmt: skip
+    asked = StaffAdjustmentRecord(
+        uuid4(), caller.tenant_id, "pending_approval", reason, memo, posted_at, tuple(lines),
+        caller.actor, now,
+    )  # fmt: skip
+    async with uow:
+        await uow.break_work.save_adjustment(asked)
+        if before_commit is not None:
+            before_commit(asked)
+        await uow.commit()
+    return asked
+
+
+async def approve_adjustment(
+    uow: AbstractLedgerUnitOfWork,
+    caller: Caller,
+    adjustment_id: UUID,
+    now: datetime,
+    before_commit: BeforeCommit | None = None,
+) -> TransactionRecord:
+    """A finance user other than its maker approves the adjustment: it is posted, with the
+    maker as actor and the checker named in its reason (the maker: ``SameUserApproval``)."""
+    async with uow:
+        found = await uow.break_work.adjustment(caller.tenant_id, adjustment_id)
+        if found is None or found.status != "pending_approval":
+            raise breaks_rules.NoPendingAdjustment(
+                f"no adjustment {adjustment_id} waits for approval"
+            )
+        breaks_rules.check_checker(found.maker, caller.actor)
+        draft = staff.staff_adjustment(
+            tenant_id=caller.tenant_id, actor=found.maker,
+            reason=f"{found.reason} (approved by {caller.actor})", memo=found.memo,
+            posted_at=found.posted_at or now, lines=found.lines,
+        )  # fmt: skip
+        await post(uow, [draft])
+        posted = await uow.journal.transaction(caller.tenant_id, id=draft.id)
+        assert posted is not None, "a transaction just posted reads back"
+        await uow.break_work.save_adjustment(
+            replace(found, status="applied", checker=caller.actor, approved_at=now,
+                    transaction_id=posted.id)
+        )  # fmt: skip
+        if before_commit is not None:
+            before_commit(posted)
+        await uow.commit()
+    return posted
 
 
 async def reverse(
@@ -205,7 +279,7 @@ async def run_in(
         mine = list(in_scope(lines, tenant, window, own, refused))
         # a balance transaction another tenant's run recorded is that tenant's
         taken = await uow.stripe_books.claimed(tenant, [x.balance_txn_id for x in mine])
-        refused += [RefusedLine(x, Refusal.OTHER_TENANT) for x in sorted(taken)]
+        refused += [RefusedLine(x, LineRefusal.OTHER_TENANT) for x in sorted(taken)]
         kept = (x for x in mine if x.balance_txn_id not in taken)
         staged = await rec.stage(run_id, kept, progress)
         booked = await _book_stripe(uow, tenant, run_id, now)

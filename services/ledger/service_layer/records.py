@@ -106,6 +106,25 @@ class AdjustmentRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffAdjustmentRecord:
+    """A staff adjustment above the tenant's approval threshold: ``pending_approval`` until
+    a finance user other than its maker approves it, then ``applied`` (posted)."""
+
+    id: UUID
+    tenant_id: str
+    status: str  # pending_approval | applied
+    reason: str
+    memo: str
+    posted_at: datetime | None  # the date asked for (None: the approval's)
+    lines: tuple[StaffLine, ...]
+    maker: str
+    requested_at: datetime
+    checker: str | None = None
+    approved_at: datetime | None = None
+    transaction_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ResolutionRecord:
     break_id: int
     tenant_id: str

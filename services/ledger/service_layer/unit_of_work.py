@@ -45,6 +45,7 @@ from services.ledger.service_layer.records import (
     CommentRecord,
     PeriodCloseRecord,
     ResolutionRecord,
+    StaffAdjustmentRecord,
     TransactionRecord,
 )
 from shared import pagination
@@ -175,6 +176,11 @@ class BreakWork(Protocol):
         """The tenant's matching rules, by currency."""
 
     async def set_rules(self, tenant_id: str, rules: MatchRules, by: str, at: datetime) -> None: ...
+
+    async def save_adjustment(self, r: StaffAdjustmentRecord) -> None: ...
+
+    async def adjustment(self, tenant_id: str, adjustment_id: UUID) -> StaffAdjustmentRecord | None:
+        """The tenant's adjustment request, locked until the unit of work ends."""
 
     async def pending_thresholds(self, tenant_id: str) -> dict[str, ThresholdChange]:
         """The raises of approval thresholds waiting for a checker, by currency."""

@@ -113,10 +113,14 @@ async def post_to_ledger(stack: Stack, order_id: str) -> None:
 async def more_breaks(stack: Stack, tenant: Tenant, n: int) -> list[int]:
     """``n`` more open breaks of the tenant: Stripe charges the ledger never booked."""
     rows = "".join(
-        f"txn_{tenant.id}_{i},2026-06-02 10:00:00,ch_{tenant.id}_{i},charge,usd,1{i}.00,0.30\n"
+        f"txn_{tenant.id}_{i},2026-06-02 10:00:00,ch_{tenant.id}_{i},charge,usd,1{i}.00,0.30,"
+        f"{tenant.id}\n"
         for i in range(n)
     )
-    report = "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee\n"
+    report = (
+        "balance_transaction_id,created_utc,source_id,reporting_category,currency,gross,fee,"
+        "payment_metadata[tenant_id]\n"
+    )
     await stack.ok(
         "ledger", "POST", "/v1/ledger/reconciliation/runs", tenant.keys["finance"],
         params={"source": "csv", "from": "2026-06-02T00:00:00Z", "to": "2026-06-03T00:00:00Z"},

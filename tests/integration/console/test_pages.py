@@ -258,7 +258,7 @@ async def test_trends_show_this_months_escrow_held_and_fee_revenue(
     tenant = await stack.prepare()
     order = await funded_order(stack, tenant)
     await post_to_ledger(stack, order["order_id"])
-    await stack.ok("ledger", "POST", "/v1/ledger/adjustments", tenant.keys["finance"], json={
+    await stack.adjustment(tenant, {
         "reason": "fee billed by hand",
         "lines": [{"account": "bank", "currency": "USD", "debit": 2_500},
                   {"account": "platform_fee_revenue", "currency": "USD", "credit": 2_500}],

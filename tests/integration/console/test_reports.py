@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 async def test_income_statement_and_balance_sheet(browser: Browser, stack: Stack) -> None:
     tenant = await stack.prepare()  # posts an opening bank balance of USD 1,250.00 today
-    await stack.ok("ledger", "POST", "/v1/ledger/adjustments", tenant.keys["finance"], json={
+    await stack.adjustment(tenant, {
         "reason": "PSP fee of June", "lines": [
             {"account": "psp_fee_expense", "currency": "USD", "debit": 320},
             {"account": "bank", "currency": "USD", "credit": 320}]})  # fmt: skip

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,7 @@ from services.ledger.domain.chart import natural_balance
 from services.ledger.entrypoints.consumers import post_events
 from shared.events import Envelope, EventModel, new_event_id
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
+from tests.support.keys import new_key
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -111,3 +113,21 @@ async def forget_stripe_mock_line(engine: AsyncEngine) -> None:
             sa.text("DELETE FROM stripe_balance_transactions WHERE balance_txn_id = :id"),
             {"id": STRIPE_MOCK_TXN},
         )
+
+
+async def allow_adjustments(
+    client: httpx.AsyncClient,
+    identity: AsyncEngine,
+    tenant: str,
+    currency: str = "USD",
+    up_to: int = 10**12,
+) -> None:
+    """The tenant's approval threshold for ``currency`` raised to ``up_to`` (asked by the
+    client's finance user, approved by a second one): staff adjustments up to it post
+    without a checker, as the tests that are not about maker-checker need."""
+    rules = f"/v1/ledger/reconciliation/rules/{currency}"
+    r = await client.put(rules, json={"approval_threshold": up_to})
+    assert r.status_code == 200, r.text
+    checker = await new_key(identity, tenant, ["finance"], "checker")
+    r = await client.post(f"{rules}/approve", headers={"Authorization": f"Bearer {checker}"})
+    assert r.status_code == 200 and r.json()["approval_threshold"] == up_to, r.text

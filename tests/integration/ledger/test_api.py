@@ -4,12 +4,13 @@ adjustments and reversals; tenant isolation and scopes."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post, refunded, released
+from tests.integration.ledger.helpers import allow_adjustments, funded, post, refunded, released
 from tests.support.keys import new_key
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -112,6 +113,7 @@ async def test_transaction_by_id_and_by_source(api: Api, ledger: AsyncEngine) ->
 
 
 async def test_adjustment_records_actor_and_reason_and_replays(api: Api) -> None:
+    await allow_adjustments(api.client, api.identity, api.tenant)
     body = {
         "reason": "Stripe fee on ch_123 not booked",
         "memo": "PSP fee",
@@ -221,3 +223,42 @@ async def test_concurrent_reversals_one_wins_the_others_conflict(
         )
     )
     assert sorted(r.status_code for r in answers) == [201, 409, 409], [r.text for r in answers]
+
+
+async def test_an_adjustment_above_the_threshold_is_asked_for_and_approved_by_another(
+    api: Api, ledger: AsyncEngine
+) -> None:
+    """The defect: one finance user posted any adjustment alone (maker-checker bypass)."""
+    body = {
+        "reason": "write off a disputed fee",
+        "lines": [
+            {"account": "psp_fee_expense", "currency": "USD", "debit": 90_000},
+            {"account": "stripe_clearing", "currency": "USD", "credit": 90_000},
+        ],
+    }
+    # no rules for USD: threshold 0, every adjustment needs a checker
+    r = await api.client.post("/v1/ledger/adjustments", json=body)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "approval_required", r.text
+    assert (await api.client.get("/v1/ledger/accounts")).json() == []
+    asked = await api.client.post("/v1/ledger/adjustment-requests", json=body)
+    assert asked.status_code == 201, asked.text
+    req = asked.json()
+    assert (req["status"], req["maker"], req["transaction_id"]) == (
+        "pending_approval", "apikey:alice", None,
+    )  # fmt: skip
+    approve = f"/v1/ledger/adjustment-requests/{req['id']}/approve"
+    own = await api.client.post(approve)
+    assert own.status_code == 403 and own.json()["error"]["code"] == "same_user_approval"
+    assert (await api.client.get("/v1/ledger/accounts")).json() == []
+    other_tenant = await new_key(api.identity, f"o-{uuid.uuid4().hex[:12]}", ["finance"], "eve")
+    theirs = await api.client.post(approve, headers={"Authorization": f"Bearer {other_tenant}"})
+    assert theirs.status_code == 409 and theirs.json()["error"]["code"] == "no_pending_adjustment"
+    bob = await new_key(api.identity, api.tenant, ["finance"], "bob")
+    ok = await api.client.post(approve, headers={"Authorization": f"Bearer {bob}"})
+    assert ok.status_code == 201, ok.text
+    tx = ok.json()
+    assert (tx["actor"], tx["reason"]) == (
+        "apikey:alice", "write off a disputed fee (approved by apikey:bob)",
+    )  # fmt: skip
+    again = await api.client.post(approve, headers={"Authorization": f"Bearer {bob}"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "no_pending_adjustment"

@@ -23,6 +23,7 @@ from shared.clock import ManualClock
 from shared.outbox import make_producer
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.integration.ledger.helpers import allow_adjustments
 from tests.support.keys import new_key
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,8 @@ async def watched(
     async with httpx.AsyncClient(
         transport=transport, base_url="http://ledger", headers={"Authorization": f"Bearer {key}"}
     ) as client:
+        await allow_adjustments(client, identity, tenant)
+        watch.seen_at_answer.clear()  # the policy's answers are not the tests'
         yield client, watch
     await producer.stop()
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post
+from tests.integration.ledger.helpers import allow_adjustments, funded, post
 from tests.integration.ledger.test_reconciliation import report
 from tests.support.lost_answers import lose_answers, replayed_as_first
 
@@ -32,6 +32,7 @@ async def twice(
 async def test_adjustment_reversal_and_period_close(
     api: Api, ledger: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    await allow_adjustments(api.client, api.identity, api.tenant)
     adjustment = {
         "reason": "Stripe fee on ch_7 not booked",
         "lines": [

@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ledger.adapters.export import COLUMNS
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post
+from tests.integration.ledger.helpers import allow_adjustments, funded, post
 
 AT = datetime(2026, 5, 5, tzinfo=UTC)
 
 
 async def test_csv_and_json_carry_the_same_rows(api: Api, ledger: AsyncEngine) -> None:
+    await allow_adjustments(api.client, api.identity, api.tenant, "JPY")
     event = funded(api.tenant, "o1", 123_456, 123_456, at=AT, currency="JPY")
     await post(ledger, event)
     await api.client.post(

@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, natural, post, refunded, released
+from tests.integration.ledger.helpers import (
+    allow_adjustments,
+    funded,
+    natural,
+    post,
+    refunded,
+    released,
+)
 
 TOOL = Path(__file__).parents[3] / "tools" / "verify_ledger_export.py"
 MAY, JUNE = datetime(2026, 5, 5, tzinfo=UTC), datetime(2026, 6, 5, tzinfo=UTC)
@@ -33,6 +40,7 @@ async def journal(api: Api, ledger: AsyncEngine) -> None:
     """Events in May and June, a staff adjustment whose reason and memo a spreadsheet would
     run as formulas, and its reversal: every column the chain hashes, exercised."""
     t = api.tenant
+    await allow_adjustments(api.client, api.identity, api.tenant)
     await post(ledger, funded(t, "o1", 100_000, 100_000, at=MAY))
     await post(ledger, released(t, "o1", 30_000, 1_500, 0, 70_000, at=MAY.replace(day=9)))
     await post(ledger, funded(t, "o2", 5_000, 5_000, at=JUNE, currency="JPY"))
@@ -184,6 +192,7 @@ async def test_an_export_of_the_whole_journal_holds_postings_dated_before_1970(
 ) -> None:
     """Staff may date a posting at any past moment; an export without ``from`` is the whole
     journal (no opening balances, every link), whatever the earliest date."""
+    await allow_adjustments(api.client, api.identity, api.tenant)
     r = await api.client.post(
         "/v1/ledger/adjustments",
         json={"reason": "opening entry of a migrated book", "posted_at": "1969-12-31T00:00:00Z",

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post
+from tests.integration.ledger.helpers import allow_adjustments, funded, post
 
 MAY_END = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -41,6 +41,7 @@ async def test_late_event_posts_into_the_open_period(api: Api, ledger: AsyncEngi
 
 
 async def test_staff_posting_dated_in_a_closed_period_is_refused(api: Api) -> None:
+    await allow_adjustments(api.client, api.identity, api.tenant)
     assert await _close(api, MAY_END) == 201
     body = {
         "reason": "back-dated fix",

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from services.ledger.entrypoints.cli import app as cli_app
 from tests.integration.ledger.conftest import Api
-from tests.integration.ledger.helpers import funded, post, refunded, released
+from tests.integration.ledger.helpers import allow_adjustments, funded, post, refunded, released
 from tests.support.keys import new_key
 from tests.unit.ledger.test_reports import pdf_text
 
@@ -42,6 +42,7 @@ async def _book(api: Api, ledger: AsyncEngine) -> None:
     June: fund o2 50,000.00, release 20,000.00 of o1 (fee 600.00), refund 5,000.00 of o2,
     a 200.00 fee; a EUR funding that the USD reports leave out."""
     t = api.tenant
+    await allow_adjustments(api.client, api.identity, api.tenant)
     await post(ledger, funded(t, "o1", 10_000_000, 10_000_000, at=MAY + timedelta(days=2)))
     await post(ledger, released(t, "o1", 3_000_000, 90_000, 0, 7_000_000, at=MAY + timedelta(10)))
     await _fee(api, MAY + timedelta(days=11), 12_000, "ch_o1")

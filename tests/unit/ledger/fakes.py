@@ -51,6 +51,7 @@ from services.ledger.service_layer.records import (
     PeriodCloseRecord,
     PostingRecord,
     ResolutionRecord,
+    StaffAdjustmentRecord,
     TransactionRecord,
 )
 from services.ledger.service_layer.unit_of_work import Head, Progress
@@ -592,6 +593,7 @@ class FakeBreakWork:
     assignments: dict[int, AssignmentRecord] = field(default_factory=dict)
     resolution_rows: dict[int, ResolutionRecord] = field(default_factory=dict)
     pending: dict[str, dict[str, ThresholdChange]] = field(default_factory=dict)
+    adjustments: dict[UUID, StaffAdjustmentRecord] = field(default_factory=dict)
 
     async def rules(self, tenant_id: str) -> dict[str, MatchRules]:
         return dict(self.recon.rules.get(tenant_id, {}))
@@ -658,6 +660,15 @@ class FakeBreakWork:
 
     async def save_resolution(self, resolution: ResolutionRecord) -> None:
         self.resolution_rows[resolution.break_id] = resolution
+
+    async def save_adjustment(self, r: StaffAdjustmentRecord) -> None:
+        if r.checker is not None and r.checker == r.maker:
+            raise AssertionError("the database refuses a checker equal to the maker")
+        self.adjustments[r.id] = r
+
+    async def adjustment(self, tenant_id: str, adjustment_id: UUID) -> StaffAdjustmentRecord | None:
+        found = self.adjustments.get(adjustment_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
 
 
 @dataclass

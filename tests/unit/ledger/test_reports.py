@@ -26,6 +26,7 @@ from services.ledger.domain.staff import StaffLine
 from services.ledger.service_layer import commands, queries
 from services.ledger.service_layer.commands import Caller
 from tests.unit.ledger.fakes import FakeLedgerUnitOfWork
+from tests.unit.ledger.test_use_cases import allow_adjustments
 
 JUNE = Period.of(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
 FINANCE = Caller(tenant_id="t1", actor="apikey:alice")
@@ -184,6 +185,7 @@ async def _book(uow: FakeLedgerUnitOfWork, at: datetime, fee: int) -> None:
 
 async def test_a_report_is_provisional_until_the_books_are_closed_through_its_end() -> None:
     uow = FakeLedgerUnitOfWork()
+    await allow_adjustments(uow)
     await _book(uow, datetime(2026, 5, 20, tzinfo=UTC), 4_000)
     await _book(uow, datetime(2026, 6, 10, tzinfo=UTC), 9_000)
     await _book(uow, JUNE.end, 100)  # the first instant after June: not in it

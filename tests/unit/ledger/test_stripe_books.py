@@ -13,7 +13,7 @@ from services.ledger.domain import stripe_books
 from services.ledger.domain.recon import (
     BreakKind,
     InvalidWindow,
-    Refusal,
+    LineRefusal,
     RefusedLine,
     ReportNotAttributable,
     RunWindow,
@@ -21,6 +21,7 @@ from services.ledger.domain.recon import (
     in_scope,
     odd_one_out,
 )
+from services.ledger.entrypoints.http.schemas import RunPublic
 from services.ledger.service_layer import commands
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import StripeAccountTaken, StripeAccountUnknown
@@ -109,7 +110,7 @@ def test_a_run_sees_its_tenant_and_its_window() -> None:
         "txn_mine",
     ]  # fmt: skip
     assert refused == [
-        ("txn_nobody's", Refusal.NO_TENANT), ("txn_theirs", Refusal.OTHER_TENANT),
+        ("txn_nobody's", LineRefusal.NO_TENANT), ("txn_theirs", LineRefusal.OTHER_TENANT),
     ]  # fmt: skip
     # a line naming no tenant is the tenant's only when read from its own connected account
     own = bt("charge", 1, n="own account")
@@ -162,7 +163,10 @@ async def test_a_report_without_tenant_columns_is_refused_to_a_tenant_without_an
     await commands.set_stripe_account(uow, t2, "acct_2", STRIPE)
     theirs = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
     assert (theirs.stripe_rows, theirs.booked, theirs.counts["missing_in_ledger"]) == (0, 0, 0)
-    assert set(theirs.refused) == {("txn_c", Refusal.OTHER_TENANT), ("txn_f", Refusal.OTHER_TENANT)}
+    assert set(theirs.refused) == {
+        ("txn_c", LineRefusal.OTHER_TENANT),
+        ("txn_f", LineRefusal.OTHER_TENANT),
+    }
     assert {x.tenant_id for x in uow.stripe_books.seen.values()} == {"t1"}
     assert {tx.tenant_id for tx, _ in uow.accounts.postings} == {"t1"}
 
@@ -178,8 +182,14 @@ async def test_two_tenants_sending_the_same_report_reconcile_independently() -> 
     one = await commands.reconcile(uow, FINANCE, source="csv", lines=report, now=NOW)
     two = await commands.reconcile(uow, t2, source="csv", lines=report, now=NOW)
     assert (one.stripe_rows, one.booked, two.stripe_rows, two.booked) == (1, 1, 1, 1)
-    assert set(one.refused) == {("txn_2", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
-    assert set(two.refused) == {("txn_1", Refusal.OTHER_TENANT), ("txn_9", Refusal.NO_TENANT)}
+    assert set(one.refused) == {
+        ("txn_2", LineRefusal.OTHER_TENANT),
+        ("txn_9", LineRefusal.NO_TENANT),
+    }
+    assert set(two.refused) == {
+        ("txn_1", LineRefusal.OTHER_TENANT),
+        ("txn_9", LineRefusal.NO_TENANT),
+    }
     assert one.counts["missing_in_ledger"] == two.counts["missing_in_ledger"] == 1
     assert [(b.currency, b.stripe) for b in one.balances] == [("USD", 970)]
     assert [(b.currency, b.stripe) for b in two.balances] == [("USD", 1_940)]
@@ -281,3 +291,9 @@ async def test_an_account_stripe_does_not_know_is_never_bound() -> None:
     assert uow.stripe_books.owners == {} and uow.commits == 0 and "acct_nobody" in STRIPE.asked
     await commands.set_stripe_account(uow, FINANCE, "acct_1", STRIPE)
     assert uow.stripe_books.bindings["t1"][:2] == ("acct_1", "apikey:alice")
+
+
+def test_the_run_summary_describes_booked_and_refused_in_the_openapi() -> None:
+    props = RunPublic.model_json_schema()["properties"]
+    assert "booked from Stripe" in props["booked"]["description"]
+    assert "not attributable to the tenant" in props["refused"]["description"]

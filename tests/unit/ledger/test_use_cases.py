@@ -10,10 +10,16 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.ledger.domain.breaks import (
+    ApprovalRequired,
+    MatchRules,
+    NoPendingAdjustment,
+    SameUserApproval,
+)
 from services.ledger.domain.periods import ClosedPeriod, PeriodCloseRefused
 from services.ledger.domain.recon import ReportFormatError, StripeLine
 from services.ledger.domain.staff import InvalidAdjustment, NotReversible, StaffLine
-from services.ledger.service_layer import commands, events, queries, timers
+from services.ledger.service_layer import breaks, commands, events, queries, timers
 from services.ledger.service_layer.commands import Caller
 from services.ledger.service_layer.errors import InvalidCursor, NotFound
 from services.ledger.service_layer.records import BreakRecord, TransactionRecord
@@ -77,10 +83,50 @@ async def posted_event(uow: FakeLedgerUnitOfWork, env: Envelope) -> TransactionR
 
 # --- adjustments -----------------------------------------------------------------------
 
+CHECKER = Caller(tenant_id="t1", actor="apikey:bob")
+
+
+async def allow_adjustments(uow: FakeLedgerUnitOfWork, up_to: int = 10**12) -> None:
+    """The tenant's USD threshold raised (by Alice, approved by Bob): adjustments up to it
+    post without a checker, as the tests that are not about maker-checker need."""
+    await breaks.set_matching_rules(uow, FINANCE, MatchRules("USD", approval_threshold=up_to), NOW)
+    await breaks.approve_threshold(uow, CHECKER, "USD", NOW)
+
+
+async def test_an_adjustment_above_the_threshold_needs_a_second_finance_user(
+    uow: FakeLedgerUnitOfWork,
+) -> None:
+    """The defect: POST /v1/ledger/adjustments posted any amount on one user's word."""
+    await allow_adjustments(uow, up_to=100)
+    commits = uow.commits
+    with pytest.raises(ApprovalRequired):
+        await commands.post_adjustment(uow, FINANCE, "write off", "", NOW, FEE)  # 320 > 100
+    assert uow.journal.transactions == {} and uow.commits == commits
+    asked = await commands.request_adjustment(uow, FINANCE, "write off", "PSP", None, FEE, NOW)
+    assert (asked.status, asked.maker, uow.journal.transactions) == (
+        "pending_approval", "apikey:alice", {},
+    )  # fmt: skip
+    with pytest.raises(SameUserApproval):
+        await commands.approve_adjustment(uow, FINANCE, asked.id, NOW)
+    assert uow.journal.transactions == {}
+    with pytest.raises(NoPendingAdjustment):  # another tenant's is none
+        await commands.approve_adjustment(uow, OTHER_TENANT, asked.id, NOW)
+    tx = await commands.approve_adjustment(uow, CHECKER, asked.id, NOW)
+    assert (tx.actor, tx.reason, tx.posted_at) == (
+        "apikey:alice", "write off (approved by apikey:bob)", NOW,
+    )  # fmt: skip
+    assert uow.break_work.adjustments[asked.id].transaction_id == tx.id
+    with pytest.raises(NoPendingAdjustment):
+        await commands.approve_adjustment(uow, CHECKER, asked.id, NOW)
+    # at or below the threshold, it posts at once
+    small = [StaffLine("psp_fee_expense", "USD", debit=100), StaffLine("bank", "USD", credit=100)]
+    assert (await commands.post_adjustment(uow, FINANCE, "small", "", NOW, small)).actor
+
 
 async def test_an_adjustment_commits_a_balanced_posting_with_actor_and_reason(
     uow: FakeLedgerUnitOfWork,
 ) -> None:
+    await allow_adjustments(uow)
     seen: list[TransactionRecord] = []
     tx = await commands.post_adjustment(
         uow, FINANCE, "Stripe fee on ch_1 not booked", "PSP fee", NOW, FEE, seen.append
@@ -94,7 +140,7 @@ async def test_an_adjustment_commits_a_balanced_posting_with_actor_and_reason(
     ]
     assert tx.source_event_id == tx.id and tx.book_seq == 1 and len(tx.hash) == 64
     assert uow.journal.heads["t1"] == (1, tx.hash)
-    assert seen == [tx] and uow.commits == 1
+    assert seen == [tx] and uow.commits == 3  # the policy (asked, approved), the posting
 
 
 @pytest.mark.parametrize(
@@ -118,10 +164,11 @@ async def test_an_invalid_adjustment_commits_nothing(
 async def test_an_adjustment_dated_in_a_closed_period_commits_nothing(
     uow: FakeLedgerUnitOfWork,
 ) -> None:
+    await allow_adjustments(uow)
     await commands.close_period(uow, FINANCE, MAY_END, "May", NOW)
     with pytest.raises(ClosedPeriod):
         await commands.post_adjustment(uow, FINANCE, "back-dated", "", MAY_END - timedelta(1), FEE)
-    assert uow.journal.transactions == {} and uow.commits == 1  # the close only
+    assert uow.journal.transactions == {} and uow.commits == 3  # the policy (2), the close
     tx = await commands.post_adjustment(uow, FINANCE, "on the day", "", MAY_END, FEE)
     assert tx.posted_at == MAY_END
 

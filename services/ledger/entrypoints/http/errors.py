@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from services.ledger.domain.breaks import (
+    ApprovalRequired,
     BreakResolved,
     BulkResolveRefused,
+    NoPendingAdjustment,
     NoPendingResolution,
     NoPendingThreshold,
     NotAFinanceUser,
@@ -62,6 +64,8 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     ResolutionPending: (409, "resolution_pending"),
     NoPendingResolution: (409, "no_pending_resolution"),
     NoPendingThreshold: (409, "no_pending_threshold"),
+    ApprovalRequired: (409, "approval_required"),
+    NoPendingAdjustment: (409, "no_pending_adjustment"),
     SameUserApproval: (403, "same_user_approval"),
     NotAFinanceUser: (422, "not_a_finance_user"),
     InvalidClosingRate: (422, "invalid_rate"),

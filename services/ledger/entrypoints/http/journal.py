@@ -10,6 +10,7 @@ from services.ledger.entrypoints.http.deps import Container, Finance, at_or_now,
 from services.ledger.entrypoints.http.errors import answered
 from services.ledger.entrypoints.http.schemas import (
     AdjustmentCreate,
+    AdjustmentRequestPublic,
     ReversalCreate,
     TransactionPublic,
 )
@@ -55,16 +56,60 @@ def answer_transaction(tx: TransactionRecord) -> None:
 
 
 @router.post(
-    "/adjustments", status_code=status.HTTP_201_CREATED, responses={201: TRANSACTION_LINKS}
-)
+    "/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        201: TRANSACTION_LINKS,
+        409: {"description": "approval_required: above the tenant's approval threshold (no"
+              " rules for a currency: 0): ask for it at POST /v1/ledger/adjustment-requests"},
+    },
+)  # fmt: skip
 async def post_adjustment(body: AdjustmentCreate, who: Finance, c: Container) -> TransactionPublic:
-    """A balanced staff posting, recorded with the API key as actor and the given reason."""
+    """A balanced staff posting, recorded with the API key as actor and the given reason,
+    at or below the tenant's approval threshold in each currency (maker-checker: above it,
+    409 ``approval_required``, nothing posted)."""
     with answered():
         tx = await commands.post_adjustment(
             c.unit_of_work(), caller(who), body.reason, body.memo,
             at_or_now(body.posted_at, c.clock), [ln.staff_line() for ln in body.lines],
             answer_transaction,
         )  # fmt: skip
+    return TransactionPublic.of(tx)
+
+
+@router.post("/adjustment-requests", status_code=status.HTTP_201_CREATED)
+async def request_adjustment(
+    body: AdjustmentCreate, who: Finance, c: Container
+) -> AdjustmentRequestPublic:
+    """Ask for a staff adjustment (above the approval threshold): it waits,
+    ``pending_approval``, for a finance user other than the caller to approve it. Refused
+    at once (422) if it could never be posted."""
+    with answered():
+        found = await commands.request_adjustment(
+            c.unit_of_work(), caller(who), body.reason, body.memo,
+            None if body.posted_at is None else at_or_now(body.posted_at, c.clock),
+            [ln.staff_line() for ln in body.lines], c.clock.now(),
+            lambda r: answer(AdjustmentRequestPublic.of(r)),
+        )  # fmt: skip
+    return AdjustmentRequestPublic.of(found)
+
+
+@router.post(
+    "/adjustment-requests/{adjustment_id}/approve",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        201: TRANSACTION_LINKS,
+        403: {"description": "same_user_approval: its maker cannot approve it"},
+        409: {"description": "no_pending_adjustment: unknown, or approved already"},
+    },
+)
+async def approve_adjustment(adjustment_id: UUID, who: Finance, c: Container) -> TransactionPublic:
+    """A second finance user approves the adjustment: it is posted (its maker as actor, the
+    checker named in its reason), dated as asked or now."""
+    with answered():
+        tx = await commands.approve_adjustment(
+            c.unit_of_work(), caller(who), adjustment_id, c.clock.now(), answer_transaction
+        )
     return TransactionPublic.of(tx)
 
 

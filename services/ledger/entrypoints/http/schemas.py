@@ -15,6 +15,7 @@ from services.ledger.service_layer.records import (
     BreakRecord,
     PeriodCloseRecord,
     PostingRecord,
+    StaffAdjustmentRecord,
     TransactionRecord,
 )
 from shared.events.types import CurrencyCode, NonNegativeMinorUnits, Text
@@ -115,6 +116,49 @@ class AdjustmentCreate(BaseModel):
     memo: Annotated[str, Field(max_length=2_000)] = ""
     posted_at: datetime | None = None
     lines: list[AdjustmentLine] = Field(min_length=2, max_length=500)
+
+
+class AdjustmentRequestPublic(BaseModel):
+    """A staff adjustment above the approval threshold, waiting for a finance user other
+    than its maker (``POST /v1/ledger/adjustment-requests/{id}/approve``)."""
+
+    id: UUID
+    status: Literal["pending_approval", "applied"]
+    reason: str
+    memo: str
+    posted_at: IsoDateTime | None = Field(None, description="null: dated at its approval")
+    lines: list[AdjustmentLine]
+    maker: str
+    requested_at: IsoDateTime
+    checker: str | None = None
+    approved_at: IsoDateTime | None = None
+    transaction_id: UUID | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "0190a5b0-7c1e-7a3e-9f00-5d2f0a8e6c1b", "status": "pending_approval",
+                 "reason": "write off a disputed fee", "memo": "", "posted_at": None,
+                 "lines": [{"account": "psp_fee_expense", "currency": "USD", "debit": 90_000},
+                           {"account": "stripe_clearing", "currency": "USD",
+                            "credit": 90_000}],
+                 "maker": "apikey:alice", "requested_at": "2026-06-30T12:00:00+00:00"}
+            ]
+        }
+    )  # fmt: skip
+
+    @classmethod
+    def of(cls, r: StaffAdjustmentRecord) -> AdjustmentRequestPublic:
+        return cls(
+            id=r.id, status=r.status, reason=r.reason, memo=r.memo,
+            posted_at=r.posted_at, maker=r.maker, requested_at=r.requested_at,
+            checker=r.checker, approved_at=r.approved_at, transaction_id=r.transaction_id,
+            lines=[
+                AdjustmentLine(account=ln.account, subledger=ln.subledger, currency=ln.currency,
+                               debit=ln.debit, credit=ln.credit, external_ref=ln.external_ref)
+                for ln in r.lines
+            ],
+        )  # fmt: skip
 
 
 class ReversalCreate(BaseModel):
