@@ -164,3 +164,25 @@ async def test_finance_abandons_a_stuck_refund_over_http_booked_against_the_bank
     await api.fire_timers()  # the settlement timer was cancelled: no Stripe call, no change
     after = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
     assert after["refunded"] == 100_000
+
+
+async def test_a_lost_chargeback_of_everything_settles_the_milestones_and_completes(
+    api: Api,
+) -> None:
+    from tests.integration.escrow.test_stripe_loose_ends import charged_back
+
+    order, funding, dp = await charged_back(api)  # 40,000 of 100,000 charged back
+    oid = order["order_id"]
+    whole = dispute_event("charge.dispute.created", order, funding, "dp_all", amount=60_000)
+    assert (await api.webhook(whole)).json()["handled"]
+    for d in (dp, "dp_all"):
+        amount = 40_000 if d == dp else 60_000
+        lost = dispute_event(
+            "charge.dispute.closed", order, funding, d, status="lost", amount=amount
+        )
+        assert (await api.webhook(lost)).json()["handled"]
+    got = (await api.client.get(f"/v1/orders/{oid}", headers=api.platform)).json()
+    assert got["held"] == 0 and got["status"] == "completed", got
+    assert {m["status"] for m in got["milestones"]} == {"closed_unpaid"}
+    settled = [e for e in await outbox_of(api, oid) if e.type == "escrow.milestone_settled_unpaid"]
+    assert sum(e.data["unfunded_amount"] for e in settled) == 100_000
