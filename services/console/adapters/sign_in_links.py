@@ -33,6 +33,7 @@ class TooManyLinks(Exception):
 class PendingLink:
     api_key: str
     expires_at: datetime
+    signs_in_as: str = ""  # what the link's page tells the person before they continue
 
 
 class SignInLinks:
@@ -41,21 +42,25 @@ class SignInLinks:
         self._pending: dict[str, PendingLink] = {}
         self._lock = asyncio.Lock()
 
-    async def make(self, api_key: str, expires_at: datetime, now: datetime) -> LinkToken:
+    async def make(
+        self, api_key: str, expires_at: datetime, now: datetime, signs_in_as: str = ""
+    ) -> LinkToken:
         async with self._lock:
             self._forget_ended(now)
             if len(self._pending) >= self._max:
                 raise TooManyLinks()
             link = mint(self._key, expires_at)
-            self._pending[link.link_id] = PendingLink(api_key, link.expires_at)
+            self._pending[link.link_id] = PendingLink(api_key, link.expires_at, signs_in_as)
             return link
 
-    async def peek(self, token: str, now: datetime) -> LinkToken:
-        """The link, still unused (``InvalidLink`` otherwise); nothing is taken."""
+    async def peek(self, token: str, now: datetime) -> tuple[LinkToken, str]:
+        """The link, still unused, and whom it signs in as (``InvalidLink`` otherwise);
+        nothing is taken."""
         link = verify(self._key, token, now)
-        if link.link_id not in self._pending:
+        pending = self._pending.get(link.link_id)
+        if pending is None:
             raise InvalidLink(LinkRefused.USED)
-        return link
+        return link, pending.signs_in_as
 
     async def take(self, token: str, now: datetime) -> str:
         """The API key the link stands for, removed: the link cannot be used again."""

@@ -45,8 +45,11 @@ async def test_a_link_signs_in_its_key_once_and_holds_no_key(
     path = body["path"]
     assert path.startswith("/sign-in/link?token=") and key not in path
     someone = browser()
-    # Looking at the link changes nothing: it can still be used after two looks.
-    assert (await someone.get(path)).status_code == 200
+    # Looking at the link changes nothing: it can still be used after two looks. The page
+    # says whom it signs in as (no one is signed in to another tenant unawares).
+    look = await someone.get(path)
+    assert look.status_code == 200
+    assert f"{body['key_name']} (finance) of tenant {prepared.id}" in look.text
     r = await use(someone, path)
     assert r.status_code == 303 and r.headers["location"] == "/finance/trial-balance"
     assert "__Host" not in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]

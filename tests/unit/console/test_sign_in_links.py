@@ -48,7 +48,7 @@ async def test_a_link_holds_no_key_and_gives_it_once() -> None:
     links = SignInLinks(KEY)
     link = await links.make(API_KEY, NOW + timedelta(minutes=30), NOW)
     assert API_KEY not in link.token and "tf_" not in link.token
-    assert (await links.peek(link.token, NOW)).link_id == link.link_id  # peeking takes nothing
+    assert (await links.peek(link.token, NOW))[0].link_id == link.link_id  # peeking takes nothing
     assert await links.take(link.token, NOW) == API_KEY
     with pytest.raises(InvalidLink) as used:
         await links.take(link.token, NOW)

@@ -4,7 +4,8 @@
   checks the key as at sign-in (``GET /v1/api-keys/current``), keeps it under a new link, and
   answers the link's path and end. Whoever holds a key may make links for that key only:
   nothing a link opens is more than the key itself opens. The demo makes one per role.
-- ``GET /sign-in/link?token=…`` shows whom the link signs in, with a "Continue" button; it
+- ``GET /sign-in/link?token=…`` shows whom the link signs in as (key name, role, tenant:
+  so nobody is signed in to someone else's tenant unawares), with a "Continue" button; it
   changes nothing (a GET never does here, so a link preview or a prefetch cannot use it up).
 - ``POST /sign-in/link`` (the button, CSRF-checked) takes the link (it cannot be used again),
   asks again whom the key acts for (it may have been revoked since), and makes the encrypted
@@ -91,7 +92,8 @@ async def make_link(request: Request, c: Container) -> JSONResponse:
     try:
         key = await current_key(c.api("ledger", raw))
         sign_in(raw, key, now, lifetime)  # refuses what sign-in would refuse
-        link = await c.links.make(raw, now + lifetime, now)
+        who = f"{key['name']} ({role_label(key)}) of tenant {key['tenant_id']}"
+        link = await c.links.make(raw, now + lifetime, now, signs_in_as=who)
     except ApiFailure as exc:
         if exc.status in (401, 403):
             return api_error(401, "invalid_api_key", "This API key is unknown, revoked or expired.")
@@ -116,10 +118,11 @@ async def make_link(request: Request, c: Container) -> JSONResponse:
 @router.get("/sign-in/link", include_in_schema=False)
 async def link_page(request: Request, c: Container, token: str = "") -> HTMLResponse:
     try:
-        link = await c.links.peek(token, c.clock.now())
+        link, who = await c.links.peek(token, c.clock.now())
     except InvalidLink as exc:
         return refused_page(request, exc)
-    return render(request, "sign_in_link.html", token=token, expires_at=link.expires_at)
+    return render(request, "sign_in_link.html", token=token, expires_at=link.expires_at,
+                  signs_in_as=who)  # fmt: skip
 
 
 @router.post("/sign-in/link", include_in_schema=False)
