@@ -68,8 +68,8 @@ async def test_the_frozen_layout_builds_what_a_fresh_database_gets(
 
 
 OWN = {
-    "escrow": ["escrow_0002", "escrow_0003", "escrow_0004", "escrow_0005"],
-    "ledger": [f"ledger_{n:04d}" for n in range(2, 10)],
+    "escrow": [f"escrow_{n:04d}" for n in range(2, 8)],
+    "ledger": [f"ledger_{n:04d}" for n in range(2, 11)],
     "financing": ["financing_0002", "financing_0003", "financing_0004", "financing_0005"],
 }
 

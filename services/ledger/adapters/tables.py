@@ -204,6 +204,7 @@ stripe_lines = sa.Table(
     sa.Column("available_on", _ts),
     sa.Column("tenant_id", sa.Text),
     sa.Column("order_id", sa.Text),
+    sa.Column("exchange_rate", sa.Text),  # ledger_0009: Stripe's, as the decimal string sent
     sa.Index("stripe_lines_run", "run_id"),
     prefixes=["UNLOGGED"],
 )
@@ -301,6 +302,12 @@ staff_adjustments = sa.Table(
     sa.Column("checker", sa.Text),
     sa.Column("approved_at", _ts),
     sa.Column("transaction_id", UUID(as_uuid=True)),
+    sa.Index(
+        "staff_adjustments_pending",
+        "tenant_id",
+        "requested_at",
+        postgresql_where=sa.text("status = 'pending_approval'"),
+    ),
 )
 
 # The tenant's own (connected) Stripe account, read with the Stripe-Account header.
@@ -329,7 +336,15 @@ stripe_balance_transactions = sa.Table(
     sa.Column("run_id", sa.BigInteger, nullable=False),
     sa.Column("arrival_booked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("order_id", sa.Text),
+    # ledger_0009: a line with an exchange rate settles a conversion, once (fx_settled)
+    sa.Column("exchange_rate", sa.Text),
+    sa.Column("fx_settled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("stripe_balance_transactions_tenant", "tenant_id", "currency", "created"),
+    sa.Index(
+        "stripe_balance_transactions_unsettled",
+        "tenant_id",
+        postgresql_where=sa.text("exchange_rate IS NOT NULL AND NOT fx_settled"),
+    ),
     sa.Index(
         "stripe_balance_transactions_payouts",
         "tenant_id",
@@ -344,4 +359,30 @@ stripe_balance_transactions = sa.Table(
         "order_id",
         postgresql_where=sa.text("order_id IS NOT NULL"),
     ),
+)
+
+
+# ledger_0009 (docs/fx.md): closing rates finance staff import, per tenant and pair (quote
+# units per one base unit, major units, a decimal string), append-only history.
+fx_closing_rates = sa.Table(
+    "fx_closing_rates",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("base", sa.Text, primary_key=True),
+    sa.Column("quote", sa.Text, primary_key=True),
+    sa.Column("rate", sa.Text, nullable=False),
+    sa.Column("as_of", _ts, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("recorded_by", sa.Text, nullable=False),
+    sa.Column("recorded_at", _ts, nullable=False, server_default=sa.func.now()),
+)
+
+# ledger_0009: a tenant's reporting currency (revaluation, the reporting trial balance).
+reporting_currencies = sa.Table(
+    "reporting_currencies",
+    LEDGER,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", _ts, nullable=False, server_default=sa.func.now()),
 )
