@@ -20,6 +20,7 @@ from services.financing.domain.fx import PayoutTerms, payout_terms
 from services.financing.domain.orders import OrderView
 from services.financing.domain.policy import Policy
 from services.financing.domain.pricing import Price, flat_fee, price
+from shared.fx import InvalidConversion
 from shared.money import apply_rate
 
 
@@ -164,7 +165,11 @@ def size(
         lock = order.locked_payout
         if lock is None:
             return Refusal(tuple(fx_reasons(order)))
-        payout = payout_terms(quote.net, order.currency, lock, policy.fx_haircut_bps)
+        try:
+            payout = payout_terms(quote.net, order.currency, lock, policy.fx_haircut_bps)
+        except InvalidConversion:  # the net at the rate is beyond the largest amount
+            return Refusal((Reason("fx_amount_out_of_range",
+                                   "the net at the locked rate is beyond the largest amount"),))  # fmt: skip
         if payout.net < 1:
             return Refusal((Reason("below_minimum", "nothing left to pay out after the rate"),))
     return Offer(quote, available, expected_release_at(order, policy, wanted), payout)

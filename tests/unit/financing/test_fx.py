@@ -8,7 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from services.financing.domain.fx import (
@@ -31,6 +31,7 @@ from shared.events import escrow as ev
 from shared.events.financing import AdvanceDisbursed, AdvanceOffered, LienRequested
 from shared.events.registry import REGISTRY
 from shared.fx import funding_conversion, payout_conversion
+from shared.money import MAX_AMOUNT
 from tests.unit.financing.builders import DAY, T0, order_30_40_30, policy
 from tests.unit.financing.fakes import FakeFinancingUnitOfWork, FakeTransferGateway
 from tests.unit.financing.test_use_cases import SUPPLIER, consume, lien_placed, stored
@@ -102,6 +103,7 @@ def test_the_payout_never_exceeds_the_net_at_the_locked_rate(
     """The haircut only takes away, rounding down never adds a minor unit, and the payout's
     conversion accounts for every unit: to_amount + markup_amount = the net at the locked
     rate (half-even)."""
+    assume(Decimal(net) * rate <= MAX_AMOUNT)  # beyond: refused, below
     lock = PayoutLock("CNY", rate, rate)
     terms = payout_terms(net, "USD", lock, haircut)
     exact = Decimal(net) * rate  # USD and CNY have the same exponent
@@ -118,6 +120,15 @@ def test_the_advance_rate_is_a_plain_decimal() -> None:
     assert advance_rate(Decimal("7.1234"), 200) == Decimal("6.980932")
     assert str(plain(Decimal("70.00"))) == "70"  # never "7E+1" in an event or the API
     assert str(advance_rate(Decimal("100"), 0)) == "100"
+
+
+def test_a_net_beyond_the_largest_amount_at_the_locked_rate_is_refused_not_raised() -> None:
+    """Hypothesis found it: USD 100,000.00 at 10^9 CNY per USD is beyond any amount; sizing
+    raised the conversion's error (a 500 on a quote) instead of refusing the advance."""
+    huge = PayoutLock(to_currency="CNY", rate=Decimal(10) ** 9, mid_rate=Decimal(10) ** 9)
+    outcome = size(cny_order(huge), policy(), Exposure(), T0 + 10 * DAY)
+    assert isinstance(outcome, Refusal)
+    assert [r.code for r in outcome.reasons] == ["fx_amount_out_of_range"]
 
 
 def test_a_cross_currency_order_without_a_locked_rate_is_not_sized() -> None:
