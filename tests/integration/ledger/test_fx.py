@@ -68,9 +68,14 @@ async def test_a_three_currency_trade_posts_through_fx_clearing_per_currency(
     }  # fmt: skip
 
 
-def report(*rows: tuple[str, str, str, str, str, str, str]) -> str:
-    head = "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,exchange_rate"
-    return "\n".join([head, *(",".join(r) for r in rows)]) + "\n"
+def report(tenant: str, *rows: tuple[str, str, str, str, str, str, str, str]) -> str:
+    """A platform report: its lines name the tenant (a report without tenant metadata
+    columns is attributable only to a tenant with its own connected Stripe account)."""
+    head = (
+        "balance_transaction_id,created_utc,currency,gross,fee,reporting_category,source_id,"
+        "exchange_rate,payment_metadata[tenant_id]"
+    )
+    return "\n".join([head, *(",".join((*r, tenant)) for r in rows)]) + "\n"
 
 
 async def test_stripe_settlement_books_realised_fx_and_clears_fx_clearing(
@@ -81,6 +86,7 @@ async def test_stripe_settlement_books_realised_fx_and_clears_fx_clearing(
     # Stripe converted the EUR 926.98 charge at 1.0850 (USD 1,005.77: 74 cents above mid),
     # and sent the CNY 4,040.03 transfer for USD 568.76 (about 7.1034 CNY per USD)
     csv = report(
+        t,
         (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1005.77", "29.47", "charge", e["ch"],
          "1.085"),
         (f"txn_{tag}2", "2026-06-10 09:00:00", "usd", "-568.76", "0.00", "transfer", e["tr"],
@@ -197,6 +203,7 @@ async def test_a_conversion_whose_event_comes_after_stripes_line_is_settled_by_a
     t, tag = api.tenant, uuid.uuid4().hex[:10]
     ch = f"ch_{tag}"
     csv = report(
+        t,
         (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1004.00", "0.00", "charge", ch, "1.0831")
     )
 
