@@ -247,7 +247,7 @@ async def test_the_list_filters_by_owner_and_age_before_paging(
     found = await _breaks(api, ledger)  # A, B, D first seen now
     api.clock.advance(timedelta(days=10))
     await _run(api, report(("ch_B", "charge", "49.70"), ("ch_D", "charge", "7.00"),
-                           ("ch_E", "charge", "3.00")))  # fmt: skip
+                           ("ch_E", "charge", "3.00"), tenant=api.tenant))  # fmt: skip
     rows = (await api.client.get(BREAKS, params={"limit": 100})).json()["data"]
     found = {b["object_id"].removeprefix("ch_"): b["id"] for b in rows}
     assert set(found) >= {"A", "B", "D", "E"}
