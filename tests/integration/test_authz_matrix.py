@@ -84,7 +84,36 @@ BODIES: dict[str, Any] = {
     "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/consent": {},
     "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/decline": {},
     "POST /v1/orders/{order_id}/partial-refunds/{proposal_id}/withdraw": {},
+    "POST /v1/orders/{order_id}/milestones/{milestone_id}/release": {},
     "PUT /v1/fee-policy": {"basis_points": 90, "fixed_fees": {}},
+    "POST /v1/fx/rates": {
+        "rates": [
+            {
+                "from_currency": "USD",
+                "to_currency": "EUR",
+                "mid_rate": "0.93",
+                "effective_at": "2002-01-01T00:00:00Z",
+                "source": "matrix probe",
+            }
+        ]
+    },
+    "POST /v1/fx/rates/csv": None,  # a CSV body, read from the request itself
+    "PUT /v1/fx/settings": {"markup_bps": 40, "policy": "order", "quote_ttl_seconds": 900},
+    "POST /v1/fx/quotes": {
+        "from_currency": "USD",
+        "to_currency": "EUR",
+        "amount": 100,
+        "side": "payout",
+    },
+    "PUT /v1/tenant-settings/dispute-deadlines": {},
+    "POST /v1/operations/stuck-refunds/{refund_id}/abandon": {
+        "resolution": "returned_offline",
+        "note": "matrix probe",
+    },
+    "POST /v1/operations/refund-breaks/{stripe_refund_id}/resolve": {
+        "resolution": "written_off",
+        "note": "matrix probe",
+    },
     "POST /v1/ledger/adjustments": {
         "reason": "matrix probe",
         "lines": [
@@ -150,7 +179,8 @@ QUERIES: dict[str, dict[str, str]] = {
 }
 OBJECTS = {
     "order_id", "milestone_id", "dispute_id", "advance_id", "transaction_id", "account_id",
-    "break_id", "key_id", "offer_id", "proposal_id",
+    "break_id", "key_id", "offer_id", "proposal_id", "quote_id", "adjustment_id", "refund_id",
+    "stripe_refund_id",
 }  # fmt: skip
 WRONG_KEYS = {"malformed": {"Authorization": "Basic dHJhZGVmbG93OnNlY3JldA=="}, "none": {}}
 

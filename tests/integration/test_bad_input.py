@@ -299,17 +299,20 @@ async def test_bodies_within_the_limits_still_pass(stack: Stack, prepared: Tenan
         + json.dumps(adjustment()["lines"]).encode()
         + b"}"
     )
+    # Above the tenant's approval threshold (none set: 0), an adjustment is asked for and a
+    # second finance user (the ``all`` key's) approves it.
     r = await stack.call(
-        "ledger", "POST", "/v1/ledger/adjustments", keys["finance"], content=deep_ok,
+        "ledger", "POST", "/v1/ledger/adjustment-requests", keys["finance"], content=deep_ok,
         headers=JSON,
     )  # fmt: skip
     assert r.status_code == 201, r.text
-    text = "tab\there, new\nline, carriage\rreturn"
-    r = await stack.call(
-        "ledger", "POST", "/v1/ledger/adjustments", keys["finance"],
-        json=adjustment() | {"memo": text},
+    await stack.ok(
+        "ledger", "POST", f"/v1/ledger/adjustment-requests/{r.json()['id']}/approve",
+        keys["all"],
     )  # fmt: skip
-    assert r.status_code == 201 and r.json()["memo"] == text
+    text = "tab\there, new\nline, carriage\rreturn"
+    tx = await stack.adjustment(prepared, adjustment() | {"memo": text})
+    assert tx["memo"] == text
 
 
 async def test_right_to_left_and_emoji_are_text_kept_intact(
@@ -327,10 +330,9 @@ async def test_right_to_left_and_emoji_are_text_kept_intact(
     )
     assert [o["order_id"] for o in listed["data"]] == [created["order_id"]]
 
-    tx = await stack.ok(
-        "ledger", "POST", "/v1/ledger/adjustments", keys["finance"],
-        json=adjustment(external_ref=f"ref {RLO_EMOJI}") | {"memo": RLO_EMOJI},
-    )  # fmt: skip
+    tx = await stack.adjustment(
+        prepared, adjustment(external_ref=f"ref {RLO_EMOJI}") | {"memo": RLO_EMOJI}
+    )
     again = await stack.ok("ledger", "GET", f"/v1/ledger/transactions/{tx['id']}", keys["finance"])
     assert again["memo"] == RLO_EMOJI
     assert again["postings"][0]["external_ref"] == f"ref {RLO_EMOJI}"

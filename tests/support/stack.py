@@ -175,6 +175,25 @@ class Stack:
             offer_id=offered["offers"][0]["offer_id"],
             proposal_id=proposed["refund_proposals"][0]["proposal_id"],
         )
+        await self.ok(
+            "escrow", "POST", "/v1/fx/rates", k["finance"],
+            json={"rates": [{
+                "from_currency": "USD", "to_currency": "EUR", "mid_rate": "0.93",
+                "effective_at": "2001-01-01T00:00:00Z", "source": "test",
+            }]},
+        )  # fmt: skip
+        quote = await self.ok(
+            "escrow", "POST", "/v1/fx/quotes", k["platform"],
+            json={"from_currency": "USD", "to_currency": "EUR", "amount": 1_000,
+                  "side": "payout"},
+        )  # fmt: skip
+        # No stuck refund or refund break of ours to aim at (they need Stripe to refuse):
+        # ids no tenant has, so the matrix checks who is refused before any lookup.
+        t.objects.update(
+            quote_id=quote["id"],
+            refund_id=f"re_none_{t.id}",
+            stripe_refund_id=f"re_stripe_none_{t.id}",
+        )
 
     async def _financing(self, t: Tenant) -> None:
         k = t.keys
@@ -228,6 +247,13 @@ class Stack:
             headers={"Content-Type": "text/csv"},
         )  # fmt: skip
         breaks = await self.ok("ledger", "GET", "/v1/ledger/reconciliation/breaks", k["finance"])
+        pending = await self.ok(  # a request no second finance user approved yet
+            "ledger", "POST", "/v1/ledger/adjustment-requests", k["finance"],
+            json={"reason": "awaiting approval", "lines": [
+                {"account": "bank", "currency": "USD", "debit": 100},
+                {"account": "suspense", "currency": "USD", "credit": 100},
+            ]},
+        )  # fmt: skip
         await self.ok(
             "ledger", "POST", "/v1/ledger/periods/close", k["finance"],
             json={"through": "2001-01-01T00:00:00Z", "reason": "before the first trade"},
@@ -237,6 +263,7 @@ class Stack:
             source_event_id=tx["source_event_id"],
             account_id=str(tx["postings"][0]["account_id"]),
             break_id=str(breaks["data"][0]["id"]),
+            adjustment_id=str(pending["id"]),
             currency="USD",
         )
 

@@ -122,7 +122,9 @@ async def approve_adjustment(
     maker as actor and the checker named in its reason (the maker: ``SameUserApproval``)."""
     async with uow:
         found = await uow.break_work.adjustment(caller.tenant_id, adjustment_id)
-        if found is None or found.status != "pending_approval":
+        if found is None:  # unknown, or another tenant's: none of this tenant's either
+            raise NotFound("adjustment", adjustment_id)
+        if found.status != "pending_approval":
             raise breaks_rules.NoPendingAdjustment(
                 f"no adjustment {adjustment_id} waits for approval"
             )

@@ -252,7 +252,7 @@ async def test_an_adjustment_above_the_threshold_is_asked_for_and_approved_by_an
     assert (await api.client.get("/v1/ledger/accounts")).json() == []
     other_tenant = await new_key(api.identity, f"o-{uuid.uuid4().hex[:12]}", ["finance"], "eve")
     theirs = await api.client.post(approve, headers={"Authorization": f"Bearer {other_tenant}"})
-    assert theirs.status_code == 409 and theirs.json()["error"]["code"] == "no_pending_adjustment"
+    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "adjustment_not_found"
     bob = await new_key(api.identity, api.tenant, ["finance"], "bob")
     ok = await api.client.post(approve, headers={"Authorization": f"Bearer {bob}"})
     assert ok.status_code == 201, ok.text

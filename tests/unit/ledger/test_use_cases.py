@@ -109,7 +109,7 @@ async def test_an_adjustment_above_the_threshold_needs_a_second_finance_user(
     with pytest.raises(SameUserApproval):
         await commands.approve_adjustment(uow, FINANCE, asked.id, NOW)
     assert uow.journal.transactions == {}
-    with pytest.raises(NoPendingAdjustment):  # another tenant's is none
+    with pytest.raises(NotFound):  # another tenant's is none
         await commands.approve_adjustment(uow, OTHER_TENANT, asked.id, NOW)
     tx = await commands.approve_adjustment(uow, CHECKER, asked.id, NOW)
     assert (tx.actor, tx.reason, tx.posted_at) == (

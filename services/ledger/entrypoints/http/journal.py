@@ -100,7 +100,8 @@ async def request_adjustment(
     responses={
         201: TRANSACTION_LINKS,
         403: {"description": "same_user_approval: its maker cannot approve it"},
-        409: {"description": "no_pending_adjustment: unknown, or approved already"},
+        404: {"description": "adjustment_not_found: no such request of this tenant"},
+        409: {"description": "no_pending_adjustment: approved already"},
     },
 )
 async def approve_adjustment(adjustment_id: UUID, who: Finance, c: Container) -> TransactionPublic:
