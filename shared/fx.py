@@ -101,6 +101,8 @@ def customer_rate(mid_rate: Decimal, markup_bps: int) -> Decimal:
     rate = Decimal(floored).scaleb(-RATE_PLACES)
     if rate <= 0:
         raise InvalidRate("the customer rate rounds to zero")
+    if rate > MAX_RATE or rate < 1 / MAX_RATE:
+        raise InvalidRate(f"the customer rate {format_rate(rate)} is outside the plausible range")
     return rate
 
 

@@ -12,6 +12,8 @@ tenant's rates and quotes are, and the rules of a quote's single use:
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -224,11 +226,16 @@ CSV_COLUMNS = ("from_currency", "to_currency", "mid_rate", "effective_at", "sour
 def parse_rates_csv(text: str, default_source: str | None = None) -> list[FxRate]:
     """Rates from a CSV with a header naming ``CSV_COLUMNS`` (``source`` may be left out when
     ``default_source`` is given). All or nothing: the first bad row refuses the whole file,
-    naming its line."""
-    import csv
-    import io
+    naming its line; a file the csv module cannot read (a field beyond its limit) is
+    ``InvalidFx`` too."""
 
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_rates_csv(csv.DictReader(io.StringIO(text)), default_source)
+    except csv.Error as exc:
+        raise InvalidFx(f"not a readable CSV: {exc}") from exc
+
+
+def _parse_rates_csv(reader: csv.DictReader[str], default_source: str | None) -> list[FxRate]:
     header = set(reader.fieldnames or [])
     needed = set(CSV_COLUMNS) - ({"source"} if default_source else set())
     if not needed <= header:

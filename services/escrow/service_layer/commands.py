@@ -248,21 +248,30 @@ async def start_funding(
     amount = amount if amount is not None else funding.outstanding(escrow)
     funding.check_new_funding(escrow, amount)
     fx: FxConversion | None = None
+    # The quote is used by this attempt only (its payment): another funding of the order,
+    # even a later one, is a reuse; every check is made before the quote is marked used.
+    payment_id = new_id()
+    used_by = f"order:{order_id}:funding:{payment_id}"
     if escrow.funding_ccy != escrow.currency:
         if quote_id is None:
             raise FxQuoteRequired(
                 f"order {order_id} is funded in {escrow.funding_ccy}: fund it with a quote "
                 f"{escrow.funding_ccy}->{escrow.currency} for {amount}"
             )
-        fx = await fx_cases.use_quote(
+        await fx_cases.check_quote(
             uows, clock, caller.tenant_id, quote_id,
             side="funding", from_currency=escrow.funding_ccy, to_currency=escrow.currency,
-            amount=amount, used_by=f"order:{order_id}:funding",
+            amount=amount, used_by=used_by,
         )  # fmt: skip
     elif quote_id is not None:
         raise FxQuoteMismatch(f"order {order_id} is funded in its contract currency")
-    lock = await fx_cases.payout_lock_for(uows, clock, escrow, payout_quote_id)
-    payment_id = new_id()
+    lock = await fx_cases.payout_lock_for(uows, clock, escrow, payout_quote_id, payment_id)
+    if quote_id is not None:
+        fx = await fx_cases.use_quote(
+            uows, clock, caller.tenant_id, quote_id,
+            side="funding", from_currency=escrow.funding_ccy, to_currency=escrow.currency,
+            amount=amount, used_by=used_by,
+        )  # fmt: skip
     metadata = {"order_id": order_id, "tenant_id": caller.tenant_id, "payment_id": payment_id}
     intent = await gateway.create_payment_intent(
         amount=fx.from_amount if fx is not None else amount,
@@ -402,7 +411,7 @@ async def _milestone_payout_fx(
         return await fx_cases.use_quote(
             uows, clock, caller.tenant_id, quote_id,
             side="payout", from_currency=escrow.currency, to_currency=escrow.payout_ccy,
-            amount=net, used_by=f"payout:{order_id}:{milestone_id}",
+            amount=net, used_by=f"payout:{order_id}:{milestone_id}:{new_id()}",
         )  # fmt: skip
     try:
         return await fx_cases.current_conversion(

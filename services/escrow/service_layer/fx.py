@@ -151,24 +151,68 @@ async def use_quote(
     used_by: str,
 ) -> FxConversion:
     """Mark the quote used by ``used_by`` (its own unit of work) and give its conversion;
-    ``fx_quote_used``/``fx_quote_expired``/``fx_quote_mismatch`` leave it as it was."""
+    ``fx_quote_used``/``fx_quote_expired``/``fx_quote_mismatch`` leave it as it was.
+
+    ``used_by`` names one attempt (a payment or payout being made), never a purpose shared
+    by several attempts: only that very attempt may use the quote again."""
     async with uows() as uow:
-        q = await uow.fx.get_quote(tenant_id, quote_id, lock=True)
-        if q is None:
-            raise FxQuoteNotFound(f"quote {quote_id} not found")
-        used = domain.use_quote(
-            q,
-            side=side,
-            from_currency=from_currency,
-            to_currency=to_currency,
-            amount=amount,
-            used_by=used_by,
-            now=clock.now(),
-        )
+        used = await _checked_use(
+            uow, clock, tenant_id, quote_id, side=side, from_currency=from_currency,
+            to_currency=to_currency, amount=amount, used_by=used_by, lock=True,
+        )  # fmt: skip
         if not await uow.fx.mark_used(used):
             raise FxQuoteUsed(f"quote {quote_id} was used already")
         await uow.commit()
     return used.conversion
+
+
+async def check_quote(
+    uows: UnitOfWorkFactory,
+    clock: Clock,
+    tenant_id: str,
+    quote_id: str,
+    *,
+    side: QuoteSide,
+    from_currency: str,
+    to_currency: str,
+    amount: int,
+    used_by: str,
+) -> FxConversion:
+    """What ``use_quote`` would refuse, refused now, without marking the quote used (so
+    that the other checks of a funding can be made before its quote is burnt)."""
+    async with uows() as uow:
+        used = await _checked_use(
+            uow, clock, tenant_id, quote_id, side=side, from_currency=from_currency,
+            to_currency=to_currency, amount=amount, used_by=used_by, lock=False,
+        )  # fmt: skip
+    return used.conversion
+
+
+async def _checked_use(
+    uow: AbstractEscrowUnitOfWork,
+    clock: Clock,
+    tenant_id: str,
+    quote_id: str,
+    *,
+    side: QuoteSide,
+    from_currency: str,
+    to_currency: str,
+    amount: int,
+    used_by: str,
+    lock: bool,
+) -> domain.Quote:
+    q = await uow.fx.get_quote(tenant_id, quote_id, lock=lock)
+    if q is None:
+        raise FxQuoteNotFound(f"quote {quote_id} not found")
+    return domain.use_quote(
+        q,
+        side=side,
+        from_currency=from_currency,
+        to_currency=to_currency,
+        amount=amount,
+        used_by=used_by,
+        now=clock.now(),
+    )
 
 
 async def current_conversion(
@@ -192,10 +236,12 @@ async def payout_lock_for(
     clock: Clock,
     escrow: Escrow,
     quote_id: str | None,
+    attempt: str | None = None,
 ) -> FxConversion | None:
     """The "order" policy's payout conversion of the total, locked at the first funding:
     from ``quote_id`` (a payout quote for the total) if given, else at the rate in force
-    with the tenant's markup. None when there is nothing to lock."""
+    with the tenant's markup. None when there is nothing to lock. ``attempt`` names the
+    funding attempt (its payment id) that uses the quote."""
     if escrow.fx_policy != "order" or not escrow.converts_payouts or escrow.payout_lock:
         if quote_id is not None:
             raise FxQuoteMismatch("this order locks no payout conversion at funding")
@@ -204,7 +250,8 @@ async def payout_lock_for(
         return await use_quote(
             uows, clock, escrow.tenant_id, quote_id,
             side="payout", from_currency=escrow.currency, to_currency=escrow.payout_ccy,
-            amount=escrow.total, used_by=f"order:{escrow.order_id}:payout_lock",
+            amount=escrow.total,
+            used_by=f"order:{escrow.order_id}:payout_lock:{attempt or new_id()}",
         )  # fmt: skip
     return await current_conversion(
         uows, clock, escrow.tenant_id, "payout", escrow.currency, escrow.payout_ccy, escrow.total

@@ -41,6 +41,7 @@ from services.ledger.domain.chart import (
 from services.ledger.domain.journal import JournalDraft, Line
 from services.ledger.domain.recon import StripeLine
 from services.ledger.domain.reports import AccountSums
+from shared import fx as shared_fx
 from shared.money import check_currency, exponent
 
 FX, SC = FX_CLEARING.code, STRIPE_CLEARING.code
@@ -272,8 +273,8 @@ def closing_rate(base: str, quote: str, rate: str, as_of: datetime, source: str)
     try:
         check_currency(base)
         check_currency(quote)
-        parsed = parse_rate(rate)
-    except ValueError as exc:
+        parsed = shared_fx.parse_rate(rate)  # plain digits, 1e-9..1e9 (docs/fx.md)
+    except ValueError as exc:  # InvalidRate is a ValueError
         raise InvalidClosingRate(str(exc)) from exc
     if base == quote:
         raise InvalidClosingRate(f"a rate from {base} to itself")

@@ -3,6 +3,7 @@ used once, funding in the funding currency, CNY payouts from the lock, refunds i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from services.escrow.domain.ordering import MilestoneSpec
 from services.escrow.service_layer import commands, settlement
 from services.escrow.service_layer import fx as cases
 from services.escrow.service_layer.commands import Caller, OrderTerms
+from services.escrow.service_layer.gateway import GatewayRefused
 from services.escrow.service_layer.stripe_events import PaymentIntentObject, StripeEvent
 from shared.clock import ManualClock
 from shared.events.escrow import Funded, MilestoneReleased, Refunded
@@ -321,3 +323,80 @@ async def test_a_dispute_released_under_the_milestone_policy_waits_for_its_quote
     )
     assert paid.milestone(m.milestone_id).status == "released"
     assert gateway.made("transfer")[-1]["currency"] == "CNY"
+
+
+async def test_a_funding_quote_is_not_used_again_by_a_later_funding_of_the_same_order(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    await rates(uow)
+    order = await commands.create_order(uow, clock, PLATFORM, TERMS)
+    q = await cases.create_quote(uow, clock, T, "EUR", "USD", 50_000, "funding")
+    first = await commands.start_funding(
+        uow, clock, gateway, PLATFORM, order.order_id, 50_000, quote_id=q.quote_id
+    )
+    await commands.apply_stripe_event(
+        uow, clock, gateway, pi_succeeded(order.order_id, first, "eur")
+    )
+    with pytest.raises(FxQuoteUsed):
+        await commands.start_funding(
+            uow, clock, gateway, PLATFORM, order.order_id, 50_000, quote_id=q.quote_id
+        )
+    clock.advance(timedelta(seconds=600))
+    with pytest.raises((FxQuoteUsed, FxQuoteExpired)):
+        await commands.start_funding(
+            uow, clock, gateway, PLATFORM, order.order_id, 50_000, quote_id=q.quote_id
+        )
+    assert len(gateway.made("payment_intent")) == 1
+
+
+async def test_a_payout_quote_is_not_used_again_after_a_refused_transfer(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    await rates(uow, "milestone")
+    order = await commands.create_order(uow, clock, PLATFORM, TERMS)
+    await commands.confirm_wire(uow, clock, gateway, PLATFORM, order.order_id, "W1", 100_000)
+    first = order.milestones[0]
+    uow.fx.rate_rows.clear()  # no rate in force: the acceptance stands, the release waits
+    await commands.accept_milestone(
+        uow, clock, gateway, PLATFORM, order.order_id, first.milestone_id
+    )
+    await rates(uow, "milestone")
+    net = commands.payouts.release_split(uow.escrows.rows[order.order_id], first.milestone_id)
+    q = await cases.create_quote(uow, clock, T, "USD", "CNY", net, "payout")
+    gateway.fail["transfer"] = GatewayRefused("account restricted")
+    with contextlib.suppress(GatewayRefused):  # the transfer is refused; the release waits
+        await commands.release_milestone(
+            uow, clock, gateway, PLATFORM, order.order_id, first.milestone_id,
+            quote_id=q.quote_id,
+        )  # fmt: skip
+    assert uow.escrows.rows[order.order_id].milestone(first.milestone_id).status == "accepted"
+    del gateway.fail["transfer"]
+    clock.advance(timedelta(seconds=600))
+    with pytest.raises((FxQuoteUsed, FxQuoteExpired)):
+        await commands.release_milestone(
+            uow, clock, gateway, PLATFORM, order.order_id, first.milestone_id,
+            quote_id=q.quote_id,
+        )  # fmt: skip
+
+
+def test_a_csv_field_beyond_the_csv_limit_is_invalid_fx() -> None:
+    with pytest.raises(InvalidFx):
+        domain.parse_rates_csv(
+            "from_currency,to_currency,mid_rate,effective_at,source\n"
+            f'EUR,USD,1.0842,2026-12-03T09:00:00+00:00,"{"x" * 200_000}"\n'
+        )
+
+
+async def test_a_refused_funding_does_not_burn_its_quote(
+    uow: FakeEscrowUnitOfWork, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    await rates(uow)
+    order = await commands.create_order(uow, clock, PLATFORM, TERMS)
+    q = await cases.create_quote(uow, clock, T, "EUR", "USD", 100_000, "funding")
+    uow.fx.rate_rows.clear()  # no USD->CNY rate in force: the payout lock is refused
+    with pytest.raises(FxRateUnavailable):
+        await commands.start_funding(
+            uow, clock, gateway, PLATFORM, order.order_id, quote_id=q.quote_id
+        )
+    assert uow.fx.quotes[q.quote_id].used_by is None
+    assert gateway.made("payment_intent") == []

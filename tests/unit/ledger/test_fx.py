@@ -311,3 +311,9 @@ def test_lines_of_a_conversion_balance_per_currency() -> None:
         fx.conversion_lines(
             EURUSD.model_copy(update={"to_currency": "EUR"}), fx.Leg("bank"), fx.Leg("bank"), "x"
         )
+
+
+@pytest.mark.parametrize("bad", ["1E+30", "1e-3", "1000000001", "0.0000000001", " 1.5e2"])
+def test_closing_rates_are_plain_decimals_in_the_plausible_range(bad: str) -> None:
+    with pytest.raises(fx.InvalidClosingRate):
+        fx.closing_rate("USD", "EUR", bad, NOW, "ECB")

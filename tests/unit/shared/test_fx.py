@@ -263,3 +263,13 @@ def test_conversion_shape_is_strict() -> None:
         FxConversion.model_validate({**fx.model_dump(), "rate": 7.1})
     with pytest.raises(ValueError):
         FxConversion.model_validate({**fx.model_dump(), "extra": 1})
+
+
+def test_a_customer_rate_below_the_plausible_range_is_an_invalid_rate() -> None:
+    with pytest.raises(InvalidRate):
+        customer_rate(Decimal("0.000000001"), 50)
+    with pytest.raises(InvalidRate):
+        funding_conversion(
+            100, from_currency="EUR", to_currency="USD", mid_rate=Decimal("0.000000001"),
+            markup_bps=50,
+        )  # fmt: skip
