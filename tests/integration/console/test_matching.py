@@ -21,6 +21,14 @@ async def test_finance_sets_rules_typed_in_major_units(browser: Browser, stack: 
             "date_window_days": "3", "approval_threshold": "500.00"}  # fmt: skip
     r = await client.post("/finance/rules", data=form)
     assert r.status_code == 303 and r.headers["location"] == "/finance/rules?saved=USD"
+    # A raise of the approval threshold waits for a second finance user (maker-checker).
+    saved = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/rules",
+                           tenant.keys["finance"])  # fmt: skip
+    saved = saved["data"] if isinstance(saved, dict) else saved
+    assert [(x["approval_threshold"], (x["pending_threshold"] or {}).get("approval_threshold"))
+            for x in saved] == [(0, 50_000)]  # fmt: skip
+    await stack.ok("ledger", "POST", "/v1/ledger/reconciliation/rules/USD/approve",
+                   tenant.keys["all"])  # fmt: skip
     api = await stack.ok("ledger", "GET", "/v1/ledger/reconciliation/rules",
                          tenant.keys["finance"])  # fmt: skip
     rules = api["data"] if isinstance(api, dict) else api
