@@ -290,8 +290,8 @@ async def test_a_lost_chargeback_over_a_disputed_milestone_takes_its_money_and_p
     """The buyer disputed the 40,000 shipment milestone, then charged the whole 100,000
     back; the chargeback could freeze only the 60,000 left free. Lost: all 100,000 are
     booked as refunded (the milestone dispute resolved by the chargeback), nothing is left
-    to release, and the ledger posts the 100,000 out of escrow held against suspense (where
-    Stripe's dispute debit is booked), never against the bank."""
+    to release, and the ledger posts the 100,000 out of escrow held against disputed_funds
+    (where Stripe's dispute debit is booked), never against the bank."""
     order = (await api.post("/v1/orders", order_body(), api.platform)).json()
     oid, mid = order["order_id"], order["milestones"][1]["milestone_id"]
     funding = (await api.post(f"/v1/orders/{oid}/fund", {}, api.platform)).json()
@@ -319,5 +319,5 @@ async def test_a_lost_chargeback_over_a_disputed_milestone_takes_its_money_and_p
     drafts = [x for x in (draft_for(e) for e in await envelopes_of(api, oid)) if x is not None]
     refunds = [line for x in drafts if x.source_type == "escrow.refunded" for line in x.lines]
     assert sum(line.amount for line in refunds if line.code == EH) == 100_000
-    assert sum(line.amount for line in refunds if line.code == "suspense") == -100_000
+    assert sum(line.amount for line in refunds if line.code == "disputed_funds") == -100_000
     assert not any(line.code in ("bank", SC) for line in refunds)
