@@ -204,3 +204,27 @@ async def test_a_wire_in_another_currency_and_bad_rates_are_refused(api: Api) ->
         api.platform,
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "fx_rate_unavailable"
+
+
+async def test_a_rate_too_small_to_quote_and_an_unreadable_csv_are_invalid_fx(api: Api) -> None:
+    await setup_fx(api)  # 50 bps
+    at = (api.clock.now() - timedelta(hours=1)).isoformat()
+    tiny = {"rates": [{"from_currency": "JPY", "to_currency": "KWD", "mid_rate": "0.000000001",
+                       "effective_at": at, "source": "x"}]}  # fmt: skip
+    assert (await api.post("/v1/fx/rates", tiny, api.finance)).status_code == 201
+    r = await api.post(
+        "/v1/fx/quotes",
+        {"from_currency": "JPY", "to_currency": "KWD", "amount": 100, "side": "payout"},
+        api.platform,
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_fx", r.text
+    huge = (
+        "from_currency,to_currency,mid_rate,effective_at,source\n"
+        f'EUR,USD,1.0842,{at},"{"x" * 200_000}"\n'
+    )
+    r = await api.client.post(
+        "/v1/fx/rates/csv",
+        content=huge.encode(),
+        headers={**api.finance, "Content-Type": "text/csv", "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_fx", r.text

@@ -156,6 +156,11 @@ async def test_closing_rates_revaluation_reversal_and_the_reporting_trial_balanc
         "/v1/ledger/fx/rates", json={**body, "rate": "-1", "as_of": "2026-06-29T00:00:00Z"}
     )
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_rate")
+    for huge in ("1E+30", "1000000001", "1e-3"):  # plain digits, 1e-9..1e9 (shared.fx)
+        bad = await c.post(
+            "/v1/ledger/fx/rates", json={**body, "rate": huge, "as_of": "2026-06-29T00:00:00Z"}
+        )
+        assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_rate"), bad.text
     assert len((await c.get("/v1/ledger/fx/rates")).json()) == 3
 
     done = await c.post("/v1/ledger/fx/revaluations", json={"period_end": "2026-07-01T00:00:00Z"})
@@ -203,8 +208,7 @@ async def test_a_conversion_whose_event_comes_after_stripes_line_is_settled_by_a
     t, tag = api.tenant, uuid.uuid4().hex[:10]
     ch = f"ch_{tag}"
     csv = report(
-        t,
-        (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1004.00", "0.00", "charge", ch, "1.0831")
+        t, (f"txn_{tag}1", "2026-06-02 09:00:00", "usd", "1004.00", "0.00", "charge", ch, "1.0831")
     )
 
     async def run() -> dict[str, Any]:
