@@ -79,7 +79,9 @@ def charges(n: int) -> Iterator[Envelope]:
 
 def stripe_lines(n: int) -> list[StripeLine]:
     return [
-        StripeLine(f"txn_{i}", f"ch_{i}", "charge", "USD", AMOUNT - (i % 100 == 1), 0, T0)
+        StripeLine(
+            f"txn_{i}", f"ch_{i}", "charge", "USD", AMOUNT - (i % 100 == 1), 0, T0, tenant_id=TENANT
+        )  # its charge's metadata names the tenant, as escrow sets it
         for i in range(n)
     ]
 
