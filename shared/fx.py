@@ -332,6 +332,46 @@ def reversal_conversion(
     )
 
 
+def funding_share(
+    funding: FxConversion, part: int, *, refunded_before: int, returned_before: int
+) -> FxConversion:
+    """``part`` minor units of ``funding``'s funding currency that Stripe gave back without
+    Tradeflow asking (a refund made in Stripe's dashboard, a chargeback), as a conversion in
+    ``funding``'s direction: from that part to the contract minor units it stands for, at
+    ``funding``'s rates. ``refunded_before`` / ``returned_before``: what earlier refunds of
+    the same funding took, in contract and in funding currency.
+
+    The part that takes the last of the funding side takes what is left of the contract
+    side; any other takes ``half_even(C * part / O)``, at least one minor unit and at most
+    what is left. So the funding-currency side is exactly what Stripe moved, and the
+    reversal of the share (``reversal_conversion`` of it, whole) gives it back exactly."""
+    for name, value in (
+        ("part", part),
+        ("refunded_before", refunded_before),
+        ("returned_before", returned_before),
+    ):
+        if type(value) is not int or value < 0:
+            raise InvalidConversion(f"{name} must be a non-negative integer")
+    contract_left = funding.to_amount - refunded_before
+    if part == 0 or returned_before + part > funding.from_amount or contract_left <= 0:
+        raise InvalidConversion("the part exceeds what is left of the locked conversion")
+    if returned_before + part == funding.from_amount:
+        contract = contract_left
+    else:
+        share = _round(Fraction(funding.to_amount * part, funding.from_amount), "half_even")
+        contract = min(max(share, 1), contract_left)
+    return _conversion(
+        quote_id=funding.quote_id,
+        from_ccy=funding.from_currency,
+        from_amount=part,
+        to_ccy=funding.to_currency,
+        to_amount=contract,
+        mid_rate=funding.mid(),
+        rate=funding.applied(),
+        markup_bps=funding.markup_bps,
+    )
+
+
 def allocated_payout(
     lock: FxConversion, part: int, *, converted_before: int, paid_before: int
 ) -> FxConversion:

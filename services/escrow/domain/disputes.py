@@ -42,6 +42,7 @@ from shared.events.escrow import (
     MilestoneAccepted,
     MilestoneSettledUnpaid,
 )
+from shared.fx import FxConversion
 
 # The parties' time to settle a dispute between themselves (evidence, response, offers)
 # before it goes to the platform's finance staff.
@@ -110,7 +111,10 @@ def open_chargeback(
     reason: str,
     payment_id: str | None = None,
     now: datetime | None = None,
+    claimed_fx: FxConversion | None = None,
 ) -> Decision:
+    """``amount``: the contract amount the bank claimed; ``claimed_fx``: for a payment in
+    the funding currency, the claim as Stripe withdrew it (``funding_share``)."""
     if any(d.stripe_dispute_id == stripe_dispute_id for d in escrow.disputes):
         return escrow, []
     paid = next((p.amount for p in escrow.payments if p.payment_id == payment_id), None)
@@ -126,6 +130,7 @@ def open_chargeback(
         payment_id=payment_id,
         opened_at=now,
         claimed=amount,
+        claimed_fx=claimed_fx,
     )
     escrow = escrow.model_copy(update={"disputes": (*escrow.disputes, dispute)})
     return check_invariants(escrow), [_opened(escrow, dispute)]
@@ -233,6 +238,7 @@ def resolve_dispute(
                 None,
                 via_stripe=False,
                 payment_id=dispute.payment_id,
+                chargeback=resolved,
             )
             events += booked
         if outcome == "refund":
@@ -295,7 +301,13 @@ def _kept_by_the_bank(escrow: Escrow, chargeback: Dispute, now: datetime | None)
             update = {"amount": left, "status": "open" if d.status == "negotiating" else d.status}
         escrow = escrow.with_dispute(d.model_copy(update={**update, "offers": offers}))
         escrow, booked = reserve_refund(
-            escrow, cut, CHARGEBACK_REASON, mid, via_stripe=False, payment_id=chargeback.payment_id
+            escrow,
+            cut,
+            CHARGEBACK_REASON,
+            mid,
+            via_stripe=False,
+            payment_id=chargeback.payment_id,
+            chargeback=chargeback,
         )
         if left:  # the rest of the milestone is still under dispute
             m = escrow.milestone(mid)

@@ -64,16 +64,26 @@ class InvariantViolation(EscrowError):
 
 class UnbookableRefund(EscrowError):
     """A refund made outside Tradeflow (seen in ``charge.refunded``) for more than escrow
-    can book: ``bookable`` is what it could have booked. Its ``code`` says which limit."""
+    can book: ``bookable`` is what it could have booked. Its ``code`` says which limit.
+    ``currency``: that of ``amount`` and ``bookable``, when not the order's (a refund of a
+    payment in the funding currency is counted in it, as Stripe refunded it)."""
 
     def __init__(
-        self, message: str, *, stripe_refund_id: str, payment_id: str, amount: int, bookable: int
+        self,
+        message: str,
+        *,
+        stripe_refund_id: str,
+        payment_id: str,
+        amount: int,
+        bookable: int,
+        currency: str | None = None,
     ) -> None:
         super().__init__(message)
         self.stripe_refund_id = stripe_refund_id
         self.payment_id = payment_id
         self.amount = amount
         self.bookable = bookable
+        self.currency = currency
 
 
 class RefundBeyondPayment(UnbookableRefund, InvalidAmount):

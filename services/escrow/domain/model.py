@@ -133,6 +133,10 @@ class Dispute(Frozen):
     # A chargeback: what the bank claimed (``amount`` is what of it was free to freeze; the
     # rest may be frozen by milestone disputes). None: a milestone dispute, or one of before.
     claimed: int | None = None
+    # A chargeback on a payment in the funding currency (docs/fx.md): what the bank took, in
+    # that currency (``from_amount``), and the contract share it stands for (``to_amount``,
+    # = ``claimed``); the refunds booked for the chargeback return exactly ``from_amount``.
+    claimed_fx: FxConversion | None = None
     stripe_status: str | None = None  # a chargeback Stripe closed: won, lost, warning_closed
     opened_by: DisputeParty | None = None  # None: a chargeback (or a dispute of before)
     opened_at: datetime | None = None
@@ -204,6 +208,7 @@ class Refund(Frozen):
     requested_by: str | None = None  # who caused the refund (see Payout.requested_by)
     # ``amount`` back into the payment's funding currency (to_amount: what Stripe refunds).
     fx: FxConversion | None = None
+    chargeback_id: str | None = None  # the card chargeback (its dispute_id) that took it
 
 
 class Escrow(Frozen):

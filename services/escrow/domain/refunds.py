@@ -14,7 +14,7 @@ from services.escrow.domain.errors import (
     RefundBeyondAvailable,
     RefundBeyondPayment,
 )
-from services.escrow.domain.model import Escrow, Payment, Refund
+from services.escrow.domain.model import Dispute, Escrow, Payment, Refund
 from services.escrow.domain.rules import (
     Decision,
     check_invariants,
@@ -24,7 +24,7 @@ from services.escrow.domain.rules import (
 )
 from shared.events import EventModel
 from shared.events.escrow import Cancelled, Refunded
-from shared.fx import reversal_conversion
+from shared.fx import FxConversion, allocate_part, funding_share, reversal_conversion
 
 SHIPPED_EVIDENCE = frozenset({"shipment", "customs_clearance", "delivery", "inspection"})
 
@@ -92,9 +92,15 @@ def reserve_refund(
     via_stripe: bool = True,
     payment_id: str | None = None,
     refund_id: str | None = None,
+    chargeback: Dispute | None = None,
 ) -> Decision:
     """``refund_id``: the id of the (first) refund, when the caller derives it from what
-    caused the refund (a Stripe event), so a re-run reserves the same refund."""
+    caused the refund (a Stripe event), so a re-run reserves the same refund.
+
+    ``chargeback``: the card dispute whose loss this refund books. On a payment in the
+    funding currency the bank took a known amount of it (``claimed_fx``), so the part of
+    the refund on that payment converts back over the claim, not over the whole payment:
+    the chargeback's refunds together return exactly what Stripe withdrew."""
     if amount <= 0:
         raise InvalidAmount("a refund must be positive")
     events: list[EventModel] = []
@@ -102,13 +108,7 @@ def reserve_refund(
         stripe = via_stripe and payment.method == "stripe"
         # Back into the funding currency at the payment's locked conversion (docs/fx.md):
         # the refund that empties the payment returns exactly what is left of its charge.
-        fx = (
-            reversal_conversion(
-                payment.fx, part, refunded_before=payment.refunded, returned_before=payment.returned
-            )
-            if payment.fx is not None
-            else None
-        )
+        fx = _reversal(escrow, payment, part, chargeback)
         refund = Refund(
             refund_id=refund_id if refund_id is not None and n == 0 else new_id(),
             payment_id=payment.payment_id,
@@ -118,6 +118,11 @@ def reserve_refund(
             via_stripe=stripe,
             status="pending" if stripe else "done",
             fx=fx,
+            chargeback_id=(
+                chargeback.dispute_id
+                if chargeback is not None and payment.payment_id == chargeback.payment_id
+                else None
+            ),
         )
         returned = fx.to_amount if fx is not None else 0
         payments = tuple(
@@ -135,6 +140,44 @@ def reserve_refund(
     if milestone_id is not None:
         escrow = settle_milestone(escrow, milestone_id)
     return check_invariants(escrow), events
+
+
+def _reversal(
+    escrow: Escrow, payment: Payment, part: int, chargeback: Dispute | None
+) -> FxConversion | None:
+    """``part`` contract minor units of ``payment`` back into its funding currency.
+
+    Over the payment's locked conversion (the refund that empties the payment returns
+    exactly what is left of its charge), or over a lost chargeback's claim: the claim's
+    refunds so far are the chargeback's earlier refunds, and the one that empties the claim
+    returns exactly what is left of what the bank took."""
+    fx = payment.fx
+    if fx is None:
+        return None
+    whole = reversal_conversion(
+        fx, part, refunded_before=payment.refunded, returned_before=payment.returned
+    )
+    claim = chargeback.claimed_fx if chargeback is not None else None
+    if (
+        claim is None
+        or chargeback is None
+        or chargeback.payment_id != payment.payment_id
+        or payment.refunded + part == payment.amount
+    ):
+        return whole
+    earlier = [
+        r for r in escrow.refunds if r.chargeback_id == chargeback.dispute_id and r.fx is not None
+    ]
+    contract_done = sum(r.amount for r in earlier)
+    other_done = sum(r.fx.to_amount for r in earlier if r.fx is not None)
+    if contract_done + part > claim.to_amount or other_done > claim.from_amount:
+        return whole
+    back = reversal_conversion(
+        claim, part, refunded_before=contract_done, returned_before=other_done
+    )
+    if back.to_amount > fx.from_amount - payment.returned:
+        return whole
+    return back
 
 
 def complete_refund(escrow: Escrow, refund_id: str, stripe_refund_id: str | None) -> Decision:
@@ -197,10 +240,17 @@ def cancel_order(escrow: Escrow, reason: str) -> Decision:
 def record_external_refund(
     escrow: Escrow, payment_id: str, stripe_refund_id: str, amount: int
 ) -> Decision:
-    """A refund made outside Tradeflow (Stripe dashboard) seen in charge.refunded."""
+    """A refund made outside Tradeflow (Stripe dashboard) seen in charge.refunded.
+
+    ``amount`` is in the charge's currency: for a payment in the funding currency
+    (docs/fx.md) that is what Stripe gave back of ``fx.from_amount``; the contract amount it
+    takes from the escrow is its share at the payment's locked conversion
+    (``funding_share``), and the refund's conversion returns exactly ``amount``."""
     if any(r.stripe_refund_id == stripe_refund_id for r in escrow.refunds):
         return escrow, []
     payment = next(p for p in escrow.payments if p.payment_id == payment_id)
+    if payment.fx is not None:
+        return _external_fx_refund(escrow, payment, payment.fx, stripe_refund_id, amount)
     left = payment.amount - payment.refunded
     if not 0 < amount <= left:
         raise RefundBeyondPayment(
@@ -218,18 +268,76 @@ def record_external_refund(
             amount=amount,
             bookable=max(0, escrow.available),
         )
+    return _book_external(escrow, payment, stripe_refund_id, amount, None)
+
+
+def _external_fx_refund(
+    escrow: Escrow, payment: Payment, fx: FxConversion, stripe_refund_id: str, amount: int
+) -> Decision:
+    """``amount`` (funding currency) back from a payment at a locked conversion. A refusal
+    counts in the funding currency, as Stripe refunded it."""
+    left = fx.from_amount - payment.returned
+    contract_left = payment.amount - payment.refunded
+    if not 0 < amount <= left or contract_left <= 0:
+        raise RefundBeyondPayment(
+            f"external refund {amount} {fx.from_currency}: payment {payment.payment_id} has "
+            f"{left} left to refund",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment.payment_id,
+            amount=amount,
+            bookable=max(0, left) if contract_left > 0 else 0,
+            currency=fx.from_currency,
+        )
+    share = funding_share(
+        fx, amount, refunded_before=payment.refunded, returned_before=payment.returned
+    )
+    if share.to_amount > escrow.available:
+        free = max(0, escrow.available)
+        bookable = (
+            allocate_part(
+                free,
+                contract_total=contract_left,
+                other_total=left,
+                contract_done=0,
+                other_done=0,
+            )
+            if free
+            else 0
+        )
+        raise RefundBeyondAvailable(
+            f"external refund {amount} {fx.from_currency} ({share.to_amount} {escrow.currency})"
+            f" exceeds available {escrow.available}",
+            stripe_refund_id=stripe_refund_id,
+            payment_id=payment.payment_id,
+            amount=amount,
+            bookable=bookable,
+            currency=fx.from_currency,
+        )
+    back = reversal_conversion(share, share.to_amount, refunded_before=0, returned_before=0)
+    return _book_external(escrow, payment, stripe_refund_id, share.to_amount, back)
+
+
+def _book_external(
+    escrow: Escrow,
+    payment: Payment,
+    stripe_refund_id: str,
+    amount: int,
+    fx: FxConversion | None,
+) -> Decision:
     refund = Refund(
         refund_id=new_id(),
-        payment_id=payment_id,
+        payment_id=payment.payment_id,
         milestone_id=None,
         amount=amount,
         reason="refunded outside Tradeflow",
         via_stripe=True,
         status="done",
         stripe_refund_id=stripe_refund_id,
+        fx=fx,
     )
+    returned = fx.to_amount if fx is not None else 0
     payments = tuple(
-        p.model_copy(update={"refunded": p.refunded + amount})
+        p.model_copy(update={"refunded": p.refunded + amount, "returned": p.returned + returned})
         if p.payment_id == payment.payment_id
         else p
         for p in escrow.payments

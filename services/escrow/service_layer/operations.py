@@ -142,7 +142,7 @@ async def record_unbooked_refund(
         payment_id=refused.payment_id,
         stripe_event_id=stripe_event_id,
         amount=refused.amount,
-        currency=escrow.currency,
+        currency=refused.currency or escrow.currency,
         bookable=refused.bookable,
         reason=refused.code,
         detected_at=now,
@@ -156,7 +156,7 @@ async def record_unbooked_refund(
         stripe_event_id=stripe_event_id,
         payment_id=refused.payment_id,
         amount=refused.amount,
-        currency=escrow.currency,
+        currency=refused.currency or escrow.currency,
         bookable=refused.bookable,
         reason="invalid_amount" if refused.code == "invalid_amount" else "insufficient_funds",
     )

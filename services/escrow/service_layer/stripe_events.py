@@ -30,6 +30,7 @@ from services.escrow.domain.refunds import complete_refund, record_external_refu
 from services.escrow.domain.rules import Decision
 from services.escrow.service_layer.errors import ChargebackNotOpened, PaymentNotSucceeded
 from shared.events import EventModel
+from shared.fx import FxConversion, InvalidConversion, funding_share
 
 MinorUnits = Annotated[StrictInt, Field(ge=0)]
 PositiveMinorUnits = Annotated[StrictInt, Field(gt=0)]
@@ -138,6 +139,38 @@ def _same_currency(e: Escrow, obj: StripeObject) -> None:
         raise CurrencyMismatch(f"{obj.id} is in {currency}, the order in {e.currency}")
 
 
+def _charge_currency(e: Escrow, payment: Payment, obj: StripeObject) -> None:
+    """A refund or chargeback of a charge is in the charge's currency: the funding
+    currency for a payment at a locked conversion (docs/fx.md), else the order's."""
+    if payment.fx is None:
+        _same_currency(e, obj)
+        return
+    currency = (obj.currency or payment.fx.from_currency).upper()
+    if currency != payment.fx.from_currency:
+        raise CurrencyMismatch(
+            f"{obj.id} is in {currency}, its payment in {payment.fx.from_currency}"
+        )
+
+
+def _claim(payment: Payment, amount: int) -> FxConversion:
+    """What a chargeback of ``amount`` (funding currency) claims of the contract, valued
+    over what is left of the payment; a claim beyond that (a bank may claim a charge
+    whole after a partial refund) over the whole payment."""
+    fx = payment.fx
+    assert fx is not None
+    try:
+        return funding_share(
+            fx, amount, refunded_before=payment.refunded, returned_before=payment.returned
+        )
+    except InvalidConversion:
+        try:
+            return funding_share(fx, amount, refunded_before=0, returned_before=0)
+        except InvalidConversion as exc:
+            raise InvalidAmount(
+                f"a chargeback of {amount} {fx.from_currency} on a payment of {fx.from_amount}"
+            ) from exc
+
+
 def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decision]:
     obj = event.object
 
@@ -194,16 +227,21 @@ def decision_for(event: StripeEvent, now: datetime) -> Callable[[Escrow], Decisi
             if ours:
                 e, booked = complete_refund(e, ours, refund.id)
             else:
-                _same_currency(e, refund)
+                _charge_currency(e, payment, refund)
                 e, booked = record_external_refund(e, payment.payment_id, refund.id, refund.amount)
             events += booked
         return e, events
 
     def disputed(e: Escrow) -> Decision:
         assert isinstance(obj, DisputeObject)
-        _same_currency(e, obj)
         payment = _succeeded_payment(e, obj.payment_intent)
-        return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id, now)
+        _charge_currency(e, payment, obj)
+        if payment.fx is None:
+            return open_chargeback(e, obj.id, obj.amount, str(obj.reason), payment.payment_id, now)
+        claim = _claim(payment, obj.amount)
+        return open_chargeback(
+            e, obj.id, claim.to_amount, str(obj.reason), payment.payment_id, now, claimed_fx=claim
+        )
 
     def dispute_closed(e: Escrow) -> Decision:
         assert isinstance(obj, DisputeObject)

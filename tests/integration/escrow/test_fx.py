@@ -7,6 +7,7 @@ held balance in USD, the transfers in CNY, and a full refund that returns exactl
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from services.escrow.adapters.tables import timeline
+from services.ledger.domain.chart import DISPUTED_FUNDS
+from services.ledger.domain.escrow_rules import SC
+from services.ledger.domain.rules import draft_for
+from shared.db import outbox
+from shared.events import Envelope
 from tests.integration.escrow.conftest import Api, order_body, pi_event
 
 pytestmark = pytest.mark.integration
@@ -228,3 +234,99 @@ async def test_a_rate_too_small_to_quote_and_an_unreadable_csv_are_invalid_fx(ap
         headers={**api.finance, "Content-Type": "text/csv", "Idempotency-Key": str(uuid.uuid4())},
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_fx", r.text
+
+
+def charge_event(
+    kind: str, order: dict[str, Any], funding: dict[str, Any], **obj: Any
+) -> dict[str, Any]:
+    """A Stripe-shaped charge.refunded / charge.dispute.* of the order's EUR charge."""
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": kind,
+        "data": {
+            "object": {
+                "payment_intent": funding["stripe_payment_intent_id"],
+                "currency": funding["currency"].lower(),
+                "metadata": {"order_id": order["order_id"]},
+                **obj,
+            }
+        },
+    }
+
+
+async def ledger_drafts(api: Api, order_id: str) -> list[Any]:
+    """What the ledger's posting rules make of what escrow published for the order."""
+    async with api.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(outbox.c.envelope)
+            .where(outbox.c.envelope["subject"].astext == order_id)
+            .order_by(outbox.c.seq)
+        )
+        envelopes = [Envelope.model_validate(r.envelope) for r in rows]
+    return [d for d in (draft_for(e) for e in envelopes) if d is not None]
+
+
+async def test_a_lost_eur_chargeback_clears_exactly_the_eur_the_bank_took(api: Api) -> None:
+    await setup_fx(api)
+    order = await fx_order(api, (33_333, 66_667))
+    oid = order["order_id"]
+    q = await quote(api, 100_000)
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {"quote_id": q["id"]}, api.platform)).json()
+    assert (funding["currency"], funding["amount"]) == ("EUR", 92_698)
+    await api.webhook(eur_event("payment_intent.succeeded", order, funding))
+    dp = {"id": f"dp_{uuid.uuid4().hex[:10]}", "object": "dispute", "amount": 40_002}
+    opened = await api.webhook(charge_event("charge.dispute.created", order, funding, **dp))
+    assert opened.json().get("handled"), opened.text
+    assert (await get(api, order))["frozen"] == 43_153  # EUR 40,002 at the locked rate
+    lost = await api.webhook(
+        charge_event("charge.dispute.closed", order, funding, **dp, status="lost")
+    )
+    assert lost.json().get("handled"), lost.text
+    after = await get(api, order)
+    assert (after["frozen"], after["refunded"], after["held"]) == (0, 43_153, 56_847)
+    assert sum(r["fx"]["to_amount"] for r in after["refunds"]) == 40_002
+    # The ledger: escrow's chargeback refunds credit disputed funds EUR 40,002, what
+    # Stripe's dispute debit put there (Dr disputed_funds / Cr Stripe clearing).
+    disputed = Counter[str]()
+    for draft in await ledger_drafts(api, oid):
+        for line in draft.lines:
+            if line.code == DISPUTED_FUNDS.code:
+                disputed[line.currency] += line.amount
+    assert disputed == Counter({"EUR": -40_002})
+
+
+async def test_dashboard_refunds_of_an_eur_charge_book_their_share_and_empty_it(
+    api: Api,
+) -> None:
+    await setup_fx(api)
+    order = await fx_order(api, (33_333, 66_667))
+    oid = order["order_id"]
+    q = await quote(api, 100_000)
+    funding = (await api.post(f"/v1/orders/{oid}/fund", {"quote_id": q["id"]}, api.platform)).json()
+    await api.webhook(eur_event("payment_intent.succeeded", order, funding))
+    first = {"id": f"re_{uuid.uuid4().hex[:10]}", "object": "refund", "amount": 10_000}
+    ch = {"id": f"ch_{uuid.uuid4().hex[:10]}", "object": "charge"}
+    answer = await api.webhook(
+        charge_event("charge.refunded", order, funding, **ch, refunds={"data": [first]})
+    )
+    assert answer.json().get("handled"), answer.text
+    assert (await get(api, order))["refunded"] == 10_788
+    usd = {**first, "id": "re_usd", "currency": "usd"}
+    refused = await api.webhook(
+        charge_event("charge.refunded", order, funding, **ch, refunds={"data": [first, usd]})
+    )
+    assert refused.json()["error"] == "currency_mismatch", refused.text
+    rest = {"id": f"re_{uuid.uuid4().hex[:10]}", "object": "refund", "amount": 82_698}
+    answer = await api.webhook(
+        charge_event("charge.refunded", order, funding, **ch, refunds={"data": [first, rest]})
+    )
+    assert answer.json().get("handled"), answer.text
+    after = await get(api, order)
+    assert (after["refunded"], after["held"]) == (100_000, 0)
+    assert [r["fx"]["to_amount"] for r in after["refunds"]] == [10_000, 82_698]
+    clearing = Counter[str]()
+    for draft in await ledger_drafts(api, oid):
+        for line in draft.lines:
+            if line.code == SC:
+                clearing[line.currency] += line.amount
+    assert clearing["EUR"] == 0  # in 92,698, back out 10,000 + 82,698

@@ -18,6 +18,7 @@ from shared.fx import (
     convert,
     customer_rate,
     funding_conversion,
+    funding_share,
     parse_rate,
     payout_conversion,
     reversal_conversion,
@@ -196,6 +197,53 @@ def test_refunds_of_a_funding_return_exactly_what_was_paid(
         refunded, returned = refunded + p, returned + back.to_amount
         assert returned <= fx.from_amount
     assert returned == fx.from_amount  # a full refund returns exactly what was charged
+
+
+@given(
+    pairs,
+    amounts,
+    rates,
+    markups,
+    st.lists(st.integers(min_value=1, max_value=10**4), min_size=1, max_size=8),
+)
+def test_shares_of_the_funding_side_take_the_contract_exactly_once(
+    pair: tuple[str, str], to_amount: int, mid: Decimal, bps: int, weights: list[int]
+) -> None:
+    """Stripe gives back parts of the charge (dashboard refunds, chargebacks): each takes
+    its share of the contract, never more than is left, the last takes the rest, and the
+    reversal of a share gives back exactly its part."""
+    src, dst = pair
+    try:
+        fx = funding_conversion(
+            to_amount, from_currency=src, to_currency=dst, mid_rate=mid, markup_bps=bps
+        )
+    except InvalidConversion:
+        assume(False)
+        raise
+    total = fx.from_amount
+    assume(total >= len(weights))
+    parts = [max(1, total * w // sum(weights)) for w in weights]
+    while sum(parts) > total:
+        parts[parts.index(max(parts))] -= 1
+    parts[-1] += total - sum(parts)
+    assume(all(p > 0 for p in parts))
+    refunded = returned = 0
+    for p in parts:
+        try:
+            share = funding_share(fx, p, refunded_before=refunded, returned_before=returned)
+        except InvalidConversion:
+            # Only when tiny parts rounded up took the whole contract before the charge
+            # was given back whole (a break for finance, never an overdraw).
+            assert refunded == fx.to_amount
+            return
+        assert (share.from_currency, share.to_currency) == (src, dst)
+        assert share.from_amount == p and 1 <= share.to_amount <= fx.to_amount - refunded
+        back = reversal_conversion(share, share.to_amount, refunded_before=0, returned_before=0)
+        assert (back.to_currency, back.to_amount) == (src, p)
+        refunded, returned = refunded + share.to_amount, returned + p
+    assert (refunded, returned) == (fx.to_amount, fx.from_amount)
+    with pytest.raises(InvalidConversion):
+        funding_share(fx, 1, refunded_before=refunded, returned_before=returned)
 
 
 @given(pairs, amounts, rates, markups)
