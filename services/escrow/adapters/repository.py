@@ -22,6 +22,7 @@ from services.escrow.adapters.tables import (
     disputes,
     escrows,
     fee_policies,
+    fx_settings,
     payment_intents,
     stripe_events,
     tenant_settings,
@@ -393,6 +394,25 @@ async def fee_policy(conn: AsyncConnection, tenant_id: str) -> tuple[int, dict[s
     if row is None:
         return DEFAULT_FEE_BPS, {}
     return row.basis_points, dict(row.fixed_fees)
+
+
+async def new_order_policies(conn: AsyncConnection, tenant_id: str) -> dict[str, Any]:
+    """The tenant's fee policy, FX settings and dispute deadlines in one round trip (a create
+    reads all three): columns NULL where the tenant has set none."""
+    tenant = sa.select(sa.bindparam("tenant_id", tenant_id, sa.Text).label("id")).subquery()
+    query = sa.select(
+        fee_policies.c.basis_points,
+        fee_policies.c.fixed_fees,
+        fx_settings.c.markup_bps,
+        fx_settings.c.policy,
+        fx_settings.c.quote_ttl_seconds,
+        tenant_settings.c.dispute_terms,
+    ).select_from(
+        tenant.outerjoin(fee_policies, fee_policies.c.tenant_id == tenant.c.id)
+        .outerjoin(fx_settings, fx_settings.c.tenant_id == tenant.c.id)
+        .outerjoin(tenant_settings, tenant_settings.c.tenant_id == tenant.c.id)
+    )
+    return dict((await conn.execute(query)).one()._mapping)
 
 
 async def set_fee_policy(

@@ -113,8 +113,8 @@ async def create_order(
 ) -> Escrow:
     """The order with its escrow, on the tenant's fee and FX policies in force now."""
     async with uow:
-        fees = await uow.fee_policies.get(caller.tenant_id)
-        fx_settings = await uow.fx.settings(caller.tenant_id)
+        policies = await uow.new_order_policies(caller.tenant_id)
+        fees = policies.fees
         spec = ordering.OrderSpec(
             tenant_id=caller.tenant_id,
             buyer_id=terms.buyer_id,
@@ -129,11 +129,11 @@ async def create_order(
             external_reference=terms.external_reference,
             funding_currency=terms.funding_currency,
             payout_currency=terms.payout_currency,
-            fx_policy=fx_settings.policy,
+            fx_policy=policies.fx.policy,
         )
         escrow, events = ordering.create_order(spec, clock.now())
-        deadlines = await uow.fee_policies.dispute_terms(caller.tenant_id)
-        escrow = escrow.model_copy(update={"dispute_terms": deadlines})  # copied, like fees
+        # copied, like fees
+        escrow = escrow.model_copy(update={"dispute_terms": policies.disputes})
         saved = await write_decision(uow, clock, None, escrow, events, caller.actor)
         if before_commit is not None:
             before_commit(saved)

@@ -188,6 +188,16 @@ class StripeEventClaims(Protocol):
         """Claim a Stripe event id with this unit of work; False if claimed before."""
 
 
+@dataclass(frozen=True)
+class NewOrderPolicies:
+    """What a new order copies from its tenant's policies in force: fees, the FX policy,
+    the dispute deadlines (each the default where the tenant set none)."""
+
+    fees: FeeTerms
+    fx: FxSettings
+    disputes: DisputeTerms
+
+
 class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
     @property
     def escrows(self) -> EscrowRepository: ...
@@ -203,6 +213,9 @@ class AbstractEscrowUnitOfWork(AbstractUnitOfWork, Protocol):
 
     @property
     def refund_alerts(self) -> RefundAlerts: ...
+
+    async def new_order_policies(self, tenant_id: str) -> NewOrderPolicies:
+        """The tenant's fee policy, FX settings and dispute deadlines, read together."""
 
 
 # A fresh unit of work per call: a use case with two transactions, or re-run on Conflict.
@@ -351,3 +364,23 @@ class EscrowUnitOfWork(SqlUnitOfWork):
         self.stripe_events = SqlStripeEventClaims(conn)
         self.refund_alerts = SqlRefundAlerts(conn)
         self.fx = SqlFxStore(conn)
+
+    async def new_order_policies(self, tenant_id: str) -> NewOrderPolicies:
+        row = await sql.new_order_policies(self.conn, tenant_id)
+        return NewOrderPolicies(
+            fees=(
+                FeeTerms(DEFAULT_FEE_BPS, {})
+                if row["basis_points"] is None
+                else FeeTerms(row["basis_points"], dict(row["fixed_fees"]))
+            ),
+            fx=(
+                FxSettings()
+                if row["policy"] is None
+                else FxSettings(row["markup_bps"], row["policy"], row["quote_ttl_seconds"])
+            ),
+            disputes=(
+                DEFAULT_DISPUTE_TERMS
+                if row["dispute_terms"] is None
+                else DisputeTerms.model_validate(row["dispute_terms"])
+            ),
+        )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.integration.escrow.conftest import Api, order_body
+from tests.support.keys import bearer, new_key
 
 pytestmark = pytest.mark.integration
 
@@ -263,3 +266,54 @@ async def test_orders_filtered_by_currency_before_paging(api: Api) -> None:
     for bad in ("usd", "XXX1", ""):
         r = await api.client.get("/v1/orders", params={"currency": bad}, headers=api.platform)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", bad
+
+
+async def test_a_create_reads_the_tenants_policies_in_one_statement(api: Api) -> None:
+    """Fees, FX settings and dispute deadlines are read together, not one round trip each:
+    a create's statements are its cost (docs/performance.md)."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = api.container.runtime.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = await api.post("/v1/orders", order_body(), api.platform)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert r.status_code == 201, r.text
+    policies = [s for s in statements if "fee_policies" in s or "escrow_fx_settings" in s]
+    assert len(policies) == 1 and "escrow_tenant_settings" in policies[0], statements
+
+
+async def test_a_create_copies_the_policies_its_tenant_set(api: Api) -> None:
+    """The one statement reads each policy the tenant set (a fresh tenant: the fixture's
+    keeps the defaults), and the defaults where it set none."""
+    tenant = f"t-{uuid.uuid4().hex[:6]}"
+    finance = bearer(await new_key(api.identity, tenant, ["finance"], f"{tenant}-finance"))
+    platform = bearer(await new_key(api.identity, tenant, ["platform"], f"{tenant}-platform"))
+    fresh = (await api.post("/v1/orders", order_body(), platform)).json()
+    assert (fresh["platform_fee_bps"], fresh["platform_fee_fixed"], fresh["fx_policy"]) == (
+        100,
+        0,
+        "order",
+    )
+    for path, body in (
+        ("/v1/fee-policy", {"basis_points": 250, "fixed_fees": {"USD": 30}}),
+        ("/v1/fx/settings", {"markup_bps": 10, "policy": "milestone", "quote_ttl_seconds": 60}),
+        ("/v1/tenant-settings/dispute-deadlines", {"negotiation_seconds": 7_200}),
+    ):
+        r = await api.client.put(
+            path, json=body, headers={**finance, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert r.status_code == 200, r.text
+    order = (await api.post("/v1/orders", order_body(), platform)).json()
+    assert (order["platform_fee_bps"], order["platform_fee_fixed"], order["fx_policy"]) == (
+        250,
+        30,
+        "milestone",
+    )
+    async with api.container.unit_of_work() as uow:
+        escrow = await uow.escrows.get(order["order_id"])
+    assert escrow is not None and escrow.dispute_terms.negotiation_seconds == 7_200

@@ -36,6 +36,7 @@ from services.escrow.service_layer.unit_of_work import (
     DEFAULT_FEE_BPS,
     DisputeFilter,
     FeeTerms,
+    NewOrderPolicies,
     OrderFilter,
     TimelineEntries,
     TimelineRecord,
@@ -399,6 +400,13 @@ class FakeEscrowUnitOfWork(FakeUnitOfWork):
         self.stripe_events = FakeStripeEventClaims()
         self.refund_alerts = FakeRefundAlerts(self.escrows)
         self.fx = FakeFxStore()
+
+    async def new_order_policies(self, tenant_id: str) -> NewOrderPolicies:
+        return NewOrderPolicies(
+            fees=await self.fee_policies.get(tenant_id),
+            fx=await self.fx.settings(tenant_id),
+            disputes=await self.fee_policies.dispute_terms(tenant_id),
+        )
 
     def __call__(self) -> FakeEscrowUnitOfWork:
         """The unit of work factory: every unit of work is this one, entered again."""
